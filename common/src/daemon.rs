@@ -1,0 +1,357 @@
+//! `<daemon> [options] <config_file> [start | stop | restart | status]` as upstream's daemons
+//! take it (config-cli-http.md 3.1-3.4), daemonizing, the pid file and signals.
+//!
+//! `start` re-executes the binary as a detached child and waits until that child reports that
+//! it is listening and has written its pid file, so `ExecStart=... start` with `Type=forking`
+//! and `PIDFile=` returns only once the daemon is really up, and a startup error becomes the
+//! launcher's exit code instead of being visible only in the log.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What differs between fdfs_trackerd and fdfs_storaged.
+#[derive(Debug, Clone, Copy)]
+pub struct DaemonSpec {
+    pub program: &'static str,
+    /// `trackerd` / `storaged`: the log file name without `.log`
+    pub log_name: &'static str,
+}
+
+impl DaemonSpec {
+    pub fn pid_file(&self, base_path: &Path) -> PathBuf {
+        base_path.join("data").join(format!("{}.pid", self.program))
+    }
+}
+
+const CHILD_FLAG: &str = "--rfdfs-daemon-child";
+const READY: &str = "ready";
+
+/// Handed to the daemon's run function.
+pub struct RunContext {
+    pub spec: DaemonSpec,
+    pub conf_file: PathBuf,
+    pub foreground: bool,
+    is_child: bool,
+    pid_file: Option<PathBuf>,
+    terminate: Arc<AtomicBool>,
+    hup: Arc<AtomicUsize>,
+}
+
+impl RunContext {
+    /// Call once listening: writes the pid file, tells the launcher we are up, and sends
+    /// stdout/stderr into the log file (as upstream does once its log is open).
+    pub fn ready(&mut self, base_path: &Path) -> std::io::Result<()> {
+        let pid_file = self.spec.pid_file(base_path);
+        std::fs::create_dir_all(base_path.join("data"))?;
+        let tmp = pid_file.with_extension("pid.tmp");
+        std::fs::write(&tmp, std::process::id().to_string())?;
+        std::fs::rename(&tmp, &pid_file)?;
+        self.pid_file = Some(pid_file);
+        if self.is_child {
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "{READY}");
+            let _ = out.flush();
+        }
+        if let Some(f) = crate::log::log_file() {
+            use std::os::fd::AsRawFd;
+            let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
+            let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+        }
+        Ok(())
+    }
+
+    /// Block until SIGTERM/SIGINT/SIGQUIT, calling `tick` about every 100 ms and rotating the log
+    /// on SIGHUP when `rotate_on_hup`.
+    pub fn wait_for_shutdown(&self, rotate_on_hup: bool, mut tick: impl FnMut()) {
+        let mut hups = self.hup.load(Ordering::SeqCst);
+        while !self.terminate.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            let h = self.hup.load(Ordering::SeqCst);
+            if h != hups {
+                hups = h;
+                log::info!("catch signal 1, rotate log");
+                if rotate_on_hup {
+                    crate::log::rotate();
+                }
+            }
+            tick();
+        }
+        crate::log::line("CRIT", "catch signal 15, program exiting...");
+    }
+
+    pub fn terminate_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.terminate)
+    }
+
+    /// Remove our pid file if it still names us.
+    pub fn finish(&self) {
+        if let Some(p) = &self.pid_file {
+            if std::fs::read_to_string(p).ok().as_deref() == Some(&std::process::id().to_string()) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        crate::log::line("INFO", "exit normally.\n");
+    }
+}
+
+/// Switch to `run_by_group` / `run_by_user` (after binding and writing the pid file).
+pub fn drop_privileges(group: &str, user: &str) -> Result<(), String> {
+    use nix::unistd::{setgid, setuid, Group, User};
+    if !group.is_empty() {
+        let g = Group::from_name(group)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("unknown group: {group}"))?;
+        setgid(g.gid).map_err(|e| format!("setgid fail: {e}"))?;
+    }
+    if !user.is_empty() {
+        let u = User::from_name(user)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("unknown user: {user}"))?;
+        setuid(u.uid).map_err(|e| format!("setuid fail: {e}"))?;
+    }
+    Ok(())
+}
+
+fn usage(program: &str) -> String {
+    format!(
+        "\nUsage: {program} [options] <config_file> [start | stop | restart | status]\n\n\
+         options:\n\t-N | --no-daemon: run in foreground\n\t-V | --version: show version info\n\t-h | --help: for this usage\n"
+    )
+}
+
+/// Only `base_path`, as upstream's actions read it to find the pid file.
+fn base_path_of(conf: &Path) -> PathBuf {
+    crate::config::IniFile::load(conf)
+        .ok()
+        .and_then(|ini| ini.string("base_path"))
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn read_pid(pid_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+}
+
+fn exe_name_of(pid: i32) -> Option<String> {
+    let p = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some(
+        p.file_name()?
+            .to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .to_string(),
+    )
+}
+
+fn own_exe_name() -> Option<String> {
+    let p = std::env::current_exe().ok()?;
+    Some(p.file_name()?.to_string_lossy().to_string())
+}
+
+/// Stop the daemon named by the pid file. `quiet` is restart's mode: nothing to stop is fine.
+fn stop(pid_file: &Path, quiet: bool) -> i32 {
+    let Some(pid) = read_pid(pid_file) else {
+        if quiet {
+            return 0;
+        }
+        eprintln!("pid file: {} not exist!", pid_file.display());
+        return 2;
+    };
+    let p = Pid::from_raw(pid);
+    if let Err(e) = kill(p, Signal::SIGTERM) {
+        if quiet {
+            return 0;
+        }
+        eprintln!(
+            "kill pid: {pid} fail, errno: {}, error info: {}",
+            e as i32,
+            e.desc()
+        );
+        return e as i32;
+    }
+    eprintln!("waiting for pid [{pid}] exit ...");
+    let start = Instant::now();
+    let mut last_term = Instant::now();
+    while kill(p, None).is_ok() && !is_zombie(pid) {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = kill(p, Signal::SIGKILL);
+            eprintln!("waiting for pid [{pid}] exit timeout, force kill!");
+            break;
+        }
+        if last_term.elapsed() >= Duration::from_secs(1) {
+            let _ = kill(p, Signal::SIGTERM);
+            last_term = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("pid [{pid}] exit.\n");
+    0
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Parse the command line, perform the action, and call `run` for start. Returns the exit code.
+pub fn main(spec: DaemonSpec, args: Vec<String>, run: fn(RunContext) -> i32) -> i32 {
+    let mut foreground = false;
+    let mut is_child = false;
+    let mut positional = Vec::new();
+    for a in args.iter().skip(1) {
+        match a.as_str() {
+            "-N" | "--no-daemon" => foreground = true,
+            "-V" | "--version" => {
+                println!("\n{} V{}\n", spec.program, crate::proto::VERSION);
+                return 0;
+            }
+            "-h" | "--help" => {
+                eprintln!("{}", usage(spec.program));
+                return 0;
+            }
+            CHILD_FLAG => is_child = true,
+            s if s.starts_with('-') => {
+                eprintln!("\nError: unrecognized option: {s}{}", usage(spec.program));
+                return 0;
+            }
+            s => positional.push(s.to_string()),
+        }
+    }
+    if positional.is_empty() {
+        eprintln!("{}", usage(spec.program));
+        return 1;
+    }
+    if positional.len() > 2 {
+        eprintln!("\nError: too many arguments!{}", usage(spec.program));
+        return 0;
+    }
+    let conf = PathBuf::from(&positional[0]);
+    let action = positional.get(1).map(String::as_str).unwrap_or("start");
+    let pid_file = spec.pid_file(&base_path_of(&conf));
+    match action {
+        "start" => {}
+        "stop" => return stop(&pid_file, false),
+        "restart" => {
+            if read_pid(&pid_file).is_some_and(|p| kill(Pid::from_raw(p), None).is_ok()) {
+                stop(&pid_file, true);
+                eprintln!("starting ...");
+            }
+        }
+        "status" => {
+            return match read_pid(&pid_file) {
+                Some(pid) if kill(Pid::from_raw(pid), None).is_ok() => {
+                    println!("Running, pid: {pid}");
+                    0
+                }
+                _ => {
+                    println!("NOT running");
+                    2
+                }
+            }
+        }
+        other => {
+            eprintln!("invalid action: {other}{}", usage(spec.program));
+            return 22;
+        }
+    }
+    if !is_child {
+        if let Some(pid) = read_pid(&pid_file) {
+            if kill(Pid::from_raw(pid), None).is_ok() && exe_name_of(pid) == own_exe_name() {
+                eprintln!("process {} already running, pid: {pid}", args[0]);
+                return 17;
+            }
+        }
+    }
+    if !foreground && !is_child {
+        return launch_child(&conf);
+    }
+    let terminate = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicUsize::new(0));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGQUIT,
+    ] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&terminate));
+    }
+    spawn_signal_thread(Arc::clone(&hup));
+    let conf_abs = std::fs::canonicalize(&conf).unwrap_or(conf);
+    let ctx = RunContext {
+        spec,
+        conf_file: conf_abs,
+        foreground,
+        is_child,
+        pid_file: None,
+        terminate,
+        hup,
+    };
+    run(ctx)
+}
+
+/// SIGHUP is counted for the main loop; SIGUSR1/2 are logged and ignored (Rust already
+/// ignores SIGPIPE).
+fn spawn_signal_thread(hup: Arc<AtomicUsize>) {
+    use signal_hook::consts::{SIGHUP, SIGUSR1, SIGUSR2};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGHUP, SIGUSR1, SIGUSR2]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("signal".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    hup.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    log::info!("catch signal {sig}, ignore it");
+                }
+            }
+        });
+}
+
+/// Start ourselves detached and wait for the child's "ready" (or its exit code).
+fn launch_child(conf: &Path) -> i32 {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("can't find own executable: {e}");
+            return 2;
+        }
+    };
+    let conf_abs = std::fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
+    use std::os::unix::process::CommandExt;
+    let child = Command::new(exe)
+        .arg(CHILD_FLAG)
+        .arg(&conf_abs)
+        .arg("start")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .current_dir("/")
+        .process_group(0)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("start daemon fail: {e}");
+            return e.raw_os_error().unwrap_or(1);
+        }
+    };
+    let stdout = child.stdout.take().expect("piped");
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    if line.trim() == READY {
+        return 0;
+    }
+    match child.wait() {
+        Ok(st) => st.code().unwrap_or(1),
+        Err(_) => 1,
+    }
+}

@@ -1,0 +1,20 @@
+//! fdfs-common: what the rfdfs tracker, storage and client share.
+//!
+//! The wire codec and every message type (`proto`), config files in libfastcommon's ini dialect
+//! (`config`), file IDs (`file_id`), metadata packing, the blocking thread-pool server loop
+//! (`server`), the daemon command line (`daemon`) and the log format (`log`). It holds no
+//! tracker or storage policy: those live in their own crates.
+
+pub mod codec;
+pub mod config;
+pub mod daemon;
+pub mod file_id;
+pub mod log;
+pub mod metadata;
+pub mod proto;
+pub mod server;
+
+/// Unix time in seconds.
+pub fn now() -> i64 {
+    log::now()
+}
