@@ -148,9 +148,8 @@ pub fn check_true_name(s: &str) -> Result<(), FileIdError> {
     if b.len() < 7 {
         return Err(FileIdError::TooShort);
     }
-    if !(is_upper_hex(b[0]) && is_upper_hex(b[1]) && b[2] == b'/')
-        || !(is_upper_hex(b[3]) && is_upper_hex(b[4]) && b[5] == b'/')
-    {
+    let subdir_ok = |i: usize| is_upper_hex(b[i]) && is_upper_hex(b[i + 1]) && b[i + 2] == b'/';
+    if !subdir_ok(0) || !subdir_ok(3) {
         return Err(FileIdError::BadSubdir);
     }
     let rest = &s[6..];

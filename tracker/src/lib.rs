@@ -1,1 +1,131 @@
+//! fdfs-tracker: the rfdfs tracker server.
+//!
+//! Keeps the groups and storage servers of the cluster in memory (`state`), answers storages'
+//! joins and beats and clients' placement queries (`service`, `select`), and persists what it
+//! knows in upstream's data files (`persist`). It stores no file content.
 
+pub mod persist;
+pub mod select;
+pub mod service;
+pub mod state;
+
+use fdfs_common::config::TrackerConfig;
+use fdfs_common::daemon::{DaemonSpec, RunContext};
+use fdfs_common::server::{AllowHosts, Server, ServerOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const SPEC: DaemonSpec = DaemonSpec {
+    program: "fdfs_trackerd",
+    log_name: "trackerd",
+};
+
+fn fail(msg: &str, code: i32) -> i32 {
+    fdfs_common::log::line("ERROR", msg);
+    fdfs_common::log::line("CRIT", "exit abnormally!\n");
+    code
+}
+
+/// Run the tracker until SIGTERM; returns the exit code.
+pub fn run(mut ctx: RunContext) -> i32 {
+    fdfs_common::log::init(log::LevelFilter::Info);
+    let cfg = match TrackerConfig::load(&ctx.conf_file) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string(), e.code),
+    };
+    fdfs_common::log::init(cfg.server.log.level);
+    let base = cfg.server.base_path.clone();
+    if !base.is_dir() {
+        if let Err(e) = std::fs::create_dir(&base) {
+            return fail(
+                &format!("mkdir \"{}\" fail, error info: {e}", base.display()),
+                e.raw_os_error().unwrap_or(2),
+            );
+        }
+    }
+    let data_dir = base.join("data");
+    if let Err(e) = std::fs::create_dir_all(&data_dir) {
+        return fail(
+            &format!("mkdir \"{}\" fail, error info: {e}", data_dir.display()),
+            2,
+        );
+    }
+    if let Err(e) =
+        fdfs_common::log::open_file(base.join("logs").join(format!("{}.log", SPEC.log_name)))
+    {
+        return fail(&format!("open log file fail: {e}"), 2);
+    }
+    log::info!(
+        "rfdfs tracker v{}, base_path={}, bind_addr={}, port={}, max_connections={}, work_threads={}, \
+         connect_timeout={}, network_timeout={}, store_lookup={}, store_group={}, store_server={}, store_path={}, \
+         reserved_storage_space={}, download_server={}, check_active_interval={}s, storage_sync_file_max_delay={}s, \
+         storage_sync_file_max_time={}s, response_ip_addr_size={}",
+        fdfs_common::proto::VERSION,
+        base.display(),
+        cfg.server.bind_addr,
+        cfg.server.port,
+        cfg.server.max_connections,
+        cfg.server.work_threads,
+        cfg.server.connect_timeout,
+        cfg.server.network_timeout,
+        cfg.store_lookup,
+        cfg.store_group,
+        cfg.store_server,
+        cfg.store_path,
+        cfg.reserved_storage_space.to_text(),
+        cfg.download_server,
+        cfg.check_active_interval,
+        cfg.storage_sync_file_max_delay,
+        cfg.storage_sync_file_max_time,
+        if cfg.response_ip_v6 { 46 } else { 16 },
+    );
+    let tracker = match service::Tracker::new(cfg.clone(), data_dir.clone()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(&format!("load tracker data files fail: {e}"), 22),
+    };
+    let opts = ServerOptions {
+        name: "tracker",
+        bind_addr: cfg.server.bind_addr.clone(),
+        port: cfg.server.port,
+        work_threads: cfg.server.work_threads,
+        max_connections: cfg.server.max_connections,
+        network_timeout: Duration::from_secs(cfg.server.network_timeout),
+        allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
+    };
+    let mut server = match Server::start(opts, Arc::clone(&tracker)) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
+    };
+    let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
+    if let Err(e) = ctx.ready(&base) {
+        return fail(
+            &format!("write pid file fail: {e}"),
+            e.raw_os_error().unwrap_or(2),
+        );
+    }
+    if let Err(e) =
+        fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
+    {
+        return fail(&e, 1);
+    }
+    let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
+    let check_every = Duration::from_secs(cfg.check_active_interval);
+    let mut last_check = Instant::now();
+    let mut last_status = fdfs_common::now();
+    ctx.wait_for_shutdown(cfg.server.log.rotate_everyday, || {
+        let due = last_check.elapsed() >= check_every;
+        if due {
+            last_check = Instant::now();
+        }
+        tracker.tick(due);
+        let now = fdfs_common::now();
+        if now / 300 != last_status / 300 {
+            last_status = now;
+            let _ = persist::write_status(&data_dir, tracker.up_time, now);
+        }
+    });
+    server.stop(Duration::from_secs(30));
+    tracker.shutdown();
+    ctx.finish();
+    0
+}

@@ -179,6 +179,15 @@ impl IniFile {
             .or_else(|| self.get(key))
     }
 
+    /// Items of a section, in file order.
+    pub fn section(&self, name: &str) -> Option<&[Item]> {
+        self.sections.get(name).map(Vec::as_slice)
+    }
+
+    pub fn section_names(&self) -> impl Iterator<Item = &String> {
+        self.sections.keys()
+    }
+
     /// Global keys nobody asked for: accepted, but worth a debug line.
     pub fn unused_keys(&self) -> Vec<String> {
         let used = self.used.lock();

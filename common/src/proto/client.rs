@@ -162,9 +162,9 @@ impl StoreAllReply {
 }
 
 fn list_width(len: usize, fixed: usize) -> DecodeResult<IpWidth> {
-    if len > fixed && (len - fixed) % (IPV4_ADDR_SIZE + 7) == 0 {
+    if len > fixed && (len - fixed).is_multiple_of(IPV4_ADDR_SIZE + 7) {
         Ok(IpWidth::V4)
-    } else if len > fixed && (len - fixed) % (IPV6_ADDR_SIZE + 7) == 0 {
+    } else if len > fixed && (len - fixed).is_multiple_of(IPV6_ADDR_SIZE + 7) {
         Ok(IpWidth::V6)
     } else {
         Err(DecodeError::invalid(
@@ -272,7 +272,7 @@ impl Message for GroupStat {
 
 /// Decode a body of back-to-back group records.
 pub fn decode_group_stats(b: &[u8]) -> DecodeResult<Vec<GroupStat>> {
-    if b.len() % GROUP_STAT_LEN != 0 {
+    if !b.len().is_multiple_of(GROUP_STAT_LEN) {
         return Err(DecodeError::invalid(
             "body",
             format!("group list length {}", b.len()),
@@ -395,9 +395,9 @@ impl StorageStat {
 
 /// Decode a SERVER_LIST_STORAGE body; like the C client, the 487-byte shape is tried first.
 pub fn decode_storage_stats(b: &[u8]) -> DecodeResult<Vec<StorageStat>> {
-    let width = if b.len() % StorageStat::record_len(IpWidth::V4) == 0 {
+    let width = if b.len().is_multiple_of(StorageStat::record_len(IpWidth::V4)) {
         IpWidth::V4
-    } else if b.len() % StorageStat::record_len(IpWidth::V6) == 0 {
+    } else if b.len().is_multiple_of(StorageStat::record_len(IpWidth::V6)) {
         IpWidth::V6
     } else {
         return Err(DecodeError::invalid(

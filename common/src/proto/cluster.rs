@@ -307,7 +307,7 @@ impl Message for ChangeList {
     }
     fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
         let flags = r.u8("flags")?;
-        if r.remaining() % Brief::LEN != 0 {
+        if !r.remaining().is_multiple_of(Brief::LEN) {
             return Err(DecodeError::invalid("change_list", "length"));
         }
         let mut c = ChangeList::default();
@@ -345,7 +345,7 @@ pub fn encode_disk_usage(paths: &[PathUsage]) -> Vec<u8> {
 }
 
 pub fn decode_disk_usage(b: &[u8]) -> DecodeResult<Vec<PathUsage>> {
-    if b.is_empty() || b.len() % 16 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(16) {
         return Err(DecodeError::invalid(
             "disk_usage",
             format!("length {}", b.len()),
@@ -379,7 +379,7 @@ pub fn encode_sync_report(entries: &[SyncReportEntry]) -> Vec<u8> {
 }
 
 pub fn decode_sync_report(b: &[u8]) -> DecodeResult<Vec<SyncReportEntry>> {
-    if b.is_empty() || b.len() % 20 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(20) {
         return Err(DecodeError::invalid(
             "sync_report",
             format!("length {}", b.len()),

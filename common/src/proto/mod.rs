@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod stats;
 pub mod storage;
 
 use crate::codec::{DecodeResult, Reader};

@@ -1,0 +1,188 @@
+//! Monitoring replies 96/97/98 (client-protocol.md 2.10). Text fields are zero-filled after the
+//! NUL (upstream leaks stale buffer bytes there; readers stop at the NUL either way).
+
+use super::{GROUP_NAME_MAX, STORAGE_ID_MAX, VERSION_SIZE};
+use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
+
+const HOST_SIZE: usize = 52;
+
+/// One 90-byte tracker record of TRACKER_CLUSTER_STAT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrackerClusterStat {
+    pub host: String,
+    pub is_leader: u8,
+    pub is_active: u8,
+    pub connections: [i32; 3],
+    pub version: String,
+    pub up_time: i64,
+    pub last_heartbeat_time: i64,
+}
+
+impl TrackerClusterStat {
+    pub const LEN: usize = 90;
+
+    pub fn encode_list(recs: &[Self]) -> Vec<u8> {
+        let mut out = vec![recs.len() as u8];
+        for r in recs {
+            out.put_fixed_str(&r.host, HOST_SIZE);
+            out.put_u8(r.is_leader);
+            out.put_u8(r.is_active);
+            for c in r.connections {
+                out.put_i32(c);
+            }
+            out.put_fixed_str(&r.version, VERSION_SIZE);
+            out.put_i64(r.up_time);
+            out.put_i64(r.last_heartbeat_time);
+        }
+        out
+    }
+
+    pub fn decode_list(b: &[u8]) -> DecodeResult<Vec<Self>> {
+        let mut r = Reader::new(b);
+        let n = r.u8("count")? as usize;
+        if r.remaining() != n * Self::LEN {
+            return Err(DecodeError::invalid("body", "tracker stat length"));
+        }
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(TrackerClusterStat {
+                host: r.fixed_str(HOST_SIZE, "host")?,
+                is_leader: r.u8("is_leader")?,
+                is_active: r.u8("is_active")?,
+                connections: [
+                    r.i32("alloc_count")?,
+                    r.i32("current_count")?,
+                    r.i32("max_count")?,
+                ],
+                version: r.fixed_str(VERSION_SIZE, "version")?,
+                up_time: r.i64("up_time")?,
+                last_heartbeat_time: r.i64("last_heartbeat_time")?,
+            });
+        }
+        Ok(v)
+    }
+}
+
+/// One 106-byte storage record of STORAGE_CLUSTER_STAT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StorageClusterStat {
+    pub id: String,
+    pub host: String,
+    pub is_trunk_server: u8,
+    pub status: u8,
+    pub connections: [i32; 3],
+    pub version: String,
+    pub up_time: i64,
+    pub last_heartbeat_time: i64,
+}
+
+impl StorageClusterStat {
+    pub const LEN: usize = 106;
+
+    pub fn encode_list(use_storage_id: bool, use_trunk_file: bool, recs: &[Self]) -> Vec<u8> {
+        let mut out = vec![use_storage_id as u8, use_trunk_file as u8];
+        out.put_i32(recs.len() as i32);
+        for r in recs {
+            out.put_fixed_str(&r.id, STORAGE_ID_MAX);
+            out.put_fixed_str(&r.host, HOST_SIZE);
+            out.put_u8(r.is_trunk_server);
+            out.put_u8(r.status);
+            for c in r.connections {
+                out.put_i32(c);
+            }
+            out.put_fixed_str(&r.version, VERSION_SIZE);
+            out.put_i64(r.up_time);
+            out.put_i64(r.last_heartbeat_time);
+        }
+        out
+    }
+
+    /// `(use_storage_id, use_trunk_file, records)`
+    pub fn decode_list(b: &[u8]) -> DecodeResult<(bool, bool, Vec<Self>)> {
+        let mut r = Reader::new(b);
+        let ids = r.u8("use_storage_id")? != 0;
+        let trunk = r.u8("use_trunk_file")? != 0;
+        let n = r.i32("count")?;
+        if n < 0 || r.remaining() != n as usize * Self::LEN {
+            return Err(DecodeError::invalid("body", "storage stat length"));
+        }
+        let mut v = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            v.push(StorageClusterStat {
+                id: r.fixed_str(STORAGE_ID_MAX, "id")?,
+                host: r.fixed_str(HOST_SIZE, "host")?,
+                is_trunk_server: r.u8("is_trunk_server")?,
+                status: r.u8("status")?,
+                connections: [
+                    r.i32("alloc_count")?,
+                    r.i32("current_count")?,
+                    r.i32("max_count")?,
+                ],
+                version: r.fixed_str(VERSION_SIZE, "version")?,
+                up_time: r.i64("up_time")?,
+                last_heartbeat_time: r.i64("last_heartbeat_time")?,
+            });
+        }
+        Ok((ids, trunk, v))
+    }
+}
+
+/// One 59-byte group record of STORAGE_VOLUMN_STAT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeStat {
+    pub group: String,
+    pub total_mb: i64,
+    pub free_mb: i64,
+    pub reserved_mb: i64,
+    pub avail_mb: i64,
+    pub trunk_free_mb: i64,
+    pub is_disk_available: u8,
+    pub is_trunk_available: u8,
+}
+
+impl VolumeStat {
+    pub const LEN: usize = 59;
+
+    pub fn encode_list(use_trunk_file: bool, recs: &[Self]) -> Vec<u8> {
+        let mut out = vec![use_trunk_file as u8];
+        out.put_i32(recs.len() as i32);
+        for r in recs {
+            out.put_fixed_str(&r.group, GROUP_NAME_MAX + 1);
+            for v in [
+                r.total_mb,
+                r.free_mb,
+                r.reserved_mb,
+                r.avail_mb,
+                r.trunk_free_mb,
+            ] {
+                out.put_i64(v);
+            }
+            out.put_u8(r.is_disk_available);
+            out.put_u8(r.is_trunk_available);
+        }
+        out
+    }
+
+    pub fn decode_list(b: &[u8]) -> DecodeResult<(bool, Vec<Self>)> {
+        let mut r = Reader::new(b);
+        let trunk = r.u8("use_trunk_file")? != 0;
+        let n = r.i32("count")?;
+        if n < 0 || r.remaining() != n as usize * Self::LEN {
+            return Err(DecodeError::invalid("body", "volume stat length"));
+        }
+        let mut v = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            v.push(VolumeStat {
+                group: r.fixed_str(GROUP_NAME_MAX + 1, "group_name")?,
+                total_mb: r.i64("total_mb")?,
+                free_mb: r.i64("free_mb")?,
+                reserved_mb: r.i64("reserved_mb")?,
+                avail_mb: r.i64("avail_mb")?,
+                trunk_free_mb: r.i64("trunk_free_mb")?,
+                is_disk_available: r.u8("is_disk_available")?,
+                is_trunk_available: r.u8("is_trunk_available")?,
+            });
+        }
+        Ok((trunk, v))
+    }
+}

@@ -1,0 +1,1228 @@
+//! One function per tracker command, named after it. Each returns the reply body or an errno;
+//! the tracker keeps the connection open after an error (upstream behaviour), except for
+//! requests it cannot even frame.
+
+use crate::persist::{self, Changelog};
+use crate::select;
+use crate::state::{width_of, Group, State, StorageServer};
+use fdfs_common::codec::{Message, Reader, Writer};
+use fdfs_common::config::TrackerConfig;
+use fdfs_common::proto::client::{
+    FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
+};
+use fdfs_common::proto::cluster::{
+    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, GetMyIpReq, GroupStorageReq,
+    JoinReply, JoinReq, ReportStatusReq, StatBlock, SyncSource,
+};
+use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
+use fdfs_common::proto::{cmd, errno, rw_mode, status, Header, GROUP_NAME_MAX, STORAGE_ID_MAX};
+use fdfs_common::server::{Conn, ConnStats, Flow, Service};
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+type Reply = Result<Vec<u8>, u8>;
+
+/// The tracker's whole service state.
+pub struct Tracker {
+    pub cfg: TrackerConfig,
+    pub state: Mutex<State>,
+    changelog: Mutex<Changelog>,
+    pub data_dir: PathBuf,
+    pub up_time: i64,
+    pub restart_interval: i64,
+    pub conn_stats: OnceLock<Arc<ConnStats>>,
+}
+
+/// What a connection remembers: the storage that joined on it.
+#[derive(Debug, Default)]
+pub struct Session {
+    joined: Option<Joined>,
+    leader_seen: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Joined {
+    group: String,
+    id: String,
+    generation: u64,
+}
+
+const CHANGELOG_PIECE: usize = 8192;
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig, data_dir: PathBuf) -> Result<Tracker, String> {
+        let mut state = State::default();
+        persist::load(&data_dir, &mut state, cfg.store_server == 0)?;
+        let changelog =
+            Changelog::open(&data_dir).map_err(|e| format!("open changelog fail: {e}"))?;
+        let now = fdfs_common::now();
+        let restart_interval = std::fs::read_to_string(data_dir.join(persist::STATUS_FILE))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| {
+                        l.strip_prefix("last_check_time=")
+                            .map(|v| v.trim().parse::<i64>().ok())
+                    })
+                    .flatten()
+            })
+            .map(|last| (now - last).max(0))
+            .unwrap_or(0);
+        Ok(Tracker {
+            cfg,
+            state: Mutex::new(state),
+            changelog: Mutex::new(changelog),
+            data_dir,
+            up_time: now,
+            restart_interval,
+            conn_stats: OnceLock::new(),
+        })
+    }
+
+    fn save(&self, state: &mut State) {
+        if let Err(e) = persist::save_all(&self.data_dir, state) {
+            log::error!(
+                "save tracker data files to {} fail: {e}",
+                self.data_dir.display()
+            );
+        } else {
+            state.dirty = false;
+        }
+    }
+
+    /// Periodic duties: offline detection by `check_active_interval`, lazy saves.
+    pub fn tick(&self, check_offline: bool) {
+        let now = fdfs_common::now();
+        let mut st = self.state.lock();
+        if check_offline {
+            let limit = self.cfg.check_active_interval as i64;
+            let mut changed = false;
+            for g in st.groups.values_mut() {
+                let mut bump = false;
+                for s in g.storages.iter_mut() {
+                    if s.status == status::ACTIVE && now - s.last_heart_beat_time > limit {
+                        log::warn!(
+                            "storage server {}:{} idle too long, last heart beat time: {}, set to offline",
+                            s.ip,
+                            s.port,
+                            s.last_heart_beat_time
+                        );
+                        s.go_offline();
+                        bump = true;
+                    }
+                }
+                if bump {
+                    g.bump();
+                    changed = true;
+                }
+            }
+            if changed {
+                st.dirty = true;
+            }
+        }
+        if st.dirty {
+            self.save(&mut st);
+        }
+    }
+
+    pub fn shutdown(&self) {
+        let mut st = self.state.lock();
+        self.save(&mut st);
+        let _ = persist::write_status(&self.data_dir, self.up_time, fdfs_common::now());
+    }
+
+    fn width(&self) -> fdfs_common::proto::client::IpWidth {
+        width_of(&self.cfg)
+    }
+
+    fn dispatch(&self, conn: &mut Conn, session: &mut Session, h: Header, body: &[u8]) -> Reply {
+        match h.cmd {
+            cmd::STORAGE_JOIN => self.storage_join(conn, session, body),
+            cmd::STORAGE_BEAT => self.storage_beat(conn, session, body),
+            cmd::STORAGE_REPORT_DISK_USAGE => self.storage_report_disk_usage(conn, session, body),
+            cmd::STORAGE_SYNC_REPORT => self.storage_sync_report(conn, session, body),
+            cmd::STORAGE_REPLICA_CHG => self.storage_replica_chg(session, body),
+            cmd::STORAGE_SYNC_DEST_REQ => self.storage_sync_dest_req(session, body),
+            cmd::STORAGE_SYNC_NOTIFY => self.storage_sync_notify(session, body),
+            cmd::STORAGE_SYNC_DEST_QUERY => self.storage_sync_dest_query(session, body),
+            cmd::STORAGE_SYNC_SRC_REQ => self.storage_sync_src_req(body),
+            cmd::STORAGE_REPORT_STATUS => self.storage_report_status(body),
+            cmd::STORAGE_CHANGE_STATUS => self.storage_change_status(session, body),
+            cmd::STORAGE_CHANGELOG_REQ => self.storage_changelog_req(session, body),
+            cmd::STORAGE_REPORT_IP_CHANGED => self.storage_report_ip_changed(conn, body),
+            cmd::STORAGE_PARAMETER_REQ => self.storage_parameter_req(body),
+            cmd::STORAGE_GET_STATUS => self.storage_get_status(body),
+            cmd::STORAGE_GET_SERVER_ID => self.storage_get_server_id(body),
+            cmd::STORAGE_GET_MY_IP => self.storage_get_my_ip(conn, body),
+            cmd::STORAGE_FETCH_STORAGE_IDS => self.storage_fetch_storage_ids(body),
+            cmd::STORAGE_GET_GROUP_NAME => Err(errno::EOPNOTSUPP),
+            cmd::STORAGE_FETCH_TRUNK_FID
+            | cmd::STORAGE_REPORT_TRUNK_FID
+            | cmd::STORAGE_REPORT_TRUNK_FREE => {
+                self.require_login(session)?;
+                Err(errno::EINVAL)
+            }
+            cmd::TRACKER_GET_STATUS => self.tracker_get_status(body),
+            cmd::QUERY_STORE_WITHOUT_GROUP_ONE => self.query_store(body, false, false),
+            cmd::QUERY_STORE_WITH_GROUP_ONE => self.query_store(body, true, false),
+            cmd::QUERY_STORE_WITHOUT_GROUP_ALL => self.query_store(body, false, true),
+            cmd::QUERY_STORE_WITH_GROUP_ALL => self.query_store(body, true, true),
+            cmd::QUERY_FETCH_ONE => self.query_fetch(body, false),
+            cmd::QUERY_FETCH_ALL => self.query_fetch(body, true),
+            cmd::QUERY_UPDATE => self.query_update(body),
+            cmd::SERVER_LIST_ONE_GROUP => self.server_list_one_group(body),
+            cmd::SERVER_LIST_ALL_GROUPS => self.server_list_all_groups(body),
+            cmd::SERVER_LIST_STORAGE => self.server_list_storage(body),
+            cmd::SERVER_DELETE_STORAGE => self.server_delete_storage(body),
+            cmd::SERVER_DELETE_GROUP => self.server_delete_group(body),
+            cmd::SERVER_SET_TRUNK_SERVER => self.server_set_trunk_server(body),
+            cmd::SERVER_GET_LEADER => self.server_get_leader(conn, body),
+            cmd::SERVER_TRACKER_CLUSTER_STAT => self.server_tracker_cluster_stat(conn, body),
+            cmd::SERVER_STORAGE_CLUSTER_STAT => self.server_storage_cluster_stat(body),
+            cmd::SERVER_STORAGE_VOLUMN_STAT => self.server_storage_volumn_stat(body),
+            cmd::ACTIVE_TEST => {
+                if body.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    Err(errno::EINVAL)
+                }
+            }
+            other => {
+                log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
+                Err(errno::EINVAL)
+            }
+        }
+    }
+
+    fn require_login<'a>(&self, session: &'a Session) -> Result<&'a Joined, u8> {
+        session.joined.as_ref().ok_or(errno::EACCES)
+    }
+
+    /// The change list for a logged-in storage (only the leader sets flags; a lone tracker is its
+    /// own leader).
+    fn change_list(
+        &self,
+        conn: &Conn,
+        session: &mut Session,
+        st: &mut State,
+        j: &Joined,
+    ) -> Vec<u8> {
+        let mut cl = ChangeList::default();
+        if !session.leader_seen {
+            session.leader_seen = true;
+            let ip = conn.local.ip().to_string();
+            cl.leader = Some(Brief {
+                status: 0,
+                port: self.cfg.server.port as i32,
+                id: ip.chars().take(STORAGE_ID_MAX - 1).collect(),
+                ip,
+            });
+        }
+        if let Some(g) = st.groups.get_mut(&j.group) {
+            let count = g.change_count;
+            let order = g.sorted();
+            if let Some(s) = g.storage_mut(&j.id) {
+                if s.group_change_seen != count {
+                    s.group_change_seen = count;
+                    cl.group_servers = Some(order.iter().map(|&i| g.storages[i].brief()).collect());
+                }
+            }
+        }
+        cl.to_bytes()
+    }
+
+    /// BEAT and DISK_USAGE make a storage ACTIVE unless it is still syncing in.
+    fn activate(g: &mut Group, id: &str, now: i64) {
+        let mut changed = false;
+        if let Some(s) = g.storage_mut(id) {
+            if !matches!(
+                s.status,
+                status::INIT
+                    | status::WAIT_SYNC
+                    | status::SYNCING
+                    | status::IP_CHANGED
+                    | status::DELETED
+            ) && s.status != status::ACTIVE
+            {
+                s.status = status::ACTIVE;
+                if s.up_time == 0 {
+                    s.up_time = now;
+                }
+                changed = true;
+            }
+            s.last_heart_beat_time = now;
+        }
+        if changed {
+            g.bump();
+        }
+    }
+
+    // ---- storage -> tracker -------------------------------------------------------------
+
+    fn storage_join(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+        let j = JoinReq::from_bytes(body).map_err(|e| {
+            log::error!("client ip: {}, invalid join request: {e}", conn.peer_ip());
+            errno::EINVAL
+        })?;
+        if !fdfs_common::proto::valid_group_name(&j.group)
+            || j.storage_port <= 0
+            || !(1..=256).contains(&j.store_path_count)
+            || !(1..=256).contains(&j.subdir_count_per_path)
+        {
+            return Err(errno::EINVAL);
+        }
+        let id = conn.peer_ip();
+        let mut st = self.state.lock();
+        for t in &j.trackers {
+            if !st.trackers.contains(t) && st.trackers.len() < 16 {
+                st.trackers.push(t.clone());
+            }
+        }
+        let mut inserted_group = false;
+        if !st.groups.contains_key(&j.group) {
+            st.groups.insert(j.group.clone(), Group::new(&j.group));
+            inserted_group = true;
+        }
+        let changelog_size = self.changelog.lock().size;
+        let g = st.groups.get_mut(&j.group).expect("just inserted");
+        // validate group consistency before touching any record
+        let others: Vec<&StorageServer> = g
+            .storages
+            .iter()
+            .filter(|s| s.id != id && s.status != status::DELETED)
+            .collect();
+        if g.storage_port != 0 && g.storage_port != j.storage_port {
+            if others.iter().all(|s| s.port == j.storage_port) {
+                g.storage_port = j.storage_port;
+            } else {
+                log::error!(
+                    "client ip: {id}, port {} != group port {}",
+                    j.storage_port,
+                    g.storage_port
+                );
+                return Err(errno::EINVAL);
+            }
+        }
+        if g.store_path_count != 0 && j.store_path_count < g.store_path_count && !others.is_empty()
+        {
+            return Err(errno::EINVAL);
+        }
+        if g.subdir_count_per_path != 0
+            && g.subdir_count_per_path != j.subdir_count_per_path
+            && !others.is_empty()
+        {
+            return Err(errno::EINVAL);
+        }
+        g.storage_port = j.storage_port;
+        g.store_path_count = g.store_path_count.max(j.store_path_count);
+        g.subdir_count_per_path = j.subdir_count_per_path;
+        let inserted = match g.find(&id) {
+            Some(_) => false,
+            None => {
+                let st0 = if j.init_flag != 0 || j.status == 0 {
+                    status::INIT
+                } else {
+                    let s = j.status;
+                    if s < 0
+                        || matches!(s as u8, status::DELETED | status::IP_CHANGED | status::NONE)
+                        || s as u8 > status::RECOVERY
+                    {
+                        return Err(errno::EFAULT);
+                    }
+                    if s as u8 == status::ACTIVE {
+                        status::ONLINE
+                    } else {
+                        s as u8
+                    }
+                };
+                g.storages.push(StorageServer {
+                    id: id.clone(),
+                    status: st0,
+                    rw_mode: rw_mode::BOTH,
+                    changelog_offset: changelog_size,
+                    ..Default::default()
+                });
+                true
+            }
+        };
+        let s = g.storage_mut(&id).expect("present");
+        if matches!(s.status, status::DELETED | status::IP_CHANGED) {
+            s.status = status::INIT;
+            s.changelog_offset = changelog_size;
+        }
+        s.ip = id.clone();
+        s.port = j.storage_port;
+        s.store_path_count = j.store_path_count;
+        s.subdir_count_per_path = j.subdir_count_per_path;
+        s.upload_priority = j.upload_priority;
+        s.join_time = j.join_time;
+        s.up_time = j.up_time;
+        s.version = j.version.clone();
+        if matches!(s.status, status::OFFLINE | status::RECOVERY) {
+            s.status = status::ONLINE;
+        }
+        s.group_change_seen = 0;
+        s.join_generation += 1;
+        let reply = JoinReply {
+            status: s.status,
+            src_id: s.sync_src_id.clone(),
+        };
+        let generation = s.join_generation;
+        g.bump();
+        session.joined = Some(Joined {
+            group: j.group.clone(),
+            id: id.clone(),
+            generation,
+        });
+        session.leader_seen = false;
+        if inserted || inserted_group {
+            log::info!(
+                "storage server {}::{id}:{} joined, status: {}",
+                j.group,
+                j.storage_port,
+                status::name(reply.status)
+            );
+            self.save(&mut st);
+        } else {
+            st.dirty = true;
+        }
+        Ok(reply.to_bytes())
+    }
+
+    fn storage_beat(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let stat_block = match body.len() {
+            0 => None,
+            StatBlock::LEN => Some(StatBlock::from_bytes(body).map_err(|_| errno::EINVAL)?),
+            _ => return Err(errno::EINVAL),
+        };
+        let now = fdfs_common::now();
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        if let (Some(b), Some(s)) = (stat_block, g.storage_mut(&j.id)) {
+            let keep = (
+                s.stat.counters[stat::LAST_SYNCED_TIMESTAMP],
+                s.stat.counters[stat::LAST_HEART_BEAT_TIME],
+            );
+            s.stat = b;
+            s.stat.counters[stat::LAST_SYNCED_TIMESTAMP] = keep.0;
+            s.stat.counters[stat::LAST_HEART_BEAT_TIME] = keep.1;
+        }
+        Self::activate(g, &j.id, now);
+        if stat_block.is_some() {
+            st.beats_since_save += 1;
+            if st.beats_since_save >= 1000 {
+                st.beats_since_save = 0;
+                st.dirty = true;
+            }
+        }
+        Ok(self.change_list(conn, session, &mut st, &j))
+    }
+
+    fn storage_report_disk_usage(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let paths = decode_disk_usage(body).map_err(|_| errno::EINVAL)?;
+        let now = fdfs_common::now();
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        if paths.len() as i64 != g.store_path_count {
+            return Err(errno::EINVAL);
+        }
+        let store_path_mode = self.cfg.store_path;
+        if let Some(s) = g.storage_mut(&j.id) {
+            s.total_mb = paths.iter().map(|p| p.total_mb).sum();
+            s.free_mb = paths.iter().map(|p| p.free_mb).sum();
+            if store_path_mode == 2 {
+                if let Some((i, _)) = paths
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(i, p)| (p.free_mb, std::cmp::Reverse(*i)))
+                {
+                    s.current_write_path = i;
+                }
+            }
+            s.paths = paths;
+        }
+        Self::activate(g, &j.id, now);
+        Ok(self.change_list(conn, session, &mut st, &j))
+    }
+
+    fn storage_sync_report(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let entries = decode_sync_report(body).map_err(|_| errno::EINVAL)?;
+        let min_rule = self.cfg.store_server == 0;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        let accepted: Vec<(String, i64)> = entries
+            .iter()
+            .filter(|e| e.timestamp > 0 && e.src_id != j.id)
+            .filter(|e| {
+                g.storages
+                    .iter()
+                    .any(|s| s.id == e.src_id && s.status == status::ACTIVE)
+            })
+            .map(|e| (e.src_id.clone(), e.timestamp as i64))
+            .collect();
+        if let Some(s) = g.storage_mut(&j.id) {
+            for (src, ts) in &accepted {
+                s.synced_from.insert(src.clone(), *ts);
+            }
+            let vals = accepted.iter().map(|a| a.1);
+            let v = if min_rule {
+                vals.min()
+            } else {
+                vals.max().map(|m| m.max(s.last_synced_timestamp))
+            };
+            if let Some(v) = v {
+                s.last_synced_timestamp = v;
+            }
+        }
+        Ok(self.change_list(conn, session, &mut st, &j))
+    }
+
+    fn storage_replica_chg(&self, session: &Session, body: &[u8]) -> Reply {
+        self.require_login(session)?;
+        if body.is_empty() || !body.len().is_multiple_of(Brief::LEN) || body.len() / Brief::LEN > 32
+        {
+            return Err(errno::EINVAL);
+        }
+        // the leader keeps its own view
+        Ok(Vec::new())
+    }
+
+    fn storage_sync_dest_req(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        let now = fdfs_common::now();
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        let others_available = g.storages.iter().any(|s| s.id != j.id && s.is_available());
+        if g.storages.len() <= 1 || !others_available {
+            if let Some(s) = g.storage_mut(&j.id) {
+                s.status = status::ONLINE;
+            }
+            g.bump();
+            st.dirty = true;
+            return Ok(Vec::new());
+        }
+        let src = g
+            .writable()
+            .into_iter()
+            .map(|i| g.storages[i].id.clone())
+            .find(|id| *id != j.id)
+            .ok_or(errno::ENOENT)?;
+        if let Some(s) = g.storage_mut(&j.id) {
+            s.sync_src_id = src.clone();
+            s.sync_until_timestamp = now;
+            s.status = status::WAIT_SYNC;
+        }
+        g.bump();
+        self.save(&mut st);
+        Ok(SyncSource {
+            src_id: src,
+            until_timestamp: now,
+        }
+        .to_bytes())
+    }
+
+    fn storage_sync_notify(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let src = SyncSource::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        let src_ok = src.src_id.is_empty()
+            || g.storages.iter().any(|s| {
+                s.id == src.src_id && !matches!(s.status, status::DELETED | status::IP_CHANGED)
+            });
+        let s = g.storage_mut(&j.id).ok_or(errno::ENOENT)?;
+        let mut changed = false;
+        if src.src_id.is_empty() {
+            if matches!(s.status, status::INIT | status::WAIT_SYNC | status::SYNCING) {
+                s.status = status::ONLINE;
+                changed = true;
+            }
+        } else {
+            if s.status == status::INIT {
+                s.status = status::WAIT_SYNC;
+                changed = true;
+            }
+            if s.sync_src_id.is_empty() {
+                if !src_ok {
+                    return Err(errno::ENOENT);
+                }
+                s.sync_src_id = src.src_id.clone();
+                s.sync_until_timestamp = src.until_timestamp;
+                changed = true;
+            }
+        }
+        if changed {
+            g.bump();
+            self.save(&mut st);
+        }
+        Ok(Vec::new())
+    }
+
+    fn storage_sync_dest_query(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        let st = self.state.lock();
+        let s = st
+            .group(&j.group)
+            .and_then(|g| g.find(&j.id).map(|i| &g.storages[i]))
+            .ok_or(errno::ENOENT)?;
+        if s.sync_src_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(SyncSource {
+            src_id: s.sync_src_id.clone(),
+            until_timestamp: s.sync_until_timestamp,
+        }
+        .to_bytes())
+    }
+
+    fn storage_sync_src_req(&self, body: &[u8]) -> Reply {
+        let req = GroupStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
+        let dest = g.find(&req.storage_id).ok_or(errno::ENOENT)?;
+        if matches!(
+            g.storages[dest].status,
+            status::INIT | status::DELETED | status::IP_CHANGED
+        ) {
+            return Err(errno::ENOENT);
+        }
+        let src_id = g.storages[dest].sync_src_id.clone();
+        if src_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let src_ok = g.storages.iter().any(|s| {
+            s.id == src_id
+                && matches!(
+                    s.status,
+                    status::OFFLINE | status::ONLINE | status::ACTIVE | status::RECOVERY
+                )
+        });
+        if src_ok {
+            Ok(SyncSource {
+                src_id,
+                until_timestamp: g.storages[dest].sync_until_timestamp,
+            }
+            .to_bytes())
+        } else {
+            g.storages[dest].sync_src_id.clear();
+            self.save(&mut st);
+            Ok(Vec::new())
+        }
+    }
+
+    fn storage_report_status(&self, body: &[u8]) -> Reply {
+        let req = ReportStatusReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
+        if State::apply_reported_status(g, &req.brief) {
+            self.save(&mut st);
+        }
+        Ok(Vec::new())
+    }
+
+    fn storage_change_status(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        if body.len() != 1 {
+            return Err(errno::EINVAL);
+        }
+        let new = body[0];
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        let s = g.storage_mut(&j.id).ok_or(errno::ENOENT)?;
+        let avail = |x: u8| matches!(x, status::OFFLINE | status::ONLINE | status::ACTIVE);
+        if s.status == new || (avail(s.status) && avail(new)) {
+            return Ok(Vec::new());
+        }
+        s.status = if matches!(new, status::ONLINE | status::ACTIVE) {
+            status::OFFLINE
+        } else {
+            new
+        };
+        self.save(&mut st);
+        Ok(Vec::new())
+    }
+
+    fn storage_changelog_req(&self, session: &Session, body: &[u8]) -> Reply {
+        let (group, id) = if body.is_empty() {
+            let j = self.require_login(session)?;
+            (j.group.clone(), j.id.clone())
+        } else {
+            let r = GroupStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+            (r.group, r.storage_id)
+        };
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
+        let s = g.storage_mut(&id).ok_or(errno::ENOENT)?;
+        let piece = self
+            .changelog
+            .lock()
+            .read_from(s.changelog_offset, CHANGELOG_PIECE);
+        if !piece.is_empty() {
+            s.changelog_offset += piece.len() as i64;
+            self.save(&mut st);
+        }
+        Ok(piece)
+    }
+
+    fn storage_report_ip_changed(&self, conn: &Conn, body: &[u8]) -> Reply {
+        if self.cfg.use_storage_id {
+            return Err(errno::EOPNOTSUPP);
+        }
+        let mut r = Reader::new(body);
+        let parse = |r: &mut Reader| -> Option<(String, String, String)> {
+            let g = r.fixed_str(GROUP_NAME_MAX, "group_name").ok()?;
+            let old = r.fixed_str(46, "old_ip").ok()?;
+            let new = r.fixed_str(46, "new_ip").ok()?;
+            r.finish().ok()?;
+            Some((g, old, new))
+        };
+        let (group, old_ip, new_ip) = parse(&mut r).ok_or(errno::EINVAL)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
+        if new_ip != conn.peer_ip() {
+            return Err(errno::EINVAL);
+        }
+        let old = g.find(&old_ip).ok_or(errno::ENOENT)?;
+        match g.storages[old].status {
+            status::DELETED => return Err(errno::ENOENT),
+            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY),
+            status::IP_CHANGED => return Err(errno::EALREADY),
+            _ => {}
+        }
+        if g.find(&new_ip)
+            .is_some_and(|i| !matches!(g.storages[i].status, status::DELETED | status::IP_CHANGED))
+        {
+            return Err(errno::EEXIST);
+        }
+        g.storages.retain(|s| s.id != new_ip);
+        let old = g.find(&old_ip).expect("present");
+        let tomb = StorageServer {
+            id: old_ip.clone(),
+            ip: old_ip.clone(),
+            status: status::IP_CHANGED,
+            rw_mode: rw_mode::BOTH,
+            ..Default::default()
+        };
+        g.storages[old].id = new_ip.clone();
+        g.storages[old].ip = new_ip.clone();
+        g.storages.push(tomb);
+        g.bump();
+        let line = format!(
+            "{} {group} {old_ip} {} {new_ip}\n",
+            fdfs_common::now(),
+            status::IP_CHANGED
+        );
+        let _ = self.changelog.lock().append(&line);
+        self.save(&mut st);
+        Ok(Vec::new())
+    }
+
+    fn storage_parameter_req(&self, body: &[u8]) -> Reply {
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        let c = &self.cfg;
+        let b = |v: bool| if v { 1 } else { 0 };
+        let mut text = format!(
+            "use_storage_id={}\nid_type_in_filename={}\ntrust_storage_server_id={}\nresponse_ip_addr_size={}\n\
+             storage_ip_changed_auto_adjust={}\nstorage_sync_file_max_delay={}\nstore_path={}\n\
+             reserved_storage_space={}\nuse_trunk_file={}\nslot_min_size={}\nslot_max_size={}\n",
+            b(c.use_storage_id),
+            if c.use_storage_id && c.id_type_in_filename_id { "id" } else { "ip" },
+            b(c.trust_storage_server_id),
+            self.width().size(),
+            b(c.storage_ip_changed_auto_adjust),
+            c.storage_sync_file_max_delay,
+            c.store_path,
+            c.reserved_storage_space.to_text(),
+            b(c.use_trunk_file),
+            c.slot_min_size,
+            c.slot_max_size,
+        );
+        for (k, v) in &c.trunk_params {
+            text += &format!("{k}={v}\n");
+        }
+        text += &format!(
+            "store_slave_file_use_link={}\n",
+            b(c.store_slave_file_use_link)
+        );
+        Ok(text.into_bytes())
+    }
+
+    /// `str[16]` group then `ip:port` text (71 and 70).
+    fn group_and_addr(body: &[u8]) -> Result<(String, String, i64), u8> {
+        if body.len() <= GROUP_NAME_MAX || body.len() > GROUP_NAME_MAX + 52 {
+            return Err(errno::EINVAL);
+        }
+        let mut r = Reader::new(body);
+        let group = r
+            .fixed_str(GROUP_NAME_MAX, "group_name")
+            .map_err(|_| errno::EINVAL)?;
+        let text = fdfs_common::codec::text_until_nul(r.rest());
+        let hp = fdfs_common::config::parse_host_port(&text, 23000).map_err(|_| errno::EINVAL)?;
+        Ok((group, hp.host, hp.port as i64))
+    }
+
+    fn storage_get_status(&self, body: &[u8]) -> Reply {
+        let (group, ip, port) = Self::group_and_addr(body)?;
+        let st = self.state.lock();
+        let g = st.group(&group).ok_or(errno::ENOENT)?;
+        let s = g
+            .storages
+            .iter()
+            .find(|s| s.ip == ip && s.port == port)
+            .ok_or(errno::ENOENT)?;
+        Ok(s.brief().to_bytes())
+    }
+
+    fn storage_get_server_id(&self, body: &[u8]) -> Reply {
+        let (group, ip, _) = Self::group_and_addr(body)?;
+        let st = self.state.lock();
+        st.group(&group).ok_or(errno::ENOENT)?;
+        Ok(ip.into_bytes())
+    }
+
+    fn storage_get_my_ip(&self, conn: &Conn, body: &[u8]) -> Reply {
+        GetMyIpReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        Ok(conn.peer_ip().into_bytes())
+    }
+
+    fn storage_fetch_storage_ids(&self, body: &[u8]) -> Reply {
+        if body.len() != 5 {
+            return Err(errno::EINVAL);
+        }
+        if self.cfg.use_storage_id {
+            return Err(errno::EOPNOTSUPP);
+        }
+        if body[4] != 0 {
+            Ok(vec![0u8; 8])
+        } else {
+            Err(errno::EOPNOTSUPP)
+        }
+    }
+
+    fn tracker_get_status(&self, body: &[u8]) -> Reply {
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        if self.state.lock().groups.is_empty() {
+            return Err(errno::ENOENT);
+        }
+        let now = fdfs_common::now();
+        let mut out = Vec::with_capacity(17);
+        out.put_u8(1);
+        out.put_i64((now - self.up_time) / 300 * 300);
+        out.put_i64(self.restart_interval / 300 * 300);
+        Ok(out)
+    }
+
+    // ---- client queries -------------------------------------------------------------------
+
+    fn query_store(&self, body: &[u8], with_group: bool, all: bool) -> Reply {
+        let mut st = self.state.lock();
+        let group = if with_group {
+            if body.len() != GROUP_NAME_MAX {
+                return Err(errno::EINVAL);
+            }
+            let g = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+            let grp = st.group(&g).ok_or(errno::ENOENT)?;
+            if grp.writable().is_empty() {
+                return Err(errno::ENOENT);
+            }
+            if !grp.has_room(self.cfg.reserved_storage_space) {
+                return Err(errno::ENOSPC);
+            }
+            g
+        } else {
+            if !body.is_empty() {
+                return Err(errno::EINVAL);
+            }
+            select::store_group(&mut st, &self.cfg)?
+        };
+        let width = self.width();
+        let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
+        if all {
+            let w = g.writable();
+            let first = *w.first().ok_or(errno::ENOENT)?;
+            let path = select::store_path(g, first, &self.cfg)?;
+            let servers = w
+                .iter()
+                .map(|&i| ServerAddr {
+                    ip: g.storages[i].ip.clone(),
+                    port: g.storages[i].port,
+                })
+                .collect();
+            return Ok(StoreAllReply {
+                group,
+                servers,
+                store_path_index: path,
+                width,
+            }
+            .to_bytes());
+        }
+        let idx = select::store_server(g, &self.cfg)?;
+        let path = select::store_path(g, idx, &self.cfg)?;
+        let s = &g.storages[idx];
+        Ok(StoreReply {
+            group,
+            server: ServerAddr {
+                ip: s.ip.clone(),
+                port: s.port,
+            },
+            store_path_index: path,
+            width,
+        }
+        .to_bytes())
+    }
+
+    fn file_req(body: &[u8]) -> Result<GroupFileReq, u8> {
+        let req = GroupFileReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        if req.filename.len() < 22 || req.filename.len() >= 128 {
+            return Err(errno::EINVAL);
+        }
+        Ok(req)
+    }
+
+    fn query_fetch(&self, body: &[u8], all: bool) -> Reply {
+        let req = Self::file_req(body)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
+        let idx = select::fetch_servers(g, &req.filename, all, fdfs_common::now(), &self.cfg)?;
+        let servers = idx
+            .iter()
+            .map(|&i| ServerAddr {
+                ip: g.storages[i].ip.clone(),
+                port: g.storages[i].port,
+            })
+            .collect();
+        Ok(FetchReply {
+            group: req.group,
+            servers,
+            width: self.width(),
+        }
+        .to_bytes())
+    }
+
+    fn query_update(&self, body: &[u8]) -> Reply {
+        let req = Self::file_req(body)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
+        let i = select::update_server(g, &req.filename, &self.cfg)?;
+        let s = &g.storages[i];
+        Ok(FetchReply {
+            group: req.group,
+            servers: vec![ServerAddr {
+                ip: s.ip.clone(),
+                port: s.port,
+            }],
+            width: self.width(),
+        }
+        .to_bytes())
+    }
+
+    fn server_list_one_group(&self, body: &[u8]) -> Reply {
+        if body.len() != GROUP_NAME_MAX {
+            return Err(errno::EINVAL);
+        }
+        let name = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+        let st = self.state.lock();
+        let g = st.group(&name).ok_or(errno::ENOENT)?;
+        Ok(
+            g.to_stat(self.cfg.reserved_storage_space, self.cfg.use_trunk_file)
+                .to_bytes(),
+        )
+    }
+
+    fn server_list_all_groups(&self, body: &[u8]) -> Reply {
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        let st = self.state.lock();
+        let mut out = Vec::new();
+        for g in st.groups.values() {
+            g.to_stat(self.cfg.reserved_storage_space, self.cfg.use_trunk_file)
+                .encode(&mut out);
+        }
+        if out.len() > self.cfg.server.buff_size {
+            return Err(errno::ENOSPC);
+        }
+        Ok(out)
+    }
+
+    fn server_list_storage(&self, body: &[u8]) -> Reply {
+        if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
+            return Err(errno::EINVAL);
+        }
+        let req = ListStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let st = self.state.lock();
+        let g = st.group(&req.group).ok_or(errno::ENOENT)?;
+        let mut out = Vec::new();
+        for i in g.sorted() {
+            let s = &g.storages[i];
+            if req.storage_id.as_ref().is_some_and(|id| *id != s.id) {
+                continue;
+            }
+            s.to_stat(
+                self.cfg.reserved_storage_space,
+                self.width(),
+                g.trunk_server == s.id,
+            )
+            .encode(&mut out);
+        }
+        if out.is_empty() && req.storage_id.is_some() {
+            return Err(errno::ENOENT);
+        }
+        Ok(out)
+    }
+
+    fn server_delete_storage(&self, body: &[u8]) -> Reply {
+        if body.len() <= GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
+            return Err(errno::EINVAL);
+        }
+        let req = ListStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let id = req.storage_id.ok_or(errno::EINVAL)?;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
+        let s = g.storage_mut(&id).ok_or(errno::ENOENT)?;
+        match s.status {
+            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY),
+            status::DELETED => return Err(errno::EALREADY),
+            status::IP_CHANGED => return Err(errno::ENOENT),
+            _ => {}
+        }
+        s.status = status::DELETED;
+        s.stat = StatBlock::default();
+        s.sync_src_id.clear();
+        s.sync_until_timestamp = 0;
+        s.total_mb = 0;
+        s.free_mb = 0;
+        s.paths.clear();
+        s.upload_priority = 0;
+        s.store_path_count = 0;
+        s.subdir_count_per_path = 0;
+        for other in g.storages.iter_mut() {
+            if other.sync_src_id == id {
+                other.sync_src_id.clear();
+            }
+        }
+        g.bump();
+        let line = format!(
+            "{} {} {id} {} \n",
+            fdfs_common::now(),
+            req.group,
+            status::DELETED
+        );
+        if let Err(e) = self.changelog.lock().append(&line) {
+            log::error!("write changelog fail: {e}");
+        }
+        self.save(&mut st);
+        log::info!("storage server {}::{id} deleted", req.group);
+        Ok(Vec::new())
+    }
+
+    fn server_delete_group(&self, body: &[u8]) -> Reply {
+        if body.len() != GROUP_NAME_MAX {
+            return Err(errno::EINVAL);
+        }
+        let name = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+        let mut st = self.state.lock();
+        let g = st.group(&name).ok_or(errno::ENOENT)?;
+        if !g.storages.is_empty() {
+            return Err(errno::EBUSY);
+        }
+        st.groups.remove(&name);
+        self.save(&mut st);
+        Ok(Vec::new())
+    }
+
+    fn server_set_trunk_server(&self, body: &[u8]) -> Reply {
+        if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
+            return Err(errno::EINVAL);
+        }
+        // trunk files are not supported yet: answer as a tracker with use_trunk_file=false
+        Err(errno::EOPNOTSUPP)
+    }
+
+    fn server_get_leader(&self, conn: &Conn, body: &[u8]) -> Reply {
+        if !body.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        Ok(self.own_address(conn).into_bytes())
+    }
+
+    fn own_address(&self, conn: &Conn) -> String {
+        let ip = conn.local.ip();
+        if ip.is_ipv6() {
+            format!("[{ip}]:{}", self.cfg.server.port)
+        } else {
+            format!("{ip}:{}", self.cfg.server.port)
+        }
+    }
+
+    fn server_tracker_cluster_stat(&self, conn: &Conn, body: &[u8]) -> Reply {
+        if body.len() != 3 {
+            return Err(errno::EINVAL);
+        }
+        let (filter, want_active, want_leader) = (body[0], body[1] != 0, body[2] != 0);
+        let mut recs = Vec::new();
+        // a lone tracker is the active leader
+        if (filter & 1 == 0 || want_active) && (filter & 2 == 0 || want_leader) {
+            let cs = self.conn_stats.get();
+            let c = |f: fn(&ConnStats) -> &std::sync::atomic::AtomicI32| {
+                cs.map(|s| f(s).load(std::sync::atomic::Ordering::Relaxed))
+                    .unwrap_or(0)
+            };
+            recs.push(TrackerClusterStat {
+                host: self.own_address(conn),
+                is_leader: 1,
+                is_active: 1,
+                connections: [c(|s| &s.alloc), c(|s| &s.current), c(|s| &s.max)],
+                version: fdfs_common::proto::VERSION.into(),
+                up_time: self.up_time,
+                last_heartbeat_time: 0,
+            });
+        }
+        Ok(TrackerClusterStat::encode_list(&recs))
+    }
+
+    fn server_storage_cluster_stat(&self, body: &[u8]) -> Reply {
+        if body.len() != 4 {
+            return Err(errno::EINVAL);
+        }
+        let (filter, op, want_status, want_trunk) = (body[0], body[1], body[2], body[3]);
+        let st = self.state.lock();
+        let mut recs = Vec::new();
+        for g in st.groups.values() {
+            for i in g.sorted() {
+                let s = &g.storages[i];
+                let is_trunk = (g.trunk_server == s.id) as u8;
+                if filter & 1 != 0 && self.cfg.use_trunk_file && is_trunk != want_trunk {
+                    continue;
+                }
+                if filter & 2 != 0 {
+                    let keep = match op {
+                        b'=' => s.status == want_status,
+                        b'!' => s.status != want_status,
+                        _ => false,
+                    };
+                    if !keep {
+                        continue;
+                    }
+                }
+                recs.push(StorageClusterStat {
+                    id: s.id.clone(),
+                    host: format!("{}:{}", s.ip, s.port),
+                    is_trunk_server: is_trunk,
+                    status: s.status,
+                    connections: s.stat.connections,
+                    version: s.version.clone(),
+                    up_time: s.up_time,
+                    last_heartbeat_time: s.last_heart_beat_time,
+                });
+            }
+        }
+        Ok(StorageClusterStat::encode_list(
+            self.cfg.use_storage_id,
+            self.cfg.use_trunk_file,
+            &recs,
+        ))
+    }
+
+    fn server_storage_volumn_stat(&self, body: &[u8]) -> Reply {
+        if body.len() != 4 {
+            return Err(errno::EINVAL);
+        }
+        let filter = body[0];
+        let st = self.state.lock();
+        let mut recs = Vec::new();
+        for g in st.groups.values() {
+            let (total, free) = g.space();
+            let reserved = if total > 0 {
+                self.cfg.reserved_storage_space.reserved_mb(total)
+            } else {
+                0
+            };
+            let disk = g.has_room(self.cfg.reserved_storage_space);
+            let trunk = false;
+            let space = disk || trunk;
+            if (filter & 1 != 0 && disk != (body[1] != 0))
+                || (filter & 2 != 0 && trunk != (body[2] != 0))
+                || (filter & 4 != 0 && space != (body[3] != 0))
+            {
+                continue;
+            }
+            recs.push(VolumeStat {
+                group: g.name.clone(),
+                total_mb: total,
+                free_mb: free,
+                reserved_mb: reserved,
+                avail_mb: if disk { (free - reserved).max(0) } else { 0 },
+                trunk_free_mb: 0,
+                is_disk_available: disk as u8,
+                is_trunk_available: trunk as u8,
+            });
+        }
+        Ok(VolumeStat::encode_list(self.cfg.use_trunk_file, &recs))
+    }
+}
+
+impl Service for Tracker {
+    type Session = Session;
+
+    fn handle(&self, conn: &mut Conn, session: &mut Session, h: Header) -> Flow {
+        if h.cmd == cmd::QUIT {
+            return Flow::Close;
+        }
+        let max = self
+            .cfg
+            .server
+            .buff_size
+            .saturating_sub(fdfs_common::proto::HEADER_LEN);
+        let body = match conn.read_body(h.pkg_len, max) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!(
+                    "client ip: {}, cmd: {}, {e}, close connection",
+                    conn.peer_ip(),
+                    h.cmd
+                );
+                return Flow::Close;
+            }
+        };
+        let r = match self.dispatch(conn, session, h, &body) {
+            Ok(b) => conn.respond(0, &b),
+            Err(code) => conn.respond_status(code),
+        };
+        fdfs_common::server::flow_after(r)
+    }
+
+    fn closed(&self, _conn: &Conn, session: &mut Session) {
+        let Some(j) = session.joined.take() else {
+            return;
+        };
+        let mut st = self.state.lock();
+        if let Some(g) = st.groups.get_mut(&j.group) {
+            if let Some(s) = g.storage_mut(&j.id) {
+                if s.join_generation == j.generation && s.go_offline() {
+                    log::info!(
+                        "storage server {}::{} offline (connection closed)",
+                        j.group,
+                        j.id
+                    );
+                    g.bump();
+                }
+            }
+        }
+        st.dirty = true;
+    }
+}
