@@ -194,7 +194,8 @@ pub fn load(
         return Ok(());
     }
     let gini = IniFile::load(&gpath).map_err(|e| e.to_string())?;
-    gini.int("group_count")
+    gini.section("Global")
+        .and_then(|g| item(g, "group_count"))
         .ok_or_else(|| format!("{}: no group_count", gpath.display()))?;
     for sec in gini.section_names().filter(|n| n.starts_with("Group")) {
         let items = gini.section(sec).unwrap_or_default();
