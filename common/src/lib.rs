@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod file_id;
 pub mod log;
 pub mod metadata;
+pub mod net;
 pub mod proto;
 pub mod server;
 

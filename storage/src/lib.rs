@@ -1,1 +1,285 @@
+//! fdfs-storage: the rfdfs storage server.
+//!
+//! Holds files in its store paths under upstream's `data/HH/HH` layout (`store`), serves the
+//! file commands (`service`) with zero-copy downloads (`zero_copy`), records every change in the
+//! binlog (`binlog`) and reports to its trackers (`reporter`). Replication between storages of a
+//! group reads that binlog; it is not part of this crate yet.
 
+pub mod binlog;
+pub mod reporter;
+pub mod service;
+pub mod store;
+pub mod zero_copy;
+
+use fdfs_common::config::StorageConfig;
+use fdfs_common::daemon::{DaemonSpec, RunContext};
+use fdfs_common::server::{AllowHosts, Server, ServerOptions};
+use parking_lot::Mutex;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const SPEC: DaemonSpec = DaemonSpec {
+    program: "fdfs_storaged",
+    log_name: "storaged",
+};
+
+fn fail(msg: &str, code: i32) -> i32 {
+    fdfs_common::log::line("ERROR", msg);
+    fdfs_common::log::line("CRIT", "exit abnormally!\n");
+    code
+}
+
+/// Load or create `.data_init_flag`, build the data trees and check the store path marks.
+fn init_store(
+    cfg: &StorageConfig,
+    st: &store::Store,
+    my_ip: &str,
+) -> Result<store::InitFlag, String> {
+    let data = cfg.server.base_path.join("data");
+    let flag_path = data.join(store::DATA_INIT_FLAG);
+    let n = cfg.store_paths.len();
+    let now = fdfs_common::now();
+    let mut flag = store::InitFlag::load(&flag_path, n)?.unwrap_or_else(|| store::InitFlag {
+        storage_join_time: now,
+        last_server_port: cfg.server.port as i64,
+        store_path_marks: vec![None; n],
+        ..Default::default()
+    });
+    flag.store_path_marks.resize(n, None);
+    for i in 0..n {
+        if !cfg.store_paths[i].is_dir() {
+            return Err(format!(
+                "store path \"{}\" not exist or not a directory",
+                cfg.store_paths[i].display()
+            ));
+        }
+        let created = st.make_data_dirs(i).map_err(|e| {
+            format!(
+                "mkdir data dirs of {} fail: {e}",
+                cfg.store_paths[i].display()
+            )
+        })?;
+        if !cfg.check_store_path_mark {
+            continue;
+        }
+        let mark_file = st.data_dir(i).join(store::MARK_FILE);
+        let on_disk = store::read_kv(&mark_file)
+            .ok()
+            .and_then(|kv| kv.get("store_path_mark").cloned());
+        match (&flag.store_path_marks[i], on_disk) {
+            (Some(expected), Some(found)) if *expected != found => {
+                return Err(format!(
+                    "the store path #{i} {} is used by another storage (mark mismatch)",
+                    cfg.store_paths[i].display()
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "the store path #{i} {} maybe used by other storage",
+                    cfg.store_paths[i].display()
+                ));
+            }
+            (Some(_), Some(_)) => {}
+            (_, None) => {
+                if flag.store_path_marks[i].is_some() && !created {
+                    log::warn!("store path #{i} lost its mark file, make a new one");
+                }
+                let mark = store::make_mark(my_ip, cfg.server.port, i as u8, now as i32);
+                store::write_atomic(&mark_file, format!("store_path_mark={mark}\n").as_bytes())
+                    .map_err(|e| format!("write {} fail: {e}", mark_file.display()))?;
+                flag.store_path_marks[i] = Some(mark);
+            }
+        }
+    }
+    flag.last_ip_addr = my_ip.to_string();
+    flag.last_server_port = cfg.server.port as i64;
+    store::write_atomic(&flag_path, flag.to_text().as_bytes())
+        .map_err(|e| format!("write {} fail: {e}", flag_path.display()))?;
+    Ok(flag)
+}
+
+/// Run the storage until SIGTERM; returns the exit code.
+pub fn run(mut ctx: RunContext) -> i32 {
+    fdfs_common::log::init(log::LevelFilter::Info);
+    let cfg = match StorageConfig::load(&ctx.conf_file) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string(), e.code),
+    };
+    fdfs_common::log::init(cfg.server.log.level);
+    let base = cfg.server.base_path.clone();
+    if !base.is_dir() {
+        if let Err(e) = std::fs::create_dir(&base) {
+            return fail(
+                &format!("mkdir \"{}\" fail, error info: {e}", base.display()),
+                e.raw_os_error().unwrap_or(2),
+            );
+        }
+    }
+    let data = base.join("data");
+    if let Err(e) = std::fs::create_dir_all(&data) {
+        return fail(&format!("mkdir \"{}\" fail: {e}", data.display()), 2);
+    }
+    if let Err(e) =
+        fdfs_common::log::open_file(base.join("logs").join(format!("{}.log", SPEC.log_name)))
+    {
+        return fail(&format!("open log file fail: {e}"), 2);
+    }
+    let bind_ip = if cfg.server.bind_addr.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        cfg.server.bind_addr.clone()
+    };
+    let listener = match TcpListener::bind((bind_ip.as_str(), cfg.server.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            let code = e.raw_os_error().unwrap_or(98);
+            return fail(
+                &format!(
+                    "bind ip {bind_ip}, bind port {} failed, errno: {code}, error info: {e}.",
+                    cfg.server.port
+                ),
+                code,
+            );
+        }
+    };
+    let st = store::Store::new(&cfg);
+    let binlog = match binlog::Binlog::open(&data.join("sync")) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(
+                &format!("open binlog fail: {e}"),
+                e.raw_os_error().unwrap_or(5),
+            )
+        }
+    };
+    let (stats, cursor) = store::load_stat_file(&data.join(store::STAT_FILE));
+    st.set_cursor(cursor);
+    let storage = Arc::new(service::Storage::new(cfg.clone(), st, binlog, stats));
+    if let Err(e) = ctx.ready(&base) {
+        return fail(
+            &format!("write pid file fail: {e}"),
+            e.raw_os_error().unwrap_or(2),
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let rep = Arc::new(reporter::Reporter {
+        storage: Arc::clone(&storage),
+        init_flag: Mutex::new(store::InitFlag::default()),
+        init_flag_path: data.join(store::DATA_INIT_FLAG),
+        up_time: fdfs_common::now(),
+        stop: Arc::clone(&stop),
+        peers: Mutex::new(Vec::new()),
+        joined: Mutex::new(Vec::new()),
+    });
+    // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
+    let term = ctx.terminate_flag();
+    let stop2 = Arc::clone(&stop);
+    let watcher = std::thread::spawn(move || {
+        while !term.load(Ordering::SeqCst) && !stop2.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop2.store(true, Ordering::SeqCst);
+    });
+    let Some(my_ip) = reporter::get_my_ip(&rep) else {
+        return 0;
+    };
+    *storage.my_ip.write() = my_ip.clone();
+    let Some(params) = reporter::fetch_parameters(&rep) else {
+        return 0;
+    };
+    *storage.params.write() = params;
+    match init_store(&cfg, &storage.store, &my_ip) {
+        Ok(f) => *rep.init_flag.lock() = f,
+        Err(e) => return fail(&e, 2),
+    }
+    let opts = ServerOptions {
+        name: "storage",
+        bind_addr: cfg.server.bind_addr.clone(),
+        port: cfg.server.port,
+        work_threads: cfg.server.work_threads,
+        max_connections: cfg.server.max_connections,
+        network_timeout: Duration::from_secs(cfg.server.network_timeout),
+        allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
+    };
+    let mut server = match Server::start_on(listener, opts, Arc::clone(&storage)) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                &format!("start service fail: {e}"),
+                e.raw_os_error().unwrap_or(5),
+            )
+        }
+    };
+    if let Err(e) =
+        fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
+    {
+        return fail(&e, 1);
+    }
+    log::info!(
+        "rfdfs storage v{}, group_name={}, my ip={my_ip}, port={}, base_path={}, store_path_count={}, \
+         subdir_count_per_path={}, max_connections={}, work_threads={}, heart_beat_interval={}s, \
+         stat_report_interval={}s, network_timeout={}s",
+        fdfs_common::proto::VERSION,
+        cfg.group_name,
+        cfg.server.port,
+        base.display(),
+        cfg.store_paths.len(),
+        cfg.subdir_count_per_path,
+        cfg.server.max_connections,
+        cfg.server.work_threads,
+        cfg.heart_beat_interval,
+        cfg.stat_report_interval,
+        cfg.server.network_timeout
+    );
+    let reporters: Vec<_> = cfg
+        .tracker_servers
+        .iter()
+        .map(|t| {
+            let r = Arc::clone(&rep);
+            let t = t.clone();
+            std::thread::Builder::new()
+                .name("reporter".into())
+                .spawn(move || r.run(t))
+                .expect("spawn reporter")
+        })
+        .collect();
+    let stat_path = data.join(store::STAT_FILE);
+    let save_stats = |storage: &service::Storage| {
+        let s = *storage.stats.lock();
+        let text = store::stat_file_text(&s, storage.store.cursor());
+        if let Err(e) = store::write_atomic(&stat_path, text.as_bytes()) {
+            log::error!("write {} fail: {e}", stat_path.display());
+        }
+    };
+    let mut last_stat = Instant::now();
+    let mut saved_version = 0;
+    let mut last_binlog_sync = Instant::now();
+    let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
+    let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
+    ctx.wait_for_shutdown(cfg.server.log.rotate_everyday, || {
+        if last_stat.elapsed() >= stat_every {
+            last_stat = Instant::now();
+            let v = storage.stats_version.load(Ordering::Relaxed);
+            if v != saved_version {
+                saved_version = v;
+                save_stats(&storage);
+            }
+        }
+        if last_binlog_sync.elapsed() >= binlog_every {
+            last_binlog_sync = Instant::now();
+            storage.binlog.sync();
+        }
+    });
+    server.stop(Duration::from_secs(90));
+    stop.store(true, Ordering::SeqCst);
+    for r in reporters {
+        let _ = r.join();
+    }
+    let _ = watcher.join();
+    storage.binlog.sync();
+    save_stats(&storage);
+    ctx.finish();
+    0
+}

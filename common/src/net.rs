@@ -1,0 +1,166 @@
+//! Client side of a FastDFS connection: connect (optionally from a bound source address) and
+//! exchange one request for one response. Used by the client library and by the storage's
+//! reporter threads.
+
+use crate::proto::{cmd, Header, HEADER_LEN};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Responses larger than this are refused unless a caller streams them itself.
+pub const MAX_RESPONSE: i64 = 16 << 20;
+
+/// An error talking to a server: a transport failure or a non-zero status.
+#[derive(Debug)]
+pub enum NetError {
+    Io(io::Error),
+    Status(u8),
+    Protocol(String),
+}
+
+impl NetError {
+    /// The errno the C tools would report for this error.
+    pub fn errno(&self) -> i32 {
+        match self {
+            NetError::Io(e) => e.raw_os_error().unwrap_or(match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => 110,
+                io::ErrorKind::ConnectionRefused => 111,
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => 104,
+                _ => 5,
+            }),
+            NetError::Status(s) => *s as i32,
+            NetError::Protocol(_) => 22,
+        }
+    }
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetError::Io(e) => write!(f, "{e}"),
+            NetError::Status(s) => write!(f, "response status {s} != 0"),
+            NetError::Protocol(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for NetError {}
+
+impl From<io::Error> for NetError {
+    fn from(e: io::Error) -> Self {
+        NetError::Io(e)
+    }
+}
+
+pub type NetResult<T> = Result<T, NetError>;
+
+/// Connect to `host:port` within `timeout`, from `bind_ip` when given.
+pub fn connect(
+    host: &str,
+    port: u16,
+    bind_ip: Option<IpAddr>,
+    timeout: Duration,
+    io_timeout: Duration,
+) -> io::Result<TcpStream> {
+    let addr: SocketAddr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("host \"{host}\" is invalid"),
+        )
+    })?;
+    let stream = match bind_ip {
+        Some(ip) if !ip.is_unspecified() => connect_from(addr, ip, timeout)?,
+        _ => TcpStream::connect_timeout(&addr, timeout)?,
+    };
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(io_timeout))?;
+    stream.set_write_timeout(Some(io_timeout))?;
+    Ok(stream)
+}
+
+/// std has no bind-then-connect; nix's socket calls are safe wrappers.
+fn connect_from(addr: SocketAddr, ip: IpAddr, timeout: Duration) -> io::Result<TcpStream> {
+    use nix::sys::socket::{
+        bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd =
+        socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(io::Error::from)?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(SocketAddr::new(ip, 0)),
+    )
+    .map_err(io::Error::from)?;
+    let stream = TcpStream::from(fd);
+    // a blocking connect bounded by a send timeout
+    stream.set_write_timeout(Some(timeout))?;
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        &SockaddrStorage::from(addr),
+    )
+    .map_err(io::Error::from)?;
+    Ok(stream)
+}
+
+/// Send one request (header and body in one write).
+pub fn send_request(
+    stream: &mut TcpStream,
+    command: u8,
+    status: u8,
+    body: &[u8],
+) -> io::Result<()> {
+    stream.write_all(&Header::frame(command, status, body))
+}
+
+/// Read a response header; a non-zero status is `NetError::Status`.
+pub fn recv_header(stream: &mut TcpStream) -> NetResult<Header> {
+    let mut b = [0u8; HEADER_LEN];
+    stream.read_exact(&mut b)?;
+    let h = Header::decode(&b).map_err(|e| NetError::Protocol(e.to_string()))?;
+    if h.cmd != cmd::RESP {
+        return Err(NetError::Protocol(format!(
+            "response cmd {} != {}",
+            h.cmd,
+            cmd::RESP
+        )));
+    }
+    if h.status != 0 {
+        return Err(NetError::Status(h.status));
+    }
+    if h.pkg_len < 0 {
+        return Err(NetError::Protocol(format!(
+            "response pkg_len {} < 0",
+            h.pkg_len
+        )));
+    }
+    Ok(h)
+}
+
+/// Read a whole (bounded) response body after its header.
+pub fn recv_body(stream: &mut TcpStream, h: &Header) -> NetResult<Vec<u8>> {
+    if h.pkg_len > MAX_RESPONSE {
+        return Err(NetError::Protocol(format!(
+            "response too large: {}",
+            h.pkg_len
+        )));
+    }
+    let mut v = vec![0u8; h.pkg_len as usize];
+    stream.read_exact(&mut v)?;
+    Ok(v)
+}
+
+/// One request, one whole response.
+pub fn request(stream: &mut TcpStream, command: u8, body: &[u8]) -> NetResult<Vec<u8>> {
+    send_request(stream, command, 0, body)?;
+    let h = recv_header(stream)?;
+    recv_body(stream, &h)
+}
+
+/// Send QUIT and drop the connection.
+pub fn quit(mut stream: TcpStream) {
+    let _ = send_request(&mut stream, cmd::QUIT, 0, &[]);
+}

@@ -1,0 +1,1038 @@
+//! One function per storage command, named after it (client-protocol.md section 3).
+//!
+//! Uploads stream from the socket into a hidden temp file next to the final place, computing the
+//! CRC on the way; the file is fsynced and renamed only when complete, so a file ID never names
+//! a partial file. A request whose body was not fully read when it failed is answered and then
+//! the connection is closed, since the unread bytes would otherwise be taken for a header.
+
+use crate::binlog::{op, Binlog};
+use crate::store::{path_usage, Store};
+use crate::zero_copy;
+use fdfs_common::codec::Message;
+use fdfs_common::config::{ReservedSpace, StorageConfig};
+use fdfs_common::file_id::{
+    classify, slave_name, FileKind, FilePayload, LogicalName, RemoteName, Source,
+};
+use fdfs_common::metadata;
+use fdfs_common::proto::client::{GroupFileReq, IpWidth};
+use fdfs_common::proto::cluster::{stat, StatBlock};
+use fdfs_common::proto::storage::{
+    AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
+    UploadReq, UploadSlaveHead,
+};
+use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
+use fdfs_common::server::{Conn, Flow, Service};
+use parking_lot::{Mutex, RwLock};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the tracker told us at startup (PARAMETER_REQ).
+#[derive(Debug, Clone)]
+pub struct TrackerParams {
+    pub reserved: Option<ReservedSpace>,
+    pub width: IpWidth,
+    pub store_path_mode: u8,
+    pub storage_ip_changed_auto_adjust: bool,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            reserved: None,
+            width: IpWidth::V6,
+            store_path_mode: 0,
+            storage_ip_changed_auto_adjust: true,
+        }
+    }
+}
+
+impl TrackerParams {
+    pub fn parse(text: &str) -> TrackerParams {
+        let mut p = TrackerParams::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k.trim() {
+                "reserved_storage_space" => p.reserved = ReservedSpace::parse(v),
+                "response_ip_addr_size" => {
+                    p.width = if v.trim() == "16" {
+                        IpWidth::V4
+                    } else {
+                        IpWidth::V6
+                    };
+                }
+                "store_path" => p.store_path_mode = v.trim().parse().unwrap_or(0),
+                "storage_ip_changed_auto_adjust" => {
+                    p.storage_ip_changed_auto_adjust = v.trim() == "1"
+                }
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// Why a request failed: the errno to answer, and whether the body was fully consumed (if not,
+/// the connection must close after the answer).
+#[derive(Debug)]
+struct Fail {
+    code: u8,
+    body_consumed: bool,
+}
+
+impl Fail {
+    fn early(code: u8) -> Fail {
+        Fail {
+            code,
+            body_consumed: false,
+        }
+    }
+    fn done(code: u8) -> Fail {
+        Fail {
+            code,
+            body_consumed: true,
+        }
+    }
+}
+
+fn io_errno(e: &io::Error) -> u8 {
+    match e.raw_os_error() {
+        Some(n) if n > 0 && n < 128 => n as u8,
+        _ => match e.kind() {
+            io::ErrorKind::NotFound => errno::ENOENT,
+            io::ErrorKind::PermissionDenied => errno::EACCES,
+            _ => errno::EIO,
+        },
+    }
+}
+
+/// Mutations of appender files are serialised per file name.
+const FILE_LOCKS: usize = 64;
+
+pub struct Storage {
+    pub cfg: StorageConfig,
+    pub store: Store,
+    pub binlog: Binlog,
+    pub group: String,
+    pub my_ip: RwLock<String>,
+    pub params: RwLock<TrackerParams>,
+    pub stats: Mutex<StatBlock>,
+    /// bumped at every statistics change; the reporter sends a full beat when it moved
+    pub stats_version: AtomicU64,
+    file_locks: Vec<Mutex<()>>,
+}
+
+type Outcome = Result<Vec<u8>, Fail>;
+
+impl Storage {
+    pub fn new(cfg: StorageConfig, store: Store, binlog: Binlog, stats: StatBlock) -> Storage {
+        Storage {
+            group: cfg.group_name.clone(),
+            cfg,
+            store,
+            binlog,
+            my_ip: RwLock::new(String::new()),
+            params: RwLock::new(TrackerParams::default()),
+            stats: Mutex::new(stats),
+            stats_version: AtomicU64::new(1),
+            file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
+        let h = name
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.file_locks[h % FILE_LOCKS].lock()
+    }
+
+    /// Count an operation: `total` index, success flag, bytes at `bytes_idx`.
+    fn count(&self, total_idx: usize, ok: bool, bytes_idx: Option<(usize, i64)>) {
+        let mut s = self.stats.lock();
+        s.counters[total_idx] += 1;
+        if ok {
+            s.counters[total_idx + 1] += 1;
+        }
+        if let Some((i, n)) = bytes_idx {
+            s.counters[i] += n;
+            if ok {
+                s.counters[i + 1] += n;
+            }
+        }
+        if ok
+            && matches!(
+                total_idx,
+                stat::TOTAL_UPLOAD_COUNT
+                    | stat::TOTAL_APPEND_COUNT
+                    | stat::TOTAL_MODIFY_COUNT
+                    | stat::TOTAL_TRUNCATE_COUNT
+                    | stat::TOTAL_DELETE_COUNT
+                    | stat::TOTAL_SET_META_COUNT
+            )
+        {
+            s.counters[stat::LAST_SOURCE_UPDATE] = fdfs_common::now();
+        }
+        drop(s);
+        self.stats_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn source(&self) -> Source {
+        let ip = self.my_ip.read().clone();
+        match ip.parse::<std::net::Ipv4Addr>() {
+            Ok(v4) => Source::Ipv4(v4.octets()),
+            Err(_) => Source::Ipv4([0, 0, 0, 0]),
+        }
+    }
+
+    fn check_group(&self, group: &str) -> Result<(), Fail> {
+        if group != self.group {
+            log::error!("group_name: {group} not correct, should be: {}", self.group);
+            return Err(Fail::done(errno::EINVAL));
+        }
+        Ok(())
+    }
+
+    fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+        LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
+            log::error!("invalid file name \"{name}\": {e}");
+            Fail::done(errno::EINVAL)
+        })
+    }
+
+    fn reserved_ok(&self, path_index: usize, size: i64) -> bool {
+        let Some(r) = self.params.read().reserved else {
+            return true;
+        };
+        let u = path_usage(&self.store.paths[path_index]);
+        r.has_room(
+            u.total_mb,
+            u.free_mb - (size >> 20),
+            self.store.paths.len() as i64,
+        )
+    }
+
+    /// Stream `len` body bytes from the socket into `file`, feeding `crc`. A socket failure is
+    /// `Err(None)` (nothing to answer), a disk failure `Err(Some(errno))`.
+    fn receive_into(
+        &self,
+        conn: &mut Conn,
+        file: &mut File,
+        len: u64,
+        mut crc: Option<&mut crc32fast::Hasher>,
+    ) -> Result<(), Option<u8>> {
+        let mut buf = vec![0u8; (self.cfg.server.buff_size as u64).min(len.max(1)) as usize];
+        let mut left = len;
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            let n = conn.read_some(&mut buf[..want]).map_err(|e| {
+                log::warn!("client ip: {}, receive file body fail: {e}", conn.peer_ip());
+                None
+            })?;
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(&buf[..n]);
+            }
+            file.write_all(&buf[..n]).map_err(|e| {
+                log::error!("write file fail: {e}");
+                Some(io_errno(&e))
+            })?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Receive a new file into a temp file in `dir`; returns the temp path and CRC. On any
+    /// failure the temp file is gone.
+    fn receive_new_file(
+        &self,
+        conn: &mut Conn,
+        dir: &Path,
+        len: u64,
+    ) -> Result<(PathBuf, u32), Fail> {
+        let tmp = self.store.temp_path(dir);
+        let mut f = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => f,
+            Err(e) => {
+                log::error!("create file {} fail: {e}", tmp.display());
+                return Err(Fail::early(io_errno(&e)));
+            }
+        };
+        let mut crc = crc32fast::Hasher::new();
+        let r = self
+            .receive_into(conn, &mut f, len, Some(&mut crc))
+            .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))));
+        if let Err(e) = r {
+            drop(f);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(match e {
+                Some(code) => Fail::early(code),
+                // the peer is gone: nothing to answer
+                None => Fail::early(0),
+            });
+        }
+        Ok((tmp, crc.finalize()))
+    }
+
+    // ---- uploads ---------------------------------------------------------------------------
+
+    fn upload_file(&self, conn: &mut Conn, h: Header, appender: bool) -> Outcome {
+        let total_idx = stat::TOTAL_UPLOAD_COUNT;
+        if h.pkg_len < UploadReq::LEN as i64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut fixed = [0u8; UploadReq::LEN];
+        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        let req = UploadReq::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        if req.file_size < 0 || req.file_size != h.pkg_len - UploadReq::LEN as i64 {
+            log::error!(
+                "client ip: {}, file size {} != body length",
+                conn.peer_ip(),
+                req.file_size
+            );
+            return Err(Fail::early(errno::EINVAL));
+        }
+        if !valid_name_chars(&req.ext) {
+            log::error!(
+                "client ip: {}, invalid file ext name: {}",
+                conn.peer_ip(),
+                req.ext
+            );
+            return Err(Fail::early(errno::EINVAL));
+        }
+        if req.store_path_index != 0xFF && req.store_path_index as usize >= self.store.paths.len() {
+            log::error!(
+                "client ip: {}, store path index {} is invalid",
+                conn.peer_ip(),
+                req.store_path_index
+            );
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let reserved = self.params.read().reserved;
+        let path_index = self
+            .store
+            .choose_path(req.store_path_index, reserved)
+            .ok_or(Fail::early(errno::ENOSPC))?;
+        if !self.reserved_ok(path_index, req.file_size) {
+            self.count(
+                total_idx,
+                false,
+                Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
+            );
+            return Err(Fail::early(errno::ENOSPC));
+        }
+        let x7 = self.store.format_ext(&req.ext);
+        let source = self.source();
+        let subdir = if self.store.distribute_mode == 1 {
+            // hash mode needs the name: use a provisional one as upstream does
+            let provisional = FilePayload {
+                source: source.clone(),
+                timestamp: fdfs_common::now() as u32,
+                size_field: req.file_size,
+                crc32: self.store.random(),
+            };
+            self.store.choose_subdir(&provisional.encode_b27())
+        } else {
+            self.store.choose_subdir("")
+        };
+        let dir = self
+            .store
+            .data_dir(path_index)
+            .join(format!("{:02X}/{:02X}", subdir.0, subdir.1));
+        let (tmp, crc) = self
+            .receive_new_file(conn, &dir, req.file_size as u64)
+            .inspect_err(|_| {
+                self.count(
+                    total_idx,
+                    false,
+                    Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
+                );
+            })?;
+        let mtime = std::fs::metadata(&tmp)
+            .map(|m| m.mtime())
+            .unwrap_or_else(|_| fdfs_common::now());
+        let name = self.commit_new_file(
+            &tmp,
+            path_index,
+            subdir,
+            &source,
+            mtime,
+            req.file_size,
+            appender,
+            crc,
+            &x7,
+        )?;
+        self.binlog.write(mtime, op::CREATE, &name, "");
+        self.count(
+            total_idx,
+            true,
+            Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
+        );
+        Ok(FileIdReply {
+            group: self.group.clone(),
+            filename: name,
+        }
+        .to_bytes())
+    }
+
+    /// Rename a complete temp file to a fresh, unused name.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_new_file(
+        &self,
+        tmp: &Path,
+        path_index: usize,
+        subdir: (u32, u32),
+        source: &Source,
+        timestamp: i64,
+        size: i64,
+        appender: bool,
+        crc: u32,
+        x7: &str,
+    ) -> Result<String, Fail> {
+        for _ in 0..10 {
+            let name = self.store.make_name(
+                path_index,
+                subdir,
+                source,
+                timestamp as u32,
+                size,
+                appender,
+                crc,
+                x7,
+            );
+            let path = self.store.data_dir(path_index).join(&name[4..]);
+            // link() refuses to replace an existing name, unlike rename()
+            match std::fs::hard_link(tmp, &path) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(tmp);
+                    crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+                    return Ok(name);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    let _ = std::fs::remove_file(tmp);
+                    log::error!("rename to {} fail: {e}", path.display());
+                    return Err(Fail::done(io_errno(&e)));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(tmp);
+        Err(Fail::done(errno::EEXIST))
+    }
+
+    fn upload_slave_file(&self, conn: &mut Conn, h: Header) -> Outcome {
+        if h.pkg_len <= UploadSlaveHead::LEN as i64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut fixed = [0u8; UploadSlaveHead::LEN];
+        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        let head = UploadSlaveHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        let l = head.master_len;
+        if l <= 10
+            || l >= FILENAME_MAX as i64
+            || head.file_size < 0
+            || h.pkg_len != UploadSlaveHead::LEN as i64 + l + head.file_size
+        {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut mb = vec![0u8; l as usize];
+        conn.read_exact(&mut mb).map_err(|_| Fail::early(0))?;
+        let master = String::from_utf8_lossy(&mb).into_owned();
+        let size = head.file_size;
+        let fail = |code| {
+            self.count(
+                stat::TOTAL_UPLOAD_COUNT,
+                false,
+                Some((stat::TOTAL_UPLOAD_BYTES, size)),
+            );
+            Fail::early(code)
+        };
+        if head.prefix.is_empty()
+            || !valid_name_chars(&head.prefix)
+            || !valid_name_chars(&head.ext)
+            || (head.prefix == "-m" && head.ext.is_empty())
+        {
+            return Err(fail(errno::EINVAL));
+        }
+        let ln =
+            LogicalName::parse(&master, self.store.paths.len()).map_err(|_| fail(errno::EINVAL))?;
+        let master_path = self.store.local_path(&ln);
+        if std::fs::symlink_metadata(&master_path).is_err() {
+            return Err(fail(errno::ENOENT));
+        }
+        let slave = slave_name(&master, &head.prefix, &head.ext);
+        let sn =
+            LogicalName::parse(&slave, self.store.paths.len()).map_err(|_| fail(errno::EINVAL))?;
+        let slave_path = self.store.local_path(&sn);
+        if std::fs::symlink_metadata(&slave_path).is_ok() {
+            return Err(fail(errno::EEXIST));
+        }
+        if !self.reserved_ok(ln.store_path_index, size) {
+            return Err(fail(errno::ENOSPC));
+        }
+        let dir = slave_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let (tmp, _crc) = self
+            .receive_new_file(conn, &dir, size as u64)
+            .inspect_err(|_| {
+                self.count(
+                    stat::TOTAL_UPLOAD_COUNT,
+                    false,
+                    Some((stat::TOTAL_UPLOAD_BYTES, size)),
+                );
+            })?;
+        if let Err(e) = std::fs::hard_link(&tmp, &slave_path) {
+            let _ = std::fs::remove_file(&tmp);
+            self.count(
+                stat::TOTAL_UPLOAD_COUNT,
+                false,
+                Some((stat::TOTAL_UPLOAD_BYTES, size)),
+            );
+            return Err(Fail::done(if e.kind() == io::ErrorKind::AlreadyExists {
+                errno::EEXIST
+            } else {
+                io_errno(&e)
+            }));
+        }
+        let _ = std::fs::remove_file(&tmp);
+        crate::store::sync_dir(&dir);
+        let mtime = std::fs::metadata(&slave_path)
+            .map(|m| m.mtime())
+            .unwrap_or_else(|_| fdfs_common::now());
+        self.binlog.write(mtime, op::CREATE, &slave, "");
+        self.count(
+            stat::TOTAL_UPLOAD_COUNT,
+            true,
+            Some((stat::TOTAL_UPLOAD_BYTES, size)),
+        );
+        Ok(FileIdReply {
+            group: self.group.clone(),
+            filename: slave,
+        }
+        .to_bytes())
+    }
+
+    // ---- appender files --------------------------------------------------------------------
+
+    /// Resolve an appender file name: EINVAL if the name is not an appender's, ENOENT if absent.
+    fn appender_path(&self, name: &str) -> Result<PathBuf, u8> {
+        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|_| errno::EINVAL)?;
+        let rn = RemoteName::decode(name).map_err(|_| errno::EINVAL)?;
+        let path = self.store.local_path(&ln);
+        let md = std::fs::symlink_metadata(&path).map_err(|e| io_errno(&e))?;
+        if rn.kind != FileKind::Appender || !md.is_file() {
+            log::error!("file {name} is not an appender file");
+            return Err(errno::EINVAL);
+        }
+        Ok(path)
+    }
+
+    fn read_name_after(&self, conn: &mut Conn, len: i64) -> Result<String, Fail> {
+        if !(44..FILENAME_MAX as i64).contains(&len) {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut b = vec![0u8; len as usize];
+        conn.read_exact(&mut b).map_err(|_| Fail::early(0))?;
+        Ok(String::from_utf8_lossy(&b).into_owned())
+    }
+
+    fn append_file(&self, conn: &mut Conn, h: Header) -> Outcome {
+        if h.pkg_len <= AppendHead::LEN as i64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut fixed = [0u8; AppendHead::LEN];
+        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        let head = AppendHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        if head.file_size < 0
+            || h.pkg_len != AppendHead::LEN as i64 + head.name_len + head.file_size
+        {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let name = self.read_name_after(conn, head.name_len)?;
+        let size = head.file_size;
+        let path = self.appender_path(&name).map_err(|c| {
+            self.count(
+                stat::TOTAL_APPEND_COUNT,
+                false,
+                Some((stat::TOTAL_APPEND_BYTES, size)),
+            );
+            Fail::early(c)
+        })?;
+        let _g = self.lock_for(&name);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let old = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > 0 {
+            if let Err(e) = self
+                .receive_into(conn, &mut f, size as u64, None)
+                .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
+            {
+                // leave the file as it was before this request
+                let _ = f.set_len(old);
+                self.count(
+                    stat::TOTAL_APPEND_COUNT,
+                    false,
+                    Some((stat::TOTAL_APPEND_BYTES, size)),
+                );
+                return Err(Fail::early(e.unwrap_or(0)));
+            }
+            let mtime = f
+                .metadata()
+                .map(|m| m.mtime())
+                .unwrap_or_else(|_| fdfs_common::now());
+            self.binlog
+                .write(mtime, op::APPEND, &name, &format!("{old} {size}"));
+        }
+        self.count(
+            stat::TOTAL_APPEND_COUNT,
+            true,
+            Some((stat::TOTAL_APPEND_BYTES, size)),
+        );
+        Ok(Vec::new())
+    }
+
+    fn modify_file(&self, conn: &mut Conn, h: Header) -> Outcome {
+        if h.pkg_len <= ModifyHead::LEN as i64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut fixed = [0u8; ModifyHead::LEN];
+        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        let head = ModifyHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        if head.file_size < 0
+            || head.offset < 0
+            || h.pkg_len != ModifyHead::LEN as i64 + head.name_len + head.file_size
+        {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let name = self.read_name_after(conn, head.name_len)?;
+        let size = head.file_size;
+        let fail = |c| {
+            self.count(
+                stat::TOTAL_MODIFY_COUNT,
+                false,
+                Some((stat::TOTAL_MODIFY_BYTES, size)),
+            );
+            Fail::early(c)
+        };
+        let path = self.appender_path(&name).map_err(fail)?;
+        let _g = self.lock_for(&name);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| fail(io_errno(&e)))?;
+        let cur = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if head.offset as u64 > cur {
+            return Err(fail(errno::EINVAL));
+        }
+        if size > 0 {
+            f.seek(SeekFrom::Start(head.offset as u64))
+                .map_err(|e| fail(io_errno(&e)))?;
+            if let Err(e) = self
+                .receive_into(conn, &mut f, size as u64, None)
+                .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
+            {
+                return Err(fail(e.unwrap_or(0)));
+            }
+            let mtime = f
+                .metadata()
+                .map(|m| m.mtime())
+                .unwrap_or_else(|_| fdfs_common::now());
+            self.binlog
+                .write(mtime, op::MODIFY, &name, &format!("{} {size}", head.offset));
+        }
+        self.count(
+            stat::TOTAL_MODIFY_COUNT,
+            true,
+            Some((stat::TOTAL_MODIFY_BYTES, size)),
+        );
+        Ok(Vec::new())
+    }
+
+    fn truncate_file(&self, body: &[u8]) -> Outcome {
+        let req = TruncateReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        if req.new_size < 0 || !(44..FILENAME_MAX).contains(&req.filename.len()) {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        let fail = |c| {
+            self.count(stat::TOTAL_TRUNCATE_COUNT, false, None);
+            Fail::done(c)
+        };
+        let path = self.appender_path(&req.filename).map_err(fail)?;
+        let _g = self.lock_for(&req.filename);
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| fail(io_errno(&e)))?;
+        let old = f.metadata().map(|m| m.len() as i64).unwrap_or(0);
+        if old != req.new_size {
+            f.set_len(req.new_size as u64)
+                .map_err(|e| fail(io_errno(&e)))?;
+            let _ = f.sync_data();
+            let mtime = f
+                .metadata()
+                .map(|m| m.mtime())
+                .unwrap_or_else(|_| fdfs_common::now());
+            self.binlog.write(
+                mtime,
+                op::TRUNCATE,
+                &req.filename,
+                &format!("{old} {}", req.new_size),
+            );
+        }
+        self.count(stat::TOTAL_TRUNCATE_COUNT, true, None);
+        Ok(Vec::new())
+    }
+
+    fn regenerate_appender_filename(&self, body: &[u8]) -> Outcome {
+        let name = String::from_utf8_lossy(body).into_owned();
+        if !(44..FILENAME_MAX).contains(&name.len()) {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        let path = self.appender_path(&name).map_err(Fail::done)?;
+        let _g = self.lock_for(&name);
+        let old = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
+        let (size, crc) = file_crc(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let ln = self.parse_name(&name)?;
+        let now = fdfs_common::now();
+        let tail = &name[name.len() - 7..];
+        for _ in 0..10 {
+            let payload = FilePayload {
+                source: old.payload.source.clone(),
+                timestamp: now as u32,
+                size_field: FilePayload::make_size_field(size as i64, false, self.store.random()),
+                crc32: crc,
+            };
+            let new_name = format!("{}{}{tail}", &name[..10], payload.encode_b27());
+            let new_path = self
+                .store
+                .data_dir(ln.store_path_index)
+                .join(&new_name[4..]);
+            match std::fs::hard_link(&path, &new_path) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
+                    crate::store::sync_dir(new_path.parent().unwrap_or(Path::new(".")));
+                    self.binlog.write(now, op::RENAME, &new_name, &name);
+                    return Ok(FileIdReply {
+                        group: self.group.clone(),
+                        filename: new_name,
+                    }
+                    .to_bytes());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Fail::done(io_errno(&e))),
+            }
+        }
+        Err(Fail::done(errno::EBUSY))
+    }
+
+    // ---- reads and deletes -------------------------------------------------------------------
+
+    fn download_file(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Fail> {
+        let req = DownloadReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        self.check_group(&req.group)?;
+        let fail = |c| {
+            self.count(stat::TOTAL_DOWNLOAD_COUNT, false, None);
+            Fail::done(c)
+        };
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        let file = File::open(&path).map_err(|e| fail(io_errno(&e)))?;
+        let md = file.metadata().map_err(|e| fail(io_errno(&e)))?;
+        if !md.is_file() {
+            return Err(fail(errno::EISDIR));
+        }
+        let size = md.len() as i64;
+        if req.offset < 0
+            || req.count < 0
+            || (req.offset >= size && !(req.offset == 0 && size == 0))
+        {
+            return Err(fail(errno::EINVAL));
+        }
+        let remain = size - req.offset;
+        let len = if req.count == 0 || req.count > remain {
+            remain
+        } else {
+            req.count
+        };
+        let header = Header::response(0, len as usize).to_bytes();
+        let immutable =
+            !RemoteName::decode(&req.filename).is_ok_and(|n| n.kind == FileKind::Appender);
+        let r = zero_copy::send_with_header(
+            conn.stream_mut(),
+            &header,
+            &file,
+            req.offset as u64,
+            len as u64,
+            size as u64,
+            immutable,
+        );
+        self.count(
+            stat::TOTAL_DOWNLOAD_COUNT,
+            r.is_ok(),
+            Some((stat::TOTAL_DOWNLOAD_BYTES, len)),
+        );
+        {
+            let mut s = self.stats.lock();
+            s.counters[stat::TOTAL_FILE_READ_COUNT] += 1;
+            if r.is_ok() {
+                s.counters[stat::TOTAL_FILE_READ_COUNT + 1] += 1;
+            }
+        }
+        r.map_err(|e| {
+            log::warn!(
+                "client ip: {}, send file {} fail: {e}",
+                conn.peer_ip(),
+                req.filename
+            );
+            Fail::early(0)
+        })
+    }
+
+    fn delete_file(&self, body: &[u8]) -> Outcome {
+        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        self.check_group(&req.group)?;
+        let fail = |c| {
+            self.count(stat::TOTAL_DELETE_COUNT, false, None);
+            Fail::done(c)
+        };
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        let md = std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        let now = fdfs_common::now();
+        if md.file_type().is_symlink() {
+            // a slave stored as a link: its target goes too
+            if let Ok(target) = std::fs::read_link(&path) {
+                if let Some(target_name) = self.logical_name_of(&target) {
+                    if std::fs::remove_file(&target).is_ok() {
+                        self.binlog.write(now, op::DELETE, &target_name, "");
+                    }
+                }
+            }
+        }
+        std::fs::remove_file(&path).map_err(|e| fail(io_errno(&e)))?;
+        self.binlog.write(now, op::DELETE, &req.filename, "");
+        if std::fs::remove_file(meta_path(&path)).is_ok() {
+            self.binlog
+                .write(now, op::DELETE, &format!("{}-m", req.filename), "");
+        }
+        self.count(stat::TOTAL_DELETE_COUNT, true, None);
+        Ok(Vec::new())
+    }
+
+    /// Logical name of an absolute path inside one of our store paths.
+    fn logical_name_of(&self, p: &Path) -> Option<String> {
+        for (i, sp) in self.store.paths.iter().enumerate() {
+            if let Ok(rel) = p.strip_prefix(sp.join("data")) {
+                return Some(format!("M{i:02X}/{}", rel.to_string_lossy()));
+            }
+        }
+        None
+    }
+
+    fn set_metadata(&self, body: &[u8]) -> Outcome {
+        let req = SetMetadataReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let fail = |c| {
+            self.count(stat::TOTAL_SET_META_COUNT, false, None);
+            Fail::done(c)
+        };
+        if req.op != b'O' && req.op != b'M' {
+            return Err(fail(errno::EINVAL));
+        }
+        self.check_group(&req.group)?;
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        let mpath = meta_path(&path);
+        let mname = format!("{}-m", req.filename);
+        let now = fdfs_common::now();
+        let _g = self.lock_for(&mname);
+        let existed = mpath.exists();
+        if req.metadata.is_empty() {
+            if req.op == b'O' && existed {
+                std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
+                self.binlog.write(now, op::DELETE, &mname, "");
+            }
+            self.count(stat::TOTAL_SET_META_COUNT, true, None);
+            return Ok(Vec::new());
+        }
+        let new_items = metadata::unpack(&req.metadata);
+        let items = if req.op == b'M' && existed {
+            let old = std::fs::read(&mpath).map_err(|e| fail(io_errno(&e)))?;
+            metadata::merge(metadata::unpack(&old), new_items)
+        } else {
+            metadata::sorted(new_items)
+        };
+        crate::store::write_atomic(&mpath, &metadata::pack(&items))
+            .map_err(|e| fail(io_errno(&e)))?;
+        self.binlog.write(
+            now,
+            if existed { op::UPDATE } else { op::CREATE },
+            &mname,
+            "",
+        );
+        self.count(stat::TOTAL_SET_META_COUNT, true, None);
+        Ok(Vec::new())
+    }
+
+    fn get_metadata(&self, body: &[u8]) -> Outcome {
+        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        self.check_group(&req.group)?;
+        let fail = |c| {
+            self.count(stat::TOTAL_GET_META_COUNT, false, None);
+            Fail::done(c)
+        };
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        let m = std::fs::read(meta_path(&path)).map_err(|e| fail(io_errno(&e)))?;
+        self.count(stat::TOTAL_GET_META_COUNT, true, None);
+        Ok(m)
+    }
+
+    fn query_file_info(&self, flags: u8, body: &[u8]) -> Outcome {
+        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        self.check_group(&req.group)?;
+        let ln = self.parse_name(&req.filename)?;
+        let rn = RemoteName::decode(&req.filename).map_err(|_| Fail::done(errno::EINVAL))?;
+        let path = self.store.local_path(&ln);
+        let lmd = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                if flags & 2 == 0 {
+                    log::error!("file: {} not exist", path.display());
+                }
+                return Err(Fail::done(io_errno(&e)));
+            }
+        };
+        let md = std::fs::metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let kind = classify(req.filename.len(), &rn.payload);
+        let crc = match kind {
+            FileKind::Appender | FileKind::Slave if flags & 1 != 0 => 0,
+            FileKind::Appender | FileKind::Slave => {
+                file_crc(&path).map_err(|e| Fail::done(io_errno(&e)))?.1
+            }
+            _ => rn.payload.crc32,
+        };
+        Ok(FileInfoReply {
+            file_size: md.len() as i64,
+            create_timestamp: lmd.mtime(),
+            crc32: crc,
+            source_ip: rn.payload.source.ip_text().unwrap_or_default(),
+            width: self.params.read().width,
+        }
+        .to_bytes())
+    }
+
+    /// Dispatch the commands whose whole body fits in the receive buffer.
+    fn small_command(&self, conn: &mut Conn, h: Header, body: &[u8]) -> Outcome {
+        match h.cmd {
+            cmd::DELETE_FILE => self.delete_file(body),
+            cmd::SET_METADATA => self.set_metadata(body),
+            cmd::GET_METADATA => self.get_metadata(body),
+            cmd::QUERY_FILE_INFO => self.query_file_info(h.status, body),
+            cmd::TRUNCATE_FILE => self.truncate_file(body),
+            cmd::REGENERATE_APPENDER_FILENAME => self.regenerate_appender_filename(body),
+            cmd::ACTIVE_TEST => {
+                if body.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    Err(Fail::done(errno::EINVAL))
+                }
+            }
+            other => {
+                log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
+                Err(Fail::done(errno::EINVAL))
+            }
+        }
+    }
+}
+
+pub fn meta_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push("-m");
+    PathBuf::from(s)
+}
+
+/// Size and CRC-32 of a whole file.
+fn file_crc(p: &Path) -> io::Result<(u64, u32)> {
+    let mut f = File::open(p)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, h.finalize()))
+}
+
+/// Read `len` bytes at `offset` (used by tests and the sync module later).
+pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len];
+    f.read_exact_at(&mut v, offset)?;
+    Ok(v)
+}
+
+impl Service for Storage {
+    type Session = ();
+
+    fn handle(&self, conn: &mut Conn, _s: &mut (), h: Header) -> Flow {
+        let streamed = matches!(
+            h.cmd,
+            cmd::UPLOAD_FILE
+                | cmd::UPLOAD_APPENDER_FILE
+                | cmd::UPLOAD_SLAVE_FILE
+                | cmd::APPEND_FILE
+                | cmd::MODIFY_FILE
+        );
+        let result: Result<Option<Vec<u8>>, Fail> = if streamed {
+            match h.cmd {
+                cmd::UPLOAD_FILE => self.upload_file(conn, h, false),
+                cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h, true),
+                cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h),
+                cmd::APPEND_FILE => self.append_file(conn, h),
+                _ => self.modify_file(conn, h),
+            }
+            .map(Some)
+        } else if h.cmd == cmd::QUIT {
+            return Flow::Close;
+        } else {
+            let max = self.cfg.server.buff_size.saturating_sub(HEADER_LEN);
+            let body = match conn.read_body(h.pkg_len, max) {
+                Ok(b) => b,
+                Err(e) => {
+                    log::warn!("client ip: {}, cmd: {}, {e}", conn.peer_ip(), h.cmd);
+                    let _ = conn.respond_status(errno::EINVAL);
+                    return Flow::Close;
+                }
+            };
+            if h.cmd == cmd::DOWNLOAD_FILE {
+                self.download_file(conn, &body).map(|_| None)
+            } else {
+                self.small_command(conn, h, &body).map(Some)
+            }
+        };
+        match result {
+            Ok(None) => Flow::Continue,
+            Ok(Some(body)) => fdfs_common::server::flow_after(conn.respond(0, &body)),
+            Err(f) => {
+                if f.code != 0 {
+                    let _ = conn.respond_status(f.code);
+                }
+                if f.code == 0 || f.code == errno::EINVAL || !f.body_consumed {
+                    Flow::Close
+                } else {
+                    Flow::Continue
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Store paths and the storage's own state files (sync-and-storage-layout.md section 1):
+//! the `data/HH/HH` tree, `.data_init_flag`, `.fastdfs_vars` marks, `storage_stat.dat`, the
+//! round-robin subdirectory cursor and new file names.
+
+use fdfs_common::config::ini::atoi;
+use fdfs_common::config::{ReservedSpace, StorageConfig};
+use fdfs_common::file_id::{base64_encode, format_ext, FilePayload, LogicalName, Source};
+use fdfs_common::proto::cluster::{PathUsage, StatBlock};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const DATA_INIT_FLAG: &str = ".data_init_flag";
+pub const STAT_FILE: &str = "storage_stat.dat";
+pub const MARK_FILE: &str = ".fastdfs_vars";
+
+/// Write a small state file atomically: `.tmp` sibling, fsync, rename.
+pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Parse a `key=value` state file into an ordered map.
+pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// `.data_init_flag`: identity and initial-sync state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitFlag {
+    pub storage_join_time: i64,
+    pub sync_old_done: bool,
+    pub sync_src_server: String,
+    pub sync_until_timestamp: i64,
+    pub last_ip_addr: String,
+    pub last_server_port: i64,
+    pub current_trunk_file_id: i64,
+    pub trunk_last_compress_time: i64,
+    pub trunk_binlog_compress_stage: i64,
+    pub store_path_marks: Vec<Option<String>>,
+}
+
+impl InitFlag {
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "storage_join_time={}\nsync_old_done={}\nsync_src_server={}\nsync_until_timestamp={}\n\
+             last_ip_addr={}\nlast_server_port={}\ncurrent_trunk_file_id={}\ntrunk_last_compress_time={}\n\
+             trunk_binlog_compress_stage={}\n",
+            self.storage_join_time,
+            self.sync_old_done as u8,
+            self.sync_src_server,
+            self.sync_until_timestamp,
+            self.last_ip_addr,
+            self.last_server_port,
+            self.current_trunk_file_id,
+            self.trunk_last_compress_time,
+            self.trunk_binlog_compress_stage,
+        );
+        for (i, m) in self.store_path_marks.iter().enumerate() {
+            if let Some(m) = m {
+                s += &format!("store_path_mark{i}={m}\n");
+            }
+        }
+        s
+    }
+
+    pub fn load(path: &Path, path_count: usize) -> Result<Option<InitFlag>, String> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let kv = read_kv(path).map_err(|e| format!("read {} fail: {e}", path.display()))?;
+        for k in ["storage_join_time", "sync_old_done", "sync_src_server"] {
+            if !kv.contains_key(k) {
+                return Err(format!("{} has no item \"{k}\"", path.display()));
+            }
+        }
+        let n = |k: &str| kv.get(k).map(|v| atoi(v)).unwrap_or(0);
+        let b = |k: &str| {
+            kv.get(k)
+                .map(|v| fdfs_common::config::ini::parse_bool(v))
+                .unwrap_or(false)
+        };
+        Ok(Some(InitFlag {
+            storage_join_time: n("storage_join_time"),
+            sync_old_done: b("sync_old_done"),
+            sync_src_server: kv.get("sync_src_server").cloned().unwrap_or_default(),
+            sync_until_timestamp: n("sync_until_timestamp"),
+            last_ip_addr: kv.get("last_ip_addr").cloned().unwrap_or_default(),
+            last_server_port: n("last_server_port"),
+            current_trunk_file_id: n("current_trunk_file_id"),
+            trunk_last_compress_time: n("trunk_last_compress_time"),
+            trunk_binlog_compress_stage: n("trunk_binlog_compress_stage"),
+            store_path_marks: (0..path_count)
+                .map(|i| kv.get(&format!("store_path_mark{i}")).cloned())
+                .collect(),
+        }))
+    }
+}
+
+/// The 75-character mark of a store path: base64 of ip[46], port, index, padding, create time.
+pub fn make_mark(ip: &str, port: u16, index: u8, create_time: i32) -> String {
+    let mut b = [0u8; 56];
+    let ipb = ip.as_bytes();
+    b[..ipb.len().min(45)].copy_from_slice(&ipb[..ipb.len().min(45)]);
+    b[46..48].copy_from_slice(&port.to_le_bytes());
+    b[48] = index;
+    b[52..56].copy_from_slice(&create_time.to_le_bytes());
+    base64_encode(&b)
+}
+
+/// Round-robin subdirectory cursor (`file_distribute_path_mode = 0`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DistCursor {
+    pub high: u32,
+    pub low: u32,
+    pub count: u32,
+}
+
+/// PJW hash as upstream computes it (signed accumulator, arithmetic shift).
+pub fn pjw_hash(s: &[u8]) -> i32 {
+    let mut h: i32 = 0;
+    for &c in s {
+        h = h.wrapping_shl(4).wrapping_add(c as i32);
+        let t = (h as u32 & 0xF000_0000) as i32;
+        if t != 0 {
+            h ^= t >> 24;
+            h &= 0x0FFF_FFFF;
+        }
+    }
+    h
+}
+
+/// The store paths and name generation.
+pub struct Store {
+    pub paths: Vec<PathBuf>,
+    pub readonly: Vec<bool>,
+    pub subdir_count: u32,
+    pub distribute_mode: u8,
+    pub rotate_count: u32,
+    cursor: Mutex<DistCursor>,
+    path_cursor: AtomicU64,
+    seq: AtomicU64,
+    rng: Mutex<u64>,
+}
+
+impl Store {
+    pub fn new(cfg: &StorageConfig) -> Store {
+        let seed = fdfs_common::now() as u64 ^ (std::process::id() as u64) << 32;
+        Store {
+            paths: cfg.store_paths.clone(),
+            readonly: cfg.store_path_readonly.clone(),
+            subdir_count: cfg.subdir_count_per_path,
+            distribute_mode: cfg.file_distribute_path_mode,
+            rotate_count: cfg.file_distribute_rotate_count,
+            cursor: Mutex::new(DistCursor::default()),
+            path_cursor: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            rng: Mutex::new(seed | 1),
+        }
+    }
+
+    pub fn random(&self) -> u32 {
+        let mut s = self.rng.lock();
+        // xorshift64*: names only need to differ, not to be unpredictable
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    pub fn cursor(&self) -> DistCursor {
+        *self.cursor.lock()
+    }
+
+    pub fn set_cursor(&self, c: DistCursor) {
+        let sc = self.subdir_count.max(1);
+        *self.cursor.lock() = DistCursor {
+            high: c.high % sc,
+            low: c.low % sc,
+            count: c.count,
+        };
+    }
+
+    /// Create `data/` and the `HH/HH` tree where missing. Returns whether the tree was created.
+    pub fn make_data_dirs(&self, index: usize) -> std::io::Result<bool> {
+        let data = self.paths[index].join("data");
+        std::fs::create_dir_all(&data)?;
+        let last = format!("{:02X}", self.subdir_count - 1);
+        if data.join("00").join("00").is_dir() && data.join(&last).join(&last).is_dir() {
+            return Ok(false);
+        }
+        log::info!("data path: {}, mkdir sub dir...", data.display());
+        for h in 0..self.subdir_count {
+            let hd = data.join(format!("{h:02X}"));
+            mkdir_ok(&hd)?;
+            for l in 0..self.subdir_count {
+                mkdir_ok(&hd.join(format!("{l:02X}")))?;
+            }
+        }
+        Ok(true)
+    }
+
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.paths[index].join("data")
+    }
+
+    /// Local path of a logical name (already validated by `LogicalName::parse`).
+    pub fn local_path(&self, n: &LogicalName) -> PathBuf {
+        self.data_dir(n.store_path_index).join(n.true_name)
+    }
+
+    /// Store path for an upload: the requested one, or (0xFF / read-only) round robin over
+    /// writable paths that still have room.
+    pub fn choose_path(&self, requested: u8, reserved: Option<ReservedSpace>) -> Option<usize> {
+        let n = self.paths.len();
+        if (requested as usize) < n && !self.readonly[requested as usize] {
+            return Some(requested as usize);
+        }
+        let start = self.path_cursor.fetch_add(1, Ordering::Relaxed) as usize;
+        (0..n).map(|k| (start + k) % n).find(|&i| {
+            !self.readonly[i]
+                && reserved.is_none_or(|r| {
+                    let u = path_usage(&self.paths[i]);
+                    r.has_room(u.total_mb, u.free_mb, n as i64)
+                })
+        })
+    }
+
+    /// Subdirectory for a new file.
+    pub fn choose_subdir(&self, b27: &str) -> (u32, u32) {
+        let sc = self.subdir_count.max(1);
+        if self.distribute_mode == 1 {
+            let n = (pjw_hash(b27.as_bytes()) as u32) & 0xFFFF;
+            return (((n >> 8) & 0xFF) % sc, (n & 0xFF) % sc);
+        }
+        let mut c = self.cursor.lock();
+        let out = (c.high, c.low);
+        c.count += 1;
+        if c.count >= self.rotate_count {
+            c.count = 0;
+            c.low += 1;
+            if c.low >= sc {
+                c.low = 0;
+                c.high = (c.high + 1) % sc;
+            }
+        }
+        out
+    }
+
+    /// A hidden temp name next to where the file will live, never served as a file ID.
+    pub fn temp_path(&self, dir: &Path) -> PathBuf {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        dir.join(format!(".rfdfs_{}_{seq}.tmp", std::process::id()))
+    }
+
+    /// New logical name for a file.
+    #[allow(clippy::too_many_arguments)]
+    pub fn make_name(
+        &self,
+        path_index: usize,
+        subdir: (u32, u32),
+        source: &Source,
+        timestamp: u32,
+        size: i64,
+        appender: bool,
+        crc32: u32,
+        x7: &str,
+    ) -> String {
+        let payload = FilePayload {
+            source: source.clone(),
+            timestamp,
+            size_field: FilePayload::make_size_field(size, appender, self.random()),
+            crc32,
+        };
+        format!(
+            "M{path_index:02X}/{:02X}/{:02X}/{}{x7}",
+            subdir.0,
+            subdir.1,
+            payload.encode_b27()
+        )
+    }
+
+    pub fn format_ext(&self, ext: &str) -> String {
+        format_ext(ext, || (self.random() % 10) as u8)
+    }
+}
+
+fn mkdir_ok(p: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Total and available MB of the file system holding `p` (statvfs, space for non-root).
+pub fn path_usage(p: &Path) -> PathUsage {
+    match nix::sys::statvfs::statvfs(p) {
+        Ok(s) => {
+            let frsize = s.fragment_size() as u128;
+            PathUsage {
+                total_mb: ((s.blocks() as u128 * frsize) >> 20) as i64,
+                free_mb: ((s.blocks_available() as u128 * frsize) >> 20) as i64,
+            }
+        }
+        Err(_) => PathUsage::default(),
+    }
+}
+
+/// `storage_stat.dat` keys, in file order, mapped to the stat block (None: cursor keys).
+const STAT_FILE_KEYS: [(&str, Option<usize>); 40] = [
+    ("total_upload_count", Some(0)),
+    ("success_upload_count", Some(1)),
+    ("total_append_count", Some(2)),
+    ("success_append_count", Some(3)),
+    ("total_modify_count", Some(4)),
+    ("success_modify_count", Some(5)),
+    ("total_truncate_count", Some(6)),
+    ("success_truncate_count", Some(7)),
+    ("total_download_count", Some(12)),
+    ("success_download_count", Some(13)),
+    ("last_source_update", Some(38)),
+    ("last_sync_update", Some(39)),
+    ("total_set_meta_count", Some(8)),
+    ("success_set_meta_count", Some(9)),
+    ("total_delete_count", Some(10)),
+    ("success_delete_count", Some(11)),
+    ("total_get_meta_count", Some(14)),
+    ("success_get_meta_count", Some(15)),
+    ("total_create_link_count", Some(16)),
+    ("success_create_link_count", Some(17)),
+    ("total_delete_link_count", Some(18)),
+    ("success_delete_link_count", Some(19)),
+    ("total_upload_bytes", Some(20)),
+    ("success_upload_bytes", Some(21)),
+    ("total_append_bytes", Some(22)),
+    ("success_append_bytes", Some(23)),
+    ("total_modify_bytes", Some(24)),
+    ("success_modify_bytes", Some(25)),
+    ("total_download_bytes", Some(26)),
+    ("success_download_bytes", Some(27)),
+    ("total_sync_in_bytes", Some(28)),
+    ("success_sync_in_bytes", Some(29)),
+    ("total_sync_out_bytes", Some(30)),
+    ("success_sync_out_bytes", Some(31)),
+    ("total_file_open_count", Some(32)),
+    ("success_file_open_count", Some(33)),
+    ("total_file_read_count", Some(34)),
+    ("success_file_read_count", Some(35)),
+    ("total_file_write_count", Some(36)),
+    ("success_file_write_count", Some(37)),
+];
+
+pub fn stat_file_text(s: &StatBlock, c: DistCursor) -> String {
+    let mut out = String::new();
+    for (k, idx) in STAT_FILE_KEYS {
+        out += &format!("{k}={}\n", idx.map(|i| s.counters[i]).unwrap_or(0));
+    }
+    out += &format!(
+        "dist_path_index_high={}\ndist_path_index_low={}\ndist_write_file_count={}\n",
+        c.high, c.low, c.count
+    );
+    out
+}
+
+pub fn load_stat_file(path: &Path) -> (StatBlock, DistCursor) {
+    let mut s = StatBlock::default();
+    let mut c = DistCursor::default();
+    if let Ok(kv) = read_kv(path) {
+        for (k, idx) in STAT_FILE_KEYS {
+            if let (Some(i), Some(v)) = (idx, kv.get(k)) {
+                s.counters[i] = atoi(v);
+            }
+        }
+        let n = |k: &str| kv.get(k).map(|v| atoi(v).max(0) as u32).unwrap_or(0);
+        c = DistCursor {
+            high: n("dist_path_index_high"),
+            low: n("dist_path_index_low"),
+            count: n("dist_write_file_count"),
+        };
+    }
+    (s, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mark_matches_upstream() {
+        // store_path_mark0 of the fixture: 127.0.0.151, port 23000, path 0, created 1795479174
+        let m = make_mark("127.0.0.151", 23000, 0, 1795479174);
+        assert_eq!(
+            m,
+            "MTI3LjAuMC4xNTEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAANhZAAAAAIbWBGs"
+        );
+    }
+
+    #[test]
+    fn init_flag_roundtrip() {
+        let text = "storage_join_time=1795479174\nsync_old_done=1\nsync_src_server=\nsync_until_timestamp=0\nlast_ip_addr=127.0.0.151\nlast_server_port=23000\ncurrent_trunk_file_id=0\ntrunk_last_compress_time=0\ntrunk_binlog_compress_stage=0\nstore_path_mark0=abc\n";
+        let dir = std::env::temp_dir().join(format!("rfdfs-flag-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(DATA_INIT_FLAG);
+        std::fs::write(&p, text).unwrap();
+        let f = InitFlag::load(&p, 1).unwrap().unwrap();
+        assert_eq!(f.to_text(), text);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
