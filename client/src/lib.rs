@@ -1,0 +1,677 @@
+//! fdfs-client: a FastDFS client library and the `fdfs_*` command-line tools.
+//!
+//! [`Client`] takes a `client.conf`, picks trackers round robin and fails over to the next one
+//! when a tracker cannot be reached, optionally pools connections, and offers every client
+//! operation (upload, download, delete, metadata, appender operations, file info, cluster
+//! listings). The tools in `tools` are thin front ends that keep upstream's arguments, output
+//! and exit codes.
+
+pub mod human;
+pub mod tools;
+
+use fdfs_common::codec::Message;
+use fdfs_common::config::{ClientConfig, ConfigError, HostPort};
+use fdfs_common::file_id::{split_file_id, FileKind, RemoteName, Source};
+use fdfs_common::metadata::{self, MetaItem};
+use fdfs_common::net::{self, NetError, NetResult};
+use fdfs_common::proto::client::{
+    decode_group_stats, decode_storage_stats, FetchReply, GroupFileReq, GroupReq, GroupStat,
+    ListStorageReq, ServerAddr, StorageStat, StoreAllReply, StoreReply,
+};
+use fdfs_common::proto::storage::{
+    AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
+    UploadReq, UploadSlaveHead,
+};
+use fdfs_common::proto::{cmd, errno, Header};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where an upload's content comes from.
+pub enum Content<'a> {
+    Buffer(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Content<'_> {
+    fn len(&self) -> io::Result<u64> {
+        match self {
+            Content::Buffer(b) => Ok(b.len() as u64),
+            Content::File(p) => Ok(std::fs::metadata(p)?.len()),
+        }
+    }
+
+    /// Write the content after `head` (header and fixed fields go out in one write).
+    fn send(&self, stream: &mut TcpStream, head: &[u8]) -> io::Result<()> {
+        match self {
+            Content::Buffer(b) => {
+                if b.len() <= 64 * 1024 {
+                    let mut v = Vec::with_capacity(head.len() + b.len());
+                    v.extend_from_slice(head);
+                    v.extend_from_slice(b);
+                    stream.write_all(&v)
+                } else {
+                    stream.write_all(head)?;
+                    stream.write_all(b)
+                }
+            }
+            Content::File(p) => {
+                let mut f = File::open(p)?;
+                stream.write_all(head)?;
+                io::copy(&mut f, stream).map(|_| ())
+            }
+        }
+    }
+}
+
+/// A file ID split into group and remote name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileId {
+    pub group: String,
+    pub name: String,
+}
+
+impl FileId {
+    pub fn parse(id: &str) -> NetResult<FileId> {
+        let (g, n) = split_file_id(id).map_err(|_| NetError::Status(errno::EINVAL))?;
+        Ok(FileId {
+            group: g.to_string(),
+            name: n.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for FileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.group, self.name)
+    }
+}
+
+/// What `fdfs_file_info` reports about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub from_server: bool,
+    pub kind: FileKind,
+    pub source_id: u32,
+    pub source_ip: String,
+    pub create_timestamp: i64,
+    pub file_size: i64,
+    pub crc32: u32,
+}
+
+/// A connection checked out of the client (returned to the pool when healthy).
+pub struct Conn {
+    pub stream: TcpStream,
+    pub addr: HostPort,
+}
+
+pub struct Client {
+    pub cfg: ClientConfig,
+    next_tracker: AtomicUsize,
+    pool: Mutex<HashMap<HostPort, Vec<(TcpStream, Instant)>>>,
+}
+
+fn status_err(server: &HostPort, e: &NetError) {
+    if let NetError::Status(s) = e {
+        eprintln!(
+            "[{}] ERROR - server: {server}, response status {s} != 0",
+            fdfs_common::log::format_time(fdfs_common::now())
+        );
+    }
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig) -> Client {
+        Client {
+            cfg,
+            next_tracker: AtomicUsize::new(0),
+            pool: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn from_conf(path: &Path) -> Result<Client, ConfigError> {
+        Ok(Client::new(ClientConfig::load(path)?))
+    }
+
+    fn timeouts(&self) -> (Duration, Duration) {
+        (
+            Duration::from_secs(self.cfg.connect_timeout),
+            Duration::from_secs(self.cfg.network_timeout),
+        )
+    }
+
+    /// Connect to a server (from the pool when enabled).
+    pub fn connect(&self, addr: &HostPort) -> io::Result<Conn> {
+        if self.cfg.use_connection_pool {
+            let max_idle = Duration::from_secs(self.cfg.connection_pool_max_idle_time);
+            let mut pool = self.pool.lock();
+            if let Some(v) = pool.get_mut(addr) {
+                while let Some((s, since)) = v.pop() {
+                    if since.elapsed() < max_idle {
+                        return Ok(Conn {
+                            stream: s,
+                            addr: addr.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let (ct, nt) = self.timeouts();
+        let stream = net::connect(&addr.host, addr.port, None, ct, nt).inspect_err(|e| {
+            eprintln!(
+                "[{}] ERROR - connect to server {addr} fail, errno: {}, error info: {e}",
+                fdfs_common::log::format_time(fdfs_common::now()),
+                e.raw_os_error().unwrap_or(0)
+            );
+        })?;
+        Ok(Conn {
+            stream,
+            addr: addr.clone(),
+        })
+    }
+
+    /// Give a connection back after a successful exchange (closed when pooling is off).
+    pub fn release(&self, c: Conn) {
+        if self.cfg.use_connection_pool {
+            self.pool
+                .lock()
+                .entry(c.addr)
+                .or_default()
+                .push((c.stream, Instant::now()));
+        }
+    }
+
+    /// A tracker connection: round robin over the configured trackers, failing over to the next.
+    pub fn tracker(&self) -> NetResult<Conn> {
+        let n = self.cfg.tracker_servers.len();
+        let start = self.next_tracker.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            let t = &self.cfg.tracker_servers[(start + k) % n];
+            if let Ok(c) = self.connect(t) {
+                return Ok(c);
+            }
+        }
+        // what the C tools report when no tracker answers (the non-blocking connect's errno)
+        Err(NetError::Io(io::Error::from_raw_os_error(
+            errno::EINPROGRESS as i32,
+        )))
+    }
+
+    /// One request/response on a connection, logging a non-zero status like the C library.
+    fn exchange(&self, mut c: Conn, command: u8, body: &[u8]) -> NetResult<Vec<u8>> {
+        match net::request(&mut c.stream, command, body) {
+            Ok(v) => {
+                self.release(c);
+                Ok(v)
+            }
+            Err(e) => {
+                status_err(&c.addr, &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn tracker_request(&self, command: u8, body: &[u8]) -> NetResult<Vec<u8>> {
+        let c = self.tracker()?;
+        self.exchange(c, command, body)
+    }
+
+    fn addr_of(s: &ServerAddr) -> HostPort {
+        HostPort {
+            host: s.ip.clone(),
+            port: s.port as u16,
+        }
+    }
+
+    // ---- tracker queries -------------------------------------------------------------------
+
+    pub fn query_store(&self, group: Option<&str>) -> NetResult<StoreReply> {
+        let body = match group {
+            Some(g) => self.tracker_request(
+                cmd::QUERY_STORE_WITH_GROUP_ONE,
+                &GroupReq { group: g.into() }.to_bytes(),
+            )?,
+            None => self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])?,
+        };
+        StoreReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    pub fn query_store_all(&self, group: Option<&str>) -> NetResult<StoreAllReply> {
+        let body = match group {
+            Some(g) => self.tracker_request(
+                cmd::QUERY_STORE_WITH_GROUP_ALL,
+                &GroupReq { group: g.into() }.to_bytes(),
+            )?,
+            None => self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ALL, &[])?,
+        };
+        StoreAllReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    fn query_file(&self, command: u8, id: &FileId) -> NetResult<FetchReply> {
+        let req = GroupFileReq {
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        };
+        let body = self.tracker_request(command, &req.to_bytes())?;
+        FetchReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    pub fn query_fetch(&self, id: &FileId) -> NetResult<HostPort> {
+        let r = self.query_file(cmd::QUERY_FETCH_ONE, id)?;
+        r.servers
+            .first()
+            .map(Self::addr_of)
+            .ok_or(NetError::Protocol("empty fetch reply".into()))
+    }
+
+    pub fn query_fetch_all(&self, id: &FileId) -> NetResult<Vec<HostPort>> {
+        Ok(self
+            .query_file(cmd::QUERY_FETCH_ALL, id)?
+            .servers
+            .iter()
+            .map(Self::addr_of)
+            .collect())
+    }
+
+    pub fn query_update(&self, id: &FileId) -> NetResult<HostPort> {
+        let r = self.query_file(cmd::QUERY_UPDATE, id)?;
+        r.servers
+            .first()
+            .map(Self::addr_of)
+            .ok_or(NetError::Protocol("empty update reply".into()))
+    }
+
+    pub fn list_groups(&self) -> NetResult<Vec<GroupStat>> {
+        let body = self.tracker_request(cmd::SERVER_LIST_ALL_GROUPS, &[])?;
+        decode_group_stats(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    pub fn list_storages(&self, group: &str, id: Option<&str>) -> NetResult<Vec<StorageStat>> {
+        let req = ListStorageReq {
+            group: group.into(),
+            storage_id: id.map(String::from),
+        };
+        let body = self.tracker_request(cmd::SERVER_LIST_STORAGE, &req.to_bytes())?;
+        decode_storage_stats(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    /// On every configured tracker, as the C client does.
+    pub fn delete_storage(&self, group: &str, id: &str) -> NetResult<()> {
+        let req = ListStorageReq {
+            group: group.into(),
+            storage_id: Some(id.into()),
+        }
+        .to_bytes();
+        let mut enoent = 0;
+        let trackers = self.cfg.tracker_servers.clone();
+        for t in &trackers {
+            let c = self.connect(t)?;
+            match self.exchange(c, cmd::SERVER_LIST_STORAGE, &req) {
+                Ok(b) => {
+                    let list =
+                        decode_storage_stats(&b).map_err(|e| NetError::Protocol(e.to_string()))?;
+                    if list.iter().any(|s| {
+                        matches!(
+                            s.status,
+                            fdfs_common::proto::status::ONLINE | fdfs_common::proto::status::ACTIVE
+                        )
+                    }) {
+                        return Err(NetError::Status(errno::EBUSY));
+                    }
+                }
+                Err(NetError::Status(s)) if s == errno::ENOENT => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut result = Ok(());
+        for t in &trackers {
+            let c = self.connect(t)?;
+            match self.exchange(c, cmd::SERVER_DELETE_STORAGE, &req) {
+                Ok(_) => {}
+                Err(NetError::Status(s)) if s == errno::ENOENT => enoent += 1,
+                Err(NetError::Status(s)) if s == errno::EALREADY => {
+                    result = Err(NetError::Status(s))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if enoent == trackers.len() {
+            return Err(NetError::Status(errno::ENOENT));
+        }
+        result
+    }
+
+    pub fn delete_group(&self, group: &str) -> NetResult<()> {
+        let req = GroupReq {
+            group: group.into(),
+        }
+        .to_bytes();
+        for t in self.cfg.tracker_servers.clone() {
+            let c = self.connect(&t)?;
+            self.exchange(c, cmd::SERVER_DELETE_GROUP, &req)?;
+        }
+        Ok(())
+    }
+
+    /// Returns the new trunk server id.
+    pub fn set_trunk_server(&self, group: &str, id: &str) -> NetResult<String> {
+        let req = ListStorageReq {
+            group: group.into(),
+            storage_id: (!id.is_empty()).then(|| id.into()),
+        }
+        .to_bytes();
+        let mut last = NetError::Status(errno::EOPNOTSUPP);
+        for t in self.cfg.tracker_servers.clone() {
+            let c = self.connect(&t)?;
+            match self.exchange(c, cmd::SERVER_SET_TRUNK_SERVER, &req) {
+                Ok(b) => return Ok(fdfs_common::codec::text_until_nul(&b)),
+                Err(NetError::Status(s)) if s == errno::EOPNOTSUPP => last = NetError::Status(s),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    pub fn active_test(&self, addr: &HostPort) -> NetResult<()> {
+        let c = self.connect(addr)?;
+        self.exchange(c, cmd::ACTIVE_TEST, &[]).map(|_| ())
+    }
+
+    // ---- storage operations ----------------------------------------------------------------
+
+    /// Send a request whose body is `head` followed by `content`, then read a whole reply.
+    fn streamed(
+        &self,
+        addr: &HostPort,
+        command: u8,
+        head: &[u8],
+        content: &Content,
+    ) -> NetResult<Vec<u8>> {
+        let len = content.len()?;
+        let mut c = self.connect(addr)?;
+        let mut frame = Header::new(command, head.len() + len as usize)
+            .to_bytes()
+            .to_vec();
+        frame.extend_from_slice(head);
+        let r = content
+            .send(&mut c.stream, &frame)
+            .map_err(NetError::Io)
+            .and_then(|_| net::recv_header(&mut c.stream))
+            .and_then(|h| net::recv_body(&mut c.stream, &h));
+        match r {
+            Ok(v) => {
+                self.release(c);
+                Ok(v)
+            }
+            Err(e) => {
+                status_err(addr, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Upload to a storage chosen by the tracker (or to `target` with a store path index).
+    pub fn upload(
+        &self,
+        content: Content,
+        ext: &str,
+        appender: bool,
+        target: Option<(HostPort, u8)>,
+        group: Option<&str>,
+    ) -> NetResult<FileId> {
+        let (addr, path_index) = match target {
+            Some(t) => t,
+            None => {
+                let r = self.query_store(group)?;
+                (Self::addr_of(&r.server), r.store_path_index)
+            }
+        };
+        let head = UploadReq {
+            store_path_index: path_index,
+            file_size: content.len()? as i64,
+            ext: ext.into(),
+        };
+        let command = if appender {
+            cmd::UPLOAD_APPENDER_FILE
+        } else {
+            cmd::UPLOAD_FILE
+        };
+        let body = self.streamed(&addr, command, &head.to_bytes(), &content)?;
+        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        Ok(FileId {
+            group: r.group,
+            name: r.filename,
+        })
+    }
+
+    pub fn upload_slave(
+        &self,
+        master: &FileId,
+        prefix: &str,
+        ext: &str,
+        content: Content,
+    ) -> NetResult<FileId> {
+        let addr = self.query_update(master)?;
+        let mut head = UploadSlaveHead {
+            master_len: master.name.len() as i64,
+            file_size: content.len()? as i64,
+            prefix: prefix.into(),
+            ext: ext.into(),
+        }
+        .to_bytes();
+        head.extend_from_slice(master.name.as_bytes());
+        let body = self.streamed(&addr, cmd::UPLOAD_SLAVE_FILE, &head, &content)?;
+        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        Ok(FileId {
+            group: r.group,
+            name: r.filename,
+        })
+    }
+
+    /// Download a range into `out`; returns the number of bytes. Nothing is written to `out`
+    /// unless the storage accepted the request.
+    pub fn download_to<W: Write>(
+        &self,
+        id: &FileId,
+        offset: i64,
+        count: i64,
+        out: impl FnOnce() -> io::Result<W>,
+    ) -> NetResult<u64> {
+        let addr = self.query_fetch(id)?;
+        self.download_from(&addr, id, offset, count, out)
+    }
+
+    pub fn download_from<W: Write>(
+        &self,
+        addr: &HostPort,
+        id: &FileId,
+        offset: i64,
+        count: i64,
+        out: impl FnOnce() -> io::Result<W>,
+    ) -> NetResult<u64> {
+        let mut c = self.connect(addr)?;
+        let req = DownloadReq {
+            offset,
+            count,
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        };
+        net::send_request(&mut c.stream, cmd::DOWNLOAD_FILE, 0, &req.to_bytes())?;
+        let h = net::recv_header(&mut c.stream).inspect_err(|e| status_err(addr, e))?;
+        let mut w = out()?;
+        let n = io::copy(&mut (&mut c.stream).take(h.pkg_len as u64), &mut w)?;
+        if n != h.pkg_len as u64 {
+            return Err(NetError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short download",
+            )));
+        }
+        w.flush()?;
+        self.release(c);
+        Ok(n)
+    }
+
+    pub fn download_to_vec(&self, id: &FileId, offset: i64, count: i64) -> NetResult<Vec<u8>> {
+        let mut v = Vec::new();
+        self.download_to(id, offset, count, || Ok(&mut v))?;
+        Ok(v)
+    }
+
+    fn storage_request(&self, addr: &HostPort, command: u8, body: &[u8]) -> NetResult<Vec<u8>> {
+        let c = self.connect(addr)?;
+        self.exchange(c, command, body)
+    }
+
+    pub fn delete(&self, id: &FileId) -> NetResult<()> {
+        let addr = self.query_update(id)?;
+        let req = GroupFileReq {
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        };
+        self.storage_request(&addr, cmd::DELETE_FILE, &req.to_bytes())
+            .map(|_| ())
+    }
+
+    /// `op` is `b'O'` (overwrite) or `b'M'` (merge).
+    pub fn set_metadata(&self, id: &FileId, items: &[MetaItem], op: u8) -> NetResult<()> {
+        let addr = self.query_update(id)?;
+        self.set_metadata_on(&addr, id, items, op)
+    }
+
+    pub fn set_metadata_on(
+        &self,
+        addr: &HostPort,
+        id: &FileId,
+        items: &[MetaItem],
+        op: u8,
+    ) -> NetResult<()> {
+        let req = SetMetadataReq {
+            op,
+            group: id.group.clone(),
+            filename: id.name.clone(),
+            metadata: metadata::pack(items),
+        };
+        self.storage_request(addr, cmd::SET_METADATA, &req.to_bytes())
+            .map(|_| ())
+    }
+
+    pub fn get_metadata(&self, id: &FileId) -> NetResult<Vec<MetaItem>> {
+        let addr = self.query_update(id)?;
+        let req = GroupFileReq {
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        };
+        Ok(metadata::unpack(&self.storage_request(
+            &addr,
+            cmd::GET_METADATA,
+            &req.to_bytes(),
+        )?))
+    }
+
+    /// QUERY_FILE_INFO on the storage that has the file (flags: 1 no CRC, 2 keep silent).
+    pub fn query_file_info(&self, id: &FileId, flags: u8) -> NetResult<FileInfoReply> {
+        let addr = self.query_fetch(id)?;
+        let mut c = self.connect(&addr)?;
+        let req = GroupFileReq {
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        };
+        net::send_request(&mut c.stream, cmd::QUERY_FILE_INFO, flags, &req.to_bytes())?;
+        let h = net::recv_header(&mut c.stream).inspect_err(|e| status_err(&addr, e))?;
+        let body = net::recv_body(&mut c.stream, &h)?;
+        self.release(c);
+        FileInfoReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
+    /// What `fdfs_file_info` prints: decoded from the name for normal files, asked from the
+    /// storage for appender and slave files and names carrying a server id.
+    pub fn file_info(&self, id: &FileId, flags: u8) -> NetResult<FileInfo> {
+        let rn = RemoteName::decode(&id.name).map_err(|_| NetError::Status(errno::EINVAL))?;
+        let (source_id, ip) = match &rn.payload.source {
+            Source::Id(v) => (*v, None),
+            Source::Ipv4(_) => (0, rn.payload.source.ip_text()),
+        };
+        let needs_server = matches!(rn.kind, FileKind::Appender | FileKind::Slave) || ip.is_none();
+        if !needs_server {
+            return Ok(FileInfo {
+                from_server: false,
+                kind: rn.kind,
+                source_id,
+                source_ip: ip.unwrap_or_default(),
+                create_timestamp: rn.payload.timestamp as i64,
+                file_size: rn.payload.file_size().unwrap_or(0),
+                crc32: rn.payload.crc32,
+            });
+        }
+        let r = self.query_file_info(id, flags)?;
+        Ok(FileInfo {
+            from_server: true,
+            kind: rn.kind,
+            source_id,
+            source_ip: r.source_ip,
+            create_timestamp: r.create_timestamp,
+            file_size: r.file_size,
+            crc32: r.crc32,
+        })
+    }
+
+    pub fn append(&self, id: &FileId, content: Content) -> NetResult<()> {
+        let addr = self.query_update(id)?;
+        let mut head = AppendHead {
+            name_len: id.name.len() as i64,
+            file_size: content.len()? as i64,
+        }
+        .to_bytes();
+        head.extend_from_slice(id.name.as_bytes());
+        self.streamed(&addr, cmd::APPEND_FILE, &head, &content)
+            .map(|_| ())
+    }
+
+    pub fn modify(&self, id: &FileId, offset: i64, content: Content) -> NetResult<()> {
+        let addr = self.query_update(id)?;
+        let mut head = ModifyHead {
+            name_len: id.name.len() as i64,
+            offset,
+            file_size: content.len()? as i64,
+        }
+        .to_bytes();
+        head.extend_from_slice(id.name.as_bytes());
+        self.streamed(&addr, cmd::MODIFY_FILE, &head, &content)
+            .map(|_| ())
+    }
+
+    pub fn truncate(&self, id: &FileId, new_size: i64) -> NetResult<()> {
+        let addr = self.query_update(id)?;
+        let req = TruncateReq {
+            new_size,
+            filename: id.name.clone(),
+        };
+        self.storage_request(&addr, cmd::TRUNCATE_FILE, &req.to_bytes())
+            .map(|_| ())
+    }
+
+    pub fn regenerate_appender_filename(&self, id: &FileId) -> NetResult<FileId> {
+        let addr = self.query_update(id)?;
+        let body =
+            self.storage_request(&addr, cmd::REGENERATE_APPENDER_FILENAME, id.name.as_bytes())?;
+        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        Ok(FileId {
+            group: r.group,
+            name: r.filename,
+        })
+    }
+}
+
+/// Lower-case hex MD5 anti-steal token over `path + secret + ts` (config-cli-http.md 5.5).
+pub fn anti_steal_token(path: &str, secret: &str, ts: i64) -> String {
+    let mut input = Vec::new();
+    input.extend_from_slice(path.as_bytes());
+    input.extend_from_slice(secret.as_bytes());
+    input.extend_from_slice(ts.to_string().as_bytes());
+    human::md5_hex(&input)
+}
