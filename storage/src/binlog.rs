@@ -104,6 +104,12 @@ impl Binlog {
         let _ = cur.file.sync_data();
     }
 
+    /// Whether no change was ever recorded here (nothing to copy to a new group member).
+    pub fn is_empty(&self) -> bool {
+        let cur = self.cur.lock();
+        cur.index == 0 && cur.size == 0
+    }
+
     pub fn current_index(&self) -> u32 {
         self.cur.lock().index
     }

@@ -172,6 +172,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         stop: Arc::clone(&stop),
         peers: Mutex::new(Vec::new()),
         joined: Mutex::new(Vec::new()),
+        synced_new_members: Mutex::new(Vec::new()),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
     let term = ctx.terminate_flag();

@@ -8,7 +8,8 @@ use fdfs_common::codec::Message;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, Brief, ChangeList, GetMyIpReq, JoinReply, JoinReq, SyncSource,
+    encode_disk_usage, Brief, ChangeList, GetMyIpReq, GroupStorageReq, JoinReply, JoinReq,
+    ReportStatusReq, SyncSource,
 };
 use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
@@ -29,6 +30,8 @@ pub struct Reporter {
     pub peers: Mutex<Vec<Brief>>,
     /// trackers that accepted our JOIN
     pub joined: Mutex<Vec<String>>,
+    /// new members we already answered as their sync source
+    pub synced_new_members: Mutex<Vec<String>>,
 }
 
 impl Reporter {
@@ -213,11 +216,80 @@ impl Reporter {
         match ChangeList::from_bytes(body) {
             Ok(cl) => {
                 if let Some(list) = cl.group_servers {
+                    let me = self.storage.my_ip.read().clone();
+                    for b in list
+                        .iter()
+                        .filter(|b| b.status == status::WAIT_SYNC && b.id != me)
+                    {
+                        self.serve_new_member(b);
+                    }
                     *self.peers.lock() = list;
                 }
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
         }
+    }
+
+    /// A new member waits for its sync source to copy the old files. When that source is us and
+    /// our binlog is empty there is nothing to copy, so it can be told it is complete at once.
+    fn serve_new_member(&self, peer: &Brief) {
+        if self.synced_new_members.lock().contains(&peer.id) {
+            return;
+        }
+        let req = GroupStorageReq {
+            group: self.storage.group.clone(),
+            storage_id: peer.id.clone(),
+        }
+        .to_bytes();
+        let trackers = self.storage.cfg.tracker_servers.clone();
+        let Some(src) = trackers.iter().find_map(|t| {
+            let mut s = self.connect(t).ok()?;
+            let r = net::request(&mut s, cmd::STORAGE_SYNC_SRC_REQ, &req).ok()?;
+            net::quit(s);
+            Some(SyncSource::from_bytes(&r).unwrap_or_default())
+        }) else {
+            return;
+        };
+        if src.src_id != *self.storage.my_ip.read() {
+            return;
+        }
+        if !self.storage.binlog.is_empty() {
+            log::warn!(
+                "storage {} needs the old files from us; full sync is not implemented yet",
+                peer.id
+            );
+            self.synced_new_members.lock().push(peer.id.clone());
+            return;
+        }
+        for st in [status::SYNCING, status::OFFLINE] {
+            let brief = Brief {
+                status: st,
+                port: 0,
+                id: peer.id.clone(),
+                ip: peer.ip.clone(),
+            };
+            let body = ReportStatusReq {
+                group: self.storage.group.clone(),
+                brief,
+            }
+            .to_bytes();
+            for t in &trackers {
+                if let Ok(mut s) = self.connect(t) {
+                    if let Err(e) = net::request(&mut s, cmd::STORAGE_REPORT_STATUS, &body) {
+                        log::error!(
+                            "report status of {} to tracker server {t} fail: {e}",
+                            peer.id
+                        );
+                    }
+                    net::quit(s);
+                }
+            }
+        }
+        log::info!(
+            "storage {}: nothing to copy from us, initial sync done",
+            peer.id
+        );
+        self.synced_new_members.lock().push(peer.id.clone());
     }
 }
 

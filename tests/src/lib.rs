@@ -1,0 +1,432 @@
+//! Test support: a [`Cluster`] of real `fdfs_trackerd` / `fdfs_storaged` processes on loopback
+//! addresses of their own, in temp directories of their own, stopped by pid when dropped (also
+//! when the test panics). Readiness is established by asking the tracker, never by sleeping.
+
+use fdfs_client::Client;
+use fdfs_common::config::{ClientConfig, HostPort, IniFile};
+use fdfs_common::proto::status;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Directory holding the built binaries (`target/debug`), found from the test executable.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
+    assert!(
+        dir.join("fdfs_trackerd").exists(),
+        "{} has no fdfs_trackerd: build the daemons first (cargo build --workspace --bins)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+/// A loopback network `127.<a>.<b>.x` no other test (or test process) uses.
+pub fn unique_net() -> (u8, u8) {
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let pid = std::process::id();
+    (10 + (pid % 200) as u8, (n % 250) as u8)
+}
+
+/// A temp directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("rfdfs-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("RFDFS_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// One daemon process run in the foreground (`-N`).
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub conf: PathBuf,
+    pub program: &'static str,
+    pub base: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(program: &'static str, conf: &Path, base: &Path) -> Daemon {
+        let log =
+            std::fs::File::create(base.join(format!("{program}.stderr"))).expect("stderr file");
+        let child = Command::new(bin(program))
+            .arg("-N")
+            .arg(conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn daemon");
+        Daemon {
+            child: Some(child),
+            conf: conf.to_path_buf(),
+            program,
+            base: base.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().ok().and_then(|s| s.code());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        let name = if self.program == "fdfs_trackerd" {
+            "trackerd"
+        } else {
+            "storaged"
+        };
+        let mut s = std::fs::read_to_string(self.base.join("logs").join(format!("{name}.log")))
+            .unwrap_or_default();
+        s += &std::fs::read_to_string(self.base.join(format!("{}.stderr", self.program)))
+            .unwrap_or_default();
+        s
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Wait until a TCP port accepts connections.
+pub fn wait_port(host: &str, port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect((host, port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} at {host}:{port} did not start listening within 30 s");
+}
+
+/// Settings of a test cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOpts {
+    pub storages: usize,
+    pub subdir_count: u32,
+    pub store_paths: usize,
+    /// extra `key=value` lines for tracker.conf / storage.conf
+    pub tracker_extra: String,
+    pub storage_extra: String,
+}
+
+impl Default for ClusterOpts {
+    fn default() -> Self {
+        ClusterOpts {
+            storages: 1,
+            subdir_count: 4,
+            store_paths: 1,
+            tracker_extra: String::new(),
+            storage_extra: String::new(),
+        }
+    }
+}
+
+pub struct Storage {
+    pub daemon: Daemon,
+    pub ip: String,
+    pub port: u16,
+    pub base: PathBuf,
+    pub store_paths: Vec<PathBuf>,
+}
+
+/// One tracker and N storages of `group1`.
+pub struct Cluster {
+    pub dir: TempDir,
+    pub tracker: Daemon,
+    pub tracker_addr: HostPort,
+    pub storages: Vec<Storage>,
+    pub client_conf: PathBuf,
+    pub net: (u8, u8),
+}
+
+pub fn tracker_conf_text(ip: &str, port: u16, base: &Path, extra: &str) -> String {
+    format!(
+        "bind_addr={ip}\nport={port}\nbase_path={}\nreserved_storage_space=1%\ncheck_active_interval=30\n\
+         log_level=info\n{extra}\n",
+        base.display()
+    )
+}
+
+pub fn storage_conf_text(
+    ip: &str,
+    port: u16,
+    base: &Path,
+    paths: &[PathBuf],
+    subdirs: u32,
+    tracker: &HostPort,
+    extra: &str,
+) -> String {
+    let mut s = format!(
+        "group_name=group1\nbind_addr={ip}\nport={port}\nbase_path={}\nstore_path_count={}\n\
+         subdir_count_per_path={subdirs}\ntracker_server={tracker}\nthread_stack_size=512KB\n\
+         heart_beat_interval=1\nstat_report_interval=1\nsync_stat_file_interval=1\nsync_binlog_buff_interval=1\n",
+        base.display(),
+        paths.len()
+    );
+    for (i, p) in paths.iter().enumerate() {
+        s += &format!("store_path{i}={}\n", p.display());
+    }
+    s + extra + "\n"
+}
+
+impl Cluster {
+    pub fn start(opts: ClusterOpts) -> Cluster {
+        let dir = TempDir::new("cluster");
+        let net = unique_net();
+        let tip = format!("127.{}.{}.2", net.0, net.1);
+        let tracker_addr = HostPort {
+            host: tip.clone(),
+            port: 22122,
+        };
+        let tbase = dir.path().join("tracker");
+        std::fs::create_dir_all(&tbase).unwrap();
+        let tconf = tbase.join("tracker.conf");
+        std::fs::write(
+            &tconf,
+            tracker_conf_text(&tip, 22122, &tbase, &opts.tracker_extra),
+        )
+        .unwrap();
+        let tracker = Daemon::start("fdfs_trackerd", &tconf, &tbase);
+        wait_port(&tip, 22122, "tracker");
+        let client_conf = dir.path().join("client.conf");
+        std::fs::write(
+            &client_conf,
+            format!("tracker_server={tracker_addr}\nnetwork_timeout=30\n"),
+        )
+        .unwrap();
+        let mut c = Cluster {
+            dir,
+            tracker,
+            tracker_addr,
+            storages: Vec::new(),
+            client_conf,
+            net,
+        };
+        for _ in 0..opts.storages {
+            c.add_storage(&opts);
+        }
+        c.wait_active(opts.storages);
+        c
+    }
+
+    /// Start one more storage in group1 (not waited for).
+    pub fn add_storage(&mut self, opts: &ClusterOpts) -> usize {
+        let i = self.storages.len();
+        let ip = format!("127.{}.{}.{}", self.net.0, self.net.1, 10 + i);
+        let base = self.dir.path().join(format!("storage{i}"));
+        std::fs::create_dir_all(&base).unwrap();
+        let mut paths = Vec::new();
+        for p in 0..opts.store_paths {
+            let sp = base.join(format!("store{p}"));
+            std::fs::create_dir_all(&sp).unwrap();
+            paths.push(sp);
+        }
+        let conf = base.join("storage.conf");
+        std::fs::write(
+            &conf,
+            storage_conf_text(
+                &ip,
+                23000,
+                &base,
+                &paths,
+                opts.subdir_count,
+                &self.tracker_addr,
+                &opts.storage_extra,
+            ),
+        )
+        .unwrap();
+        let daemon = Daemon::start("fdfs_storaged", &conf, &base);
+        self.storages.push(Storage {
+            daemon,
+            ip,
+            port: 23000,
+            base,
+            store_paths: paths,
+        });
+        i
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(ClientConfig::from_ini(&IniFile::load(&self.client_conf).unwrap()).unwrap())
+    }
+
+    /// Wait until `n` storages are ACTIVE on the tracker.
+    pub fn wait_active(&self, n: usize) {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let active = client
+                .list_storages("group1", None)
+                .map(|v| v.iter().filter(|s| s.status == status::ACTIVE).count())
+                .unwrap_or(0);
+            if active >= n {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self.storages.iter().map(|s| s.daemon.log()).collect();
+                panic!(
+                    "only {active} of {n} storages ACTIVE after 60 s\ntracker log:\n{}\nstorage logs:\n{}",
+                    self.tracker.log(),
+                    logs.join("\n----\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn storage_addr(&self, i: usize) -> HostPort {
+        HostPort {
+            host: self.storages[i].ip.clone(),
+            port: self.storages[i].port,
+        }
+    }
+
+    /// Restart storage `i` on the same config and wait until it is ACTIVE again.
+    pub fn restart_storage(&mut self, i: usize) {
+        let code = self.storages[i].daemon.stop();
+        assert_eq!(code, Some(0), "storage exit code");
+        let s = &mut self.storages[i];
+        s.daemon = Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+        wait_port(&s.ip.clone(), s.port, "storage");
+        self.wait_active(self.storages.len());
+    }
+
+    /// Run one of our client tools with the cluster's client.conf; returns (code, stdout, stderr).
+    pub fn tool(&self, name: &str, args: &[&str]) -> (i32, String, String) {
+        run_tool(
+            name,
+            &[&[self.client_conf.to_str().unwrap()], args].concat(),
+        )
+    }
+}
+
+/// Run a built binary and capture everything.
+pub fn run_tool(name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Raw protocol access for malformed-input tests.
+pub mod raw {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    pub fn connect(host: &str, port: u16) -> TcpStream {
+        let s = TcpStream::connect((host, port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    pub fn frame(cmd: u8, status: u8, body: &[u8]) -> Vec<u8> {
+        fdfs_common::proto::Header::frame(cmd, status, body)
+    }
+
+    /// Send bytes and read one response (header + body). `None` when the server closed.
+    pub fn exchange(s: &mut TcpStream, bytes: &[u8]) -> Option<(u8, Vec<u8>)> {
+        s.write_all(bytes).ok()?;
+        read_response(s)
+    }
+
+    pub fn read_response(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+        let mut h = [0u8; 10];
+        s.read_exact(&mut h).ok()?;
+        let len = i64::from_be_bytes(h[..8].try_into().unwrap());
+        assert_eq!(h[8], 100, "response cmd");
+        let mut body = vec![0u8; len as usize];
+        s.read_exact(&mut body).ok()?;
+        Some((h[9], body))
+    }
+
+    /// Whether the server closed the connection (EOF within the timeout).
+    pub fn is_closed(s: &mut TcpStream) -> bool {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut b = [0u8; 1];
+        matches!(s.read(&mut b), Ok(0) | Err(_))
+    }
+}
