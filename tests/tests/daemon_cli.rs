@@ -1,0 +1,220 @@
+//! `fdfs_trackerd` / `fdfs_storaged` command lines: start (daemonize + pid file), status, stop,
+//! restart, usage and version, config errors naming file, line and key.
+
+use rfdfs_tests::{run_tool, storage_conf_text, tracker_conf_text, unique_net, wait_port, TempDir};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn pid_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+fn read_pid(p: &Path) -> i32 {
+    std::fs::read_to_string(p).unwrap().parse().unwrap()
+}
+
+#[test]
+fn tracker_start_status_stop_restart() {
+    let dir = TempDir::new("tcli");
+    let net = unique_net();
+    let ip = format!("127.{}.{}.2", net.0, net.1);
+    let conf = dir.path().join("tracker.conf");
+    std::fs::write(&conf, tracker_conf_text(&ip, 22122, dir.path(), "")).unwrap();
+    let c = conf.to_str().unwrap();
+    let pid_file = dir.path().join("data/fdfs_trackerd.pid");
+
+    let (code, _, _) = run_tool("fdfs_trackerd", &[c, "start"]);
+    assert_eq!(code, 0);
+    // the launcher returns only once the daemon listens and its pid file exists
+    let pid = read_pid(&pid_file);
+    assert!(pid_alive(pid));
+    wait_port(&ip, 22122, "tracker");
+    assert!(!std::fs::read_to_string(&pid_file).unwrap().ends_with('\n'));
+    assert_eq!(
+        run_tool("fdfs_trackerd", &[c, "status"]),
+        (0, format!("Running, pid: {pid}\n"), String::new())
+    );
+    let (code, _, err) = run_tool("fdfs_trackerd", &[c, "start"]);
+    assert_eq!(code, 17, "{err}");
+    assert!(err.contains("already running"));
+
+    let (code, _, err) = run_tool("fdfs_trackerd", &[c, "restart"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("waiting for pid [{pid}] exit ...")));
+    let pid2 = read_pid(&pid_file);
+    assert_ne!(pid, pid2);
+    assert!(!pid_alive(pid));
+
+    let (code, _, err) = run_tool("fdfs_trackerd", &[c, "stop"]);
+    assert_eq!(code, 0);
+    assert!(err.contains(&format!("pid [{pid2}] exit.")));
+    assert!(!pid_alive(pid2));
+    assert!(!pid_file.exists(), "pid file removed at clean exit");
+    assert_eq!(run_tool("fdfs_trackerd", &[c, "status"]).0, 2);
+    assert_eq!(run_tool("fdfs_trackerd", &[c, "stop"]).0, 2);
+    let log = std::fs::read_to_string(dir.path().join("logs/trackerd.log")).unwrap();
+    assert!(log.contains("INFO - exit normally."));
+    let line = log.lines().next().unwrap();
+    assert!(
+        line.starts_with('[') && line.as_bytes()[20] == b']' && line[22..].starts_with("INFO - "),
+        "{line}"
+    );
+}
+
+#[test]
+fn usage_version_and_bad_arguments() {
+    let (code, out, _) = run_tool("fdfs_trackerd", &["-V"]);
+    assert_eq!((code, out.as_str()), (0, "\nfdfs_trackerd V6.16.1\n\n"));
+    let (code, out, _) = run_tool("fdfs_storaged", &["--version"]);
+    assert_eq!((code, out.as_str()), (0, "\nfdfs_storaged V6.16.1\n\n"));
+    let (code, _, err) = run_tool("fdfs_trackerd", &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains(
+        "Usage: fdfs_trackerd [options] <config_file> [start | stop | restart | status]"
+    ));
+    assert_eq!(run_tool("fdfs_trackerd", &["-h"]).0, 0);
+    let (code, _, err) = run_tool("fdfs_trackerd", &["/nonexistent.conf", "foo"]);
+    assert_eq!(code, 22);
+    assert!(err.contains("invalid action: foo"));
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = TempDir::new("cfgerr");
+    let conf = dir.path().join("tracker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_path={}\nport=22122\nwork_threads=abc\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_tool("fdfs_trackerd", &["-N", conf.to_str().unwrap()]);
+    assert_eq!(code, 22);
+    assert!(
+        err.contains(&format!(
+            "\"{}\", line 3, item \"work_threads\"",
+            conf.display()
+        )),
+        "{err}"
+    );
+
+    std::fs::write(
+        &conf,
+        format!(
+            "base_path={}\nreserved_storage_space=150%\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_tool("fdfs_trackerd", &[conf.to_str().unwrap(), "start"]);
+    assert_eq!(
+        code, 22,
+        "daemon mode reports the error through the launcher too"
+    );
+    assert!(
+        err.contains("line 2, item \"reserved_storage_space\""),
+        "{err}"
+    );
+
+    std::fs::write(&conf, "port=22122\n").unwrap();
+    let (code, _, err) = run_tool("fdfs_trackerd", &["-N", conf.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("must have item \"base_path\""), "{err}");
+
+    std::fs::write(
+        &conf,
+        format!("disabled=true\nbase_path={}\n", dir.path().display()),
+    )
+    .unwrap();
+    assert_eq!(
+        run_tool("fdfs_trackerd", &["-N", conf.to_str().unwrap()]).0,
+        125
+    );
+
+    std::fs::write(
+        &conf,
+        format!(
+            "base_path={}\n#include missing.conf\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_tool("fdfs_trackerd", &["-N", conf.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("include file \"missing.conf\" not exists"),
+        "{err}"
+    );
+
+    let sconf = dir.path().join("storage.conf");
+    let tracker = fdfs_common::config::HostPort {
+        host: "127.0.0.1".into(),
+        port: 22122,
+    };
+    std::fs::write(
+        &sconf,
+        storage_conf_text(
+            "127.0.0.9",
+            23000,
+            dir.path(),
+            &[dir.path().to_path_buf()],
+            4,
+            &tracker,
+            "",
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run_tool("fdfs_storaged", &["-N", sconf.to_str().unwrap()]);
+    assert_eq!(code, 22);
+    assert!(
+        err.contains("tracker server ip can't be loopback address"),
+        "{err}"
+    );
+    assert!(err.contains("item \"tracker_server\""), "{err}");
+}
+
+#[test]
+fn the_sample_configs_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("conf");
+    let t = fdfs_common::config::TrackerConfig::load(&root.join("tracker.conf")).unwrap();
+    assert_eq!((t.server.port, t.store_lookup), (22122, 2));
+    let s = fdfs_common::config::StorageConfig::load(&root.join("storage.conf")).unwrap();
+    assert_eq!(
+        (
+            s.server.port,
+            s.group_name.as_str(),
+            s.tracker_servers.len()
+        ),
+        (23000, "group1", 2)
+    );
+    let c = fdfs_common::config::ClientConfig::load(&root.join("client.conf"));
+    // the sample client.conf points base_path at /opt/fastdfs, which need not exist here
+    match c {
+        Ok(c) => assert_eq!(c.tracker_servers.len(), 2),
+        Err(e) => assert_eq!(e.key, "base_path"),
+    }
+}
+
+#[test]
+fn sigterm_stops_storage_cleanly() {
+    let c = rfdfs_tests::Cluster::start(rfdfs_tests::ClusterOpts::default());
+    let mut c = c;
+    let t0 = Instant::now();
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert!(!c.storages[0].base.join("data/fdfs_storaged.pid").exists());
+    let stat = std::fs::read_to_string(c.storages[0].base.join("data/storage_stat.dat")).unwrap();
+    assert!(
+        stat.starts_with("total_upload_count=") && stat.ends_with("dist_write_file_count=0\n"),
+        "{stat}"
+    );
+    assert!(c.storages[0].daemon.log().contains("exit normally."));
+}

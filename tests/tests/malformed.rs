@@ -1,0 +1,446 @@
+//! Hostile and broken input: the daemons answer with upstream's errno or close the connection,
+//! never crash, never allocate what a length field asks for, never touch paths outside the store.
+
+use fdfs_client::Content;
+use fdfs_common::codec::Writer;
+use fdfs_common::proto::{cmd, errno};
+use rfdfs_tests::raw::{connect, exchange, frame, is_closed};
+use rfdfs_tests::{Cluster, ClusterOpts};
+use std::io::Write;
+
+fn group16(g: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.put_fixed_str(g, 16);
+    v
+}
+
+#[test]
+fn tracker_survives_malformed_packets() {
+    let c = Cluster::start(ClusterOpts::default());
+    let (h, p) = (c.tracker_addr.host.as_str(), c.tracker_addr.port);
+
+    // unknown command: EINVAL, connection kept
+    let mut s = connect(h, p);
+    assert_eq!(
+        exchange(&mut s, &frame(250, 0, &[])).unwrap().0,
+        errno::EINVAL
+    );
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[]))
+            .unwrap()
+            .0,
+        0
+    );
+    // wrong body lengths
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, b"x"))
+            .unwrap()
+            .0,
+        errno::EINVAL
+    );
+    assert_eq!(
+        exchange(
+            &mut s,
+            &frame(cmd::QUERY_STORE_WITH_GROUP_ONE, 0, b"group1")
+        )
+        .unwrap()
+        .0,
+        errno::EINVAL
+    );
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::QUERY_FETCH_ONE, 0, &group16("group1")))
+            .unwrap()
+            .0,
+        errno::EINVAL
+    );
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::SERVER_LIST_STORAGE, 0, &[0u8; 40]))
+            .unwrap()
+            .0,
+        errno::EINVAL
+    );
+    // storage-only commands without a join: EACCES
+    for command in [
+        cmd::STORAGE_BEAT,
+        cmd::STORAGE_SYNC_NOTIFY,
+        cmd::STORAGE_SYNC_DEST_QUERY,
+        cmd::STORAGE_REPORT_DISK_USAGE,
+    ] {
+        assert_eq!(
+            exchange(&mut s, &frame(command, 0, &[])).unwrap().0,
+            errno::EACCES,
+            "cmd {command}"
+        );
+    }
+    // a garbage join
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::STORAGE_JOIN, 0, &[7u8; 150]))
+            .unwrap()
+            .0,
+        errno::EINVAL
+    );
+    // QUIT: no reply, closed
+    s.write_all(&frame(cmd::QUIT, 0, &[])).unwrap();
+    assert!(is_closed(&mut s));
+
+    // an absurd length field is refused without allocating it: the connection is dropped
+    let mut s = connect(h, p);
+    let mut hdr = (i64::MAX).to_be_bytes().to_vec();
+    hdr.extend_from_slice(&[cmd::QUERY_STORE_WITHOUT_GROUP_ONE, 0]);
+    s.write_all(&hdr).unwrap();
+    assert!(is_closed(&mut s));
+    // a negative one too
+    let mut s = connect(h, p);
+    let mut hdr = (-5i64).to_be_bytes().to_vec();
+    hdr.extend_from_slice(&[cmd::ACTIVE_TEST, 0]);
+    s.write_all(&hdr).unwrap();
+    assert!(is_closed(&mut s));
+    // a body shorter than announced, then the peer goes away
+    let mut s = connect(h, p);
+    s.write_all(&[
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        16,
+        cmd::QUERY_STORE_WITH_GROUP_ONE,
+        0,
+        b'g',
+    ])
+    .unwrap();
+    drop(s);
+
+    // a seeded stream of random frames
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..2000 {
+        let mut s = connect(h, p);
+        let command = (rnd() % 256) as u8;
+        let len = (rnd() % 300) as usize;
+        let body: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+        let mut f = frame(command, (rnd() % 256) as u8, &body);
+        if i % 7 == 0 {
+            f.truncate(f.len().saturating_sub((rnd() % 12) as usize));
+        }
+        let _ = s.write_all(&f);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    // still serving
+    let client = c.client();
+    assert_eq!(client.list_groups().unwrap().len(), 1);
+    let id = client
+        .upload(
+            Content::Buffer(b"after the storm"),
+            "txt",
+            false,
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        client.download_to_vec(&id, 0, 0).unwrap(),
+        b"after the storm"
+    );
+}
+
+#[test]
+fn storage_refuses_bad_requests_and_paths() {
+    let c = Cluster::start(ClusterOpts::default());
+    let (h, p) = (c.storages[0].ip.clone(), c.storages[0].port);
+    let client = c.client();
+    let id = client
+        .upload(Content::Buffer(b"0123456789"), "txt", false, None, None)
+        .unwrap();
+
+    let download = |group: &str, name: &str| {
+        let mut b = Vec::new();
+        b.put_i64(0);
+        b.put_i64(0);
+        b.put_fixed_str(group, 16);
+        b.put_bytes(name.as_bytes());
+        frame(cmd::DOWNLOAD_FILE, 0, &b)
+    };
+    // unknown command: EINVAL and closed
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &frame(250, 0, &[])).unwrap().0,
+        errno::EINVAL
+    );
+    assert!(is_closed(&mut s));
+    // wrong group: EINVAL and closed
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &download("group9", &id.name)).unwrap().0,
+        errno::EINVAL
+    );
+    assert!(is_closed(&mut s));
+    // missing file: ENOENT, connection kept
+    let mut s = connect(&h, p);
+    let missing = format!("{}xx.txt", &id.name[..id.name.len() - 6]);
+    assert_eq!(
+        exchange(&mut s, &download("group1", &missing)).unwrap().0,
+        errno::ENOENT
+    );
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[]))
+            .unwrap()
+            .0,
+        0
+    );
+
+    // path traversal and bad store paths never reach the disk
+    std::fs::write(c.storages[0].base.join("secret.txt"), b"secret").unwrap();
+    for name in [
+        "M00/00/00/../../../secret.txt",
+        "M00/../../secret.txt",
+        "M00/00/00/..",
+        "M05/00/00/fwAAA2sEyyCAT2X8AAAAE2WoGAU042.txt",
+        "M00/0a/00/fwAAA2sEyyCAT2X8AAAAE2WoGAU042.txt",
+        "../../../../../../etc/passwd",
+        "M00/00/00/a\0b",
+        "short",
+    ] {
+        let mut s = connect(&h, p);
+        let (st, body) = exchange(&mut s, &download("group1", name)).unwrap();
+        assert_eq!(st, errno::EINVAL, "{name:?}");
+        assert!(body.is_empty());
+    }
+
+    // upload: size mismatch, bad ext, bad store path: EINVAL and closed
+    let upload = |idx: u8, size: i64, ext: &str, content: &[u8]| {
+        let mut b = Vec::new();
+        b.put_u8(idx);
+        b.put_i64(size);
+        b.put_fixed_str(ext, 6);
+        b.put_bytes(content);
+        frame(cmd::UPLOAD_FILE, 0, &b)
+    };
+    for (f, what) in [
+        (upload(0, 99, "txt", b"abc"), "size mismatch"),
+        (upload(0, 3, "t/x", b"abc"), "bad ext"),
+        (upload(7, 3, "txt", b"abc"), "bad store path"),
+        (frame(cmd::UPLOAD_FILE, 0, &[0u8; 5]), "short fixed part"),
+    ] {
+        let mut s = connect(&h, p);
+        assert_eq!(exchange(&mut s, &f).unwrap().0, errno::EINVAL, "{what}");
+        assert!(is_closed(&mut s), "{what}");
+    }
+    // a huge declared upload that never comes: the peer is cut off, no file is left behind
+    let mut s = connect(&h, p);
+    let mut b = Vec::new();
+    b.put_u8(0);
+    b.put_i64(1 << 40);
+    b.put_fixed_str("bin", 6);
+    let mut f = ((1i64 << 40) + 15).to_be_bytes().to_vec();
+    f.extend_from_slice(&[cmd::UPLOAD_FILE, 0]);
+    f.extend_from_slice(&b);
+    f.extend_from_slice(&[1u8; 1000]);
+    s.write_all(&f).unwrap();
+    drop(s);
+    // slave upload errors
+    let slave = |prefix: &str, master: &str| {
+        let mut b = Vec::new();
+        b.put_i64(master.len() as i64);
+        b.put_i64(1);
+        b.put_fixed_str(prefix, 16);
+        b.put_fixed_str("jpg", 6);
+        b.put_bytes(master.as_bytes());
+        b.put_u8(b'x');
+        frame(cmd::UPLOAD_SLAVE_FILE, 0, &b)
+    };
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &slave("", &id.name)).unwrap().0,
+        errno::EINVAL,
+        "empty prefix"
+    );
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &slave("../x", &id.name)).unwrap().0,
+        errno::EINVAL,
+        "prefix with /"
+    );
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &slave("_s", &missing)).unwrap().0,
+        errno::ENOENT,
+        "missing master"
+    );
+    // metadata with a bad op flag
+    let mut b = Vec::new();
+    b.put_i64(id.name.len() as i64);
+    b.put_i64(0);
+    b.put_u8(b'Q');
+    b.put_fixed_str("group1", 16);
+    b.put_bytes(id.name.as_bytes());
+    let mut s = connect(&h, p);
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::SET_METADATA, 0, &b))
+            .unwrap()
+            .0,
+        errno::EINVAL
+    );
+
+    // random garbage
+    let mut seed: u64 = 42;
+    for _ in 0..1000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let command = [
+            11u8,
+            12,
+            13,
+            14,
+            15,
+            21,
+            22,
+            23,
+            24,
+            34,
+            36,
+            38,
+            111,
+            (seed >> 56) as u8,
+        ][(seed >> 40) as usize % 14];
+        let len = (seed >> 20) as usize % 200;
+        let body: Vec<u8> = (0..len).map(|i| (seed >> (i % 56)) as u8).collect();
+        let mut s = connect(&h, p);
+        let _ = s.write_all(&frame(command, 0, &body));
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"0123456789");
+    // no temp file or stray file is left in the store
+    let dir = c.storages[0].store_paths[0]
+        .join("data")
+        .join(&id.name[4..9]);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(std::fs::read(c.storages[0].base.join("secret.txt")).unwrap() == b"secret");
+}
+
+#[test]
+fn idle_connections_do_not_starve_new_clients() {
+    let c = Cluster::start(ClusterOpts {
+        tracker_extra: "work_threads=4\nmax_connections=300\n".into(),
+        storage_extra: "work_threads=4\nmax_connections=300\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let id = client
+        .upload(Content::Buffer(b"served"), "", false, None, None)
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        // each completes one request and then idles, as pooled client connections do
+        let mut s = connect(&c.tracker_addr.host, 22122);
+        assert_eq!(
+            exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[]))
+                .unwrap()
+                .0,
+            0
+        );
+        idle.push(s);
+        let mut s = connect(&c.storages[0].ip, 23000);
+        assert_eq!(
+            exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[]))
+                .unwrap()
+                .0,
+            0
+        );
+        idle.push(s);
+    }
+    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"served");
+    let id2 = client
+        .upload(Content::Buffer(b"also"), "", false, None, None)
+        .unwrap();
+    assert_eq!(client.download_to_vec(&id2, 0, 0).unwrap(), b"also");
+    // the idle ones still work
+    for s in idle.iter_mut().take(10) {
+        assert_eq!(exchange(s, &frame(cmd::ACTIVE_TEST, 0, &[])).unwrap().0, 0);
+    }
+}
+
+#[test]
+fn max_connections_and_network_timeout() {
+    let c = Cluster::start(ClusterOpts {
+        tracker_extra: "max_connections=20\nnetwork_timeout=2\n".into(),
+        ..Default::default()
+    });
+    let (h, p) = (c.tracker_addr.host.clone(), c.tracker_addr.port);
+    // a stalled packet is cut off after network_timeout
+    let mut stalled = connect(&h, p);
+    stalled
+        .write_all(&[
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            16,
+            cmd::QUERY_STORE_WITH_GROUP_ONE,
+            0,
+            b'g',
+        ])
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    assert!(is_closed(&mut stalled));
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_millis(1500),
+        "closed too early: {:?}",
+        t0.elapsed()
+    );
+    // a connection that never sends anything is closed too
+    let mut silent = connect(&h, p);
+    assert!(is_closed(&mut silent));
+    // beyond max_connections new peers are refused, below it they are served
+    let mut held = Vec::new();
+    for _ in 0..19 {
+        let mut s = connect(&h, p);
+        assert_eq!(
+            exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[]))
+                .unwrap()
+                .0,
+            0
+        );
+        held.push(s);
+    }
+    let mut over = Vec::new();
+    let mut refused = 0;
+    for _ in 0..5 {
+        let mut s = connect(&h, p);
+        match exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[])) {
+            Some((0, _)) => over.push(s),
+            _ => refused += 1,
+        }
+    }
+    assert!(
+        refused >= 4,
+        "max_connections not enforced: {refused} refused"
+    );
+    drop(held);
+    drop(over);
+    // and capacity comes back
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut s = connect(&h, p);
+        if exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[])).is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
