@@ -50,6 +50,8 @@ pub struct Conn {
     shutdown: Arc<AtomicBool>,
     /// requests completed on this connection
     pub requests: u64,
+    /// body bytes read since the current request's header
+    body_read: u64,
 }
 
 const TICK: Duration = Duration::from_millis(500);
@@ -72,6 +74,7 @@ impl Conn {
             network_timeout,
             shutdown,
             requests: 0,
+            body_read: 0,
         })
     }
 
@@ -103,6 +106,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     got += n;
+                    self.body_read += n as u64;
                     last_progress = Instant::now();
                 }
                 Err(e)
@@ -132,6 +136,7 @@ impl Conn {
     pub fn read_header(&mut self) -> io::Result<Header> {
         let mut b = [0u8; HEADER_LEN];
         self.read_full(&mut b, self.requests > 0)?;
+        self.body_read = 0;
         Header::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
@@ -158,7 +163,10 @@ impl Conn {
         loop {
             match self.stream.read(buf) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.body_read += n as u64;
+                    return Ok(n);
+                }
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
@@ -171,6 +179,11 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Body bytes of the current request read so far.
+    pub fn body_read(&self) -> u64 {
+        self.body_read
     }
 
     /// Skip `n` body bytes that will not be used.

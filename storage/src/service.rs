@@ -1024,10 +1024,17 @@ impl Service for Storage {
             Ok(None) => Flow::Continue,
             Ok(Some(body)) => fdfs_common::server::flow_after(conn.respond(0, &body)),
             Err(f) => {
-                if f.code != 0 {
-                    let _ = conn.respond_status(f.code);
+                if f.code == 0 {
+                    return Flow::Close;
                 }
-                if f.code == 0 || f.code == errno::EINVAL || !f.body_consumed {
+                // a refused request whose small remainder is still unread is drained, so the
+                // connection stays usable as upstream's does (it had the body buffered)
+                let unread = (h.pkg_len as u64).saturating_sub(conn.body_read());
+                let drained = f.body_consumed
+                    || (f.code != errno::EINVAL
+                        && unread <= self.cfg.server.buff_size as u64
+                        && conn.discard(unread).is_ok());
+                if conn.respond_status(f.code).is_err() || f.code == errno::EINVAL || !drained {
                     Flow::Close
                 } else {
                     Flow::Continue
