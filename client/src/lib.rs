@@ -6,6 +6,7 @@
 //! listings). The tools in `tools` are thin front ends that keep upstream's arguments, output
 //! and exit codes.
 
+pub mod bench;
 pub mod human;
 pub mod tools;
 

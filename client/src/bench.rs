@@ -1,0 +1,189 @@
+//! `rfdfs_bench`: a multi-threaded load generator over the client library with persistent
+//! (pooled) connections, reporting ops/s, MB/s and latency percentiles. It runs against any
+//! cluster through a `client.conf`, so upstream's daemons can be measured the same way.
+
+use crate::{Client, Content, FileId};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct BenchResult {
+    pub ops: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub latencies_us: Vec<u64>,
+}
+
+impl BenchResult {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+
+    pub fn line(&self, op: &str, size: usize, threads: usize) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        format!(
+            "{op:<8} {size:>9} B x {threads:>2} threads: {:>9.0} ops/s {:>9.1} MB/s  p50 {:.2} ms  p99 {:.2} ms  ({} ops, {} errors)",
+            self.ops as f64 / secs,
+            self.bytes as f64 / secs / 1e6,
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.ops,
+            self.errors
+        )
+    }
+}
+
+fn run_threads(
+    threads: usize,
+    duration: Duration,
+    work: Arc<dyn Fn(usize, u64) -> Result<u64, ()> + Send + Sync>,
+) -> BenchResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (stop, results, work) =
+                (Arc::clone(&stop), Arc::clone(&results), Arc::clone(&work));
+            std::thread::spawn(move || {
+                let (mut ops, mut errors, mut bytes, mut lat) = (0u64, 0u64, 0u64, Vec::new());
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    match work(t, i) {
+                        Ok(n) => {
+                            ops += 1;
+                            bytes += n;
+                            lat.push(t0.elapsed().as_micros() as u64);
+                        }
+                        Err(()) => errors += 1,
+                    }
+                    i += 1;
+                }
+                results.lock().unwrap().push((ops, errors, bytes, lat));
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    let elapsed = start.elapsed();
+    let mut r = BenchResult {
+        ops: 0,
+        errors: 0,
+        bytes: 0,
+        elapsed,
+        latencies_us: Vec::new(),
+    };
+    for (o, e, b, l) in results.lock().unwrap().drain(..) {
+        r.ops += o;
+        r.errors += e;
+        r.bytes += b;
+        r.latencies_us.extend(l);
+    }
+    r.latencies_us.sort_unstable();
+    r
+}
+
+/// Upload `size`-byte buffers for `duration`; returns the result and the IDs written.
+pub fn upload(
+    client: Arc<Client>,
+    size: usize,
+    threads: usize,
+    duration: Duration,
+) -> (BenchResult, Vec<FileId>) {
+    let data: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i * 31 % 251) as u8).collect());
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let (c, d, ids2) = (Arc::clone(&client), Arc::clone(&data), Arc::clone(&ids));
+    let r = run_threads(
+        threads,
+        duration,
+        Arc::new(
+            move |_, _| match c.upload(Content::Buffer(&d), "bin", false, None, None) {
+                Ok(id) => {
+                    ids2.lock().unwrap().push(id);
+                    Ok(d.len() as u64)
+                }
+                Err(_) => Err(()),
+            },
+        ),
+    );
+    let v = std::mem::take(&mut *ids.lock().unwrap());
+    (r, v)
+}
+
+/// Download the given files round robin for `duration`.
+pub fn download(
+    client: Arc<Client>,
+    ids: Arc<Vec<FileId>>,
+    threads: usize,
+    duration: Duration,
+) -> BenchResult {
+    run_threads(
+        threads,
+        duration,
+        Arc::new(move |t, i| {
+            let id = &ids[(t * 7919 + i as usize) % ids.len()];
+            client
+                .download_to(id, 0, 0, || Ok(std::io::sink()))
+                .map_err(|_| ())
+        }),
+    )
+}
+
+/// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`
+pub fn main(args: &[String]) -> i32 {
+    if args.len() < 6 {
+        eprintln!(
+            "Usage: {} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>",
+            args[0]
+        );
+        return 1;
+    }
+    let mut client = match Client::from_conf(std::path::Path::new(&args[1])) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.code;
+        }
+    };
+    client.cfg.use_connection_pool = true;
+    let client = Arc::new(client);
+    let op = args[2].as_str();
+    let size: usize = args[3].parse().unwrap_or(10240);
+    let threads: usize = args[4].parse().unwrap_or(4);
+    let secs: f64 = args[5].parse().unwrap_or(5.0);
+    let duration = Duration::from_secs_f64(secs);
+    let (up, ids) = upload(
+        Arc::clone(&client),
+        size,
+        threads,
+        if op == "download" {
+            Duration::from_secs_f64(secs.min(2.0))
+        } else {
+            duration
+        },
+    );
+    if op != "download" {
+        println!("{}", up.line("upload", size, threads));
+    }
+    if op != "upload" && !ids.is_empty() {
+        let ids = Arc::new(ids.clone());
+        let down = download(Arc::clone(&client), Arc::clone(&ids), threads, duration);
+        println!("{}", down.line("download", size, threads));
+    }
+    for id in &ids {
+        let _ = client.delete(id);
+    }
+    if up.errors > 0 && up.ops == 0 {
+        return 1;
+    }
+    0
+}

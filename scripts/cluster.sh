@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A working local cluster from the sample configs in conf/, set up the way an operator does it
+# (copy the samples, point base_path / store_path0 / tracker_server at local values), then a
+# real upload, fdfs_file_info and download.
+#
+#   scripts/cluster.sh          build, start tracker + storage, upload/info/download (default)
+#   scripts/cluster.sh up       build and start only
+#   scripts/cluster.sh down     stop both daemons
+#
+# Environment: RFDFS_DIR (default /tmp/rfdfs-cluster), RFDFS_TRACKER_IP (127.0.0.2),
+# RFDFS_STORAGE_IP (127.0.0.3). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dir=${RFDFS_DIR:-/tmp/rfdfs-cluster}
+tip=${RFDFS_TRACKER_IP:-127.0.0.2}
+sip=${RFDFS_STORAGE_IP:-127.0.0.3}
+bin=$root/target/release
+action=${1:-demo}
+
+stop() {
+    [ -f "$dir/etc/storage.conf" ] && "$bin/fdfs_storaged" "$dir/etc/storage.conf" stop || true
+    [ -f "$dir/etc/tracker.conf" ] && "$bin/fdfs_trackerd" "$dir/etc/tracker.conf" stop || true
+}
+
+if [ "$action" = down ]; then
+    stop
+    exit 0
+fi
+
+echo "== building release binaries"
+cargo build --release --workspace --bins -q
+
+stop 2>/dev/null || true
+mkdir -p "$dir/etc" "$dir/tracker" "$dir/storage"
+cp conf/tracker.conf conf/storage.conf conf/client.conf conf/http.conf conf/mime.types "$dir/etc/"
+cd "$dir/etc"
+sed -i "s:^base_path *=.*:base_path = $dir/tracker:; s:^bind_addr *=.*:bind_addr = $tip:" tracker.conf
+sed -i "s:^base_path *=.*:base_path = $dir/storage:; s:^store_path0 *=.*:store_path0 = $dir/storage:" storage.conf
+sed -i "s:^bind_addr *=.*:bind_addr = $sip:; /^tracker_server *=/d" storage.conf
+sed -i "s:^\(store_path0 .*\):\1\ntracker_server = $tip\:22122:" storage.conf
+sed -i "s:^base_path *=.*:base_path = $dir:; /^tracker_server *=/d" client.conf
+sed -i "s:^\(connect_timeout .*\):\1\ntracker_server = $tip\:22122:" client.conf
+
+echo "== starting fdfs_trackerd ($tip:22122) and fdfs_storaged ($sip:23000) in $dir"
+"$bin/fdfs_trackerd" "$dir/etc/tracker.conf" start
+"$bin/fdfs_storaged" "$dir/etc/storage.conf" start
+for _ in $(seq 1 300); do
+    if "$bin/fdfs_monitor" "$dir/etc/client.conf" 2>/dev/null | grep -q "ACTIVE"; then
+        break
+    fi
+    sleep 0.2
+done
+"$bin/fdfs_monitor" "$dir/etc/client.conf" | grep -E "host =|group name"
+[ "$action" = up ] && exit 0
+
+echo "== upload, info, download"
+sample="$dir/hello.txt"
+echo "hello from rfdfs, $(date -u)" > "$sample"
+file_id=$("$bin/fdfs_upload_file" "$dir/etc/client.conf" "$sample")
+echo "file id: $file_id"
+"$bin/fdfs_file_info" "$dir/etc/client.conf" "$file_id"
+"$bin/fdfs_download_file" "$dir/etc/client.conf" "$file_id" "$dir/downloaded.txt"
+cmp "$sample" "$dir/downloaded.txt"
+echo "downloaded $dir/downloaded.txt: identical to the upload"
+echo "the cluster keeps running; stop it with: scripts/cluster.sh down"

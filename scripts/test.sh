@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: builds the daemons and tools, provides what the
+# tests need beyond cargo (a virtualenv with the PyPI client py3fdfs), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/py3fdfs-venv
+if ! "$venv/bin/python" -c 'import fdfs_client.client' 2>/dev/null; then
+    echo "== creating $venv with py3fdfs"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check py3fdfs
+fi
+export RFDFS_PY3FDFS_PYTHON="$PWD/$venv/bin/python"
+
+command -v tar >/dev/null || { echo "tar is required for the storage fixture test" >&2; exit 1; }
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -q -- -D warnings
+echo "== build daemons and tools"
+cargo build --workspace --bins -q
+echo "== tests"
+cargo test --workspace -q 2>&1 | tee target/test-output.txt
+grep -q 'test result' target/test-output.txt
