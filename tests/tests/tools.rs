@@ -1,0 +1,407 @@
+//! The fdfs_* tools: upstream's arguments, stdout and exit codes (config-cli-http.md 4).
+
+use fdfs_common::proto::status;
+use rfdfs_tests::{run_tool, Cluster, ClusterOpts, TempDir};
+use std::time::{Duration, Instant};
+
+#[test]
+fn file_tools_output_and_exit_codes() {
+    let c = Cluster::start(ClusterOpts::default());
+    let dir = TempDir::new("tools");
+    let local = dir.path().join("hello.txt");
+    std::fs::write(&local, "hello fastdfs spec\n").unwrap();
+    let l = local.to_str().unwrap();
+
+    let (code, out, _) = c.tool("fdfs_upload_file", &[l]);
+    assert_eq!(code, 0);
+    let id = out.trim_end().to_string();
+    assert!(
+        id.starts_with("group1/M00/") && id.ends_with(".txt") && out.ends_with('\n'),
+        "{out:?}"
+    );
+    // explicit storage and store path
+    let addr = format!("{}:{}", c.storages[0].ip, c.storages[0].port);
+    let (code, out, _) = c.tool("fdfs_upload_file", &[l, &addr, "0"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = c.tool("fdfs_upload_file", &[l, &addr, "5"]);
+    assert_eq!(code, 22);
+    assert!(
+        err.ends_with("upload file fail, error no: 22, error info: Invalid argument\n"),
+        "{err}"
+    );
+    let (code, out, err) = c.tool("fdfs_upload_file", &["/nonexistent/x.txt"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        "upload file fail, error no: 2, error info: No such file or directory\n"
+    );
+    assert_eq!(run_tool("fdfs_upload_file", &[]).0, 1);
+
+    // info, decoded locally for a normal file
+    let (code, out, _) = c.tool("fdfs_file_info", &[&id]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("GET FROM SERVER: false\n\nfile type: normal\nsource storage id: 0\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("file size: 19\nfile crc32: 1705515013 (0x65a81805)\n\n"),
+        "{out}"
+    );
+    let (code, _, err) = c.tool("fdfs_file_info", &["badid"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "query file info fail, error no: 22, error info: Invalid argument\n"
+    );
+
+    // download whole, ranged, default local name, failures on stdout with exit 0
+    let out_file = dir.path().join("out.txt");
+    let o = out_file.to_str().unwrap();
+    assert_eq!(
+        c.tool("fdfs_download_file", &[&id, o]),
+        (0, String::new(), String::new())
+    );
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"hello fastdfs spec\n");
+    assert_eq!(c.tool("fdfs_download_file", &[&id, o, "6", "7"]).0, 0);
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"fastdfs");
+    let (code, out, _) = c.tool("fdfs_download_file", &[&id, o, "100", "5"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "download file fail, error no: 22, error info: Invalid argument\n"
+        )
+    );
+    let (code, out, _) = c.tool("fdfs_download_file", &["badfileid"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "download file fail, error no: 22, error info: Invalid argument\n"
+        )
+    );
+    let never = dir.path().join("never.txt");
+    let missing = format!("{}xx.txt", &id[..id.len() - 6]);
+    let (code, out, _) = c.tool("fdfs_download_file", &[&missing, never.to_str().unwrap()]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "download file fail, error no: 2, error info: No such file or directory\n"
+        )
+    );
+    assert!(
+        !never.exists(),
+        "no local file is created when the server refuses"
+    );
+
+    // appender tools
+    let (code, out, _) = c.tool("fdfs_upload_appender", &[l]);
+    assert_eq!(code, 0);
+    let ap = out.trim_end().to_string();
+    assert_eq!(
+        c.tool("fdfs_append_file", &[&ap, l]),
+        (0, String::new(), String::new())
+    );
+    let (code, out, _) = c.tool("fdfs_file_info", &[&ap]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("GET FROM SERVER: true\n\nfile type: appender\n")
+            && out.contains("file size: 38\n"),
+        "{out}"
+    );
+    let (code, out, _) = c.tool("fdfs_file_info", &["-n", &ap]);
+    assert_eq!(code, 0);
+    assert!(
+        !out.contains("file crc32"),
+        "-n leaves out a zero crc: {out}"
+    );
+    let (code, out, _) = c.tool("fdfs_append_file", &[&id, l]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            22,
+            "append file fail, error no: 22, error info: Invalid argument\n"
+        )
+    );
+    let (code, out, _) = c.tool("fdfs_regenerate_filename", &[&ap]);
+    assert_eq!(code, 0);
+    let regenerated = out.trim_end().to_string();
+    assert_ne!(regenerated, ap);
+    let (code, out, _) = c.tool("fdfs_file_info", &[&regenerated]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("GET FROM SERVER: false\n\nfile type: normal\n")
+            && out.contains("file size: 38\n")
+    );
+    let (code, _, err) = c.tool("fdfs_regenerate_filename", &[&id]);
+    assert_eq!(code, 22);
+    assert!(
+        err.ends_with(&format!(
+            "regenerate file {id} fail, error no: 22, error info: Invalid argument\n"
+        )),
+        "{err}"
+    );
+
+    // delete twice
+    assert_eq!(
+        c.tool("fdfs_delete_file", &[&id]),
+        (0, String::new(), String::new())
+    );
+    let (code, out, _) = c.tool("fdfs_delete_file", &[&id]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            2,
+            "delete file fail, error no: 2, error info: No such file or directory\n"
+        )
+    );
+
+    // crc32 without a config
+    assert_eq!(
+        run_tool("fdfs_crc32", &[l]),
+        (0, "65a81805\n".into(), String::new())
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(run_tool("fdfs_crc32", &[empty.to_str().unwrap()]).1, "0\n");
+    assert_eq!(run_tool("fdfs_crc32", &["/nonexistent"]).0, 2);
+}
+
+#[test]
+fn config_errors_unreachable_tracker_and_failover() {
+    let dir = TempDir::new("toolcfg");
+    let (code, _, err) = run_tool("fdfs_upload_file", &["/nonexistent.conf", "/etc/hostname"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("file /nonexistent.conf not exist")
+            && err.contains("load conf file \"/nonexistent.conf\" fail, ret code: 2")
+    );
+    let conf = dir.path().join("c.conf");
+    std::fs::write(&conf, "base_path=/tmp\n").unwrap();
+    let (code, _, err) = run_tool(
+        "fdfs_upload_file",
+        &[conf.to_str().unwrap(), "/etc/hostname"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("item \"tracker_server\" not exist"), "{err}");
+    // nothing listens on this tracker: the C tools' errno of a failed non-blocking connect
+    std::fs::write(
+        &conf,
+        "tracker_server=127.0.0.99:22199\nconnect_timeout=2\n",
+    )
+    .unwrap();
+    let local = dir.path().join("f.txt");
+    std::fs::write(&local, "x").unwrap();
+    let (code, _, err) = run_tool(
+        "fdfs_upload_file",
+        &[conf.to_str().unwrap(), local.to_str().unwrap()],
+    );
+    assert_eq!(code, 115, "{err}");
+    assert!(
+        err.contains("connect to server 127.0.0.99:22199 fail"),
+        "{err}"
+    );
+
+    // with a dead tracker listed first, the client fails over to the live one
+    let c = Cluster::start(ClusterOpts::default());
+    std::fs::write(
+        &conf,
+        format!(
+            "tracker_server=127.0.0.99:22199\ntracker_server={}\n",
+            c.tracker_addr
+        ),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let (code, out, err) = run_tool(
+            "fdfs_upload_file",
+            &[conf.to_str().unwrap(), local.to_str().unwrap()],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+}
+
+#[test]
+fn monitor_lists_and_deletes_an_offline_storage() {
+    let mut c = Cluster::start(ClusterOpts::default());
+    let (code, out, _) = c.tool("fdfs_monitor", &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with(&format!(
+        "tracker server count=1, current server index=0\n\ntracker server is {}\n\ngroup count: 1\n\nGroup 1:\ngroup name = group1\n",
+        c.tracker_addr
+    )), "{out}");
+    assert!(out.contains(&format!(
+        "\t\tid = {}\n\t\thost = {}:23000  ACTIVE\n",
+        c.storages[0].ip, c.storages[0].ip
+    )));
+    assert!(out.contains("\t\tstotal_download_bytes = "));
+    let (_, group_only, _) = c.tool("fdfs_monitor", &["list", "group1"]);
+    assert!(!group_only.contains("group count") && group_only.contains("group name = group1"));
+    let (code, out, _) = c.tool("fdfs_monitor", &["-h", "127.0.0.7:22122"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (2, "tracker server: 127.0.0.7:22122 not exists!\n")
+    );
+    let (code, out, _) = c.tool(
+        "fdfs_monitor",
+        &["delete", "group1", &c.storages[0].ip.clone()],
+    );
+    assert_eq!(code, 0);
+    assert!(out.ends_with(&format!("delete storage server group1::{} fail, error no: 16, error info: Device or resource busy\n", c.storages[0].ip)), "{out}");
+
+    c.storages[0].daemon.stop();
+    let client = c.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.list_storages("group1", None).unwrap()[0].status != status::OFFLINE {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ip = c.storages[0].ip.clone();
+    let (_, out, _) = c.tool("fdfs_monitor", &["delete", "group1", &ip]);
+    assert!(
+        out.ends_with(&format!("delete storage server group1::{ip} success\n")),
+        "{out}"
+    );
+    let (_, out, _) = c.tool("fdfs_monitor", &["delete", "group1", &ip]);
+    assert!(out.ends_with(&format!("delete storage server group1::{ip} fail, error no: 114, error info: Operation already in progress\n")), "{out}");
+    assert_eq!(
+        client.list_storages("group1", None).unwrap()[0].status,
+        status::DELETED
+    );
+    let changelog =
+        std::fs::read_to_string(c.tracker.base.join("data/storage_changelog.dat")).unwrap();
+    assert!(
+        changelog.ends_with(&format!(" group1 {ip} 4 \n")),
+        "{changelog:?}"
+    );
+    let (_, out, _) = c.tool("fdfs_monitor", &["delete", "group9"]);
+    assert!(out.ends_with(
+        "delete group: group9 fail, error no: 2, error info: No such file or directory\n"
+    ));
+    let (code, out, _) = c.tool("fdfs_monitor", &["bogus"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Invalid command bogus\n\n"));
+}
+
+#[test]
+fn fdfs_test_upload_and_operations() {
+    let c = Cluster::start(ClusterOpts::default());
+    let dir = TempDir::new("fdfstest");
+    let local = dir.path().join("small.jpg");
+    std::fs::write(&local, vec![7u8; 200]).unwrap();
+    let (code, out, _) = c.tool("fdfs_test", &["upload", local.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with(
+        "This is FastDFS client test program v6.16.1\n\nCopyright (C) 2008, Happy Fish / YuQing\n"
+    ));
+    assert!(
+        out.contains("storage_upload_by_filename\ngroup_name=group1, remote_filename=M00/"),
+        "{out}"
+    );
+    assert!(out.contains("storage_upload_slave_by_filename\n"));
+    assert!(out.contains("file size=200\n") && !out.contains("not equal!"));
+    let name = out
+        .lines()
+        .find_map(|l| l.strip_prefix("group_name=group1, remote_filename="))
+        .unwrap()
+        .to_string();
+    let slave = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("group_name=group1, remote_filename="))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(slave, format!("{}_big.jpg", &name[..name.len() - 4]));
+    let (code, out, _) = c.tool("fdfs_test", &["getmeta", "group1", &name]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("get meta data success, meta count=4\next_name=jpg\nfile_size=115120\nheight=80\nwidth=160\n"), "{out}");
+    let (_, out, _) = c.tool(
+        "fdfs_test",
+        &["setmeta", "group1", &name, "M", "a=1,width=1"],
+    );
+    assert!(out.ends_with("set meta data success\n"));
+    let (_, out, _) = c.tool("fdfs_test", &["getmeta", "group1", &name]);
+    assert!(
+        out.contains("meta count=5\na=1\n") && out.contains("width=1\n"),
+        "{out}"
+    );
+    let (_, out, _) = c.tool("fdfs_test", &["query_servers", "group1", &name]);
+    assert!(
+        out.ends_with(&format!(
+            "server list (1):\n\t{}:23000\n\n",
+            c.storages[0].ip
+        )),
+        "{out}"
+    );
+    let target = dir.path().join("dl.jpg");
+    let (_, out, _) = c.tool(
+        "fdfs_test",
+        &["download", "group1", &name, target.to_str().unwrap()],
+    );
+    assert!(out.contains(&format!(
+        "download file success, file size=200, file save to {}\n",
+        target.display()
+    )));
+    let (code, out, _) = c.tool("fdfs_test", &["delete", "group1", &name]);
+    assert!(code == 0 && out.ends_with("delete file success\n"));
+    // an operation failure still exits with the final active test's result
+    let (code, out, _) = c.tool("fdfs_test", &["delete", "group1", &name]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("delete file fail, error no: 2, error info: No such file or directory\n"));
+    assert_eq!(c.tool("fdfs_test", &["foo"]).0, 22);
+}
+
+#[test]
+fn sigterm_during_an_upload_leaves_nothing_behind() {
+    use std::io::Write;
+    let mut c = Cluster::start(ClusterOpts {
+        storage_extra: "network_timeout=2\n".into(),
+        ..Default::default()
+    });
+    // half an upload, then the storage is told to stop
+    let mut s = rfdfs_tests::raw::connect(&c.storages[0].ip, 23000);
+    let mut body = vec![0u8];
+    body.extend_from_slice(&1000i64.to_be_bytes());
+    body.extend_from_slice(b"bin\0\0\0");
+    let mut frame = (15i64 + 1000).to_be_bytes().to_vec();
+    frame.extend_from_slice(&[fdfs_common::proto::cmd::UPLOAD_FILE, 0]);
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&[1u8; 500]);
+    s.write_all(&frame).unwrap();
+    let data = c.storages[0].store_paths[0].join("data");
+    let files = || {
+        let mut v = Vec::new();
+        for h in std::fs::read_dir(&data)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+        {
+            for l in std::fs::read_dir(h.path()).unwrap().flatten() {
+                v.extend(
+                    std::fs::read_dir(l.path())
+                        .unwrap()
+                        .flatten()
+                        .map(|e| e.file_name()),
+                );
+            }
+        }
+        v
+    };
+    // the partial upload is on disk (under its hidden temp name) before the stop
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached the disk"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    assert!(
+        files().is_empty(),
+        "partial upload left behind: {:?}",
+        files()
+    );
+}
