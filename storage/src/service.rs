@@ -180,6 +180,15 @@ impl Storage {
         self.stats_version.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Disk I/O statistics (file open / read / write counts), reported in beats.
+    fn count_io(&self, idx: usize, ok: bool) {
+        let mut s = self.stats.lock();
+        s.counters[idx] += 1;
+        if ok {
+            s.counters[idx + 1] += 1;
+        }
+    }
+
     fn source(&self) -> Source {
         let ip = self.my_ip.read().clone();
         match ip.parse::<std::net::Ipv4Addr>() {
@@ -235,7 +244,9 @@ impl Storage {
             if let Some(c) = crc.as_deref_mut() {
                 c.update(&buf[..n]);
             }
-            file.write_all(&buf[..n]).map_err(|e| {
+            let w = file.write_all(&buf[..n]);
+            self.count_io(stat::TOTAL_FILE_WRITE_COUNT, w.is_ok());
+            w.map_err(|e| {
                 log::error!("write file fail: {e}");
                 Some(io_errno(&e))
             })?;
@@ -253,7 +264,9 @@ impl Storage {
         len: u64,
     ) -> Result<(PathBuf, u32), Fail> {
         let tmp = self.store.temp_path(dir);
-        let mut f = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+        let opened = OpenOptions::new().write(true).create_new(true).open(&tmp);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
+        let mut f = match opened {
             Ok(f) => f,
             Err(e) => {
                 log::error!("create file {} fail: {e}", tmp.display());
@@ -560,10 +573,9 @@ impl Storage {
             Fail::early(c)
         })?;
         let _g = self.lock_for(&name);
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let opened = OpenOptions::new().append(true).open(&path);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
+        let mut f = opened.map_err(|e| Fail::early(io_errno(&e)))?;
         let old = f.metadata().map(|m| m.len()).unwrap_or(0);
         if size > 0 {
             if let Err(e) = self
@@ -619,10 +631,9 @@ impl Storage {
         };
         let path = self.appender_path(&name).map_err(fail)?;
         let _g = self.lock_for(&name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| fail(io_errno(&e)))?;
+        let opened = OpenOptions::new().write(true).open(&path);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
+        let mut f = opened.map_err(|e| fail(io_errno(&e)))?;
         let cur = f.metadata().map(|m| m.len()).unwrap_or(0);
         if head.offset as u64 > cur {
             return Err(fail(errno::EINVAL));
@@ -740,7 +751,9 @@ impl Storage {
         };
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
         let path = self.store.local_path(&ln);
-        let file = File::open(&path).map_err(|e| fail(io_errno(&e)))?;
+        let opened = File::open(&path);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
+        let file = opened.map_err(|e| fail(io_errno(&e)))?;
         let md = file.metadata().map_err(|e| fail(io_errno(&e)))?;
         if !md.is_file() {
             return Err(fail(errno::EISDIR));
@@ -775,13 +788,7 @@ impl Storage {
             r.is_ok(),
             Some((stat::TOTAL_DOWNLOAD_BYTES, len)),
         );
-        {
-            let mut s = self.stats.lock();
-            s.counters[stat::TOTAL_FILE_READ_COUNT] += 1;
-            if r.is_ok() {
-                s.counters[stat::TOTAL_FILE_READ_COUNT + 1] += 1;
-            }
-        }
+        self.count_io(stat::TOTAL_FILE_READ_COUNT, r.is_ok());
         r.map_err(|e| {
             log::warn!(
                 "client ip: {}, send file {} fail: {e}",
