@@ -41,202 +41,205 @@ fn io_errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(5)
 }
 
-pub fn fdfs_upload_file(args: &[String]) -> i32 {
-    if args.len() < 3 {
-        println!(
-            "Usage: {} <config_file> <local_filename> [storage_ip:port] [store_path_index]",
-            prog(args)
-        );
+/// How a file tool reports: its usage line, and where and how a failure is printed.
+struct ToolSpec {
+    min_args: usize,
+    usage: &'static str,
+    usage_on_stderr: bool,
+    /// `upload file` in `upload file fail, error no: ...`
+    fail_what: String,
+    fail_on_stdout: bool,
+    /// fdfs_download_file exits 0 whatever happened to the transfer
+    exit_zero_on_fail: bool,
+}
+
+/// The shape the file tools share: usage, config, the operation, upstream's failure line.
+/// `op` returns what to print on success.
+fn run_file_tool(
+    args: &[String],
+    spec: ToolSpec,
+    op: impl FnOnce(&Client) -> Result<Option<String>, NetError>,
+) -> i32 {
+    if args.len() < spec.min_args {
+        let text = spec.usage.replace("{prog}", &prog(args));
+        if spec.usage_on_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
         return 1;
     }
     let client = match load(&args[1]) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let local = Path::new(&args[2]);
-    if let Err(e) = std::fs::metadata(local) {
-        let n = io_errno(&e);
-        eprintln!(
-            "upload file fail, error no: {n}, error info: {}",
-            strerror(n)
-        );
-        return n;
+    match op(&client) {
+        Ok(out) => {
+            if let Some(line) = out {
+                println!("{line}");
+            }
+            0
+        }
+        Err(e) => {
+            let (n, l) = err_line(&e);
+            let line = format!("{} fail, {l}", spec.fail_what);
+            if spec.fail_on_stdout {
+                println!("{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            if spec.exit_zero_on_fail {
+                0
+            } else {
+                n
+            }
+        }
     }
-    let target = match args.get(3) {
-        Some(addr) => match parse_host_port(addr, 23000) {
-            Ok(hp) => {
+}
+
+/// A local file the tool will send, checked before anything goes on the wire.
+fn local_file(path: &str) -> Result<&Path, NetError> {
+    let p = Path::new(path);
+    std::fs::metadata(p).map_err(NetError::Io)?;
+    Ok(p)
+}
+
+pub fn fdfs_upload_file(args: &[String]) -> i32 {
+    let spec = ToolSpec {
+        min_args: 3,
+        usage: "Usage: {prog} <config_file> <local_filename> [storage_ip:port] [store_path_index]",
+        usage_on_stderr: false,
+        fail_what: "upload file".into(),
+        fail_on_stdout: false,
+        exit_zero_on_fail: false,
+    };
+    run_file_tool(args, spec, |client| {
+        let local = local_file(&args[2])?;
+        let target = match args.get(3) {
+            Some(addr) => {
+                let hp = parse_host_port(addr, 23000).map_err(|m| {
+                    log_error(&m);
+                    NetError::Status(22)
+                })?;
                 let idx = args
                     .get(4)
                     .map(|s| fdfs_common::config::ini::atoi(s))
                     .unwrap_or(-1);
-                let idx = if idx < 0 { 0xFF } else { idx.min(255) as u8 };
-                Some((hp, idx))
+                Some((hp, if idx < 0 { 0xFF } else { idx.min(255) as u8 }))
             }
-            Err(m) => {
-                log_error(&m);
-                return 22;
-            }
-        },
-        None => None,
-    };
-    let ext = ext_from_local_name(&args[2]);
-    match client.upload(Content::File(local), &ext, false, target, None) {
-        Ok(id) => {
-            println!("{id}");
-            0
-        }
-        Err(e) => {
-            let (n, l) = err_line(&e);
-            eprintln!("upload file fail, {l}");
-            n
-        }
-    }
+            None => None,
+        };
+        let id = client.upload(
+            Content::File(local),
+            &ext_from_local_name(&args[2]),
+            false,
+            target,
+            None,
+        )?;
+        Ok(Some(id.to_string()))
+    })
 }
 
 pub fn fdfs_upload_appender(args: &[String]) -> i32 {
-    if args.len() < 3 {
-        println!("Usage: {} <config_file> <local_filename>", prog(args));
-        return 1;
-    }
-    let client = match load(&args[1]) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let spec = ToolSpec {
+        min_args: 3,
+        usage: "Usage: {prog} <config_file> <local_filename>",
+        usage_on_stderr: false,
+        fail_what: "upload file".into(),
+        fail_on_stdout: false,
+        exit_zero_on_fail: false,
     };
-    let local = Path::new(&args[2]);
-    if let Err(e) = std::fs::metadata(local) {
-        let n = io_errno(&e);
-        eprintln!(
-            "upload file fail, error no: {n}, error info: {}",
-            strerror(n)
-        );
-        return n;
-    }
-    match client.upload(
-        Content::File(local),
-        &ext_from_local_name(&args[2]),
-        true,
-        None,
-        None,
-    ) {
-        Ok(id) => {
-            println!("{id}");
-            0
-        }
-        Err(e) => {
-            let (n, l) = err_line(&e);
-            eprintln!("upload file fail, {l}");
-            n
-        }
-    }
+    run_file_tool(args, spec, |client| {
+        let local = local_file(&args[2])?;
+        let id = client.upload(
+            Content::File(local),
+            &ext_from_local_name(&args[2]),
+            true,
+            None,
+            None,
+        )?;
+        Ok(Some(id.to_string()))
+    })
 }
 
 pub fn fdfs_download_file(args: &[String]) -> i32 {
-    if args.len() < 3 {
-        println!(
-            "Usage: {} <config_file> <file_id> [local_filename] [<download_offset> <download_bytes>]",
-            prog(args)
-        );
-        return 1;
-    }
-    let client = match load(&args[1]) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let spec = ToolSpec {
+        min_args: 3,
+        usage: "Usage: {prog} <config_file> <file_id> [local_filename] [<download_offset> <download_bytes>]",
+        usage_on_stderr: false,
+        fail_what: "download file".into(),
+        fail_on_stdout: true,
+        exit_zero_on_fail: true,
     };
-    let file_id = &args[2];
-    let local = args
-        .get(3)
-        .cloned()
-        .unwrap_or_else(|| file_id.rsplit('/').next().unwrap_or(file_id).to_string());
-    let (offset, count) = if args.len() >= 6 {
-        (
-            args[4].trim().parse::<i64>().unwrap_or(0),
-            args[5].trim().parse::<i64>().unwrap_or(0),
-        )
-    } else {
-        (0, 0)
-    };
-    let r = FileId::parse(file_id)
-        .and_then(|id| client.download_to(&id, offset, count, || std::fs::File::create(&local)));
-    if let Err(e) = r {
-        let (_, l) = err_line(&e);
-        println!("download file fail, {l}");
-    }
-    0
+    run_file_tool(args, spec, |client| {
+        let file_id = &args[2];
+        let local = args
+            .get(3)
+            .cloned()
+            .unwrap_or_else(|| file_id.rsplit('/').next().unwrap_or(file_id).to_string());
+        // offset and length count only when both are given
+        let (offset, count) = if args.len() >= 6 {
+            (
+                args[4].trim().parse::<i64>().unwrap_or(0),
+                args[5].trim().parse::<i64>().unwrap_or(0),
+            )
+        } else {
+            (0, 0)
+        };
+        let id = FileId::parse(file_id)?;
+        client.download_to(&id, offset, count, || std::fs::File::create(&local))?;
+        Ok(None)
+    })
 }
 
 pub fn fdfs_delete_file(args: &[String]) -> i32 {
-    if args.len() < 3 {
-        println!("Usage: {} <config_file> <file_id>", prog(args));
-        return 1;
-    }
-    let client = match load(&args[1]) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let spec = ToolSpec {
+        min_args: 3,
+        usage: "Usage: {prog} <config_file> <file_id>",
+        usage_on_stderr: false,
+        fail_what: "delete file".into(),
+        fail_on_stdout: true,
+        exit_zero_on_fail: false,
     };
-    match FileId::parse(&args[2]).and_then(|id| client.delete(&id)) {
-        Ok(()) => 0,
-        Err(e) => {
-            let (n, l) = err_line(&e);
-            println!("delete file fail, {l}");
-            n
-        }
-    }
+    run_file_tool(args, spec, |client| {
+        client.delete(&FileId::parse(&args[2])?).map(|_| None)
+    })
 }
 
 pub fn fdfs_append_file(args: &[String]) -> i32 {
-    if args.len() < 4 {
-        println!(
-            "Usage: {} <config_file> <appender_file_id> <local_filename>",
-            prog(args)
-        );
-        return 1;
-    }
-    let client = match load(&args[1]) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let spec = ToolSpec {
+        min_args: 4,
+        usage: "Usage: {prog} <config_file> <appender_file_id> <local_filename>",
+        usage_on_stderr: false,
+        fail_what: "append file".into(),
+        fail_on_stdout: true,
+        exit_zero_on_fail: false,
     };
-    let local = Path::new(&args[3]);
-    if let Err(e) = std::fs::metadata(local) {
-        let n = io_errno(&e);
-        println!(
-            "append file fail, error no: {n}, error info: {}",
-            strerror(n)
-        );
-        return n;
-    }
-    match FileId::parse(&args[2]).and_then(|id| client.append(&id, Content::File(local))) {
-        Ok(()) => 0,
-        Err(e) => {
-            let (n, l) = err_line(&e);
-            println!("append file fail, {l}");
-            n
-        }
-    }
+    run_file_tool(args, spec, |client| {
+        let local = local_file(&args[3])?;
+        client
+            .append(&FileId::parse(&args[2])?, Content::File(local))
+            .map(|_| None)
+    })
 }
 
 pub fn fdfs_regenerate_filename(args: &[String]) -> i32 {
-    if args.len() < 3 {
-        eprintln!(
-            "regenerate filename for the appender file.\nNOTE: the regenerated file will be a normal file!\nUsage: {} <config_file> <appender_file_id>",
-            prog(args)
-        );
-        return 1;
-    }
-    let client = match load(&args[1]) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let what = format!(
+        "regenerate file {}",
+        args.get(2).map(String::as_str).unwrap_or("")
+    );
+    let spec = ToolSpec {
+        min_args: 3,
+        usage: "regenerate filename for the appender file.\nNOTE: the regenerated file will be a normal file!\nUsage: {prog} <config_file> <appender_file_id>",
+        usage_on_stderr: true,
+        fail_what: what,
+        fail_on_stdout: false,
+        exit_zero_on_fail: false,
     };
-    match FileId::parse(&args[2]).and_then(|id| client.regenerate_appender_filename(&id)) {
-        Ok(id) => {
-            println!("{id}");
-            0
-        }
-        Err(e) => {
-            let (n, l) = err_line(&e);
-            eprintln!("regenerate file {} fail, {l}", args[2]);
-            n
-        }
-    }
+    run_file_tool(args, spec, |client| {
+        let id = client.regenerate_appender_filename(&FileId::parse(&args[2])?)?;
+        Ok(Some(id.to_string()))
+    })
 }
 
 pub fn fdfs_crc32(args: &[String]) -> i32 {

@@ -100,6 +100,40 @@ impl RunContext {
     }
 }
 
+/// Log a fatal startup error as upstream does and return the exit code.
+pub fn fail(msg: &str, code: i32) -> i32 {
+    crate::log::line("ERROR", msg);
+    crate::log::line("CRIT", "exit abnormally!\n");
+    code
+}
+
+/// Create `base_path` (one level, as upstream) and `base_path/data`, and open the log file
+/// `base_path/logs/<log_name>.log`. Returns the data directory, or the exit code.
+pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
+    if !base.is_dir() {
+        std::fs::create_dir(base).map_err(|e| {
+            fail(
+                &format!("mkdir \"{}\" fail, error info: {e}", base.display()),
+                e.raw_os_error().unwrap_or(2),
+            )
+        })?;
+    }
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| {
+        fail(
+            &format!("mkdir \"{}\" fail, error info: {e}", data.display()),
+            e.raw_os_error().unwrap_or(2),
+        )
+    })?;
+    crate::log::open_file(base.join("logs").join(format!("{log_name}.log"))).map_err(|e| {
+        fail(
+            &format!("open log file fail: {e}"),
+            e.raw_os_error().unwrap_or(2),
+        )
+    })?;
+    Ok(data)
+}
+
 /// Switch to `run_by_group` / `run_by_user` (after binding and writing the pid file).
 pub fn drop_privileges(group: &str, user: &str) -> Result<(), String> {
     use nix::unistd::{setgid, setuid, Group, User};

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod config;
 pub mod daemon;
+pub mod durable;
 pub mod file_id;
 pub mod log;
 pub mod metadata;

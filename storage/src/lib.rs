@@ -25,12 +25,6 @@ pub const SPEC: DaemonSpec = DaemonSpec {
     log_name: "storaged",
 };
 
-fn fail(msg: &str, code: i32) -> i32 {
-    fdfs_common::log::line("ERROR", msg);
-    fdfs_common::log::line("CRIT", "exit abnormally!\n");
-    code
-}
-
 /// Load or create `.data_init_flag`, build the data trees and check the store path marks.
 fn init_store(
     cfg: &StorageConfig,
@@ -105,27 +99,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
     fdfs_common::log::init(log::LevelFilter::Info);
     let cfg = match StorageConfig::load(&ctx.conf_file) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string(), e.code),
+        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
-    if !base.is_dir() {
-        if let Err(e) = std::fs::create_dir(&base) {
-            return fail(
-                &format!("mkdir \"{}\" fail, error info: {e}", base.display()),
-                e.raw_os_error().unwrap_or(2),
-            );
-        }
-    }
-    let data = base.join("data");
-    if let Err(e) = std::fs::create_dir_all(&data) {
-        return fail(&format!("mkdir \"{}\" fail: {e}", data.display()), 2);
-    }
-    if let Err(e) =
-        fdfs_common::log::open_file(base.join("logs").join(format!("{}.log", SPEC.log_name)))
-    {
-        return fail(&format!("open log file fail: {e}"), 2);
-    }
+    let data = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
     let bind_ip = if cfg.server.bind_addr.is_empty() {
         "0.0.0.0".to_string()
     } else {
@@ -135,7 +116,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(l) => l,
         Err(e) => {
             let code = e.raw_os_error().unwrap_or(98);
-            return fail(
+            return fdfs_common::daemon::fail(
                 &format!(
                     "bind ip {bind_ip}, bind port {} failed, errno: {code}, error info: {e}.",
                     cfg.server.port
@@ -148,7 +129,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let binlog = match binlog::Binlog::open(&data.join("sync")) {
         Ok(b) => b,
         Err(e) => {
-            return fail(
+            return fdfs_common::daemon::fail(
                 &format!("open binlog fail: {e}"),
                 e.raw_os_error().unwrap_or(5),
             )
@@ -158,7 +139,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     st.set_cursor(cursor);
     let storage = Arc::new(service::Storage::new(cfg.clone(), st, binlog, stats));
     if let Err(e) = ctx.ready(&base) {
-        return fail(
+        return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
             e.raw_os_error().unwrap_or(2),
         );
@@ -193,7 +174,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     *storage.params.write() = params;
     match init_store(&cfg, &storage.store, &my_ip) {
         Ok(f) => *rep.init_flag.lock() = f,
-        Err(e) => return fail(&e, 2),
+        Err(e) => return fdfs_common::daemon::fail(&e, 2),
     }
     let opts = ServerOptions {
         name: "storage",
@@ -207,7 +188,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut server = match Server::start_on(listener, opts, Arc::clone(&storage)) {
         Ok(s) => s,
         Err(e) => {
-            return fail(
+            return fdfs_common::daemon::fail(
                 &format!("start service fail: {e}"),
                 e.raw_os_error().unwrap_or(5),
             )
@@ -216,7 +197,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     if let Err(e) =
         fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
     {
-        return fail(&e, 1);
+        return fdfs_common::daemon::fail(&e, 1);
     }
     log::info!(
         "rfdfs storage v{}, group_name={}, my ip={my_ip}, port={}, base_path={}, store_path_count={}, \

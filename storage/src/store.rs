@@ -8,8 +8,6 @@ use fdfs_common::file_id::{base64_encode, format_ext, FilePayload, LogicalName, 
 use fdfs_common::proto::cluster::{PathUsage, StatBlock};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,26 +15,7 @@ pub const DATA_INIT_FLAG: &str = ".data_init_flag";
 pub const STAT_FILE: &str = "storage_stat.dat";
 pub const MARK_FILE: &str = ".fastdfs_vars";
 
-/// Write a small state file atomically: `.tmp` sibling, fsync, rename.
-pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
-}
-
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
+pub use fdfs_common::durable::{sync_dir, write_atomic};
 
 /// Parse a `key=value` state file into an ordered map.
 pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {

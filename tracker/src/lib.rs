@@ -20,41 +20,19 @@ pub const SPEC: DaemonSpec = DaemonSpec {
     log_name: "trackerd",
 };
 
-fn fail(msg: &str, code: i32) -> i32 {
-    fdfs_common::log::line("ERROR", msg);
-    fdfs_common::log::line("CRIT", "exit abnormally!\n");
-    code
-}
-
 /// Run the tracker until SIGTERM; returns the exit code.
 pub fn run(mut ctx: RunContext) -> i32 {
     fdfs_common::log::init(log::LevelFilter::Info);
     let cfg = match TrackerConfig::load(&ctx.conf_file) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string(), e.code),
+        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
-    if !base.is_dir() {
-        if let Err(e) = std::fs::create_dir(&base) {
-            return fail(
-                &format!("mkdir \"{}\" fail, error info: {e}", base.display()),
-                e.raw_os_error().unwrap_or(2),
-            );
-        }
-    }
-    let data_dir = base.join("data");
-    if let Err(e) = std::fs::create_dir_all(&data_dir) {
-        return fail(
-            &format!("mkdir \"{}\" fail, error info: {e}", data_dir.display()),
-            2,
-        );
-    }
-    if let Err(e) =
-        fdfs_common::log::open_file(base.join("logs").join(format!("{}.log", SPEC.log_name)))
-    {
-        return fail(&format!("open log file fail: {e}"), 2);
-    }
+    let data_dir = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
     log::info!(
         "rfdfs tracker v{}, base_path={}, bind_addr={}, port={}, max_connections={}, work_threads={}, \
          connect_timeout={}, network_timeout={}, store_lookup={}, store_group={}, store_server={}, store_path={}, \
@@ -81,7 +59,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     );
     let tracker = match service::Tracker::new(cfg.clone(), data_dir.clone()) {
         Ok(t) => Arc::new(t),
-        Err(e) => return fail(&format!("load tracker data files fail: {e}"), 22),
+        Err(e) => {
+            return fdfs_common::daemon::fail(&format!("load tracker data files fail: {e}"), 22)
+        }
     };
     let opts = ServerOptions {
         name: "tracker",
@@ -94,11 +74,11 @@ pub fn run(mut ctx: RunContext) -> i32 {
     };
     let mut server = match Server::start(opts, Arc::clone(&tracker)) {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
+        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
     };
     let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
     if let Err(e) = ctx.ready(&base) {
-        return fail(
+        return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
             e.raw_os_error().unwrap_or(2),
         );
@@ -106,7 +86,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     if let Err(e) =
         fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
     {
-        return fail(&e, 1);
+        return fdfs_common::daemon::fail(&e, 1);
     }
     let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
     let check_every = Duration::from_secs(cfg.check_active_interval);

@@ -17,24 +17,7 @@ pub const SYNC_TIMESTAMP_FILE: &str = "storage_sync_timestamp.dat";
 pub const CHANGELOG_FILE: &str = "storage_changelog.dat";
 pub const STATUS_FILE: &str = ".tracker_status";
 
-/// Write `content` to `path` atomically (tmp, fsync, rename, fsync of the directory).
-pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
+pub use fdfs_common::durable::write_atomic;
 
 /// Counters persisted in storage_servers_new.dat, with their stat block index (modify and
 /// truncate counters are not persisted upstream).

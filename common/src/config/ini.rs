@@ -202,6 +202,16 @@ impl IniFile {
         v
     }
 
+    /// Keys accepted but not used (yet) get one debug line each.
+    pub fn log_unused_keys(&self) {
+        for k in self.unused_keys() {
+            log::debug!(
+                "conf file \"{}\": item \"{k}\" is accepted but not used",
+                self.path
+            );
+        }
+    }
+
     pub fn error(&self, item: Option<&Item>, key: &str, msg: String) -> ConfigError {
         match item {
             Some(i) => ConfigError {

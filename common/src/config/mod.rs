@@ -74,6 +74,35 @@ pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("host \"{host}\" is invalid, error info: Unknown host"))
 }
 
+/// The `tracker_server` lines (at most 16), de-duplicated and sorted as upstream does. A storage
+/// refuses loopback trackers; clients accept them.
+fn tracker_servers(ini: &IniFile, refuse_loopback: bool) -> Result<Vec<HostPort>, ConfigError> {
+    let mut v: Vec<HostPort> = Vec::new();
+    for item in ini.get_all("tracker_server").into_iter().take(16) {
+        let hp = parse_host_port(&item.value, 22122)
+            .map_err(|m| ini.error(Some(item), "tracker_server", m))?;
+        if refuse_loopback && matches!(hp.host.as_str(), "127.0.0.1" | "::1" | "fe80::1") {
+            let msg = format!(
+                "tracker: \"{hp}\" is invalid, tracker server ip can't be loopback address"
+            );
+            return Err(ini.error(Some(item), "tracker_server", msg));
+        }
+        if !v.contains(&hp) {
+            v.push(hp);
+        }
+    }
+    if v.is_empty() {
+        let mut e = ini.error(None, "tracker_server", String::new());
+        e.msg = format!(
+            "conf file \"{}\", item \"tracker_server\" not exist",
+            ini.path
+        );
+        return Err(e);
+    }
+    v.sort();
+    Ok(v)
+}
+
 /// Log settings shared by both daemons (`[error-log]` may override them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -482,12 +511,7 @@ impl TrackerConfig {
         ] {
             ini.get(k);
         }
-        for k in ini.unused_keys() {
-            log::debug!(
-                "conf file \"{}\": item \"{k}\" is accepted but not used",
-                ini.path
-            );
-        }
+        ini.log_unused_keys();
         Ok(cfg)
     }
 }
@@ -575,31 +599,7 @@ impl StorageConfig {
                 }
             },
         };
-        let mut tracker_servers = Vec::new();
-        for item in ini.get_all("tracker_server").into_iter().take(16) {
-            let hp = parse_host_port(&item.value, 22122)
-                .map_err(|m| ini.error(Some(item), "tracker_server", m))?;
-            if hp.host == "127.0.0.1" || hp.host == "::1" || hp.host == "fe80::1" {
-                return Err(ini.error(
-                    Some(item),
-                    "tracker_server",
-                    format!(
-                        "tracker: \"{hp}\" is invalid, tracker server ip can't be loopback address"
-                    ),
-                ));
-            }
-            if !tracker_servers.contains(&hp) {
-                tracker_servers.push(hp);
-            }
-        }
-        if tracker_servers.is_empty() {
-            return Err(ini.error(
-                None,
-                "tracker_server",
-                "item \"tracker_server\" not exist".into(),
-            ));
-        }
-        tracker_servers.sort();
+        let tracker_servers = tracker_servers(ini, true)?;
         let cfg = StorageConfig {
             server,
             group_name,
@@ -624,12 +624,7 @@ impl StorageConfig {
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
         };
-        for k in ini.unused_keys() {
-            log::debug!(
-                "conf file \"{}\": item \"{k}\" is accepted but not used",
-                ini.path
-            );
-        }
+        ini.log_unused_keys();
         Ok(cfg)
     }
 }
@@ -656,23 +651,7 @@ impl ClientConfig {
     }
 
     pub fn from_ini(ini: &IniFile) -> Result<ClientConfig, ConfigError> {
-        let mut tracker_servers = Vec::new();
-        for item in ini.get_all("tracker_server").into_iter().take(16) {
-            let hp = parse_host_port(&item.value, 22122)
-                .map_err(|m| ini.error(Some(item), "tracker_server", m))?;
-            if !tracker_servers.contains(&hp) {
-                tracker_servers.push(hp);
-            }
-        }
-        if tracker_servers.is_empty() {
-            let mut e = ini.error(None, "tracker_server", "not exist".into());
-            e.msg = format!(
-                "conf file \"{}\", item \"tracker_server\" not exist",
-                ini.path
-            );
-            return Err(e);
-        }
-        tracker_servers.sort();
+        let tracker_servers = tracker_servers(ini, false)?;
         if let Some(item) = ini.get("base_path") {
             if !item.value.is_empty() && !Path::new(&item.value).is_dir() {
                 let mut e = ini.error(Some(item), "base_path", String::new());

@@ -132,14 +132,7 @@ pub struct StoreAllReply {
 
 impl StoreAllReply {
     pub fn from_bytes(b: &[u8]) -> DecodeResult<Self> {
-        let width = list_width(b.len(), 17)?;
-        let n = (b.len() - 17) / (width.size() + 7);
-        let mut r = Reader::new(b);
-        let group = r.fixed_str(GROUP_NAME_MAX, "group_name")?;
-        let mut servers = Vec::with_capacity(n);
-        for _ in 0..n {
-            servers.push(get_addr(&mut r, width)?);
-        }
+        let (group, servers, width, mut r) = decode_server_list(b, 1)?;
         let store_path_index = r.u8("store_path_index")?;
         r.finish()?;
         Ok(StoreAllReply {
@@ -159,6 +152,23 @@ impl StoreAllReply {
         out.put_u8(self.store_path_index);
         out
     }
+}
+
+/// Group name, then `n` addresses, then `tail` more bytes (the store path index for store
+/// replies); the IP width follows from the length.
+fn decode_server_list(
+    b: &[u8],
+    tail: usize,
+) -> DecodeResult<(String, Vec<ServerAddr>, IpWidth, Reader<'_>)> {
+    let width = list_width(b.len(), GROUP_NAME_MAX + tail)?;
+    let n = (b.len() - GROUP_NAME_MAX - tail) / (width.size() + 7);
+    let mut r = Reader::new(b);
+    let group = r.fixed_str(GROUP_NAME_MAX, "group_name")?;
+    let mut servers = Vec::with_capacity(n);
+    for _ in 0..n {
+        servers.push(get_addr(&mut r, width)?);
+    }
+    Ok((group, servers, width, r))
 }
 
 fn list_width(len: usize, fixed: usize) -> DecodeResult<IpWidth> {
@@ -185,14 +195,7 @@ pub struct FetchReply {
 
 impl FetchReply {
     pub fn from_bytes(b: &[u8]) -> DecodeResult<Self> {
-        let width = list_width(b.len(), GROUP_NAME_MAX)?;
-        let n = (b.len() - GROUP_NAME_MAX) / (width.size() + 7);
-        let mut r = Reader::new(b);
-        let group = r.fixed_str(GROUP_NAME_MAX, "group_name")?;
-        let mut servers = Vec::with_capacity(n);
-        for _ in 0..n {
-            servers.push(get_addr(&mut r, width)?);
-        }
+        let (group, servers, width, r) = decode_server_list(b, 0)?;
         r.finish()?;
         Ok(FetchReply {
             group,

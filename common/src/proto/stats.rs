@@ -6,6 +6,37 @@ use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
 
 const HOST_SIZE: usize = 52;
 
+/// The tail both cluster-stat records share: connection counts, version, up time, last beat.
+fn put_conn_tail(
+    out: &mut Vec<u8>,
+    connections: [i32; 3],
+    version: &str,
+    up_time: i64,
+    last_heartbeat_time: i64,
+) {
+    for c in connections {
+        out.put_i32(c);
+    }
+    out.put_fixed_str(version, VERSION_SIZE);
+    out.put_i64(up_time);
+    out.put_i64(last_heartbeat_time);
+}
+
+type ConnTail = ([i32; 3], String, i64, i64);
+
+fn get_conn_tail(r: &mut Reader<'_>) -> DecodeResult<ConnTail> {
+    Ok((
+        [
+            r.i32("alloc_count")?,
+            r.i32("current_count")?,
+            r.i32("max_count")?,
+        ],
+        r.fixed_str(VERSION_SIZE, "version")?,
+        r.i64("up_time")?,
+        r.i64("last_heartbeat_time")?,
+    ))
+}
+
 /// One 90-byte tracker record of TRACKER_CLUSTER_STAT.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrackerClusterStat {
@@ -27,12 +58,13 @@ impl TrackerClusterStat {
             out.put_fixed_str(&r.host, HOST_SIZE);
             out.put_u8(r.is_leader);
             out.put_u8(r.is_active);
-            for c in r.connections {
-                out.put_i32(c);
-            }
-            out.put_fixed_str(&r.version, VERSION_SIZE);
-            out.put_i64(r.up_time);
-            out.put_i64(r.last_heartbeat_time);
+            put_conn_tail(
+                &mut out,
+                r.connections,
+                &r.version,
+                r.up_time,
+                r.last_heartbeat_time,
+            );
         }
         out
     }
@@ -45,18 +77,18 @@ impl TrackerClusterStat {
         }
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
+            let host = r.fixed_str(HOST_SIZE, "host")?;
+            let is_leader = r.u8("is_leader")?;
+            let is_active = r.u8("is_active")?;
+            let (connections, version, up_time, last_heartbeat_time) = get_conn_tail(&mut r)?;
             v.push(TrackerClusterStat {
-                host: r.fixed_str(HOST_SIZE, "host")?,
-                is_leader: r.u8("is_leader")?,
-                is_active: r.u8("is_active")?,
-                connections: [
-                    r.i32("alloc_count")?,
-                    r.i32("current_count")?,
-                    r.i32("max_count")?,
-                ],
-                version: r.fixed_str(VERSION_SIZE, "version")?,
-                up_time: r.i64("up_time")?,
-                last_heartbeat_time: r.i64("last_heartbeat_time")?,
+                host,
+                is_leader,
+                is_active,
+                connections,
+                version,
+                up_time,
+                last_heartbeat_time,
             });
         }
         Ok(v)
@@ -87,12 +119,13 @@ impl StorageClusterStat {
             out.put_fixed_str(&r.host, HOST_SIZE);
             out.put_u8(r.is_trunk_server);
             out.put_u8(r.status);
-            for c in r.connections {
-                out.put_i32(c);
-            }
-            out.put_fixed_str(&r.version, VERSION_SIZE);
-            out.put_i64(r.up_time);
-            out.put_i64(r.last_heartbeat_time);
+            put_conn_tail(
+                &mut out,
+                r.connections,
+                &r.version,
+                r.up_time,
+                r.last_heartbeat_time,
+            );
         }
         out
     }
@@ -108,19 +141,20 @@ impl StorageClusterStat {
         }
         let mut v = Vec::with_capacity(n as usize);
         for _ in 0..n {
+            let id = r.fixed_str(STORAGE_ID_MAX, "id")?;
+            let host = r.fixed_str(HOST_SIZE, "host")?;
+            let is_trunk_server = r.u8("is_trunk_server")?;
+            let status = r.u8("status")?;
+            let (connections, version, up_time, last_heartbeat_time) = get_conn_tail(&mut r)?;
             v.push(StorageClusterStat {
-                id: r.fixed_str(STORAGE_ID_MAX, "id")?,
-                host: r.fixed_str(HOST_SIZE, "host")?,
-                is_trunk_server: r.u8("is_trunk_server")?,
-                status: r.u8("status")?,
-                connections: [
-                    r.i32("alloc_count")?,
-                    r.i32("current_count")?,
-                    r.i32("max_count")?,
-                ],
-                version: r.fixed_str(VERSION_SIZE, "version")?,
-                up_time: r.i64("up_time")?,
-                last_heartbeat_time: r.i64("last_heartbeat_time")?,
+                id,
+                host,
+                is_trunk_server,
+                status,
+                connections,
+                version,
+                up_time,
+                last_heartbeat_time,
             });
         }
         Ok((ids, trunk, v))
