@@ -15,6 +15,25 @@ use fdfs_common::proto::{rw_mode, status};
 use std::io::Write;
 use std::path::Path;
 
+/// `println!` that ends the process quietly when stdout is gone (`tool | head`), as the C tools
+/// die of SIGPIPE, instead of panicking.
+macro_rules! println {
+    ($($t:tt)*) => {
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141)
+        }
+    };
+}
+
+/// `print!` with the same rule.
+macro_rules! print {
+    ($($t:tt)*) => {
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141)
+        }
+    };
+}
+
 fn log_error(msg: &str) {
     eprintln!("[{}] ERROR - {msg}", format_time(fdfs_common::now()));
 }

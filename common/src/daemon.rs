@@ -307,6 +307,10 @@ pub fn main(spec: DaemonSpec, args: Vec<String>, run: fn(RunContext) -> i32) -> 
     if !foreground && !is_child {
         return launch_child(&conf);
     }
+    if is_child {
+        // a session of its own: no controlling terminal, untouched by the launcher's shell
+        let _ = nix::unistd::setsid();
+    }
     let terminate = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicUsize::new(0));
     for sig in [
@@ -360,7 +364,6 @@ fn launch_child(conf: &Path) -> i32 {
         }
     };
     let conf_abs = std::fs::canonicalize(conf).unwrap_or_else(|_| conf.to_path_buf());
-    use std::os::unix::process::CommandExt;
     let child = Command::new(exe)
         .arg(CHILD_FLAG)
         .arg(&conf_abs)
@@ -369,7 +372,6 @@ fn launch_child(conf: &Path) -> i32 {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .current_dir("/")
-        .process_group(0)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
