@@ -49,6 +49,12 @@ fn init_store(
                 cfg.store_paths[i].display()
             ));
         }
+        st.reset_temp_dir(i).map_err(|e| {
+            format!(
+                "prepare temp dir of {} fail: {e}",
+                cfg.store_paths[i].display()
+            )
+        })?;
         let created = st.make_data_dirs(i).map_err(|e| {
             format!(
                 "mkdir data dirs of {} fail: {e}",

@@ -255,15 +255,15 @@ impl Storage {
         Ok(())
     }
 
-    /// Receive a new file into a temp file in `dir`; returns the temp path and CRC. On any
-    /// failure the temp file is gone.
+    /// Receive a new file into a temp file of store path `index`; returns the temp path and
+    /// CRC. On any failure the temp file is gone.
     fn receive_new_file(
         &self,
         conn: &mut Conn,
-        dir: &Path,
+        index: usize,
         len: u64,
     ) -> Result<(PathBuf, u32), Fail> {
-        let tmp = self.store.temp_path(dir);
+        let tmp = self.store.temp_path(index);
         let opened = OpenOptions::new().write(true).create_new(true).open(&tmp);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let mut f = match opened {
@@ -350,12 +350,8 @@ impl Storage {
         } else {
             self.store.choose_subdir("")
         };
-        let dir = self
-            .store
-            .data_dir(path_index)
-            .join(format!("{:02X}/{:02X}", subdir.0, subdir.1));
         let (tmp, crc) = self
-            .receive_new_file(conn, &dir, req.file_size as u64)
+            .receive_new_file(conn, path_index, req.file_size as u64)
             .inspect_err(|_| {
                 self.count(
                     total_idx,
@@ -487,7 +483,7 @@ impl Storage {
         }
         let dir = slave_path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let (tmp, _crc) = self
-            .receive_new_file(conn, &dir, size as u64)
+            .receive_new_file(conn, ln.store_path_index, size as u64)
             .inspect_err(|_| {
                 self.count(
                     stat::TOTAL_UPLOAD_COUNT,

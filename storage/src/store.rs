@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DATA_INIT_FLAG: &str = ".data_init_flag";
 pub const STAT_FILE: &str = "storage_stat.dat";
 pub const MARK_FILE: &str = ".fastdfs_vars";
+pub const TEMP_DIR: &str = ".rfdfs_tmp";
 
 pub use fdfs_common::durable::{sync_dir, write_atomic};
 
@@ -249,10 +250,29 @@ impl Store {
         out
     }
 
-    /// A hidden temp name next to where the file will live, never served as a file ID.
-    pub fn temp_path(&self, dir: &Path) -> PathBuf {
+    /// Where incoming files are written before they are complete: one directory per store
+    /// path, on the same file system as the files (so linking them into place is atomic), and
+    /// outside every `HH/HH` directory (so no file ID can name one).
+    pub fn temp_dir(&self, index: usize) -> PathBuf {
+        self.data_dir(index).join(TEMP_DIR)
+    }
+
+    pub fn temp_path(&self, index: usize) -> PathBuf {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        dir.join(format!(".rfdfs_{}_{seq}.tmp", std::process::id()))
+        self.temp_dir(index)
+            .join(format!("{}_{seq}.tmp", std::process::id()))
+    }
+
+    /// Create the temp directory, removing what an interrupted run left in it.
+    pub fn reset_temp_dir(&self, index: usize) -> std::io::Result<()> {
+        let dir = self.temp_dir(index);
+        if dir.is_dir() {
+            for e in std::fs::read_dir(&dir)?.flatten() {
+                log::warn!("remove unfinished upload {}", e.path().display());
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        std::fs::create_dir_all(&dir)
     }
 
     /// New logical name for a file.

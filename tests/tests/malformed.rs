@@ -327,6 +327,12 @@ fn storage_refuses_bad_requests_and_paths() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    let temp = c.storages[0].store_paths[0].join("data/.rfdfs_tmp");
+    assert_eq!(
+        std::fs::read_dir(temp).unwrap().count(),
+        0,
+        "unfinished uploads left in the temp dir"
+    );
     assert!(std::fs::read(c.storages[0].base.join("secret.txt")).unwrap() == b"secret");
 }
 

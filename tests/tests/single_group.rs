@@ -510,10 +510,16 @@ fn state_files_have_upstream_shape() {
                 .is_dir());
         }
     }
+    // a temp file an interrupted run left behind is removed at the next start
+    let stale = c.storages[0].store_paths[0].join("data/.rfdfs_tmp/999_1.tmp");
+    std::fs::write(&stale, b"partial").unwrap();
     let pid = std::fs::read_to_string(base.join("data/fdfs_storaged.pid")).unwrap();
     assert_eq!(pid, c.storages[0].daemon.pid().unwrap().to_string());
     let tdata = c.tracker.base.join("data");
     let groups = std::fs::read_to_string(tdata.join("storage_groups_new.dat")).unwrap();
+    let mut c = c;
+    c.restart_storage(0);
+    assert!(!stale.exists(), "stale temp file survived a restart");
     assert!(groups.starts_with(
         "[Global]\n\tgroup_count=1\n\n# group: group1\n[Group001]\n\tgroup_name=group1\n"
     ));

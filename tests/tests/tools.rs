@@ -371,27 +371,10 @@ fn sigterm_during_an_upload_leaves_nothing_behind() {
     frame.extend_from_slice(&[1u8; 500]);
     s.write_all(&frame).unwrap();
     let data = c.storages[0].store_paths[0].join("data");
-    let files = || {
-        let mut v = Vec::new();
-        for h in std::fs::read_dir(&data)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.path().is_dir())
-        {
-            for l in std::fs::read_dir(h.path()).unwrap().flatten() {
-                v.extend(
-                    std::fs::read_dir(l.path())
-                        .unwrap()
-                        .flatten()
-                        .map(|e| e.file_name()),
-                );
-            }
-        }
-        v
-    };
-    // the partial upload is on disk (under its hidden temp name) before the stop
+    let temp_files = || std::fs::read_dir(data.join(".rfdfs_tmp")).unwrap().count();
+    // the partial upload is on disk (under its temp name) before the stop
     let deadline = Instant::now() + Duration::from_secs(10);
-    while files().is_empty() {
+    while temp_files() == 0 {
         assert!(
             Instant::now() < deadline,
             "the upload never reached the disk"
@@ -399,9 +382,24 @@ fn sigterm_during_an_upload_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    assert_eq!(temp_files(), 0, "partial upload left behind");
+    let mut stored = Vec::new();
+    for h in std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().len() == 2)
+    {
+        for l in std::fs::read_dir(h.path()).unwrap().flatten() {
+            stored.extend(
+                std::fs::read_dir(l.path())
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.file_name()),
+            );
+        }
+    }
     assert!(
-        files().is_empty(),
-        "partial upload left behind: {:?}",
-        files()
+        stored.is_empty(),
+        "a partial upload became a file: {stored:?}"
     );
 }
