@@ -292,6 +292,17 @@ impl Client {
         decode_group_stats(&body).map_err(|e| NetError::Protocol(e.to_string()))
     }
 
+    pub fn list_one_group(&self, group: &str) -> NetResult<GroupStat> {
+        let body = self.tracker_request(
+            cmd::SERVER_LIST_ONE_GROUP,
+            &GroupReq {
+                group: group.into(),
+            }
+            .to_bytes(),
+        )?;
+        GroupStat::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
     pub fn list_storages(&self, group: &str, id: Option<&str>) -> NetResult<Vec<StorageStat>> {
         let req = ListStorageReq {
             group: group.into(),

@@ -329,6 +329,12 @@ fn tracker_queries_and_lists() {
         (2, 2, 2)
     );
     assert_eq!(groups[0].current_trunk_file_id, -1);
+    assert_eq!(client.list_one_group("group1").unwrap(), groups[0]);
+    assert_eq!(
+        err(client.list_one_group("group9").unwrap_err()),
+        errno::ENOENT as i32
+    );
+    assert_eq!(client.query_store(Some("group1")).unwrap().group, "group1");
     let storages = client.list_storages("group1", None).unwrap();
     assert_eq!(storages.len(), 2);
     assert!(storages
@@ -523,4 +529,31 @@ fn state_files_have_upstream_shape() {
     assert!(groups.starts_with(
         "[Global]\n\tgroup_count=1\n\n# group: group1\n[Group001]\n\tgroup_name=group1\n"
     ));
+}
+
+#[test]
+fn ipv6_width_replies_end_to_end() {
+    // response_ip_addr_size other than auto: 46-byte IP fields in every reply
+    let c = Cluster::start(ClusterOpts {
+        tracker_extra: "response_ip_addr_size = IPv6\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let store = client.query_store(None).unwrap();
+    assert_eq!(store.width, fdfs_common::proto::client::IpWidth::V6);
+    assert_eq!(store.to_bytes().len(), 70);
+    let id = client
+        .upload(Content::Buffer(b"wide"), "txt", false, None, None)
+        .unwrap();
+    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"wide");
+    let info = client.query_file_info(&id, 0).unwrap();
+    assert_eq!(
+        info.width,
+        fdfs_common::proto::client::IpWidth::V6,
+        "storages learn the width from the tracker"
+    );
+    assert_eq!(info.to_bytes().len(), 70);
+    let storages = client.list_storages("group1", None).unwrap();
+    assert_eq!(storages[0].width, fdfs_common::proto::client::IpWidth::V6);
+    assert_eq!(storages[0].ip, c.storages[0].ip);
 }
