@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const INDEX_FILE: &str = "binlog_index.dat";
 pub const ROTATE_SIZE: u64 = 1 << 30;
@@ -24,14 +25,18 @@ pub mod op {
 
 struct Current {
     index: u32,
-    file: File,
+    file: Arc<File>,
     size: u64,
     compress_index: u32,
+    /// lines written so far
+    written: u64,
 }
 
 pub struct Binlog {
     dir: PathBuf,
     cur: Mutex<Current>,
+    /// lines known to be on disk; one fdatasync covers every line written before it
+    synced: Mutex<u64>,
 }
 
 pub fn binlog_name(index: u32) -> String {
@@ -43,16 +48,19 @@ impl Binlog {
         std::fs::create_dir_all(sync_dir)?;
         let (index, compress_index) = read_index(sync_dir);
         let path = sync_dir.join(binlog_name(index));
+        repair_torn_tail(&path)?;
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let size = file.metadata()?.len();
         let b = Binlog {
             dir: sync_dir.to_path_buf(),
             cur: Mutex::new(Current {
                 index,
-                file,
+                file: Arc::new(file),
                 size,
                 compress_index,
+                written: 0,
             }),
+            synced: Mutex::new(0),
         };
         b.write_index(index, compress_index)?;
         Ok(b)
@@ -65,19 +73,42 @@ impl Binlog {
         )
     }
 
-    /// Append one record. `args` is the rest after the name (`"3 5"`, a second name, or empty).
+    /// Append one record and return once it is on disk. `args` is the rest after the name
+    /// (`"3 5"`, a second name, or empty). Concurrent writers share one fdatasync.
     pub fn write(&self, timestamp: i64, op: char, name: &str, args: &str) {
+        let seq = self.append(timestamp, op, name, args);
+        self.sync_to(seq);
+    }
+
+    fn sync_to(&self, seq: u64) {
+        let mut synced = self.synced.lock();
+        if *synced >= seq {
+            return;
+        }
+        let (file, target) = {
+            let cur = self.cur.lock();
+            (Arc::clone(&cur.file), cur.written)
+        };
+        if let Err(e) = file.sync_data() {
+            log::error!("fsync binlog fail: {e}");
+            return;
+        }
+        *synced = target;
+    }
+
+    fn append(&self, timestamp: i64, op: char, name: &str, args: &str) -> u64 {
         let line = if args.is_empty() {
             format!("{timestamp} {op} {name}\n")
         } else {
             format!("{timestamp} {op} {name} {args}\n")
         };
         let mut cur = self.cur.lock();
-        if let Err(e) = cur.file.write_all(line.as_bytes()) {
+        if let Err(e) = (&*cur.file).write_all(line.as_bytes()) {
             log::error!("write binlog fail: {e}");
-            return;
+            return cur.written;
         }
         cur.size += line.len() as u64;
+        cur.written += 1;
         if cur.size >= ROTATE_SIZE {
             let next = cur.index + 1;
             let path = self.dir.join(binlog_name(next));
@@ -85,7 +116,7 @@ impl Binlog {
             match OpenOptions::new().create(true).append(true).open(&path) {
                 Ok(f) => {
                     let _ = cur.file.sync_all();
-                    cur.file = f;
+                    cur.file = Arc::new(f);
                     cur.index = next;
                     cur.size = 0;
                     let c = cur.compress_index;
@@ -96,6 +127,7 @@ impl Binlog {
                 Err(e) => log::error!("open binlog {} fail: {e}", path.display()),
             }
         }
+        cur.written
     }
 
     /// Make what was written durable.
@@ -113,6 +145,31 @@ impl Binlog {
     pub fn current_index(&self) -> u32 {
         self.cur.lock().index
     }
+}
+
+/// A crash of an older writer can leave a partial last line; cut it so that new lines start
+/// at a line start and every reader sees whole records.
+fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
+    let Ok(data) = std::fs::read(path) else {
+        return Ok(());
+    };
+    if data.is_empty() || data.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = data
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    log::warn!(
+        "binlog {} ends with a partial line of {} bytes; cut it",
+        path.display(),
+        data.len() - keep
+    );
+    OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .set_len(keep as u64)
 }
 
 fn read_index(dir: &Path) -> (u32, u32) {

@@ -6,9 +6,11 @@
 //! group reads that binlog; it is not part of this crate yet.
 
 pub mod binlog;
+pub mod replica;
 pub mod reporter;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod zero_copy;
 
 use fdfs_common::config::StorageConfig;
@@ -159,7 +161,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         stop: Arc::clone(&stop),
         peers: Mutex::new(Vec::new()),
         joined: Mutex::new(Vec::new()),
-        synced_new_members: Mutex::new(Vec::new()),
+        sync_threads: Mutex::new(std::collections::HashMap::new()),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
     let term = ctx.terminate_flag();
@@ -264,6 +266,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     stop.store(true, Ordering::SeqCst);
     for r in reporters {
         let _ = r.join();
+    }
+    for (_, t) in rep.sync_threads.lock().drain() {
+        let _ = t.join();
     }
     let _ = watcher.join();
     storage.binlog.sync();

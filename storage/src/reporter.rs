@@ -8,11 +8,12 @@ use fdfs_common::codec::Message;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, Brief, ChangeList, GetMyIpReq, GroupStorageReq, JoinReply, JoinReq,
-    ReportStatusReq, SyncSource,
+    encode_disk_usage, encode_sync_report, Brief, ChangeList, GetMyIpReq, JoinReply, JoinReq,
+    SyncReportEntry, SyncSource,
 };
 use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::net::{IpAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +31,8 @@ pub struct Reporter {
     pub peers: Mutex<Vec<Brief>>,
     /// trackers that accepted our JOIN
     pub joined: Mutex<Vec<String>>,
-    /// new members we already answered as their sync source
-    pub synced_new_members: Mutex<Vec<String>>,
+    /// one replication thread per peer of the group, by storage id
+    pub sync_threads: Mutex<HashMap<String, std::thread::JoinHandle<()>>>,
 }
 
 impl Reporter {
@@ -128,7 +129,7 @@ impl Reporter {
         }
     }
 
-    fn session(&self, mut stream: TcpStream, tracker: &HostPort) -> NetResult<()> {
+    fn session(self: &Arc<Self>, mut stream: TcpStream, tracker: &HostPort) -> NetResult<()> {
         let join = self.join_req(&stream, tracker);
         let reply = JoinReply::from_bytes(&net::request(
             &mut stream,
@@ -170,6 +171,8 @@ impl Reporter {
         let mut last_beat: Option<Instant> = None;
         let mut last_df: Option<Instant> = None;
         let mut sent_stats_version = 0u64;
+        let mut reported_sync = 0u64;
+        let mut last_sync_report: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             if last_beat.is_none_or(|t| t.elapsed() >= hb) {
                 let v = self.storage.stats_version.load(Ordering::Relaxed);
@@ -189,6 +192,16 @@ impl Reporter {
                     net::request(&mut stream, cmd::STORAGE_CHANGELOG_REQ, &[])?;
                 }
                 last_beat = Some(Instant::now());
+            }
+            let changed = self.storage.sync_changed.load(Ordering::Relaxed);
+            if changed != reported_sync && last_sync_report.is_none_or(|t| t.elapsed() >= hb) {
+                let body = self.sync_report_body();
+                if !body.is_empty() {
+                    let reply = net::request(&mut stream, cmd::STORAGE_SYNC_REPORT, &body)?;
+                    self.apply_change_list(&reply);
+                }
+                reported_sync = changed;
+                last_sync_report = Some(Instant::now());
             }
             if last_df.is_none_or(|t| t.elapsed() >= df) {
                 let usage: Vec<_> = self
@@ -212,84 +225,62 @@ impl Reporter {
         Ok(())
     }
 
-    fn apply_change_list(&self, body: &[u8]) {
+    fn apply_change_list(self: &Arc<Self>, body: &[u8]) {
         match ChangeList::from_bytes(body) {
             Ok(cl) => {
                 if let Some(list) = cl.group_servers {
+                    *self.peers.lock() = list.clone();
                     let me = self.storage.my_ip.read().clone();
-                    for b in list
-                        .iter()
-                        .filter(|b| b.status == status::WAIT_SYNC && b.id != me)
-                    {
-                        self.serve_new_member(b);
+                    for b in list.iter().filter(|b| b.id != me) {
+                        self.ensure_sync_thread(b);
                     }
-                    *self.peers.lock() = list;
                 }
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
         }
     }
 
-    /// A new member waits for its sync source to copy the old files. When that source is us and
-    /// our binlog is empty there is nothing to copy, so it can be told it is complete at once.
-    fn serve_new_member(&self, peer: &Brief) {
-        if self.synced_new_members.lock().contains(&peer.id) {
+    /// Start the replication thread for a peer unless one is running.
+    fn ensure_sync_thread(self: &Arc<Self>, peer: &Brief) {
+        if matches!(
+            peer.status,
+            status::DELETED | status::IP_CHANGED | status::NONE
+        ) {
             return;
         }
-        let req = GroupStorageReq {
-            group: self.storage.group.clone(),
-            storage_id: peer.id.clone(),
-        }
-        .to_bytes();
-        let trackers = self.storage.cfg.tracker_servers.clone();
-        let Some(src) = trackers.iter().find_map(|t| {
-            let mut s = self.connect(t).ok()?;
-            let r = net::request(&mut s, cmd::STORAGE_SYNC_SRC_REQ, &req).ok()?;
-            net::quit(s);
-            Some(SyncSource::from_bytes(&r).unwrap_or_default())
-        }) else {
+        let mut threads = self.sync_threads.lock();
+        if threads.get(&peer.id).is_some_and(|h| !h.is_finished()) {
             return;
+        }
+        let ps = crate::sync::PeerSync {
+            rep: Arc::clone(self),
+            peer: peer.clone(),
         };
-        if src.src_id != *self.storage.my_ip.read() {
-            return;
-        }
-        if !self.storage.binlog.is_empty() {
-            log::warn!(
-                "storage {} needs the old files from us; full sync is not implemented yet",
-                peer.id
-            );
-            self.synced_new_members.lock().push(peer.id.clone());
-            return;
-        }
-        for st in [status::SYNCING, status::OFFLINE] {
-            let brief = Brief {
-                status: st,
-                port: 0,
-                id: peer.id.clone(),
-                ip: peer.ip.clone(),
-            };
-            let body = ReportStatusReq {
-                group: self.storage.group.clone(),
-                brief,
+        match std::thread::Builder::new()
+            .name("sync".into())
+            .spawn(move || ps.run())
+        {
+            Ok(h) => {
+                threads.insert(peer.id.clone(), h);
             }
-            .to_bytes();
-            for t in &trackers {
-                if let Ok(mut s) = self.connect(t) {
-                    if let Err(e) = net::request(&mut s, cmd::STORAGE_REPORT_STATUS, &body) {
-                        log::error!(
-                            "report status of {} to tracker server {t} fail: {e}",
-                            peer.id
-                        );
-                    }
-                    net::quit(s);
-                }
-            }
+            Err(e) => log::error!("start sync thread for {} fail: {e}", peer.id),
         }
-        log::info!(
-            "storage {}: nothing to copy from us, initial sync done",
-            peer.id
-        );
-        self.synced_new_members.lock().push(peer.id.clone());
+    }
+
+    /// SYNC_REPORT body: the newest timestamp received from each member (0 for none, and
+    /// for ourselves).
+    fn sync_report_body(&self) -> Vec<u8> {
+        let synced = self.storage.synced_from.lock().clone();
+        let entries: Vec<SyncReportEntry> = self
+            .peers
+            .lock()
+            .iter()
+            .map(|b| SyncReportEntry {
+                src_id: b.id.clone(),
+                timestamp: *synced.get(&b.id).unwrap_or(&0) as i32,
+            })
+            .collect();
+        encode_sync_report(&entries)
     }
 }
 

@@ -6,6 +6,7 @@
 //! the connection is closed, since the unread bytes would otherwise be taken for a header.
 
 use crate::binlog::{op, Binlog};
+use crate::replica::SyncSession;
 use crate::store::{path_usage, Store};
 use crate::zero_copy;
 use fdfs_common::codec::Message;
@@ -23,6 +24,7 @@ use fdfs_common::proto::storage::{
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
 use fdfs_common::server::{Conn, Flow, Service};
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -79,19 +81,19 @@ impl TrackerParams {
 /// Why a request failed: the errno to answer, and whether the body was fully consumed (if not,
 /// the connection must close after the answer).
 #[derive(Debug)]
-struct Fail {
-    code: u8,
+pub(crate) struct Fail {
+    pub(crate) code: u8,
     body_consumed: bool,
 }
 
 impl Fail {
-    fn early(code: u8) -> Fail {
+    pub(crate) fn early(code: u8) -> Fail {
         Fail {
             code,
             body_consumed: false,
         }
     }
-    fn done(code: u8) -> Fail {
+    pub(crate) fn done(code: u8) -> Fail {
         Fail {
             code,
             body_consumed: true,
@@ -123,6 +125,10 @@ pub struct Storage {
     pub stats: Mutex<StatBlock>,
     /// bumped at every statistics change; the reporter sends a full beat when it moved
     pub stats_version: AtomicU64,
+    /// newest source timestamp applied from each peer (by storage id), for SYNC_REPORT
+    pub synced_from: Mutex<HashMap<String, i64>>,
+    /// bumped whenever `synced_from` moved
+    pub sync_changed: AtomicU64,
     file_locks: Vec<Mutex<()>>,
 }
 
@@ -139,11 +145,13 @@ impl Storage {
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),
+            synced_from: Mutex::new(HashMap::new()),
+            sync_changed: AtomicU64::new(0),
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
         }
     }
 
-    fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
+    pub(crate) fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
         let h = name
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
@@ -176,6 +184,26 @@ impl Storage {
         {
             s.counters[stat::LAST_SOURCE_UPDATE] = fdfs_common::now();
         }
+        drop(s);
+        self.stats_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stream `len` body bytes into an open file (replication ranges).
+    pub(crate) fn receive_into_file(
+        &self,
+        conn: &mut Conn,
+        f: &mut File,
+        len: u64,
+    ) -> Result<(), Fail> {
+        self.receive_into(conn, f, len, None)
+            .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
+            .map_err(|e| Fail::early(e.unwrap_or(0)))
+    }
+
+    pub(crate) fn count_sync_in(&self, bytes: i64) {
+        let mut s = self.stats.lock();
+        s.counters[stat::TOTAL_SYNC_IN_BYTES] += bytes;
+        s.counters[stat::TOTAL_SYNC_IN_BYTES + 1] += bytes;
         drop(s);
         self.stats_version.fetch_add(1, Ordering::Relaxed);
     }
@@ -257,7 +285,7 @@ impl Storage {
 
     /// Receive a new file into a temp file of store path `index`; returns the temp path and
     /// CRC. On any failure the temp file is gone.
-    fn receive_new_file(
+    pub(crate) fn receive_new_file(
         &self,
         conn: &mut Conn,
         index: usize,
@@ -985,9 +1013,9 @@ pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 }
 
 impl Service for Storage {
-    type Session = ();
+    type Session = SyncSession;
 
-    fn handle(&self, conn: &mut Conn, _s: &mut (), h: Header) -> Flow {
+    fn handle(&self, conn: &mut Conn, session: &mut SyncSession, h: Header) -> Flow {
         let streamed = matches!(
             h.cmd,
             cmd::UPLOAD_FILE
@@ -995,6 +1023,10 @@ impl Service for Storage {
                 | cmd::UPLOAD_SLAVE_FILE
                 | cmd::APPEND_FILE
                 | cmd::MODIFY_FILE
+                | cmd::SYNC_CREATE_FILE
+                | cmd::SYNC_UPDATE_FILE
+                | cmd::SYNC_APPEND_FILE
+                | cmd::SYNC_MODIFY_FILE
         );
         let result: Result<Option<Vec<u8>>, Fail> = if streamed {
             match h.cmd {
@@ -1002,7 +1034,11 @@ impl Service for Storage {
                 cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h, true),
                 cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h),
                 cmd::APPEND_FILE => self.append_file(conn, h),
-                _ => self.modify_file(conn, h),
+                cmd::MODIFY_FILE => self.modify_file(conn, h),
+                cmd::SYNC_CREATE_FILE => self.sync_create_file(conn, session, h, false),
+                cmd::SYNC_UPDATE_FILE => self.sync_create_file(conn, session, h, true),
+                cmd::SYNC_APPEND_FILE => self.sync_append_file(conn, session, h, false),
+                _ => self.sync_append_file(conn, session, h, true),
             }
             .map(Some)
         } else if h.cmd == cmd::QUIT {
@@ -1020,7 +1056,15 @@ impl Service for Storage {
             if h.cmd == cmd::DOWNLOAD_FILE {
                 self.download_file(conn, &body).map(|_| None)
             } else {
-                self.small_command(conn, h, &body).map(Some)
+                match h.cmd {
+                    cmd::REPORT_SERVER_ID => self.report_server_id(session, &body),
+                    cmd::SYNC_DELETE_FILE => self.sync_delete_file(session, &body),
+                    cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, &body),
+                    cmd::SYNC_RENAME_FILE => self.sync_rename_file(&body),
+                    cmd::SYNC_CREATE_LINK => self.sync_create_link(session, &body),
+                    _ => self.small_command(conn, h, &body),
+                }
+                .map(Some)
             }
         };
         match result {

@@ -5,6 +5,7 @@ pub mod client;
 pub mod cluster;
 pub mod stats;
 pub mod storage;
+pub mod sync;
 
 use crate::codec::{DecodeResult, Reader};
 

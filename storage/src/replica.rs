@@ -1,0 +1,333 @@
+//! The receiving side of replication: one function per command a peer of the group sends
+//! (sync-and-storage-layout.md 4.4). Every answer follows upstream's idempotency table (4.4.1)
+//! so that re-sent records after a crash or a retry are harmless, and every applied change is
+//! recorded with its lower-case binlog letter and the source's timestamp.
+
+use crate::binlog::op;
+use crate::service::{meta_path, Fail, Storage};
+use fdfs_common::codec::{Message, Reader};
+use fdfs_common::file_id::LogicalName;
+use fdfs_common::proto::sync::{
+    ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
+};
+use fdfs_common::proto::{errno, Header};
+use fdfs_common::server::Conn;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// What a sync connection told us about its sender.
+#[derive(Debug, Default)]
+pub struct SyncSession {
+    pub server_id: Option<String>,
+}
+
+type Outcome = Result<Vec<u8>, Fail>;
+
+fn set_mtime(f: &File, ts: i32) {
+    let _ = f.set_modified(UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64));
+}
+
+fn errno_of(e: &io::Error) -> u8 {
+    match e.raw_os_error() {
+        Some(n) if n > 0 && n < 128 => n as u8,
+        _ => errno::EIO,
+    }
+}
+
+impl Storage {
+    /// Raise the newest timestamp received from the connection's source (never lowered).
+    fn note_synced(&self, session: &SyncSession, ts: i32) {
+        if let Some(id) = &session.server_id {
+            let mut m = self.synced_from.lock();
+            let e = m.entry(id.clone()).or_insert(0);
+            if (ts as i64) > *e {
+                *e = ts as i64;
+            }
+            drop(m);
+            self.sync_changed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut s = self.stats.lock();
+            s.counters[fdfs_common::proto::cluster::stat::LAST_SYNC_UPDATE] = fdfs_common::now();
+        }
+    }
+
+    fn sync_path(&self, group: &str, name: &str) -> Result<PathBuf, Fail> {
+        if group != self.group {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let ln = LogicalName::parse(name, self.store.paths.len())
+            .map_err(|_| Fail::early(errno::EINVAL))?;
+        Ok(self.store.local_path(&ln))
+    }
+
+    fn read_fixed<'a>(
+        &self,
+        conn: &mut Conn,
+        buf: &'a mut Vec<u8>,
+        len: usize,
+        pkg_len: i64,
+    ) -> Result<&'a [u8], Fail> {
+        if pkg_len < len as i64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        buf.resize(len, 0);
+        conn.read_exact(buf).map_err(|_| Fail::early(0))?;
+        Ok(&buf[..])
+    }
+
+    /// Fixed part plus the name that follows it (name length is the first i64).
+    fn read_head_and_name(
+        &self,
+        conn: &mut Conn,
+        h: &Header,
+        fixed: usize,
+    ) -> Result<Vec<u8>, Fail> {
+        let mut buf = Vec::new();
+        self.read_fixed(conn, &mut buf, fixed, h.pkg_len)?;
+        let name_len = i64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
+        if name_len <= 0 || name_len >= 128 || h.pkg_len < fixed as i64 + name_len {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut name = vec![0u8; name_len as usize];
+        conn.read_exact(&mut name).map_err(|_| Fail::early(0))?;
+        buf.extend_from_slice(&name);
+        Ok(buf)
+    }
+
+    pub(crate) fn report_server_id(&self, session: &mut SyncSession, body: &[u8]) -> Outcome {
+        let r = ReportServerId::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        session.server_id = Some(r.id);
+        Ok(Vec::new())
+    }
+
+    /// Write `len` bytes from the connection into a new temp file, stamp it and put it at
+    /// `path` (replacing what was there).
+    fn receive_replica(&self, conn: &mut Conn, path: &Path, len: u64, ts: i32) -> Result<(), Fail> {
+        let index = self.store_index_of(path);
+        let (tmp, _crc) = self.receive_new_file(conn, index, len)?;
+        if let Ok(f) = File::options().write(true).open(&tmp) {
+            set_mtime(&f, ts);
+        }
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Fail::done(errno_of(&e))
+        })?;
+        crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+        Ok(())
+    }
+
+    fn store_index_of(&self, path: &Path) -> usize {
+        self.store
+            .paths
+            .iter()
+            .position(|p| path.starts_with(p.join("data")))
+            .unwrap_or(0)
+    }
+
+    /// SYNC_CREATE_FILE (`update` false) and SYNC_UPDATE_FILE (`update` true).
+    pub(crate) fn sync_create_file(
+        &self,
+        conn: &mut Conn,
+        session: &SyncSession,
+        h: Header,
+        update: bool,
+    ) -> Outcome {
+        let raw = self.read_head_and_name(conn, &h, SyncFileHead::FIXED_LEN)?;
+        let head = SyncFileHead::from_bytes(&raw).map_err(|_| Fail::early(errno::EINVAL))?;
+        let content = (h.pkg_len - raw.len() as i64).max(0) as u64;
+        let header_only = h.status != 0;
+        if head.file_size < 0 || (!header_only && content != head.file_size as u64) {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let path = self.sync_path(&head.group, &head.filename)?;
+        let _g = self.lock_for(&head.filename);
+        let same = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.len() == head.file_size as u64);
+        if !update && (header_only || same) {
+            conn.discard(content).map_err(|_| Fail::early(0))?;
+            // upstream records the create even when it kept its identical copy
+            self.binlog.write(
+                head.timestamp as i64,
+                op::CREATE.to_ascii_lowercase(),
+                &head.filename,
+                "",
+            );
+            self.note_synced(session, head.timestamp);
+            return Err(Fail::done(errno::EEXIST));
+        }
+        if header_only {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        self.receive_replica(conn, &path, content, head.timestamp)?;
+        let letter = if update { op::UPDATE } else { op::CREATE };
+        self.binlog.write(
+            head.timestamp as i64,
+            letter.to_ascii_lowercase(),
+            &head.filename,
+            "",
+        );
+        self.note_synced(session, head.timestamp);
+        self.count_sync_in(content as i64);
+        Ok(Vec::new())
+    }
+
+    pub(crate) fn sync_delete_file(&self, session: &SyncSession, body: &[u8]) -> Outcome {
+        let req = SyncDeleteReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let path = self
+            .sync_path(&req.group, &req.filename)
+            .map_err(|f| Fail::done(f.code))?;
+        let _g = self.lock_for(&req.filename);
+        std::fs::symlink_metadata(&path).map_err(|e| Fail::done(errno_of(&e)))?;
+        std::fs::remove_file(&path).map_err(|e| Fail::done(errno_of(&e)))?;
+        self.binlog.write(
+            req.timestamp as i64,
+            op::DELETE.to_ascii_lowercase(),
+            &req.filename,
+            "",
+        );
+        self.note_synced(session, req.timestamp);
+        Ok(Vec::new())
+    }
+
+    /// SYNC_APPEND_FILE (`modify` false) and SYNC_MODIFY_FILE (`modify` true).
+    pub(crate) fn sync_append_file(
+        &self,
+        conn: &mut Conn,
+        session: &SyncSession,
+        h: Header,
+        modify: bool,
+    ) -> Outcome {
+        let raw = self.read_head_and_name(conn, &h, SyncRangeReq::FIXED_LEN)?;
+        let req = SyncRangeReq::from_bytes(&raw).map_err(|_| Fail::early(errno::EINVAL))?;
+        let data = (h.pkg_len - raw.len() as i64).max(0) as u64;
+        if req.offset < 0 || req.length < 0 || data != req.length as u64 {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let path = self.sync_path(&req.group, &req.filename)?;
+        let _g = self.lock_for(&req.filename);
+        // decide before touching the file; a refused range is drained so the connection stays usable
+        let refuse = match std::fs::symlink_metadata(&path) {
+            Err(_) => Some(errno::ENOENT),
+            Ok(md) if !md.is_file() => Some(errno::EEXIST),
+            Ok(md) => {
+                let size = md.len() as i64;
+                if modify {
+                    (size < req.offset).then_some(errno::ENOENT)
+                } else if size == req.offset {
+                    None
+                } else if size >= req.offset + req.length {
+                    Some(errno::EEXIST) // already applied
+                } else {
+                    Some(errno::ENOENT) // a gap: the sender re-sends the whole file
+                }
+            }
+        };
+        if let Some(code) = refuse {
+            conn.discard(data).map_err(|_| Fail::early(0))?;
+            return Err(Fail::done(code));
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Fail::early(errno_of(&e)))?;
+        f.seek(SeekFrom::Start(req.offset as u64))
+            .map_err(|e| Fail::early(errno_of(&e)))?;
+        self.receive_into_file(conn, &mut f, data)?;
+        set_mtime(&f, req.timestamp);
+        let letter = if modify { op::MODIFY } else { op::APPEND };
+        self.binlog.write(
+            req.timestamp as i64,
+            letter.to_ascii_lowercase(),
+            &req.filename,
+            &format!("{} {}", req.offset, req.length),
+        );
+        self.note_synced(session, req.timestamp);
+        self.count_sync_in(req.length);
+        Ok(Vec::new())
+    }
+
+    pub(crate) fn sync_truncate_file(&self, session: &SyncSession, body: &[u8]) -> Outcome {
+        let mut r = Reader::new(body);
+        let req = SyncRangeReq::decode(&mut r).map_err(|_| Fail::done(errno::EINVAL))?;
+        r.finish().map_err(|_| Fail::done(errno::EINVAL))?;
+        let (old, new) = (req.offset, req.length);
+        let path = self
+            .sync_path(&req.group, &req.filename)
+            .map_err(|f| Fail::done(f.code))?;
+        let _g = self.lock_for(&req.filename);
+        let md = std::fs::symlink_metadata(&path).map_err(|e| Fail::done(errno_of(&e)))?;
+        if !md.is_file() || md.len() as i64 != old || new < 0 {
+            return Err(Fail::done(errno::EEXIST));
+        }
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Fail::done(errno_of(&e)))?;
+        f.set_len(new as u64)
+            .map_err(|e| Fail::done(errno_of(&e)))?;
+        let _ = f.sync_data();
+        set_mtime(&f, req.timestamp);
+        self.binlog.write(
+            req.timestamp as i64,
+            op::TRUNCATE.to_ascii_lowercase(),
+            &req.filename,
+            &format!("{old} {new}"),
+        );
+        self.note_synced(session, req.timestamp);
+        Ok(Vec::new())
+    }
+
+    pub(crate) fn sync_rename_file(&self, body: &[u8]) -> Outcome {
+        let req = SyncTwoNamesReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let new = self
+            .sync_path(&req.group, &req.first)
+            .map_err(|f| Fail::done(f.code))?;
+        let old = self
+            .sync_path(&req.group, &req.second)
+            .map_err(|f| Fail::done(f.code))?;
+        let _g = self.lock_for(&req.second);
+        if std::fs::symlink_metadata(&new).is_ok() {
+            return Err(Fail::done(errno::EEXIST));
+        }
+        std::fs::rename(&old, &new).map_err(|e| Fail::done(errno_of(&e)))?;
+        let _ = std::fs::rename(meta_path(&old), meta_path(&new));
+        self.binlog.write(
+            req.timestamp as i64,
+            op::RENAME.to_ascii_lowercase(),
+            &req.first,
+            &req.second,
+        );
+        // an empty body, not upstream's echo of the request (C senders accept both)
+        Ok(Vec::new())
+    }
+
+    pub(crate) fn sync_create_link(&self, session: &SyncSession, body: &[u8]) -> Outcome {
+        let req = SyncTwoNamesReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let link = self
+            .sync_path(&req.group, &req.first)
+            .map_err(|f| Fail::done(f.code))?;
+        let target = self
+            .sync_path(&req.group, &req.second)
+            .map_err(|f| Fail::done(f.code))?;
+        if std::fs::symlink_metadata(&link).is_err() && target.exists() {
+            if let Err(e) = std::os::unix::fs::symlink(&target, &link) {
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(Fail::done(errno_of(&e)));
+                }
+            }
+            self.binlog.write(
+                req.timestamp as i64,
+                op::LINK.to_ascii_lowercase(),
+                &req.first,
+                &req.second,
+            );
+        }
+        self.note_synced(session, req.timestamp);
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,725 @@
+//! The sending side of replication: one thread per peer of the group reads the binlog from
+//! its mark and pushes each change (sync-and-storage-layout.md 3 and 4).
+//!
+//! Positions are kept in upstream's `.mark` files, written whole through a temp file, and always
+//! at a line start: every consumed byte is accounted, so a restart resumes exactly where the last
+//! written mark says (at worst re-sending up to `write_mark_file_freq` records, which receivers
+//! answer idempotently).
+
+use crate::binlog::{binlog_name, parse_line, Record};
+use crate::reporter::Reporter;
+use crate::service::Storage;
+use fdfs_common::codec::Message;
+use fdfs_common::file_id::LogicalName;
+use fdfs_common::net::{self, NetError, NetResult};
+use fdfs_common::proto::cluster::{Brief, GroupStorageReq, ReportStatusReq, SyncSource};
+use fdfs_common::proto::sync::{
+    ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
+};
+use fdfs_common::proto::{cmd, errno, status, Header};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-peer progress (`<peer ip>_<port>.mark`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub binlog_index: u32,
+    pub binlog_offset: u64,
+    pub need_sync_old: bool,
+    pub sync_old_done: bool,
+    pub until_timestamp: i64,
+    pub scan_row_count: i64,
+    pub sync_row_count: i64,
+}
+
+impl Mark {
+    pub fn to_text(&self) -> String {
+        format!(
+            "binlog_index={}\nbinlog_offset={}\nneed_sync_old={}\nsync_old_done={}\nuntil_timestamp={}\nscan_row_count={}\nsync_row_count={}\n",
+            self.binlog_index,
+            self.binlog_offset,
+            self.need_sync_old as u8,
+            self.sync_old_done as u8,
+            self.until_timestamp,
+            self.scan_row_count,
+            self.sync_row_count
+        )
+    }
+
+    /// `None` when absent; an unreadable or incomplete mark is an error (upstream exits).
+    pub fn load(path: &Path) -> Result<Option<Mark>, String> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let kv = crate::store::read_kv(path)
+            .map_err(|e| format!("read {} fail: {e}", path.display()))?;
+        let num = |k: &str| -> Result<i64, String> {
+            kv.get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| format!("{}: item \"{k}\" missing or invalid", path.display()))
+        };
+        let m = Mark {
+            binlog_index: num("binlog_index")?.max(0) as u32,
+            binlog_offset: num("binlog_offset")?.max(0) as u64,
+            need_sync_old: num("need_sync_old")? != 0,
+            sync_old_done: num("sync_old_done")? != 0,
+            until_timestamp: num("until_timestamp")?,
+            scan_row_count: num("scan_row_count")?,
+            sync_row_count: num("sync_row_count")?,
+        };
+        Ok(Some(m))
+    }
+
+    pub fn save(&self, path: &Path) {
+        if let Err(e) = crate::store::write_atomic(path, self.to_text().as_bytes()) {
+            log::error!("write mark file {} fail: {e}", path.display());
+        }
+    }
+}
+
+/// Reads records from `binlog.NNN` files, following them across rotation.
+pub struct BinlogReader {
+    dir: PathBuf,
+    pub index: u32,
+    pub offset: u64,
+    file: Option<File>,
+    buf: Vec<u8>,
+}
+
+pub enum Next {
+    /// a record and the byte length of its line
+    Record(Record, u64),
+    /// a complete line that does not parse (skipped, length given)
+    Invalid(String, u64),
+    /// nothing more for now
+    Eof,
+}
+
+impl BinlogReader {
+    pub fn new(dir: &Path, index: u32, offset: u64) -> BinlogReader {
+        BinlogReader {
+            dir: dir.to_path_buf(),
+            index,
+            offset,
+            file: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// If `offset` is not at a line start (an inherited upstream mark), move to the next one.
+    pub fn align_to_line_start(&mut self) {
+        if self.offset == 0 {
+            return;
+        }
+        let Ok(mut f) = File::open(self.dir.join(binlog_name(self.index))) else {
+            return;
+        };
+        let mut prev = [0u8; 1];
+        if f.seek(SeekFrom::Start(self.offset - 1)).is_ok()
+            && f.read_exact(&mut prev).is_ok()
+            && prev[0] != b'\n'
+        {
+            let mut rest = Vec::new();
+            let _ = f.read_to_end(&mut rest);
+            match rest.iter().position(|&c| c == b'\n') {
+                Some(p) => {
+                    log::warn!(
+                        "mark offset {} of binlog.{:03} is not at a line start; skip {} bytes",
+                        self.offset,
+                        self.index,
+                        p + 1
+                    );
+                    self.offset += p as u64 + 1;
+                }
+                None => self.offset += rest.len() as u64,
+            }
+        }
+    }
+
+    pub fn next(&mut self, current_write_index: u32) -> std::io::Result<Next> {
+        loop {
+            if self.file.is_none() {
+                match File::open(self.dir.join(binlog_name(self.index))) {
+                    Ok(f) => self.file = Some(f),
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && self.index < current_write_index =>
+                    {
+                        self.index += 1;
+                        self.offset = 0;
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Next::Eof),
+                    Err(e) => return Err(e),
+                }
+            }
+            let f = self.file.as_mut().expect("opened");
+            f.seek(SeekFrom::Start(self.offset))?;
+            self.buf.clear();
+            let mut chunk = [0u8; 512];
+            loop {
+                let n = f.read(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+                if self.buf.contains(&b'\n') {
+                    break;
+                }
+            }
+            if let Some(p) = self.buf.iter().position(|&c| c == b'\n') {
+                let line = String::from_utf8_lossy(&self.buf[..p]).into_owned();
+                let len = p as u64 + 1;
+                return Ok(match parse_line(&line) {
+                    Some(r) => Next::Record(r, len),
+                    None => Next::Invalid(line, len),
+                });
+            }
+            // no complete line: the end of this file
+            if self.index < current_write_index {
+                if !self.buf.is_empty() {
+                    log::warn!(
+                        "binlog.{:03} ends without a newline; {} bytes skipped",
+                        self.index,
+                        self.buf.len()
+                    );
+                }
+                self.index += 1;
+                self.offset = 0;
+                self.file = None;
+                continue;
+            }
+            return Ok(Next::Eof);
+        }
+    }
+}
+
+/// Whether a record goes to the peer (4.2).
+fn needs_sync(r: &Record, mark: &Mark) -> bool {
+    match r.op {
+        'C' | 'D' | 'U' | 'A' | 'M' | 'T' | 'R' | 'L' => true,
+        'c' | 'd' | 'u' | 'l' | 'r' => {
+            mark.need_sync_old && !mark.sync_old_done && r.timestamp <= mark.until_timestamp
+        }
+        _ => false,
+    }
+}
+
+/// One peer's sync thread.
+pub struct PeerSync {
+    pub rep: Arc<Reporter>,
+    pub peer: Brief,
+}
+
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+impl PeerSync {
+    fn storage(&self) -> &Storage {
+        &self.rep.storage
+    }
+
+    fn mark_path(&self) -> PathBuf {
+        self.storage()
+            .cfg
+            .server
+            .base_path
+            .join("data/sync")
+            .join(format!(
+                "{}_{}.mark",
+                self.peer.ip,
+                self.storage().cfg.server.port
+            ))
+    }
+
+    fn peer_status(&self) -> u8 {
+        self.rep
+            .peers
+            .lock()
+            .iter()
+            .find(|b| b.id == self.peer.id)
+            .map(|b| b.status)
+            .unwrap_or(status::NONE)
+    }
+
+    fn stopped(&self) -> bool {
+        self.rep.stop.load(Ordering::Relaxed)
+    }
+
+    fn pause(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !self.stopped() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ask the trackers who copies old files to this peer, and until when.
+    fn sync_src_req(&self) -> Option<SyncSource> {
+        let req = GroupStorageReq {
+            group: self.storage().group.clone(),
+            storage_id: self.peer.id.clone(),
+        }
+        .to_bytes();
+        for t in &self.storage().cfg.tracker_servers {
+            if let Ok(mut s) = self.rep.connect(t) {
+                let r = net::request(&mut s, cmd::STORAGE_SYNC_SRC_REQ, &req);
+                net::quit(s);
+                match r {
+                    Ok(b) if b.is_empty() => return Some(SyncSource::default()),
+                    Ok(b) => return SyncSource::from_bytes(&b).ok(),
+                    Err(NetError::Status(_)) => return Some(SyncSource::default()),
+                    Err(_) => continue,
+                }
+            }
+        }
+        None
+    }
+
+    fn report_peer_status(&self, st: u8) {
+        let brief = Brief {
+            status: st,
+            port: 0,
+            id: self.peer.id.clone(),
+            ip: self.peer.ip.clone(),
+        };
+        let body = ReportStatusReq {
+            group: self.storage().group.clone(),
+            brief,
+        }
+        .to_bytes();
+        for t in &self.storage().cfg.tracker_servers {
+            if let Ok(mut s) = self.rep.connect(t) {
+                if let Err(e) = net::request(&mut s, cmd::STORAGE_REPORT_STATUS, &body) {
+                    log::error!(
+                        "report status {} of {} to tracker server {t} fail: {e}",
+                        status::name(st),
+                        self.peer.id
+                    );
+                }
+                net::quit(s);
+            }
+        }
+    }
+
+    /// The mark to continue from (3.4).
+    fn init_mark(&self, peer_status: u8) -> Option<Mark> {
+        let path = self.mark_path();
+        let existing = if peer_status <= status::WAIT_SYNC {
+            None
+        } else {
+            match Mark::load(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    log::error!("{e}; starting over for {}", self.peer.id);
+                    None
+                }
+            }
+        };
+        let me = self.storage().my_ip.read().clone();
+        if let Some(m) = existing {
+            if peer_status == status::SYNCING && !m.need_sync_old {
+                if let Some(src) = self.sync_src_req() {
+                    if src.src_id == me {
+                        return Some(self.fresh_mark(src, &me));
+                    }
+                }
+            }
+            return Some(m);
+        }
+        let src = self.sync_src_req()?;
+        Some(self.fresh_mark(src, &me))
+    }
+
+    fn fresh_mark(&self, src: SyncSource, me: &str) -> Mark {
+        let mut m = Mark {
+            need_sync_old: src.src_id == me,
+            until_timestamp: src.until_timestamp,
+            ..Default::default()
+        };
+        if !m.need_sync_old && m.until_timestamp > 0 {
+            // the source copies what is older than `until`; start after it
+            let mut r = BinlogReader::new(&self.sync_dir(), 0, 0);
+            let cur = self.storage().binlog.current_index();
+            loop {
+                match r.next(cur) {
+                    Ok(Next::Record(rec, len)) if rec.timestamp < m.until_timestamp => {
+                        r.offset += len
+                    }
+                    Ok(Next::Invalid(_, len)) => r.offset += len,
+                    _ => break,
+                }
+            }
+            m.binlog_index = r.index;
+            m.binlog_offset = r.offset;
+        }
+        m.save(&self.mark_path());
+        m
+    }
+
+    fn sync_dir(&self) -> PathBuf {
+        self.storage().cfg.server.base_path.join("data/sync")
+    }
+
+    fn connect_peer(&self) -> std::io::Result<TcpStream> {
+        let c = &self.storage().cfg.server;
+        let bind = (self.storage().cfg.client_bind && !c.bind_addr.is_empty())
+            .then(|| c.bind_addr.parse().ok())
+            .flatten();
+        net::connect(
+            &self.peer.ip,
+            self.peer.port as u16,
+            bind,
+            Duration::from_secs(c.connect_timeout),
+            Duration::from_secs(c.network_timeout.max(60)),
+        )
+    }
+
+    /// Run until stopped or the peer leaves the group.
+    pub fn run(self) {
+        log::info!(
+            "sync thread to storage {}:{} started",
+            self.peer.ip,
+            self.peer.port
+        );
+        while !self.stopped() {
+            let st = self.peer_status();
+            if matches!(st, status::DELETED | status::IP_CHANGED | status::NONE) {
+                break;
+            }
+            if !matches!(st, status::ACTIVE | status::WAIT_SYNC | status::SYNCING) {
+                self.pause(RETRY_PAUSE);
+                continue;
+            }
+            match self.session(st) {
+                Ok(()) => {}
+                Err(e) => {
+                    if !self.stopped() {
+                        log::warn!(
+                            "sync to storage {}:{} interrupted: {e}",
+                            self.peer.ip,
+                            self.peer.port
+                        );
+                    }
+                    self.pause(RETRY_PAUSE);
+                }
+            }
+        }
+        log::info!(
+            "sync thread to storage {}:{} exit",
+            self.peer.ip,
+            self.peer.port
+        );
+    }
+
+    fn session(&self, st: u8) -> NetResult<()> {
+        let Some(mut mark) = self.init_mark(st) else {
+            return Err(NetError::Protocol(
+                "no tracker answered SYNC_SRC_REQ".into(),
+            ));
+        };
+        let mut sock = self.connect_peer()?;
+        let me = self.storage().my_ip.read().clone();
+        net::request(
+            &mut sock,
+            cmd::REPORT_SERVER_ID,
+            &ReportServerId { id: me }.to_bytes(),
+        )?;
+        if !mark.need_sync_old {
+            // a non-source only starts once the peer has its old files
+            while self.peer_status() != status::ACTIVE {
+                if self.stopped()
+                    || matches!(
+                        self.peer_status(),
+                        status::DELETED | status::IP_CHANGED | status::NONE
+                    )
+                {
+                    return Ok(());
+                }
+                self.pause(Duration::from_millis(200));
+            }
+        } else if !mark.sync_old_done {
+            self.report_peer_status(status::SYNCING);
+        }
+        let mut reader = BinlogReader::new(&self.sync_dir(), mark.binlog_index, mark.binlog_offset);
+        reader.align_to_line_start();
+        let path = self.mark_path();
+        let freq = self.storage().cfg.write_mark_file_freq as i64;
+        let mut rows_at_save = mark.sync_row_count;
+        let mut saved = mark.clone();
+        let mut last_io = Instant::now();
+        let wait = Duration::from_millis(self.storage().cfg.sync_wait_msec);
+        let idle_probe = Duration::from_secs(self.storage().cfg.heart_beat_interval);
+        while !self.stopped() {
+            if matches!(
+                self.peer_status(),
+                status::DELETED | status::IP_CHANGED | status::NONE
+            ) {
+                break;
+            }
+            let next = reader.next(self.storage().binlog.current_index())?;
+            match next {
+                Next::Eof => {
+                    if mark.need_sync_old && !mark.sync_old_done {
+                        mark.sync_old_done = true;
+                        mark.binlog_index = reader.index;
+                        mark.binlog_offset = reader.offset;
+                        mark.save(&path);
+                        saved = mark.clone();
+                        self.report_peer_status(status::OFFLINE);
+                        log::info!("initial sync of storage {} done", self.peer.id);
+                    }
+                    mark.binlog_index = reader.index;
+                    mark.binlog_offset = reader.offset;
+                    if mark != saved {
+                        mark.save(&path);
+                        saved = mark.clone();
+                    }
+                    if last_io.elapsed() >= idle_probe {
+                        net::request(&mut sock, cmd::ACTIVE_TEST, &[])?;
+                        last_io = Instant::now();
+                    }
+                    std::thread::sleep(wait);
+                }
+                Next::Invalid(line, len) => {
+                    log::warn!("invalid binlog record skipped: {line:?}");
+                    reader.offset += len;
+                    mark.scan_row_count += 1;
+                }
+                Next::Record(rec, len) => {
+                    mark.scan_row_count += 1;
+                    if needs_sync(&rec, &mark) {
+                        if let Err(e) = self.send(&mut sock, &rec) {
+                            mark.binlog_index = reader.index;
+                            mark.binlog_offset = reader.offset;
+                            mark.save(&path);
+                            return Err(e);
+                        }
+                        mark.sync_row_count += 1;
+                        last_io = Instant::now();
+                    }
+                    reader.offset += len;
+                    if mark.sync_row_count - rows_at_save >= freq {
+                        rows_at_save = mark.sync_row_count;
+                        mark.binlog_index = reader.index;
+                        mark.binlog_offset = reader.offset;
+                        mark.save(&path);
+                        saved = mark.clone();
+                    }
+                    let pause = self.storage().cfg.sync_interval;
+                    if pause > 0 {
+                        std::thread::sleep(Duration::from_millis(pause));
+                    }
+                }
+            }
+        }
+        mark.binlog_index = reader.index;
+        mark.binlog_offset = reader.offset;
+        mark.save(&path);
+        net::quit(sock);
+        Ok(())
+    }
+
+    fn local(&self, name: &str) -> Option<PathBuf> {
+        LogicalName::parse(name, self.storage().store.paths.len())
+            .ok()
+            .map(|n| self.storage().store.local_path(&n))
+    }
+
+    /// Push one record (4.3). Answers that mean "already there" or "already gone" are success.
+    fn send(&self, sock: &mut TcpStream, rec: &Record) -> NetResult<()> {
+        let group = self.storage().group.clone();
+        let ts = rec.timestamp as i32;
+        let Some(path) = self.local(&rec.name) else {
+            log::warn!("binlog record with an invalid name skipped: {}", rec.name);
+            return Ok(());
+        };
+        match rec.op.to_ascii_uppercase() {
+            'C' | 'U' => {
+                let command = if rec.op.eq_ignore_ascii_case(&'U') {
+                    cmd::SYNC_UPDATE_FILE
+                } else {
+                    cmd::SYNC_CREATE_FILE
+                };
+                self.send_file(sock, command, &path, &rec.name, ts, &group)
+            }
+            'D' => {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    return Ok(()); // created again later: that create follows
+                }
+                let body = SyncDeleteReq {
+                    timestamp: ts,
+                    group,
+                    filename: rec.name.clone(),
+                }
+                .to_bytes();
+                ok_or(
+                    sock_request(sock, cmd::SYNC_DELETE_FILE, &body),
+                    &[errno::ENOENT],
+                )
+            }
+            'A' | 'M' => {
+                let mut nums = rec.args.split(' ').filter_map(|v| v.parse::<u64>().ok());
+                let (Some(offset), Some(len)) = (nums.next(), nums.next()) else {
+                    return Ok(());
+                };
+                let Ok(mut f) = File::open(&path) else {
+                    return Ok(());
+                };
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                if size < offset + len {
+                    return Ok(()); // changed since: a later record carries the state
+                }
+                let mut data = vec![0u8; len as usize];
+                f.seek(SeekFrom::Start(offset))?;
+                f.read_exact(&mut data)?;
+                let command = if rec.op.eq_ignore_ascii_case(&'A') {
+                    cmd::SYNC_APPEND_FILE
+                } else {
+                    cmd::SYNC_MODIFY_FILE
+                };
+                let head = SyncRangeReq {
+                    offset: offset as i64,
+                    length: len as i64,
+                    timestamp: ts,
+                    group: group.clone(),
+                    filename: rec.name.clone(),
+                };
+                let mut body = head.to_bytes();
+                body.extend_from_slice(&data);
+                match sock_request(sock, command, &body) {
+                    Err(NetError::Status(s)) if s == errno::ENOENT => {
+                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &path, &rec.name, ts, &group)
+                    }
+                    r => ok_or(r, &[errno::EEXIST]),
+                }
+            }
+            'T' => {
+                if std::fs::symlink_metadata(&path).is_err() {
+                    return Ok(());
+                }
+                let mut nums = rec.args.split(' ').filter_map(|v| v.parse::<i64>().ok());
+                let (Some(old), Some(new)) = (nums.next(), nums.next()) else {
+                    return Ok(());
+                };
+                let body = SyncRangeReq {
+                    offset: old,
+                    length: new,
+                    timestamp: ts,
+                    group: group.clone(),
+                    filename: rec.name.clone(),
+                }
+                .to_bytes();
+                match sock_request(sock, cmd::SYNC_TRUNCATE_FILE, &body) {
+                    // the peer misses the file or its size differs: send the current content
+                    Err(NetError::Status(s)) if s == errno::ENOENT => {
+                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &path, &rec.name, ts, &group)
+                    }
+                    r => ok_or(r, &[errno::EEXIST]),
+                }
+            }
+            'R' => {
+                if std::fs::symlink_metadata(&path).is_err() {
+                    return Ok(());
+                }
+                if rec.op == 'r' {
+                    return self.send_file(
+                        sock,
+                        cmd::SYNC_CREATE_FILE,
+                        &path,
+                        &rec.name,
+                        ts,
+                        &group,
+                    );
+                }
+                let body = SyncTwoNamesReq {
+                    timestamp: ts,
+                    group: group.clone(),
+                    first: rec.name.clone(),
+                    second: rec.args.clone(),
+                }
+                .to_bytes();
+                match sock_request(sock, cmd::SYNC_RENAME_FILE, &body) {
+                    Err(NetError::Status(s)) if s == errno::ENOENT => {
+                        self.send_file(sock, cmd::SYNC_CREATE_FILE, &path, &rec.name, ts, &group)
+                    }
+                    r => ok_or(r, &[errno::EEXIST]),
+                }
+            }
+            'L' => {
+                let Ok(md) = std::fs::symlink_metadata(&path) else {
+                    return Ok(());
+                };
+                if !md.file_type().is_symlink() || rec.args.is_empty() {
+                    return Ok(());
+                }
+                let body = SyncTwoNamesReq {
+                    timestamp: ts,
+                    group,
+                    first: rec.name.clone(),
+                    second: rec.args.clone(),
+                }
+                .to_bytes();
+                ok_or(
+                    sock_request(sock, cmd::SYNC_CREATE_LINK, &body),
+                    &[errno::ENOENT],
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file's current content (streamed).
+    fn send_file(
+        &self,
+        sock: &mut TcpStream,
+        command: u8,
+        path: &Path,
+        name: &str,
+        ts: i32,
+        group: &str,
+    ) -> NetResult<()> {
+        let Ok(f) = File::open(path) else {
+            return Ok(());
+        }; // gone since: its delete follows
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let head = SyncFileHead {
+            file_size: size as i64,
+            timestamp: ts,
+            group: group.into(),
+            filename: name.into(),
+        }
+        .to_bytes();
+        let mut frame = Header::new(command, head.len() + size as usize)
+            .to_bytes()
+            .to_vec();
+        frame.extend_from_slice(&head);
+        sock.write_all(&frame)?;
+        if size > 0 {
+            crate::zero_copy::send_file(sock, &f, 0, size)?;
+        }
+        let r = net::recv_header(sock).and_then(|h| net::recv_body(sock, &h).map(|_| ()));
+        if r.is_ok() {
+            let mut s = self.storage().stats.lock();
+            s.counters[fdfs_common::proto::cluster::stat::TOTAL_SYNC_OUT_BYTES] += size as i64;
+            s.counters[fdfs_common::proto::cluster::stat::TOTAL_SYNC_OUT_BYTES + 1] += size as i64;
+        }
+        ok_or(r, &[errno::EEXIST])
+    }
+}
+
+fn sock_request(sock: &mut TcpStream, command: u8, body: &[u8]) -> NetResult<()> {
+    // a status-0 reply may carry a body (upstream's rename echo): read and drop it
+    net::request(sock, command, body).map(|_| ())
+}
+
+/// Success, or one of the statuses that mean the peer is already in the wanted state.
+fn ok_or(r: NetResult<()>, fine: &[u8]) -> NetResult<()> {
+    match r {
+        Err(NetError::Status(s)) if fine.contains(&s) => Ok(()),
+        other => other,
+    }
+}
