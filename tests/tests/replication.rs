@@ -108,3 +108,267 @@ fn two_members_replicate_every_operation() {
     assert!(!snap.contains_key(&ap2.name[4..]));
     assert!(snap.contains_key(&format!("{}-m", &ids[0].name[4..])));
 }
+
+fn content(k: usize) -> Vec<u8> {
+    let size = if k % 500 == 7 {
+        5 << 20
+    } else if k % 50 == 3 {
+        512 << 10
+    } else {
+        (k * 37) % 20000
+    };
+    (0..size)
+        .map(|i| (i as u32).wrapping_mul(2654435761).wrapping_add(k as u32) as u8)
+        .collect()
+}
+
+fn sha1(b: &[u8]) -> String {
+    sha1_smol::Sha1::from(b).digest().to_string()
+}
+
+#[test]
+fn three_members_converge_under_load() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 3,
+        ..Default::default()
+    });
+    let client = std::sync::Arc::new(c.client());
+    // 8 threads upload 3000 files of 0 B to 5 MiB
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let client = std::sync::Arc::clone(&client);
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                for k in (t..3000).step_by(8) {
+                    let data = content(k);
+                    let id = client
+                        .upload(Content::Buffer(&data), "bin", false, None, None)
+                        .unwrap();
+                    out.push((k, id, sha1(&data)));
+                }
+                out
+            })
+        })
+        .collect();
+    let mut files: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    files.sort_by_key(|f| f.0);
+    // appender files, appended, modified and truncated
+    let mut appenders = Vec::new();
+    for k in 0..40usize {
+        let ap = client
+            .upload(
+                Content::Buffer(format!("appender {k}\n").as_bytes()),
+                "log",
+                true,
+                None,
+                None,
+            )
+            .unwrap();
+        client
+            .append(&ap, Content::Buffer(&vec![b'a'; k * 10]))
+            .unwrap();
+        client.modify(&ap, 0, Content::Buffer(b"APP")).unwrap();
+        if k % 2 == 0 {
+            client.truncate(&ap, 5 + k as i64).unwrap();
+        }
+        let now = client.download_to_vec(&ap, 0, 0).unwrap();
+        appenders.push((ap, sha1(&now)));
+    }
+    // deletes
+    for f in files.iter().filter(|f| f.0 % 10 == 0) {
+        client.delete(&f.1).unwrap();
+    }
+    let snap = wait_converged(&c, &[0, 1, 2], Duration::from_secs(240));
+    let mut expected = BTreeMap::new();
+    for f in files.iter().filter(|f| f.0 % 10 != 0) {
+        expected.insert(f.1.name[4..].to_string(), f.2.clone());
+    }
+    for (ap, h) in &appenders {
+        expected.insert(ap.name[4..].to_string(), h.clone());
+    }
+    assert_eq!(snap.len(), expected.len(), "live file count");
+    assert_eq!(
+        snap, expected,
+        "every member holds exactly the live files, byte-identical"
+    );
+}
+
+#[test]
+fn new_member_receives_old_files_and_reads_never_fail() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let client = std::sync::Arc::new(c.client());
+    let mut ids = Vec::new();
+    for k in 0..300 {
+        ids.push(
+            client
+                .upload(Content::Buffer(&content(k % 60)), "bin", false, None, None)
+                .unwrap(),
+        );
+    }
+    let ap = client
+        .upload(Content::Buffer(b"appender"), "log", true, None, None)
+        .unwrap();
+    client.append(&ap, Content::Buffer(b" and more")).unwrap();
+    client.delete(&ids[5]).unwrap();
+    wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    // readers go through the tracker the whole time the new member syncs in
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|t| {
+            let (client, stop, ids) = (
+                std::sync::Arc::clone(&client),
+                std::sync::Arc::clone(&stop),
+                ids.clone(),
+            );
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0, Vec::new());
+                let mut k = t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    k = (k + 7) % ids.len();
+                    if k == 5 {
+                        continue;
+                    }
+                    match client.download_to_vec(&ids[k], 0, 0) {
+                        Ok(_) => ok += 1,
+                        Err(e) => failed.push(format!("{}: {e}", ids[k])),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let opts = ClusterOpts::default();
+    c.add_storage(&opts);
+    c.wait_active(3);
+    let snap = wait_converged(&c, &[0, 1, 2], Duration::from_secs(120));
+    // keep reading a little while the new member serves
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for r in readers {
+        let (ok, failed) = r.join().unwrap();
+        assert!(
+            failed.is_empty(),
+            "downloads failed while the member synced in: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total > 0);
+    assert_eq!(snap.len(), 300 - 1 + 1);
+    let flag = std::fs::read_to_string(c.storages[2].base.join("data/.data_init_flag")).unwrap();
+    assert!(
+        flag.contains("sync_old_done=1\n") && !flag.contains("sync_src_server=\n"),
+        "{flag}"
+    );
+    // the source kept a mark for the new member with the full pass done
+    let marks: Vec<_> = [0usize, 1]
+        .iter()
+        .filter_map(|&i| {
+            let p = c.storages[i]
+                .base
+                .join(format!("data/sync/{}_23000.mark", c.storages[2].ip));
+            fdfs_storage::sync::Mark::load(&p).unwrap()
+        })
+        .collect();
+    assert!(
+        marks.iter().any(|m| m.need_sync_old && m.sync_old_done),
+        "{marks:?}"
+    );
+}
+
+#[test]
+fn killed_member_catches_up_after_restart() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 3,
+        ..Default::default()
+    });
+    let client = std::sync::Arc::new(c.client());
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let burst = |from: usize, to: usize| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let (client, acked) = (
+                    std::sync::Arc::clone(&client),
+                    std::sync::Arc::clone(&acked),
+                );
+                std::thread::spawn(move || {
+                    for k in (from + t..to).step_by(4) {
+                        let data = content(k);
+                        // an upload to the member being killed may fail: only acknowledged ones count
+                        if let Ok(id) =
+                            client.upload(Content::Buffer(&data), "bin", false, None, None)
+                        {
+                            acked.lock().unwrap().push((id, sha1(&data)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+    };
+    let first = burst(0, 400);
+    // kill -9 a member while the burst and its replication are running
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 100 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.storages[2].daemon.kill9();
+    for h in first {
+        h.join().unwrap();
+    }
+    for h in burst(400, 600) {
+        h.join().unwrap();
+    }
+    let s = &mut c.storages[2];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+    c.wait_active(3);
+    let snap = wait_converged(&c, &[0, 1, 2], Duration::from_secs(180));
+    for (id, h) in acked.lock().unwrap().iter() {
+        assert_eq!(
+            snap.get(&id.name[4..]),
+            Some(h),
+            "acknowledged file {id} lost or changed"
+        );
+    }
+    // no partial file anywhere, and the state files parse
+    for st in &c.storages {
+        assert_eq!(
+            std::fs::read_dir(st.store_paths[0].join("data/.rfdfs_tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+        for e in std::fs::read_dir(st.base.join("data/sync"))
+            .unwrap()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".mark") {
+                assert!(
+                    fdfs_storage::sync::Mark::load(&e.path()).unwrap().is_some(),
+                    "{name}"
+                );
+            }
+            if name.starts_with("binlog.") {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                assert!(text.is_empty() || text.ends_with('\n'));
+                for line in text.lines() {
+                    assert!(
+                        fdfs_storage::binlog::parse_line(line).is_some(),
+                        "{name}: {line:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use crate::state::{Group, State};
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::file_id::{FileKind, RemoteName, Source};
-use fdfs_common::proto::errno;
+use fdfs_common::proto::{errno, status};
 
 /// Which group takes an upload without a named group.
 pub fn store_group(state: &mut State, cfg: &TrackerConfig) -> Result<String, u8> {
@@ -150,7 +150,11 @@ fn source_index(group: &Group, name: &RemoteName) -> Option<usize> {
     }
 }
 
-/// Whether storage `i` surely has the file (5.5).
+/// Whether storage `i` surely has the file (5.5), judged per source: what `i` reported having
+/// received from the file's own source storage, rather than upstream's single
+/// `last_synced_timestamp` (a minimum over the sources that happened to report, which can name a
+/// member that has not yet heard from the file's source). A member whose initial full sync is
+/// done also holds everything up to its `until` timestamp.
 fn surely_has(
     group: &Group,
     i: usize,
@@ -160,11 +164,18 @@ fn surely_has(
     cfg: &TrackerConfig,
 ) -> bool {
     let s = &group.storages[i];
-    Some(i) == src
-        || file_ts < now - cfg.storage_sync_file_max_delay
-        || s.last_synced_timestamp > file_ts
-        || (s.last_synced_timestamp + 1 >= file_ts
-            && now - file_ts > cfg.storage_sync_file_max_time)
+    if Some(i) == src || file_ts < now - cfg.storage_sync_file_max_delay {
+        return true;
+    }
+    let synced = match src {
+        Some(k) => *s.synced_from.get(&group.storages[k].id).unwrap_or(&0),
+        None => s.last_synced_timestamp,
+    };
+    synced > file_ts
+        || (synced + 1 >= file_ts && now - file_ts > cfg.storage_sync_file_max_time)
+        || (!s.sync_src_id.is_empty()
+            && s.sync_until_timestamp >= file_ts
+            && s.status == status::ACTIVE)
 }
 
 /// QUERY_FETCH_ONE / QUERY_FETCH_ALL: storages that can serve the download.
