@@ -4,6 +4,7 @@
 //! crash can never leave a torn line in the middle of the file.
 
 use parking_lot::Mutex;
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ struct Current {
     compress_index: u32,
     /// lines written so far
     written: u64,
+    /// start offsets (in this file) of intent lines whose change is still being applied
+    pending: BTreeSet<u64>,
 }
 
 pub struct Binlog {
@@ -59,6 +62,7 @@ impl Binlog {
                 size,
                 compress_index,
                 written: 0,
+                pending: BTreeSet::new(),
             }),
             synced: Mutex::new(0),
         };
@@ -73,11 +77,30 @@ impl Binlog {
         )
     }
 
-    /// Append one record and return once it is on disk. `args` is the rest after the name
-    /// (`"3 5"`, a second name, or empty). Concurrent writers share one fdatasync.
+    /// Append one record for a change already made, and return once it is on disk. `args` is
+    /// the rest after the name (`"3 5"`, a second name, or empty). Concurrent writers share one
+    /// fdatasync.
     pub fn write(&self, timestamp: i64, op: char, name: &str, args: &str) {
-        let seq = self.append(timestamp, op, name, args);
+        drop(self.intent(timestamp, op, name, args));
+    }
+
+    /// Record a change about to be made. The line is on disk when this returns, so a crash
+    /// cannot leave the change without its line; sync readers see it only once the returned
+    /// guard is dropped (the change made, or given up: the sender then finds nothing to send).
+    pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
+        let (seq, start) = self.append(timestamp, op, name, args);
         self.sync_to(seq);
+        Intent {
+            binlog: self,
+            start,
+        }
+    }
+
+    /// How far sync readers may read: the current file up to its first line whose change is
+    /// not applied yet.
+    pub fn visible_end(&self) -> (u32, u64) {
+        let cur = self.cur.lock();
+        (cur.index, cur.pending.first().copied().unwrap_or(cur.size))
     }
 
     fn sync_to(&self, seq: u64) {
@@ -96,38 +119,51 @@ impl Binlog {
         *synced = target;
     }
 
-    fn append(&self, timestamp: i64, op: char, name: &str, args: &str) -> u64 {
+    fn append(&self, timestamp: i64, op: char, name: &str, args: &str) -> (u64, Option<u64>) {
         let line = if args.is_empty() {
             format!("{timestamp} {op} {name}\n")
         } else {
             format!("{timestamp} {op} {name} {args}\n")
         };
         let mut cur = self.cur.lock();
+        // a file is left only once every change it records is applied, so that a reader that
+        // moved past it never misses a line that became visible later
+        if cur.size >= ROTATE_SIZE && cur.pending.is_empty() {
+            self.rotate(&mut cur);
+        }
         if let Err(e) = (&*cur.file).write_all(line.as_bytes()) {
             log::error!("write binlog fail: {e}");
-            return cur.written;
+            return (cur.written, None);
         }
+        let start = cur.size;
+        cur.pending.insert(start);
         cur.size += line.len() as u64;
         cur.written += 1;
-        if cur.size >= ROTATE_SIZE {
-            let next = cur.index + 1;
-            let path = self.dir.join(binlog_name(next));
-            let _ = std::fs::remove_file(&path);
-            match OpenOptions::new().create(true).append(true).open(&path) {
-                Ok(f) => {
-                    let _ = cur.file.sync_all();
-                    cur.file = Arc::new(f);
-                    cur.index = next;
-                    cur.size = 0;
-                    let c = cur.compress_index;
-                    if let Err(e) = self.write_index(next, c) {
-                        log::error!("write binlog index fail: {e}");
-                    }
+        (cur.written, Some(start))
+    }
+
+    fn rotate(&self, cur: &mut Current) {
+        let next = cur.index + 1;
+        let path = self.dir.join(binlog_name(next));
+        let _ = std::fs::remove_file(&path);
+        match OpenOptions::new().create(true).append(true).open(&path) {
+            Ok(f) => {
+                let _ = cur.file.sync_all();
+                cur.file = Arc::new(f);
+                cur.index = next;
+                cur.size = 0;
+                if let Err(e) = self.write_index(next, cur.compress_index) {
+                    log::error!("write binlog index fail: {e}");
                 }
-                Err(e) => log::error!("open binlog {} fail: {e}", path.display()),
             }
+            Err(e) => log::error!("open binlog {} fail: {e}", path.display()),
         }
-        cur.written
+    }
+
+    fn done(&self, start: Option<u64>) {
+        if let Some(s) = start {
+            self.cur.lock().pending.remove(&s);
+        }
     }
 
     /// Make what was written durable.
@@ -144,6 +180,18 @@ impl Binlog {
 
     pub fn current_index(&self) -> u32 {
         self.cur.lock().index
+    }
+}
+
+/// A change being applied: its line becomes visible to sync readers when this is dropped.
+pub struct Intent<'a> {
+    binlog: &'a Binlog,
+    start: Option<u64>,
+}
+
+impl Drop for Intent<'_> {
+    fn drop(&mut self) {
+        self.binlog.done(self.start);
     }
 }
 
@@ -221,6 +269,45 @@ pub fn parse_line(line: &str) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intent_lines_are_durable_but_hidden_until_applied() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-binlog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let b = Binlog::open(&dir).unwrap();
+        b.write(1, 'C', "M00/00/00/a", "");
+        let first_end = b.visible_end().1;
+        let pending = b.intent(2, 'C', "M00/00/00/b", "");
+        b.write(3, 'D', "M00/00/00/c", "");
+        // on disk already, but readers stop before the change that is still being applied
+        assert_eq!(
+            std::fs::read_to_string(dir.join("binlog.000"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+        assert_eq!(b.visible_end(), (0, first_end));
+        drop(pending);
+        assert_eq!(
+            b.visible_end().1,
+            std::fs::metadata(dir.join("binlog.000")).unwrap().len()
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-binlog-torn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("binlog.000"), "1 C M00/00/00/a\n2 C M00/0").unwrap();
+        let b = Binlog::open(&dir).unwrap();
+        b.write(3, 'C', "M00/00/00/c", "");
+        let text = std::fs::read_to_string(dir.join("binlog.000")).unwrap();
+        assert_eq!(text, "1 C M00/00/00/a\n3 C M00/00/00/c\n");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn parse_records() {

@@ -6,6 +6,7 @@
 //! group reads that binlog; it is not part of this crate yet.
 
 pub mod binlog;
+pub mod recovery;
 pub mod replica;
 pub mod reporter;
 pub mod service;
@@ -37,7 +38,9 @@ fn init_store(
     let flag_path = data.join(store::DATA_INIT_FLAG);
     let n = cfg.store_paths.len();
     let now = fdfs_common::now();
-    let mut flag = store::InitFlag::load(&flag_path, n)?.unwrap_or_else(|| store::InitFlag {
+    let existing = store::InitFlag::load(&flag_path, n)?;
+    let in_service = existing.as_ref().is_some_and(|f| f.sync_old_done);
+    let mut flag = existing.unwrap_or_else(|| store::InitFlag {
         storage_join_time: now,
         last_server_port: cfg.server.port as i64,
         store_path_marks: vec![None; n],
@@ -57,12 +60,19 @@ fn init_store(
                 cfg.store_paths[i].display()
             )
         })?;
-        let created = st.make_data_dirs(i).map_err(|e| {
+        let missing = st.make_data_dirs(i).map_err(|e| {
             format!(
                 "mkdir data dirs of {} fail: {e}",
                 cfg.store_paths[i].display()
             )
         })?;
+        let created = missing > 0;
+        if in_service && created {
+            log::warn!(
+                "store path #{i}: {missing} sub directories were missing; repairing it from a peer"
+            );
+            let _ = std::fs::write(st.data_dir(i).join(recovery::REPAIR_REQUEST), b"");
+        }
         if !cfg.check_store_path_mark {
             continue;
         }
@@ -246,6 +256,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut last_stat = Instant::now();
     let mut saved_version = 0;
     let mut last_binlog_sync = Instant::now();
+    let mut last_repair_check = Instant::now();
+    let mut repair: Option<std::thread::JoinHandle<()>> = None;
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
     ctx.wait_for_shutdown(cfg.server.log.rotate_everyday, || {
@@ -255,6 +267,30 @@ pub fn run(mut ctx: RunContext) -> i32 {
             if v != saved_version {
                 saved_version = v;
                 save_stats(&storage);
+            }
+        }
+        if last_repair_check.elapsed() >= Duration::from_secs(1)
+            && repair.as_ref().is_none_or(|h| h.is_finished())
+        {
+            last_repair_check = Instant::now();
+            if let Some(i) =
+                (0..storage.store.paths.len()).find(|&i| recovery::repair_requested(&storage, i))
+            {
+                let r = Arc::clone(&rep);
+                repair = std::thread::Builder::new()
+                    .name("repair".into())
+                    .spawn(move || {
+                        if let Err(e) = recovery::repair_store_path(&r, i) {
+                            // try again later (no ACTIVE peer known yet, peer unreachable, ...)
+                            log::warn!("repair of store path {i} postponed: {e}");
+                            let _ = std::fs::write(
+                                r.storage.store.data_dir(i).join(recovery::REPAIR_REQUEST),
+                                b"",
+                            );
+                            std::thread::sleep(Duration::from_secs(2));
+                        }
+                    })
+                    .ok();
             }
         }
         if last_binlog_sync.elapsed() >= binlog_every {
@@ -269,6 +305,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     }
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
+    }
+    if let Some(h) = repair {
+        let _ = h.join();
     }
     let _ = watcher.join();
     storage.binlog.sync();

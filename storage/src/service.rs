@@ -401,7 +401,6 @@ impl Storage {
             crc,
             &x7,
         )?;
-        self.binlog.write(mtime, op::CREATE, &name, "");
         self.count(
             total_idx,
             true,
@@ -440,6 +439,12 @@ impl Storage {
                 x7,
             );
             let path = self.store.data_dir(path_index).join(&name[4..]);
+            if std::fs::symlink_metadata(&path).is_ok() {
+                continue;
+            }
+            // the line first: after a crash here the line names a missing file, which the sync
+            // sender skips, instead of a file that exists on this member only
+            let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
             // link() refuses to replace an existing name, unlike rename()
             match std::fs::hard_link(tmp, &path) {
                 Ok(()) => {
@@ -519,6 +524,10 @@ impl Storage {
                     Some((stat::TOTAL_UPLOAD_BYTES, size)),
                 );
             })?;
+        let mtime = std::fs::metadata(&tmp)
+            .map(|m| m.mtime())
+            .unwrap_or_else(|_| fdfs_common::now());
+        let _intent = self.binlog.intent(mtime, op::CREATE, &slave, "");
         if let Err(e) = std::fs::hard_link(&tmp, &slave_path) {
             let _ = std::fs::remove_file(&tmp);
             self.count(
@@ -534,10 +543,6 @@ impl Storage {
         }
         let _ = std::fs::remove_file(&tmp);
         crate::store::sync_dir(&dir);
-        let mtime = std::fs::metadata(&slave_path)
-            .map(|m| m.mtime())
-            .unwrap_or_else(|_| fdfs_common::now());
-        self.binlog.write(mtime, op::CREATE, &slave, "");
         self.count(
             stat::TOTAL_UPLOAD_COUNT,
             true,
@@ -602,6 +607,14 @@ impl Storage {
         let mut f = opened.map_err(|e| Fail::early(io_errno(&e)))?;
         let old = f.metadata().map(|m| m.len()).unwrap_or(0);
         if size > 0 {
+            // the line first (see commit_new_file); a line whose bytes never arrived is skipped
+            // by the sync sender, which finds the file shorter than offset + length
+            let _intent = self.binlog.intent(
+                fdfs_common::now(),
+                op::APPEND,
+                &name,
+                &format!("{old} {size}"),
+            );
             if let Err(e) = self
                 .receive_into(conn, &mut f, size as u64, None)
                 .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
@@ -615,12 +628,6 @@ impl Storage {
                 );
                 return Err(Fail::early(e.unwrap_or(0)));
             }
-            let mtime = f
-                .metadata()
-                .map(|m| m.mtime())
-                .unwrap_or_else(|_| fdfs_common::now());
-            self.binlog
-                .write(mtime, op::APPEND, &name, &format!("{old} {size}"));
         }
         self.count(
             stat::TOTAL_APPEND_COUNT,
@@ -663,6 +670,12 @@ impl Storage {
             return Err(fail(errno::EINVAL));
         }
         if size > 0 {
+            let _intent = self.binlog.intent(
+                fdfs_common::now(),
+                op::MODIFY,
+                &name,
+                &format!("{} {size}", head.offset),
+            );
             f.seek(SeekFrom::Start(head.offset as u64))
                 .map_err(|e| fail(io_errno(&e)))?;
             if let Err(e) = self
@@ -671,12 +684,6 @@ impl Storage {
             {
                 return Err(fail(e.unwrap_or(0)));
             }
-            let mtime = f
-                .metadata()
-                .map(|m| m.mtime())
-                .unwrap_or_else(|_| fdfs_common::now());
-            self.binlog
-                .write(mtime, op::MODIFY, &name, &format!("{} {size}", head.offset));
         }
         self.count(
             stat::TOTAL_MODIFY_COUNT,
@@ -703,19 +710,15 @@ impl Storage {
             .map_err(|e| fail(io_errno(&e)))?;
         let old = f.metadata().map(|m| m.len() as i64).unwrap_or(0);
         if old != req.new_size {
-            f.set_len(req.new_size as u64)
-                .map_err(|e| fail(io_errno(&e)))?;
-            let _ = f.sync_data();
-            let mtime = f
-                .metadata()
-                .map(|m| m.mtime())
-                .unwrap_or_else(|_| fdfs_common::now());
-            self.binlog.write(
-                mtime,
+            let _intent = self.binlog.intent(
+                fdfs_common::now(),
                 op::TRUNCATE,
                 &req.filename,
                 &format!("{old} {}", req.new_size),
             );
+            f.set_len(req.new_size as u64)
+                .map_err(|e| fail(io_errno(&e)))?;
+            let _ = f.sync_data();
         }
         self.count(stat::TOTAL_TRUNCATE_COUNT, true, None);
         Ok(Vec::new())
@@ -745,21 +748,19 @@ impl Storage {
                 .store
                 .data_dir(ln.store_path_index)
                 .join(&new_name[4..]);
-            match std::fs::hard_link(&path, &new_path) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&path);
-                    let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
-                    crate::store::sync_dir(new_path.parent().unwrap_or(Path::new(".")));
-                    self.binlog.write(now, op::RENAME, &new_name, &name);
-                    return Ok(FileIdReply {
-                        group: self.group.clone(),
-                        filename: new_name,
-                    }
-                    .to_bytes());
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Fail::done(io_errno(&e))),
+            if std::fs::symlink_metadata(&new_path).is_ok() {
+                continue;
             }
+            // the line first, then one atomic rename: a crash leaves either name, never both
+            let _intent = self.binlog.intent(now, op::RENAME, &new_name, &name);
+            std::fs::rename(&path, &new_path).map_err(|e| Fail::done(io_errno(&e)))?;
+            let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
+            crate::store::sync_dir(new_path.parent().unwrap_or(Path::new(".")));
+            return Ok(FileIdReply {
+                group: self.group.clone(),
+                filename: new_name,
+            }
+            .to_bytes());
         }
         Err(Fail::done(errno::EBUSY))
     }
@@ -838,17 +839,23 @@ impl Storage {
             // a slave stored as a link: its target goes too
             if let Ok(target) = std::fs::read_link(&path) {
                 if let Some(target_name) = self.logical_name_of(&target) {
-                    if std::fs::remove_file(&target).is_ok() {
-                        self.binlog.write(now, op::DELETE, &target_name, "");
+                    if target.exists() {
+                        let _intent = self.binlog.intent(now, op::DELETE, &target_name, "");
+                        let _ = std::fs::remove_file(&target);
                     }
                 }
             }
         }
+        // lines first: the sync sender skips a delete whose file still exists locally, so a
+        // crash in between leaves every member with the file rather than only some
+        let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
         std::fs::remove_file(&path).map_err(|e| fail(io_errno(&e)))?;
-        self.binlog.write(now, op::DELETE, &req.filename, "");
-        if std::fs::remove_file(meta_path(&path)).is_ok() {
-            self.binlog
-                .write(now, op::DELETE, &format!("{}-m", req.filename), "");
+        let mpath = meta_path(&path);
+        if mpath.exists() {
+            let _intent = self
+                .binlog
+                .intent(now, op::DELETE, &format!("{}-m", req.filename), "");
+            let _ = std::fs::remove_file(&mpath);
         }
         self.count(stat::TOTAL_DELETE_COUNT, true, None);
         Ok(Vec::new())
@@ -884,8 +891,8 @@ impl Storage {
         let existed = mpath.exists();
         if req.metadata.is_empty() {
             if req.op == b'O' && existed {
+                let _intent = self.binlog.intent(now, op::DELETE, &mname, "");
                 std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
-                self.binlog.write(now, op::DELETE, &mname, "");
             }
             self.count(stat::TOTAL_SET_META_COUNT, true, None);
             return Ok(Vec::new());
@@ -897,14 +904,14 @@ impl Storage {
         } else {
             metadata::sorted(new_items)
         };
-        crate::store::write_atomic(&mpath, &metadata::pack(&items))
-            .map_err(|e| fail(io_errno(&e)))?;
-        self.binlog.write(
+        let _intent = self.binlog.intent(
             now,
             if existed { op::UPDATE } else { op::CREATE },
             &mname,
             "",
         );
+        crate::store::write_atomic(&mpath, &metadata::pack(&items))
+            .map_err(|e| fail(io_errno(&e)))?;
         self.count(stat::TOTAL_SET_META_COUNT, true, None);
         Ok(Vec::new())
     }
@@ -1055,6 +1062,12 @@ impl Service for Storage {
             };
             if h.cmd == cmd::DOWNLOAD_FILE {
                 self.download_file(conn, &body).map(|_| None)
+            } else if h.cmd == cmd::FETCH_ONE_PATH_BINLOG {
+                // a stream of unannounced length: it ends when we close
+                if let Err(code) = self.fetch_one_path_binlog(conn, &body) {
+                    let _ = conn.respond_status(code);
+                }
+                return Flow::Close;
             } else {
                 match h.cmd {
                     cmd::REPORT_SERVER_ID => self.report_server_id(session, &body),

@@ -184,23 +184,30 @@ impl Store {
         };
     }
 
-    /// Create `data/` and the `HH/HH` tree where missing. Returns whether the tree was created.
-    pub fn make_data_dirs(&self, index: usize) -> std::io::Result<bool> {
+    /// Create `data/` and whatever part of the `HH/HH` tree is missing. Returns how many sub
+    /// directories had to be created (all of them on a first start; some, if a subtree was
+    /// lost, which calls for a repair from a peer).
+    pub fn make_data_dirs(&self, index: usize) -> std::io::Result<usize> {
         let data = self.paths[index].join("data");
         std::fs::create_dir_all(&data)?;
-        let last = format!("{:02X}", self.subdir_count - 1);
-        if data.join("00").join("00").is_dir() && data.join(&last).join(&last).is_dir() {
-            return Ok(false);
-        }
-        log::info!("data path: {}, mkdir sub dir...", data.display());
+        let mut created = 0;
         for h in 0..self.subdir_count {
             let hd = data.join(format!("{h:02X}"));
-            mkdir_ok(&hd)?;
+            if !hd.is_dir() {
+                if created == 0 {
+                    log::info!("data path: {}, mkdir sub dir...", data.display());
+                }
+                mkdir_ok(&hd)?;
+            }
             for l in 0..self.subdir_count {
-                mkdir_ok(&hd.join(format!("{l:02X}")))?;
+                let ld = hd.join(format!("{l:02X}"));
+                if !ld.is_dir() {
+                    mkdir_ok(&ld)?;
+                    created += 1;
+                }
             }
         }
-        Ok(true)
+        Ok(created)
     }
 
     pub fn data_dir(&self, index: usize) -> PathBuf {

@@ -141,7 +141,9 @@ impl BinlogReader {
         }
     }
 
-    pub fn next(&mut self, current_write_index: u32) -> std::io::Result<Next> {
+    /// The next record, reading no further than `limit` (the binlog's visible end).
+    pub fn next(&mut self, limit: (u32, u64)) -> std::io::Result<Next> {
+        let current_write_index = limit.0;
         loop {
             if self.file.is_none() {
                 match File::open(self.dir.join(binlog_name(self.index))) {
@@ -158,6 +160,9 @@ impl BinlogReader {
                     Err(e) => return Err(e),
                 }
             }
+            if self.index == limit.0 && self.offset >= limit.1 {
+                return Ok(Next::Eof);
+            }
             let f = self.file.as_mut().expect("opened");
             f.seek(SeekFrom::Start(self.offset))?;
             self.buf.clear();
@@ -171,6 +176,9 @@ impl BinlogReader {
                 if self.buf.contains(&b'\n') {
                     break;
                 }
+            }
+            if self.index == limit.0 {
+                self.buf.truncate((limit.1 - self.offset) as usize);
             }
             if let Some(p) = self.buf.iter().position(|&c| c == b'\n') {
                 let line = String::from_utf8_lossy(&self.buf[..p]).into_owned();
@@ -343,7 +351,7 @@ impl PeerSync {
         if !m.need_sync_old && m.until_timestamp > 0 {
             // the source copies what is older than `until`; start after it
             let mut r = BinlogReader::new(&self.sync_dir(), 0, 0);
-            let cur = self.storage().binlog.current_index();
+            let cur = self.storage().binlog.visible_end();
             loop {
                 match r.next(cur) {
                     Ok(Next::Record(rec, len)) if rec.timestamp < m.until_timestamp => {
@@ -460,7 +468,7 @@ impl PeerSync {
             ) {
                 break;
             }
-            let next = reader.next(self.storage().binlog.current_index())?;
+            let next = reader.next(self.storage().binlog.visible_end())?;
             match next {
                 Next::Eof => {
                     if mark.need_sync_old && !mark.sync_old_done {
@@ -598,13 +606,24 @@ impl PeerSync {
                 }
             }
             'T' => {
-                if std::fs::symlink_metadata(&path).is_err() {
+                let Ok(md) = std::fs::symlink_metadata(&path) else {
                     return Ok(());
-                }
+                };
                 let mut nums = rec.args.split(' ').filter_map(|v| v.parse::<i64>().ok());
                 let (Some(old), Some(new)) = (nums.next(), nums.next()) else {
                     return Ok(());
                 };
+                if md.len() as i64 != new {
+                    // changed since, or the truncate never happened: send what the file is now
+                    return self.send_file(
+                        sock,
+                        cmd::SYNC_UPDATE_FILE,
+                        &path,
+                        &rec.name,
+                        ts,
+                        &group,
+                    );
+                }
                 let body = SyncRangeReq {
                     offset: old,
                     length: new,
@@ -614,11 +633,11 @@ impl PeerSync {
                 }
                 .to_bytes();
                 match sock_request(sock, cmd::SYNC_TRUNCATE_FILE, &body) {
-                    // the peer misses the file or its size differs: send the current content
-                    Err(NetError::Status(s)) if s == errno::ENOENT => {
+                    // the peer misses the file or is not at the old size: send the current content
+                    Err(NetError::Status(s)) if s == errno::ENOENT || s == errno::EEXIST => {
                         self.send_file(sock, cmd::SYNC_UPDATE_FILE, &path, &rec.name, ts, &group)
                     }
-                    r => ok_or(r, &[errno::EEXIST]),
+                    r => r,
                 }
             }
             'R' => {

@@ -372,3 +372,39 @@ fn killed_member_catches_up_after_restart() {
         }
     }
 }
+
+#[test]
+fn a_lost_subtree_is_repaired_from_a_peer() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: "file_distribute_rotate_count = 5\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    for k in 0..120 {
+        client
+            .upload(Content::Buffer(&content(k % 40)), "bin", false, None, None)
+            .unwrap();
+    }
+    let full = wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    let data = c.storages[1].store_paths[0].join("data");
+    // lose a whole first-level directory and one leaf, while the storage keeps running
+    std::fs::remove_dir_all(data.join("00/01")).unwrap();
+    std::fs::remove_dir_all(data.join("01")).unwrap();
+    assert_ne!(snapshot(&c.storages[1].store_paths[0]), full);
+    std::fs::write(data.join(".rfdfs_repair"), b"").unwrap();
+    assert_eq!(wait_converged(&c, &[0, 1], Duration::from_secs(60)), full);
+    assert!(data.join("01/03").is_dir());
+
+    // lost while stopped: found and repaired at the next start
+    c.storages[1].daemon.stop();
+    std::fs::remove_dir_all(data.join("02/02")).unwrap();
+    let s = &mut c.storages[1];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+    c.wait_active(2);
+    assert_eq!(wait_converged(&c, &[0, 1], Duration::from_secs(60)), full);
+    assert!(c.storages[1]
+        .daemon
+        .log()
+        .contains("sub directories were missing"));
+}

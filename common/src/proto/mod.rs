@@ -93,6 +93,7 @@ pub mod cmd {
     pub const SYNC_UPDATE_FILE: u8 = 18;
     pub const SYNC_CREATE_LINK: u8 = 19;
     pub const SYNC_APPEND_FILE: u8 = 25;
+    pub const FETCH_ONE_PATH_BINLOG: u8 = 26;
     pub const SYNC_MODIFY_FILE: u8 = 35;
     pub const SYNC_TRUNCATE_FILE: u8 = 37;
     pub const SYNC_RENAME_FILE: u8 = 40;

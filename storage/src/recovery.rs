@@ -1,0 +1,244 @@
+//! Making a member whole again from a peer (sync-and-storage-layout.md 5.7, done online).
+//!
+//! A peer lists the files of one store path with FETCH_ONE_PATH_BINLOG (upstream's disk
+//! recovery command, served here too); every listed file missing locally is downloaded from
+//! that peer through the temp directory, with its original mtime. Nothing is written to our
+//! binlog: the files are not new to the group. It runs at startup for a store path whose
+//! sub directories had gone missing, and whenever `<store path>/data/.rfdfs_repair` appears,
+//! without stopping the storage.
+
+use crate::binlog::{binlog_name, parse_line};
+use crate::reporter::Reporter;
+use crate::service::Storage;
+use fdfs_common::codec::{Message, Reader, Writer};
+use fdfs_common::file_id::LogicalName;
+use fdfs_common::net;
+use fdfs_common::proto::storage::DownloadReq;
+use fdfs_common::proto::{cmd, errno, status, Header, GROUP_NAME_MAX};
+use fdfs_common::server::Conn;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub const REPAIR_REQUEST: &str = ".rfdfs_repair";
+/// The "unknown length" FETCH_ONE_PATH_BINLOG announces (2^58).
+const STREAM_LEN: i64 = 1 << 58;
+
+impl Storage {
+    /// FETCH_ONE_PATH_BINLOG: stream the binlog lines of the files this storage holds in one
+    /// store path, then their byte count, then close.
+    pub(crate) fn fetch_one_path_binlog(&self, conn: &mut Conn, body: &[u8]) -> Result<(), u8> {
+        let mut r = Reader::new(body);
+        let group = r
+            .fixed_str(GROUP_NAME_MAX, "group_name")
+            .map_err(|_| errno::EINVAL)?;
+        let index = r.u8("store_path_index").map_err(|_| errno::EINVAL)? as usize;
+        if r.finish().is_err() || group != self.group || index >= self.store.paths.len() {
+            return Err(errno::EINVAL);
+        }
+        let header = Header {
+            pkg_len: STREAM_LEN,
+            cmd: cmd::RESP,
+            status: 0,
+        };
+        conn.write_all(&header.to_bytes()).map_err(|_| errno::EIO)?;
+        let prefix = format!("M{index:02X}/");
+        let mut sent: u64 = 0;
+        let sync_dir = self.cfg.server.base_path.join("data/sync");
+        let last = self.binlog.current_index();
+        let mut out = Vec::new();
+        for i in 0..=last {
+            let Ok(text) = std::fs::read_to_string(sync_dir.join(binlog_name(i))) else {
+                continue;
+            };
+            for line in text.lines() {
+                let Some(rec) = parse_line(line) else {
+                    continue;
+                };
+                let upper = rec.op.to_ascii_uppercase();
+                if !matches!(upper, 'C' | 'L' | 'R') || !rec.name.starts_with(&prefix) {
+                    continue;
+                }
+                let Ok(ln) = LogicalName::parse(&rec.name, self.store.paths.len()) else {
+                    continue;
+                };
+                let Ok(md) = std::fs::symlink_metadata(self.store.local_path(&ln)) else {
+                    continue;
+                };
+                let lower = rec.op.is_ascii_lowercase();
+                let op = match (md.file_type().is_symlink(), lower) {
+                    (true, false) => 'L',
+                    (true, true) => 'l',
+                    (false, false) => 'C',
+                    (false, true) => 'c',
+                };
+                let line = if md.file_type().is_symlink() && upper == 'L' {
+                    format!("{} {op} {} {}\n", rec.timestamp, rec.name, rec.args)
+                } else {
+                    format!("{} {op} {}\n", rec.timestamp, rec.name)
+                };
+                out.extend_from_slice(line.as_bytes());
+                sent += line.len() as u64;
+                if out.len() >= 64 * 1024 {
+                    conn.write_all(&out).map_err(|_| errno::EIO)?;
+                    out.clear();
+                }
+            }
+        }
+        out.put_i64(sent as i64);
+        conn.write_all(&out).map_err(|_| errno::EIO)?;
+        Ok(())
+    }
+}
+
+/// Fetch a peer's list of one store path: `(timestamp, op, name, second name)` records.
+fn fetch_file_list(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    index: u8,
+) -> std::io::Result<Vec<crate::binlog::Record>> {
+    let c = &rep.storage.cfg.server;
+    let mut s = net::connect(
+        &peer.ip,
+        peer.port as u16,
+        None,
+        Duration::from_secs(c.connect_timeout),
+        Duration::from_secs(600),
+    )?;
+    let mut body = Vec::new();
+    body.put_fixed_str(&rep.storage.group, GROUP_NAME_MAX);
+    body.put_u8(index);
+    net::send_request(&mut s, cmd::FETCH_ONE_PATH_BINLOG, 0, &body)?;
+    net::recv_header(&mut s).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    if all.len() < 8 {
+        return Err(std::io::Error::other("binlog stream without its trailer"));
+    }
+    let (lines, trailer) = all.split_at(all.len() - 8);
+    if u64::from_be_bytes(trailer.try_into().expect("8 bytes")) != lines.len() as u64 {
+        return Err(std::io::Error::other(
+            "binlog stream length does not match its trailer",
+        ));
+    }
+    Ok(String::from_utf8_lossy(lines)
+        .lines()
+        .filter_map(parse_line)
+        .collect())
+}
+
+/// Download one file from the peer into place (through the temp directory), keeping its mtime.
+fn restore_file(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    name: &str,
+    ts: i64,
+    dest: &Path,
+    index: usize,
+) -> std::io::Result<bool> {
+    let st = &rep.storage;
+    let c = &st.cfg.server;
+    let mut s = net::connect(
+        &peer.ip,
+        peer.port as u16,
+        None,
+        Duration::from_secs(c.connect_timeout),
+        Duration::from_secs(c.network_timeout.max(60)),
+    )?;
+    let req = DownloadReq {
+        offset: 0,
+        count: 0,
+        group: st.group.clone(),
+        filename: name.into(),
+    };
+    net::send_request(&mut s, cmd::DOWNLOAD_FILE, 0, &req.to_bytes())?;
+    let h = match net::recv_header(&mut s) {
+        Ok(h) => h,
+        Err(net::NetError::Status(s)) if s == errno::ENOENT => return Ok(false),
+        Err(e) => return Err(std::io::Error::other(e.to_string())),
+    };
+    let tmp = st.store.temp_path(index);
+    let mut f = std::fs::File::create(&tmp)?;
+    let copied = std::io::copy(&mut (&mut s).take(h.pkg_len as u64), &mut f)?;
+    if copied != h.pkg_len as u64 {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(std::io::Error::other("short download"));
+    }
+    f.flush()?;
+    f.sync_data()?;
+    let _ = f.set_modified(UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64));
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // a file that reappeared meanwhile (a replica arrived) is newer than ours: keep it
+    if std::fs::symlink_metadata(dest).is_ok() {
+        let _ = std::fs::remove_file(&tmp);
+        return Ok(false);
+    }
+    std::fs::rename(&tmp, dest)?;
+    net::quit(s);
+    Ok(true)
+}
+
+/// Restore every file an ACTIVE peer lists for store path `index` and we lack.
+/// Returns (restored, failed).
+pub fn repair_store_path(rep: &Reporter, index: usize) -> Result<(u64, u64), String> {
+    let me = rep.storage.my_ip.read().clone();
+    let peer = rep
+        .peers
+        .lock()
+        .iter()
+        .find(|b| b.id != me && b.status == status::ACTIVE)
+        .cloned()
+        .ok_or("no ACTIVE peer to repair from")?;
+    log::info!(
+        "repair of store path {index} from storage {}:{} started",
+        peer.ip,
+        peer.port
+    );
+    let recreated = rep
+        .storage
+        .store
+        .make_data_dirs(index)
+        .map_err(|e| format!("recreate sub directories: {e}"))?;
+    if recreated > 0 {
+        log::warn!("repair: {recreated} missing sub directories recreated");
+    }
+    let list = fetch_file_list(rep, &peer, index as u8)
+        .map_err(|e| format!("fetch file list from {}: {e}", peer.ip))?;
+    let (mut restored, mut failed) = (0, 0);
+    for rec in list {
+        if rep.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        let Ok(ln) = LogicalName::parse(&rec.name, rep.storage.store.paths.len()) else {
+            continue;
+        };
+        let dest: PathBuf = rep.storage.store.local_path(&ln);
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        }
+        if rec.op.eq_ignore_ascii_case(&'L') {
+            if let Ok(target) = LogicalName::parse(&rec.args, rep.storage.store.paths.len()) {
+                let _ = std::os::unix::fs::symlink(rep.storage.store.local_path(&target), &dest);
+            }
+            continue;
+        }
+        match restore_file(rep, &peer, &rec.name, rec.timestamp, &dest, index) {
+            Ok(true) => restored += 1,
+            Ok(false) => {}
+            Err(e) => {
+                log::error!("repair: restore {} fail: {e}", rec.name);
+                failed += 1;
+            }
+        }
+    }
+    log::info!("repair of store path {index} done: {restored} files restored, {failed} failed");
+    Ok((restored, failed))
+}
+
+/// Whether an operator asked for a repair of store path `index` (and take the request).
+pub fn repair_requested(storage: &Storage, index: usize) -> bool {
+    let p = storage.store.data_dir(index).join(REPAIR_REQUEST);
+    p.exists() && std::fs::remove_file(&p).is_ok()
+}
