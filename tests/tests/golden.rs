@@ -19,6 +19,9 @@ use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
     UploadReq, UploadSlaveHead,
 };
+use fdfs_common::proto::sync::{
+    ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
+};
 use fdfs_common::proto::{cmd, Header};
 use rfdfs_tests::raw;
 use rfdfs_tests::{wait_port, Daemon, TempDir};
@@ -315,6 +318,25 @@ fn cluster_frames_roundtrip_through_our_codec() {
                 ReportStatusReq::from_bytes(body).map(|m| m.to_bytes())
             }
             cmd::STORAGE_SYNC_SRC_REQ => GroupStorageReq::from_bytes(body).map(|m| m.to_bytes()),
+            cmd::REPORT_SERVER_ID if x["server"] == "storage" => {
+                ReportServerId::from_bytes(body).map(|m| m.to_bytes())
+            }
+            cmd::SYNC_CREATE_FILE | cmd::SYNC_UPDATE_FILE if x["server"] == "storage" => {
+                let mut r = fdfs_common::codec::Reader::new(body);
+                SyncFileHead::decode(&mut r).map(|m| [m.to_bytes(), r.rest().to_vec()].concat())
+            }
+            cmd::SYNC_DELETE_FILE if x["server"] == "storage" => {
+                SyncDeleteReq::from_bytes(body).map(|m| m.to_bytes())
+            }
+            cmd::SYNC_APPEND_FILE | cmd::SYNC_MODIFY_FILE | cmd::SYNC_TRUNCATE_FILE
+                if x["server"] == "storage" =>
+            {
+                let mut r = fdfs_common::codec::Reader::new(body);
+                SyncRangeReq::decode(&mut r).map(|m| [m.to_bytes(), r.rest().to_vec()].concat())
+            }
+            cmd::SYNC_RENAME_FILE | cmd::SYNC_CREATE_LINK if x["server"] == "storage" => {
+                SyncTwoNamesReq::from_bytes(body).map(|m| m.to_bytes())
+            }
             cmd::STORAGE_CHANGELOG_REQ if body.len() == 32 => {
                 GroupStorageReq::from_bytes(body).map(|m| m.to_bytes())
             }
@@ -861,4 +883,158 @@ fn replay_captured_requests(meta: &Value) {
         "replayed {compared} requests; {} explained deviations: {deviations:?}",
         deviations.len()
     );
+}
+
+/// The storage -> storage replication streams of the capture (phase 2: storage1's full sync to
+/// a new storage2; phase 3: steady replication both ways), replayed in order against two fresh
+/// receivers of ours, are answered with upstream's statuses. Frames kept only in part are
+/// rebuilt from the fixture's files and checked against the recorded frame sha1.
+#[test]
+fn replication_streams_are_answered_as_recorded() {
+    let c = rfdfs_tests::Cluster::start(rfdfs_tests::ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let fixture = load("storage-fixture.json");
+    let dir = TempDir::new("fixture-files");
+    let st = Command::new("tar")
+        .args([
+            "xzf",
+            vectors().join("storage-fixture.tar.gz").to_str().unwrap(),
+            "-C",
+            dir.path().to_str().unwrap(),
+            "store0/data/00/00",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let by_name: HashMap<String, PathBuf> = fixture["live_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let id = f["file_id"].as_str().unwrap();
+            (
+                id.split_once('/').unwrap().1.to_string(),
+                dir.path().join(f["path_in_tar"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let v = load("cluster-commands.json");
+    let mut conns: HashMap<String, std::net::TcpStream> = HashMap::new();
+    let mut replayed = 0;
+    for x in v["exchanges"].as_array().unwrap() {
+        if x["server"] != "storage" {
+            continue;
+        }
+        let Some(recorded) = x["status"].as_u64() else {
+            continue;
+        };
+        let name = x["name"].as_str().unwrap();
+        let mut req = hex(x["request_hex"].as_str().unwrap());
+        if x.get("request_truncated").and_then(Value::as_bool) == Some(true) {
+            let (h, body) = split_frame(&req);
+            let head = SyncFileHead::decode(&mut fdfs_common::codec::Reader::new(body)).unwrap();
+            let content = std::fs::read(&by_name[&head.filename]).unwrap();
+            assert_eq!(
+                sha1(&content),
+                x["request_content_sha1"].as_str().unwrap(),
+                "{name}"
+            );
+            let fixed = 10 + SyncFileHead::FIXED_LEN + head.filename.len();
+            req.truncate(fixed);
+            req.extend_from_slice(&content);
+            assert_eq!(h.pkg_len as usize + 10, req.len());
+            assert_eq!(
+                sha1(&req),
+                x["request_sha1"].as_str().unwrap(),
+                "{name}: rebuilt frame"
+            );
+        }
+        // storage2 (.152) received from storage1 and the other way round
+        let target = if x["server_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.152")
+        {
+            0
+        } else {
+            1
+        };
+        let key = format!("{target}-{}", x["connection"].as_str().unwrap_or(""));
+        let s = conns
+            .entry(key.clone())
+            .or_insert_with(|| raw::connect(&c.storages[target].ip, 23000));
+        let (st, _) = raw::exchange(s, &req).unwrap_or_else(|| panic!("{name}: no reply"));
+        assert_eq!(
+            st as u64,
+            recorded,
+            "{name}: {}",
+            x["notes"].as_str().unwrap_or("")
+        );
+        replayed += 1;
+    }
+    assert!(
+        replayed >= 90,
+        "only {replayed} replication requests replayed"
+    );
+    // the receivers recorded what they applied with lower-case letters and the source's times
+    let binlog = std::fs::read_to_string(c.storages[0].base.join("data/sync/binlog.000")).unwrap();
+    assert!(
+        binlog
+            .lines()
+            .filter(|l| l.split(' ').nth(1) == Some("c"))
+            .count()
+            >= 40,
+        "{binlog}"
+    );
+    assert!(binlog
+        .lines()
+        .all(|l| fdfs_storage::binlog::parse_line(l).is_some()));
+}
+
+/// The fixture's binlog and its mark for storage2 parse, and a reader resumes from the mark
+/// at the binlog's end.
+#[test]
+fn fixture_binlog_and_mark_resume() {
+    let meta = load("storage-fixture.json");
+    let dir = TempDir::new("fixture-state");
+    let sync = dir.path().join("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    for sf in meta["state_files"].as_array().unwrap() {
+        let path = sf["path"].as_str().unwrap();
+        if let Some(name) = path.strip_prefix("base/data/sync/") {
+            std::fs::write(sync.join(name), sf["content"].as_str().unwrap()).unwrap();
+        }
+    }
+    let mark = fdfs_storage::sync::Mark::load(&sync.join("127.0.0.152_23000.mark"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            mark.binlog_index,
+            mark.binlog_offset,
+            mark.need_sync_old,
+            mark.sync_old_done
+        ),
+        (0, 5306, true, true)
+    );
+    assert_eq!(
+        mark.to_text(),
+        std::fs::read_to_string(sync.join("127.0.0.152_23000.mark")).unwrap()
+    );
+    let len = std::fs::metadata(sync.join("binlog.000")).unwrap().len();
+    let mut from_start = fdfs_storage::sync::BinlogReader::new(&sync, 0, 0);
+    let mut records = 0;
+    while let fdfs_storage::sync::Next::Record(_, n) = from_start.next((0, len)).unwrap() {
+        from_start.offset += n;
+        records += 1;
+    }
+    assert_eq!((from_start.offset, records), (len, 86), "every line parses");
+    let mut resumed =
+        fdfs_storage::sync::BinlogReader::new(&sync, mark.binlog_index, mark.binlog_offset);
+    assert!(matches!(
+        resumed.next((0, len)).unwrap(),
+        fdfs_storage::sync::Next::Eof
+    ));
 }
