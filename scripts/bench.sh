@@ -3,6 +3,8 @@
 # persistent connections):
 #   10 KiB upload and download, 4 client threads: ops/s and latency
 #   10 MiB upload and download, 2 client threads: MB/s
+#   replication: a group of 3 storages takes 3000 files of 0 B to 5 MiB from 8 threads; the
+#   seconds from the last acknowledged upload until every member holds every file
 #
 #   scripts/bench.sh                  start a local release cluster (scripts/cluster.sh up) and measure it
 #   scripts/bench.sh <client.conf>    measure any running cluster, e.g. upstream's daemons
@@ -21,3 +23,11 @@ fi
 echo "rfdfs bench against $conf ($(nproc) cores, ${secs}s per figure)"
 target/release/rfdfs_bench "$conf" both 10240 4 "$secs"
 target/release/rfdfs_bench "$conf" both 10485760 2 "$secs"
+if [ $# -eq 0 ]; then
+    rdir=/tmp/rfdfs-bench-repl
+    RFDFS_DIR=$rdir RFDFS_STORAGES=3 RFDFS_TRACKER_IP=127.0.0.12 RFDFS_STORAGE_IP=127.0.0.13 \
+        scripts/cluster.sh up >/dev/null
+    trap 'RFDFS_DIR=${RFDFS_DIR:-/tmp/rfdfs-bench} scripts/cluster.sh down >/dev/null 2>&1; RFDFS_DIR=/tmp/rfdfs-bench-repl scripts/cluster.sh down >/dev/null 2>&1' EXIT
+    target/release/rfdfs_bench "$rdir/etc/client.conf" replication 3000 8 \
+        "$rdir/storage" "$rdir/storage1" "$rdir/storage2"
+fi

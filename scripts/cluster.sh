@@ -8,7 +8,8 @@
 #   scripts/cluster.sh down     stop both daemons
 #
 # Environment: RFDFS_DIR (default /tmp/rfdfs-cluster), RFDFS_TRACKER_IP (127.0.0.2),
-# RFDFS_STORAGE_IP (127.0.0.3). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
+# RFDFS_STORAGE_IP (127.0.0.3), RFDFS_STORAGES (1: more storages of group1 take the next
+# addresses). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,10 +17,13 @@ dir=${RFDFS_DIR:-/tmp/rfdfs-cluster}
 tip=${RFDFS_TRACKER_IP:-127.0.0.2}
 sip=${RFDFS_STORAGE_IP:-127.0.0.3}
 bin=$root/target/release
+storages=${RFDFS_STORAGES:-1}
 action=${1:-demo}
 
 stop() {
-    [ -f "$dir/etc/storage.conf" ] && "$bin/fdfs_storaged" "$dir/etc/storage.conf" stop || true
+    for conf in "$dir"/etc/storage*.conf; do
+        [ -f "$conf" ] && "$bin/fdfs_storaged" "$conf" stop || true
+    done
     [ -f "$dir/etc/tracker.conf" ] && "$bin/fdfs_trackerd" "$dir/etc/tracker.conf" stop || true
 }
 
@@ -42,11 +46,22 @@ sed -i "s:^\(store_path0 .*\):\1\ntracker_server = $tip\:22122:" storage.conf
 sed -i "s:^base_path *=.*:base_path = $dir:; /^tracker_server *=/d" client.conf
 sed -i "s:^\(connect_timeout .*\):\1\ntracker_server = $tip\:22122:" client.conf
 
-echo "== starting fdfs_trackerd ($tip:22122) and fdfs_storaged ($sip:23000) in $dir"
+# more members of group1: the same settings on the next addresses and their own paths
+prefix=${sip%.*}
+last=${sip##*.}
+for i in $(seq 1 $((storages - 1))); do
+    ip="$prefix.$((last + i))"
+    mkdir -p "$dir/storage$i"
+    sed "s:$dir/storage:$dir/storage$i:g; s:^bind_addr *=.*:bind_addr = $ip:" storage.conf > "storage$i.conf"
+done
+
+echo "== starting fdfs_trackerd ($tip:22122) and $storages fdfs_storaged from $sip:23000 in $dir"
 "$bin/fdfs_trackerd" "$dir/etc/tracker.conf" start
-"$bin/fdfs_storaged" "$dir/etc/storage.conf" start
+for conf in "$dir"/etc/storage*.conf; do
+    "$bin/fdfs_storaged" "$conf" start
+done
 for _ in $(seq 1 300); do
-    if "$bin/fdfs_monitor" "$dir/etc/client.conf" 2>/dev/null | grep -q "ACTIVE"; then
+    if [ "$("$bin/fdfs_monitor" "$dir/etc/client.conf" 2>/dev/null | grep -c "ACTIVE")" -ge "$storages" ]; then
         break
     fi
     sleep 0.2

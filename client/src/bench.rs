@@ -138,8 +138,103 @@ pub fn download(
     )
 }
 
-/// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`
+/// Every stored file of a store path (`data/HH/HH/*`) with its size.
+fn listing(store: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let data = store.join("data");
+    let dirs = |p: &std::path::Path| std::fs::read_dir(p).into_iter().flatten().flatten();
+    for h in dirs(&data).filter(|e| e.file_name().len() == 2) {
+        for l in dirs(&h.path()) {
+            for f in dirs(&l.path()) {
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                out.insert(
+                    format!(
+                        "{}/{}/{}",
+                        h.file_name().to_string_lossy(),
+                        l.file_name().to_string_lossy(),
+                        f.file_name().to_string_lossy()
+                    ),
+                    size,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Upload `count` files of 0 B to 5 MiB with `threads` threads, then time how long the members
+/// (their store paths given) take to hold the same files.
+fn replication(client: Arc<Client>, count: usize, threads: usize, stores: &[String]) -> i32 {
+    let sizes = move |k: usize| {
+        if k % 500 == 7 {
+            5 << 20
+        } else if k % 50 == 3 {
+            512 << 10
+        } else {
+            (k * 37) % 20000
+        }
+    };
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || {
+                let mut errors = 0;
+                for k in (t..count).step_by(threads) {
+                    let data: Vec<u8> = (0..sizes(k)).map(|i| (i * 31 + k) as u8).collect();
+                    if client
+                        .upload(Content::Buffer(&data), "bin", false, None, None)
+                        .is_err()
+                    {
+                        errors += 1;
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let errors: usize = handles.into_iter().map(|h| h.join().unwrap_or(1)).sum();
+    let uploaded = Instant::now();
+    let stores: Vec<std::path::PathBuf> = stores.iter().map(std::path::PathBuf::from).collect();
+    loop {
+        let lists: Vec<_> = stores.iter().map(|s| listing(s)).collect();
+        if lists.windows(2).all(|w| w[0] == w[1]) && lists[0].len() >= count - errors {
+            break;
+        }
+        if uploaded.elapsed() > Duration::from_secs(600) {
+            eprintln!("no convergence within 600 s");
+            return 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "replication {count} files x {} members: uploads {:.1} s ({errors} errors), converged {:.2} s after the last upload",
+        stores.len(),
+        (uploaded - start).as_secs_f64(),
+        uploaded.elapsed().as_secs_f64()
+    );
+    0
+}
+
+/// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`, or
+/// `rfdfs_bench <client.conf> replication <count> <threads> <store path>...`
 pub fn main(args: &[String]) -> i32 {
+    if args.len() >= 6 && args[2] == "replication" {
+        let mut client = match Client::from_conf(std::path::Path::new(&args[1])) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return e.code;
+            }
+        };
+        client.cfg.use_connection_pool = true;
+        return replication(
+            Arc::new(client),
+            args[3].parse().unwrap_or(3000),
+            args[4].parse().unwrap_or(8),
+            &args[5..],
+        );
+    }
     if args.len() < 6 {
         eprintln!(
             "Usage: {} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>",
