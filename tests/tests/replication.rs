@@ -199,7 +199,7 @@ fn three_members_converge_under_load() {
 #[test]
 fn new_member_receives_old_files_and_reads_never_fail() {
     let mut c = Cluster::start(ClusterOpts {
-        storages: 2,
+        storages: 3,
         ..Default::default()
     });
     let client = std::sync::Arc::new(c.client());
@@ -216,7 +216,7 @@ fn new_member_receives_old_files_and_reads_never_fail() {
         .unwrap();
     client.append(&ap, Content::Buffer(b" and more")).unwrap();
     client.delete(&ids[5]).unwrap();
-    wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    wait_converged(&c, &[0, 1, 2], Duration::from_secs(60));
     // readers go through the tracker the whole time the new member syncs in
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
@@ -245,8 +245,8 @@ fn new_member_receives_old_files_and_reads_never_fail() {
         .collect();
     let opts = ClusterOpts::default();
     c.add_storage(&opts);
-    c.wait_active(3);
-    let snap = wait_converged(&c, &[0, 1, 2], Duration::from_secs(120));
+    c.wait_active(4);
+    let snap = wait_converged(&c, &[0, 1, 2, 3], Duration::from_secs(120));
     // keep reading a little while the new member serves
     let until = Instant::now() + Duration::from_secs(2);
     while Instant::now() < until {
@@ -264,18 +264,18 @@ fn new_member_receives_old_files_and_reads_never_fail() {
     }
     assert!(total > 0);
     assert_eq!(snap.len(), 300 - 1 + 1);
-    let flag = std::fs::read_to_string(c.storages[2].base.join("data/.data_init_flag")).unwrap();
+    let flag = std::fs::read_to_string(c.storages[3].base.join("data/.data_init_flag")).unwrap();
     assert!(
         flag.contains("sync_old_done=1\n") && !flag.contains("sync_src_server=\n"),
         "{flag}"
     );
     // the source kept a mark for the new member with the full pass done
-    let marks: Vec<_> = [0usize, 1]
+    let marks: Vec<_> = [0usize, 1, 2]
         .iter()
         .filter_map(|&i| {
             let p = c.storages[i]
                 .base
-                .join(format!("data/sync/{}_23000.mark", c.storages[2].ip));
+                .join(format!("data/sync/{}_23000.mark", c.storages[3].ip));
             fdfs_storage::sync::Mark::load(&p).unwrap()
         })
         .collect();
