@@ -1038,3 +1038,94 @@ fn fixture_binlog_and_mark_resume() {
         fdfs_storage::sync::Next::Eof
     ));
 }
+
+/// The storage -> tracker traffic of the capture (joins, beats, disk reports, the initial-sync
+/// handshake of storage2, the emulated third storage of phase 4, restarts), replayed in order
+/// against our tracker, each recorded connection from the recorded storage address: the same
+/// status and reply length for every request.
+#[test]
+fn tracker_answers_recorded_storage_traffic() {
+    let dir = TempDir::new("tracker-replay");
+    let conf = dir.path().join("tracker.conf");
+    // the capture's tracker ran on 127.0.0.150:22122; another port keeps clear of the fixture test
+    std::fs::write(
+        &conf,
+        format!(
+            "bind_addr=127.0.0.150\nport=22123\nbase_path={}\nreserved_storage_space=10%\nstore_lookup=2\n\
+             slot_max_size=1MB\ntrunk_alloc_alignment_size=256\ntrunk_free_space_merge=true\n\
+             trunk_create_file_space_threshold=20G\ntrunk_compress_binlog_min_interval=86400\n\
+             trunk_compress_binlog_interval=86400\ntrunk_binlog_max_backups=7\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let _tracker = Daemon::start("fdfs_trackerd", &conf, dir.path());
+    wait_port("127.0.0.150", 22123, "tracker");
+    let v = load("cluster-commands.json");
+    let mut conns: HashMap<String, std::net::TcpStream> = HashMap::new();
+    let mut replayed = 0;
+    for x in v["exchanges"].as_array().unwrap() {
+        if x["server"] != "tracker" {
+            continue;
+        }
+        let name = x["name"].as_str().unwrap();
+        let key = x["connection"].as_str().unwrap_or(name).to_string();
+        let client_ip: std::net::IpAddr = x["client"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let s = conns.entry(key.clone()).or_insert_with(|| {
+            fdfs_common::net::connect(
+                "127.0.0.150",
+                22123,
+                Some(client_ip),
+                Duration::from_secs(5),
+                Duration::from_secs(20),
+            )
+            .unwrap()
+        });
+        let req = hex(x["request_hex"].as_str().unwrap());
+        let Some(recorded) = x["status"].as_u64() else {
+            use std::io::Write;
+            s.write_all(&req).unwrap();
+            assert!(raw::is_closed(s), "{name}: QUIT closes");
+            conns.remove(&key);
+            continue;
+        };
+        let (st, body) = raw::exchange(s, &req).unwrap_or_else(|| panic!("{name}: no reply"));
+        assert_eq!(
+            st as u64,
+            recorded,
+            "{name} [{}]: {}",
+            x["context"],
+            x["notes"].as_str().unwrap_or("")
+        );
+        let resp = hex(x["response_hex"].as_str().unwrap());
+        let (_, ubody) = split_frame(&resp);
+        let command = x["cmd"].as_u64().unwrap() as u8;
+        match command {
+            // a lone tracker sends the leader brief on every new connection, upstream's only when
+            // its leader-change counter moved; change lists also depend on when members changed
+            cmd::STORAGE_BEAT | cmd::STORAGE_REPORT_DISK_USAGE | cmd::STORAGE_SYNC_REPORT
+                if st == 0 =>
+            {
+                assert!(
+                    !body.is_empty() && (body.len() - 1) % 67 == 0,
+                    "{name}: change list shape"
+                )
+            }
+            // the changelog reply is whatever was pending for that storage: state, not protocol
+            cmd::STORAGE_CHANGELOG_REQ => {}
+            _ => assert_eq!(body.len(), ubody.len(), "{name}: reply length"),
+        }
+        if command == cmd::STORAGE_PARAMETER_REQ || command == cmd::STORAGE_GET_MY_IP {
+            assert_eq!(body, ubody, "{name}: reply bytes");
+        }
+        replayed += 1;
+    }
+    assert!(replayed > 90, "only {replayed} tracker requests replayed");
+}
