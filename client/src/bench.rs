@@ -219,38 +219,32 @@ fn replication(client: Arc<Client>, count: usize, threads: usize, stores: &[Stri
 /// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`, or
 /// `rfdfs_bench <client.conf> replication <count> <threads> <store path>...`
 pub fn main(args: &[String]) -> i32 {
-    if args.len() >= 6 && args[2] == "replication" {
-        let mut client = match Client::from_conf(std::path::Path::new(&args[1])) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return e.code;
-            }
-        };
-        client.cfg.use_connection_pool = true;
-        return replication(
-            Arc::new(client),
-            args[3].parse().unwrap_or(3000),
-            args[4].parse().unwrap_or(8),
-            &args[5..],
-        );
-    }
     if args.len() < 6 {
         eprintln!(
-            "Usage: {} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> replication <count> <threads> <store path>...",
             args[0]
         );
         return 1;
     }
-    let mut client = match Client::from_conf(std::path::Path::new(&args[1])) {
-        Ok(c) => c,
+    // persistent connections, as a production client keeps them
+    let client = match Client::from_conf(std::path::Path::new(&args[1])) {
+        Ok(mut c) => {
+            c.cfg.use_connection_pool = true;
+            Arc::new(c)
+        }
         Err(e) => {
             eprintln!("{e}");
             return e.code;
         }
     };
-    client.cfg.use_connection_pool = true;
-    let client = Arc::new(client);
+    if args[2] == "replication" {
+        return replication(
+            client,
+            args[3].parse().unwrap_or(3000),
+            args[4].parse().unwrap_or(8),
+            &args[5..],
+        );
+    }
     let op = args[2].as_str();
     let size: usize = args[3].parse().unwrap_or(10240);
     let threads: usize = args[4].parse().unwrap_or(4);
