@@ -146,7 +146,11 @@ impl BinlogReader {
         let current_write_index = limit.0;
         loop {
             if self.file.is_none() {
-                match File::open(self.dir.join(binlog_name(self.index))) {
+                let path = self.dir.join(binlog_name(self.index));
+                if !path.exists() {
+                    unzip_binlog(&path);
+                }
+                match File::open(&path) {
                     Ok(f) => self.file = Some(f),
                     Err(e)
                         if e.kind() == std::io::ErrorKind::NotFound
@@ -204,6 +208,34 @@ impl BinlogReader {
             }
             return Ok(Next::Eof);
         }
+    }
+}
+
+/// Upstream gzips old binlog files (`compress_binlog`); bring one back when a reader needs it.
+fn unzip_binlog(path: &Path) {
+    let mut gz = path.as_os_str().to_owned();
+    gz.push(".gz");
+    let gz = PathBuf::from(gz);
+    if !gz.exists() {
+        return;
+    }
+    let tmp = path.with_extension("unzip.tmp");
+    let ok = File::create(&tmp)
+        .ok()
+        .and_then(|out| {
+            std::process::Command::new("gzip")
+                .arg("-dc")
+                .arg(&gz)
+                .stdout(out)
+                .status()
+                .ok()
+        })
+        .is_some_and(|st| st.success());
+    if ok && std::fs::rename(&tmp, path).is_ok() {
+        log::info!("binlog {} uncompressed for reading", gz.display());
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+        log::error!("uncompress {} fail", gz.display());
     }
 }
 
@@ -740,5 +772,51 @@ fn ok_or(r: NetResult<()>, fine: &[u8]) -> NetResult<()> {
     match r {
         Err(NetError::Status(s)) if fine.contains(&s) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_crosses_files_and_reads_gzipped_ones() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-reader-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("binlog.000"), "1 C M00/00/00/a\n").unwrap();
+        std::fs::write(dir.join("binlog.001"), "2 C M00/00/00/b\n").unwrap();
+        let gz = std::process::Command::new("gzip")
+            .arg(dir.join("binlog.001"))
+            .status()
+            .unwrap();
+        assert!(gz.success() && !dir.join("binlog.001").exists());
+        std::fs::write(dir.join("binlog.002"), "3 D M00/00/00/a\n4 C M00/0").unwrap();
+        let mut r = BinlogReader::new(&dir, 0, 0);
+        let mut names = Vec::new();
+        let limit = (2, std::fs::metadata(dir.join("binlog.002")).unwrap().len());
+        while let Next::Record(rec, len) = r.next(limit).unwrap() {
+            names.push(format!("{}{}", rec.op, rec.name));
+            r.offset += len;
+        }
+        // the partial last line of the current file is not a record yet
+        assert_eq!(names, ["CM00/00/00/a", "CM00/00/00/b", "DM00/00/00/a"]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn mark_text_is_upstreams() {
+        let m = Mark {
+            binlog_index: 0,
+            binlog_offset: 874,
+            until_timestamp: 0,
+            scan_row_count: 14,
+            sync_row_count: 13,
+            ..Default::default()
+        };
+        assert_eq!(
+            m.to_text(),
+            "binlog_index=0\nbinlog_offset=874\nneed_sync_old=0\nsync_old_done=0\nuntil_timestamp=0\nscan_row_count=14\nsync_row_count=13\n"
+        );
     }
 }
