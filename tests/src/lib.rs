@@ -179,6 +179,8 @@ pub fn wait_port(host: &str, port: u16, what: &str) {
 #[derive(Debug, Clone)]
 pub struct ClusterOpts {
     pub storages: usize,
+    /// trackers in the cluster (the first is `Cluster::tracker`, the others `more_trackers`)
+    pub trackers: usize,
     pub subdir_count: u32,
     pub store_paths: usize,
     /// extra `key=value` lines for tracker.conf / storage.conf
@@ -190,6 +192,7 @@ impl Default for ClusterOpts {
     fn default() -> Self {
         ClusterOpts {
             storages: 1,
+            trackers: 1,
             subdir_count: 4,
             store_paths: 1,
             tracker_extra: String::new(),
@@ -211,6 +214,7 @@ pub struct Cluster {
     pub dir: TempDir,
     pub tracker: Daemon,
     pub tracker_addr: HostPort,
+    pub more_trackers: Vec<(Daemon, HostPort)>,
     pub storages: Vec<Storage>,
     pub client_conf: PathBuf,
     pub net: (u8, u8),
@@ -230,18 +234,21 @@ pub fn storage_conf_text(
     base: &Path,
     paths: &[PathBuf],
     subdirs: u32,
-    tracker: &HostPort,
+    trackers: &[HostPort],
     extra: &str,
 ) -> String {
     let mut s = format!(
         "group_name=group1\nbind_addr={ip}\nport={port}\nbase_path={}\nstore_path_count={}\n\
-         subdir_count_per_path={subdirs}\ntracker_server={tracker}\nthread_stack_size=512KB\n\
+         subdir_count_per_path={subdirs}\nthread_stack_size=512KB\n\
          heart_beat_interval=1\nstat_report_interval=1\nsync_stat_file_interval=1\nsync_binlog_buff_interval=1\n",
         base.display(),
         paths.len()
     );
     for (i, p) in paths.iter().enumerate() {
         s += &format!("store_path{i}={}\n", p.display());
+    }
+    for t in trackers {
+        s += &format!("tracker_server={t}\n");
     }
     s + extra + "\n"
 }
@@ -265,16 +272,38 @@ impl Cluster {
         .unwrap();
         let tracker = Daemon::start("fdfs_trackerd", &tconf, &tbase);
         wait_port(&tip, 22122, "tracker");
+        let mut more_trackers = Vec::new();
+        for k in 1..opts.trackers.max(1) {
+            let ip = format!("127.{}.{}.{}", net.0, net.1, 2 + k);
+            let base = dir.path().join(format!("tracker{k}"));
+            std::fs::create_dir_all(&base).unwrap();
+            let conf = base.join("tracker.conf");
+            std::fs::write(
+                &conf,
+                tracker_conf_text(&ip, 22122, &base, &opts.tracker_extra),
+            )
+            .unwrap();
+            let d = Daemon::start("fdfs_trackerd", &conf, &base);
+            wait_port(&ip, 22122, "tracker");
+            more_trackers.push((
+                d,
+                HostPort {
+                    host: ip,
+                    port: 22122,
+                },
+            ));
+        }
         let client_conf = dir.path().join("client.conf");
-        std::fs::write(
-            &client_conf,
-            format!("tracker_server={tracker_addr}\nnetwork_timeout=30\n"),
-        )
-        .unwrap();
+        let mut cc = String::from("network_timeout=30\nconnect_timeout=2\n");
+        for t in std::iter::once(&tracker_addr).chain(more_trackers.iter().map(|t| &t.1)) {
+            cc += &format!("tracker_server={t}\n");
+        }
+        std::fs::write(&client_conf, cc).unwrap();
         let mut c = Cluster {
             dir,
             tracker,
             tracker_addr,
+            more_trackers,
             storages: Vec::new(),
             client_conf,
             net,
@@ -307,7 +336,7 @@ impl Cluster {
                 &base,
                 &paths,
                 opts.subdir_count,
-                &self.tracker_addr,
+                &self.tracker_addrs(),
                 &opts.storage_extra,
             ),
         )
@@ -321,6 +350,12 @@ impl Cluster {
             store_paths: paths,
         });
         i
+    }
+
+    pub fn tracker_addrs(&self) -> Vec<HostPort> {
+        std::iter::once(self.tracker_addr.clone())
+            .chain(self.more_trackers.iter().map(|t| t.1.clone()))
+            .collect()
     }
 
     pub fn client(&self) -> Client {

@@ -164,7 +164,7 @@ fn config_errors_name_file_line_and_key() {
             dir.path(),
             &[dir.path().to_path_buf()],
             4,
-            &tracker,
+            &[tracker],
             "",
         ),
     )

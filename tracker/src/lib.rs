@@ -4,6 +4,7 @@
 //! joins and beats and clients' placement queries (`service`, `select`), and persists what it
 //! knows in upstream's data files (`persist`). It stores no file content.
 
+pub mod cluster;
 pub mod persist;
 pub mod select;
 pub mod service;
@@ -89,6 +90,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
         return fdfs_common::daemon::fail(&e, 1);
     }
     let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
+    let relation_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relationship = {
+        let (t, stop) = (Arc::clone(&tracker), Arc::clone(&relation_stop));
+        std::thread::Builder::new()
+            .name("relationship".into())
+            .spawn(move || t.relationship_loop(&stop))
+            .expect("spawn relationship thread")
+    };
     let check_every = Duration::from_secs(cfg.check_active_interval);
     let mut last_check = Instant::now();
     let mut last_status = fdfs_common::now();
@@ -104,6 +113,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
             let _ = persist::write_status(&data_dir, tracker.up_time, now);
         }
     });
+    relation_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = relationship.join();
     server.stop(Duration::from_secs(30));
     tracker.shutdown();
     ctx.finish();

@@ -5,7 +5,7 @@
 use crate::persist::{self, Changelog};
 use crate::select;
 use crate::state::{width_of, Group, State, StorageServer};
-use fdfs_common::codec::{Message, Reader, Writer};
+use fdfs_common::codec::{Message, Reader};
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
@@ -32,13 +32,20 @@ pub struct Tracker {
     pub up_time: i64,
     pub restart_interval: i64,
     pub conn_stats: OnceLock<Arc<ConnStats>>,
+    pub relation: Mutex<crate::cluster::Relationship>,
+    /// addresses this tracker is reached at (bind_addr, and what storages connected to)
+    pub my_ips: Mutex<Vec<String>>,
 }
 
 /// What a connection remembers: the storage that joined on it.
 #[derive(Debug, Default)]
 pub struct Session {
     joined: Option<Joined>,
-    leader_seen: bool,
+    /// leader-change counter last sent on this connection (0: never)
+    leader_seen: u64,
+    /// a follower tracker that sent JOIN_LEADER on this connection
+    follower: Option<String>,
+    pinged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +76,11 @@ impl Tracker {
             })
             .map(|last| (now - last).max(0))
             .unwrap_or(0);
+        let my_ips = if cfg.server.bind_addr.is_empty() {
+            Vec::new()
+        } else {
+            vec![cfg.server.bind_addr.clone()]
+        };
         Ok(Tracker {
             cfg,
             state: Mutex::new(state),
@@ -76,6 +88,8 @@ impl Tracker {
             data_dir,
             up_time: now,
             restart_interval,
+            my_ips: Mutex::new(my_ips),
+            relation: Mutex::new(crate::cluster::Relationship::default()),
             conn_stats: OnceLock::new(),
         })
     }
@@ -139,9 +153,9 @@ impl Tracker {
     fn dispatch(&self, conn: &mut Conn, session: &mut Session, h: Header, body: &[u8]) -> Reply {
         match h.cmd {
             cmd::STORAGE_JOIN => self.storage_join(conn, session, body),
-            cmd::STORAGE_BEAT => self.storage_beat(conn, session, body),
-            cmd::STORAGE_REPORT_DISK_USAGE => self.storage_report_disk_usage(conn, session, body),
-            cmd::STORAGE_SYNC_REPORT => self.storage_sync_report(conn, session, body),
+            cmd::STORAGE_BEAT => self.storage_beat(session, body),
+            cmd::STORAGE_REPORT_DISK_USAGE => self.storage_report_disk_usage(session, body),
+            cmd::STORAGE_SYNC_REPORT => self.storage_sync_report(session, body),
             cmd::STORAGE_REPLICA_CHG => self.storage_replica_chg(session, body),
             cmd::STORAGE_SYNC_DEST_REQ => self.storage_sync_dest_req(session, body),
             cmd::STORAGE_SYNC_NOTIFY => self.storage_sync_notify(session, body),
@@ -164,6 +178,24 @@ impl Tracker {
                 Err(errno::EINVAL)
             }
             cmd::TRACKER_GET_STATUS => self.tracker_get_status(body),
+            cmd::TRACKER_NOTIFY_NEXT_LEADER => self.tracker_notify_next_leader(body),
+            cmd::TRACKER_COMMIT_NEXT_LEADER => self.tracker_commit_next_leader(body),
+            cmd::TRACKER_NOTIFY_RESELECT_LEADER => self.tracker_notify_reselect_leader(body),
+            cmd::TRACKER_JOIN_LEADER => {
+                if session.follower.is_some() {
+                    return Err(errno::EEXIST);
+                }
+                session.follower = Some(self.tracker_join_leader(&conn.peer_ip(), body)?);
+                Ok(Vec::new())
+            }
+            cmd::TRACKER_PING_LEADER => {
+                let first = !session.pinged;
+                let r = self.tracker_ping_leader(session.follower.as_deref(), first, body);
+                if r.is_ok() {
+                    session.pinged = true;
+                }
+                r
+            }
             cmd::QUERY_STORE_WITHOUT_GROUP_ONE => self.query_store(body, false, false),
             cmd::QUERY_STORE_WITH_GROUP_ONE => self.query_store(body, true, false),
             cmd::QUERY_STORE_WITHOUT_GROUP_ALL => self.query_store(body, false, true),
@@ -177,7 +209,7 @@ impl Tracker {
             cmd::SERVER_DELETE_STORAGE => self.server_delete_storage(body),
             cmd::SERVER_DELETE_GROUP => self.server_delete_group(body),
             cmd::SERVER_SET_TRUNK_SERVER => self.server_set_trunk_server(body),
-            cmd::SERVER_GET_LEADER => self.server_get_leader(conn, body),
+            cmd::SERVER_GET_LEADER => self.server_get_leader(body),
             cmd::SERVER_TRACKER_CLUSTER_STAT => self.server_tracker_cluster_stat(conn, body),
             cmd::SERVER_STORAGE_CLUSTER_STAT => self.server_storage_cluster_stat(body),
             cmd::SERVER_STORAGE_VOLUMN_STAT => self.server_storage_volumn_stat(body),
@@ -201,20 +233,24 @@ impl Tracker {
 
     /// The change list for a logged-in storage (only the leader sets flags; a lone tracker is its
     /// own leader).
-    fn change_list(
-        &self,
-        conn: &Conn,
-        session: &mut Session,
-        st: &mut State,
-        j: &Joined,
-    ) -> Vec<u8> {
+    fn change_list(&self, session: &mut Session, st: &mut State, j: &Joined) -> Vec<u8> {
         let mut cl = ChangeList::default();
-        if !session.leader_seen {
-            session.leader_seen = true;
-            let ip = conn.local.ip().to_string();
+        // only the leader tells storages about the leader and their group
+        let (leader, change) = {
+            let r = self.relation.lock();
+            (r.leader.clone(), r.leader_change)
+        };
+        if leader.is_none() || leader != self.me_in(st) {
+            return cl.to_bytes();
+        }
+        if session.leader_seen != change {
+            session.leader_seen = change;
+            let hp =
+                fdfs_common::config::parse_host_port(leader.as_deref().unwrap_or(""), 22122).ok();
+            let ip = hp.as_ref().map(|h| h.host.clone()).unwrap_or_default();
             cl.leader = Some(Brief {
                 status: 0,
-                port: self.cfg.server.port as i32,
+                port: hp.map(|h| h.port as i32).unwrap_or(0),
                 id: ip.chars().take(STORAGE_ID_MAX - 1).collect(),
                 ip,
             });
@@ -230,6 +266,19 @@ impl Tracker {
             }
         }
         cl.to_bytes()
+    }
+
+    /// `me()` for callers already holding the state lock.
+    pub(crate) fn me_in(&self, st: &State) -> Option<String> {
+        let ips = self.my_ips.lock().clone();
+        let port = self.cfg.server.port;
+        st.trackers
+            .iter()
+            .find(|t| {
+                fdfs_common::config::parse_host_port(t, 22122)
+                    .is_ok_and(|hp| hp.port == port && ips.contains(&hp.host))
+            })
+            .cloned()
     }
 
     /// BEAT and DISK_USAGE make a storage ACTIVE unless it is still syncing in.
@@ -273,6 +322,14 @@ impl Tracker {
             return Err(errno::EINVAL);
         }
         let id = conn.peer_ip();
+        {
+            let mut ips = self.my_ips.lock();
+            for ip in [conn.local.ip().to_string(), j.current_tracker_ip.clone()] {
+                if !ip.is_empty() && !ips.contains(&ip) {
+                    ips.push(ip);
+                }
+            }
+        }
         let mut st = self.state.lock();
         for t in &j.trackers {
             if !st.trackers.contains(t) && st.trackers.len() < 16 {
@@ -375,7 +432,7 @@ impl Tracker {
             id: id.clone(),
             generation,
         });
-        session.leader_seen = false;
+        session.leader_seen = 0;
         if inserted || inserted_group {
             log::info!(
                 "storage server {}::{id}:{} joined, status: {}",
@@ -390,7 +447,7 @@ impl Tracker {
         Ok(reply.to_bytes())
     }
 
-    fn storage_beat(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+    fn storage_beat(&self, session: &mut Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         let stat_block = match body.len() {
             0 => None,
@@ -417,10 +474,10 @@ impl Tracker {
                 st.dirty = true;
             }
         }
-        Ok(self.change_list(conn, session, &mut st, &j))
+        Ok(self.change_list(session, &mut st, &j))
     }
 
-    fn storage_report_disk_usage(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+    fn storage_report_disk_usage(&self, session: &mut Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         let paths = decode_disk_usage(body).map_err(|_| errno::EINVAL)?;
         let now = fdfs_common::now();
@@ -445,10 +502,10 @@ impl Tracker {
             s.paths = paths;
         }
         Self::activate(g, &j.id, now);
-        Ok(self.change_list(conn, session, &mut st, &j))
+        Ok(self.change_list(session, &mut st, &j))
     }
 
-    fn storage_sync_report(&self, conn: &Conn, session: &mut Session, body: &[u8]) -> Reply {
+    fn storage_sync_report(&self, session: &mut Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         let entries = decode_sync_report(body).map_err(|_| errno::EINVAL)?;
         let min_rule = self.cfg.store_server == 0;
@@ -478,7 +535,7 @@ impl Tracker {
                 s.last_synced_timestamp = v;
             }
         }
-        Ok(self.change_list(conn, session, &mut st, &j))
+        Ok(self.change_list(session, &mut st, &j))
     }
 
     fn storage_replica_chg(&self, session: &Session, body: &[u8]) -> Reply {
@@ -818,12 +875,7 @@ impl Tracker {
         if self.state.lock().groups.is_empty() {
             return Err(errno::ENOENT);
         }
-        let now = fdfs_common::now();
-        let mut out = Vec::with_capacity(17);
-        out.put_u8(1);
-        out.put_i64((now - self.up_time) / 300 * 300);
-        out.put_i64(self.restart_interval / 300 * 300);
-        Ok(out)
+        Ok(self.running_status().to_bytes())
     }
 
     // ---- client queries -------------------------------------------------------------------
@@ -1053,11 +1105,16 @@ impl Tracker {
         Err(errno::EOPNOTSUPP)
     }
 
-    fn server_get_leader(&self, conn: &Conn, body: &[u8]) -> Reply {
+    fn server_get_leader(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
             return Err(errno::EINVAL);
         }
-        Ok(self.own_address(conn).into_bytes())
+        self.relation
+            .lock()
+            .leader
+            .clone()
+            .map(String::into_bytes)
+            .ok_or(errno::ENOENT)
     }
 
     fn own_address(&self, conn: &Conn) -> String {
@@ -1073,23 +1130,51 @@ impl Tracker {
         if body.len() != 3 {
             return Err(errno::EINVAL);
         }
+        if !self.am_leader() {
+            return Err(errno::EOPNOTSUPP);
+        }
         let (filter, want_active, want_leader) = (body[0], body[1] != 0, body[2] != 0);
+        let now = fdfs_common::now();
+        let me = self.me().unwrap_or_else(|| self.own_address(conn));
+        let followers = self.relation.lock().followers.clone();
+        let trackers = self.state.lock().trackers.clone();
         let mut recs = Vec::new();
-        // a lone tracker is the active leader
-        if (filter & 1 == 0 || want_active) && (filter & 2 == 0 || want_leader) {
-            let cs = self.conn_stats.get();
-            let c = |f: fn(&ConnStats) -> &std::sync::atomic::AtomicI32| {
-                cs.map(|s| f(s).load(std::sync::atomic::Ordering::Relaxed))
-                    .unwrap_or(0)
-            };
+        for t in trackers
+            .iter()
+            .chain((!trackers.contains(&me)).then_some(&me))
+        {
+            let leader = *t == me;
+            let f = followers.get(t);
+            let active = leader || f.is_some_and(|f| now - f.last_heartbeat <= 3);
+            if (filter & 1 != 0 && active != want_active)
+                || (filter & 2 != 0 && leader != want_leader)
+            {
+                continue;
+            }
             recs.push(TrackerClusterStat {
-                host: self.own_address(conn),
-                is_leader: 1,
-                is_active: 1,
-                connections: [c(|s| &s.alloc), c(|s| &s.current), c(|s| &s.max)],
-                version: fdfs_common::proto::VERSION.into(),
-                up_time: self.up_time,
-                last_heartbeat_time: 0,
+                host: t.clone(),
+                is_leader: leader as u8,
+                is_active: active as u8,
+                connections: if leader {
+                    self.conn_counts()
+                } else {
+                    f.map(|f| f.connections).unwrap_or_default()
+                },
+                version: if leader {
+                    fdfs_common::proto::VERSION.into()
+                } else {
+                    f.map(|f| f.version.clone()).unwrap_or_default()
+                },
+                up_time: if leader {
+                    self.up_time
+                } else {
+                    f.map(|f| f.up_time).unwrap_or(0)
+                },
+                last_heartbeat_time: if leader {
+                    0
+                } else {
+                    f.map(|f| f.last_heartbeat).unwrap_or(0)
+                },
             });
         }
         Ok(TrackerClusterStat::encode_list(&recs))

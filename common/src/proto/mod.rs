@@ -49,7 +49,14 @@ pub mod cmd {
     pub const TRACKER_JOIN_LEADER: u8 = 58;
     pub const STORAGE_CHANGE_STATUS: u8 = 59;
     pub const STORAGE_GET_MY_IP: u8 = 60;
+    pub const TRACKER_GET_SYS_FILES_START: u8 = 61;
+    pub const TRACKER_GET_SYS_FILES_END: u8 = 62;
+    pub const TRACKER_GET_ONE_SYS_FILE: u8 = 63;
     pub const TRACKER_GET_STATUS: u8 = 64;
+    pub const TRACKER_PING_LEADER: u8 = 65;
+    pub const TRACKER_NOTIFY_NEXT_LEADER: u8 = 66;
+    pub const TRACKER_COMMIT_NEXT_LEADER: u8 = 67;
+    pub const TRACKER_NOTIFY_RESELECT_LEADER: u8 = 68;
     pub const STORAGE_FETCH_STORAGE_IDS: u8 = 69;
     pub const STORAGE_GET_SERVER_ID: u8 = 70;
     pub const STORAGE_GET_STATUS: u8 = 71;

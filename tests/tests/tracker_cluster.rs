@@ -1,0 +1,149 @@
+//! Several trackers: one leader elected and agreed on, failover when it dies, rejoin.
+
+use fdfs_client::Content;
+use fdfs_common::config::HostPort;
+use fdfs_common::proto::{cmd, status};
+use rfdfs_tests::raw::{connect, exchange, frame};
+use rfdfs_tests::{Cluster, ClusterOpts};
+use std::time::{Duration, Instant};
+
+/// The leader a tracker names (SERVER_GET_LEADER), if any.
+fn leader_of(t: &HostPort) -> Option<String> {
+    let mut s = std::net::TcpStream::connect((t.host.as_str(), t.port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    match exchange(&mut s, &frame(cmd::SERVER_GET_LEADER, 0, &[])) {
+        Some((0, b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+        _ => None,
+    }
+}
+
+/// Wait until every given tracker names the same leader (other than `not`); returns it.
+fn agreed_leader(trackers: &[HostPort], not: Option<&str>, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let views: Vec<_> = trackers.iter().map(leader_of).collect();
+        if let Some(Some(first)) = views.first() {
+            if Some(first.as_str()) != not && views.iter().all(|v| v.as_ref() == Some(first)) {
+                return first.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trackers do not agree on a leader: {views:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What a tracker knows of group1: (storage id, status) pairs.
+fn view(t: &HostPort) -> Vec<(String, u8)> {
+    let mut s = connect(&t.host, t.port);
+    let mut body = b"group1".to_vec();
+    body.resize(16, 0);
+    let (st, b) = exchange(&mut s, &frame(cmd::SERVER_LIST_STORAGE, 0, &body)).unwrap();
+    assert_eq!(st, 0);
+    fdfs_common::proto::client::decode_storage_stats(&b)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.status))
+        .collect()
+}
+
+#[test]
+fn leader_election_failover_and_rejoin() {
+    let mut c = Cluster::start(ClusterOpts {
+        trackers: 3,
+        storages: 2,
+        ..Default::default()
+    });
+    let all = c.tracker_addrs();
+    let leader = agreed_leader(&all, None, Duration::from_secs(30));
+    // the storages' group view comes from the leader: replication works through it
+    let client = std::sync::Arc::new(c.client());
+    let id = client
+        .upload(
+            Content::Buffer(b"before failover"),
+            "txt",
+            false,
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        client.download_to_vec(&id, 0, 0).unwrap(),
+        b"before failover"
+    );
+
+    // uploads keep going while the leader is killed
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (client, stop) = (std::sync::Arc::clone(&client), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut results = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                results.push((
+                    Instant::now(),
+                    client
+                        .upload(Content::Buffer(b"during"), "txt", false, None, None)
+                        .is_ok(),
+                ));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            results
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let killed_at = Instant::now();
+    let killed = if leader == c.tracker_addr.to_string() {
+        c.tracker.kill9();
+        c.tracker_addr.clone()
+    } else {
+        let k = c
+            .more_trackers
+            .iter()
+            .position(|t| t.1.to_string() == leader)
+            .unwrap();
+        c.more_trackers[k].0.kill9();
+        c.more_trackers[k].1.clone()
+    };
+    let survivors: Vec<HostPort> = all.iter().filter(|t| **t != killed).cloned().collect();
+    let new_leader = agreed_leader(&survivors, Some(&leader), Duration::from_secs(30));
+    assert_ne!(new_leader, leader);
+    let elected_after = killed_at.elapsed();
+    // a few more uploads after the election, then stop the load
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = load.join().unwrap();
+    assert!(results.iter().filter(|r| r.1).count() > 10);
+    let window = killed_at + elected_after + Duration::from_secs(1);
+    let late_failures = results.iter().filter(|r| r.0 > window && !r.1).count();
+    assert_eq!(late_failures, 0, "uploads failed after the failover window");
+
+    // the killed tracker comes back, follows the new leader and knows the same cluster
+    let (conf, base) = if killed == c.tracker_addr {
+        (c.tracker.conf.clone(), c.tracker.base.clone())
+    } else {
+        let k = c.more_trackers.iter().position(|t| t.1 == killed).unwrap();
+        (
+            c.more_trackers[k].0.conf.clone(),
+            c.more_trackers[k].0.base.clone(),
+        )
+    };
+    let revived = rfdfs_tests::Daemon::start("fdfs_trackerd", &conf, &base);
+    rfdfs_tests::wait_port(&killed.host, killed.port, "tracker");
+    assert_eq!(
+        agreed_leader(&all, None, Duration::from_secs(30)),
+        new_leader
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let views: Vec<_> = all.iter().map(view).collect();
+        let agree = views.windows(2).all(|w| w[0] == w[1]);
+        if agree && views[0].len() == 2 && views[0].iter().all(|s| s.1 == status::ACTIVE) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "trackers disagree: {views:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(revived);
+}
