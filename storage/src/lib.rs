@@ -212,6 +212,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
             )
         }
     };
+    let _ = storage.conn_stats.set(Arc::clone(&server.stats));
     if let Err(e) =
         fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
     {

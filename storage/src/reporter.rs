@@ -179,6 +179,13 @@ impl Reporter {
                 let body = if v != sent_stats_version {
                     sent_stats_version = v;
                     let mut s = *self.storage.stats.lock();
+                    if let Some(cs) = self.storage.conn_stats.get() {
+                        s.connections = [
+                            cs.alloc.load(Ordering::Relaxed),
+                            cs.current.load(Ordering::Relaxed),
+                            cs.max.load(Ordering::Relaxed),
+                        ];
+                    }
                     s.counters[fdfs_common::proto::cluster::stat::LAST_SYNCED_TIMESTAMP] = 0;
                     s.counters[fdfs_common::proto::cluster::stat::LAST_HEART_BEAT_TIME] = 0;
                     s.to_bytes()

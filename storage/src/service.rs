@@ -129,6 +129,8 @@ pub struct Storage {
     pub synced_from: Mutex<HashMap<String, i64>>,
     /// bumped whenever `synced_from` moved
     pub sync_changed: AtomicU64,
+    /// the listener's connection counters, reported in beats
+    pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::server::ConnStats>>,
     file_locks: Vec<Mutex<()>>,
 }
 
@@ -147,6 +149,7 @@ impl Storage {
             stats_version: AtomicU64::new(1),
             synced_from: Mutex::new(HashMap::new()),
             sync_changed: AtomicU64::new(0),
+            conn_stats: std::sync::OnceLock::new(),
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
         }
     }

@@ -403,3 +403,65 @@ fn sigterm_during_an_upload_leaves_nothing_behind() {
         "a partial upload became a file: {stored:?}"
     );
 }
+
+#[test]
+fn cluster_stat_tools() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let conf = c.client_conf.to_str().unwrap().to_string();
+    // the leader is elected once the storages joined; wait for GET_LEADER to answer
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        let (code, out, _) = run_tool("fdfs_tracker_stat", &["-c", &conf, "-d"]);
+        assert_eq!(code, 0);
+        if !out.is_empty() {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "no tracker stat");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        out.starts_with(&format!(
+            "\n{}, is_leader: 1, is_active: 1, connections {{alloc: ",
+            c.tracker_addr
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  version: 6.16.1, up_time: ")
+            && out.ends_with("\n\n\ntracker server count: 1\n\n"),
+        "{out:?}"
+    );
+    // filters that match nothing print nothing
+    assert_eq!(
+        run_tool("fdfs_tracker_stat", &["-c", &conf, "-F"]),
+        (0, String::new(), String::new())
+    );
+
+    let (code, out, _) = run_tool("fdfs_storage_stat", &["-c", &conf]);
+    assert_eq!(code, 0);
+    for s in &c.storages {
+        assert!(
+            out.contains(&format!("{}:23000 ACTIVE, connections {{alloc: ", s.ip)),
+            "{out}"
+        );
+    }
+    assert!(out.ends_with("\nstorage server count: 2\n\n"));
+    assert_eq!(run_tool("fdfs_storage_stat", &["-c", &conf, "-N"]).1, "");
+
+    let (code, out, _) = run_tool("fdfs_volumn_stat", &["-c", &conf]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("\ngroup1 disk_available: 1, disk space {total: "),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("}\n\nstorage volumn / group count: 1\n\n"),
+        "{out:?}"
+    );
+    let (code, _, err) = run_tool("fdfs_volumn_stat", &["-c", &conf, "-x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Usage: "));
+}
