@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod net;
 pub mod proto;
 pub mod server;
+pub mod storage_ids;
 
 /// Unix time in seconds.
 pub fn now() -> i64 {

@@ -182,14 +182,22 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
         stop2.store(true, Ordering::SeqCst);
     });
-    let Some(my_ip) = reporter::get_my_ip(&rep) else {
+    let Some(my_ips) = reporter::get_my_ip(&rep) else {
         return 0;
     };
+    // with storage ids the tracker may answer both listed addresses, inner first
+    let my_ips: Vec<String> = my_ips.split(',').map(|s| s.trim().to_string()).collect();
+    let my_ip = my_ips[0].clone();
     *storage.my_ip.write() = my_ip.clone();
     let Some(params) = reporter::fetch_parameters(&rep) else {
         return 0;
     };
     *storage.params.write() = params;
+    match reporter::resolve_my_id(&rep, &my_ips) {
+        Ok(id) => *storage.my_id.write() = id,
+        Err(_) if stop.load(Ordering::SeqCst) => return 0,
+        Err(e) => return fdfs_common::daemon::fail(&format!("get my server id fail: {e}"), 2),
+    }
     match init_store(&cfg, &storage.store, &my_ip) {
         Ok(f) => *rep.init_flag.lock() = f,
         Err(e) => return fdfs_common::daemon::fail(&e, 2),
@@ -219,11 +227,12 @@ pub fn run(mut ctx: RunContext) -> i32 {
         return fdfs_common::daemon::fail(&e, 1);
     }
     log::info!(
-        "rfdfs storage v{}, group_name={}, my ip={my_ip}, port={}, base_path={}, store_path_count={}, \
+        "rfdfs storage v{}, group_name={}, my ip={my_ip}, my id={}, port={}, base_path={}, store_path_count={}, \
          subdir_count_per_path={}, max_connections={}, work_threads={}, heart_beat_interval={}s, \
          stat_report_interval={}s, network_timeout={}s",
         fdfs_common::proto::VERSION,
         cfg.group_name,
+        storage.my_id.read(),
         cfg.server.port,
         base.display(),
         cfg.store_paths.len(),

@@ -183,7 +183,7 @@ fn restore_file(
 /// Restore every file an ACTIVE peer lists for store path `index` and we lack.
 /// Returns (restored, failed).
 pub fn repair_store_path(rep: &Reporter, index: usize) -> Result<(u64, u64), String> {
-    let me = rep.storage.my_ip.read().clone();
+    let me = rep.storage.my_id.read().clone();
     let peer = rep
         .peers
         .lock()

@@ -5,13 +5,15 @@
 use crate::service::{Storage, TrackerParams};
 use crate::store::{path_usage, InitFlag};
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Writer;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, encode_sync_report, Brief, ChangeList, GetMyIpReq, JoinReply, JoinReq,
-    SyncReportEntry, SyncSource,
+    encode_disk_usage, encode_sync_report, Brief, ChangeList, FetchStorageIdsReq, GetMyIpReq,
+    JoinReply, JoinReq, StorageIdsPage, SyncReportEntry, SyncSource,
 };
-use fdfs_common::proto::{cmd, errno, status, VERSION};
+use fdfs_common::proto::{cmd, errno, status, GROUP_NAME_MAX, VERSION};
+use fdfs_common::storage_ids::StorageIds;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpStream};
@@ -102,7 +104,7 @@ impl Reporter {
             .peers
             .lock()
             .iter()
-            .find(|b| b.ip == *self.storage.my_ip.read())
+            .find(|b| b.id == *self.storage.my_id.read())
             .map(|b| b.status as i8)
             .unwrap_or(if cfg.tracker_servers.len() == 1 {
                 0
@@ -120,7 +122,12 @@ impl Reporter {
             version: VERSION.into(),
             init_flag: (!flag.sync_old_done) as u8,
             status: my_status,
-            storage_id: String::new(),
+            // upstream's storages send their id only when ids are in use
+            storage_id: if self.storage.params.read().use_storage_id {
+                self.storage.my_id.read().clone()
+            } else {
+                String::new()
+            },
             current_tracker_ip: stream
                 .peer_addr()
                 .map(|a| a.ip().to_string())
@@ -237,7 +244,7 @@ impl Reporter {
             Ok(cl) => {
                 if let Some(list) = cl.group_servers {
                     *self.peers.lock() = list.clone();
-                    let me = self.storage.my_ip.read().clone();
+                    let me = self.storage.my_id.read().clone();
                     for b in list.iter().filter(|b| b.id != me) {
                         self.ensure_sync_thread(b);
                     }
@@ -338,4 +345,124 @@ pub fn fetch_parameters(rep: &Reporter) -> Option<TrackerParams> {
         rep.sleep_unless_stopped(Duration::from_secs(1));
     }
     None
+}
+
+/// FETCH_STORAGE_IDS, paged, from the first tracker that answers (5 rounds over the trackers).
+fn fetch_storage_ids(rep: &Reporter) -> Result<StorageIds, String> {
+    for _round in 0..5 {
+        for t in &rep.storage.cfg.tracker_servers {
+            let Ok(mut s) = rep.connect(t) else { continue };
+            let mut ids = StorageIds::default();
+            let mut start = 0;
+            let done = loop {
+                let req = FetchStorageIdsReq {
+                    start_index: start,
+                    allow_empty: 0,
+                };
+                let page =
+                    match net::request(&mut s, cmd::STORAGE_FETCH_STORAGE_IDS, &req.to_bytes())
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| StorageIdsPage::from_bytes(&b).map_err(|e| e.to_string()))
+                    {
+                        Ok(p) => p,
+                        Err(e) => {
+                            log::error!("fetch storage ids from tracker server {t} fail: {e}");
+                            break false;
+                        }
+                    };
+                if let Err(e) = ids.extend_from_page(&page.lines) {
+                    log::error!("storage ids from tracker server {t}: {e}");
+                    break false;
+                }
+                start += page.count;
+                if page.count <= 0 || start >= page.total {
+                    break true;
+                }
+            };
+            net::quit(s);
+            if done {
+                return Ok(ids);
+            }
+        }
+        rep.sleep_unless_stopped(Duration::from_secs(1));
+        if rep.stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    Err("no tracker gave the storage ids".into())
+}
+
+/// The storage's identity in its group (cluster-protocol.md 7.2): its IP without storage ids;
+/// with them the `server_id` of storage.conf, else the id listed for one of its addresses, else
+/// (or when ids are not trusted) what GET_SERVER_ID answers.
+pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String> {
+    let storage = &rep.storage;
+    let params = storage.params.read().clone();
+    if !params.use_storage_id {
+        return Ok(my_ips.first().cloned().unwrap_or_default());
+    }
+    let ids = fetch_storage_ids(rep)?;
+    *storage.storage_ids.write() = ids.clone();
+    let port = storage.cfg.server.port;
+    if params.trust_storage_server_id {
+        match &storage.cfg.server_id {
+            Some(id) if !id.is_empty() => {
+                if ids.by_id(id).is_none() {
+                    return Err(format!(
+                        "server_id {id} is not in the trackers' storage ids"
+                    ));
+                }
+                return Ok(id.clone());
+            }
+            Some(_) => {}
+            None => {
+                let candidates = my_ips
+                    .iter()
+                    .cloned()
+                    .chain(Some(storage.cfg.server.bind_addr.clone()).filter(|a| !a.is_empty()))
+                    .chain(local_ips());
+                for ip in candidates {
+                    if let Some(e) = ids.by_group_ip_port(&storage.group, &ip, port) {
+                        return Ok(e.id.clone());
+                    }
+                }
+                return Err(format!(
+                    "none of my addresses ({}) with port {port} is in the storage ids of group {}",
+                    my_ips.join(","),
+                    storage.group
+                ));
+            }
+        }
+    }
+    let mut body = Vec::new();
+    body.put_fixed_str(&storage.group, GROUP_NAME_MAX);
+    body.put_bytes(format!("{}:{port}", my_ips.first().cloned().unwrap_or_default()).as_bytes());
+    for t in &storage.cfg.tracker_servers {
+        if let Ok(mut s) = rep.connect(t) {
+            match net::request(&mut s, cmd::STORAGE_GET_SERVER_ID, &body) {
+                Ok(id) => {
+                    net::quit(s);
+                    return Ok(String::from_utf8_lossy(&id).into_owned());
+                }
+                Err(e) => log::error!("get server id from tracker server {t} fail: {e}"),
+            }
+        }
+    }
+    Err("no tracker told my server id".into())
+}
+
+/// The host's interface addresses.
+fn local_ips() -> Vec<String> {
+    nix::ifaddrs::getifaddrs()
+        .map(|addrs| {
+            addrs
+                .filter_map(|a| {
+                    let sa = a.address?;
+                    sa.as_sockaddr_in()
+                        .map(|v4| v4.ip().to_string())
+                        .or_else(|| sa.as_sockaddr_in6().map(|v6| v6.ip().to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

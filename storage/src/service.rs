@@ -38,6 +38,10 @@ pub struct TrackerParams {
     pub width: IpWidth,
     pub store_path_mode: u8,
     pub storage_ip_changed_auto_adjust: bool,
+    pub use_storage_id: bool,
+    /// file names carry the server id rather than the IP
+    pub id_in_filename: bool,
+    pub trust_storage_server_id: bool,
 }
 
 impl Default for TrackerParams {
@@ -47,6 +51,9 @@ impl Default for TrackerParams {
             width: IpWidth::V6,
             store_path_mode: 0,
             storage_ip_changed_auto_adjust: true,
+            use_storage_id: false,
+            id_in_filename: false,
+            trust_storage_server_id: true,
         }
     }
 }
@@ -71,6 +78,9 @@ impl TrackerParams {
                 "storage_ip_changed_auto_adjust" => {
                     p.storage_ip_changed_auto_adjust = v.trim() == "1"
                 }
+                "use_storage_id" => p.use_storage_id = v.trim() == "1",
+                "id_type_in_filename" => p.id_in_filename = v.trim() == "id",
+                "trust_storage_server_id" => p.trust_storage_server_id = v.trim() == "1",
                 _ => {}
             }
         }
@@ -121,6 +131,10 @@ pub struct Storage {
     pub binlog: Binlog,
     pub group: String,
     pub my_ip: RwLock<String>,
+    /// the storage's identity in the group: its server id, or its IP without storage ids
+    pub my_id: RwLock<String>,
+    /// the trackers' storage_ids.conf, when `use_storage_id` is on
+    pub storage_ids: RwLock<fdfs_common::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
     pub stats: Mutex<StatBlock>,
     /// bumped at every statistics change; the reporter sends a full beat when it moved
@@ -144,6 +158,8 @@ impl Storage {
             store,
             binlog,
             my_ip: RwLock::new(String::new()),
+            my_id: RwLock::new(String::new()),
+            storage_ids: RwLock::new(Default::default()),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),
@@ -221,6 +237,12 @@ impl Storage {
     }
 
     fn source(&self) -> Source {
+        let p = self.params.read();
+        if p.use_storage_id && p.id_in_filename {
+            if let Ok(n) = self.my_id.read().parse::<u32>() {
+                return Source::Id(n);
+            }
+        }
         let ip = self.my_ip.read().clone();
         match ip.parse::<std::net::Ipv4Addr>() {
             Ok(v4) => Source::Ipv4(v4.octets()),
@@ -962,7 +984,15 @@ impl Storage {
             file_size: md.len() as i64,
             create_timestamp: lmd.mtime(),
             crc32: crc,
-            source_ip: rn.payload.source.ip_text().unwrap_or_default(),
+            source_ip: match rn.payload.source {
+                Source::Id(n) => self
+                    .storage_ids
+                    .read()
+                    .by_id(&n.to_string())
+                    .map(|e| e.ips[0].clone())
+                    .unwrap_or_default(),
+                _ => rn.payload.source.ip_text().unwrap_or_default(),
+            },
             width: self.params.read().width,
         }
         .to_bytes())

@@ -263,17 +263,15 @@ impl PeerSync {
         &self.rep.storage
     }
 
+    /// `<id>.mark` with storage ids, `<ip>_<port>.mark` without (upstream's names).
     fn mark_path(&self) -> PathBuf {
-        self.storage()
-            .cfg
-            .server
-            .base_path
-            .join("data/sync")
-            .join(format!(
-                "{}_{}.mark",
-                self.peer.ip,
-                self.storage().cfg.server.port
-            ))
+        let storage = self.storage();
+        let name = if storage.params.read().use_storage_id {
+            format!("{}.mark", self.peer.id)
+        } else {
+            format!("{}_{}.mark", self.peer.ip, storage.cfg.server.port)
+        };
+        storage.cfg.server.base_path.join("data/sync").join(name)
     }
 
     fn peer_status(&self) -> u8 {
@@ -359,7 +357,7 @@ impl PeerSync {
                 }
             }
         };
-        let me = self.storage().my_ip.read().clone();
+        let me = self.storage().my_id.read().clone();
         if let Some(m) = existing {
             if peer_status == status::SYNCING && !m.need_sync_old {
                 if let Some(src) = self.sync_src_req() {
@@ -409,9 +407,18 @@ impl PeerSync {
         let bind = (self.storage().cfg.client_bind && !c.bind_addr.is_empty())
             .then(|| c.bind_addr.parse().ok())
             .flatten();
+        // with server ids a peer may come back on another address: use the latest listing
+        let (ip, port) = self
+            .rep
+            .peers
+            .lock()
+            .iter()
+            .find(|b| b.id == self.peer.id)
+            .map(|b| (b.ip.clone(), b.port))
+            .unwrap_or_else(|| (self.peer.ip.clone(), self.peer.port));
         net::connect(
-            &self.peer.ip,
-            self.peer.port as u16,
+            &ip,
+            port as u16,
             bind,
             Duration::from_secs(c.connect_timeout),
             Duration::from_secs(c.network_timeout.max(60)),
@@ -462,7 +469,7 @@ impl PeerSync {
             ));
         };
         let mut sock = self.connect_peer()?;
-        let me = self.storage().my_ip.read().clone();
+        let me = self.storage().my_id.read().clone();
         net::request(
             &mut sock,
             cmd::REPORT_SERVER_ID,

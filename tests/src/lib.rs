@@ -183,6 +183,11 @@ pub struct ClusterOpts {
     pub trackers: usize,
     pub subdir_count: u32,
     pub store_paths: usize,
+    /// storage `i` joins `group<i % groups + 1>`
+    pub groups: usize,
+    /// run with `use_storage_id` and `id_type_in_filename=id`: storage `i` (and spares up to
+    /// `i = 9`) is listed as id `100001 + i` at its fixture address
+    pub storage_ids: bool,
     /// extra `key=value` lines for tracker.conf / storage.conf
     pub tracker_extra: String,
     pub storage_extra: String,
@@ -195,6 +200,8 @@ impl Default for ClusterOpts {
             trackers: 1,
             subdir_count: 4,
             store_paths: 1,
+            groups: 1,
+            storage_ids: false,
             tracker_extra: String::new(),
             storage_extra: String::new(),
         }
@@ -203,6 +210,7 @@ impl Default for ClusterOpts {
 
 pub struct Storage {
     pub daemon: Daemon,
+    pub group: String,
     pub ip: String,
     pub port: u16,
     pub base: PathBuf,
@@ -238,7 +246,7 @@ pub fn storage_conf_text(
     extra: &str,
 ) -> String {
     let mut s = format!(
-        "group_name=group1\nbind_addr={ip}\nport={port}\nbase_path={}\nstore_path_count={}\n\
+        "bind_addr={ip}\nport={port}\nbase_path={}\nstore_path_count={}\n\
          subdir_count_per_path={subdirs}\nthread_stack_size=512KB\n\
          heart_beat_interval=1\nstat_report_interval=1\nsync_stat_file_interval=1\nsync_binlog_buff_interval=1\n",
         base.display(),
@@ -250,7 +258,8 @@ pub fn storage_conf_text(
     for t in trackers {
         s += &format!("tracker_server={t}\n");
     }
-    s + extra + "\n"
+    // an extra group_name line wins: the last value of a key counts
+    "group_name=group1\n".to_string() + &s + extra + "\n"
 }
 
 impl Cluster {
@@ -262,6 +271,26 @@ impl Cluster {
             host: tip.clone(),
             port: 22122,
         };
+        let mut opts = opts;
+        if opts.storage_ids {
+            let ids = dir.path().join("storage_ids.conf");
+            let mut text = String::from("# fixture storage ids\n");
+            for i in 0..10 {
+                text += &format!(
+                    "{} group{} 127.{}.{}.{}\n",
+                    100001 + i,
+                    i % opts.groups.max(1) + 1,
+                    net.0,
+                    net.1,
+                    10 + i
+                );
+            }
+            std::fs::write(&ids, text).unwrap();
+            opts.tracker_extra += &format!(
+                "\nuse_storage_id=true\nid_type_in_filename=id\nstorage_ids_filename={}\n",
+                ids.display()
+            );
+        }
         let tbase = dir.path().join("tracker");
         std::fs::create_dir_all(&tbase).unwrap();
         let tconf = tbase.join("tracker.conf");
@@ -318,6 +347,7 @@ impl Cluster {
     /// Start one more storage in group1 (not waited for).
     pub fn add_storage(&mut self, opts: &ClusterOpts) -> usize {
         let i = self.storages.len();
+        let group = format!("group{}", i % opts.groups.max(1) + 1);
         let ip = format!("127.{}.{}.{}", self.net.0, self.net.1, 10 + i);
         let base = self.dir.path().join(format!("storage{i}"));
         std::fs::create_dir_all(&base).unwrap();
@@ -337,13 +367,14 @@ impl Cluster {
                 &paths,
                 opts.subdir_count,
                 &self.tracker_addrs(),
-                &opts.storage_extra,
+                &format!("group_name={group}\n{}", opts.storage_extra),
             ),
         )
         .unwrap();
         let daemon = Daemon::start("fdfs_storaged", &conf, &base);
         self.storages.push(Storage {
             daemon,
+            group,
             ip,
             port: 23000,
             base,
@@ -362,15 +393,22 @@ impl Cluster {
         Client::new(ClientConfig::from_ini(&IniFile::load(&self.client_conf).unwrap()).unwrap())
     }
 
-    /// Wait until `n` storages are ACTIVE on the tracker.
+    /// Wait until `n` storages (of all groups) are ACTIVE on the tracker.
     pub fn wait_active(&self, n: usize) {
         let client = self.client();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let active = client
-                .list_storages("group1", None)
-                .map(|v| v.iter().filter(|s| s.status == status::ACTIVE).count())
-                .unwrap_or(0);
+            let active: usize = client
+                .list_groups()
+                .unwrap_or_default()
+                .iter()
+                .map(|g| {
+                    client
+                        .list_storages(&g.group, None)
+                        .map(|v| v.iter().filter(|s| s.status == status::ACTIVE).count())
+                        .unwrap_or(0)
+                })
+                .sum();
             if active >= n {
                 return;
             }

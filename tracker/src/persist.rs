@@ -95,6 +95,10 @@ pub fn servers_text(state: &State) -> String {
             };
             out += &format!("# storage: {host}:{}\n[Storage{n:03}]\n", s.port);
             let mut kv = |k: &str, v: String| out += &format!("\t{k}={v}\n");
+            // a server id differs from the address exactly when use_storage_id is on
+            if s.id != s.ip {
+                kv("id", s.id.clone());
+            }
             kv("group_name", g.name.clone());
             kv("ip_addr", s.ip.clone());
             kv("status", s.status.to_string());

@@ -11,8 +11,8 @@ use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
 };
 use fdfs_common::proto::cluster::{
-    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, GetMyIpReq, GroupStorageReq,
-    JoinReply, JoinReq, ReportStatusReq, StatBlock, SyncSource,
+    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, FetchStorageIdsReq, GetMyIpReq,
+    GroupStorageReq, JoinReply, JoinReq, ReportStatusReq, StatBlock, StorageIdsPage, SyncSource,
 };
 use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
 use fdfs_common::proto::{cmd, errno, rw_mode, status, Header, GROUP_NAME_MAX, STORAGE_ID_MAX};
@@ -170,7 +170,7 @@ impl Tracker {
             cmd::STORAGE_GET_SERVER_ID => self.storage_get_server_id(body),
             cmd::STORAGE_GET_MY_IP => self.storage_get_my_ip(conn, body),
             cmd::STORAGE_FETCH_STORAGE_IDS => self.storage_fetch_storage_ids(body),
-            cmd::STORAGE_GET_GROUP_NAME => Err(errno::EOPNOTSUPP),
+            cmd::STORAGE_GET_GROUP_NAME => self.storage_get_group_name(conn, body),
             cmd::STORAGE_FETCH_TRUNK_FID
             | cmd::STORAGE_REPORT_TRUNK_FID
             | cmd::STORAGE_REPORT_TRUNK_FREE => {
@@ -321,7 +321,8 @@ impl Tracker {
         {
             return Err(errno::EINVAL);
         }
-        let id = conn.peer_ip();
+        let peer_ip = conn.peer_ip();
+        let (id, rw) = self.storage_identity(&j, &peer_ip)?;
         {
             let mut ips = self.my_ips.lock();
             for ip in [conn.local.ip().to_string(), j.current_tracker_ip.clone()] {
@@ -349,8 +350,12 @@ impl Tracker {
             .iter()
             .filter(|s| s.id != id && s.status != status::DELETED)
             .collect();
+        let mixed_ports = self.cfg.use_storage_id && self.cfg.id_type_in_filename_id;
         if g.storage_port != 0 && g.storage_port != j.storage_port {
-            if others.iter().all(|s| s.port == j.storage_port) {
+            if mixed_ports {
+                // ids tell members apart, so each may listen on its own port
+                g.storage_port = -1;
+            } else if others.iter().all(|s| s.port == j.storage_port) {
                 g.storage_port = j.storage_port;
             } else {
                 log::error!(
@@ -371,7 +376,9 @@ impl Tracker {
         {
             return Err(errno::EINVAL);
         }
-        g.storage_port = j.storage_port;
+        if g.storage_port != -1 {
+            g.storage_port = j.storage_port;
+        }
         g.store_path_count = g.store_path_count.max(j.store_path_count);
         g.subdir_count_per_path = j.subdir_count_per_path;
         let inserted = match g.find(&id) {
@@ -396,7 +403,7 @@ impl Tracker {
                 g.storages.push(StorageServer {
                     id: id.clone(),
                     status: st0,
-                    rw_mode: rw_mode::BOTH,
+                    rw_mode: rw,
                     changelog_offset: changelog_size,
                     ..Default::default()
                 });
@@ -408,7 +415,16 @@ impl Tracker {
             s.status = status::INIT;
             s.changelog_offset = changelog_size;
         }
-        s.ip = id.clone();
+        if s.ip != peer_ip && !s.ip.is_empty() {
+            // with server ids the identity survives an address change: serve from the new one
+            log::info!(
+                "storage server {}::{id} address changed from {} to {peer_ip}",
+                j.group,
+                s.ip
+            );
+        }
+        s.ip = peer_ip;
+        s.rw_mode = rw;
         s.port = j.storage_port;
         s.store_path_count = j.store_path_count;
         s.subdir_count_per_path = j.subdir_count_per_path;
@@ -445,6 +461,46 @@ impl Tracker {
             st.dirty = true;
         }
         Ok(reply.to_bytes())
+    }
+
+    /// Who a joining storage is (cluster-protocol.md 2.2 step 5 and 7.2): its IP, or with
+    /// `use_storage_id` the id it claims (when trusted) or the id listed for its address.
+    fn storage_identity(&self, j: &JoinReq, peer_ip: &str) -> Result<(String, u8), u8> {
+        if !self.cfg.use_storage_id {
+            return Ok((peer_ip.to_string(), rw_mode::BOTH));
+        }
+        let ids = &self.cfg.storage_ids;
+        let entry = if self.cfg.trust_storage_server_id && !j.storage_id.is_empty() {
+            let e = ids.by_id(&j.storage_id).ok_or_else(|| {
+                log::error!(
+                    "storage id: {} not exist in storage ids, group_name: {}, storage ip: {peer_ip}",
+                    j.storage_id,
+                    j.group
+                );
+                errno::ENOENT
+            })?;
+            if e.group != j.group {
+                log::error!(
+                    "storage id: {} belongs to group {}, not to the reported group {}",
+                    e.id,
+                    e.group,
+                    j.group
+                );
+                return Err(errno::EINVAL);
+            }
+            e
+        } else {
+            let port = u16::try_from(j.storage_port).map_err(|_| errno::EINVAL)?;
+            ids.by_group_ip_port(&j.group, peer_ip, port)
+                .ok_or_else(|| {
+                    log::error!(
+                        "group_name: {}, storage {peer_ip}:{port} not exist in storage ids",
+                        j.group
+                    );
+                    errno::ENOENT
+                })?
+        };
+        Ok((entry.id.clone(), entry.rw_mode))
     }
 
     fn storage_beat(&self, session: &mut Session, body: &[u8]) -> Reply {
@@ -843,29 +899,90 @@ impl Tracker {
     }
 
     fn storage_get_server_id(&self, body: &[u8]) -> Reply {
-        let (group, ip, _) = Self::group_and_addr(body)?;
+        let (group, ip, port) = Self::group_and_addr(body)?;
+        if self.cfg.use_storage_id {
+            let port = u16::try_from(port).map_err(|_| errno::EINVAL)?;
+            let e = self
+                .cfg
+                .storage_ids
+                .by_group_ip_port(&group, &ip, port)
+                .ok_or(errno::ENOENT)?;
+            return Ok(e.id.clone().into_bytes());
+        }
         let st = self.state.lock();
         st.group(&group).ok_or(errno::ENOENT)?;
         Ok(ip.into_bytes())
     }
 
     fn storage_get_my_ip(&self, conn: &Conn, body: &[u8]) -> Reply {
-        GetMyIpReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
-        Ok(conn.peer_ip().into_bytes())
+        let req = GetMyIpReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let ip = conn.peer_ip();
+        if self.cfg.use_storage_id {
+            let port = u16::try_from(req.port).unwrap_or(0);
+            if let Some(e) = self.cfg.storage_ids.by_group_ip_port(&req.group, &ip, port) {
+                return Ok(e.ips.join(",").into_bytes());
+            }
+        }
+        Ok(ip.into_bytes())
     }
 
     fn storage_fetch_storage_ids(&self, body: &[u8]) -> Reply {
-        if body.len() != 5 {
+        let req = FetchStorageIdsReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        if !self.cfg.use_storage_id {
+            return if req.allow_empty != 0 {
+                Ok(StorageIdsPage {
+                    total: 0,
+                    count: 0,
+                    lines: String::new(),
+                }
+                .to_bytes())
+            } else {
+                Err(errno::EOPNOTSUPP)
+            };
+        }
+        let ids = &self.cfg.storage_ids;
+        let total = ids.entries.len();
+        let start = usize::try_from(req.start_index).map_err(|_| errno::EINVAL)?;
+        if start >= total {
             return Err(errno::EINVAL);
         }
-        if self.cfg.use_storage_id {
+        // the C storage reads the reply into a buffer of about 8 KB
+        let (count, lines) = ids.page(start, 8 * 1024 - 128);
+        Ok(StorageIdsPage {
+            total: total as i32,
+            count: count as i32,
+            lines,
+        }
+        .to_bytes())
+    }
+
+    /// GET_GROUP_NAME (109): the group storage_ids lists for an address.
+    fn storage_get_group_name(&self, conn: &Conn, body: &[u8]) -> Reply {
+        if !self.cfg.use_storage_id {
             return Err(errno::EOPNOTSUPP);
         }
-        if body[4] != 0 {
-            Ok(vec![0u8; 8])
-        } else {
-            Err(errno::EOPNOTSUPP)
+        if body.len() < 4 {
+            return Err(errno::EINVAL);
         }
+        let (ip_part, port) = body.split_at(body.len() - 4);
+        if ip_part.len() >= 46 {
+            return Err(errno::ENAMETOOLONG);
+        }
+        let port = i32::from_be_bytes([port[0], port[1], port[2], port[3]]);
+        let ip = if ip_part.is_empty() {
+            conn.peer_ip()
+        } else {
+            fdfs_common::codec::text_until_nul(ip_part)
+        };
+        let port = u16::try_from(port).map_err(|_| errno::EINVAL)?;
+        let e = self
+            .cfg
+            .storage_ids
+            .by_ip_port(&ip, port)
+            .ok_or(errno::ENOENT)?;
+        let mut out = vec![0u8; GROUP_NAME_MAX];
+        out[..e.group.len()].copy_from_slice(e.group.as_bytes());
+        Ok(out)
     }
 
     fn tracker_get_status(&self, body: &[u8]) -> Reply {

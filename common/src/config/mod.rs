@@ -303,6 +303,8 @@ pub struct TrackerConfig {
     pub trunk_file_size: i64,
     pub use_storage_id: bool,
     pub id_type_in_filename_id: bool,
+    /// `storage_ids_filename`, loaded only with `use_storage_id`
+    pub storage_ids: crate::storage_ids::StorageIds,
     pub trust_storage_server_id: bool,
     pub store_slave_file_use_link: bool,
     pub response_ip_v6: bool,
@@ -405,6 +407,16 @@ impl TrackerConfig {
             ));
         }
         let use_storage_id = ini.bool_or("use_storage_id", false);
+        let storage_ids = if use_storage_id {
+            let name = ini.string_or("storage_ids_filename", "storage_ids.conf");
+            let path = Path::new(&ini.path)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&name);
+            crate::storage_ids::StorageIds::load(&path)?
+        } else {
+            Default::default()
+        };
         let mut trunk_params = Vec::new();
         let mut tp = |k: &str, v: String| trunk_params.push((k.to_string(), v));
         tp(
@@ -483,6 +495,7 @@ impl TrackerConfig {
             slot_max_size,
             trunk_file_size,
             use_storage_id,
+            storage_ids,
             id_type_in_filename_id: ini
                 .string_or("id_type_in_filename", "ip")
                 .eq_ignore_ascii_case("id"),
@@ -538,6 +551,8 @@ pub struct StorageConfig {
     pub sync_interval: u64,
     pub write_mark_file_freq: u64,
     pub file_sync_skip_invalid_record: bool,
+    /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
+    pub server_id: Option<String>,
 }
 
 impl StorageConfig {
@@ -623,6 +638,16 @@ impl StorageConfig {
             sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
+            server_id: match ini.get("server_id") {
+                Some(i) if !i.value.is_empty() && !crate::storage_ids::is_valid_id(&i.value) => {
+                    return Err(ini.error(
+                        Some(i),
+                        "server_id",
+                        format!("{} is invalid: a number from 1 to 16777215", i.value),
+                    ))
+                }
+                i => i.map(|i| i.value.clone()),
+            },
         };
         ini.log_unused_keys();
         Ok(cfg)

@@ -416,6 +416,51 @@ impl Message for GetMyIpReq {
     }
 }
 
+/// FETCH_STORAGE_IDS request: the first entry wanted and whether an id-less tracker may answer
+/// with an empty page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchStorageIdsReq {
+    pub start_index: i32,
+    pub allow_empty: u8,
+}
+
+impl Message for FetchStorageIdsReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_i32(self.start_index);
+        out.put_u8(self.allow_empty);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(FetchStorageIdsReq {
+            start_index: r.i32("start_index")?,
+            allow_empty: r.u8("allow_empty")?,
+        })
+    }
+}
+
+/// FETCH_STORAGE_IDS reply: `total` entries exist, `count` of them are in `lines`
+/// (storage_ids.conf lines, port always written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageIdsPage {
+    pub total: i32,
+    pub count: i32,
+    pub lines: String,
+}
+
+impl Message for StorageIdsPage {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_i32(self.total);
+        out.put_i32(self.count);
+        out.put_bytes(self.lines.as_bytes());
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(StorageIdsPage {
+            total: r.i32("total")?,
+            count: r.i32("count")?,
+            lines: String::from_utf8_lossy(r.rest()).into_owned(),
+        })
+    }
+}
+
 /// REPORT_STATUS request: group and one brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportStatusReq {

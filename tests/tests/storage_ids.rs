@@ -1,0 +1,179 @@
+//! Server ids: `use_storage_id = true` with `id_type_in_filename = id` (cluster-protocol.md 7).
+
+use fdfs_client::{Content, FileId};
+use fdfs_common::config::HostPort;
+use fdfs_common::file_id::{RemoteName, Source};
+use fdfs_common::proto::status;
+use rfdfs_tests::{storage_conf_text, Cluster, ClusterOpts, Daemon};
+use std::time::{Duration, Instant};
+
+/// Wait until `id` can be read from the storage at `addr` (replication is asynchronous).
+fn wait_readable(c: &Cluster, addr: &HostPort, id: &FileId, want: &[u8]) {
+    let client = c.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut got = Vec::new();
+        if client
+            .download_from(addr, id, 0, 0, || Ok(&mut got))
+            .is_ok()
+            && got == want
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{id} never readable on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn source_of(id: &FileId) -> Source {
+    RemoteName::decode(&id.name).unwrap().payload.source
+}
+
+#[test]
+fn ids_in_file_ids_and_identity_kept_across_an_address_change() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_ids: true,
+        ..Default::default()
+    });
+    let client = c.client();
+
+    // the tracker knows the storages by id, at their addresses
+    let listed = client.list_storages("group1", None).unwrap();
+    let mut ids: Vec<(String, String)> = listed
+        .iter()
+        .map(|s| (s.id.clone(), s.ip.clone()))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![
+            ("100001".to_string(), c.storages[0].ip.clone()),
+            ("100002".to_string(), c.storages[1].ip.clone()),
+        ]
+    );
+    let (code, out, _) = c.tool("fdfs_monitor", &["list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("id = 100001") && out.contains("id = 100002"),
+        "{out}"
+    );
+
+    // file IDs carry the uploading storage's id, and every file reaches both members
+    let mut files = Vec::new();
+    for k in 0..20 {
+        let data = format!("file {k} with ids").into_bytes();
+        let id = client
+            .upload(Content::Buffer(&data), "txt", false, None, None)
+            .unwrap();
+        match source_of(&id) {
+            Source::Id(n) => assert!(n == 100001 || n == 100002, "{id}: {n}"),
+            other => panic!("{id} carries {other:?}, not a server id"),
+        }
+        files.push((id, data));
+    }
+    let from_first: Vec<_> = files
+        .iter()
+        .filter(|(id, _)| source_of(id) == Source::Id(100001))
+        .cloned()
+        .collect();
+    assert!(
+        !from_first.is_empty(),
+        "round robin never chose storage 100001"
+    );
+    for (id, data) in &files {
+        for i in 0..2 {
+            wait_readable(&c, &c.storage_addr(i), id, data);
+        }
+    }
+    let info = client.file_info(&files[0].0, 0).unwrap();
+    assert!(info.source_id == 100001 || info.source_id == 100002);
+    // marks are named by the peer's id, as upstream names them with ids
+    for (i, peer) in [(0, "100002"), (1, "100001")] {
+        let mark = c.storages[i].base.join(format!("data/sync/{peer}.mark"));
+        assert!(mark.exists(), "{} missing", mark.display());
+    }
+
+    // storage 100001 comes back on a new address with its id pinned in storage.conf
+    let old_ip = c.storages[0].ip.clone();
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let new_ip = format!("127.{}.{}.60", c.net.0, c.net.1);
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("bind_addr={old_ip}"),
+        &format!("bind_addr={new_ip}"),
+    ) + "server_id=100001\n";
+    std::fs::write(&conf, text).unwrap();
+    let base = c.storages[0].base.clone();
+    c.storages[0].daemon = Daemon::start("fdfs_storaged", &conf, &base);
+    c.storages[0].ip = new_ip.clone();
+    rfdfs_tests::wait_port(&new_ip, 23000, "storage");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = client.list_storages("group1", Some("100001")).unwrap();
+        if s[0].ip == new_ip && s[0].status == status::ACTIVE {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "100001 not ACTIVE at {new_ip}: {:?}\n{}",
+            s[0],
+            c.storages[0].daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(client.list_storages("group1", None).unwrap().len(), 2);
+
+    // its old files are served, and the tracker sends clients to the new address
+    for (id, data) in &from_first {
+        let servers = client.query_fetch_all(id).unwrap();
+        assert!(servers.contains(&c.storage_addr(0)), "{id}: {servers:?}");
+        assert!(
+            servers.iter().all(|s| s.host != old_ip),
+            "{id}: {servers:?}"
+        );
+        wait_readable(&c, &c.storage_addr(0), id, data);
+        assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
+    }
+    // new uploads from it still carry its id and replicate both ways
+    let mut seen_first = false;
+    for k in 0..10 {
+        let data = format!("after the move {k}").into_bytes();
+        let id = client
+            .upload(Content::Buffer(&data), "txt", false, None, None)
+            .unwrap();
+        seen_first |= source_of(&id) == Source::Id(100001);
+        for i in 0..2 {
+            wait_readable(&c, &c.storage_addr(i), &id, &data);
+        }
+    }
+    assert!(seen_first, "the moved storage took no uploads");
+}
+
+#[test]
+fn an_unlisted_storage_is_refused() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 1,
+        storage_ids: true,
+        ..Default::default()
+    });
+    // no id is listed at this address: the storage cannot learn its id and stops
+    let base = c.dir.path().join("unlisted");
+    let store = base.join("store0");
+    std::fs::create_dir_all(&store).unwrap();
+    let conf = base.join("storage.conf");
+    let ip = format!("127.{}.{}.70", c.net.0, c.net.1);
+    std::fs::write(
+        &conf,
+        storage_conf_text(&ip, 23000, &base, &[store], 4, &c.tracker_addrs(), ""),
+    )
+    .unwrap();
+    let mut d = Daemon::start("fdfs_storaged", &conf, &base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.alive() {
+        assert!(Instant::now() < deadline, "storage with no id kept running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.log().contains("server id"), "{}", d.log());
+    assert_eq!(c.client().list_storages("group1", None).unwrap().len(), 1);
+}
