@@ -47,8 +47,12 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    pub fn new_in(root: &Path, tag: &str) -> TempDir {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("rfdfs-test-{tag}-{}-{n}", std::process::id()));
+        let p = root.join(format!("rfdfs-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p)
@@ -188,6 +192,8 @@ pub struct ClusterOpts {
     /// run with `use_storage_id` and `id_type_in_filename=id`: storage `i` (and spares up to
     /// `i = 9`) is listed as id `100001 + i` at its fixture address
     pub storage_ids: bool,
+    /// `(group, dir)`: that group's store paths live under `dir` (another file system)
+    pub group_store_roots: Vec<(String, PathBuf)>,
     /// extra `key=value` lines for tracker.conf / storage.conf
     pub tracker_extra: String,
     pub storage_extra: String,
@@ -202,6 +208,7 @@ impl Default for ClusterOpts {
             store_paths: 1,
             groups: 1,
             storage_ids: false,
+            group_store_roots: Vec::new(),
             tracker_extra: String::new(),
             storage_extra: String::new(),
         }
@@ -226,6 +233,8 @@ pub struct Cluster {
     pub storages: Vec<Storage>,
     pub client_conf: PathBuf,
     pub net: (u8, u8),
+    /// store paths placed outside `dir` (`group_store_roots`)
+    pub outside_dirs: Vec<TempDir>,
 }
 
 pub fn tracker_conf_text(ip: &str, port: u16, base: &Path, extra: &str) -> String {
@@ -336,6 +345,7 @@ impl Cluster {
             storages: Vec::new(),
             client_conf,
             net,
+            outside_dirs: Vec::new(),
         };
         for _ in 0..opts.storages {
             c.add_storage(&opts);
@@ -351,9 +361,18 @@ impl Cluster {
         let ip = format!("127.{}.{}.{}", self.net.0, self.net.1, 10 + i);
         let base = self.dir.path().join(format!("storage{i}"));
         std::fs::create_dir_all(&base).unwrap();
+        let store_base = match opts.group_store_roots.iter().find(|(g, _)| *g == group) {
+            Some((_, root)) => {
+                let d = TempDir::new_in(root, "store");
+                let p = d.path().to_path_buf();
+                self.outside_dirs.push(d);
+                p
+            }
+            None => base.clone(),
+        };
         let mut paths = Vec::new();
         for p in 0..opts.store_paths {
-            let sp = base.join(format!("store{p}"));
+            let sp = store_base.join(format!("store{p}"));
             std::fs::create_dir_all(&sp).unwrap();
             paths.push(sp);
         }

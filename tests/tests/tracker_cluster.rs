@@ -2,9 +2,9 @@
 
 use fdfs_client::Content;
 use fdfs_common::config::HostPort;
-use fdfs_common::proto::{cmd, status};
-use rfdfs_tests::raw::{connect, exchange, frame};
-use rfdfs_tests::{Cluster, ClusterOpts};
+use fdfs_common::proto::cmd;
+use rfdfs_tests::raw::{exchange, frame};
+use rfdfs_tests::{run_tool, Cluster, ClusterOpts};
 use std::time::{Duration, Instant};
 
 /// The leader a tracker names (SERVER_GET_LEADER), if any.
@@ -35,25 +35,40 @@ fn agreed_leader(trackers: &[HostPort], not: Option<&str>, timeout: Duration) ->
     }
 }
 
-/// What a tracker knows of group1: (storage id, status) pairs.
-fn view(t: &HostPort) -> Vec<(String, u8)> {
-    let mut s = connect(&t.host, t.port);
-    let mut body = b"group1".to_vec();
-    body.resize(16, 0);
-    let (st, b) = exchange(&mut s, &frame(cmd::SERVER_LIST_STORAGE, 0, &body)).unwrap();
-    assert_eq!(st, 0);
-    fdfs_common::proto::client::decode_storage_stats(&b)
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.id, s.status))
-        .collect()
+/// The cluster as `fdfs_monitor` run against tracker `t` alone prints it: groups, members,
+/// their addresses, states and group settings (counters and times differ between trackers).
+fn monitor_view(c: &Cluster, t: &HostPort) -> String {
+    let conf = c.dir.path().join(format!("client-{}.conf", t.host));
+    std::fs::write(&conf, format!("connect_timeout=2\ntracker_server={t}\n")).unwrap();
+    let (code, out, err) = run_tool("fdfs_monitor", &[conf.to_str().unwrap(), "list"]);
+    assert_eq!(code, 0, "fdfs_monitor against {t}: {err}");
+    let keep = [
+        "group count",
+        "group name",
+        "storage server count",
+        "readable server count",
+        "writable server count",
+        "storage server port",
+        "store path count",
+        "subdir count per path",
+        "Storage ",
+        "id =",
+        "host =",
+        "read write mode",
+        "version =",
+    ];
+    out.lines()
+        .filter(|l| keep.iter().any(|k| l.trim_start().starts_with(k)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn leader_election_failover_and_rejoin() {
     let mut c = Cluster::start(ClusterOpts {
         trackers: 3,
-        storages: 2,
+        storages: 4,
+        groups: 2,
         ..Default::default()
     });
     let all = c.tracker_addrs();
@@ -73,6 +88,17 @@ fn leader_election_failover_and_rejoin() {
         client.download_to_vec(&id, 0, 0).unwrap(),
         b"before failover"
     );
+    // store_lookup=0 (the default) spreads uploads over both groups, whichever tracker answers
+    let mut groups = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        groups.insert(
+            client
+                .upload(Content::Buffer(b"spread"), "txt", false, None, None)
+                .unwrap()
+                .group,
+        );
+    }
+    assert_eq!(groups.len(), 2, "{groups:?}");
 
     // uploads keep going while the leader is killed
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -137,12 +163,18 @@ fn leader_election_failover_and_rejoin() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let views: Vec<_> = all.iter().map(view).collect();
+        let views: Vec<_> = all.iter().map(|t| monitor_view(&c, t)).collect();
         let agree = views.windows(2).all(|w| w[0] == w[1]);
-        if agree && views[0].len() == 2 && views[0].iter().all(|s| s.1 == status::ACTIVE) {
+        let active = views[0].matches("  ACTIVE").count();
+        if agree && active == 4 {
+            assert!(views[0].contains("group count: 2"), "{}", views[0]);
             break;
         }
-        assert!(Instant::now() < deadline, "trackers disagree: {views:?}");
+        assert!(
+            Instant::now() < deadline,
+            "trackers disagree:\n{}",
+            views.join("\n-----\n")
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(revived);

@@ -1,0 +1,261 @@
+//! Several groups: `store_lookup` 0/1/2, reserved space per group, and several store paths
+//! (cluster-protocol.md section 5).
+//!
+//! The groups keep their store paths on two file systems with very different free space
+//! (`/dev/shm` and the temp dir, or a small tmpfs the test mounts), so that "most free space"
+//! and "reserved space reached" are real conditions the storages measure, not settings.
+
+use fdfs_client::{Client, Content};
+use fdfs_common::net::NetError;
+use fdfs_common::proto::errno;
+use rfdfs_tests::{Cluster, ClusterOpts};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn free_mb(p: &Path) -> i64 {
+    let s = nix::sys::statvfs::statvfs(p).expect("statvfs");
+    (s.blocks_available() as u128 * s.fragment_size() as u128 / (1 << 20)) as i64
+}
+
+/// Two directories on file systems whose free space differs by at least 1 GiB.
+struct FileSystems {
+    small: PathBuf,
+    big: PathBuf,
+    mounted: Option<PathBuf>,
+}
+
+impl FileSystems {
+    fn find() -> FileSystems {
+        let big = std::env::temp_dir();
+        let shm = PathBuf::from("/dev/shm");
+        let writable = |p: &Path| {
+            let probe = p.join(format!("rfdfs-probe-{}", std::process::id()));
+            let ok = std::fs::write(&probe, b"").is_ok();
+            let _ = std::fs::remove_file(&probe);
+            ok
+        };
+        if writable(&shm) && (free_mb(&shm) - free_mb(&big)).abs() > 1024 {
+            let (small, big) = if free_mb(&shm) < free_mb(&big) {
+                (shm, big)
+            } else {
+                (big, shm)
+            };
+            return FileSystems {
+                small,
+                big,
+                mounted: None,
+            };
+        }
+        // no second file system at hand: make a small one
+        let dir = big.join(format!("rfdfs-tmpfs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+            .arg(&dir)
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()) && free_mb(&big) - free_mb(&dir) > 1024,
+            "these tests need two file systems with different free space: /dev/shm is not one \
+             here and mounting a tmpfs at {} failed (run as root or provide /dev/shm)",
+            dir.display()
+        );
+        FileSystems {
+            small: dir.clone(),
+            big,
+            mounted: Some(dir),
+        }
+    }
+}
+
+impl Drop for FileSystems {
+    fn drop(&mut self) {
+        if let Some(d) = &self.mounted {
+            let _ = Command::new("umount").arg(d).status();
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Two groups of `per_group` storages: group1 on the small file system, group2 on the big one.
+fn two_groups(fs: &FileSystems, per_group: usize, tracker_extra: &str) -> Cluster {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2 * per_group,
+        groups: 2,
+        group_store_roots: vec![
+            ("group1".into(), fs.small.clone()),
+            ("group2".into(), fs.big.clone()),
+        ],
+        tracker_extra: tracker_extra.into(),
+        ..Default::default()
+    });
+    wait_space_known(&c.client());
+    c
+}
+
+/// Until both groups have reported their disk space (policies depend on it).
+fn wait_space_known(client: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let groups = client.list_groups().unwrap_or_default();
+        if groups.len() == 2 && groups.iter().all(|g| g.total_mb > 0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no disk figures: {groups:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Upload `n` small files without naming a group; the group each went to.
+fn upload_groups(client: &Client, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|k| {
+            client
+                .upload(
+                    Content::Buffer(format!("f{k}").as_bytes()),
+                    "txt",
+                    false,
+                    None,
+                    None,
+                )
+                .unwrap()
+                .group
+        })
+        .collect()
+}
+
+#[test]
+fn store_lookup_round_robin_named_group_and_most_free_space() {
+    let fs = FileSystems::find();
+
+    // 0: round robin over the groups
+    let c = two_groups(&fs, 1, "store_lookup=0\n");
+    let got = upload_groups(&c.client(), 10);
+    assert!(
+        got.windows(2).all(|w| w[0] != w[1]),
+        "not alternating: {got:?}"
+    );
+    assert_eq!(got.iter().filter(|g| *g == "group1").count(), 5);
+    drop(c);
+
+    // 1: always the configured group, unless the client names one
+    let c = two_groups(&fs, 1, "store_lookup=1\nstore_group=group1\n");
+    let client = c.client();
+    assert!(upload_groups(&client, 6).iter().all(|g| g == "group1"));
+    let named = client
+        .upload(Content::Buffer(b"x"), "txt", false, None, Some("group2"))
+        .unwrap();
+    assert_eq!(named.group, "group2");
+    drop(c);
+
+    // 2: the group with the most free space
+    let c = two_groups(&fs, 1, "store_lookup=2\n");
+    let groups = c.client().list_groups().unwrap();
+    let best = groups
+        .iter()
+        .max_by_key(|g| g.free_mb)
+        .unwrap()
+        .group
+        .clone();
+    assert_eq!(best, "group2", "{groups:?}");
+    assert!(upload_groups(&c.client(), 6).iter().all(|g| *g == best));
+}
+
+#[test]
+fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
+    let fs = FileSystems::find();
+    // between the two groups' free space: group1 is full, group2 is not
+    let reserved = (free_mb(&fs.small) + free_mb(&fs.big)) / 2;
+    let c = two_groups(&fs, 1, &format!("reserved_storage_space={reserved}MB\n"));
+    let client = c.client();
+    assert!(upload_groups(&client, 6).iter().all(|g| g == "group2"));
+    match client.upload(Content::Buffer(b"x"), "txt", false, None, Some("group1")) {
+        Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
+        other => panic!("upload to the full group: {other:?}"),
+    }
+    for g in client.list_groups().unwrap() {
+        assert_eq!(g.reserved_mb, reserved, "{g:?}");
+    }
+    drop(c);
+
+    // more than either has: nothing can take a file
+    let reserved = free_mb(&fs.big) + 100 * 1024;
+    let c = two_groups(&fs, 1, &format!("reserved_storage_space={reserved}MB\n"));
+    match c
+        .client()
+        .upload(Content::Buffer(b"x"), "txt", false, None, None)
+    {
+        Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
+        other => panic!("upload with every group full: {other:?}"),
+    }
+}
+
+#[test]
+fn a_group_is_as_full_as_its_fullest_member() {
+    let fs = FileSystems::find();
+    let reserved = (free_mb(&fs.small) + free_mb(&fs.big)) / 2;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 1,
+        tracker_extra: format!("reserved_storage_space={reserved}MB\n"),
+        ..Default::default()
+    });
+    // the first member (big file system) alone has room
+    let client = c.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.list_groups().unwrap()[0].total_mb == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client
+        .upload(Content::Buffer(b"room"), "txt", false, None, None)
+        .unwrap();
+    // a second member on the small file system makes the group full
+    let opts = ClusterOpts {
+        group_store_roots: vec![("group1".into(), fs.small.clone())],
+        ..Default::default()
+    };
+    c.add_storage(&opts);
+    c.wait_active(2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let g = &client.list_groups().unwrap()[0];
+        if g.free_mb < reserved {
+            break;
+        }
+        assert!(Instant::now() < deadline, "group free space still {g:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match client.upload(Content::Buffer(b"full"), "txt", false, None, None) {
+        Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
+        other => panic!("upload to a group with a full member: {other:?}"),
+    }
+}
+
+#[test]
+fn store_path_round_robin_fills_every_path() {
+    let c = Cluster::start(ClusterOpts {
+        store_paths: 2,
+        tracker_extra: "store_path=0\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let mut per_path = [0usize; 2];
+    for k in 0..10 {
+        let data = format!("path file {k}").into_bytes();
+        let id = client
+            .upload(Content::Buffer(&data), "txt", false, None, None)
+            .unwrap();
+        let p = match &id.name[..3] {
+            "M00" => 0,
+            "M01" => 1,
+            other => panic!("unexpected store path {other} in {id}"),
+        };
+        per_path[p] += 1;
+        let local = c.storages[0].store_paths[p]
+            .join("data")
+            .join(&id.name[4..]);
+        assert_eq!(std::fs::read(&local).unwrap(), data, "{}", local.display());
+        assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), data);
+    }
+    assert_eq!(per_path, [5, 5], "store_path=0 alternates the paths");
+}
