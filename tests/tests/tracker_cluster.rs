@@ -179,3 +179,95 @@ fn leader_election_failover_and_rejoin() {
     }
     drop(revived);
 }
+
+/// (storage id, status) of group1 as tracker `t` lists it.
+fn group1_members(t: &HostPort) -> Vec<(String, u8)> {
+    let mut body = b"group1".to_vec();
+    body.resize(16, 0);
+    let mut s = rfdfs_tests::raw::connect(&t.host, t.port);
+    match exchange(&mut s, &frame(cmd::SERVER_LIST_STORAGE, 0, &body)) {
+        Some((0, b)) => fdfs_common::proto::client::decode_storage_stats(&b)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.status))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn a_tracker_that_lost_its_data_learns_the_cluster_from_a_peer() {
+    use fdfs_common::proto::{errno, status};
+    let mut c = Cluster::start(ClusterOpts {
+        trackers: 2,
+        storages: 2,
+        ..Default::default()
+    });
+    let all = c.tracker_addrs();
+    agreed_leader(&all, None, Duration::from_secs(30));
+    // storage 1 goes away: only the trackers' data files remember it now
+    assert_eq!(c.storages[1].daemon.stop(), Some(0));
+    let gone = c.storages[1].ip.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !all.iter().all(|t| {
+        group1_members(t)
+            .iter()
+            .any(|m| m.0 == gone && m.1 == status::OFFLINE)
+    }) {
+        assert!(Instant::now() < deadline, "storage 1 never OFFLINE");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // the second tracker restarts with an empty data directory
+    let (t, addr) = &mut c.more_trackers[0];
+    assert_eq!(t.stop(), Some(0));
+    std::fs::remove_dir_all(t.base.join("data")).unwrap();
+    let (conf, base) = (t.conf.clone(), t.base.clone());
+    *t = rfdfs_tests::Daemon::start("fdfs_trackerd", &conf, &base);
+    rfdfs_tests::wait_port(&addr.host, addr.port, "tracker");
+    let addr = addr.clone();
+    // an empty tracker has nothing to give
+    let mut raw = rfdfs_tests::raw::connect(&addr.host, addr.port);
+    let r = exchange(&mut raw, &frame(cmd::TRACKER_GET_SYS_FILES_START, 0, &[]));
+    if r.as_ref().map(|r| r.0) != Some(0) {
+        assert_eq!(r.map(|r| r.0), Some(errno::ENOENT));
+    }
+    // storage 0's JOIN makes it copy the first tracker's files: it knows storage 1 as well
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = group1_members(&addr);
+        if m.iter().any(|m| m.0 == gone) && m.iter().any(|m| m.0 == c.storages[0].ip) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restarted tracker never learned the group: {m:?}\n{}",
+            c.more_trackers[0].0.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        c.more_trackers[0]
+            .0
+            .log()
+            .contains("copied the system data files from tracker"),
+        "{}",
+        c.more_trackers[0].0.log()
+    );
+    // the files are served in pieces with their size; a bad index is refused
+    let mut raw = rfdfs_tests::raw::connect(&addr.host, addr.port);
+    let (st, _) = exchange(&mut raw, &frame(cmd::TRACKER_GET_SYS_FILES_START, 0, &[])).unwrap();
+    assert_eq!(st, 0);
+    let mut req = vec![1u8];
+    req.extend_from_slice(&0i64.to_be_bytes());
+    let (st, b) = exchange(&mut raw, &frame(cmd::TRACKER_GET_ONE_SYS_FILE, 0, &req)).unwrap();
+    assert_eq!(st, 0);
+    let size = i64::from_be_bytes(b[..8].try_into().unwrap()) as usize;
+    assert_eq!(size, b.len() - 8);
+    assert!(String::from_utf8_lossy(&b[8..]).contains(&format!("ip_addr={gone}")));
+    req[0] = 7;
+    let (st, _) = exchange(&mut raw, &frame(cmd::TRACKER_GET_ONE_SYS_FILE, 0, &req)).unwrap();
+    assert_eq!(st, errno::EINVAL);
+    let (st, _) = exchange(&mut raw, &frame(cmd::TRACKER_GET_SYS_FILES_END, 0, &[])).unwrap();
+    assert_eq!(st, 0);
+}

@@ -94,13 +94,22 @@ impl Tracker {
         }
     }
 
-    fn connect_tracker(&self, addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    pub(crate) fn connect_tracker(
+        &self,
+        addr: &str,
+        timeout: Duration,
+    ) -> std::io::Result<TcpStream> {
         let hp = parse_host_port(addr, 22122).map_err(std::io::Error::other)?;
         let bind: Option<IpAddr> = self.cfg.server.bind_addr.parse().ok();
         net::connect(&hp.host, hp.port, bind, timeout, timeout)
     }
 
-    fn request_tracker(&self, addr: &str, command: u8, body: &[u8]) -> Result<Vec<u8>, NetError> {
+    pub(crate) fn request_tracker(
+        &self,
+        addr: &str,
+        command: u8,
+        body: &[u8],
+    ) -> Result<Vec<u8>, NetError> {
         let mut s = self.connect_tracker(
             addr,
             Duration::from_secs(self.cfg.server.connect_timeout.min(5)),

@@ -9,6 +9,7 @@ pub mod persist;
 pub mod select;
 pub mod service;
 pub mod state;
+pub mod sysfiles;
 
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::daemon::{DaemonSpec, RunContext};

@@ -27,7 +27,9 @@ type Reply = Result<Vec<u8>, u8>;
 pub struct Tracker {
     pub cfg: TrackerConfig,
     pub state: Mutex<State>,
-    changelog: Mutex<Changelog>,
+    pub(crate) changelog: Mutex<Changelog>,
+    /// whether the first JOIN's data-file bootstrap (4.6) has been settled
+    pub(crate) sys_files_checked: Mutex<bool>,
     pub data_dir: PathBuf,
     pub up_time: i64,
     pub restart_interval: i64,
@@ -46,6 +48,8 @@ pub struct Session {
     /// a follower tracker that sent JOIN_LEADER on this connection
     follower: Option<String>,
     pinged: bool,
+    /// the data files a copying tracker reads after GET_SYS_FILES_START
+    sys_files: Option<crate::sysfiles::Snapshot>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +89,7 @@ impl Tracker {
             cfg,
             state: Mutex::new(state),
             changelog: Mutex::new(changelog),
+            sys_files_checked: Mutex::new(false),
             data_dir,
             up_time: now,
             restart_interval,
@@ -178,6 +183,17 @@ impl Tracker {
                 Err(errno::EINVAL)
             }
             cmd::TRACKER_GET_STATUS => self.tracker_get_status(body),
+            cmd::TRACKER_GET_SYS_FILES_START => {
+                session.sys_files = Some(self.tracker_get_sys_files_start(body)?);
+                Ok(Vec::new())
+            }
+            cmd::TRACKER_GET_ONE_SYS_FILE => {
+                self.tracker_get_one_sys_file(session.sys_files.as_ref(), body)
+            }
+            cmd::TRACKER_GET_SYS_FILES_END => {
+                session.sys_files = None;
+                Ok(Vec::new())
+            }
             cmd::TRACKER_NOTIFY_NEXT_LEADER => self.tracker_notify_next_leader(body),
             cmd::TRACKER_COMMIT_NEXT_LEADER => self.tracker_commit_next_leader(body),
             cmd::TRACKER_NOTIFY_RESELECT_LEADER => self.tracker_notify_reselect_leader(body),
@@ -331,6 +347,7 @@ impl Tracker {
                 }
             }
         }
+        self.bootstrap_sys_files(&j.trackers)?;
         let mut st = self.state.lock();
         for t in &j.trackers {
             if !st.trackers.contains(t) && st.trackers.len() < 16 {

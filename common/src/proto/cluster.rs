@@ -461,6 +461,57 @@ impl Message for StorageIdsPage {
     }
 }
 
+/// Which tracker data file TRACKER_GET_ONE_SYS_FILE asks for, in copy order.
+pub const SYS_FILES: [&str; 4] = [
+    "storage_groups_new.dat",
+    "storage_servers_new.dat",
+    "storage_sync_timestamp.dat",
+    "storage_changelog.dat",
+];
+
+/// Most file bytes in one TRACKER_GET_ONE_SYS_FILE reply (upstream's 8 KB buffer less headers).
+pub const SYS_FILE_CHUNK: usize = 8173;
+
+/// TRACKER_GET_ONE_SYS_FILE request: an index into [`SYS_FILES`] and where to read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysFileReq {
+    pub index: u8,
+    pub offset: i64,
+}
+
+impl Message for SysFileReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.index);
+        out.put_i64(self.offset);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(SysFileReq {
+            index: r.u8("index")?,
+            offset: r.i64("offset")?,
+        })
+    }
+}
+
+/// TRACKER_GET_ONE_SYS_FILE reply: the whole file's size and the bytes from the offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysFileChunk {
+    pub file_size: i64,
+    pub data: Vec<u8>,
+}
+
+impl Message for SysFileChunk {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_i64(self.file_size);
+        out.put_bytes(&self.data);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(SysFileChunk {
+            file_size: r.i64("file_size")?,
+            data: r.rest().to_vec(),
+        })
+    }
+}
+
 /// REPORT_STATUS request: group and one brief.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportStatusReq {
