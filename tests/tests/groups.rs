@@ -259,3 +259,34 @@ fn store_path_round_robin_fills_every_path() {
     }
     assert_eq!(per_path, [5, 5], "store_path=0 alternates the paths");
 }
+
+#[test]
+fn an_emptied_group_is_deleted_and_uploads_go_elsewhere() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        groups: 2,
+        ..Default::default()
+    });
+    let client = c.client();
+    let member = c.storages[1].ip.clone();
+    assert_eq!(c.storages[1].group, "group2");
+    // a group with a live member cannot go, nor can a live member
+    let (_, out, _) = c.tool("fdfs_monitor", &["delete", "group2"]);
+    assert!(out.contains("delete group: group2 fail"), "{out}");
+    assert_eq!(c.storages[1].daemon.stop(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out, _) = c.tool("fdfs_monitor", &["delete", "group2", &member]);
+        if out.contains("success") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, _) = c.tool("fdfs_monitor", &["delete", "group2"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("delete group: group2 success"), "{out}");
+    let groups = client.list_groups().unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert!(upload_groups(&client, 4).iter().all(|g| g == "group1"));
+}

@@ -1223,7 +1223,13 @@ impl Tracker {
         let name = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
         let mut st = self.state.lock();
         let g = st.group(&name).ok_or(errno::ENOENT)?;
-        if !g.storages.is_empty() {
+        // deleted members do not count: upstream keeps their records until a restart and
+        // answers EBUSY meanwhile, which leaves an operator no way to remove the group
+        if g
+            .storages
+            .iter()
+            .any(|s| !matches!(s.status, status::DELETED | status::IP_CHANGED))
+        {
             return Err(errno::EBUSY);
         }
         st.groups.remove(&name);
