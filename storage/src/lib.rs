@@ -171,6 +171,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         stop: Arc::clone(&stop),
         peers: Mutex::new(Vec::new()),
         joined: Mutex::new(Vec::new()),
+        leader: Mutex::new(None),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile

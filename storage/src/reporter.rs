@@ -33,6 +33,8 @@ pub struct Reporter {
     pub peers: Mutex<Vec<Brief>>,
     /// trackers that accepted our JOIN
     pub joined: Mutex<Vec<String>>,
+    /// the tracker leader as the change lists name it
+    pub leader: Mutex<Option<HostPort>>,
     /// one replication thread per peer of the group, by storage id
     pub sync_threads: Mutex<HashMap<String, std::thread::JoinHandle<()>>>,
 }
@@ -242,6 +244,26 @@ impl Reporter {
     fn apply_change_list(self: &Arc<Self>, body: &[u8]) {
         match ChangeList::from_bytes(body) {
             Ok(cl) => {
+                if let Some(l) = cl.leader {
+                    let known = self
+                        .storage
+                        .cfg
+                        .tracker_servers
+                        .iter()
+                        .find(|t| t.host == l.ip && i32::from(t.port) == l.port)
+                        .cloned();
+                    let mut leader = self.leader.lock();
+                    if *leader != known {
+                        log::info!(
+                            "tracker leader: {}",
+                            known
+                                .as_ref()
+                                .map(|t| t.to_string())
+                                .unwrap_or("unknown".into())
+                        );
+                        *leader = known;
+                    }
+                }
                 if let Some(list) = cl.group_servers {
                     *self.peers.lock() = list.clone();
                     let me = self.storage.my_id.read().clone();
@@ -252,6 +274,19 @@ impl Reporter {
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
         }
+    }
+
+    /// The configured trackers, the leader first: one-shot queries whose answer only the
+    /// leader surely has (sync source, parameters, storage ids) go there first (4.7).
+    pub fn trackers_leader_first(&self) -> Vec<HostPort> {
+        let mut list = self.storage.cfg.tracker_servers.clone();
+        if let Some(l) = self.leader.lock().as_ref() {
+            if let Some(i) = list.iter().position(|t| t == l) {
+                let t = list.remove(i);
+                list.insert(0, t);
+            }
+        }
+        list
     }
 
     /// Start the replication thread for a peer unless one is running.
@@ -327,7 +362,7 @@ pub fn get_my_ip(rep: &Reporter) -> Option<String> {
 /// PARAMETER_REQ from the first tracker that answers.
 pub fn fetch_parameters(rep: &Reporter) -> Option<TrackerParams> {
     while !rep.stop.load(Ordering::Relaxed) {
-        for t in &rep.storage.cfg.tracker_servers {
+        for t in &rep.trackers_leader_first() {
             if let Ok(mut s) = rep.connect(t) {
                 match net::request(&mut s, cmd::STORAGE_PARAMETER_REQ, &[]) {
                     Ok(text) if text.len() < 1024 => {
@@ -350,7 +385,7 @@ pub fn fetch_parameters(rep: &Reporter) -> Option<TrackerParams> {
 /// FETCH_STORAGE_IDS, paged, from the first tracker that answers (5 rounds over the trackers).
 fn fetch_storage_ids(rep: &Reporter) -> Result<StorageIds, String> {
     for _round in 0..5 {
-        for t in &rep.storage.cfg.tracker_servers {
+        for t in &rep.trackers_leader_first() {
             let Ok(mut s) = rep.connect(t) else { continue };
             let mut ids = StorageIds::default();
             let mut start = 0;

@@ -302,7 +302,7 @@ impl PeerSync {
             storage_id: self.peer.id.clone(),
         }
         .to_bytes();
-        for t in &self.storage().cfg.tracker_servers {
+        for t in &self.rep.trackers_leader_first() {
             if let Ok(mut s) = self.rep.connect(t) {
                 let r = net::request(&mut s, cmd::STORAGE_SYNC_SRC_REQ, &req);
                 net::quit(s);

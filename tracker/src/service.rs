@@ -1225,8 +1225,7 @@ impl Tracker {
         let g = st.group(&name).ok_or(errno::ENOENT)?;
         // deleted members do not count: upstream keeps their records until a restart and
         // answers EBUSY meanwhile, which leaves an operator no way to remove the group
-        if g
-            .storages
+        if g.storages
             .iter()
             .any(|s| !matches!(s.status, status::DELETED | status::IP_CHANGED))
         {

@@ -571,7 +571,9 @@ impl StorageConfig {
                 format!("is too small, value: {} < 65546!", server.buff_size),
             ));
         }
-        let stack = ini.bytes_lenient_or("thread_stack_size", 256 * 1024);
+        // upstream's generic 256KB default is below its own storage minimum, so a storage.conf
+        // without the key never starts there; absent, we take the sample's 512KB
+        let stack = ini.bytes_lenient_or("thread_stack_size", 512 * 1024);
         if stack < 320 * 1024 {
             return Err(ini.error(
                 ini.get("thread_stack_size"),
@@ -759,6 +761,12 @@ mod tests {
         let ini = IniFile::parse_str(
             "s.conf",
             "group_name=group1\nbase_path=/tmp\ntracker_server=127.0.0.2:22122\n",
+        )
+        .unwrap();
+        assert!(StorageConfig::from_ini(&ini).is_ok());
+        let ini = IniFile::parse_str(
+            "s.conf",
+            "group_name=group1\nbase_path=/tmp\ntracker_server=127.0.0.2:22122\nthread_stack_size=256KB\n",
         )
         .unwrap();
         assert_eq!(
