@@ -78,8 +78,9 @@ impl Drop for FileSystems {
 }
 
 /// Two groups of `per_group` storages: group1 on the small file system, group2 on the big one.
-fn two_groups(fs: &FileSystems, per_group: usize, tracker_extra: &str) -> Cluster {
+fn two_groups(fs: &FileSystems, trackers: usize, per_group: usize, tracker_extra: &str) -> Cluster {
     let c = Cluster::start(ClusterOpts {
+        trackers,
         storages: 2 * per_group,
         groups: 2,
         group_store_roots: vec![
@@ -93,14 +94,20 @@ fn two_groups(fs: &FileSystems, per_group: usize, tracker_extra: &str) -> Cluste
     c
 }
 
-/// Until both groups have reported their disk space (policies depend on it).
+/// Until both groups have reported their disk space to every tracker (policies depend on it).
 fn wait_space_known(client: &Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let trackers = client.cfg.tracker_servers.len();
     loop {
-        let groups = client.list_groups().unwrap_or_default();
-        if groups.len() == 2 && groups.iter().all(|g| g.total_mb > 0) {
+        // the client asks the trackers in turn: a round of answers covers each of them
+        let known = (0..trackers).all(|_| {
+            let groups = client.list_groups().unwrap_or_default();
+            groups.len() == 2 && groups.iter().all(|g| g.total_mb > 0)
+        });
+        if known {
             return;
         }
+        let groups = client.list_groups().unwrap_or_default();
         assert!(Instant::now() < deadline, "no disk figures: {groups:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -128,18 +135,23 @@ fn upload_groups(client: &Client, n: usize) -> Vec<String> {
 fn store_lookup_round_robin_named_group_and_most_free_space() {
     let fs = FileSystems::find();
 
-    // 0: round robin over the groups
-    let c = two_groups(&fs, 1, "store_lookup=0\n");
-    let got = upload_groups(&c.client(), 10);
-    assert!(
-        got.windows(2).all(|w| w[0] != w[1]),
-        "not alternating: {got:?}"
-    );
-    assert_eq!(got.iter().filter(|g| *g == "group1").count(), 5);
+    // 0: round robin over the groups; 3 trackers, each with its own turn, 2 storages a group
+    let c = two_groups(&fs, 3, 2, "store_lookup=0\n");
+    let got = upload_groups(&c.client(), 12);
+    let in_group1 = got.iter().filter(|g| *g == "group1").count();
+    assert!((4..=8).contains(&in_group1), "not spread: {got:?}");
+    // each tracker alternates: the client takes the trackers in turn
+    for t in 0..3 {
+        let seen: Vec<_> = got.iter().skip(t).step_by(3).collect();
+        assert!(
+            seen.windows(2).all(|w| w[0] != w[1]),
+            "tracker {t}: {seen:?}"
+        );
+    }
     drop(c);
 
     // 1: always the configured group, unless the client names one
-    let c = two_groups(&fs, 1, "store_lookup=1\nstore_group=group1\n");
+    let c = two_groups(&fs, 3, 2, "store_lookup=1\nstore_group=group1\n");
     let client = c.client();
     assert!(upload_groups(&client, 6).iter().all(|g| g == "group1"));
     let named = client
@@ -149,7 +161,7 @@ fn store_lookup_round_robin_named_group_and_most_free_space() {
     drop(c);
 
     // 2: the group with the most free space
-    let c = two_groups(&fs, 1, "store_lookup=2\n");
+    let c = two_groups(&fs, 3, 2, "store_lookup=2\n");
     let groups = c.client().list_groups().unwrap();
     let best = groups
         .iter()
@@ -166,7 +178,7 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
     let fs = FileSystems::find();
     // between the two groups' free space: group1 is full, group2 is not
     let reserved = (free_mb(&fs.small) + free_mb(&fs.big)) / 2;
-    let c = two_groups(&fs, 1, &format!("reserved_storage_space={reserved}MB\n"));
+    let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     let client = c.client();
     assert!(upload_groups(&client, 6).iter().all(|g| g == "group2"));
     match client.upload(Content::Buffer(b"x"), "txt", false, None, Some("group1")) {
@@ -180,7 +192,7 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
 
     // more than either has: nothing can take a file
     let reserved = free_mb(&fs.big) + 100 * 1024;
-    let c = two_groups(&fs, 1, &format!("reserved_storage_space={reserved}MB\n"));
+    let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     match c
         .client()
         .upload(Content::Buffer(b"x"), "txt", false, None, None)
@@ -289,4 +301,98 @@ fn an_emptied_group_is_deleted_and_uploads_go_elsewhere() {
     let groups = client.list_groups().unwrap();
     assert_eq!(groups.len(), 1, "{groups:?}");
     assert!(upload_groups(&client, 4).iter().all(|g| g == "group1"));
+}
+
+/// Start one more group1 storage with its own store paths and extra settings (not waited for).
+fn extra_storage(c: &mut Cluster, k: u8, paths: &[PathBuf], extra: &str) -> rfdfs_tests::Daemon {
+    let base = c.dir.path().join(format!("extra{k}"));
+    std::fs::create_dir_all(&base).unwrap();
+    for p in paths {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    let ip = format!("127.{}.{}.{}", c.net.0, c.net.1, 100 + k);
+    let conf = base.join("storage.conf");
+    std::fs::write(
+        &conf,
+        rfdfs_tests::storage_conf_text(&ip, 23000, &base, paths, 4, &c.tracker_addrs(), extra),
+    )
+    .unwrap();
+    rfdfs_tests::Daemon::start("fdfs_storaged", &conf, &base)
+}
+
+#[test]
+fn store_path_most_free_space_picks_the_roomier_path() {
+    let fs = FileSystems::find();
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 0,
+        tracker_extra: "store_path=2\n".into(),
+        ..Default::default()
+    });
+    let small = rfdfs_tests::TempDir::new_in(&fs.small, "path");
+    let big = rfdfs_tests::TempDir::new_in(&fs.big, "path");
+    let _d = extra_storage(
+        &mut c,
+        0,
+        &[small.path().join("p0"), big.path().join("p1")],
+        "",
+    );
+    c.wait_active(1);
+    let client = c.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.list_groups().unwrap()[0].total_mb == 0 {
+        assert!(Instant::now() < deadline, "no disk report");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for k in 0..6 {
+        let id = client
+            .upload(
+                Content::Buffer(format!("p{k}").as_bytes()),
+                "txt",
+                false,
+                None,
+                None,
+            )
+            .unwrap();
+        assert!(id.name.starts_with("M01/"), "{id} not on the roomier path");
+    }
+}
+
+#[test]
+fn store_server_by_upload_priority_and_download_server_source_first() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 1,
+        storage_extra: "upload_priority=20\n".into(),
+        tracker_extra: "store_server=2\ndownload_server=1\n".into(),
+        ..Default::default()
+    });
+    let dir = c.dir.path().join("extra-store");
+    let _d = extra_storage(&mut c, 1, &[dir], "upload_priority=5\n");
+    c.wait_active(2);
+    let client = c.client();
+    let preferred = format!("127.{}.{}.101", c.net.0, c.net.1);
+    let mut ids = Vec::new();
+    for k in 0..6 {
+        let data = format!("prio{k}").into_bytes();
+        let id = client
+            .upload(Content::Buffer(&data), "txt", false, None, None)
+            .unwrap();
+        let info = client.file_info(&id, 0).unwrap();
+        assert_eq!(info.source_ip, preferred, "{id}");
+        ids.push(id);
+    }
+    // download_server=1: the source, every time, even once both members surely have the file
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // a member surely has a file once it received a later one from the same source
+        while client.query_fetch_all(id).unwrap().len() < 2 {
+            assert!(Instant::now() < deadline, "{id} never on both members");
+            client
+                .upload(Content::Buffer(b"tick"), "txt", false, None, None)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for _ in 0..4 {
+            assert_eq!(client.query_fetch(id).unwrap().host, preferred);
+        }
+    }
 }
