@@ -79,6 +79,11 @@ pub fn log_file() -> Option<File> {
         .and_then(|f| f.try_clone().ok())
 }
 
+/// Local time as `YYYYMMDDhhmmss`, the suffix upstream gives files it sets aside.
+pub fn local_time_suffix() -> String {
+    chrono::Local::now().format("%Y%m%d%H%M%S").to_string()
+}
+
 /// Rename the current file to `<name>.YYYYMMDD` and start a new one (SIGHUP, daily rotation).
 pub fn rotate() {
     let mut t = logger().target.lock();

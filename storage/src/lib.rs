@@ -29,11 +29,12 @@ pub const SPEC: DaemonSpec = DaemonSpec {
 };
 
 /// Load or create `.data_init_flag`, build the data trees and check the store path marks.
+/// Also returns the IP the flag recorded from the previous run (empty on a first start).
 fn init_store(
     cfg: &StorageConfig,
     st: &store::Store,
     my_ip: &str,
-) -> Result<store::InitFlag, String> {
+) -> Result<(store::InitFlag, String), String> {
     let data = cfg.server.base_path.join("data");
     let flag_path = data.join(store::DATA_INIT_FLAG);
     let n = cfg.store_paths.len();
@@ -105,11 +106,11 @@ fn init_store(
             }
         }
     }
-    flag.last_ip_addr = my_ip.to_string();
+    let previous_ip = std::mem::replace(&mut flag.last_ip_addr, my_ip.to_string());
     flag.last_server_port = cfg.server.port as i64;
     store::write_atomic(&flag_path, flag.to_text().as_bytes())
         .map_err(|e| format!("write {} fail: {e}", flag_path.display()))?;
-    Ok(flag)
+    Ok((flag, previous_ip))
 }
 
 /// Run the storage until SIGTERM; returns the exit code.
@@ -171,7 +172,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
         stop: Arc::clone(&stop),
         peers: Mutex::new(Vec::new()),
         joined: Mutex::new(Vec::new()),
+        answered_join: Mutex::new(Default::default()),
         leader: Mutex::new(None),
+        sync_dest_lock: Mutex::new(()),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
@@ -200,7 +203,17 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Err(e) => return fdfs_common::daemon::fail(&format!("get my server id fail: {e}"), 2),
     }
     match init_store(&cfg, &storage.store, &my_ip) {
-        Ok(f) => *rep.init_flag.lock() = f,
+        Ok((f, previous_ip)) => {
+            *rep.init_flag.lock() = f;
+            let p = storage.params.read().clone();
+            if !p.use_storage_id
+                && p.storage_ip_changed_auto_adjust
+                && !previous_ip.is_empty()
+                && previous_ip != my_ip
+            {
+                reporter::report_ip_changed(&rep, &previous_ip, &my_ip);
+            }
+        }
         Err(e) => return fdfs_common::daemon::fail(&e, 2),
     }
     let opts = ServerOptions {

@@ -33,8 +33,13 @@ pub struct Reporter {
     pub peers: Mutex<Vec<Brief>>,
     /// trackers that accepted our JOIN
     pub joined: Mutex<Vec<String>>,
+    /// trackers that answered a JOIN at least once, either way
+    pub answered_join: Mutex<std::collections::HashSet<String>>,
     /// the tracker leader as the change lists name it
     pub leader: Mutex<Option<HostPort>>,
+    /// held around SYNC_DEST_REQ: one tracker picks the source, the others hear it through
+    /// SYNC_NOTIFY (two answers would leave the trackers with different sources)
+    pub sync_dest_lock: Mutex<()>,
     /// one replication thread per peer of the group, by storage id
     pub sync_threads: Mutex<HashMap<String, std::thread::JoinHandle<()>>>,
 }
@@ -108,10 +113,20 @@ impl Reporter {
             .iter()
             .find(|b| b.id == *self.storage.my_id.read())
             .map(|b| b.status as i8)
-            .unwrap_or(if cfg.tracker_servers.len() == 1 {
-                0
-            } else {
-                -1
+            .unwrap_or_else(|| {
+                // unknown to the leader: "no status" (-1) until every tracker has answered a
+                // JOIN, then INIT, so that a tracker that lost our record (-1 is refused with
+                // EFAULT) can take us in again, as upstream's storages do
+                let answered = self.answered_join.lock();
+                let all = cfg
+                    .tracker_servers
+                    .iter()
+                    .all(|t| answered.contains(&t.to_string()));
+                if cfg.tracker_servers.len() == 1 || all {
+                    0
+                } else {
+                    -1
+                }
             });
         JoinReq {
             group: self.storage.group.clone(),
@@ -140,17 +155,19 @@ impl Reporter {
 
     fn session(self: &Arc<Self>, mut stream: TcpStream, tracker: &HostPort) -> NetResult<()> {
         let join = self.join_req(&stream, tracker);
-        let reply = JoinReply::from_bytes(&net::request(
-            &mut stream,
-            cmd::STORAGE_JOIN,
-            &join.to_bytes(),
-        )?)
-        .map_err(|e| NetError::Protocol(e.to_string()))?;
+        let answer = net::request(&mut stream, cmd::STORAGE_JOIN, &join.to_bytes());
+        if matches!(answer, Ok(_) | Err(NetError::Status(_))) {
+            self.answered_join.lock().insert(tracker.to_string());
+        }
+        let reply =
+            JoinReply::from_bytes(&answer?).map_err(|e| NetError::Protocol(e.to_string()))?;
         log::info!(
             "tracker server {tracker}, join ok, my status: {}",
             status::name(reply.status)
         );
+        let reply_status = reply.status;
         self.joined.lock().push(tracker.to_string());
+        let _asking = self.sync_dest_lock.lock();
         if !self.init_flag.lock().sync_old_done {
             let body = net::request(&mut stream, cmd::STORAGE_SYNC_DEST_REQ, &[])?;
             {
@@ -165,6 +182,7 @@ impl Reporter {
             }
             self.save_init_flag();
         }
+        drop(_asking);
         let src = {
             let f = self.init_flag.lock();
             SyncSource {
@@ -202,12 +220,24 @@ impl Reporter {
                     Vec::new()
                 };
                 let reply = net::request(&mut stream, cmd::STORAGE_BEAT, &body)?;
-                self.apply_change_list(&reply);
                 if self.storage.params.read().storage_ip_changed_auto_adjust {
-                    // upstream polls the changelog after each beat; peers' deletions matter to sync
-                    net::request(&mut stream, cmd::STORAGE_CHANGELOG_REQ, &[])?;
+                    // before the new member list: a peer's renamed mark must be in place when
+                    // the sync thread for its new address starts
+                    let changes = net::request(&mut stream, cmd::STORAGE_CHANGELOG_REQ, &[])?;
+                    self.apply_changelog(&String::from_utf8_lossy(&changes));
                 }
+                self.apply_change_list(&reply);
                 last_beat = Some(Instant::now());
+                if let Some(leader_says) = self.follower_disagrees(tracker, reply_status) {
+                    // align this follower with the leader, then re-JOIN it (3.5)
+                    log::info!(
+                        "tracker server {tracker} has my status {}, the leader {}: align it",
+                        status::name(reply_status),
+                        status::name(leader_says)
+                    );
+                    net::request(&mut stream, cmd::STORAGE_CHANGE_STATUS, &[leader_says])?;
+                    return Ok(());
+                }
             }
             let changed = self.storage.sync_changed.load(Ordering::Relaxed);
             if changed != reported_sync && last_sync_report.is_none_or(|t| t.elapsed() >= hb) {
@@ -274,6 +304,58 @@ impl Reporter {
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
         }
+    }
+
+    /// Changelog lines `ts group old_id status new_id` (2.13): a deleted peer's mark is set
+    /// aside, a peer's mark follows its IP change.
+    fn apply_changelog(&self, text: &str) {
+        let storage = &self.storage;
+        let sync_dir = storage.cfg.server.base_path.join("data/sync");
+        let port = storage.cfg.server.port;
+        let by_ids = storage.params.read().use_storage_id;
+        let mark = |id: &str| {
+            sync_dir.join(if by_ids {
+                format!("{id}.mark")
+            } else {
+                format!("{id}_{port}.mark")
+            })
+        };
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() != 5 || f[1] != storage.group || f[2] == *storage.my_id.read() {
+                continue;
+            }
+            let (old, new) = (mark(f[2]), mark(f[4]));
+            match f[3].parse::<u8>() {
+                Ok(status::DELETED) if old.exists() => {
+                    let aside = sync_dir.join(format!(
+                        "{}.{}",
+                        old.file_name().unwrap_or_default().to_string_lossy(),
+                        fdfs_common::log::local_time_suffix()
+                    ));
+                    log::info!("storage {} deleted, its mark set aside", f[2]);
+                    let _ = std::fs::rename(&old, aside);
+                }
+                Ok(status::IP_CHANGED) if !by_ids && old.exists() && !new.exists() => {
+                    log::info!("storage {} is now {}, its mark follows", f[2], f[4]);
+                    let _ = std::fs::rename(&old, &new);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The status the leader lists for this storage, when `tracker` is a follower whose JOIN
+    /// reply said `here` and the two differ in a way that matters (not both in service).
+    fn follower_disagrees(&self, tracker: &HostPort, here: u8) -> Option<u8> {
+        if self.leader.lock().as_ref().is_none_or(|l| l == tracker) {
+            return None;
+        }
+        let me = self.storage.my_id.read().clone();
+        let leader_says = self.peers.lock().iter().find(|b| b.id == me)?.status;
+        let in_service = |s: u8| matches!(s, status::OFFLINE | status::ONLINE | status::ACTIVE);
+        (leader_says != here && !(in_service(leader_says) && in_service(here)))
+            .then_some(leader_says)
     }
 
     /// The configured trackers, the leader first: one-shot queries whose answer only the
@@ -500,4 +582,33 @@ fn local_ips() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// REPORT_IP_CHANGED to every tracker (startup step 8, without storage ids): the storage ran at
+/// `old_ip` before, so the trackers move its record, history and all, to the new address.
+pub fn report_ip_changed(rep: &Reporter, old_ip: &str, new_ip: &str) {
+    let mut body = Vec::new();
+    body.put_fixed_str(&rep.storage.group, GROUP_NAME_MAX);
+    body.put_fixed_str(old_ip, 46);
+    body.put_fixed_str(new_ip, 46);
+    log::info!("my ip changed from {old_ip} to {new_ip}, telling the trackers");
+    for t in &rep.storage.cfg.tracker_servers {
+        for _attempt in 0..3 {
+            let Ok(mut s) = rep.connect(t) else {
+                rep.sleep_unless_stopped(Duration::from_secs(1));
+                continue;
+            };
+            let r = net::request(&mut s, cmd::STORAGE_REPORT_IP_CHANGED, &body);
+            net::quit(s);
+            match r {
+                Ok(_) => {}
+                // already done, or nothing to move: all final
+                Err(NetError::Status(
+                    errno::EALREADY | errno::ENOENT | errno::EEXIST | errno::EBUSY,
+                )) => {}
+                Err(e) => log::error!("report ip changed to tracker server {t} fail: {e}"),
+            }
+            break;
+        }
+    }
 }

@@ -733,6 +733,22 @@ fn names_in_request(server: &str, command: u8, body: &[u8]) -> Vec<String> {
 }
 
 fn replay_captured_requests(meta: &Value) {
+    // the capture's tracker led its one-tracker cluster: ours elects itself once it knows its
+    // tracker list (from the storage's JOIN) - wait for that before replaying GET_LEADER
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut s = raw::connect(TRACKER_IP, 22122);
+        if raw::exchange(&mut s, &raw::frame(cmd::SERVER_GET_LEADER, 0, &[])).map(|r| r.0)
+            == Some(0)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "our tracker elected no leader"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let absent: Vec<String> = meta["absent_file_ids"]
         .as_array()
         .unwrap()

@@ -408,3 +408,83 @@ fn a_lost_subtree_is_repaired_from_a_peer() {
         .log()
         .contains("sub directories were missing"));
 }
+
+#[test]
+fn a_member_restarted_on_a_new_address_keeps_its_record_and_sync_positions() {
+    use fdfs_common::proto::status;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let client = c.client();
+    let mut ids = Vec::new();
+    for k in 0..10 {
+        let data = content(k);
+        ids.push((
+            client
+                .upload(Content::Buffer(&data), "bin", false, None, None)
+                .unwrap(),
+            data,
+        ));
+    }
+    let before = wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    let old_ip = c.storages[0].ip.clone();
+    let join_time = client.list_storages("group1", Some(&old_ip)).unwrap()[0].join_time;
+
+    // storage 0 comes back on another address, same data
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let new_ip = format!("127.{}.{}.61", c.net.0, c.net.1);
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("bind_addr={old_ip}"),
+        &format!("bind_addr={new_ip}"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let base = c.storages[0].base.clone();
+    c.storages[0].daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &conf, &base);
+    c.storages[0].ip = new_ip.clone();
+    rfdfs_tests::wait_port(&new_ip, 23000, "storage");
+
+    // the tracker moved the record: old address IP_CHANGED, new one ACTIVE with its history
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = client.list_storages("group1", None).unwrap();
+        let st = |ip: &str| {
+            list.iter()
+                .find(|s| s.ip == ip)
+                .map(|s| (s.status, s.join_time))
+        };
+        if st(&old_ip).map(|s| s.0) == Some(status::IP_CHANGED)
+            && st(&new_ip) == Some((status::ACTIVE, join_time))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{list:?}\n{}",
+            c.storages[0].daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // storage 1 carries on from its mark for the moved peer
+    let marks = c.storages[1].base.join("data/sync");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marks.join(format!("{new_ip}_23000.mark")).exists() {
+        assert!(Instant::now() < deadline, "mark never renamed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!marks.join(format!("{old_ip}_23000.mark")).exists());
+    assert!(c.storages[1].daemon.log().contains("its mark follows"));
+
+    // every old file is still served, and new ones replicate both ways
+    for (id, data) in &ids {
+        assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
+    }
+    for k in 10..20 {
+        client
+            .upload(Content::Buffer(&content(k)), "bin", false, None, None)
+            .unwrap();
+    }
+    let after = wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    assert_eq!(after.len(), before.len() + 10);
+}
