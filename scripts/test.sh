@@ -17,6 +17,16 @@ if ! "$venv/bin/python" -c 'import fdfs_client.client' 2>/dev/null; then
 fi
 export RFDFS_PY3FDFS_PYTHON="$PWD/$venv/bin/python"
 
+# the HTTP tests drive curl, and put Debian's nginx in front of the storages
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 command -v tar >/dev/null || { echo "tar is required for the storage fixture test" >&2; exit 1; }
 
 echo "== cargo fmt --check"

@@ -718,11 +718,20 @@ impl Client {
     }
 }
 
-/// Lower-case hex MD5 anti-steal token over `path + secret + ts` (config-cli-http.md 5.5).
-pub fn anti_steal_token(path: &str, secret: &str, ts: i64) -> String {
-    let mut input = Vec::new();
-    input.extend_from_slice(path.as_bytes());
-    input.extend_from_slice(secret.as_bytes());
-    input.extend_from_slice(ts.to_string().as_bytes());
-    human::md5_hex(&input)
+pub use fdfs_common::http::anti_steal_token;
+
+/// A download URL for `id` under `base` (`http://host:port`): `/M00/...`, or with `with_group`
+/// `/<group>/M00/...`. With `token = Some((secret, ts))` the anti-steal arguments follow,
+/// computed over the path without the group, which is what storages (and the nginx module)
+/// check.
+pub fn http_url(base: &str, id: &FileId, with_group: bool, token: Option<(&str, i64)>) -> String {
+    let mut url = base.trim_end_matches('/').to_string();
+    if with_group {
+        url += &format!("/{}", id.group);
+    }
+    url += &format!("/{}", id.name);
+    if let Some((secret, ts)) = token {
+        url += &format!("?token={}&ts={ts}", anti_steal_token(&id.name, secret, ts));
+    }
+    url
 }

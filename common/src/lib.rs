@@ -10,12 +10,21 @@ pub mod config;
 pub mod daemon;
 pub mod durable;
 pub mod file_id;
+pub mod http;
 pub mod log;
 pub mod metadata;
 pub mod net;
 pub mod proto;
 pub mod server;
 pub mod storage_ids;
+
+/// Microseconds since the epoch (multipart boundaries, as upstream's module makes them).
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
 
 /// Unix time in seconds.
 pub fn now() -> i64 {

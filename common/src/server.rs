@@ -22,6 +22,11 @@ pub enum Flow {
     Close,
 }
 
+/// Whatever serves a whole accepted connection (the FastDFS frame loop below, or HTTP).
+pub trait Handler: Send + Sync + 'static {
+    fn serve(&self, conn: &mut Conn);
+}
+
 /// A protocol served by [`Server`]: one call per request, after its header has been read.
 pub trait Service: Send + Sync + 'static {
     /// Per-connection state (the tracker remembers which storage joined on it).
@@ -52,6 +57,8 @@ pub struct Conn {
     pub requests: u64,
     /// body bytes read since the current request's header
     body_read: u64,
+    /// requests in progress across the server (a graceful stop waits for them)
+    active: Arc<AtomicUsize>,
 }
 
 const TICK: Duration = Duration::from_millis(500);
@@ -75,6 +82,7 @@ impl Conn {
             shutdown,
             requests: 0,
             body_read: 0,
+            active: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -216,6 +224,50 @@ impl Conn {
     pub fn network_timeout(&self) -> Duration {
         self.network_timeout
     }
+
+    /// Mark a request as in progress until the guard drops (a graceful stop waits for it).
+    pub fn begin_request(&self) -> ActiveRequest {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        ActiveRequest(Arc::clone(&self.active))
+    }
+
+    /// Read whatever arrives (at least one byte). Before the first byte of a request
+    /// (`idle_ok`) the peer may wait indefinitely, except that a stopping server hangs up;
+    /// once a request has begun, `network_timeout` without progress ends it.
+    pub fn read_available(&mut self, buf: &mut [u8], idle_ok: bool) -> io::Result<usize> {
+        let mut last_progress = Instant::now();
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
+                Ok(n) => return Ok(n),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::TimedOut =>
+                {
+                    if idle_ok && self.is_shutting_down() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "shutting down",
+                        ));
+                    }
+                    if !idle_ok && last_progress.elapsed() >= self.network_timeout {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => last_progress = Instant::now(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// See [`Conn::begin_request`].
+pub struct ActiveRequest(Arc<AtomicUsize>);
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Respond and say whether the connection may continue: upstream storages close after EINVAL.
@@ -341,8 +393,44 @@ pub struct Server {
 const WORKER_STACK: usize = 512 * 1024;
 const IDLE_RETIRE: Duration = Duration::from_secs(60);
 
-struct Pool<S: Service> {
-    service: Arc<S>,
+/// The FastDFS request loop around a [`Service`].
+struct Framed<S>(Arc<S>);
+
+impl<S: Service> Handler for Framed<S> {
+    fn serve(&self, conn: &mut Conn) {
+        let mut session = S::Session::default();
+        loop {
+            let header = match conn.read_header() {
+                Ok(h) => h,
+                Err(e) => {
+                    if conn.requests > 0 || e.kind() != io::ErrorKind::UnexpectedEof {
+                        log_close(conn, &e);
+                    }
+                    break;
+                }
+            };
+            if header.pkg_len < 0 {
+                log::warn!(
+                    "client ip: {}, invalid pkg length: {}, close connection",
+                    conn.peer_ip(),
+                    header.pkg_len
+                );
+                break;
+            }
+            conn.active.fetch_add(1, Ordering::SeqCst);
+            let flow = self.0.handle(conn, &mut session, header);
+            conn.active.fetch_sub(1, Ordering::SeqCst);
+            conn.requests += 1;
+            if flow == Flow::Close || header.cmd == cmd::QUIT {
+                break;
+            }
+        }
+        self.0.closed(conn, &mut session);
+    }
+}
+
+struct Pool<H: Handler> {
+    handler: Arc<H>,
     rx: Receiver<TcpStream>,
     idle: AtomicUsize,
     workers: AtomicUsize,
@@ -354,7 +442,7 @@ struct Pool<S: Service> {
     stats: Arc<ConnStats>,
 }
 
-impl<S: Service> Pool<S> {
+impl<H: Handler> Pool<H> {
     fn spawn_worker(self: &Arc<Self>) {
         self.workers.fetch_add(1, Ordering::SeqCst);
         self.idle.fetch_add(1, Ordering::SeqCst);
@@ -403,34 +491,8 @@ impl<S: Service> Pool<S> {
         let cur = self.stats.current.fetch_add(1, Ordering::SeqCst) + 1;
         self.stats.max.fetch_max(cur, Ordering::SeqCst);
         if let Ok(mut conn) = Conn::new(stream, self.network_timeout, Arc::clone(&self.shutdown)) {
-            let mut session = S::Session::default();
-            loop {
-                let header = match conn.read_header() {
-                    Ok(h) => h,
-                    Err(e) => {
-                        if conn.requests > 0 || e.kind() != io::ErrorKind::UnexpectedEof {
-                            log_close(&conn, &e);
-                        }
-                        break;
-                    }
-                };
-                if header.pkg_len < 0 {
-                    log::warn!(
-                        "client ip: {}, invalid pkg length: {}, close connection",
-                        conn.peer_ip(),
-                        header.pkg_len
-                    );
-                    break;
-                }
-                self.active.fetch_add(1, Ordering::SeqCst);
-                let flow = self.service.handle(&mut conn, &mut session, header);
-                self.active.fetch_sub(1, Ordering::SeqCst);
-                conn.requests += 1;
-                if flow == Flow::Close || header.cmd == cmd::QUIT {
-                    break;
-                }
-            }
-            self.service.closed(&conn, &mut session);
+            conn.active = Arc::clone(&self.active);
+            self.handler.serve(&mut conn);
             let _ = conn.stream.shutdown(Shutdown::Both);
         }
         self.stats.current.fetch_sub(1, Ordering::SeqCst);
@@ -473,6 +535,15 @@ impl Server {
         opts: ServerOptions,
         service: Arc<S>,
     ) -> io::Result<Server> {
+        Self::start_handler(listener, opts, Arc::new(Framed(service)))
+    }
+
+    /// Serve whole connections with `handler` (same pool, limits and shutdown as `start_on`).
+    pub fn start_handler<H: Handler>(
+        listener: TcpListener,
+        opts: ServerOptions,
+        handler: Arc<H>,
+    ) -> io::Result<Server> {
         let local_addr = listener.local_addr()?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
@@ -482,7 +553,7 @@ impl Server {
             .store(opts.max_connections as i32, Ordering::Relaxed);
         let (tx, rx): (Sender<TcpStream>, Receiver<TcpStream>) = crossbeam_channel::unbounded();
         let pool = Arc::new(Pool {
-            service,
+            handler,
             rx,
             idle: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
@@ -539,10 +610,10 @@ fn wake_addr(a: SocketAddr) -> SocketAddr {
     }
 }
 
-fn accept_loop<S: Service>(
+fn accept_loop<H: Handler>(
     listener: TcpListener,
     opts: ServerOptions,
-    pool: Arc<Pool<S>>,
+    pool: Arc<Pool<H>>,
     tx: Sender<TcpStream>,
     shutdown: Arc<AtomicBool>,
 ) {

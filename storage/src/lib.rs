@@ -6,6 +6,7 @@
 //! group reads that binlog; it is not part of this crate yet.
 
 pub mod binlog;
+pub mod http;
 pub mod recovery;
 pub mod replica;
 pub mod reporter;
@@ -144,6 +145,24 @@ pub fn run(mut ctx: RunContext) -> i32 {
             );
         }
     };
+    // bound now, with the protocol port, so that a port in use stops the start
+    let http_listener = if cfg.http.enabled() {
+        match TcpListener::bind((bind_ip.as_str(), cfg.http.server_port)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let code = e.raw_os_error().unwrap_or(98);
+                return fdfs_common::daemon::fail(
+                    &format!(
+                        "bind ip {bind_ip}, http port {} failed, errno: {code}, error info: {e}.",
+                        cfg.http.server_port
+                    ),
+                    code,
+                );
+            }
+        }
+    } else {
+        None
+    };
     let st = store::Store::new(&cfg);
     let binlog = match binlog::Binlog::open(&data.join("sync")) {
         Ok(b) => b,
@@ -225,6 +244,11 @@ pub fn run(mut ctx: RunContext) -> i32 {
         network_timeout: Duration::from_secs(cfg.server.network_timeout),
         allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
     };
+    let http_opts = ServerOptions {
+        name: "http",
+        port: cfg.http.server_port,
+        ..opts.clone()
+    };
     let mut server = match Server::start_on(listener, opts, Arc::clone(&storage)) {
         Ok(s) => s,
         Err(e) => {
@@ -232,6 +256,27 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 &format!("start service fail: {e}"),
                 e.raw_os_error().unwrap_or(5),
             )
+        }
+    };
+    let mut http_server = match http_listener {
+        None => None,
+        Some(l) => {
+            let h = Arc::new(http::HttpServer {
+                storage: Arc::clone(&storage),
+                cfg: cfg.http.clone(),
+            });
+            match Server::start_handler(l, http_opts, h) {
+                Ok(s) => {
+                    log::info!("http service on port {}", cfg.http.server_port);
+                    Some(s)
+                }
+                Err(e) => {
+                    return fdfs_common::daemon::fail(
+                        &format!("start http service fail: {e}"),
+                        e.raw_os_error().unwrap_or(5),
+                    )
+                }
+            }
         }
     };
     let _ = storage.conn_stats.set(Arc::clone(&server.stats));
@@ -322,6 +367,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
             storage.binlog.sync();
         }
     });
+    if let Some(h) = http_server.as_mut() {
+        h.stop(Duration::from_secs(10));
+    }
     server.stop(Duration::from_secs(90));
     stop.store(true, Ordering::SeqCst);
     for r in reporters {

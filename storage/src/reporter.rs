@@ -165,7 +165,8 @@ impl Reporter {
             "tracker server {tracker}, join ok, my status: {}",
             status::name(reply.status)
         );
-        let reply_status = reply.status;
+        // this tracker's view of my status: from the JOIN, refreshed before acting on it
+        let mut here = reply.status;
         self.joined.lock().push(tracker.to_string());
         let _asking = self.sync_dest_lock.lock();
         if !self.init_flag.lock().sync_old_done {
@@ -228,15 +229,20 @@ impl Reporter {
                 }
                 self.apply_change_list(&reply);
                 last_beat = Some(Instant::now());
-                if let Some(leader_says) = self.follower_disagrees(tracker, reply_status) {
-                    // align this follower with the leader, then re-JOIN it (3.5)
-                    log::info!(
-                        "tracker server {tracker} has my status {}, the leader {}: align it",
-                        status::name(reply_status),
-                        status::name(leader_says)
-                    );
-                    net::request(&mut stream, cmd::STORAGE_CHANGE_STATUS, &[leader_says])?;
-                    return Ok(());
+                if self.follower_disagrees(tracker, here).is_some() {
+                    // the JOIN's answer may be old by now (a new member joins INIT and becomes
+                    // ACTIVE later): ask what the tracker has at present before correcting it
+                    here = self.my_status_on(&mut stream)?;
+                    if let Some(leader_says) = self.follower_disagrees(tracker, here) {
+                        // align this follower with the leader, then re-JOIN it (3.5)
+                        log::info!(
+                            "tracker server {tracker} has my status {}, the leader {}: align it",
+                            status::name(here),
+                            status::name(leader_says)
+                        );
+                        net::request(&mut stream, cmd::STORAGE_CHANGE_STATUS, &[leader_says])?;
+                        return Ok(());
+                    }
                 }
             }
             let changed = self.storage.sync_changed.load(Ordering::Relaxed);
@@ -343,6 +349,24 @@ impl Reporter {
                 _ => {}
             }
         }
+    }
+
+    /// GET_STATUS of this storage on the tracker at the other end of `stream`.
+    fn my_status_on(&self, stream: &mut TcpStream) -> NetResult<u8> {
+        let mut body = Vec::new();
+        body.put_fixed_str(&self.storage.group, GROUP_NAME_MAX);
+        body.put_bytes(
+            format!(
+                "{}:{}",
+                self.storage.my_ip.read(),
+                self.storage.cfg.server.port
+            )
+            .as_bytes(),
+        );
+        let b = net::request(stream, cmd::STORAGE_GET_STATUS, &body)?;
+        Brief::from_bytes(&b)
+            .map(|b| b.status)
+            .map_err(|e| NetError::Protocol(e.to_string()))
     }
 
     /// The status the leader lists for this storage, when `tracker` is a follower whose JOIN

@@ -107,12 +107,8 @@ fn leader_election_failover_and_rejoin() {
         std::thread::spawn(move || {
             let mut results = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                results.push((
-                    Instant::now(),
-                    client
-                        .upload(Content::Buffer(b"during"), "txt", false, None, None)
-                        .is_ok(),
-                ));
+                let r = client.upload(Content::Buffer(b"during"), "txt", false, None, None);
+                results.push((Instant::now(), r.is_ok(), format!("{:?}", r.err())));
                 std::thread::sleep(Duration::from_millis(20));
             }
             results
@@ -142,8 +138,15 @@ fn leader_election_failover_and_rejoin() {
     let results = load.join().unwrap();
     assert!(results.iter().filter(|r| r.1).count() > 10);
     let window = killed_at + elected_after + Duration::from_secs(1);
-    let late_failures = results.iter().filter(|r| r.0 > window && !r.1).count();
-    assert_eq!(late_failures, 0, "uploads failed after the failover window");
+    let late_failures: Vec<_> = results
+        .iter()
+        .filter(|r| r.0 > window && !r.1)
+        .map(|r| (r.0 - killed_at, &r.2))
+        .collect();
+    assert!(
+        late_failures.is_empty(),
+        "uploads failed after the failover window ({elected_after:?}): {late_failures:?}"
+    );
 
     // the killed tracker comes back, follows the new leader and knows the same cluster
     let (conf, base) = if killed == c.tracker_addr {

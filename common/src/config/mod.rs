@@ -305,6 +305,7 @@ pub struct TrackerConfig {
     pub id_type_in_filename_id: bool,
     /// `storage_ids_filename`, loaded only with `use_storage_id`
     pub storage_ids: crate::storage_ids::StorageIds,
+    pub http: crate::http::HttpConfig,
     pub trust_storage_server_id: bool,
     pub store_slave_file_use_link: bool,
     pub response_ip_v6: bool,
@@ -496,6 +497,7 @@ impl TrackerConfig {
             trunk_file_size,
             use_storage_id,
             storage_ids,
+            http: crate::http::HttpConfig::from_ini(ini)?,
             id_type_in_filename_id: ini
                 .string_or("id_type_in_filename", "ip")
                 .eq_ignore_ascii_case("id"),
@@ -553,6 +555,7 @@ pub struct StorageConfig {
     pub file_sync_skip_invalid_record: bool,
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
+    pub http: crate::http::HttpConfig,
 }
 
 impl StorageConfig {
@@ -640,6 +643,7 @@ impl StorageConfig {
             sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
+            http: crate::http::HttpConfig::from_ini(ini)?,
             server_id: match ini.get("server_id") {
                 Some(i) if !i.value.is_empty() && !crate::storage_ids::is_valid_id(&i.value) => {
                     return Err(ini.error(

@@ -1,0 +1,522 @@
+//! HTTP pieces shared by the storage's file server, the tracker's redirector and the client's
+//! URL builder (config-cli-http.md section 5): `http.*` settings, `mime.types`, the anti-steal
+//! token, request heads, `Range` headers and HTTP dates.
+
+use crate::config::{ConfigError, IniFile};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// `http.*` keys of storage.conf / tracker.conf, usually through `#include http.conf`.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// 0 = no HTTP listener
+    pub server_port: u16,
+    pub default_content_type: String,
+    pub mime: MimeTypes,
+    pub check_token: bool,
+    pub token_ttl: i64,
+    pub secret_key: String,
+    /// served (200) instead of an error when the token check fails
+    pub token_check_fail: Option<PathBuf>,
+    pub multi_range: bool,
+    /// tracker only: the storages' HTTP port its redirects name (`http.storage_server_port`,
+    /// default: the tracker's own `http.server_port`)
+    pub storage_server_port: u16,
+}
+
+impl HttpConfig {
+    /// Read the keys; an absent or zero `http.server_port`, or `http.disabled = true`, means
+    /// no listener (and the other keys are not checked, as upstream skips them).
+    pub fn from_ini(ini: &IniFile) -> Result<HttpConfig, ConfigError> {
+        let port_item = ini.get("http.server_port");
+        let port = match port_item {
+            None => 0,
+            Some(i) => u16::try_from(crate::config::ini::atoi(&i.value)).map_err(|_| {
+                ini.error(
+                    Some(i),
+                    "http.server_port",
+                    format!("invalid port: {}", i.value),
+                )
+            })?,
+        };
+        if port == 0 || ini.bool_or("http.disabled", false) {
+            for k in [
+                "http.default_content_type",
+                "http.mime_types_filename",
+                "http.anti_steal.check_token",
+                "http.anti_steal.token_ttl",
+                "http.anti_steal.secret_key",
+                "http.anti_steal.token_check_fail",
+                "http.multi_range.enabled",
+                "http.need_find_content_type",
+                "http.storage_server_port",
+            ] {
+                ini.get(k);
+            }
+            return Ok(HttpConfig::default());
+        }
+        let base_dir = Path::new(&ini.path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let default_content_type =
+            ini.string_or("http.default_content_type", "application/octet-stream");
+        let mime = match ini.get("http.mime_types_filename") {
+            Some(i) if !i.value.is_empty() => {
+                // relative to the file that named it (http.conf beside storage.conf)
+                let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
+                let path = dir.join(&i.value);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ini.error(
+                        Some(i),
+                        "http.mime_types_filename",
+                        format!("read {} fail: {e}", path.display()),
+                    )
+                })?;
+                MimeTypes::parse(&text)
+            }
+            _ => MimeTypes::default(),
+        };
+        ini.get("http.need_find_content_type");
+        let check_token = ini.bool_or("http.anti_steal.check_token", false);
+        let secret_key = ini.string_or("http.anti_steal.secret_key", "");
+        let token_ttl = ini.int("http.anti_steal.token_ttl").unwrap_or(600);
+        if check_token {
+            if secret_key.is_empty() {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.secret_key"),
+                    "http.anti_steal.secret_key",
+                    "must not be empty when http.anti_steal.check_token is true".into(),
+                ));
+            }
+            if token_ttl <= 0 {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.token_ttl"),
+                    "http.anti_steal.token_ttl",
+                    format!("{token_ttl} is invalid, must be > 0"),
+                ));
+            }
+        }
+        let token_check_fail = match ini.get("http.anti_steal.token_check_fail") {
+            Some(i) if !i.value.is_empty() => {
+                let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
+                let p = dir.join(&i.value);
+                if !p.is_file() {
+                    return Err(ini.error(
+                        Some(i),
+                        "http.anti_steal.token_check_fail",
+                        format!("file {} not exist", p.display()),
+                    ));
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        let storage_server_port = match ini.int("http.storage_server_port") {
+            Some(p) => u16::try_from(p).unwrap_or(port),
+            None => port,
+        };
+        Ok(HttpConfig {
+            server_port: port,
+            default_content_type,
+            mime,
+            check_token,
+            token_ttl,
+            secret_key,
+            token_check_fail,
+            multi_range: ini.bool_or("http.multi_range.enabled", true),
+            storage_server_port,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.server_port != 0
+    }
+
+    pub fn content_type(&self, file_name: &str) -> &str {
+        self.mime
+            .lookup(file_name)
+            .unwrap_or(&self.default_content_type)
+    }
+}
+
+/// Extension -> content type, Apache `mime.types` style (5.7): exact, case-sensitive matches.
+#[derive(Debug, Clone, Default)]
+pub struct MimeTypes {
+    map: HashMap<String, String>,
+}
+
+impl MimeTypes {
+    pub fn parse(text: &str) -> MimeTypes {
+        let mut map = HashMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(ty) = words.next() else { continue };
+            for ext in words {
+                map.insert(ext.trim_end_matches(';').to_string(), ty.to_string());
+            }
+        }
+        MimeTypes { map }
+    }
+
+    /// The type for a stored file name: the text after its last `.`, if at most 5 characters.
+    pub fn lookup(&self, file_name: &str) -> Option<&str> {
+        let (_, ext) = file_name.rsplit_once('.')?;
+        if ext.is_empty() || ext.len() > 5 {
+            return None;
+        }
+        self.map.get(ext).map(String::as_str)
+    }
+}
+
+/// MD5 (RFC 1321) as lower-case hex, enough for the anti-steal token.
+pub fn md5_hex(input: &[u8]) -> String {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+    let k: Vec<u32> = (0..64)
+        .map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32)
+        .collect();
+    let mut msg = input.to_vec();
+    let bit_len = (input.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_le_bytes());
+    let (mut a0, mut b0, mut c0, mut d0) =
+        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
+    for chunk in msg.chunks(64) {
+        let m: Vec<u32> = chunk
+            .chunks(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(S[i]));
+        }
+        a0 = a0.wrapping_add(a);
+        b0 = b0.wrapping_add(b);
+        c0 = c0.wrapping_add(c);
+        d0 = d0.wrapping_add(d);
+    }
+    [a0, b0, c0, d0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The anti-steal token: hex MD5 of `path + secret + ts` (5.5). The storage's HTTP server
+/// checks it over the path without the group (`M00/00/00/<name>`), as the nginx module does.
+pub fn anti_steal_token(path: &str, secret: &str, ts: i64) -> String {
+    let mut input = Vec::new();
+    input.extend_from_slice(path.as_bytes());
+    input.extend_from_slice(secret.as_bytes());
+    input.extend_from_slice(ts.to_string().as_bytes());
+    md5_hex(&input)
+}
+
+/// Whether `token`/`ts` grant access to `path` at `now`: an expired `ts` (older than `ttl`;
+/// 0 never expires) or a token that does not match is refused.
+pub fn token_ok(path: &str, secret: &str, token: &str, ts: i64, ttl: i64, now: i64) -> bool {
+    token.len() == 32
+        && !(ts != 0 && now - ts > ttl)
+        && token.eq_ignore_ascii_case(&anti_steal_token(path, secret, ts))
+}
+
+/// A parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// the path, percent-decoded
+    pub path: String,
+    /// the raw query string (without `?`)
+    pub query: String,
+    /// HTTP/1.1 (keep-alive by default) rather than 1.0
+    pub http11: bool,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// Parse a head (`head` ends before the blank line). `None` for anything malformed,
+    /// including a path whose percent-decoding is not UTF-8 or contains NUL.
+    pub fn parse(head: &[u8]) -> Option<Request> {
+        let text = std::str::from_utf8(head).ok()?;
+        let mut lines = text.split("\r\n");
+        let mut first = lines.next()?.split(' ');
+        let method = first.next()?.to_string();
+        let target = first.next()?;
+        let version = first.next()?;
+        if first.next().is_some() || !version.starts_with("HTTP/1.") || method.is_empty() {
+            return None;
+        }
+        let (raw_path, query) = target.split_once('?').unwrap_or((target, ""));
+        let path = percent_decode(raw_path)?;
+        let mut headers = Vec::new();
+        for l in lines {
+            if l.is_empty() {
+                continue;
+            }
+            let (k, v) = l.split_once(':')?;
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        Some(Request {
+            method,
+            path,
+            query: query.to_string(),
+            http11: version == "HTTP/1.1",
+            headers,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then(|| percent_decode(v).unwrap_or_default())
+        })
+    }
+
+    /// Whether the connection stays open after the response.
+    pub fn keep_alive(&self) -> bool {
+        match self.header("connection").map(str::to_ascii_lowercase) {
+            Some(c) if c.contains("close") => false,
+            Some(c) if c.contains("keep-alive") => true,
+            _ => self.http11,
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    let s = String::from_utf8(out).ok()?;
+    (!s.contains('\0')).then_some(s)
+}
+
+/// What a `Range` header asks of a file of `size` bytes (5.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ranges {
+    /// no usable Range header: the whole file
+    Whole,
+    /// inclusive `(first, last)` byte positions, in request order
+    Parts(Vec<(u64, u64)>),
+    /// 416
+    Unsatisfiable,
+}
+
+/// Parse `bytes=a-b,c-,-n` against `size`. Up to 5 ranges, as the nginx module allows; a
+/// header that is not a byte range at all is ignored (the whole file), as RFC 9110 says.
+pub fn parse_ranges(header: Option<&str>, size: u64) -> Ranges {
+    let Some(h) = header else {
+        return Ranges::Whole;
+    };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return Ranges::Whole;
+    };
+    let mut parts = Vec::new();
+    for r in spec.split(',') {
+        let r = r.trim();
+        let Some((a, b)) = r.split_once('-') else {
+            return Ranges::Unsatisfiable;
+        };
+        let (a, b) = (a.trim(), b.trim());
+        let part = if a.is_empty() {
+            // suffix: the last n bytes
+            let Ok(n) = b.parse::<u64>() else {
+                return Ranges::Unsatisfiable;
+            };
+            if n == 0 || size == 0 {
+                continue;
+            }
+            (size.saturating_sub(n), size - 1)
+        } else {
+            let Ok(first) = a.parse::<u64>() else {
+                return Ranges::Unsatisfiable;
+            };
+            let last = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(l) if l >= first => l.min(size.saturating_sub(1)),
+                    _ => return Ranges::Unsatisfiable,
+                }
+            };
+            if first >= size {
+                continue;
+            }
+            (first, last)
+        };
+        parts.push(part);
+    }
+    if parts.is_empty() || parts.len() > 5 {
+        return Ranges::Unsatisfiable;
+    }
+    Ranges::Parts(parts)
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`
+pub fn http_date(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc2822(s.trim())
+        .ok()
+        .map(|d| d.timestamp())
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        416 => "Range Not Satisfiable",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_as_upstream() {
+        // verified upstream example (config-cli-http.md 5.5)
+        let t = anti_steal_token(
+            "group1/M00/00/00/fwAAA2sEzDmALZHpAAAAE2WoGAU383.txt",
+            "FastDFS1234567890",
+            1795476537,
+        );
+        assert_eq!(t, "9dd42d569bc97119f3f838756b9529e3");
+        let t = anti_steal_token(
+            "M00/00/00/fwAAA2sEzDmALZHpAAAAE2WoGAU383.txt",
+            "FastDFS1234567890",
+            1795476537,
+        );
+        assert_eq!(t, "4a11e7bfbc8de45c54d21e5d6d043998");
+        assert!(token_ok(
+            "p",
+            "k",
+            &anti_steal_token("p", "k", 100),
+            100,
+            60,
+            150
+        ));
+        assert!(!token_ok(
+            "p",
+            "k",
+            &anti_steal_token("p", "k", 100),
+            100,
+            60,
+            161
+        ));
+        assert!(token_ok(
+            "p",
+            "k",
+            &anti_steal_token("p", "k", 0),
+            0,
+            60,
+            1 << 40
+        ));
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_ranges(None, 10), Ranges::Whole);
+        assert_eq!(
+            parse_ranges(Some("bytes=0-3"), 10),
+            Ranges::Parts(vec![(0, 3)])
+        );
+        assert_eq!(
+            parse_ranges(Some("bytes=7-"), 10),
+            Ranges::Parts(vec![(7, 9)])
+        );
+        assert_eq!(
+            parse_ranges(Some("bytes=-4"), 10),
+            Ranges::Parts(vec![(6, 9)])
+        );
+        assert_eq!(
+            parse_ranges(Some("bytes=-40"), 10),
+            Ranges::Parts(vec![(0, 9)])
+        );
+        assert_eq!(
+            parse_ranges(Some("bytes=5-100"), 10),
+            Ranges::Parts(vec![(5, 9)])
+        );
+        assert_eq!(parse_ranges(Some("bytes=10-"), 10), Ranges::Unsatisfiable);
+        assert_eq!(parse_ranges(Some("bytes=5-2"), 10), Ranges::Unsatisfiable);
+        assert_eq!(parse_ranges(Some("bytes=x-2"), 10), Ranges::Unsatisfiable);
+        assert_eq!(
+            parse_ranges(Some("bytes=0-1, 4-5"), 10),
+            Ranges::Parts(vec![(0, 1), (4, 5)])
+        );
+        assert_eq!(parse_ranges(Some("items=0-1"), 10), Ranges::Whole);
+    }
+
+    #[test]
+    fn requests_and_mime() {
+        let r = Request::parse(
+            b"GET /group1/M00/00/00/a%2Eb.txt?token=ab&ts=5 HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1",
+        )
+        .unwrap();
+        assert_eq!(r.path, "/group1/M00/00/00/a.b.txt");
+        assert_eq!(r.param("ts").as_deref(), Some("5"));
+        assert_eq!(r.header("range"), Some("bytes=0-1"));
+        assert!(r.keep_alive());
+        assert!(Request::parse(b"GET /a%00b HTTP/1.1").is_none());
+        assert!(Request::parse(b"GARBAGE").is_none());
+        let m = MimeTypes::parse("# c\ntext/plain txt\nimage/jpeg jpeg jpg\n");
+        assert_eq!(m.lookup("x.jpg"), Some("image/jpeg"));
+        assert_eq!(m.lookup("x.JPG"), None);
+        assert_eq!(m.lookup("x.toolong"), None);
+        assert_eq!(parse_http_date(&http_date(1795476537)), Some(1795476537));
+    }
+}

@@ -1,0 +1,341 @@
+//! The storage's HTTP file server on `http.server_port` (config-cli-http.md section 5): what
+//! upstream needs nginx plus fastdfs-nginx-module for. `GET`/`HEAD` of `/M00/..` and
+//! `/<group>/M00/..`, conditional requests, ranges (multipart when several), the anti-steal
+//! token, keep-alive; bodies leave by sendfile through the zero-copy module.
+//!
+//! A path is served only if it parses as a file name of this storage (store path index, two
+//! upper-case hex subdirectories, a name without `/`), so nothing outside the store paths can
+//! be reached whatever the URL holds.
+
+use crate::service::Storage;
+use crate::zero_copy;
+use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
+use fdfs_common::http::{self, HttpConfig, Ranges, Request};
+use fdfs_common::server::{Conn, Handler};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+/// Largest request head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+pub struct HttpServer {
+    pub storage: Arc<Storage>,
+    pub cfg: HttpConfig,
+}
+
+impl Handler for HttpServer {
+    fn serve(&self, conn: &mut Conn) {
+        let mut buf: Vec<u8> = Vec::with_capacity(1024);
+        loop {
+            let head = match read_head(conn, &mut buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    let _ = respond_simple(conn, 431, false);
+                    return;
+                }
+                Err(e) => {
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
+                    ) {
+                        log::debug!("http client {}: {e}", conn.peer_ip());
+                    }
+                    return;
+                }
+            };
+            let _busy = conn.begin_request();
+            let Some(req) = Request::parse(&head) else {
+                log::warn!("http client {}: malformed request, close", conn.peer_ip());
+                let _ = respond_simple(conn, 400, false);
+                return;
+            };
+            // a body on GET/HEAD is not expected; refuse rather than misread the stream
+            if req
+                .header("content-length")
+                .is_some_and(|v| v.trim() != "0")
+                || req.header("transfer-encoding").is_some()
+            {
+                let _ = respond_simple(conn, 413, false);
+                return;
+            }
+            let keep = req.keep_alive() && !conn.is_shutting_down();
+            let ok = match self.respond(conn, &req, keep) {
+                Ok(()) => true,
+                Err(e) => {
+                    log::debug!("http client {}: {e}", conn.peer_ip());
+                    false
+                }
+            };
+            conn.requests += 1;
+            if !ok || !keep {
+                return;
+            }
+        }
+    }
+}
+
+/// Read up to the blank line ending a request head; what follows stays in `buf`.
+/// `Ok(None)`: the head is too large.
+fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find_blank_line(buf) {
+            let head = buf[..end].to_vec();
+            buf.drain(..end + 4);
+            return Ok(Some(head));
+        }
+        if buf.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        let idle = buf.is_empty();
+        let n = conn.read_available(&mut chunk, idle)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find_blank_line(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+fn respond_simple(conn: &mut Conn, status: u16, keep: bool) -> io::Result<()> {
+    let body = format!("{status} {}\n", http::reason(status));
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nServer: rfdfs\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        http::reason(status),
+        body.len(),
+        if keep { "keep-alive" } else { "close" }
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    conn.write_all(&out)
+}
+
+/// What a URL names on this storage.
+struct Target {
+    /// `Mxx/HH/HH/<name>`, the path the token covers
+    logical: String,
+    name: RemoteName,
+}
+
+impl HttpServer {
+    /// `/M00/..` or `/<group>/M00/..`; `Err(status)` for a URL this storage cannot serve.
+    fn target(&self, path: &str) -> Result<Target, u16> {
+        let rest = path.strip_prefix('/').ok_or(400u16)?;
+        let logical = if rest.starts_with('M') && rest.as_bytes().get(3) == Some(&b'/') {
+            rest
+        } else {
+            let (group, logical) = rest.split_once('/').ok_or(400u16)?;
+            if group != self.storage.group {
+                return Err(404);
+            }
+            logical
+        };
+        LogicalName::parse(logical, self.storage.store.paths.len()).map_err(|_| 400u16)?;
+        let name = RemoteName::decode(logical).map_err(|_| 400u16)?;
+        Ok(Target {
+            logical: logical.to_string(),
+            name,
+        })
+    }
+
+    fn respond(&self, conn: &mut Conn, req: &Request, keep: bool) -> io::Result<()> {
+        let head_only = match req.method.as_str() {
+            "GET" => false,
+            "HEAD" => true,
+            _ => {
+                let mut out = "HTTP/1.1 405 Method Not Allowed\r\nServer: rfdfs\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n".to_string();
+                out += if keep {
+                    "\r\n"
+                } else {
+                    "Connection: close\r\n\r\n"
+                };
+                return conn.write_all(out.as_bytes());
+            }
+        };
+        let target = match self.target(&req.path) {
+            Ok(t) => t,
+            Err(status) => return respond_simple(conn, status, keep),
+        };
+        if self.cfg.check_token && !self.token_passes(req, &target) {
+            return match &self.cfg.token_check_fail {
+                Some(p) => self.send_file(conn, req, p, None, head_only, keep),
+                None => respond_simple(conn, 403, keep),
+            };
+        }
+        let ln = LogicalName::parse(&target.logical, self.storage.store.paths.len())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let path = self.storage.store.local_path(&ln);
+        self.send_file(conn, req, &path, Some(&target), head_only, keep)
+    }
+
+    fn token_passes(&self, req: &Request, t: &Target) -> bool {
+        let (Some(token), Some(ts)) = (req.param("token"), req.param("ts")) else {
+            return false;
+        };
+        let Ok(ts) = ts.parse::<i64>() else {
+            return false;
+        };
+        http::token_ok(
+            &t.logical,
+            &self.cfg.secret_key,
+            &token,
+            ts,
+            self.cfg.token_ttl,
+            fdfs_common::now(),
+        )
+    }
+
+    /// Serve `path`: a stored file (`target`) or the token-failure file.
+    fn send_file(
+        &self,
+        conn: &mut Conn,
+        req: &Request,
+        path: &std::path::Path,
+        target: Option<&Target>,
+        head_only: bool,
+        keep: bool,
+    ) -> io::Result<()> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return respond_simple(conn, 404, keep)
+            }
+            Err(e) => {
+                log::error!("http: open {} fail: {e}", path.display());
+                return respond_simple(conn, 500, keep);
+            }
+        };
+        let md = file.metadata()?;
+        if !md.is_file() {
+            return respond_simple(conn, 404, keep);
+        }
+        let size = md.len();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // a normal file never changes: its ID's timestamp and CRC describe it; appender and
+        // slave files are described by their inode's mtime
+        let immutable = target.is_some_and(|t| !matches!(t.name.kind, FileKind::Appender));
+        let (last_modified, etag) = match target {
+            Some(t) if t.name.kind == FileKind::Normal => (
+                t.name.payload.timestamp as i64,
+                format!("\"{:08x}-{size:x}\"", t.name.payload.crc32),
+            ),
+            _ => (md.mtime(), format!("\"{:x}-{size:x}\"", md.mtime())),
+        };
+        let content_type = self.cfg.content_type(&file_name).to_string();
+        let mut common = format!(
+            "Server: rfdfs\r\nLast-Modified: {}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n",
+            http::http_date(last_modified)
+        );
+        if let Some(f) = req
+            .param("filename")
+            .filter(|f| !f.contains(['"', '\r', '\n']))
+        {
+            common += &format!("Content-Disposition: attachment; filename=\"{f}\"\r\n");
+        }
+        common += if keep {
+            "Connection: keep-alive\r\n"
+        } else {
+            "Connection: close\r\n"
+        };
+        let not_modified = match req.header("if-none-match") {
+            Some(v) => v.split(',').any(|t| {
+                let t = t.trim();
+                t == "*" || t == etag || t.strip_prefix("W/") == Some(etag.as_str())
+            }),
+            None => req
+                .header("if-modified-since")
+                .and_then(http::parse_http_date)
+                .is_some_and(|since| last_modified <= since),
+        };
+        if not_modified {
+            return conn.write_all(format!("HTTP/1.1 304 Not Modified\r\n{common}\r\n").as_bytes());
+        }
+        let ranges = match req.header("if-range") {
+            // a range only applies to the version the client has
+            Some(v) if v.trim() != etag => Ranges::Whole,
+            _ => http::parse_ranges(req.header("range"), size),
+        };
+        match ranges {
+            Ranges::Whole => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\n{common}Content-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n"
+                );
+                self.body(conn, &head, &file, 0, if head_only { 0 } else { size }, size, immutable)
+            }
+            Ranges::Unsatisfiable => conn.write_all(
+                format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\n{common}Content-Range: bytes */{size}\r\nContent-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            Ranges::Parts(parts) if parts.len() == 1 => {
+                let (a, b) = parts[0];
+                let len = b - a + 1;
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\n{common}Content-Type: {content_type}\r\nContent-Range: bytes {a}-{b}/{size}\r\nContent-Length: {len}\r\n\r\n"
+                );
+                self.body(conn, &head, &file, a, if head_only { 0 } else { len }, size, immutable)
+            }
+            Ranges::Parts(_) if !self.cfg.multi_range => conn.write_all(
+                format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\n{common}Content-Range: bytes */{size}\r\nContent-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            Ranges::Parts(parts) => {
+                let boundary = format!("{:016x}", fdfs_common::now_micros());
+                let part_heads: Vec<String> = parts
+                    .iter()
+                    .map(|(a, b)| {
+                        format!(
+                            "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {a}-{b}/{size}\r\n\r\n"
+                        )
+                    })
+                    .collect();
+                let tail = format!("\r\n--{boundary}--\r\n");
+                let total: u64 = part_heads.iter().map(|h| h.len() as u64).sum::<u64>()
+                    + parts.iter().map(|(a, b)| b - a + 1).sum::<u64>()
+                    + tail.len() as u64;
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\n{common}Content-Type: multipart/byteranges; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n"
+                );
+                conn.write_all(head.as_bytes())?;
+                if head_only {
+                    return Ok(());
+                }
+                for (h, (a, b)) in part_heads.iter().zip(&parts) {
+                    self.body(conn, h, &file, *a, b - a + 1, size, false)?;
+                }
+                conn.write_all(tail.as_bytes())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn body(
+        &self,
+        conn: &mut Conn,
+        head: &str,
+        file: &File,
+        offset: u64,
+        len: u64,
+        size: u64,
+        immutable: bool,
+    ) -> io::Result<()> {
+        zero_copy::send_with_header(
+            conn.stream_mut(),
+            head.as_bytes(),
+            file,
+            offset,
+            len,
+            size,
+            immutable,
+        )?;
+        conn.stream_mut().flush()
+    }
+}
