@@ -261,6 +261,53 @@ pub fn fdfs_regenerate_filename(args: &[String]) -> i32 {
     })
 }
 
+/// `rfdfs_http_url <client.conf> <file_id> [base_url]`: the HTTP URL of a file, with the
+/// anti-steal token when client.conf (through http.conf) enables it. Without a base URL the
+/// first tracker's HTTP port (`http.tracker_server_port`, default 80) is used with the
+/// `/<group>/M00/..` form, which the tracker redirects to a storage holding the file; with one,
+/// the `/M00/..` form that storages and an nginx `location /M00` serve.
+pub fn rfdfs_http_url(args: &[String]) -> i32 {
+    if args.len() < 3 {
+        eprintln!(
+            "Usage: {} <config_file> <file_id> [http://host:port]",
+            prog(args)
+        );
+        return 1;
+    }
+    let client = match Client::from_conf(std::path::Path::new(&args[1])) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.code;
+        }
+    };
+    let Ok(id) = FileId::parse(&args[2]) else {
+        eprintln!("invalid file id: {}", args[2]);
+        return 22;
+    };
+    let (base, with_group) = match args.get(3) {
+        // a storage or an nginx `location /M00`: the short form
+        Some(b) => (b.clone(), false),
+        None => {
+            let Some(t) = client.cfg.tracker_servers.first() else {
+                return 22;
+            };
+            (
+                format!("http://{}:{}", t.host, client.cfg.http_tracker_server_port),
+                true,
+            )
+        }
+    };
+    let token = client.cfg.anti_steal_check_token.then(|| {
+        (
+            client.cfg.anti_steal_secret_key.as_str(),
+            fdfs_common::now(),
+        )
+    });
+    println!("{}", crate::http_url(&base, &id, with_group, token));
+    0
+}
+
 pub fn fdfs_crc32(args: &[String]) -> i32 {
     if args.len() < 2 {
         println!("Usage: {} <filename>", prog(args));

@@ -3,7 +3,9 @@
 //! token, request heads, `Range` headers and HTTP dates.
 
 use crate::config::{ConfigError, IniFile};
+use crate::server::Conn;
 use std::collections::HashMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// `http.*` keys of storage.conf / tracker.conf, usually through `#include http.conf`.
@@ -420,6 +422,100 @@ pub fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Unknown",
     }
+}
+
+/// The request loop of an HTTP connection: read a head, answer it with `respond(conn, request,
+/// keep_alive)`, and go on while the client keeps the connection and nothing failed. Malformed
+/// heads get 400, oversized ones 431, request bodies 413, each closing the connection.
+pub fn serve_requests(
+    conn: &mut Conn,
+    respond: impl Fn(&mut Conn, &Request, bool) -> io::Result<()>,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    loop {
+        let head = match read_head(conn, &mut buf) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                let _ = respond_simple(conn, 431, false);
+                return;
+            }
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
+                ) {
+                    log::debug!("http client {}: {e}", conn.peer_ip());
+                }
+                return;
+            }
+        };
+        let _busy = conn.begin_request();
+        let Some(req) = Request::parse(&head) else {
+            log::warn!("http client {}: malformed request, close", conn.peer_ip());
+            let _ = respond_simple(conn, 400, false);
+            return;
+        };
+        // GET and HEAD carry no body; refuse one rather than misread the stream
+        if req
+            .header("content-length")
+            .is_some_and(|v| v.trim() != "0")
+            || req.header("transfer-encoding").is_some()
+        {
+            let _ = respond_simple(conn, 413, false);
+            return;
+        }
+        let keep = req.keep_alive() && !conn.is_shutting_down();
+        let ok = match respond(conn, &req, keep) {
+            Ok(()) => true,
+            Err(e) => {
+                log::debug!("http client {}: {e}", conn.peer_ip());
+                false
+            }
+        };
+        conn.requests += 1;
+        if !ok || !keep {
+            return;
+        }
+    }
+}
+
+/// Largest request head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Read up to the blank line ending a request head; what follows stays in `buf`.
+/// `Ok(None)`: the head is too large.
+fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find_blank_line(buf) {
+            let head = buf[..end].to_vec();
+            buf.drain(..end + 4);
+            return Ok(Some(head));
+        }
+        if buf.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        let idle = buf.is_empty();
+        let n = conn.read_available(&mut chunk, idle)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find_blank_line(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+pub fn respond_simple(conn: &mut Conn, status: u16, keep: bool) -> io::Result<()> {
+    let body = format!("{status} {}\n", reason(status));
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nServer: rfdfs\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        reason(status),
+        body.len(),
+        if keep { "keep-alive" } else { "close" }
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    conn.write_all(&out)
 }
 
 #[cfg(test)]

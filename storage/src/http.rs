@@ -10,15 +10,12 @@
 use crate::service::Storage;
 use crate::zero_copy;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
-use fdfs_common::http::{self, HttpConfig, Ranges, Request};
+use fdfs_common::http::{self, respond_simple, HttpConfig, Ranges, Request};
 use fdfs_common::server::{Conn, Handler};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
-
-/// Largest request head accepted.
-const MAX_HEAD: usize = 16 * 1024;
 
 pub struct HttpServer {
     pub storage: Arc<Storage>,
@@ -27,89 +24,8 @@ pub struct HttpServer {
 
 impl Handler for HttpServer {
     fn serve(&self, conn: &mut Conn) {
-        let mut buf: Vec<u8> = Vec::with_capacity(1024);
-        loop {
-            let head = match read_head(conn, &mut buf) {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    let _ = respond_simple(conn, 431, false);
-                    return;
-                }
-                Err(e) => {
-                    if !matches!(
-                        e.kind(),
-                        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
-                    ) {
-                        log::debug!("http client {}: {e}", conn.peer_ip());
-                    }
-                    return;
-                }
-            };
-            let _busy = conn.begin_request();
-            let Some(req) = Request::parse(&head) else {
-                log::warn!("http client {}: malformed request, close", conn.peer_ip());
-                let _ = respond_simple(conn, 400, false);
-                return;
-            };
-            // a body on GET/HEAD is not expected; refuse rather than misread the stream
-            if req
-                .header("content-length")
-                .is_some_and(|v| v.trim() != "0")
-                || req.header("transfer-encoding").is_some()
-            {
-                let _ = respond_simple(conn, 413, false);
-                return;
-            }
-            let keep = req.keep_alive() && !conn.is_shutting_down();
-            let ok = match self.respond(conn, &req, keep) {
-                Ok(()) => true,
-                Err(e) => {
-                    log::debug!("http client {}: {e}", conn.peer_ip());
-                    false
-                }
-            };
-            conn.requests += 1;
-            if !ok || !keep {
-                return;
-            }
-        }
+        http::serve_requests(conn, |conn, req, keep| self.respond(conn, req, keep));
     }
-}
-
-/// Read up to the blank line ending a request head; what follows stays in `buf`.
-/// `Ok(None)`: the head is too large.
-fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = find_blank_line(buf) {
-            let head = buf[..end].to_vec();
-            buf.drain(..end + 4);
-            return Ok(Some(head));
-        }
-        if buf.len() > MAX_HEAD {
-            return Ok(None);
-        }
-        let idle = buf.is_empty();
-        let n = conn.read_available(&mut chunk, idle)?;
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn find_blank_line(b: &[u8]) -> Option<usize> {
-    b.windows(4).position(|w| w == b"\r\n\r\n")
-}
-
-fn respond_simple(conn: &mut Conn, status: u16, keep: bool) -> io::Result<()> {
-    let body = format!("{status} {}\n", http::reason(status));
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nServer: rfdfs\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-        http::reason(status),
-        body.len(),
-        if keep { "keep-alive" } else { "close" }
-    );
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    conn.write_all(&out)
 }
 
 /// What a URL names on this storage.

@@ -289,6 +289,27 @@ fn anti_steal_token_accept_reject_expire() {
         Some(("FastDFS1234567890", now)),
     );
     assert_eq!(curl(&[&built]).status, 200, "{built}");
+    // and so does the tool, from a client.conf with the http keys
+    let conf = c.dir.path().join("client-token.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "tracker_server={}\nhttp.anti_steal.check_token=true\nhttp.anti_steal.secret_key=FastDFS1234567890\n",
+            c.tracker_addr
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = rfdfs_tests::run_tool(
+        "rfdfs_http_url",
+        &[
+            conf.to_str().unwrap(),
+            &id.to_string(),
+            &format!("http://{}:{HTTP_PORT}", c.storages[0].ip),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("?token="), "{out}");
+    assert_eq!(curl(&[out.trim()]).status, 200, "{out}");
     // wrong, missing, expired
     assert_eq!(curl(&[&with(&"0".repeat(32), now)]).status, 403);
     assert_eq!(curl(&[&url(&c, &path)]).status, 403);
@@ -314,4 +335,41 @@ fn a_failed_token_check_serves_the_configured_file() {
     let r = curl(&[&url(&c, &format!("/{}", id.name))]);
     assert_eq!((r.status, r.body.as_slice()), (200, &b"NOT FOR YOU"[..]));
     assert_eq!(r.headers["content-type"], "image/jpeg");
+}
+
+#[test]
+fn the_tracker_redirects_to_a_storage_that_has_the_file() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: format!("http.server_port=8080\nhttp.storage_server_port={HTTP_PORT}\n"),
+        storage_extra: format!("http.server_port={HTTP_PORT}\n"),
+        ..Default::default()
+    });
+    let data = b"found through the tracker".to_vec();
+    let id = upload(&c, &data, "txt");
+    let tracker = format!("http://{}:8080", c.tracker_addr.host);
+    // the Location names a storage, and following it gets the file
+    let r = curl(&[&format!("{tracker}/{id}?filename=a.txt")]);
+    assert_eq!(r.status, 302);
+    let loc = &r.headers["location"];
+    assert!(
+        (0..2).any(|i| loc
+            == &format!(
+                "http://{}:{HTTP_PORT}/{id}?filename=a.txt",
+                c.storages[i].ip
+            )),
+        "{loc}"
+    );
+    let r = curl(&["-L", &format!("{tracker}/{id}")]);
+    assert_eq!((r.status, r.body), (200, data));
+    // unknown group, no group, garbage name
+    assert_eq!(
+        curl(&[&format!("{tracker}/group9/{}", id.name)]).status,
+        404
+    );
+    assert_eq!(curl(&[&format!("{tracker}/{}", id.name)]).status, 404);
+    assert_eq!(
+        curl(&[&format!("{tracker}/group1/M00/00/00/x")]).status,
+        404
+    );
 }

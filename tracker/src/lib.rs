@@ -5,6 +5,7 @@
 //! knows in upstream's data files (`persist`). It stores no file content.
 
 pub mod cluster;
+pub mod http;
 pub mod persist;
 pub mod select;
 pub mod service;
@@ -74,9 +75,39 @@ pub fn run(mut ctx: RunContext) -> i32 {
         network_timeout: Duration::from_secs(cfg.server.network_timeout),
         allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
     };
+    let http_opts = ServerOptions {
+        name: "http",
+        port: cfg.http.server_port,
+        ..opts.clone()
+    };
     let mut server = match Server::start(opts, Arc::clone(&tracker)) {
         Ok(s) => s,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
+    };
+    let mut http_server = if cfg.http.enabled() {
+        let redirector = Arc::new(http::HttpRedirector {
+            tracker: Arc::clone(&tracker),
+        });
+        let started = std::net::TcpListener::bind((
+            if cfg.server.bind_addr.is_empty() {
+                "0.0.0.0"
+            } else {
+                cfg.server.bind_addr.as_str()
+            },
+            cfg.http.server_port,
+        ))
+        .and_then(|l| Server::start_handler(l, http_opts, redirector));
+        match started {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return fdfs_common::daemon::fail(
+                    &format!("http port {}: {e}", cfg.http.server_port),
+                    e.raw_os_error().unwrap_or(98),
+                )
+            }
+        }
+    } else {
+        None
     };
     let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
     if let Err(e) = ctx.ready(&base) {
@@ -116,6 +147,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     });
     relation_stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = relationship.join();
+    if let Some(h) = http_server.as_mut() {
+        h.stop(Duration::from_secs(5));
+    }
     server.stop(Duration::from_secs(30));
     tracker.shutdown();
     ctx.finish();

@@ -673,6 +673,8 @@ pub struct ClientConfig {
     pub use_storage_id: bool,
     pub anti_steal_check_token: bool,
     pub anti_steal_secret_key: String,
+    /// `http.tracker_server_port`: where trackers answer HTTP (for URLs the tools build)
+    pub http_tracker_server_port: u16,
 }
 
 impl ClientConfig {
@@ -717,6 +719,10 @@ impl ClientConfig {
             use_storage_id: ini.bool_or("use_storage_id", false),
             anti_steal_check_token: check_token,
             anti_steal_secret_key: secret,
+            http_tracker_server_port: ini
+                .int("http.tracker_server_port")
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(80),
         })
     }
 }
