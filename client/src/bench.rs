@@ -218,10 +218,73 @@ fn replication(client: Arc<Client>, count: usize, threads: usize, stores: &[Stri
 
 /// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`, or
 /// `rfdfs_bench <client.conf> replication <count> <threads> <store path>...`
+/// Download the given files over HTTP from `base` (`host:port`), one keep-alive connection per
+/// thread, for `duration`.
+pub fn http_download(
+    base: &str,
+    ids: Arc<Vec<FileId>>,
+    threads: usize,
+    duration: Duration,
+) -> BenchResult {
+    use std::io::{BufRead, BufReader, Read, Write};
+    type Conn = Option<BufReader<std::net::TcpStream>>;
+    let conns: Arc<Vec<Mutex<Conn>>> = Arc::new((0..threads).map(|_| Mutex::new(None)).collect());
+    let base = base.to_string();
+    run_threads(
+        threads,
+        duration,
+        Arc::new(move |t, i| {
+            let id = &ids[(t * 7919 + i as usize) % ids.len()];
+            let mut slot = conns[t].lock().unwrap();
+            let get = |r: &mut BufReader<std::net::TcpStream>| -> std::io::Result<u64> {
+                write!(
+                    r.get_mut(),
+                    "GET /{} HTTP/1.1\r\nHost: {base}\r\n\r\n",
+                    id.name
+                )?;
+                let mut len = None;
+                let mut status = String::new();
+                r.read_line(&mut status)?;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line)? == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse::<u64>().ok();
+                        }
+                    }
+                }
+                let len = len.ok_or(std::io::ErrorKind::InvalidData)?;
+                let n = std::io::copy(&mut r.by_ref().take(len), &mut std::io::sink())?;
+                if !status.contains(" 200 ") || n != len {
+                    return Err(std::io::ErrorKind::InvalidData.into());
+                }
+                Ok(n)
+            };
+            if slot.is_none() {
+                let s = std::net::TcpStream::connect(&base).map_err(|_| ())?;
+                let _ = s.set_nodelay(true);
+                *slot = Some(BufReader::with_capacity(256 * 1024, s));
+            }
+            let r = get(slot.as_mut().expect("connected"));
+            if r.is_err() {
+                *slot = None;
+            }
+            r.map_err(|_| ())
+        }),
+    )
+}
+
 pub fn main(args: &[String]) -> i32 {
     if args.len() < 6 {
         eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> replication <count> <threads> <store path>...",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...",
             args[0]
         );
         return 1;
@@ -254,16 +317,24 @@ pub fn main(args: &[String]) -> i32 {
         Arc::clone(&client),
         size,
         threads,
-        if op == "download" {
+        if op == "download" || op == "http" {
             Duration::from_secs_f64(secs.min(2.0))
         } else {
             duration
         },
     );
-    if op != "download" {
+    if op != "download" && op != "http" {
         println!("{}", up.line("upload", size, threads));
     }
-    if op != "upload" && !ids.is_empty() {
+    if op == "http" && !ids.is_empty() {
+        let Some(base) = args.get(6) else {
+            eprintln!("http needs the storage's host:port");
+            return 1;
+        };
+        let r = http_download(base, Arc::new(ids.clone()), threads, duration);
+        println!("{}", r.line("http get", size, threads));
+    }
+    if (op == "download" || op == "both") && !ids.is_empty() {
         let ids = Arc::new(ids.clone());
         let down = download(Arc::clone(&client), Arc::clone(&ids), threads, duration);
         println!("{}", down.line("download", size, threads));

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long after its start a storage beats every second.
+const STARTUP_FAST_BEAT_SECS: i64 = 60;
+
 /// Shared by the reporter threads.
 pub struct Reporter {
     pub storage: Arc<Storage>,
@@ -202,7 +205,16 @@ impl Reporter {
         let mut reported_sync = 0u64;
         let mut last_sync_report: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
-            if last_beat.is_none_or(|t| t.elapsed() >= hb) {
+            // the group's member list only comes back with beats: while a cluster is starting
+            // (its members joining one by one) beat every second, so that replication to the
+            // members that joined after us starts now rather than a heart_beat_interval later
+            let starting = fdfs_common::now() - self.up_time < STARTUP_FAST_BEAT_SECS;
+            let beat_every = if starting {
+                hb.min(Duration::from_secs(1))
+            } else {
+                hb
+            };
+            if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
                 let v = self.storage.stats_version.load(Ordering::Relaxed);
                 let body = if v != sent_stats_version {
                     sent_stats_version = v;
