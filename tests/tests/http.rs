@@ -373,3 +373,16 @@ fn the_tracker_redirects_to_a_storage_that_has_the_file() {
         404
     );
 }
+
+#[test]
+fn multi_range_off_and_http_disabled() {
+    let c = http_cluster("http.multi_range.enabled=false\n");
+    let id = upload(&c, b"0123456789", "txt");
+    let u = url(&c, &format!("/{}", id.name));
+    assert_eq!(curl(&["-H", "Range: bytes=0-1,4-5", &u]).status, 416);
+    assert_eq!(curl(&["-H", "Range: bytes=4-5", &u]).body, b"45");
+    // a port with http.disabled = true is not opened
+    let c = http_cluster("http.disabled=true\n");
+    let addr = (c.storages[0].ip.as_str(), HTTP_PORT);
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
