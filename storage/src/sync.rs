@@ -257,6 +257,8 @@ pub struct PeerSync {
 }
 
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How often a member waiting for a new peer to become ACTIVE asks again who its source is.
+const SOURCE_RECHECK: Duration = Duration::from_secs(5);
 
 impl PeerSync {
     fn storage(&self) -> &Storage {
@@ -473,10 +475,11 @@ impl PeerSync {
         net::request(
             &mut sock,
             cmd::REPORT_SERVER_ID,
-            &ReportServerId { id: me }.to_bytes(),
+            &ReportServerId { id: me.clone() }.to_bytes(),
         )?;
         if !mark.need_sync_old {
             // a non-source only starts once the peer has its old files
+            let mut asked = Instant::now();
             while self.peer_status() != status::ACTIVE {
                 if self.stopped()
                     || matches!(
@@ -485,6 +488,17 @@ impl PeerSync {
                     )
                 {
                     return Ok(());
+                }
+                // the trackers may have named the source only after we asked (members of a
+                // new group joining at once): if it is us after all, start over as the source
+                if asked.elapsed() >= SOURCE_RECHECK {
+                    asked = Instant::now();
+                    if self.peer_status() <= status::WAIT_SYNC
+                        && self.sync_src_req().is_some_and(|s| s.src_id == me)
+                    {
+                        log::info!("I am the source of storage {} after all", self.peer.id);
+                        return Ok(());
+                    }
                 }
                 self.pause(Duration::from_millis(200));
             }

@@ -668,6 +668,11 @@ impl Tracker {
                 s.id == src.src_id && !matches!(s.status, status::DELETED | status::IP_CHANGED)
             });
         let s = g.storage_mut(&j.id).ok_or(errno::ENOENT)?;
+        if !src.src_id.is_empty() && s.sync_src_id.is_empty() && !src_ok {
+            // refuse before changing anything: a WAIT_SYNC without a source would tell the
+            // source's sync thread (SYNC_SRC_REQ) that nobody copies the old files
+            return Err(errno::ENOENT);
+        }
         let mut changed = false;
         if src.src_id.is_empty() {
             if matches!(s.status, status::INIT | status::WAIT_SYNC | status::SYNCING) {
@@ -680,9 +685,6 @@ impl Tracker {
                 changed = true;
             }
             if s.sync_src_id.is_empty() {
-                if !src_ok {
-                    return Err(errno::ENOENT);
-                }
                 s.sync_src_id = src.src_id.clone();
                 s.sync_until_timestamp = src.until_timestamp;
                 changed = true;
