@@ -486,6 +486,8 @@ const MAX_HEAD: usize = 16 * 1024;
 /// `Ok(None)`: the head is too large.
 fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
     let mut chunk = [0u8; 4096];
+    // the whole head within network_timeout of its first byte (no slowloris)
+    let mut first_byte = (!buf.is_empty()).then(std::time::Instant::now);
     loop {
         if let Some(end) = find_blank_line(buf) {
             let head = buf[..end].to_vec();
@@ -495,8 +497,15 @@ fn read_head(conn: &mut Conn, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> 
         if buf.len() > MAX_HEAD {
             return Ok(None);
         }
+        if first_byte.is_some_and(|f| f.elapsed() >= conn.network_timeout()) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head too slow",
+            ));
+        }
         let idle = buf.is_empty();
         let n = conn.read_available(&mut chunk, idle)?;
+        first_byte.get_or_insert_with(std::time::Instant::now);
         buf.extend_from_slice(&chunk[..n]);
     }
 }

@@ -103,10 +103,13 @@ impl Conn {
     }
 
     /// Fill `buf` completely. A peer that stops sending for `network_timeout` in the middle
-    /// is cut off; `idle_ok` lets a fresh request wait indefinitely before its first byte.
-    fn read_full(&mut self, buf: &mut [u8], idle_ok: bool) -> io::Result<()> {
+    /// is cut off; `idle_ok` lets a fresh request wait indefinitely before its first byte. With
+    /// `whole`, all of `buf` must arrive within `network_timeout` of its first byte, so that a
+    /// client dribbling a header byte by byte cannot hold a worker (slowloris).
+    fn read_full(&mut self, buf: &mut [u8], idle_ok: bool, whole: bool) -> io::Result<()> {
         let mut got = 0;
         let mut last_progress = Instant::now();
+        let mut first_byte: Option<Instant> = None;
         while got < buf.len() {
             match self.stream.read(&mut buf[got..]) {
                 Ok(0) => {
@@ -116,6 +119,13 @@ impl Conn {
                     got += n;
                     self.body_read += n as u64;
                     last_progress = Instant::now();
+                    let first = *first_byte.get_or_insert(last_progress);
+                    if whole && got < buf.len() && first.elapsed() >= self.network_timeout {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "request header too slow",
+                        ));
+                    }
                 }
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
@@ -131,6 +141,12 @@ impl Conn {
                     if !waiting_idle && last_progress.elapsed() >= self.network_timeout {
                         return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
                     }
+                    if whole && first_byte.is_some_and(|f| f.elapsed() >= self.network_timeout) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "request header too slow",
+                        ));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -143,13 +159,13 @@ impl Conn {
     /// one within `network_timeout`; one that did may idle indefinitely (upstream behaviour).
     pub fn read_header(&mut self) -> io::Result<Header> {
         let mut b = [0u8; HEADER_LEN];
-        self.read_full(&mut b, self.requests > 0)?;
+        self.read_full(&mut b, self.requests > 0, true)?;
         self.body_read = 0;
         Header::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
     pub fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.read_full(buf, false)
+        self.read_full(buf, false, false)
     }
 
     /// Read a whole small body, refusing (without allocating) lengths above `max`.

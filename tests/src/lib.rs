@@ -192,6 +192,8 @@ pub struct ClusterOpts {
     /// run with `use_storage_id` and `id_type_in_filename=id`: storage `i` (and spares up to
     /// `i = 9`) is listed as id `100001 + i` at its fixture address
     pub storage_ids: bool,
+    /// the loopback network `127.a.b.x` to use (default: a fresh one)
+    pub net: Option<(u8, u8)>,
     /// `(group, dir)`: that group's store paths live under `dir` (another file system)
     pub group_store_roots: Vec<(String, PathBuf)>,
     /// extra `key=value` lines for tracker.conf / storage.conf
@@ -209,6 +211,7 @@ impl Default for ClusterOpts {
             groups: 1,
             storage_ids: false,
             group_store_roots: Vec::new(),
+            net: None,
             tracker_extra: String::new(),
             storage_extra: String::new(),
         }
@@ -274,7 +277,7 @@ pub fn storage_conf_text(
 impl Cluster {
     pub fn start(opts: ClusterOpts) -> Cluster {
         let dir = TempDir::new("cluster");
-        let net = unique_net();
+        let net = opts.net.unwrap_or_else(unique_net);
         let tip = format!("127.{}.{}.2", net.0, net.1);
         let tracker_addr = HostPort {
             host: tip.clone(),
