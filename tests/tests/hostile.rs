@@ -156,39 +156,34 @@ fn thousands_of_malformed_packets_leave_both_daemons_serving() {
     );
 }
 
-/// A connection from `from` to `host:port`: whether the daemon answers ACTIVE_TEST on it.
-fn served_from(from: &str, host: &str, port: u16) -> bool {
+/// A connection to `host:port` from the local address `from`.
+fn connect_from(from: &str, host: &str, port: u16) -> Option<TcpStream> {
     let bind: IpAddr = from.parse().unwrap();
-    let Ok(mut s) = net::connect(
+    net::connect(
         host,
         port,
         Some(bind),
         Duration::from_secs(2),
         Duration::from_secs(5),
-    ) else {
-        return false;
-    };
-    exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[])).map(|r| r.0) == Some(0)
+    )
+    .ok()
 }
 
+/// Whether the daemon answers ACTIVE_TEST on a connection from `from`.
+fn served_from(from: &str, host: &str, port: u16) -> bool {
+    connect_from(from, host, port).is_some_and(|mut s| {
+        exchange(&mut s, &frame(cmd::ACTIVE_TEST, 0, &[])).map(|r| r.0) == Some(0)
+    })
+}
+
+/// Whether an HTTP port answers a request from `from` at all.
 fn http_served_from(from: &str, host: &str, port: u16) -> bool {
-    let bind: IpAddr = from.parse().unwrap();
-    let Ok(mut s) = net::connect(
-        host,
-        port,
-        Some(bind),
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-    ) else {
-        return false;
-    };
-    if s.write_all(b"GET /M00/00/00/x HTTP/1.1\r\nHost: x\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut b = [0u8; 12];
-    matches!(s.read(&mut b), Ok(n) if n > 0)
+    connect_from(from, host, port).is_some_and(|mut s| {
+        let mut b = [0u8; 12];
+        s.write_all(b"GET /M00/00/00/x HTTP/1.1\r\nHost: x\r\n\r\n")
+            .is_ok()
+            && matches!(s.read(&mut b), Ok(n) if n > 0)
+    })
 }
 
 #[test]
