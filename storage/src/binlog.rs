@@ -40,6 +40,8 @@ pub struct Binlog {
     cur: Mutex<Current>,
     /// lines known to be on disk; one fdatasync covers every line written before it
     synced: Mutex<u64>,
+    /// name -> time of its newest delete recorded here (source or replica)
+    deleted: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 pub fn binlog_name(index: u32) -> String {
@@ -65,9 +67,32 @@ impl Binlog {
                 pending: BTreeSet::new(),
             }),
             synced: Mutex::new(0),
+            deleted: Mutex::new(std::collections::HashMap::new()),
         };
         b.write_index(index, compress_index)?;
+        b.load_deletes(index);
         Ok(b)
+    }
+
+    /// Deletes recorded in the binlog files still on disk (not the compressed ones).
+    fn load_deletes(&self, last: u32) {
+        let mut deleted = self.deleted.lock();
+        for i in 0..=last {
+            let Ok(text) = std::fs::read_to_string(self.dir.join(binlog_name(i))) else {
+                continue;
+            };
+            for r in text.lines().filter_map(parse_line) {
+                if r.op.eq_ignore_ascii_case(&op::DELETE) {
+                    deleted.insert(r.name, r.timestamp);
+                }
+            }
+        }
+    }
+
+    /// When `name` was last deleted here, if it was. A replicated create of a file older than
+    /// that is stale: a peer that crashed before sending it must not bring a deleted file back.
+    pub fn deleted_at(&self, name: &str) -> Option<i64> {
+        self.deleted.lock().get(name).copied()
     }
 
     fn write_index(&self, index: u32, compress: u32) -> std::io::Result<()> {
@@ -88,6 +113,9 @@ impl Binlog {
     /// cannot leave the change without its line; sync readers see it only once the returned
     /// guard is dropped (the change made, or given up: the sender then finds nothing to send).
     pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
+        if op.eq_ignore_ascii_case(&op::DELETE) {
+            self.deleted.lock().insert(name.to_string(), timestamp);
+        }
         let (seq, start) = self.append(timestamp, op, name, args);
         self.sync_to(seq);
         Intent {

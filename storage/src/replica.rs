@@ -146,9 +146,31 @@ impl Storage {
         }
         let path = self.sync_path(&head.group, &head.filename)?;
         let _g = self.lock_for(&head.filename);
-        let same = std::fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.is_file() && m.len() == head.file_size as u64);
-        if !update && (header_only || same) {
+        if self
+            .binlog
+            .deleted_at(&head.filename)
+            .is_some_and(|d| d >= head.timestamp as i64)
+        {
+            // deleted here after the peer created it (the peer crashed before sending the
+            // create): accept and drop it, and the delete's own record will reach the peer
+            conn.discard(content).map_err(|_| Fail::early(0))?;
+            log::info!("replica of {} skipped: deleted here since", head.filename);
+            self.note_synced(session, head.timestamp);
+            return Ok(Vec::new());
+        }
+        let local = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.is_file());
+        let same = local
+            .as_ref()
+            .is_some_and(|m| m.len() == head.file_size as u64);
+        // a copy changed here after that create (an append taken while the source was down)
+        // is newer than the create being replayed: keep it; the change's own record goes back
+        let newer_here = local.as_ref().is_some_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.mtime(), m.mtime_nsec()) > (head.timestamp as i64, 0)
+        });
+        if !update && (header_only || same || newer_here) {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             // upstream records the create even when it kept its identical copy
             self.binlog.write(

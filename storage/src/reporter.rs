@@ -314,6 +314,7 @@ impl Reporter {
                 }
                 if let Some(list) = cl.group_servers {
                     *self.peers.lock() = list.clone();
+                    *self.storage.members.write() = list.clone();
                     let me = self.storage.my_id.read().clone();
                     for b in list.iter().filter(|b| b.id != me) {
                         self.ensure_sync_thread(b);

@@ -133,6 +133,8 @@ pub struct Storage {
     pub my_ip: RwLock<String>,
     /// the storage's identity in the group: its server id, or its IP without storage ids
     pub my_id: RwLock<String>,
+    /// the group's members as the leader last listed them (the reporter keeps it current)
+    pub members: RwLock<Vec<fdfs_common::proto::cluster::Brief>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -160,6 +162,7 @@ impl Storage {
             my_ip: RwLock::new(String::new()),
             my_id: RwLock::new(String::new()),
             storage_ids: RwLock::new(Default::default()),
+            members: RwLock::new(Vec::new()),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),
@@ -592,7 +595,34 @@ impl Storage {
             log::error!("file {name} is not an appender file");
             return Err(errno::EINVAL);
         }
+        if let Some(owner) = self.other_member_owning(&rn.payload.source) {
+            // changed here while its source is away, the copies would fork (two different
+            // appends at one offset) and one acknowledged change would be lost when they meet
+            log::warn!("appender file {name} belongs to storage {owner}: change it there");
+            return Err(errno::EAGAIN);
+        }
         Ok(path)
+    }
+
+    /// The id of the other group member a file name says is its source, if it is one.
+    fn other_member_owning(&self, source: &Source) -> Option<String> {
+        let me = self.my_id.read().clone();
+        let members = self.members.read();
+        members
+            .iter()
+            .filter(|b| {
+                b.id != me
+                    && !matches!(
+                        b.status,
+                        fdfs_common::proto::status::DELETED
+                            | fdfs_common::proto::status::IP_CHANGED
+                    )
+            })
+            .find(|b| match source {
+                Source::Id(n) => b.id == n.to_string(),
+                Source::Ipv4(_) => source.ip_text().is_some_and(|ip| b.ip == ip || b.id == ip),
+            })
+            .map(|b| b.id.clone())
     }
 
     fn read_name_after(&self, conn: &mut Conn, len: i64) -> Result<String, Fail> {

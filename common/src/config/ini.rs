@@ -322,12 +322,11 @@ impl IniFile {
 }
 
 fn include_target(line: &str) -> Option<&str> {
-    if line.len() > 9 && line[..8].eq_ignore_ascii_case("#include") {
-        let c = line.as_bytes()[8];
-        if c == b' ' || c == b'\t' {
-            let t = line[9..].trim();
-            return (!t.is_empty()).then_some(t);
-        }
+    // compared as bytes: a line may hold any UTF-8, and slicing it at 8 could split a character
+    let b = line.as_bytes();
+    if b.len() > 9 && b[..8].eq_ignore_ascii_case(b"#include") && (b[8] == b' ' || b[8] == b'\t') {
+        let t = line[9..].trim();
+        return (!t.is_empty()).then_some(t);
     }
     None
 }

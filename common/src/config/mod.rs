@@ -63,6 +63,15 @@ pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(ip);
     }
+    // not a host name at all: refuse without asking DNS
+    if host.is_empty()
+        || host.len() > 253
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        return Err(format!("host \"{host}\" is invalid"));
+    }
     (host, 0)
         .to_socket_addrs()
         .ok()
