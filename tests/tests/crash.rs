@@ -11,27 +11,12 @@
 
 use fdfs_client::{Client, Content, FileId};
 use fdfs_common::file_id::{FileKind, RemoteName};
-use rfdfs_tests::{Cluster, ClusterOpts, Daemon};
+use rfdfs_tests::{Cluster, ClusterOpts, Daemon, Rng};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Content as length and CRC32: the record of thousands of files stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +49,7 @@ fn content(r: &mut Rng, large: bool) -> Vec<u8> {
         1 if large => 256 * 1024 + r.below(768 * 1024) as usize,
         _ => r.below(64 * 1024) as usize,
     };
-    let seed = r.next() as u8;
+    let seed = r.next_u64() as u8;
     (0..n)
         .map(|i| seed.wrapping_add((i * 7 % 251) as u8))
         .collect()
@@ -286,7 +271,7 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
         let workers: Vec<_> = (0..16)
             .map(|t| {
                 let (cl, rec, st) = (Arc::clone(&client), Arc::clone(&record), Arc::clone(&stop));
-                let s = r.next() ^ t;
+                let s = r.next_u64() ^ t;
                 std::thread::spawn(move || worker(cl, rec, st, s))
             })
             .collect();

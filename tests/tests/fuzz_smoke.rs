@@ -6,64 +6,50 @@
 
 use fdfs_common::codec::Message;
 use fdfs_common::proto::{client, cluster, stats, storage, sync};
+use rfdfs_tests::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// A mutation of one or two seeds: flips, interesting bytes, inserts, deletes, truncation,
 /// splices, duplicated runs.
 fn mutate(r: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
-    let mut v = seeds[r.below(seeds.len())].clone();
-    for _ in 0..1 + r.below(6) {
+    let mut v = seeds[r.index(seeds.len())].clone();
+    for _ in 0..1 + r.index(6) {
         let n = v.len();
-        match r.below(8) {
+        match r.index(8) {
             0 if n > 0 => {
-                let i = r.below(n);
-                v[i] ^= 1 << r.below(8);
+                let i = r.index(n);
+                v[i] ^= 1 << r.index(8);
             }
             1 if n > 0 => {
-                let i = r.below(n);
-                v[i] = [0u8, 0xff, 0x7f, 0x80, b'/', b'.', b'\n', b'=', b'%', b' '][r.below(10)];
+                let i = r.index(n);
+                v[i] = [0u8, 0xff, 0x7f, 0x80, b'/', b'.', b'\n', b'=', b'%', b' '][r.index(10)];
             }
             2 => {
-                let i = r.below(n + 1);
-                v.insert(i, r.next() as u8);
+                let i = r.index(n + 1);
+                v.insert(i, r.next_u64() as u8);
             }
             3 if n > 0 => {
-                let i = r.below(n);
+                let i = r.index(n);
                 v.remove(i);
             }
-            4 => v.truncate(r.below(n + 1)),
+            4 => v.truncate(r.index(n + 1)),
             5 => {
-                let other = &seeds[r.below(seeds.len())];
-                let cut = r.below(other.len() + 1);
+                let other = &seeds[r.index(seeds.len())];
+                let cut = r.index(other.len() + 1);
                 v.extend_from_slice(&other[cut..]);
             }
             6 if n > 0 => {
-                let a = r.below(n);
-                let b = (a + r.below(16)).min(n);
+                let a = r.index(n);
+                let b = (a + r.index(16)).min(n);
                 let run = v[a..b].to_vec();
-                let i = r.below(v.len() + 1);
+                let i = r.index(v.len() + 1);
                 v.splice(i..i, run);
             }
             _ if n >= 8 => {
-                let i = r.below(n - 7);
-                v[i..i + 8].copy_from_slice(&(r.next() as i64).to_be_bytes());
+                let i = r.index(n - 7);
+                v[i..i + 8].copy_from_slice(&(r.next_u64() as i64).to_be_bytes());
             }
             _ => {}
         }

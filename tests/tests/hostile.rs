@@ -5,30 +5,10 @@
 use fdfs_common::net;
 use fdfs_common::proto::cmd;
 use rfdfs_tests::raw::{connect, exchange, frame};
-use rfdfs_tests::{Cluster, ClusterOpts};
+use rfdfs_tests::{Cluster, ClusterOpts, Rng};
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-/// xorshift64*: reproducible "random" bytes from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// One malformed packet of the seeded stream.
 fn hostile_packet(r: &mut Rng) -> Vec<u8> {
