@@ -195,6 +195,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         leader: Mutex::new(None),
         sync_dest_lock: Mutex::new(()),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
+        mark_moves: Mutex::new(Vec::new()),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
     let term = ctx.terminate_flag();

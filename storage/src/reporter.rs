@@ -45,6 +45,26 @@ pub struct Reporter {
     pub sync_dest_lock: Mutex<()>,
     /// one replication thread per peer of the group, by storage id
     pub sync_threads: Mutex<HashMap<String, std::thread::JoinHandle<()>>>,
+    /// changelog entries whose mark file is still held by a running sync thread: the thread
+    /// saves its mark once more on its way out, so the file is moved only after it ends
+    pub mark_moves: Mutex<Vec<MarkMove>>,
+}
+
+/// What a changelog line asks of a departed peer's mark file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkMove {
+    /// the peer came back on a new address: `old` id's mark becomes `new` id's
+    Follow { old: String, new: String },
+    /// the peer was deleted: its mark is renamed out of the way
+    SetAside { old: String },
+}
+
+impl MarkMove {
+    fn old(&self) -> &str {
+        match self {
+            MarkMove::Follow { old, .. } | MarkMove::SetAside { old } => old,
+        }
+    }
 }
 
 impl Reporter {
@@ -314,11 +334,14 @@ impl Reporter {
                 }
                 if let Some(list) = cl.group_servers {
                     *self.peers.lock() = list.clone();
-                    *self.storage.members.write() = list.clone();
-                    let me = self.storage.my_id.read().clone();
-                    for b in list.iter().filter(|b| b.id != me) {
-                        self.ensure_sync_thread(b);
-                    }
+                    *self.storage.members.write() = list;
+                }
+                // every beat, not only on a new list: a deferred mark move may be due now
+                self.settle_mark_moves();
+                let me = self.storage.my_id.read().clone();
+                let peers = self.peers.lock().clone();
+                for b in peers.iter().filter(|b| b.id != me) {
+                    self.ensure_sync_thread(b);
                 }
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
@@ -326,42 +349,74 @@ impl Reporter {
     }
 
     /// Changelog lines `ts group old_id status new_id` (2.13): a deleted peer's mark is set
-    /// aside, a peer's mark follows its IP change.
+    /// aside, a peer's mark follows its IP change. Both wait for the peer's sync thread to end
+    /// (`settle_mark_moves`).
     fn apply_changelog(&self, text: &str) {
         let storage = &self.storage;
-        let sync_dir = storage.cfg.server.base_path.join("data/sync");
-        let port = storage.cfg.server.port;
         let by_ids = storage.params.read().use_storage_id;
-        let mark = |id: &str| {
-            sync_dir.join(if by_ids {
-                format!("{id}.mark")
-            } else {
-                format!("{id}_{port}.mark")
-            })
-        };
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() != 5 || f[1] != storage.group || f[2] == *storage.my_id.read() {
                 continue;
             }
-            let (old, new) = (mark(f[2]), mark(f[4]));
-            match f[3].parse::<u8>() {
-                Ok(status::DELETED) if old.exists() => {
-                    let aside = sync_dir.join(format!(
+            let old = f[2].to_string();
+            let pending = match f[3].parse::<u8>() {
+                Ok(status::DELETED) => MarkMove::SetAside { old },
+                Ok(status::IP_CHANGED) if !by_ids => MarkMove::Follow {
+                    old,
+                    new: f[4].to_string(),
+                },
+                _ => continue,
+            };
+            self.mark_moves.lock().push(pending);
+        }
+    }
+
+    fn mark_path(&self, id: &str) -> PathBuf {
+        let storage = &self.storage;
+        let sync_dir = storage.cfg.server.base_path.join("data/sync");
+        if storage.params.read().use_storage_id {
+            sync_dir.join(format!("{id}.mark"))
+        } else {
+            sync_dir.join(format!("{id}_{}.mark", storage.cfg.server.port))
+        }
+    }
+
+    /// Carry out the pending mark moves whose peer no longer has a running sync thread.
+    fn settle_mark_moves(&self) {
+        let threads = self.sync_threads.lock();
+        self.mark_moves.lock().retain(|m| {
+            if threads.get(m.old()).is_some_and(|h| !h.is_finished()) {
+                return true;
+            }
+            let old = self.mark_path(m.old());
+            if !old.exists() {
+                return false;
+            }
+            match m {
+                MarkMove::SetAside { old: id } => {
+                    let aside = old.with_file_name(format!(
                         "{}.{}",
                         old.file_name().unwrap_or_default().to_string_lossy(),
                         fdfs_common::log::local_time_suffix()
                     ));
-                    log::info!("storage {} deleted, its mark set aside", f[2]);
-                    let _ = std::fs::rename(&old, aside);
+                    log::info!("storage {id} deleted, its mark set aside");
+                    if let Err(e) = std::fs::rename(&old, &aside) {
+                        log::warn!("set aside {}: {e}", old.display());
+                    }
                 }
-                Ok(status::IP_CHANGED) if !by_ids && old.exists() && !new.exists() => {
-                    log::info!("storage {} is now {}, its mark follows", f[2], f[4]);
-                    let _ = std::fs::rename(&old, &new);
+                MarkMove::Follow { old: id, new } => {
+                    let to = self.mark_path(new);
+                    if !to.exists() {
+                        log::info!("storage {id} is now {new}, its mark follows");
+                        if let Err(e) = std::fs::rename(&old, &to) {
+                            log::warn!("rename {}: {e}", old.display());
+                        }
+                    }
                 }
-                _ => {}
             }
-        }
+            false
+        });
     }
 
     /// GET_STATUS of this storage on the tracker at the other end of `stream`.
@@ -414,6 +469,15 @@ impl Reporter {
             peer.status,
             status::DELETED | status::IP_CHANGED | status::NONE
         ) {
+            return;
+        }
+        // a peer on its new address starts from the mark of its old one, once that is moved
+        if self
+            .mark_moves
+            .lock()
+            .iter()
+            .any(|m| matches!(m, MarkMove::Follow { new, .. } if *new == peer.id))
+        {
             return;
         }
         let mut threads = self.sync_threads.lock();

@@ -290,9 +290,17 @@ impl PeerSync {
         self.rep.stop.load(Ordering::Relaxed)
     }
 
+    fn departed(&self) -> bool {
+        matches!(
+            self.peer_status(),
+            status::DELETED | status::IP_CHANGED | status::NONE
+        )
+    }
+
+    /// Sleep `d`, less when the daemon stops or the peer leaves (its mark waits for us).
     fn pause(&self, d: Duration) {
         let end = Instant::now() + d;
-        while Instant::now() < end && !self.stopped() {
+        while Instant::now() < end && !self.stopped() && !self.departed() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -435,10 +443,10 @@ impl PeerSync {
             self.peer.port
         );
         while !self.stopped() {
-            let st = self.peer_status();
-            if matches!(st, status::DELETED | status::IP_CHANGED | status::NONE) {
+            if self.departed() {
                 break;
             }
+            let st = self.peer_status();
             if !matches!(st, status::ACTIVE | status::WAIT_SYNC | status::SYNCING) {
                 self.pause(RETRY_PAUSE);
                 continue;
@@ -481,12 +489,7 @@ impl PeerSync {
             // a non-source only starts once the peer has its old files
             let mut asked = Instant::now();
             while self.peer_status() != status::ACTIVE {
-                if self.stopped()
-                    || matches!(
-                        self.peer_status(),
-                        status::DELETED | status::IP_CHANGED | status::NONE
-                    )
-                {
+                if self.stopped() || self.departed() {
                     return Ok(());
                 }
                 // the trackers may have named the source only after we asked (members of a
@@ -515,10 +518,7 @@ impl PeerSync {
         let wait = Duration::from_millis(self.storage().cfg.sync_wait_msec);
         let idle_probe = Duration::from_secs(self.storage().cfg.heart_beat_interval);
         while !self.stopped() {
-            if matches!(
-                self.peer_status(),
-                status::DELETED | status::IP_CHANGED | status::NONE
-            ) {
+            if self.departed() {
                 break;
             }
             let next = reader.next(self.storage().binlog.visible_end())?;
