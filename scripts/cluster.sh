@@ -9,7 +9,8 @@
 #
 # Environment: RFDFS_DIR (default /tmp/rfdfs-cluster), RFDFS_TRACKER_IP (127.0.0.2),
 # RFDFS_STORAGE_IP (127.0.0.3), RFDFS_STORAGES (1: more storages of group1 take the next
-# addresses), RFDFS_STORAGE_HTTP_PORT (unset: the storages serve no HTTP). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
+# addresses), RFDFS_STORAGE_HTTP_PORT (unset: the storages serve no HTTP),
+# RFDFS_MAX_CONNECTIONS (unset: the samples' value). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,6 +44,9 @@ sed -i "s:^base_path *=.*:base_path = $dir/tracker:; s:^bind_addr *=.*:bind_addr
 sed -i "s:^base_path *=.*:base_path = $dir/storage:; s:^store_path0 *=.*:store_path0 = $dir/storage:" storage.conf
 sed -i "s:^bind_addr *=.*:bind_addr = $sip:; /^tracker_server *=/d" storage.conf
 sed -i "s:^\(store_path0 .*\):\1\ntracker_server = $tip\:22122:" storage.conf
+if [ -n "${RFDFS_MAX_CONNECTIONS:-}" ]; then
+    sed -i "s:^max_connections *=.*:max_connections = $RFDFS_MAX_CONNECTIONS:" tracker.conf storage.conf
+fi
 if [ -n "${RFDFS_STORAGE_HTTP_PORT:-}" ]; then
     # before the sample's trailing [error-log]/[access-log] sections
     sed -i "s:^\(store_path0 .*\):\1\nhttp.server_port = $RFDFS_STORAGE_HTTP_PORT\nhttp.mime_types_filename = mime.types:" storage.conf

@@ -281,10 +281,112 @@ pub fn http_download(
     )
 }
 
+/// `soak`: `idle` connections (half to the tracker, half to the storage) that did one request
+/// and then sit idle, touched again every 30 s; 8 threads of upload/download/delete; a probe that
+/// opens a new storage connection every second. One status line every 10 s; the exit code
+/// says whether any probe or operation failed.
+fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
+    use fdfs_common::proto::cmd;
+    let tracker = client.cfg.tracker_servers[0].to_string();
+    let active_test =
+        |s: &mut std::net::TcpStream| fdfs_common::net::request(s, cmd::ACTIVE_TEST, &[]).is_ok();
+    let mut held = Vec::new();
+    let mut refused_idle = 0;
+    for i in 0..idle {
+        let addr = if i % 2 == 0 { &tracker } else { storage };
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+                if active_test(&mut s) {
+                    held.push(s);
+                } else {
+                    refused_idle += 1;
+                }
+            }
+            Err(_) => refused_idle += 1,
+        }
+    }
+    println!(
+        "soak: {} idle connections held ({refused_idle} refused)",
+        held.len()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers: Vec<_> = (0..8)
+        .map(|t| {
+            let (c, stop, ops, errors) = (
+                Arc::clone(&client),
+                Arc::clone(&stop),
+                Arc::clone(&ops),
+                Arc::clone(&errors),
+            );
+            std::thread::spawn(move || {
+                let data: Vec<u8> = (0..10240).map(|i| (i * 13 + t) as u8).collect();
+                while !stop.load(Ordering::Relaxed) {
+                    let ok = c
+                        .upload(Content::Buffer(&data), "bin", false, None, None)
+                        .and_then(|id| {
+                            let back = c.download_to_vec(&id, 0, 0)?;
+                            c.delete(&id)?;
+                            Ok(back == data)
+                        })
+                        .unwrap_or(false);
+                    let counter = if ok { &ops } else { &errors };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    let (mut probes, mut probe_failures) = (0u64, 0u64);
+    let mut last_touch = Instant::now();
+    let mut last_line = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_secs(1));
+        probes += 1;
+        let ok = std::net::TcpStream::connect(storage)
+            .map(|mut s| active_test(&mut s))
+            .unwrap_or(false);
+        if !ok {
+            probe_failures += 1;
+        }
+        if last_touch.elapsed() >= Duration::from_secs(30) {
+            last_touch = Instant::now();
+            let before = held.len();
+            held.retain_mut(|s| active_test(s));
+            if held.len() != before {
+                println!("soak: {} idle connections were closed", before - held.len());
+            }
+        }
+        if last_line.elapsed() >= Duration::from_secs(10) {
+            last_line = Instant::now();
+            println!(
+                "soak {:>5}s: {} ops, {} errors, new-connection probes {probes} ({probe_failures} failed), idle held {}",
+                start.elapsed().as_secs(),
+                ops.load(Ordering::Relaxed),
+                errors.load(Ordering::Relaxed),
+                held.len()
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    let errors = errors.load(Ordering::Relaxed);
+    println!(
+        "soak done: {} ops, {errors} errors, {probe_failures} of {probes} probes failed, {} of {idle} idle connections still open",
+        ops.load(Ordering::Relaxed),
+        held.len()
+    );
+    i32::from(errors > 0 || probe_failures > 0 || refused_idle > 0)
+}
+
 pub fn main(args: &[String]) -> i32 {
     if args.len() < 6 {
         eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>",
             args[0]
         );
         return 1;
@@ -300,6 +402,18 @@ pub fn main(args: &[String]) -> i32 {
             return e.code;
         }
     };
+    if args[2] == "soak" {
+        let Some(storage) = args.get(5) else {
+            eprintln!("soak needs <seconds> <idle connections> <storage host:port>");
+            return 1;
+        };
+        return soak(
+            client,
+            args[3].parse().unwrap_or(600),
+            args[4].parse().unwrap_or(1000),
+            storage,
+        );
+    }
     if args[2] == "replication" {
         return replication(
             client,
