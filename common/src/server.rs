@@ -212,7 +212,7 @@ impl Conn {
 
     /// Skip `n` body bytes that will not be used.
     pub fn discard(&mut self, mut n: u64) -> io::Result<()> {
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; (n as usize).min(64 << 10)];
         while n > 0 {
             let k = (n as usize).min(buf.len());
             self.read_exact(&mut buf[..k])?;

@@ -3,7 +3,7 @@
 //! GET_MY_IP and PARAMETER_REQ.
 
 use crate::service::{Storage, TrackerParams};
-use crate::store::{path_usage, InitFlag};
+use crate::store::InitFlag;
 use fdfs_common::codec::Message;
 use fdfs_common::codec::Writer;
 use fdfs_common::config::HostPort;
@@ -288,13 +288,8 @@ impl Reporter {
                 last_sync_report = Some(Instant::now());
             }
             if last_df.is_none_or(|t| t.elapsed() >= df) {
-                let usage: Vec<_> = self
-                    .storage
-                    .store
-                    .paths
-                    .iter()
-                    .map(|p| path_usage(p))
-                    .collect();
+                let store = &self.storage.store;
+                let usage: Vec<_> = (0..store.paths.len()).map(|i| store.usage(i)).collect();
                 let reply = net::request(
                     &mut stream,
                     cmd::STORAGE_REPORT_DISK_USAGE,

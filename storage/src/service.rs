@@ -219,7 +219,7 @@ impl Storage {
     ) -> Result<(), Fail> {
         self.receive_into(conn, f, len, None)
             .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
-            .map_err(|e| Fail::early(e.unwrap_or(0)))
+            .map_err(Storage::body_fail)
     }
 
     pub(crate) fn count_sync_in(&self, bytes: i64) {
@@ -281,7 +281,10 @@ impl Storage {
     }
 
     /// Stream `len` body bytes from the socket into `file`, feeding `crc`. A socket failure is
-    /// `Err(None)` (nothing to answer), a disk failure `Err(Some(errno))`.
+    /// `Err(None)` (nothing to answer, the connection is done). A disk failure is
+    /// `Err(Some(errno))` once the rest of the body has been read and dropped: a client that
+    /// writes its whole request before reading gets the error, not a reset, and keeps its
+    /// connection.
     fn receive_into(
         &self,
         conn: &mut Conn,
@@ -291,24 +294,44 @@ impl Storage {
     ) -> Result<(), Option<u8>> {
         let mut buf = vec![0u8; (self.cfg.server.buff_size as u64).min(len.max(1)) as usize];
         let mut left = len;
+        let mut disk_error = None;
         while left > 0 {
             let want = (left as usize).min(buf.len());
             let n = conn.read_some(&mut buf[..want]).map_err(|e| {
                 log::warn!("client ip: {}, receive file body fail: {e}", conn.peer_ip());
                 None
             })?;
+            left -= n as u64;
+            if disk_error.is_some() {
+                continue;
+            }
             if let Some(c) = crc.as_deref_mut() {
                 c.update(&buf[..n]);
             }
             let w = file.write_all(&buf[..n]);
             self.count_io(stat::TOTAL_FILE_WRITE_COUNT, w.is_ok());
-            w.map_err(|e| {
-                log::error!("write file fail: {e}");
-                Some(io_errno(&e))
-            })?;
-            left -= n as u64;
+            if let Err(e) = w {
+                log::error!(
+                    "client ip: {}, write file fail: {e}; the rest of the body ({left} bytes) \
+                     is read and dropped",
+                    conn.peer_ip()
+                );
+                disk_error = Some(io_errno(&e));
+            }
         }
-        Ok(())
+        match disk_error {
+            Some(code) => Err(Some(code)),
+            None => Ok(()),
+        }
+    }
+
+    /// The failure to answer for an `Err` of `receive_into` (and of the `sync_data` after it).
+    fn body_fail(e: Option<u8>) -> Fail {
+        match e {
+            Some(code) => Fail::done(code),
+            // the peer is gone: nothing to answer
+            None => Fail::early(0),
+        }
     }
 
     /// Receive a new file into a temp file of store path `index`; returns the temp path and
@@ -336,11 +359,7 @@ impl Storage {
         if let Err(e) = r {
             drop(f);
             let _ = std::fs::remove_file(&tmp);
-            return Err(match e {
-                Some(code) => Fail::early(code),
-                // the peer is gone: nothing to answer
-                None => Fail::early(0),
-            });
+            return Err(Storage::body_fail(e));
         }
         Ok((tmp, crc.finalize()))
     }
@@ -681,7 +700,7 @@ impl Storage {
                     false,
                     Some((stat::TOTAL_APPEND_BYTES, size)),
                 );
-                return Err(Fail::early(e.unwrap_or(0)));
+                return Err(Storage::body_fail(e));
             }
         }
         self.count(
@@ -737,7 +756,16 @@ impl Storage {
                 .receive_into(conn, &mut f, size as u64, None)
                 .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
             {
-                return Err(fail(e.unwrap_or(0)));
+                // the bytes past the old end are given back; those overwritten in place stay
+                if f.metadata().is_ok_and(|m| m.len() > cur) {
+                    let _ = f.set_len(cur);
+                }
+                self.count(
+                    stat::TOTAL_MODIFY_COUNT,
+                    false,
+                    Some((stat::TOTAL_MODIFY_BYTES, size)),
+                );
+                return Err(Storage::body_fail(e));
             }
         }
         self.count(
@@ -1150,13 +1178,13 @@ impl Service for Storage {
                 if f.code == 0 {
                     return Flow::Close;
                 }
-                // a refused request whose small remainder is still unread is drained, so the
-                // connection stays usable as upstream's does (it had the body buffered)
+                // a well-formed request refused for want of room, a missing file or the like
+                // is read to its end before the answer: a client that sends its whole file
+                // before reading gets the status rather than a reset, and keeps the connection
+                // (a malformed one, EINVAL, has no trustworthy length and is closed)
                 let unread = (h.pkg_len as u64).saturating_sub(conn.body_read());
-                let drained = f.body_consumed
-                    || (f.code != errno::EINVAL
-                        && unread <= self.cfg.server.buff_size as u64
-                        && conn.discard(unread).is_ok());
+                let drained =
+                    f.body_consumed || (f.code != errno::EINVAL && conn.discard(unread).is_ok());
                 if conn.respond_status(f.code).is_err() || f.code == errno::EINVAL || !drained {
                     Flow::Close
                 } else {

@@ -9,7 +9,7 @@ use fdfs_common::proto::cluster::{PathUsage, StatBlock};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub const DATA_INIT_FLAG: &str = ".data_init_flag";
 pub const STAT_FILE: &str = "storage_stat.dat";
@@ -142,6 +142,9 @@ pub struct Store {
     pub rotate_count: u32,
     cursor: Mutex<DistCursor>,
     path_cursor: AtomicU64,
+    /// store paths found unreadable (a failed disk, a file system unmounted under us): skipped
+    /// for new files and reported with no space until they are readable again
+    down: Vec<AtomicBool>,
     seq: AtomicU64,
     rng: Mutex<u64>,
 }
@@ -157,6 +160,11 @@ impl Store {
             rotate_count: cfg.file_distribute_rotate_count,
             cursor: Mutex::new(DistCursor::default()),
             path_cursor: AtomicU64::new(0),
+            down: cfg
+                .store_paths
+                .iter()
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             seq: AtomicU64::new(0),
             rng: Mutex::new(seed | 1),
         }
@@ -219,16 +227,54 @@ impl Store {
         self.data_dir(n.store_path_index).join(n.true_name)
     }
 
-    /// Store path for an upload: the requested one, or (0xFF / read-only) round robin over
-    /// writable paths that still have room.
+    /// Whether store path `index` can be written: its temp directory (inside `data/`) is
+    /// there. Checked on every upload and disk report, so a path that disappears is skipped at
+    /// once and one that comes back is used again; each change is logged once.
+    pub fn path_ok(&self, index: usize) -> bool {
+        let probe = std::fs::metadata(self.temp_dir(index));
+        let ok = probe.as_ref().is_ok_and(|m| m.is_dir());
+        let was_down = self.down[index].swap(!ok, Ordering::Relaxed);
+        if !ok && !was_down {
+            let why = match probe {
+                Err(e) => e.to_string(),
+                Ok(_) => "not a directory".into(),
+            };
+            log::error!(
+                "store path #{index} {} is unreadable ({}: {why}); it is skipped until it \
+                 comes back",
+                self.paths[index].display(),
+                self.temp_dir(index).display()
+            );
+        } else if ok && was_down {
+            log::info!(
+                "store path #{index} {} is readable again",
+                self.paths[index].display()
+            );
+        }
+        ok
+    }
+
+    /// Total and free MB of store path `index`, nothing for a path that is down.
+    pub fn usage(&self, index: usize) -> PathUsage {
+        if self.path_ok(index) {
+            path_usage(&self.paths[index])
+        } else {
+            PathUsage::default()
+        }
+    }
+
+    /// Store path for an upload: the requested one, or (0xFF, read-only, down) round robin
+    /// over writable paths that still have room.
     pub fn choose_path(&self, requested: u8, reserved: Option<ReservedSpace>) -> Option<usize> {
         let n = self.paths.len();
-        if (requested as usize) < n && !self.readonly[requested as usize] {
-            return Some(requested as usize);
+        let r = requested as usize;
+        if r < n && !self.readonly[r] && self.path_ok(r) {
+            return Some(r);
         }
         let start = self.path_cursor.fetch_add(1, Ordering::Relaxed) as usize;
         (0..n).map(|k| (start + k) % n).find(|&i| {
             !self.readonly[i]
+                && self.path_ok(i)
                 && reserved.is_none_or(|r| {
                     let u = path_usage(&self.paths[i]);
                     r.has_room(u.total_mb, u.free_mb, n as i64)

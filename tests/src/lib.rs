@@ -71,6 +71,56 @@ impl Drop for TempDir {
     }
 }
 
+/// A tmpfs of a given size mounted by the test (as root), unmounted on drop: a real file
+/// system that fills up, or that hides what is under its mount point.
+pub struct Tmpfs {
+    pub dir: PathBuf,
+    /// `dir` was made for the mount and is removed with it
+    made: bool,
+}
+
+impl Tmpfs {
+    /// Mount a new tmpfs of `size_mb` on a fresh directory under the temp dir.
+    pub fn new(tag: &str, size_mb: u64) -> Tmpfs {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("rfdfs-tmpfs-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create mount point");
+        let mut t = Tmpfs::over(&dir, size_mb, false);
+        t.made = true;
+        t
+    }
+
+    /// Mount a tmpfs over the existing directory `dir` (hiding its contents; read-only if
+    /// asked) until dropped.
+    pub fn over(dir: &Path, size_mb: u64, read_only: bool) -> Tmpfs {
+        let opts = format!("size={size_mb}m{}", if read_only { ",ro" } else { "" });
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(dir)
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "mounting a tmpfs at {} failed: these tests need root (CAP_SYS_ADMIN) to make \
+             a real file system of a chosen size",
+            dir.display()
+        );
+        Tmpfs {
+            dir: dir.to_path_buf(),
+            made: false,
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        if self.made {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
 /// One daemon process run in the foreground (`-N`).
 pub struct Daemon {
     pub child: Option<Child>,

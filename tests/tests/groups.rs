@@ -8,9 +8,8 @@
 use fdfs_client::{Client, Content};
 use fdfs_common::net::NetError;
 use fdfs_common::proto::errno;
-use rfdfs_tests::{Cluster, ClusterOpts};
+use rfdfs_tests::{Cluster, ClusterOpts, Tmpfs};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn free_mb(p: &Path) -> i64 {
@@ -22,7 +21,7 @@ fn free_mb(p: &Path) -> i64 {
 struct FileSystems {
     small: PathBuf,
     big: PathBuf,
-    mounted: Option<PathBuf>,
+    _mounted: Option<Tmpfs>,
 }
 
 impl FileSystems {
@@ -44,35 +43,21 @@ impl FileSystems {
             return FileSystems {
                 small,
                 big,
-                mounted: None,
+                _mounted: None,
             };
         }
         // no second file system at hand: make a small one
-        let dir = big.join(format!("rfdfs-tmpfs-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
-            .arg(&dir)
-            .status();
+        let t = Tmpfs::new("groups", 256);
         assert!(
-            st.is_ok_and(|s| s.success()) && free_mb(&big) - free_mb(&dir) > 1024,
-            "these tests need two file systems with different free space: /dev/shm is not one \
-             here and mounting a tmpfs at {} failed (run as root or provide /dev/shm)",
-            dir.display()
+            free_mb(&big) - free_mb(&t.dir) > 1024,
+            "these tests need two file systems with free space 1 GiB apart; {} has {} MB",
+            big.display(),
+            free_mb(&big)
         );
         FileSystems {
-            small: dir.clone(),
+            small: t.dir.clone(),
             big,
-            mounted: Some(dir),
-        }
-    }
-}
-
-impl Drop for FileSystems {
-    fn drop(&mut self) {
-        if let Some(d) = &self.mounted {
-            let _ = Command::new("umount").arg(d).status();
-            let _ = std::fs::remove_dir(d);
+            _mounted: Some(t),
         }
     }
 }
