@@ -134,22 +134,102 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
     Ok(data)
 }
 
-/// Switch to `run_by_group` / `run_by_user` (after binding and writing the pid file).
-pub fn drop_privileges(group: &str, user: &str) -> Result<(), String> {
-    use nix::unistd::{setgid, setuid, Group, User};
-    if !group.is_empty() {
-        let g = Group::from_name(group)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("unknown group: {group}"))?;
-        setgid(g.gid).map_err(|e| format!("setgid fail: {e}"))?;
+/// The user and group named by `run_by_user` / `run_by_group` (empty: stay as we are).
+#[derive(Debug, Clone)]
+pub struct RunBy {
+    user: Option<nix::unistd::User>,
+    group: Option<nix::unistd::Group>,
+}
+
+impl RunBy {
+    pub fn lookup(group: &str, user: &str) -> Result<RunBy, String> {
+        use nix::unistd::{Group, User};
+        let group = if group.is_empty() {
+            None
+        } else {
+            Some(
+                Group::from_name(group)
+                    .map_err(|e| format!("run_by_group {group}: {e}"))?
+                    .ok_or_else(|| format!("run_by_group: unknown group: {group}"))?,
+            )
+        };
+        let user = if user.is_empty() {
+            None
+        } else {
+            Some(
+                User::from_name(user)
+                    .map_err(|e| format!("run_by_user {user}: {e}"))?
+                    .ok_or_else(|| format!("run_by_user: unknown user: {user}"))?,
+            )
+        };
+        Ok(RunBy { user, group })
     }
-    if !user.is_empty() {
-        let u = User::from_name(user)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("unknown user: {user}"))?;
-        setuid(u.uid).map_err(|e| format!("setuid fail: {e}"))?;
+
+    fn ids(&self) -> (Option<nix::unistd::Uid>, Option<nix::unistd::Gid>) {
+        (
+            self.user.as_ref().map(|u| u.uid),
+            self.group
+                .as_ref()
+                .map(|g| g.gid)
+                .or(self.user.as_ref().map(|u| u.gid)),
+        )
     }
-    Ok(())
+
+    /// Hand `root` and everything under it to the run-by user, so that what the daemon made
+    /// while it was still root (data files, binlogs, logs, store path trees) stays writable
+    /// after the switch. A tree whose top already belongs to it is taken as done (a store path
+    /// of millions of files is walked once, not at every start).
+    pub fn chown_tree(&self, root: &Path) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let (uid, gid) = self.ids();
+        if uid.is_none() && gid.is_none() || !nix::unistd::geteuid().is_root() {
+            return Ok(());
+        }
+        let owned = |m: &std::fs::Metadata| {
+            uid.is_none_or(|u| m.uid() == u.as_raw()) && gid.is_none_or(|g| m.gid() == g.as_raw())
+        };
+        match std::fs::symlink_metadata(root) {
+            Ok(m) if owned(&m) => return Ok(()),
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            nix::unistd::fchownat(None, &p, uid, gid, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map_err(|e| format!("chown {} to the run_by user fail: {e}", p.display()))?;
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+                let entries =
+                    std::fs::read_dir(&p).map_err(|e| format!("read {} fail: {e}", p.display()))?;
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hand `trees` over (see `chown_tree`), then switch for good.
+    pub fn take_over(&self, trees: &[PathBuf]) -> Result<(), String> {
+        for t in trees {
+            self.chown_tree(t)?;
+        }
+        self.switch()
+    }
+
+    /// Switch to the group, then the user, for good (after binding and writing the pid file):
+    /// real, effective and saved ids, all threads, and no supplementary group of root's left.
+    pub fn switch(&self) -> Result<(), String> {
+        use nix::unistd::{setgid, setgroups, setuid};
+        let (uid, gid) = self.ids();
+        if let Some(g) = gid {
+            if nix::unistd::geteuid().is_root() {
+                setgroups(&[g]).map_err(|e| format!("setgroups fail: {e}"))?;
+            }
+            setgid(g).map_err(|e| format!("setgid fail: {e}"))?;
+        }
+        if let Some(u) = uid {
+            setuid(u).map_err(|e| format!("setuid fail: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn usage(program: &str) -> String {

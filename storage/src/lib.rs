@@ -121,6 +121,15 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(c) => c,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
+    // an unknown user or group is a configuration error, found before anything is bound
+    let run_by =
+        match fdfs_common::daemon::RunBy::lookup(&cfg.server.run_by_group, &cfg.server.run_by_user)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return fdfs_common::daemon::fail(&format!("{}: {e}", ctx.conf_file.display()), 22)
+            }
+        };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
     let data = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
@@ -281,9 +290,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     let _ = storage.conn_stats.set(Arc::clone(&server.stats));
-    if let Err(e) =
-        fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
-    {
+    let mut trees = vec![base.join("data"), base.join("logs")];
+    trees.extend(cfg.store_paths.iter().map(|p| p.join("data")));
+    if let Err(e) = run_by.take_over(&trees) {
         return fdfs_common::daemon::fail(&e, 1);
     }
     log::info!(

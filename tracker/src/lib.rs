@@ -30,6 +30,15 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(c) => c,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
+    // an unknown user or group is a configuration error, found before anything is bound
+    let run_by =
+        match fdfs_common::daemon::RunBy::lookup(&cfg.server.run_by_group, &cfg.server.run_by_user)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return fdfs_common::daemon::fail(&format!("{}: {e}", ctx.conf_file.display()), 22)
+            }
+        };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
     let data_dir = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
@@ -116,9 +125,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
             e.raw_os_error().unwrap_or(2),
         );
     }
-    if let Err(e) =
-        fdfs_common::daemon::drop_privileges(&cfg.server.run_by_group, &cfg.server.run_by_user)
-    {
+    let trees = [base.join("data"), base.join("logs")];
+    if let Err(e) = run_by.take_over(&trees) {
         return fdfs_common::daemon::fail(&e, 1);
     }
     let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
