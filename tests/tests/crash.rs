@@ -138,6 +138,27 @@ fn stored(store: &Path) -> BTreeMap<String, Digest> {
     out
 }
 
+/// Every binlog line of both members that names `name`, for a failure's message.
+fn binlog_lines_naming(c: &Cluster, name: &str) -> String {
+    let mut out = String::new();
+    for (i, s) in c.storages.iter().enumerate() {
+        for e in std::fs::read_dir(s.base.join("data/sync"))
+            .unwrap()
+            .flatten()
+        {
+            let file = e.file_name().to_string_lossy().into_owned();
+            if !file.starts_with("binlog.") || file.ends_with(".gz") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains(name)) {
+                out += &format!("storage {i} {file}: {line}\n");
+            }
+        }
+    }
+    out
+}
+
 fn check_state_files(base: &Path) {
     let sync = base.join("data/sync");
     for e in std::fs::read_dir(&sync).unwrap().flatten() {
@@ -228,7 +249,8 @@ fn verify(c: &Cluster, record: &Record, round: usize) {
             };
             assert!(
                 ok,
-                "round {round}: {key} on storage {i}: expected {}, got {:?} ({} bytes)",
+                "round {round}: {key} on storage {i}: expected {}, got {:?} ({} bytes); on \
+                 disk: {:?}; binlog lines naming it:\n{}",
                 match known {
                     Known::Exact(w) => format!("{} bytes", w.0),
                     Known::EitherOf(x, y) => format!("{} or {} bytes", x.0, y.0),
@@ -236,7 +258,9 @@ fn verify(c: &Cluster, record: &Record, round: usize) {
                     Known::MaybeDeleted(w) => format!("deleted or {} bytes", w.0),
                 },
                 r.err(),
-                got.len()
+                got.len(),
+                a.get(rel),
+                binlog_lines_naming(c, &id.name)
             );
         }
     }
