@@ -20,12 +20,15 @@ pub use fdfs_common::durable::{sync_dir, write_atomic};
 
 /// Parse a `key=value` state file into an ordered map.
 pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
+    Ok(parse_kv(&std::fs::read_to_string(path)?))
+}
+
+/// `key=value` lines into an ordered map (other lines are ignored).
+pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect())
+        .collect()
 }
 
 /// `.data_init_flag`: identity and initial-sync state.

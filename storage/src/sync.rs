@@ -56,14 +56,20 @@ impl Mark {
         if !path.exists() {
             return Ok(None);
         }
-        let kv = crate::store::read_kv(path)
+        let text = std::fs::read_to_string(path)
             .map_err(|e| format!("read {} fail: {e}", path.display()))?;
+        Mark::parse(&text, &path.display().to_string()).map(Some)
+    }
+
+    /// A mark file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Mark, String> {
+        let kv = crate::store::parse_kv(text);
         let num = |k: &str| -> Result<i64, String> {
             kv.get(k)
                 .and_then(|v| v.parse::<i64>().ok())
-                .ok_or_else(|| format!("{}: item \"{k}\" missing or invalid", path.display()))
+                .ok_or_else(|| format!("{origin}: item \"{k}\" missing or invalid"))
         };
-        let m = Mark {
+        Ok(Mark {
             binlog_index: num("binlog_index")?.max(0) as u32,
             binlog_offset: num("binlog_offset")?.max(0) as u64,
             need_sync_old: num("need_sync_old")? != 0,
@@ -71,8 +77,7 @@ impl Mark {
             until_timestamp: num("until_timestamp")?,
             scan_row_count: num("scan_row_count")?,
             sync_row_count: num("sync_row_count")?,
-        };
-        Ok(Some(m))
+        })
     }
 
     pub fn save(&self, path: &Path) {

@@ -2,6 +2,8 @@
 //! addresses of their own, in temp directories of their own, stopped by pid when dropped (also
 //! when the test panics). Readiness is established by asking the tracker, never by sleeping.
 
+pub mod fuzz;
+
 use fdfs_client::Client;
 use fdfs_common::config::{ClientConfig, HostPort, IniFile};
 use fdfs_common::proto::status;

@@ -4,8 +4,6 @@
 //! vectors. Each target runs `RFDFS_FUZZ_MS` milliseconds (default 700); a panic fails the test
 //! and its input is written to target/fuzz-crashes/ for replay.
 
-use fdfs_common::codec::Message;
-use fdfs_common::proto::{client, cluster, stats, storage, sync};
 use rfdfs_tests::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -123,115 +121,66 @@ fn check(name: &str, input: &[u8], target: &impl Fn(&[u8])) {
     }
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+fn run_target(name: &str, seeds: &[Vec<u8>]) -> usize {
+    run(
+        name,
+        seeds,
+        rfdfs_tests::fuzz::target(name).expect("a fuzz target"),
+    )
 }
 
 #[test]
 fn packet_decoders() {
-    let seeds = packet_seeds();
-    run("packets", &seeds, |b| {
-        let _ = client::GroupReq::from_bytes(b);
-        let _ = client::GroupFileReq::from_bytes(b);
-        let _ = client::ListStorageReq::from_bytes(b);
-        let _ = client::decode_group_stats(b);
-        let _ = client::decode_storage_stats(b);
-        let _ = cluster::StatBlock::from_bytes(b);
-        let _ = cluster::Brief::from_bytes(b);
-        let _ = cluster::JoinReq::from_bytes(b);
-        let _ = cluster::JoinReply::from_bytes(b);
-        let _ = cluster::SyncSource::from_bytes(b);
-        let _ = cluster::ChangeList::from_bytes(b);
-        let _ = cluster::GetMyIpReq::from_bytes(b);
-        let _ = cluster::FetchStorageIdsReq::from_bytes(b);
-        let _ = cluster::StorageIdsPage::from_bytes(b);
-        let _ = cluster::SysFileReq::from_bytes(b);
-        let _ = cluster::SysFileChunk::from_bytes(b);
-        let _ = cluster::ReportStatusReq::from_bytes(b);
-        let _ = cluster::GroupStorageReq::from_bytes(b);
-        let _ = cluster::decode_disk_usage(b);
-        let _ = cluster::decode_sync_report(b);
-        let _ = storage::UploadReq::from_bytes(b);
-        let _ = storage::UploadSlaveHead::from_bytes(b);
-        let _ = storage::DownloadReq::from_bytes(b);
-        let _ = storage::SetMetadataReq::from_bytes(b);
-        let _ = storage::AppendHead::from_bytes(b);
-        let _ = storage::ModifyHead::from_bytes(b);
-        let _ = storage::TruncateReq::from_bytes(b);
-        let _ = storage::FileIdReply::from_bytes(b);
-        let _ = sync::ReportServerId::from_bytes(b);
-        let _ = sync::SyncFileHead::from_bytes(b);
-        let _ = sync::SyncDeleteReq::from_bytes(b);
-        let _ = sync::SyncRangeReq::from_bytes(b);
-        let _ = sync::SyncTwoNamesReq::from_bytes(b);
-        let _ = stats::TrackerClusterStat::decode_list(b);
-        let _ = stats::StorageClusterStat::decode_list(b);
-        let _ = stats::VolumeStat::decode_list(b);
-        let _ = fdfs_common::metadata::unpack(b);
-        if b.len() >= 10 {
-            let _ = fdfs_common::proto::Header::decode(b[..10].try_into().unwrap());
-        }
-    });
+    run_target("packets", &packet_seeds());
 }
 
 #[test]
 fn file_ids() {
-    run("file_id", &corpus("file_id"), |b| {
-        let s = text(b);
-        if let Ok((_, name)) = fdfs_common::file_id::split_file_id(&s) {
-            let _ = fdfs_common::file_id::RemoteName::decode(name);
-            let _ = fdfs_common::file_id::LogicalName::parse(name, 3);
-        }
-        let _ = fdfs_common::file_id::RemoteName::decode(&s);
-        let _ = fdfs_common::file_id::LogicalName::parse(&s, 256);
-    });
+    run_target("file_id", &corpus("file_id"));
 }
 
 #[test]
 fn config_files() {
-    run("config", &corpus("config"), |b| {
-        if let Ok(ini) = fdfs_common::config::IniFile::parse_str("fuzz.conf", &text(b)) {
-            let _ = fdfs_common::config::TrackerConfig::from_ini(&ini);
-            let _ = fdfs_common::config::StorageConfig::from_ini(&ini);
-            let _ = fdfs_common::config::ClientConfig::from_ini(&ini);
-        }
-    });
-    run("storage_ids", &corpus("storage_ids"), |b| {
-        if let Ok(ids) = fdfs_common::storage_ids::StorageIds::parse("ids.conf", &text(b)) {
-            let (_, page) = ids.page(0, 8064);
-            let mut back = fdfs_common::storage_ids::StorageIds::default();
-            back.extend_from_page(&page).expect("our own page parses");
-        }
-    });
+    run_target("config", &corpus("config"));
+    run_target("storage_ids", &corpus("storage_ids"));
 }
 
 #[test]
 fn binlog_and_mark_lines() {
-    run("binlog", &corpus("binlog"), |b| {
-        for line in text(b).lines() {
-            let _ = fdfs_storage::binlog::parse_line(line);
-        }
-    });
-    let dir = rfdfs_tests::TempDir::new("fuzz-mark");
-    let path = dir.path().join("peer.mark");
-    run("mark", &corpus("mark"), |b| {
-        std::fs::write(&path, b).unwrap();
-        let _ = fdfs_storage::sync::Mark::load(&path);
-    });
+    run_target("binlog", &corpus("binlog"));
+    run_target("mark", &corpus("mark"));
 }
 
 #[test]
 fn http_requests() {
-    run("http_request", &corpus("http_request"), |b| {
-        if let Some(req) = fdfs_common::http::Request::parse(b) {
-            let _ = req.param("token");
-            let _ = req.keep_alive();
-            for size in [0, 1, 1000] {
-                let _ = fdfs_common::http::parse_ranges(req.header("range"), size);
-            }
-            let _ = req
-                .header("if-modified-since")
-                .map(fdfs_common::http::parse_http_date);
+    run_target("http_request", &corpus("http_request"));
+}
+
+/// The cargo-fuzz crate (not built by the suite: it needs libFuzzer) stays in step with the
+/// targets here: one `[[bin]]` per target calling the same function, all run by scripts/fuzz.sh.
+#[test]
+fn every_target_has_seeds_and_a_cargo_fuzz_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
+    let script = std::fs::read_to_string(root.join("../scripts/fuzz.sh")).unwrap();
+    for name in rfdfs_tests::fuzz::TARGETS {
+        assert!(rfdfs_tests::fuzz::target(name).is_some());
+        if name != "packets" {
+            assert!(corpus(name).len() > 1, "{name}: no seeds");
         }
-    });
+        let src = std::fs::read_to_string(root.join(format!("fuzz/fuzz_targets/{name}.rs")))
+            .unwrap_or_else(|e| panic!("cargo-fuzz target {name}: {e}"));
+        assert!(
+            src.contains(&format!("rfdfs_tests::fuzz::{name}(data)")),
+            "{name}"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name} in Cargo.toml"
+        );
+        assert!(
+            script.contains(&format!(" {name}")),
+            "{name} in scripts/fuzz.sh"
+        );
+    }
 }
