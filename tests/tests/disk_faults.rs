@@ -199,7 +199,8 @@ fn a_full_file_system_answers_enospc_loses_nothing_and_recovers() {
             Some((0, Vec::new()))
         );
     }
-    assert!((1..3).contains(&refused), "{refused} of 3 refused");
+    // together they need more than there is; written at once, all three may run out
+    assert!(refused >= 1, "all three fitted");
 
     // space comes back: uploads and appends work again at once
     for n in acked
