@@ -95,6 +95,13 @@ impl Binlog {
         self.deleted.lock().get(name).copied()
     }
 
+    /// Drop the tombstones of deletes made before `ts`; returns how many are left.
+    pub fn forget_deletes_before(&self, ts: i64) -> usize {
+        let mut deleted = self.deleted.lock();
+        deleted.retain(|_, d| *d >= ts);
+        deleted.len()
+    }
+
     fn write_index(&self, index: u32, compress: u32) -> std::io::Result<()> {
         crate::store::write_atomic(
             &self.dir.join(INDEX_FILE),
@@ -297,6 +304,25 @@ pub fn parse_line(line: &str) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tombstones_are_loaded_and_forgotten_by_age() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-tombstones-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let b = Binlog::open(&dir).unwrap();
+        b.write(10, 'D', "M00/00/00/a", "");
+        b.write(20, 'd', "M00/00/00/b", "");
+        b.write(30, 'C', "M00/00/00/c", "");
+        drop(b);
+        let b = Binlog::open(&dir).unwrap();
+        assert_eq!(b.deleted_at("M00/00/00/a"), Some(10));
+        assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
+        assert_eq!(b.deleted_at("M00/00/00/c"), None);
+        assert_eq!(b.forget_deletes_before(20), 1);
+        assert_eq!(b.deleted_at("M00/00/00/a"), None);
+        assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn intent_lines_are_durable_but_hidden_until_applied() {

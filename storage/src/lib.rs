@@ -205,6 +205,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         sync_dest_lock: Mutex::new(()),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
         mark_moves: Mutex::new(Vec::new()),
+        last_prune: std::sync::atomic::AtomicI64::new(0),
     });
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
     let term = ctx.terminate_flag();

@@ -7,10 +7,11 @@ use crate::binlog::op;
 use crate::service::{meta_path, Fail, Storage};
 use fdfs_common::codec::{Message, Reader};
 use fdfs_common::file_id::LogicalName;
+use fdfs_common::proto::cluster::Brief;
 use fdfs_common::proto::sync::{
     ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
 };
-use fdfs_common::proto::{errno, Header};
+use fdfs_common::proto::{errno, status, Header};
 use fdfs_common::server::Conn;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -24,6 +25,9 @@ pub struct SyncSession {
 }
 
 type Outcome = Result<Vec<u8>, Fail>;
+
+/// Seconds a tombstone outlives the point every member has synced past.
+const TOMBSTONE_MARGIN: i64 = 120;
 
 fn set_mtime(f: &File, ts: i32) {
     let _ = f.set_modified(UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64));
@@ -51,6 +55,42 @@ impl Storage {
             let mut s = self.stats.lock();
             s.counters[fdfs_common::proto::cluster::stat::LAST_SYNC_UPDATE] = fdfs_common::now();
         }
+    }
+
+    /// An idle ACTIVE_TEST on a sync connection: its sender is at the end of its binlog, so
+    /// everything it wrote before now has reached us.
+    pub(crate) fn note_caught_up(&self, session: &SyncSession) {
+        if let Some(id) = &session.server_id {
+            self.caught_up.lock().insert(id.clone(), fdfs_common::now());
+        }
+    }
+
+    /// Forget the deletes no peer can still undo. A tombstone stops a peer's create that is
+    /// older than the delete (sent late because the peer crashed first); once every member of
+    /// the group has sent us something newer than the delete, or shown that it had nothing
+    /// left to send, no such create can come. Members that are down hold their tombstones
+    /// until they have caught up. Without this the tombstones grow with every delete.
+    pub fn prune_tombstones(&self, members: &[Brief]) {
+        if members.is_empty() {
+            return; // the group is not known yet
+        }
+        let me = self.my_id.read().clone();
+        let synced = self.synced_from.lock().clone();
+        let caught = self.caught_up.lock().clone();
+        let mut horizon = fdfs_common::now();
+        for m in members.iter().filter(|m| {
+            m.id != me
+                && !matches!(
+                    m.status,
+                    status::DELETED | status::IP_CHANGED | status::NONE
+                )
+        }) {
+            let seen = synced.get(&m.id).copied().unwrap_or(0);
+            horizon = horizon.min(seen.max(caught.get(&m.id).copied().unwrap_or(0)));
+        }
+        // room for clocks that differ between members
+        self.binlog
+            .forget_deletes_before(horizon - TOMBSTONE_MARGIN);
     }
 
     fn sync_path(&self, group: &str, name: &str) -> Result<PathBuf, Fail> {

@@ -18,12 +18,14 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::{IpAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long after its start a storage beats every second.
 const STARTUP_FAST_BEAT_SECS: i64 = 60;
+/// Seconds between two prunings of the delete tombstones (one tracker's beat does it).
+const PRUNE_EVERY: i64 = 10;
 
 /// Shared by the reporter threads.
 pub struct Reporter {
@@ -48,6 +50,8 @@ pub struct Reporter {
     /// changelog entries whose mark file is still held by a running sync thread: the thread
     /// saves its mark once more on its way out, so the file is moved only after it ends
     pub mark_moves: Mutex<Vec<MarkMove>>,
+    /// when the delete tombstones were last pruned
+    pub last_prune: AtomicI64,
 }
 
 /// What a changelog line asks of a departed peer's mark file.
@@ -333,6 +337,15 @@ impl Reporter {
                 }
                 // every beat, not only on a new list: a deferred mark move may be due now
                 self.settle_mark_moves();
+                let (now, last) = (fdfs_common::now(), self.last_prune.load(Ordering::Relaxed));
+                if now - last >= PRUNE_EVERY
+                    && self
+                        .last_prune
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.storage.prune_tombstones(&self.peers.lock().clone());
+                }
                 let me = self.storage.my_id.read().clone();
                 let peers = self.peers.lock().clone();
                 for b in peers.iter().filter(|b| b.id != me) {

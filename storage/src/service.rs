@@ -143,6 +143,8 @@ pub struct Storage {
     pub stats_version: AtomicU64,
     /// newest source timestamp applied from each peer (by storage id), for SYNC_REPORT
     pub synced_from: Mutex<HashMap<String, i64>>,
+    /// when each member's sync connection last showed it had nothing more to send
+    pub caught_up: Mutex<HashMap<String, i64>>,
     /// bumped whenever `synced_from` moved
     pub sync_changed: AtomicU64,
     /// the listener's connection counters, reported in beats
@@ -167,6 +169,7 @@ impl Storage {
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),
             synced_from: Mutex::new(HashMap::new()),
+            caught_up: Mutex::new(HashMap::new()),
             sync_changed: AtomicU64::new(0),
             conn_stats: std::sync::OnceLock::new(),
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
@@ -1166,6 +1169,10 @@ impl Service for Storage {
                     cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, &body),
                     cmd::SYNC_RENAME_FILE => self.sync_rename_file(&body),
                     cmd::SYNC_CREATE_LINK => self.sync_create_link(session, &body),
+                    cmd::ACTIVE_TEST => {
+                        self.note_caught_up(session);
+                        self.small_command(conn, h, &body)
+                    }
                     _ => self.small_command(conn, h, &body),
                 }
                 .map(Some)
