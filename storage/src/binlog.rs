@@ -99,6 +99,10 @@ impl Binlog {
     pub fn forget_deletes_before(&self, ts: i64) -> usize {
         let mut deleted = self.deleted.lock();
         deleted.retain(|_, d| *d >= ts);
+        // give the memory back after a burst of deletes (or the history loaded at startup)
+        if deleted.capacity() > 4 * deleted.len().max(1024) {
+            deleted.shrink_to_fit();
+        }
         deleted.len()
     }
 
