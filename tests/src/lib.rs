@@ -37,11 +37,33 @@ pub fn bin(name: &str) -> PathBuf {
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
-/// A loopback network `127.<a>.<b>.x` no other test (or test process) uses.
+/// A loopback network `127.<a>.<b>.x` that no other test, of this process or of any other
+/// running at the same time (the suite beside the crash harness, copies of a test run in
+/// parallel), uses: each is claimed with an flock on `<tmp>/rfdfs-nets/<a>.<b>`, held until
+/// the process ends, however it ends. Without it two processes could pick the same addresses
+/// and each talk to the other's daemons.
 pub fn unique_net() -> (u8, u8) {
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let pid = std::process::id();
-    (10 + (pid % 200) as u8, (n % 250) as u8)
+    use nix::fcntl::{Flock, FlockArg};
+    static HELD: std::sync::Mutex<Vec<Flock<std::fs::File>>> = std::sync::Mutex::new(Vec::new());
+    const NETS: u32 = 200 * 250;
+    let dir = std::env::temp_dir().join("rfdfs-nets");
+    std::fs::create_dir_all(&dir).expect("create the net lock dir");
+    let start = (std::process::id() % 200) * 250 + NEXT.fetch_add(1, Ordering::SeqCst);
+    for k in 0..NETS {
+        let i = (start + k) % NETS;
+        let (a, b) = (10 + (i / 250) as u8, (i % 250) as u8);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{a}.{b}")))
+            .expect("open a net lock file");
+        if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+            return (a, b);
+        }
+    }
+    panic!("every test network 127.10-209.x.y is in use");
 }
 
 /// A temp directory removed on drop.
