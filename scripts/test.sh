@@ -36,5 +36,5 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== build daemons and tools"
 cargo build --workspace --bins -q
 echo "== tests"
-cargo test --workspace -q 2>&1 | tee target/test-output.txt
+cargo test --workspace --no-fail-fast -q 2>&1 | tee target/test-output.txt
 grep -q 'test result' target/test-output.txt

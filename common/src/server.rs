@@ -525,24 +525,29 @@ fn log_close(conn: &Conn, e: &io::Error) {
     }
 }
 
+/// Bind `bind_addr` (all addresses when empty) and `port`; the error names both, as upstream's
+/// log line does.
+pub fn bind_listener(bind_addr: &str, port: u16) -> io::Result<TcpListener> {
+    let bind_ip = if bind_addr.is_empty() {
+        "0.0.0.0"
+    } else {
+        bind_addr
+    };
+    TcpListener::bind((bind_ip, port)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "bind ip {bind_ip}, bind port {port} failed, errno: {}, error info: {e}.",
+                e.raw_os_error().unwrap_or(0)
+            ),
+        )
+    })
+}
+
 impl Server {
     /// Bind and start accepting. Binding errors are returned so the daemon can exit with them.
     pub fn start<S: Service>(opts: ServerOptions, service: Arc<S>) -> io::Result<Server> {
-        let bind_ip = if opts.bind_addr.is_empty() {
-            "0.0.0.0"
-        } else {
-            opts.bind_addr.as_str()
-        };
-        let listener = TcpListener::bind((bind_ip, opts.port)).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "bind ip {bind_ip}, bind port {} failed, errno: {}, error info: {e}.",
-                    opts.port,
-                    e.raw_os_error().unwrap_or(0)
-                ),
-            )
-        })?;
+        let listener = bind_listener(&opts.bind_addr, opts.port)?;
         Self::start_on(listener, opts, service)
     }
 

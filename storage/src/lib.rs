@@ -19,7 +19,6 @@ use fdfs_common::config::StorageConfig;
 use fdfs_common::daemon::{DaemonSpec, RunContext};
 use fdfs_common::server::{AllowHosts, Server, ServerOptions};
 use parking_lot::Mutex;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -136,37 +135,20 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    let bind_ip = if cfg.server.bind_addr.is_empty() {
-        "0.0.0.0".to_string()
-    } else {
-        cfg.server.bind_addr.clone()
-    };
-    let listener = match TcpListener::bind((bind_ip.as_str(), cfg.server.port)) {
+    let listener = match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.server.port)
+    {
         Ok(l) => l,
-        Err(e) => {
-            let code = e.raw_os_error().unwrap_or(98);
-            return fdfs_common::daemon::fail(
-                &format!(
-                    "bind ip {bind_ip}, bind port {} failed, errno: {code}, error info: {e}.",
-                    cfg.server.port
-                ),
-                code,
-            );
-        }
+        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
     };
     // bound now, with the protocol port, so that a port in use stops the start
     let http_listener = if cfg.http.enabled() {
-        match TcpListener::bind((bind_ip.as_str(), cfg.http.server_port)) {
+        match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.http.server_port) {
             Ok(l) => Some(l),
             Err(e) => {
-                let code = e.raw_os_error().unwrap_or(98);
                 return fdfs_common::daemon::fail(
-                    &format!(
-                        "bind ip {bind_ip}, http port {} failed, errno: {code}, error info: {e}.",
-                        cfg.http.server_port
-                    ),
-                    code,
-                );
+                    &format!("http service: {e}"),
+                    e.raw_os_error().unwrap_or(98),
+                )
             }
         }
     } else {
@@ -260,6 +242,12 @@ pub fn run(mut ctx: RunContext) -> i32 {
         port: cfg.http.server_port,
         ..opts.clone()
     };
+    // bound and prepared as root; from here on, nothing is served or written as root
+    let mut trees = vec![base.join("data"), base.join("logs")];
+    trees.extend(cfg.store_paths.iter().map(|p| p.join("data")));
+    if let Err(e) = run_by.take_over(&trees) {
+        return fdfs_common::daemon::fail(&e, 1);
+    }
     let mut server = match Server::start_on(listener, opts, Arc::clone(&storage)) {
         Ok(s) => s,
         Err(e) => {
@@ -291,11 +279,6 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     let _ = storage.conn_stats.set(Arc::clone(&server.stats));
-    let mut trees = vec![base.join("data"), base.join("logs")];
-    trees.extend(cfg.store_paths.iter().map(|p| p.join("data")));
-    if let Err(e) = run_by.take_over(&trees) {
-        return fdfs_common::daemon::fail(&e, 1);
-    }
     log::info!(
         "rfdfs storage v{}, group_name={}, my ip={my_ip}, my id={}, port={}, base_path={}, store_path_count={}, \
          subdir_count_per_path={}, max_connections={}, work_threads={}, heart_beat_interval={}s, \

@@ -3,8 +3,9 @@
 //! Needs root, as the daemons do for this setting.
 
 use fdfs_client::Content;
+use fdfs_common::proto::cmd;
 use rfdfs_tests::{
-    run_tool, tracker_conf_text, unique_net, wait_port, Cluster, ClusterOpts, Daemon, TempDir,
+    raw, run_tool, tracker_conf_text, unique_net, wait_port, Cluster, ClusterOpts, Daemon, TempDir,
 };
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -129,6 +130,12 @@ fn a_privileged_port_is_bound_before_the_switch() {
     );
     let d = Daemon::start("fdfs_trackerd", &conf, &base);
     wait_port(&ip, 122, "tracker on port 122");
+    // an answer comes only once the daemon serves, which it does after the switch
+    let mut s = raw::connect(&ip, 122);
+    assert_eq!(
+        raw::exchange(&mut s, &raw::frame(cmd::ACTIVE_TEST, 0, &[])),
+        Some((0, Vec::new()))
+    );
     assert_runs_as_nobody(d.pid().unwrap(), "tracker on port 122");
 }
 

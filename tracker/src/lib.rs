@@ -89,28 +89,18 @@ pub fn run(mut ctx: RunContext) -> i32 {
         port: cfg.http.server_port,
         ..opts.clone()
     };
-    let mut server = match Server::start(opts, Arc::clone(&tracker)) {
-        Ok(s) => s,
+    // both ports bound as root, then the switch, and only then anything served
+    let listener = match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.server.port)
+    {
+        Ok(l) => l,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
     };
-    let mut http_server = if cfg.http.enabled() {
-        let redirector = Arc::new(http::HttpRedirector {
-            tracker: Arc::clone(&tracker),
-        });
-        let started = std::net::TcpListener::bind((
-            if cfg.server.bind_addr.is_empty() {
-                "0.0.0.0"
-            } else {
-                cfg.server.bind_addr.as_str()
-            },
-            cfg.http.server_port,
-        ))
-        .and_then(|l| Server::start_handler(l, http_opts, redirector));
-        match started {
-            Ok(s) => Some(s),
+    let http_listener = if cfg.http.enabled() {
+        match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.http.server_port) {
+            Ok(l) => Some(l),
             Err(e) => {
                 return fdfs_common::daemon::fail(
-                    &format!("http port {}: {e}", cfg.http.server_port),
+                    &format!("http service: {e}"),
                     e.raw_os_error().unwrap_or(98),
                 )
             }
@@ -118,7 +108,6 @@ pub fn run(mut ctx: RunContext) -> i32 {
     } else {
         None
     };
-    let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
     if let Err(e) = ctx.ready(&base) {
         return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
@@ -129,6 +118,28 @@ pub fn run(mut ctx: RunContext) -> i32 {
     if let Err(e) = run_by.take_over(&trees) {
         return fdfs_common::daemon::fail(&e, 1);
     }
+    let mut server = match Server::start_on(listener, opts, Arc::clone(&tracker)) {
+        Ok(s) => s,
+        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
+    };
+    let mut http_server = match http_listener {
+        None => None,
+        Some(l) => {
+            let redirector = Arc::new(http::HttpRedirector {
+                tracker: Arc::clone(&tracker),
+            });
+            match Server::start_handler(l, http_opts, redirector) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return fdfs_common::daemon::fail(
+                        &format!("http port {}: {e}", cfg.http.server_port),
+                        e.raw_os_error().unwrap_or(98),
+                    )
+                }
+            }
+        }
+    };
+    let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
     let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
     let relation_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relationship = {
