@@ -383,10 +383,98 @@ fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
     i32::from(errors > 0 || probe_failures > 0 || refused_idle > 0)
 }
 
+/// The physical reference for downloads: `sendfile` of a page-cached file over `streams`
+/// loopback TCP connections at once, each into a reader that drops the bytes (MB/s in all).
+fn loopback_sendfile(file_bytes: usize, secs: f64, streams: usize) -> std::io::Result<f64> {
+    use std::io::{Read, Write};
+    let path = std::env::temp_dir().join(format!("rfdfs-bench-sendfile-{}", std::process::id()));
+    let mut f = std::fs::File::create(&path)?;
+    let chunk = vec![0x5au8; 1 << 20];
+    let mut left = file_bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        f.write_all(&chunk[..n])?;
+        left -= n;
+    }
+    drop(f);
+    let file = Arc::new(std::fs::File::open(&path)?);
+    let _ = std::fs::remove_file(&path);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let readers = std::thread::spawn(
+        move || -> std::io::Result<Vec<std::thread::JoinHandle<u64>>> {
+            (0..streams)
+                .map(|_| {
+                    let (mut s, _) = listener.accept()?;
+                    Ok(std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 1 << 20];
+                        let mut total = 0u64;
+                        while let Ok(n @ 1..) = s.read(&mut buf) {
+                            total += n as u64;
+                        }
+                        total
+                    }))
+                })
+                .collect()
+        },
+    );
+    let start = Instant::now();
+    let senders: Vec<_> = (0..streams)
+        .map(|_| {
+            let file = Arc::clone(&file);
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let sock = std::net::TcpStream::connect(addr)?;
+                while start.elapsed().as_secs_f64() < secs {
+                    let mut off: i64 = 0;
+                    while (off as usize) < file_bytes {
+                        let want = file_bytes - off as usize;
+                        let n = nix::sys::sendfile::sendfile(&sock, &*file, Some(&mut off), want)
+                            .map_err(std::io::Error::from)?;
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join()
+            .map_err(|_| std::io::Error::other("sender panicked"))??;
+    }
+    let mut received = 0u64;
+    for r in readers
+        .join()
+        .map_err(|_| std::io::Error::other("accept panicked"))??
+    {
+        received += r.join().unwrap_or(0);
+    }
+    Ok(received as f64 / start.elapsed().as_secs_f64() / 1e6)
+}
+
 pub fn main(args: &[String]) -> i32 {
+    if args.get(1).is_some_and(|a| a == "sendfile") {
+        let bytes = args
+            .get(2)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100 << 20);
+        let secs = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(3.0);
+        let streams = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(1);
+        return match loopback_sendfile(bytes, secs, streams) {
+            Ok(mbs) => {
+                println!("loopback sendfile {bytes:>9} B x {streams:>2} streams: {mbs:>9.1} MB/s");
+                0
+            }
+            Err(e) => {
+                eprintln!("loopback sendfile: {e}");
+                1
+            }
+        };
+    }
     if args.len() < 6 {
         eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
             args[0]
         );
         return 1;
