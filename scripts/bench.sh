@@ -83,6 +83,8 @@ fi
 if [ $# -eq 0 ]; then
     echo "== replication"
     rdir=/tmp/rfdfs-bench-repl
+    # a new group each time: the figure is about members that start empty
+    rm -rf "$rdir"
     RFDFS_DIR=$rdir RFDFS_STORAGES=3 RFDFS_TRACKER_IP=127.0.0.12 RFDFS_STORAGE_IP=127.0.0.13 \
         scripts/cluster.sh up >/dev/null
     trap 'RFDFS_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1; RFDFS_DIR=/tmp/rfdfs-bench-repl scripts/cluster.sh down >/dev/null 2>&1' EXIT
