@@ -10,6 +10,8 @@ minutes=${1:-10}
 idle=${2:-1000}
 dir=/tmp/rfdfs-soak
 export RFDFS_DIR=$dir RFDFS_TRACKER_IP=127.0.0.22 RFDFS_STORAGE_IP=127.0.0.23 RFDFS_MAX_CONNECTIONS=2048
+# a cluster left from an interrupted run would hold the addresses
+scripts/cluster.sh down >/dev/null 2>&1 || true
 scripts/cluster.sh up >/dev/null
 trap 'scripts/cluster.sh down >/dev/null 2>&1' EXIT
 sample() {
