@@ -180,7 +180,6 @@ pub fn run(mut ctx: RunContext) -> i32 {
         init_flag_path: data.join(store::DATA_INIT_FLAG),
         up_time: fdfs_common::now(),
         stop: Arc::clone(&stop),
-        peers: Mutex::new(Vec::new()),
         joined: Mutex::new(Vec::new()),
         answered_join: Mutex::new(Default::default()),
         leader: Mutex::new(None),

@@ -185,8 +185,9 @@ fn restore_file(
 pub fn repair_store_path(rep: &Reporter, index: usize) -> Result<(u64, u64), String> {
     let me = rep.storage.my_id.read().clone();
     let peer = rep
-        .peers
-        .lock()
+        .storage
+        .members
+        .read()
         .iter()
         .find(|b| b.id != me && b.status == status::ACTIVE)
         .cloned()

@@ -7,7 +7,6 @@ use crate::binlog::op;
 use crate::service::{meta_path, Fail, Storage};
 use fdfs_common::codec::{Message, Reader};
 use fdfs_common::file_id::LogicalName;
-use fdfs_common::proto::cluster::Brief;
 use fdfs_common::proto::sync::{
     ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
 };
@@ -57,6 +56,17 @@ impl Storage {
         }
     }
 
+    /// The mark file of the sync to member `id`: `<id>.mark` with storage ids,
+    /// `<ip>_<port>.mark` without, where a member's id is its IP (upstream's names).
+    pub fn mark_path(&self, id: &str) -> PathBuf {
+        let sync_dir = self.cfg.server.base_path.join("data/sync");
+        if self.params.read().use_storage_id {
+            sync_dir.join(format!("{id}.mark"))
+        } else {
+            sync_dir.join(format!("{id}_{}.mark", self.cfg.server.port))
+        }
+    }
+
     /// An idle ACTIVE_TEST on a sync connection: its sender is at the end of its binlog, so
     /// everything it wrote before now has reached us.
     pub(crate) fn note_caught_up(&self, session: &SyncSession) {
@@ -70,7 +80,8 @@ impl Storage {
     /// the group has sent us something newer than the delete, or shown that it had nothing
     /// left to send, no such create can come. Members that are down hold their tombstones
     /// until they have caught up. Without this the tombstones grow with every delete.
-    pub fn prune_tombstones(&self, members: &[Brief]) {
+    pub fn prune_tombstones(&self) {
+        let members = self.members.read().clone();
         if members.is_empty() {
             return; // the group is not known yet
         }
@@ -78,13 +89,10 @@ impl Storage {
         let synced = self.synced_from.lock().clone();
         let caught = self.caught_up.lock().clone();
         let mut horizon = fdfs_common::now();
-        for m in members.iter().filter(|m| {
-            m.id != me
-                && !matches!(
-                    m.status,
-                    status::DELETED | status::IP_CHANGED | status::NONE
-                )
-        }) {
+        for m in members
+            .iter()
+            .filter(|m| m.id != me && !status::gone(m.status))
+        {
             let seen = synced.get(&m.id).copied().unwrap_or(0);
             horizon = horizon.min(seen.max(caught.get(&m.id).copied().unwrap_or(0)));
         }

@@ -34,8 +34,6 @@ pub struct Reporter {
     pub init_flag_path: PathBuf,
     pub up_time: i64,
     pub stop: Arc<AtomicBool>,
-    /// the group's storages as the leader last listed them
-    pub peers: Mutex<Vec<Brief>>,
     /// trackers that accepted our JOIN
     pub joined: Mutex<Vec<String>>,
     /// trackers that answered a JOIN at least once, either way
@@ -135,8 +133,9 @@ impl Reporter {
         let cfg = &self.storage.cfg;
         let flag = self.init_flag.lock();
         let my_status = self
-            .peers
-            .lock()
+            .storage
+            .members
+            .read()
             .iter()
             .find(|b| b.id == *self.storage.my_id.read())
             .map(|b| b.status as i8)
@@ -332,7 +331,6 @@ impl Reporter {
                     }
                 }
                 if let Some(list) = cl.group_servers {
-                    *self.peers.lock() = list.clone();
                     *self.storage.members.write() = list;
                 }
                 // every beat, not only on a new list: a deferred mark move may be due now
@@ -344,10 +342,10 @@ impl Reporter {
                         .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()
                 {
-                    self.storage.prune_tombstones(&self.peers.lock().clone());
+                    self.storage.prune_tombstones();
                 }
                 let me = self.storage.my_id.read().clone();
-                let peers = self.peers.lock().clone();
+                let peers = self.storage.members.read().clone();
                 for b in peers.iter().filter(|b| b.id != me) {
                     self.ensure_sync_thread(b);
                 }
@@ -380,16 +378,6 @@ impl Reporter {
         }
     }
 
-    fn mark_path(&self, id: &str) -> PathBuf {
-        let storage = &self.storage;
-        let sync_dir = storage.cfg.server.base_path.join("data/sync");
-        if storage.params.read().use_storage_id {
-            sync_dir.join(format!("{id}.mark"))
-        } else {
-            sync_dir.join(format!("{id}_{}.mark", storage.cfg.server.port))
-        }
-    }
-
     /// Carry out the pending mark moves whose peer no longer has a running sync thread.
     fn settle_mark_moves(&self) {
         let threads = self.sync_threads.lock();
@@ -397,7 +385,7 @@ impl Reporter {
             if threads.get(m.old()).is_some_and(|h| !h.is_finished()) {
                 return true;
             }
-            let old = self.mark_path(m.old());
+            let old = self.storage.mark_path(m.old());
             if !old.exists() {
                 return false;
             }
@@ -414,7 +402,7 @@ impl Reporter {
                     }
                 }
                 MarkMove::Follow { old: id, new } => {
-                    let to = self.mark_path(new);
+                    let to = self.storage.mark_path(new);
                     if !to.exists() {
                         log::info!("storage {id} is now {new}, its mark follows");
                         if let Err(e) = std::fs::rename(&old, &to) {
@@ -452,7 +440,13 @@ impl Reporter {
             return None;
         }
         let me = self.storage.my_id.read().clone();
-        let leader_says = self.peers.lock().iter().find(|b| b.id == me)?.status;
+        let leader_says = self
+            .storage
+            .members
+            .read()
+            .iter()
+            .find(|b| b.id == me)?
+            .status;
         let in_service = |s: u8| matches!(s, status::OFFLINE | status::ONLINE | status::ACTIVE);
         (leader_says != here && !(in_service(leader_says) && in_service(here)))
             .then_some(leader_says)
@@ -473,10 +467,7 @@ impl Reporter {
 
     /// Start the replication thread for a peer unless one is running.
     fn ensure_sync_thread(self: &Arc<Self>, peer: &Brief) {
-        if matches!(
-            peer.status,
-            status::DELETED | status::IP_CHANGED | status::NONE
-        ) {
+        if status::gone(peer.status) {
             return;
         }
         // a peer on its new address starts from the mark of its old one, once that is moved
@@ -512,8 +503,9 @@ impl Reporter {
     fn sync_report_body(&self) -> Vec<u8> {
         let synced = self.storage.synced_from.lock().clone();
         let entries: Vec<SyncReportEntry> = self
-            .peers
-            .lock()
+            .storage
+            .members
+            .read()
             .iter()
             .map(|b| SyncReportEntry {
                 src_id: b.id.clone(),

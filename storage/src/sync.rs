@@ -270,21 +270,15 @@ impl PeerSync {
         &self.rep.storage
     }
 
-    /// `<id>.mark` with storage ids, `<ip>_<port>.mark` without (upstream's names).
     fn mark_path(&self) -> PathBuf {
-        let storage = self.storage();
-        let name = if storage.params.read().use_storage_id {
-            format!("{}.mark", self.peer.id)
-        } else {
-            format!("{}_{}.mark", self.peer.ip, storage.cfg.server.port)
-        };
-        storage.cfg.server.base_path.join("data/sync").join(name)
+        self.storage().mark_path(&self.peer.id)
     }
 
     fn peer_status(&self) -> u8 {
         self.rep
-            .peers
-            .lock()
+            .storage
+            .members
+            .read()
             .iter()
             .find(|b| b.id == self.peer.id)
             .map(|b| b.status)
@@ -296,10 +290,7 @@ impl PeerSync {
     }
 
     fn departed(&self) -> bool {
-        matches!(
-            self.peer_status(),
-            status::DELETED | status::IP_CHANGED | status::NONE
-        )
+        status::gone(self.peer_status())
     }
 
     /// Sleep `d`, less when the daemon stops or the peer leaves (its mark waits for us).
@@ -425,8 +416,9 @@ impl PeerSync {
         // with server ids a peer may come back on another address: use the latest listing
         let (ip, port) = self
             .rep
-            .peers
-            .lock()
+            .storage
+            .members
+            .read()
             .iter()
             .find(|b| b.id == self.peer.id)
             .map(|b| (b.ip.clone(), b.port))

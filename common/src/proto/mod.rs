@@ -176,6 +176,11 @@ pub mod status {
     pub const RECOVERY: u8 = 9;
     pub const NONE: u8 = 99;
 
+    /// No longer a member under this id: deleted, moved to another address, or not listed.
+    pub fn gone(s: u8) -> bool {
+        matches!(s, DELETED | IP_CHANGED | NONE)
+    }
+
     pub fn name(s: u8) -> &'static str {
         match s {
             INIT => "INIT",
