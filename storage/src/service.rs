@@ -213,7 +213,8 @@ impl Storage {
         self.stats_version.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Stream `len` body bytes into an open file (replication ranges).
+    /// Stream `len` body bytes into an open file and sync it (appends, modifies, replicated
+    /// ranges).
     pub(crate) fn receive_into_file(
         &self,
         conn: &mut Conn,
@@ -692,10 +693,7 @@ impl Storage {
                 &name,
                 &format!("{old} {size}"),
             );
-            if let Err(e) = self
-                .receive_into(conn, &mut f, size as u64, None)
-                .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
-            {
+            if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
                 // leave the file as it was before this request
                 let _ = f.set_len(old);
                 self.count(
@@ -703,7 +701,7 @@ impl Storage {
                     false,
                     Some((stat::TOTAL_APPEND_BYTES, size)),
                 );
-                return Err(Storage::body_fail(e));
+                return Err(why);
             }
         }
         self.count(
@@ -729,14 +727,15 @@ impl Storage {
         }
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
-        let fail = |c| {
+        let failed = |f: Fail| {
             self.count(
                 stat::TOTAL_MODIFY_COUNT,
                 false,
                 Some((stat::TOTAL_MODIFY_BYTES, size)),
             );
-            Fail::early(c)
+            f
         };
+        let fail = |c| failed(Fail::early(c));
         let path = self.appender_path(&name).map_err(fail)?;
         let _g = self.lock_for(&name);
         let opened = OpenOptions::new().write(true).open(&path);
@@ -755,20 +754,12 @@ impl Storage {
             );
             f.seek(SeekFrom::Start(head.offset as u64))
                 .map_err(|e| fail(io_errno(&e)))?;
-            if let Err(e) = self
-                .receive_into(conn, &mut f, size as u64, None)
-                .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
-            {
+            if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
                 // the bytes past the old end are given back; those overwritten in place stay
                 if f.metadata().is_ok_and(|m| m.len() > cur) {
                     let _ = f.set_len(cur);
                 }
-                self.count(
-                    stat::TOTAL_MODIFY_COUNT,
-                    false,
-                    Some((stat::TOTAL_MODIFY_BYTES, size)),
-                );
-                return Err(Storage::body_fail(e));
+                return Err(failed(why));
             }
         }
         self.count(
