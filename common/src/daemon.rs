@@ -134,6 +134,24 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
     Ok(data)
 }
 
+/// The protocol port and, with `http_port`, the HTTP port, bound first (as root, so that
+/// privileged ports work, and so that a port in use stops the start); on failure the exit code,
+/// the reason logged.
+pub fn bind_ports(
+    server: &crate::config::ServerConfig,
+    http_port: Option<u16>,
+) -> Result<(std::net::TcpListener, Option<std::net::TcpListener>), i32> {
+    use crate::server::bind_listener;
+    let code = |e: &std::io::Error| e.raw_os_error().unwrap_or(98);
+    let listener = bind_listener(&server.bind_addr, server.port)
+        .map_err(|e| fail(&e.to_string(), code(&e)))?;
+    let http = http_port
+        .map(|port| bind_listener(&server.bind_addr, port))
+        .transpose()
+        .map_err(|e| fail(&format!("http service: {e}"), code(&e)))?;
+    Ok((listener, http))
+}
+
 /// The user and group named by `run_by_user` / `run_by_group` (empty: stay as we are).
 #[derive(Debug, Clone)]
 pub struct RunBy {
@@ -142,6 +160,13 @@ pub struct RunBy {
 }
 
 impl RunBy {
+    /// `run_by_user` / `run_by_group` of `conf_file`; an unknown one is a configuration error
+    /// (exit code 22, the reason logged), found before anything is bound.
+    pub fn of(server: &crate::config::ServerConfig, conf_file: &Path) -> Result<RunBy, i32> {
+        RunBy::lookup(&server.run_by_group, &server.run_by_user)
+            .map_err(|e| fail(&format!("{}: {e}", conf_file.display()), 22))
+    }
+
     pub fn lookup(group: &str, user: &str) -> Result<RunBy, String> {
         use nix::unistd::{Group, User};
         let group = if group.is_empty() {

@@ -183,26 +183,9 @@ impl Conn {
 
     /// Read into `buf` whatever is available now (at least one byte), for streaming bodies.
     pub fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut last_progress = Instant::now();
-        loop {
-            match self.stream.read(buf) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
-                Ok(n) => {
-                    self.body_read += n as u64;
-                    return Ok(n);
-                }
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        || e.kind() == io::ErrorKind::TimedOut =>
-                {
-                    if last_progress.elapsed() >= self.network_timeout {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => last_progress = Instant::now(),
-                Err(e) => return Err(e),
-            }
-        }
+        let n = self.read_available(buf, false)?;
+        self.body_read += n as u64;
+        Ok(n)
     }
 
     /// Body bytes of the current request read so far.
@@ -433,9 +416,9 @@ impl<S: Service> Handler for Framed<S> {
                 );
                 break;
             }
-            conn.active.fetch_add(1, Ordering::SeqCst);
+            let request = conn.begin_request();
             let flow = self.0.handle(conn, &mut session, header);
-            conn.active.fetch_sub(1, Ordering::SeqCst);
+            drop(request);
             conn.requests += 1;
             if flow == Flow::Close || header.cmd == cmd::QUIT {
                 break;
@@ -545,12 +528,8 @@ pub fn bind_listener(bind_addr: &str, port: u16) -> io::Result<TcpListener> {
 }
 
 impl Server {
-    /// Bind and start accepting. Binding errors are returned so the daemon can exit with them.
-    pub fn start<S: Service>(opts: ServerOptions, service: Arc<S>) -> io::Result<Server> {
-        let listener = bind_listener(&opts.bind_addr, opts.port)?;
-        Self::start_on(listener, opts, service)
-    }
-
+    /// Serve the FastDFS protocol with `service` on a listener bound beforehand (see
+    /// `bind_listener`).
     pub fn start_on<S: Service>(
         listener: TcpListener,
         opts: ServerOptions,

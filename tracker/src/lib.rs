@@ -30,15 +30,10 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(c) => c,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
-    // an unknown user or group is a configuration error, found before anything is bound
-    let run_by =
-        match fdfs_common::daemon::RunBy::lookup(&cfg.server.run_by_group, &cfg.server.run_by_user)
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return fdfs_common::daemon::fail(&format!("{}: {e}", ctx.conf_file.display()), 22)
-            }
-        };
+    let run_by = match fdfs_common::daemon::RunBy::of(&cfg.server, &ctx.conf_file) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
     let data_dir = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
@@ -90,23 +85,12 @@ pub fn run(mut ctx: RunContext) -> i32 {
         ..opts.clone()
     };
     // both ports bound as root, then the switch, and only then anything served
-    let listener = match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.server.port)
-    {
+    let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
+        &cfg.server,
+        cfg.http.enabled().then_some(cfg.http.server_port),
+    ) {
         Ok(l) => l,
-        Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.raw_os_error().unwrap_or(98)),
-    };
-    let http_listener = if cfg.http.enabled() {
-        match fdfs_common::server::bind_listener(&cfg.server.bind_addr, cfg.http.server_port) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                return fdfs_common::daemon::fail(
-                    &format!("http service: {e}"),
-                    e.raw_os_error().unwrap_or(98),
-                )
-            }
-        }
-    } else {
-        None
+        Err(code) => return code,
     };
     if let Err(e) = ctx.ready(&base) {
         return fdfs_common::daemon::fail(
