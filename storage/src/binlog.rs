@@ -6,12 +6,15 @@
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const INDEX_FILE: &str = "binlog_index.dat";
 pub const ROTATE_SIZE: u64 = 1 << 30;
+/// rfdfs's own: the time before which deletes were forgotten, so that a restart does not load
+/// the tombstones of every delete the binlog holds (ignored by upstream)
+pub const TOMBSTONE_HORIZON_FILE: &str = "rfdfs_tombstone_horizon.dat";
 
 pub mod op {
     pub const CREATE: char = 'C';
@@ -40,8 +43,13 @@ pub struct Binlog {
     cur: Mutex<Current>,
     /// lines known to be on disk; one fdatasync covers every line written before it
     synced: Mutex<u64>,
+    /// fdatasync each line before its change is made (`fsync_after_written_bytes` > 0);
+    /// otherwise lines reach the disk on the daemon's `sync_binlog_buff_interval` flush
+    durable: bool,
     /// name -> time of its newest delete recorded here (source or replica)
     deleted: Mutex<std::collections::HashMap<String, i64>>,
+    /// deletes before this time are forgotten (persisted in `TOMBSTONE_HORIZON_FILE`)
+    horizon: Mutex<i64>,
 }
 
 pub fn binlog_name(index: u32) -> String {
@@ -49,7 +57,7 @@ pub fn binlog_name(index: u32) -> String {
 }
 
 impl Binlog {
-    pub fn open(sync_dir: &Path) -> std::io::Result<Binlog> {
+    pub fn open(sync_dir: &Path, durable: bool) -> std::io::Result<Binlog> {
         std::fs::create_dir_all(sync_dir)?;
         let (index, compress_index) = read_index(sync_dir);
         let path = sync_dir.join(binlog_name(index));
@@ -67,7 +75,14 @@ impl Binlog {
                 pending: BTreeSet::new(),
             }),
             synced: Mutex::new(0),
+            durable,
             deleted: Mutex::new(std::collections::HashMap::new()),
+            horizon: Mutex::new(
+                std::fs::read_to_string(sync_dir.join(TOMBSTONE_HORIZON_FILE))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0),
+            ),
         };
         b.write_index(index, compress_index)?;
         b.load_deletes(index);
@@ -76,16 +91,14 @@ impl Binlog {
 
     /// Deletes recorded in the binlog files still on disk (not the compressed ones).
     fn load_deletes(&self, last: u32) {
+        let horizon = *self.horizon.lock();
         let mut deleted = self.deleted.lock();
         for i in 0..=last {
-            let Ok(text) = std::fs::read_to_string(self.dir.join(binlog_name(i))) else {
-                continue;
-            };
-            for r in text.lines().filter_map(parse_line) {
-                if r.op.eq_ignore_ascii_case(&op::DELETE) {
+            let _ = for_each_record(&self.dir.join(binlog_name(i)), |r| {
+                if r.op.eq_ignore_ascii_case(&op::DELETE) && r.timestamp >= horizon {
                     deleted.insert(r.name, r.timestamp);
                 }
-            }
+            });
         }
     }
 
@@ -99,6 +112,15 @@ impl Binlog {
     pub fn forget_deletes_before(&self, ts: i64) -> usize {
         let mut deleted = self.deleted.lock();
         deleted.retain(|_, d| *d >= ts);
+        let mut horizon = self.horizon.lock();
+        if ts > *horizon {
+            *horizon = ts;
+            let path = self.dir.join(TOMBSTONE_HORIZON_FILE);
+            if let Err(e) = crate::store::write_atomic(&path, format!("{ts}\n").as_bytes()) {
+                log::error!("write {} fail: {e}", path.display());
+            }
+        }
+        drop(horizon);
         // give the memory back after a burst of deletes (or the history loaded at startup)
         if deleted.capacity() > 4 * deleted.len().max(1024) {
             deleted.shrink_to_fit();
@@ -113,22 +135,24 @@ impl Binlog {
         )
     }
 
-    /// Append one record for a change already made, and return once it is on disk. `args` is
-    /// the rest after the name (`"3 5"`, a second name, or empty). Concurrent writers share one
-    /// fdatasync.
+    /// Append one record for a change already made (on disk when this returns, in durable
+    /// mode). `args` is the rest after the name (`"3 5"`, a second name, or empty). Concurrent
+    /// writers share one fdatasync.
     pub fn write(&self, timestamp: i64, op: char, name: &str, args: &str) {
         drop(self.intent(timestamp, op, name, args));
     }
 
-    /// Record a change about to be made. The line is on disk when this returns, so a crash
-    /// cannot leave the change without its line; sync readers see it only once the returned
+    /// Record a change about to be made. The line is written (and in durable mode on disk)
+    /// when this returns, so a crash cannot leave the change without its line; sync readers see it only once the returned
     /// guard is dropped (the change made, or given up: the sender then finds nothing to send).
     pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
         if op.eq_ignore_ascii_case(&op::DELETE) {
             self.deleted.lock().insert(name.to_string(), timestamp);
         }
         let (seq, start) = self.append(timestamp, op, name, args);
-        self.sync_to(seq);
+        if self.durable {
+            self.sync_to(seq);
+        }
         Intent {
             binlog: self,
             start,
@@ -235,28 +259,56 @@ impl Drop for Intent<'_> {
 }
 
 /// A crash of an older writer can leave a partial last line; cut it so that new lines start
-/// at a line start and every reader sees whole records.
+/// at a line start and every reader sees whole records. Reads backwards from the end only as
+/// far as the last line break (a binlog file can be 1 GiB).
 fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
-    let Ok(data) = std::fs::read(path) else {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = OpenOptions::new().read(true).write(true).open(path) else {
         return Ok(());
     };
-    if data.is_empty() || data.ends_with(b"\n") {
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        f.read_exact_at(chunk, start)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(());
+        }
+        if let Some(p) = chunk.iter().rposition(|&c| c == b'\n') {
+            break start + p as u64 + 1;
+        }
+        end = start;
+    };
+    if keep == len {
         return Ok(());
     }
-    let keep = data
-        .iter()
-        .rposition(|&c| c == b'\n')
-        .map(|p| p + 1)
-        .unwrap_or(0);
     log::warn!(
         "binlog {} ends with a partial line of {} bytes; cut it",
         path.display(),
-        data.len() - keep
+        len - keep
     );
-    OpenOptions::new()
-        .write(true)
-        .open(path)?
-        .set_len(keep as u64)
+    f.set_len(keep)
+}
+
+/// Call `f` with each record of binlog file `path`, reading it line by line.
+pub fn for_each_record(path: &Path, mut f: impl FnMut(Record)) -> std::io::Result<()> {
+    let mut reader = std::io::BufReader::with_capacity(64 << 10, File::open(path)?);
+    let mut line = Vec::with_capacity(256);
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        if let Some(r) = std::str::from_utf8(&line)
+            .ok()
+            .and_then(|l| parse_line(l.trim_end_matches(['\n', '\r'])))
+        {
+            f(r);
+        }
+        line.clear();
+    }
+    Ok(())
 }
 
 fn read_index(dir: &Path) -> (u32, u32) {
@@ -313,16 +365,21 @@ mod tests {
     fn tombstones_are_loaded_and_forgotten_by_age() {
         let dir = std::env::temp_dir().join(format!("rfdfs-tombstones-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let b = Binlog::open(&dir).unwrap();
+        let b = Binlog::open(&dir, true).unwrap();
         b.write(10, 'D', "M00/00/00/a", "");
         b.write(20, 'd', "M00/00/00/b", "");
         b.write(30, 'C', "M00/00/00/c", "");
         drop(b);
-        let b = Binlog::open(&dir).unwrap();
+        let b = Binlog::open(&dir, true).unwrap();
         assert_eq!(b.deleted_at("M00/00/00/a"), Some(10));
         assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
         assert_eq!(b.deleted_at("M00/00/00/c"), None);
         assert_eq!(b.forget_deletes_before(20), 1);
+        assert_eq!(b.deleted_at("M00/00/00/a"), None);
+        assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
+        // a restart does not bring forgotten deletes back
+        drop(b);
+        let b = Binlog::open(&dir, true).unwrap();
         assert_eq!(b.deleted_at("M00/00/00/a"), None);
         assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
         let _ = std::fs::remove_dir_all(&dir);
@@ -332,7 +389,7 @@ mod tests {
     fn intent_lines_are_durable_but_hidden_until_applied() {
         let dir = std::env::temp_dir().join(format!("rfdfs-binlog-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let b = Binlog::open(&dir).unwrap();
+        let b = Binlog::open(&dir, true).unwrap();
         b.write(1, 'C', "M00/00/00/a", "");
         let first_end = b.visible_end().1;
         let pending = b.intent(2, 'C', "M00/00/00/b", "");
@@ -360,7 +417,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("binlog.000"), "1 C M00/00/00/a\n2 C M00/0").unwrap();
-        let b = Binlog::open(&dir).unwrap();
+        let b = Binlog::open(&dir, true).unwrap();
         b.write(3, 'C', "M00/00/00/c", "");
         let text = std::fs::read_to_string(dir.join("binlog.000")).unwrap();
         assert_eq!(text, "1 C M00/00/00/a\n3 C M00/00/00/c\n");

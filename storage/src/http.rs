@@ -134,7 +134,6 @@ impl HttpServer {
             .unwrap_or_default();
         // a normal file never changes: its ID's timestamp and CRC describe it; appender and
         // slave files are described by their inode's mtime
-        let immutable = target.is_some_and(|t| !matches!(t.name.kind, FileKind::Appender));
         let (last_modified, etag) = match target {
             Some(t) if t.name.kind == FileKind::Normal => (
                 t.name.payload.timestamp as i64,
@@ -181,7 +180,7 @@ impl HttpServer {
                 let head = format!(
                     "HTTP/1.1 200 OK\r\n{common}Content-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n"
                 );
-                self.body(conn, &head, &file, 0, if head_only { 0 } else { size }, size, immutable)
+                self.body(conn, &head, &file, 0, if head_only { 0 } else { size })
             }
             Ranges::Unsatisfiable => conn.write_all(
                 format!(
@@ -195,7 +194,7 @@ impl HttpServer {
                 let head = format!(
                     "HTTP/1.1 206 Partial Content\r\n{common}Content-Type: {content_type}\r\nContent-Range: bytes {a}-{b}/{size}\r\nContent-Length: {len}\r\n\r\n"
                 );
-                self.body(conn, &head, &file, a, if head_only { 0 } else { len }, size, immutable)
+                self.body(conn, &head, &file, a, if head_only { 0 } else { len })
             }
             Ranges::Parts(_) if !self.cfg.multi_range => conn.write_all(
                 format!(
@@ -225,7 +224,7 @@ impl HttpServer {
                     return Ok(());
                 }
                 for (h, (a, b)) in part_heads.iter().zip(&parts) {
-                    self.body(conn, h, &file, *a, b - a + 1, size, false)?;
+                    self.body(conn, h, &file, *a, b - a + 1)?;
                 }
                 conn.write_all(tail.as_bytes())
             }
@@ -240,18 +239,8 @@ impl HttpServer {
         file: &File,
         offset: u64,
         len: u64,
-        size: u64,
-        immutable: bool,
     ) -> io::Result<()> {
-        zero_copy::send_with_header(
-            conn.stream_mut(),
-            head.as_bytes(),
-            file,
-            offset,
-            len,
-            size,
-            immutable,
-        )?;
+        zero_copy::send_with_header(conn.stream_mut(), head.as_bytes(), file, offset, len)?;
         conn.stream_mut().flush()
     }
 }

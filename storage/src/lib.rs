@@ -138,7 +138,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Err(code) => return code,
     };
     let st = store::Store::new(&cfg);
-    let binlog = match binlog::Binlog::open(&data.join("sync")) {
+    let binlog = match binlog::Binlog::open(&data.join("sync"), cfg.fsync_after_written_bytes > 0) {
         Ok(b) => b,
         Err(e) => {
             return fdfs_common::daemon::fail(

@@ -7,7 +7,7 @@
 //! sub directories had gone missing, and whenever `<store path>/data/.rfdfs_repair` appears,
 //! without stopping the storage.
 
-use crate::binlog::{binlog_name, parse_line};
+use crate::binlog::{binlog_name, for_each_record, parse_line};
 use crate::reporter::Reporter;
 use crate::service::Storage;
 use fdfs_common::codec::{Message, Reader, Writer};
@@ -47,23 +47,21 @@ impl Storage {
         let sync_dir = self.cfg.server.base_path.join("data/sync");
         let last = self.binlog.current_index();
         let mut out = Vec::new();
+        let mut failed = false;
         for i in 0..=last {
-            let Ok(text) = std::fs::read_to_string(sync_dir.join(binlog_name(i))) else {
-                continue;
-            };
-            for line in text.lines() {
-                let Some(rec) = parse_line(line) else {
-                    continue;
-                };
+            let _ = for_each_record(&sync_dir.join(binlog_name(i)), |rec| {
+                if failed {
+                    return;
+                }
                 let upper = rec.op.to_ascii_uppercase();
                 if !matches!(upper, 'C' | 'L' | 'R') || !rec.name.starts_with(&prefix) {
-                    continue;
+                    return;
                 }
                 let Ok(ln) = LogicalName::parse(&rec.name, self.store.paths.len()) else {
-                    continue;
+                    return;
                 };
                 let Ok(md) = std::fs::symlink_metadata(self.store.local_path(&ln)) else {
-                    continue;
+                    return;
                 };
                 let lower = rec.op.is_ascii_lowercase();
                 let op = match (md.file_type().is_symlink(), lower) {
@@ -80,9 +78,12 @@ impl Storage {
                 out.extend_from_slice(line.as_bytes());
                 sent += line.len() as u64;
                 if out.len() >= 64 * 1024 {
-                    conn.write_all(&out).map_err(|_| errno::EIO)?;
+                    failed = conn.write_all(&out).is_err();
                     out.clear();
                 }
+            });
+            if failed {
+                return Err(errno::EIO);
             }
         }
         out.put_i64(sent as i64);

@@ -154,18 +154,12 @@ impl Storage {
     /// `path` (replacing what was there).
     fn receive_replica(&self, conn: &mut Conn, path: &Path, len: u64, ts: i32) -> Result<(), Fail> {
         let index = self.store_index_of(path);
-        let (tmp, _crc) = self.receive_new_file(conn, index, len)?;
-        if let Ok(f) = File::options().write(true).open(&tmp) {
-            set_mtime(&f, ts);
-        }
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Fail::done(errno_of(&e))
-        })?;
-        crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let _ = std::fs::create_dir_all(dir);
+        let (new, _crc) = self.receive_new_file(conn, index, dir, len)?;
+        set_mtime(&new.file, ts);
+        new.rename_as(path).map_err(|e| Fail::done(errno_of(&e)))?;
+        self.sync_parent(path);
         Ok(())
     }
 
@@ -340,7 +334,7 @@ impl Storage {
             .map_err(|e| Fail::done(errno_of(&e)))?;
         f.set_len(new as u64)
             .map_err(|e| Fail::done(errno_of(&e)))?;
-        let _ = f.sync_data();
+        let _ = self.sync_file(&f);
         set_mtime(&f, req.timestamp);
         self.binlog.write(
             req.timestamp as i64,

@@ -7,7 +7,7 @@
 
 use crate::binlog::{op, Binlog};
 use crate::replica::SyncSession;
-use crate::store::{path_usage, Store};
+use crate::store::{path_usage, NewFile, Store};
 use crate::zero_copy;
 use fdfs_common::codec::Message;
 use fdfs_common::config::{ReservedSpace, StorageConfig};
@@ -222,8 +222,32 @@ impl Storage {
         len: u64,
     ) -> Result<(), Fail> {
         self.receive_into(conn, f, len, None)
-            .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))))
+            .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
             .map_err(Storage::body_fail)
+    }
+
+    /// Whether an acknowledged change must survive a power loss: the operator asked for fsyncs
+    /// with `fsync_after_written_bytes` > 0. With upstream's default 0 ("never fsync") a change
+    /// is in the page cache before it is answered, which a daemon crash cannot lose, and the
+    /// binlog reaches the disk every `sync_binlog_buff_interval`.
+    pub(crate) fn durable(&self) -> bool {
+        self.cfg.fsync_after_written_bytes > 0
+    }
+
+    /// fsync a file's data before its change is acknowledged, in durable mode only.
+    pub(crate) fn sync_file(&self, f: &File) -> io::Result<()> {
+        if self.durable() {
+            f.sync_data()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.
+    pub(crate) fn sync_parent(&self, path: &Path) {
+        if self.durable() {
+            crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+        }
     }
 
     pub(crate) fn count_sync_in(&self, bytes: i64) {
@@ -299,6 +323,8 @@ impl Storage {
         let mut buf = vec![0u8; (self.cfg.server.buff_size as u64).min(len.max(1)) as usize];
         let mut left = len;
         let mut disk_error = None;
+        let fsync_every = self.cfg.fsync_after_written_bytes;
+        let mut unsynced = 0i64;
         while left > 0 {
             let want = (left as usize).min(buf.len());
             let n = conn.read_some(&mut buf[..want]).map_err(|e| {
@@ -321,6 +347,15 @@ impl Storage {
                     conn.peer_ip()
                 );
                 disk_error = Some(io_errno(&e));
+                continue;
+            }
+            unsynced += n as i64;
+            if fsync_every > 0 && unsynced >= fsync_every {
+                unsynced = 0;
+                if let Err(e) = file.sync_data() {
+                    log::error!("client ip: {}, fsync file fail: {e}", conn.peer_ip());
+                    disk_error = Some(io_errno(&e));
+                }
             }
         }
         match disk_error {
@@ -338,34 +373,29 @@ impl Storage {
         }
     }
 
-    /// Receive a new file into a temp file of store path `index`; returns the temp path and
-    /// CRC. On any failure the temp file is gone.
+    /// Receive a new file for directory `dir` of store path `index`; returns it unnamed, and
+    /// its CRC. On any failure nothing is left behind.
     pub(crate) fn receive_new_file(
         &self,
         conn: &mut Conn,
         index: usize,
+        dir: &Path,
         len: u64,
-    ) -> Result<(PathBuf, u32), Fail> {
-        let tmp = self.store.temp_path(index);
-        let opened = OpenOptions::new().write(true).create_new(true).open(&tmp);
-        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
-        let mut f = match opened {
+    ) -> Result<(NewFile, u32), Fail> {
+        let created = self.store.new_file(index, dir);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, created.is_ok());
+        let mut new = match created {
             Ok(f) => f,
             Err(e) => {
-                log::error!("create file {} fail: {e}", tmp.display());
+                log::error!("create file in {} fail: {e}", dir.display());
                 return Err(Fail::early(io_errno(&e)));
             }
         };
         let mut crc = crc32fast::Hasher::new();
-        let r = self
-            .receive_into(conn, &mut f, len, Some(&mut crc))
-            .and_then(|_| f.sync_data().map_err(|e| Some(io_errno(&e))));
-        if let Err(e) = r {
-            drop(f);
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Storage::body_fail(e));
-        }
-        Ok((tmp, crc.finalize()))
+        self.receive_into(conn, &mut new.file, len, Some(&mut crc))
+            .and_then(|_| self.sync_file(&new.file).map_err(|e| Some(io_errno(&e))))
+            .map_err(Storage::body_fail)?;
+        Ok((new, crc.finalize()))
     }
 
     // ---- uploads ---------------------------------------------------------------------------
@@ -429,8 +459,13 @@ impl Storage {
         } else {
             self.store.choose_subdir("")
         };
-        let (tmp, crc) = self
-            .receive_new_file(conn, path_index, req.file_size as u64)
+        let (new, crc) = self
+            .receive_new_file(
+                conn,
+                path_index,
+                &self.store.subdir_path(path_index, subdir),
+                req.file_size as u64,
+            )
             .inspect_err(|_| {
                 self.count(
                     total_idx,
@@ -438,11 +473,13 @@ impl Storage {
                     Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
                 );
             })?;
-        let mtime = std::fs::metadata(&tmp)
+        let mtime = new
+            .file
+            .metadata()
             .map(|m| m.mtime())
             .unwrap_or_else(|_| fdfs_common::now());
         let name = self.commit_new_file(
-            &tmp,
+            &new,
             path_index,
             subdir,
             &source,
@@ -464,11 +501,11 @@ impl Storage {
         .to_bytes())
     }
 
-    /// Rename a complete temp file to a fresh, unused name.
+    /// Link a complete new file under a fresh, unused name.
     #[allow(clippy::too_many_arguments)]
     fn commit_new_file(
         &self,
-        tmp: &Path,
+        new: &NewFile,
         path_index: usize,
         subdir: (u32, u32),
         source: &Source,
@@ -490,28 +527,22 @@ impl Storage {
                 x7,
             );
             let path = self.store.data_dir(path_index).join(&name[4..]);
-            if std::fs::symlink_metadata(&path).is_ok() {
-                continue;
-            }
             // the line first: after a crash here the line names a missing file, which the sync
             // sender skips, instead of a file that exists on this member only
             let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
             // link() refuses to replace an existing name, unlike rename()
-            match std::fs::hard_link(tmp, &path) {
+            match new.link_as(&path) {
                 Ok(()) => {
-                    let _ = std::fs::remove_file(tmp);
-                    crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+                    self.sync_parent(&path);
                     return Ok(name);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    let _ = std::fs::remove_file(tmp);
-                    log::error!("rename to {} fail: {e}", path.display());
+                    log::error!("link to {} fail: {e}", path.display());
                     return Err(Fail::done(io_errno(&e)));
                 }
             }
         }
-        let _ = std::fs::remove_file(tmp);
         Err(Fail::done(errno::EEXIST))
     }
 
@@ -566,8 +597,8 @@ impl Storage {
             return Err(fail(errno::ENOSPC));
         }
         let dir = slave_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let (tmp, _crc) = self
-            .receive_new_file(conn, ln.store_path_index, size as u64)
+        let (new, _crc) = self
+            .receive_new_file(conn, ln.store_path_index, &dir, size as u64)
             .inspect_err(|_| {
                 self.count(
                     stat::TOTAL_UPLOAD_COUNT,
@@ -575,12 +606,13 @@ impl Storage {
                     Some((stat::TOTAL_UPLOAD_BYTES, size)),
                 );
             })?;
-        let mtime = std::fs::metadata(&tmp)
+        let mtime = new
+            .file
+            .metadata()
             .map(|m| m.mtime())
             .unwrap_or_else(|_| fdfs_common::now());
         let _intent = self.binlog.intent(mtime, op::CREATE, &slave, "");
-        if let Err(e) = std::fs::hard_link(&tmp, &slave_path) {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = new.link_as(&slave_path) {
             self.count(
                 stat::TOTAL_UPLOAD_COUNT,
                 false,
@@ -592,8 +624,10 @@ impl Storage {
                 io_errno(&e)
             }));
         }
-        let _ = std::fs::remove_file(&tmp);
-        crate::store::sync_dir(&dir);
+        drop(new);
+        if self.durable() {
+            crate::store::sync_dir(&dir);
+        }
         self.count(
             stat::TOTAL_UPLOAD_COUNT,
             true,
@@ -795,7 +829,7 @@ impl Storage {
             );
             f.set_len(req.new_size as u64)
                 .map_err(|e| fail(io_errno(&e)))?;
-            let _ = f.sync_data();
+            let _ = self.sync_file(&f);
         }
         self.count(stat::TOTAL_TRUNCATE_COUNT, true, None);
         Ok(Vec::new())
@@ -832,7 +866,7 @@ impl Storage {
             let _intent = self.binlog.intent(now, op::RENAME, &new_name, &name);
             std::fs::rename(&path, &new_path).map_err(|e| Fail::done(io_errno(&e)))?;
             let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
-            crate::store::sync_dir(new_path.parent().unwrap_or(Path::new(".")));
+            self.sync_parent(&new_path);
             return Ok(FileIdReply {
                 group: self.group.clone(),
                 filename: new_name,
@@ -874,16 +908,12 @@ impl Storage {
             req.count
         };
         let header = Header::response(0, len as usize).to_bytes();
-        let immutable =
-            !RemoteName::decode(&req.filename).is_ok_and(|n| n.kind == FileKind::Appender);
         let r = zero_copy::send_with_header(
             conn.stream_mut(),
             &header,
             &file,
             req.offset as u64,
             len as u64,
-            size as u64,
-            immutable,
         );
         self.count(
             stat::TOTAL_DOWNLOAD_COUNT,

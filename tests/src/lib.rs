@@ -154,6 +154,27 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Files the daemon is receiving into `store_path`: its open descriptors of unnamed
+    /// (`O_TMPFILE`) files there, or of named ones in the temp directory.
+    pub fn files_being_received(&self, store_path: &Path) -> Vec<PathBuf> {
+        let Some(pid) = self.pid() else {
+            return Vec::new();
+        };
+        let data = store_path.join("data");
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return Vec::new();
+        };
+        fds.flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter(|t| {
+                let text = t.to_string_lossy();
+                t.starts_with(&data)
+                    && ((text.contains("/#") && text.ends_with(" (deleted)"))
+                        || t.starts_with(data.join(".rfdfs_tmp")))
+            })
+            .collect()
+    }
+
     pub fn start(program: &'static str, conf: &Path, base: &Path) -> Daemon {
         let log =
             std::fs::File::create(base.join(format!("{program}.stderr"))).expect("stderr file");

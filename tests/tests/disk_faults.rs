@@ -159,9 +159,9 @@ fn a_full_file_system_answers_enospc_loses_nothing_and_recovers() {
             (s, data)
         })
         .collect();
-    // all three are past the check and writing once their temp files exist
+    // all three are past the check and writing once their new files exist
     let deadline = Instant::now() + Duration::from_secs(20);
-    while files_on(store_path).1.len() < 3 {
+    while c.storages[0].daemon.files_being_received(store_path).len() < 3 {
         assert!(Instant::now() < deadline, "three uploads never started");
         std::thread::sleep(Duration::from_millis(10));
     }

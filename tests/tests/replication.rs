@@ -67,8 +67,20 @@ fn wait_converged(c: &Cluster, members: &[usize], timeout: Duration) -> BTreeMap
 
 #[test]
 fn two_members_replicate_every_operation() {
+    replicate_every_operation("");
+}
+
+/// The same with fsyncs configured: data synced every 4 KiB and before each answer, binlog
+/// lines and directory entries before the change is acknowledged.
+#[test]
+fn two_durable_members_replicate_every_operation() {
+    replicate_every_operation("fsync_after_written_bytes=4K\n");
+}
+
+fn replicate_every_operation(storage_extra: &str) {
     let c = Cluster::start(ClusterOpts {
         storages: 2,
+        storage_extra: storage_extra.into(),
         ..Default::default()
     });
     let client = c.client();

@@ -372,9 +372,13 @@ fn sigterm_during_an_upload_leaves_nothing_behind() {
     s.write_all(&frame).unwrap();
     let data = c.storages[0].store_paths[0].join("data");
     let temp_files = || std::fs::read_dir(data.join(".rfdfs_tmp")).unwrap().count();
-    // the partial upload is on disk (under its temp name) before the stop
+    // the partial upload is in a file (unnamed) before the stop
     let deadline = Instant::now() + Duration::from_secs(10);
-    while temp_files() == 0 {
+    while c.storages[0]
+        .daemon
+        .files_being_received(&c.storages[0].store_paths[0])
+        .is_empty()
+    {
         assert!(
             Instant::now() < deadline,
             "the upload never reached the disk"
