@@ -21,9 +21,6 @@ pub struct HttpConfig {
     /// served (200) instead of an error when the token check fails
     pub token_check_fail: Option<PathBuf>,
     pub multi_range: bool,
-    /// tracker only: the storages' HTTP port its redirects name (`http.storage_server_port`,
-    /// default: the tracker's own `http.server_port`)
-    pub storage_server_port: u16,
 }
 
 impl HttpConfig {
@@ -114,10 +111,6 @@ impl HttpConfig {
             }
             _ => None,
         };
-        let storage_server_port = match ini.int("http.storage_server_port") {
-            Some(p) => u16::try_from(p).unwrap_or(port),
-            None => port,
-        };
         Ok(HttpConfig {
             server_port: port,
             default_content_type,
@@ -127,7 +120,6 @@ impl HttpConfig {
             secret_key,
             token_check_fail,
             multi_range: ini.bool_or("http.multi_range.enabled", true),
-            storage_server_port,
         })
     }
 

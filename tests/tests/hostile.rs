@@ -177,7 +177,7 @@ fn allow_hosts_is_enforced_on_every_port() {
     );
     let c = Cluster::start(ClusterOpts {
         net: Some(net),
-        tracker_extra: format!("{allow}http.server_port=8080\n"),
+        tracker_extra: format!("{allow}http.redirect_port=8080\n"),
         storage_extra: format!("{allow}http.server_port=8888\n"),
         ..Default::default()
     });

@@ -341,7 +341,7 @@ fn a_failed_token_check_serves_the_configured_file() {
 fn the_tracker_redirects_to_a_storage_that_has_the_file() {
     let c = Cluster::start(ClusterOpts {
         storages: 2,
-        tracker_extra: format!("http.server_port=8080\nhttp.storage_server_port={HTTP_PORT}\n"),
+        tracker_extra: format!("http.redirect_port=8080\nhttp.storage_server_port={HTTP_PORT}\n"),
         storage_extra: format!("http.server_port={HTTP_PORT}\n"),
         ..Default::default()
     });

@@ -49,7 +49,7 @@ impl HttpRedirector {
         };
         let mut location = format!(
             "http://{host}:{}/{group}/{name}",
-            cfg.http.storage_server_port
+            cfg.http_storage_server_port
         );
         if !req.query.is_empty() {
             location += &format!("?{}", req.query);

@@ -81,13 +81,13 @@ pub fn run(mut ctx: RunContext) -> i32 {
     };
     let http_opts = ServerOptions {
         name: "http",
-        port: cfg.http.server_port,
+        port: cfg.http_redirect_port,
         ..opts.clone()
     };
     // both ports bound as root, then the switch, and only then anything served
     let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
         &cfg.server,
-        cfg.http.enabled().then_some(cfg.http.server_port),
+        (cfg.http_redirect_port != 0).then_some(cfg.http_redirect_port),
     ) {
         Ok(l) => l,
         Err(code) => return code,
@@ -116,7 +116,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 Ok(s) => Some(s),
                 Err(e) => {
                     return fdfs_common::daemon::fail(
-                        &format!("http port {}: {e}", cfg.http.server_port),
+                        &format!("http port {}: {e}", cfg.http_redirect_port),
                         e.raw_os_error().unwrap_or(98),
                     )
                 }

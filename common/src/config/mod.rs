@@ -315,6 +315,14 @@ pub struct TrackerConfig {
     /// `storage_ids_filename`, loaded only with `use_storage_id`
     pub storage_ids: crate::storage_ids::StorageIds,
     pub http: crate::http::HttpConfig,
+    /// `http.redirect_port` (rfdfs's own, 0 = off): where the tracker answers HTTP GETs with a
+    /// 302 to a storage. Not `http.server_port`, which upstream's samples carry in tracker.conf
+    /// with no effect since 4.05: a tracker and a storage on one host both set it (the seed's
+    /// setup sets both to 80)
+    pub http_redirect_port: u16,
+    /// `http.storage_server_port`: the storages' HTTP port the redirects name (default 8888,
+    /// the storage sample's `http.server_port`)
+    pub http_storage_server_port: u16,
     pub trust_storage_server_id: bool,
     pub store_slave_file_use_link: bool,
     pub response_ip_v6: bool,
@@ -507,6 +515,21 @@ impl TrackerConfig {
             use_storage_id,
             storage_ids,
             http: crate::http::HttpConfig::from_ini(ini)?,
+            http_redirect_port: match ini.int("http.redirect_port") {
+                None => 0,
+                Some(p) => u16::try_from(p).map_err(|_| {
+                    ini.error(
+                        ini.get("http.redirect_port"),
+                        "http.redirect_port",
+                        format!("{p} is not a port"),
+                    )
+                })?,
+            },
+            http_storage_server_port: ini
+                .int("http.storage_server_port")
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
+                .unwrap_or(8888),
             id_type_in_filename_id: ini
                 .string_or("id_type_in_filename", "ip")
                 .eq_ignore_ascii_case("id"),
