@@ -43,16 +43,13 @@ cd "$dir/etc"
 sed -i "s:^base_path *=.*:base_path = $dir/tracker:; s:^bind_addr *=.*:bind_addr = $tip:" tracker.conf
 sed -i "s:^base_path *=.*:base_path = $dir/storage:; s:^store_path0 *=.*:store_path0 = $dir/storage:" storage.conf
 sed -i "s:^bind_addr *=.*:bind_addr = $sip:; /^tracker_server *=/d" storage.conf
-sed -i "s:^\(store_path0 .*\):\1\ntracker_server = $tip\:22122:" storage.conf
+sed -i "s:^\(store_path0 *=.*\):\1\ntracker_server=$tip\:22122:" storage.conf
 if [ -n "${RFDFS_MAX_CONNECTIONS:-}" ]; then
     sed -i "s:^max_connections *=.*:max_connections = $RFDFS_MAX_CONNECTIONS:" tracker.conf storage.conf
 fi
-if [ -n "${RFDFS_STORAGE_HTTP_PORT:-}" ]; then
-    # before the sample's trailing [error-log]/[access-log] sections
-    sed -i "s:^\(store_path0 .*\):\1\nhttp.server_port = $RFDFS_STORAGE_HTTP_PORT\nhttp.mime_types_filename = mime.types:" storage.conf
-fi
+sed -i "s:^http.server_port *=.*:http.server_port=${RFDFS_STORAGE_HTTP_PORT:-0}:" storage.conf
 sed -i "s:^base_path *=.*:base_path = $dir:; /^tracker_server *=/d" client.conf
-sed -i "s:^\(connect_timeout .*\):\1\ntracker_server = $tip\:22122:" client.conf
+sed -i "s:^\(connect_timeout *=.*\):\1\ntracker_server=$tip\:22122:" client.conf
 
 # more members of group1: the same settings on the next addresses and their own paths
 prefix=${sip%.*}

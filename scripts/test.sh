@@ -17,9 +17,12 @@ if ! "$venv/bin/python" -c 'import fdfs_client.client' 2>/dev/null; then
 fi
 export RFDFS_PY3FDFS_PYTHON="$PWD/$venv/bin/python"
 
-# the HTTP tests drive curl, and put Debian's nginx in front of the storages
+# the HTTP tests drive curl, and put Debian's nginx in front of the storages; the seed-setup
+# test runs in its own network namespace (unshare from util-linux, ip from iproute2)
 missing=()
 command -v curl >/dev/null || missing+=(curl)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
