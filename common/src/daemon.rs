@@ -152,6 +152,53 @@ pub fn bind_ports(
     Ok((listener, http))
 }
 
+/// Bind `metrics.server_port`, when set, with the other ports (before any privilege switch).
+pub fn bind_metrics(
+    server: &crate::config::ServerConfig,
+) -> Result<Option<std::net::TcpListener>, i32> {
+    if server.metrics_port == 0 {
+        return Ok(None);
+    }
+    crate::server::bind_listener(&server.bind_addr, server.metrics_port)
+        .map(Some)
+        .map_err(|e| {
+            fail(
+                &format!("metrics service: {e}"),
+                e.raw_os_error().unwrap_or(98),
+            )
+        })
+}
+
+/// Serve `/metrics` and `/health` on a listener from [`bind_metrics`].
+pub fn start_metrics(
+    listener: Option<std::net::TcpListener>,
+    server: &crate::config::ServerConfig,
+    endpoint: std::sync::Arc<crate::metrics::Endpoint>,
+) -> Result<Option<crate::server::Server>, i32> {
+    let Some(l) = listener else {
+        return Ok(None);
+    };
+    let opts = crate::server::ServerOptions {
+        name: "metrics",
+        bind_addr: server.bind_addr.clone(),
+        port: server.metrics_port,
+        work_threads: 1,
+        max_connections: 16,
+        network_timeout: std::time::Duration::from_secs(server.network_timeout),
+        allow_hosts: crate::server::AllowHosts::parse(&server.allow_hosts),
+    };
+    match crate::server::Server::start_handler(l, opts, endpoint) {
+        Ok(s) => {
+            log::info!("metrics service on port {}", server.metrics_port);
+            Ok(Some(s))
+        }
+        Err(e) => Err(fail(
+            &format!("start metrics service fail: {e}"),
+            e.raw_os_error().unwrap_or(5),
+        )),
+    }
+}
+
 /// The user and group named by `run_by_user` / `run_by_group` (empty: stay as we are).
 #[derive(Debug, Clone)]
 pub struct RunBy {

@@ -13,6 +13,7 @@ pub mod file_id;
 pub mod http;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod proto;
 pub mod server;

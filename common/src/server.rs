@@ -35,6 +35,11 @@ pub trait Service: Send + Sync + 'static {
 
     fn handle(&self, conn: &mut Conn, session: &mut Self::Session, header: Header) -> Flow;
 
+    /// Where each request's command, outcome, latency and bytes are counted.
+    fn metrics(&self) -> Option<&crate::metrics::Metrics> {
+        None
+    }
+
     /// Called once when the connection is gone, whatever the reason.
     fn closed(&self, _conn: &Conn, _session: &mut Self::Session) {}
 }
@@ -45,6 +50,8 @@ pub struct ConnStats {
     pub current: AtomicI32,
     pub max: AtomicI32,
     pub alloc: AtomicI32,
+    /// connections accepted since start
+    pub accepted: std::sync::atomic::AtomicU64,
 }
 
 /// One accepted connection.
@@ -65,6 +72,11 @@ pub struct Conn {
     ahead: Box<[u8]>,
     ahead_pos: usize,
     ahead_end: usize,
+    /// status of the last response header sent (0 until one with an error is)
+    pub status: u8,
+    /// bytes received and sent on this connection
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// Size of a connection's read-ahead: a header with any fixed request part, or a 1 KiB upload.
@@ -95,6 +107,9 @@ impl Conn {
             ahead: vec![0u8; READ_AHEAD].into_boxed_slice(),
             ahead_pos: 0,
             ahead_end: 0,
+            status: 0,
+            bytes_in: 0,
+            bytes_out: 0,
         })
     }
 
@@ -180,9 +195,12 @@ impl Conn {
     /// arrived is kept for the next read), a long one directly.
     fn recv_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.len() >= READ_AHEAD {
-            return self.stream.read(buf);
+            let n = self.stream.read(buf)?;
+            self.bytes_in += n as u64;
+            return Ok(n);
         }
         let n = self.stream.read(&mut self.ahead)?;
+        self.bytes_in += n as u64;
         self.ahead_pos = 0;
         self.ahead_end = n;
         Ok(self.take_ahead(buf))
@@ -238,19 +256,27 @@ impl Conn {
     }
 
     pub fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
-        self.stream.write_all(b)
+        self.stream.write_all(b)?;
+        self.bytes_out += b.len() as u64;
+        Ok(())
     }
 
     /// Success or error response with a body, header and body in one write.
     pub fn respond(&mut self, status: u8, body: &[u8]) -> io::Result<()> {
-        self.stream
-            .write_all(&Header::frame(cmd::RESP, status, body))
+        self.status = status;
+        self.write_all(&Header::frame(cmd::RESP, status, body))
     }
 
     /// Header-only response.
     pub fn respond_status(&mut self, status: u8) -> io::Result<()> {
-        self.stream
-            .write_all(&Header::response(status, 0).to_bytes())
+        self.status = status;
+        self.write_all(&Header::response(status, 0).to_bytes())
+    }
+
+    /// Count a response written past this type (sendfile): its status and bytes.
+    pub fn note_sent(&mut self, status: u8, bytes: u64) {
+        self.status = status;
+        self.bytes_out += bytes;
     }
 
     pub fn network_timeout(&self) -> Duration {
@@ -276,6 +302,7 @@ impl Conn {
                     &mut buf[got..],
                     nix::sys::socket::MsgFlags::MSG_DONTWAIT,
                 ) {
+                    self.bytes_in += n as u64;
                     return Ok(got + n);
                 }
             }
@@ -285,7 +312,10 @@ impl Conn {
         loop {
             match self.stream.read(buf) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.bytes_in += n as u64;
+                    return Ok(n);
+                }
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
@@ -446,6 +476,7 @@ impl<S: Service> Handler for Framed<S> {
     fn serve(&self, conn: &mut Conn) {
         let mut session = S::Session::default();
         loop {
+            let (bytes_in, bytes_out) = (conn.bytes_in, conn.bytes_out);
             let header = match conn.read_header() {
                 Ok(h) => h,
                 Err(e) => {
@@ -464,7 +495,13 @@ impl<S: Service> Handler for Framed<S> {
                 break;
             }
             let request = conn.begin_request();
+            conn.status = 0;
+            let started = Instant::now();
             let flow = self.0.handle(conn, &mut session, header);
+            if let Some(m) = self.0.metrics() {
+                m.observe(header.cmd, conn.status, started.elapsed());
+                m.add_bytes(conn.bytes_in - bytes_in, conn.bytes_out - bytes_out);
+            }
             drop(request);
             conn.requests += 1;
             if flow == Flow::Close || header.cmd == cmd::QUIT {
@@ -534,6 +571,7 @@ impl<H: Handler> Pool<H> {
     }
 
     fn serve(&self, stream: TcpStream) {
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let cur = self.stats.current.fetch_add(1, Ordering::SeqCst) + 1;
         self.stats.max.fetch_max(cur, Ordering::SeqCst);
         if let Ok(mut conn) = Conn::new(stream, self.network_timeout, Arc::clone(&self.shutdown)) {

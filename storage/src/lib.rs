@@ -7,6 +7,7 @@
 
 pub mod binlog;
 pub mod http;
+pub mod metrics;
 pub mod recovery;
 pub mod replica;
 pub mod reporter;
@@ -137,6 +138,10 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let metrics_listener = match fdfs_common::daemon::bind_metrics(&cfg.server) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     let st = store::Store::new(&cfg);
     let binlog = match binlog::Binlog::open(&data.join("sync"), cfg.fsync_after_written_bytes > 0) {
         Ok(b) => b,
@@ -261,6 +266,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     let _ = storage.conn_stats.set(Arc::clone(&server.stats));
+    let mut metrics_server = match fdfs_common::daemon::start_metrics(
+        metrics_listener,
+        &cfg.server,
+        metrics::endpoint(&rep),
+    ) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     log::info!(
         "rfdfs storage v{}, group_name={}, my ip={my_ip}, my id={}, port={}, base_path={}, store_path_count={}, \
          subdir_count_per_path={}, max_connections={}, work_threads={}, heart_beat_interval={}s, \
@@ -345,6 +358,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     });
     if let Some(h) = http_server.as_mut() {
         h.stop(Duration::from_secs(10));
+    }
+    if let Some(m) = metrics_server.as_mut() {
+        m.stop(Duration::from_secs(1));
     }
     server.stop(Duration::from_secs(90));
     stop.store(true, Ordering::SeqCst);

@@ -150,6 +150,7 @@ pub struct Storage {
     /// the listener's connection counters, reported in beats
     pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::server::ConnStats>>,
     file_locks: Vec<Mutex<()>>,
+    pub metrics: fdfs_common::metrics::Metrics,
 }
 
 type Outcome = Result<Vec<u8>, Fail>;
@@ -173,6 +174,7 @@ impl Storage {
             sync_changed: AtomicU64::new(0),
             conn_stats: std::sync::OnceLock::new(),
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
+            metrics: Default::default(),
         }
     }
 
@@ -915,6 +917,9 @@ impl Storage {
             req.offset as u64,
             len as u64,
         );
+        if r.is_ok() {
+            conn.note_sent(0, header.len() as u64 + len as u64);
+        }
         self.count(
             stat::TOTAL_DOWNLOAD_COUNT,
             r.is_ok(),
@@ -1136,6 +1141,10 @@ pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
 
 impl Service for Storage {
     type Session = SyncSession;
+
+    fn metrics(&self) -> Option<&fdfs_common::metrics::Metrics> {
+        Some(&self.metrics)
+    }
 
     fn handle(&self, conn: &mut Conn, session: &mut SyncSession, h: Header) -> Flow {
         let streamed = matches!(

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod metrics;
 pub mod persist;
 pub mod select;
 pub mod service;
@@ -92,6 +93,10 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let metrics_listener = match fdfs_common::daemon::bind_metrics(&cfg.server) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
     if let Err(e) = ctx.ready(&base) {
         return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
@@ -124,6 +129,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     let _ = tracker.conn_stats.set(Arc::clone(&server.stats));
+    let mut metrics_server = match fdfs_common::daemon::start_metrics(
+        metrics_listener,
+        &cfg.server,
+        metrics::endpoint(&tracker),
+    ) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let _ = persist::write_status(&data_dir, tracker.up_time, fdfs_common::now());
     let relation_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relationship = {
@@ -152,6 +165,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let _ = relationship.join();
     if let Some(h) = http_server.as_mut() {
         h.stop(Duration::from_secs(5));
+    }
+    if let Some(m) = metrics_server.as_mut() {
+        m.stop(Duration::from_secs(1));
     }
     server.stop(Duration::from_secs(30));
     tracker.shutdown();

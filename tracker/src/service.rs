@@ -37,6 +37,7 @@ pub struct Tracker {
     pub relation: Mutex<crate::cluster::Relationship>,
     /// addresses this tracker is reached at (bind_addr, and what storages connected to)
     pub my_ips: Mutex<Vec<String>>,
+    pub metrics: fdfs_common::metrics::Metrics,
 }
 
 /// What a connection remembers: the storage that joined on it.
@@ -96,6 +97,7 @@ impl Tracker {
             my_ips: Mutex::new(my_ips),
             relation: Mutex::new(crate::cluster::Relationship::default()),
             conn_stats: OnceLock::new(),
+            metrics: Default::default(),
         })
     }
 
@@ -1404,6 +1406,10 @@ impl Tracker {
 
 impl Service for Tracker {
     type Session = Session;
+
+    fn metrics(&self) -> Option<&fdfs_common::metrics::Metrics> {
+        Some(&self.metrics)
+    }
 
     fn handle(&self, conn: &mut Conn, session: &mut Session, h: Header) -> Flow {
         if h.cmd == cmd::QUIT {

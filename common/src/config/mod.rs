@@ -194,6 +194,8 @@ pub struct ServerConfig {
     pub run_by_user: String,
     pub allow_hosts: Vec<String>,
     pub log: LogConfig,
+    /// `metrics.server_port` (rfdfs's own; 0 = off): Prometheus `/metrics` and `/health`
+    pub metrics_port: u16,
 }
 
 impl ServerConfig {
@@ -233,7 +235,18 @@ impl ServerConfig {
                 .map(|i| i.value.clone())
                 .collect(),
             log: LogConfig::load(ini)?,
+            metrics_port: optional_port(ini, "metrics.server_port")?,
         })
+    }
+}
+
+/// A port key of rfdfs's own: absent is 0 (off), anything but 0..=65535 is an error.
+fn optional_port(ini: &IniFile, key: &str) -> Result<u16, ConfigError> {
+    match ini.int(key) {
+        None => Ok(0),
+        Some(p) => {
+            u16::try_from(p).map_err(|_| ini.error(ini.get(key), key, format!("{p} is not a port")))
+        }
     }
 }
 
@@ -515,16 +528,7 @@ impl TrackerConfig {
             use_storage_id,
             storage_ids,
             http: crate::http::HttpConfig::from_ini(ini)?,
-            http_redirect_port: match ini.int("http.redirect_port") {
-                None => 0,
-                Some(p) => u16::try_from(p).map_err(|_| {
-                    ini.error(
-                        ini.get("http.redirect_port"),
-                        "http.redirect_port",
-                        format!("{p} is not a port"),
-                    )
-                })?,
-            },
+            http_redirect_port: optional_port(ini, "http.redirect_port")?,
             http_storage_server_port: ini
                 .int("http.storage_server_port")
                 .and_then(|p| u16::try_from(p).ok())

@@ -1,0 +1,226 @@
+//! The storage's `/metrics` and `/health` (see `fdfs_common::metrics`): its request loop, the
+//! statistics upstream reports to trackers, space per store path, and how far each group
+//! member is behind this storage's binlog.
+
+use crate::binlog::{binlog_name, parse_line};
+use crate::reporter::Reporter;
+use crate::sync::Mark;
+use fdfs_common::metrics::Exposition;
+use fdfs_common::proto::cluster::stat;
+use fdfs_common::proto::status;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::sync::Arc;
+
+const OPERATIONS: [(&str, usize); 10] = [
+    ("upload", stat::TOTAL_UPLOAD_COUNT),
+    ("append", stat::TOTAL_APPEND_COUNT),
+    ("modify", stat::TOTAL_MODIFY_COUNT),
+    ("truncate", stat::TOTAL_TRUNCATE_COUNT),
+    ("set_metadata", stat::TOTAL_SET_META_COUNT),
+    ("delete", stat::TOTAL_DELETE_COUNT),
+    ("download", stat::TOTAL_DOWNLOAD_COUNT),
+    ("get_metadata", stat::TOTAL_GET_META_COUNT),
+    ("create_link", stat::TOTAL_CREATE_LINK_COUNT),
+    ("delete_link", stat::TOTAL_DELETE_LINK_COUNT),
+];
+
+const BYTES: [(&str, usize); 6] = [
+    ("upload", stat::TOTAL_UPLOAD_BYTES),
+    ("append", stat::TOTAL_APPEND_BYTES),
+    ("modify", stat::TOTAL_MODIFY_BYTES),
+    ("download", stat::TOTAL_DOWNLOAD_BYTES),
+    ("sync_in", stat::TOTAL_SYNC_IN_BYTES),
+    ("sync_out", stat::TOTAL_SYNC_OUT_BYTES),
+];
+
+pub fn endpoint(rep: &Arc<Reporter>) -> Arc<fdfs_common::metrics::Endpoint> {
+    let (r, h) = (Arc::clone(rep), Arc::clone(rep));
+    fdfs_common::metrics::Endpoint::new(
+        "storage",
+        Box::new(move |out| render(&r, out)),
+        Box::new(move || {
+            if h.joined.lock().is_empty() {
+                Err("not joined to any tracker".into())
+            } else {
+                Ok(())
+            }
+        }),
+    )
+}
+
+fn render(rep: &Reporter, out: &mut Exposition) {
+    let st = &rep.storage;
+    st.metrics
+        .render(out, st.conn_stats.get().map(|s| s.as_ref()));
+    let counters = st.stats.lock().counters;
+    // (family, help, (label, counter index) rows, offset of the counter used)
+    type Table<'a> = (&'a str, &'a str, &'a [(&'a str, usize)], usize);
+    let tables: [Table; 3] = [
+        (
+            "operations_total",
+            "File operations, by operation (upstream's storage statistics).",
+            &OPERATIONS,
+            0,
+        ),
+        (
+            "operations_succeeded_total",
+            "File operations that succeeded, by operation.",
+            &OPERATIONS,
+            1,
+        ),
+        (
+            "file_bytes_total",
+            "File content bytes, by operation.",
+            &BYTES,
+            0,
+        ),
+    ];
+    for (name, help, rows, offset) in tables {
+        out.family(name, "counter", help);
+        for (op, i) in rows {
+            out.sample(name, &[("operation", op)], counters[i + offset] as f64);
+        }
+    }
+
+    out.family(
+        "trackers_joined",
+        "gauge",
+        "Trackers that accepted this storage's JOIN.",
+    );
+    out.sample("trackers_joined", &[], rep.joined.lock().len() as f64);
+
+    // (index, path, (total MB, free MB) while readable)
+    type PathRow = (String, String, Option<(i64, i64)>);
+    let paths: Vec<PathRow> = (0..st.store.paths.len())
+        .map(|i| {
+            let usage = st.store.path_ok(i).then(|| {
+                let u = st.store.usage(i);
+                (u.total_mb, u.free_mb)
+            });
+            (
+                i.to_string(),
+                st.store.paths[i].display().to_string(),
+                usage,
+            )
+        })
+        .collect();
+    out.family(
+        "store_path_up",
+        "gauge",
+        "1 while a store path is readable.",
+    );
+    for (i, p, u) in &paths {
+        let up = u.is_some() as u8 as f64;
+        out.sample("store_path_up", &[("index", i), ("path", p)], up);
+    }
+    type Size<'a> = (&'a str, &'a str, fn((i64, i64)) -> i64);
+    let sizes: [Size; 2] = [
+        (
+            "store_path_total_bytes",
+            "Size of each store path's file system.",
+            |u| u.0,
+        ),
+        (
+            "store_path_free_bytes",
+            "Free space of each store path.",
+            |u| u.1,
+        ),
+    ];
+    for (name, help, pick) in sizes {
+        out.family(name, "gauge", help);
+        for (i, p, u) in &paths {
+            if let Some(u) = u {
+                let v = pick(*u) as f64 * 1048576.0;
+                out.sample(name, &[("index", i), ("path", p)], v);
+            }
+        }
+    }
+
+    // how far behind this storage's binlog each member's mark file is
+    let end = st.binlog.visible_end();
+    let my_id = st.my_id.read().clone();
+    let members = st.members.read().clone();
+    // (peer id, its status, (bytes, seconds) behind when its mark file is readable)
+    type LagRow = (String, String, Option<(u64, i64)>);
+    let lags: Vec<LagRow> = members
+        .iter()
+        .filter(|m| m.id != my_id && !status::gone(m.status))
+        .map(|m| {
+            let lag = Mark::load(&st.mark_path(&m.id))
+                .ok()
+                .flatten()
+                .map(|mark| lag_of(rep, &mark, end));
+            (m.id.clone(), status::name(m.status).to_string(), lag)
+        })
+        .collect();
+    out.family(
+        "peer_status",
+        "gauge",
+        "Each group member's status code, as the tracker reports it.",
+    );
+    for m in members.iter().filter(|m| m.id != my_id) {
+        let labels = [("peer", m.id.as_str()), ("status", status::name(m.status))];
+        out.sample("peer_status", &labels, m.status as f64);
+    }
+    out.family(
+        "sync_lag_bytes",
+        "gauge",
+        "Binlog bytes not yet sent to each member (from its mark file).",
+    );
+    for (peer, s, lag) in &lags {
+        if let Some((bytes, _)) = lag {
+            let labels = [("peer", peer.as_str()), ("status", s.as_str())];
+            out.sample("sync_lag_bytes", &labels, *bytes as f64);
+        }
+    }
+    out.family(
+        "sync_lag_seconds",
+        "gauge",
+        "Age of the oldest change not yet sent to each member (0 when none is pending).",
+    );
+    for (peer, s, lag) in &lags {
+        if let Some((_, secs)) = lag {
+            let labels = [("peer", peer.as_str()), ("status", s.as_str())];
+            out.sample("sync_lag_seconds", &labels, *secs as f64);
+        }
+    }
+}
+
+/// Binlog bytes from `mark` to `end` (index, offset), and the age of the first of them.
+fn lag_of(rep: &Reporter, mark: &Mark, end: (u32, u64)) -> (u64, i64) {
+    let dir = rep.storage.cfg.server.base_path.join("data/sync");
+    let size = |i: u32| {
+        if i == end.0 {
+            end.1
+        } else {
+            std::fs::metadata(dir.join(binlog_name(i))).map_or(0, |m| m.len())
+        }
+    };
+    let mut bytes = 0u64;
+    for i in mark.binlog_index..=end.0 {
+        let from = if i == mark.binlog_index {
+            mark.binlog_offset
+        } else {
+            0
+        };
+        bytes += size(i).saturating_sub(from);
+    }
+    if bytes == 0 {
+        return (0, 0);
+    }
+    // the first unsent record: at the mark, or at the start of a later file
+    let first = (mark.binlog_index..=end.0).find_map(|i| {
+        let from = if i == mark.binlog_index {
+            mark.binlog_offset
+        } else {
+            0
+        };
+        let mut f = std::fs::File::open(dir.join(binlog_name(i))).ok()?;
+        f.seek(SeekFrom::Start(from)).ok()?;
+        let mut line = String::new();
+        BufReader::new(f).read_line(&mut line).ok()?;
+        parse_line(line.trim_end()).map(|r| r.timestamp)
+    });
+    let secs = first.map_or(0, |ts| (fdfs_common::now() - ts).max(0));
+    (bytes, secs)
+}
