@@ -66,9 +66,10 @@ impl RunContext {
         Ok(())
     }
 
-    /// Block until SIGTERM/SIGINT/SIGQUIT, calling `tick` about every 100 ms and rotating the log
-    /// on SIGHUP when `rotate_on_hup`.
-    pub fn wait_for_shutdown(&self, rotate_on_hup: bool, mut tick: impl FnMut()) {
+    /// Block until SIGTERM/SIGINT/SIGQUIT, calling `tick` about every 100 ms, and rotating,
+    /// compressing and deleting log files as `log` says (SIGHUP included).
+    pub fn wait_for_shutdown(&self, log: &crate::config::LogConfig, mut tick: impl FnMut()) {
+        let mut rotation = crate::log::Rotation::new(log);
         let mut hups = self.hup.load(Ordering::SeqCst);
         while !self.terminate.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
@@ -76,10 +77,9 @@ impl RunContext {
             if h != hups {
                 hups = h;
                 log::info!("catch signal 1, rotate log");
-                if rotate_on_hup {
-                    crate::log::rotate();
-                }
+                rotation.on_hup();
             }
+            rotation.tick();
             tick();
         }
         crate::log::line("CRIT", "catch signal 15, program exiting...");

@@ -1,13 +1,14 @@
 //! File logger in upstream's line format: `[YYYY-MM-DD HH:MM:SS] LEVEL - message`, local time.
 //!
 //! Until the daemon opens `base_path/logs/<name>.log` lines go to stderr, so configuration
-//! errors found at startup reach the terminal. SIGHUP renames the file to `<name>.log.YYYYMMDD`
-//! and reopens it, which is what logrotate-style setups and upstream's operators expect.
+//! errors found at startup reach the terminal. The file is set aside as `<name>.log.YYYYMMDD`
+//! (`.YYYYMMDD_HHMMSS` with size rotation) and reopened on SIGHUP, daily and by size, and old
+//! ones are compressed and deleted, as upstream's `log_file_*` keys say ([`Rotation`]).
 
 use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 struct Target {
@@ -84,11 +85,13 @@ pub fn local_time_suffix() -> String {
     chrono::Local::now().format("%Y%m%d%H%M%S").to_string()
 }
 
-/// Rename the current file to `<name>.YYYYMMDD` and start a new one (SIGHUP, daily rotation).
-pub fn rotate() {
+/// Rename the current file to `<name>.YYYYMMDD` (with `_HHMMSS` when `with_time`) and start a
+/// new one; stdout and stderr follow it.
+pub fn rotate(with_time: bool) {
     let mut t = logger().target.lock();
     let Some(path) = t.path.clone() else { return };
-    let suffix = chrono::Local::now().format("%Y%m%d").to_string();
+    let format = if with_time { "%Y%m%d_%H%M%S" } else { "%Y%m%d" };
+    let suffix = chrono::Local::now().format(format).to_string();
     let mut rotated = path.clone().into_os_string();
     rotated.push(format!(".{suffix}"));
     let rotated = PathBuf::from(rotated);
@@ -102,9 +105,166 @@ pub fn rotate() {
     }
     if std::fs::rename(&path, &rotated).is_ok() {
         if let Ok(f) = OpenOptions::new().create(true).append(true).open(&path) {
+            use std::os::fd::AsRawFd;
+            let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
+            let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
             t.file = Some(f);
         }
     }
+}
+
+fn current_size() -> u64 {
+    let t = logger().target.lock();
+    t.file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map_or(0, |m| m.len())
+}
+
+/// Files set aside from the log file `path`: `<name>.<digits and _>[.gz]` beside it.
+fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix(&prefix).is_some_and(|rest| {
+                let stamp = rest.strip_suffix(".gz").unwrap_or(rest);
+                stamp.len() >= 8 && stamp.chars().all(|c| c.is_ascii_digit() || c == '_')
+            })
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+fn older_than(p: &Path, days: i64) -> bool {
+    let age = std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    age.is_some_and(|a| a.as_secs() as i64 >= days * 86400)
+}
+
+/// Upstream's `log_file_*` keys, applied by the daemon's main loop: daily rotation at
+/// `log_file_rotate_time`, rotation by size, SIGHUP rotation (only with daily rotation on, as
+/// upstream), deletion of rotated files older than `log_file_keep_days` at
+/// `log_file_delete_old_time` (and once at startup), and gzip of rotated files older than
+/// `log_file_compress_days_before` days.
+pub struct Rotation {
+    cfg: crate::config::LogConfig,
+    last_daily: Option<chrono::NaiveDate>,
+    last_cleanup: Option<chrono::NaiveDate>,
+    startup_cleanup_done: bool,
+}
+
+impl Rotation {
+    pub fn new(cfg: &crate::config::LogConfig) -> Rotation {
+        let now = chrono::Local::now();
+        let today = now.date_naive();
+        let past = |at: (u8, u8)| hour_minute(&now) >= at;
+        Rotation {
+            cfg: cfg.clone(),
+            last_daily: past(cfg.rotate_time).then_some(today),
+            last_cleanup: past(cfg.delete_old_time).then_some(today),
+            startup_cleanup_done: false,
+        }
+    }
+
+    pub fn on_hup(&mut self) {
+        if self.cfg.rotate_everyday {
+            rotate(self.cfg.rotate_on_size > 0);
+            self.compress();
+        }
+    }
+
+    /// Called about every 100 ms.
+    pub fn tick(&mut self) {
+        let now = chrono::Local::now();
+        let today = now.date_naive();
+        let hm = hour_minute(&now);
+        let with_time = self.cfg.rotate_on_size > 0;
+        if self.cfg.rotate_everyday && hm >= self.cfg.rotate_time && self.last_daily != Some(today)
+        {
+            self.last_daily = Some(today);
+            rotate(with_time);
+            self.compress();
+        }
+        if with_time && current_size() >= self.cfg.rotate_on_size as u64 {
+            rotate(true);
+            self.compress();
+        }
+        let cleanup_due = hm >= self.cfg.delete_old_time && self.last_cleanup != Some(today);
+        if cleanup_due || !self.startup_cleanup_done {
+            if cleanup_due {
+                self.last_cleanup = Some(today);
+            }
+            self.startup_cleanup_done = true;
+            self.delete_old();
+            self.compress();
+        }
+    }
+
+    fn delete_old(&self) {
+        let rotating = self.cfg.rotate_everyday || self.cfg.rotate_on_size > 0;
+        if self.cfg.keep_days <= 0 || !rotating {
+            return;
+        }
+        let Some(path) = logger().target.lock().path.clone() else {
+            return;
+        };
+        for f in rotated_files(&path) {
+            if older_than(&f, self.cfg.keep_days) {
+                match std::fs::remove_file(&f) {
+                    Ok(()) => log::info!("delete old log file: {}", f.display()),
+                    Err(e) => log::warn!("delete old log file {} fail: {e}", f.display()),
+                }
+            }
+        }
+    }
+
+    /// gzip, in the background, rotated files old enough and not compressed yet.
+    fn compress(&self) {
+        if !self.cfg.compress_old {
+            return;
+        }
+        let Some(path) = logger().target.lock().path.clone() else {
+            return;
+        };
+        let days = self.cfg.compress_days_before.max(0);
+        let due: Vec<PathBuf> = rotated_files(&path)
+            .into_iter()
+            .filter(|f| f.extension().is_none_or(|e| e != "gz") && older_than(f, days))
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("log-gzip".into())
+            .spawn(move || {
+                for f in due {
+                    match std::process::Command::new("gzip")
+                        .arg("-f")
+                        .arg(&f)
+                        .status()
+                    {
+                        Ok(s) if s.success() => {}
+                        Ok(s) => log::warn!("gzip {} fail: {s}", f.display()),
+                        Err(e) => log::warn!("gzip {} fail: {e}", f.display()),
+                    }
+                }
+            });
+    }
+}
+
+fn hour_minute(t: &chrono::DateTime<chrono::Local>) -> (u8, u8) {
+    use chrono::Timelike;
+    (t.hour() as u8, t.minute() as u8)
 }
 
 /// Write one line with an upstream level word that `log` has no level for (CRIT).

@@ -318,7 +318,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut repair: Option<std::thread::JoinHandle<()>> = None;
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
-    ctx.wait_for_shutdown(cfg.server.log.rotate_everyday, || {
+    ctx.wait_for_shutdown(&cfg.server.log, || {
         if last_stat.elapsed() >= stat_every {
             last_stat = Instant::now();
             let v = storage.stats_version.load(Ordering::Relaxed);

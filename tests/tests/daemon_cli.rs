@@ -218,3 +218,84 @@ fn sigterm_stops_storage_cleanly() {
     );
     assert!(c.storages[0].daemon.log().contains("exit normally."));
 }
+
+/// Upstream's log_file_* keys: rotated files older than log_file_keep_days go, old ones are
+/// gzipped, SIGHUP and log_file_rotate_on_size set the log aside (date_time suffix with size
+/// rotation), and logging goes on in a fresh file.
+#[test]
+fn log_files_rotate_compress_and_expire() {
+    let (a, b) = unique_net();
+    let ip = format!("127.{a}.{b}.10");
+    let dir = TempDir::new("logrotate");
+    let base = dir.path().join("t");
+    let logs = base.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let day = Duration::from_secs(86400);
+    let aged = |name: &str, age: Duration| {
+        let p = logs.join(name);
+        std::fs::write(&p, b"old lines\n").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - age).unwrap();
+        p
+    };
+    let expired = aged("trackerd.log.20200101", 30 * day);
+    let to_compress = aged("trackerd.log.20990101_000000", 3 * day);
+    let recent = aged("trackerd.log.20991231", Duration::ZERO);
+    let conf = dir.path().join("tracker.conf");
+    std::fs::write(
+        &conf,
+        tracker_conf_text(
+            &ip,
+            22122,
+            &base,
+            "log_file_rotate_on_size=2K\nlog_file_keep_days=15\nlog_file_compress_old=true\n\
+             log_file_compress_days_before=1\n",
+        ),
+    )
+    .unwrap();
+    let mut d = rfdfs_tests::Daemon::start("fdfs_trackerd", &conf, &base);
+    wait_port(&ip, 22122, "tracker");
+    let gz = logs.join("trackerd.log.20990101_000000.gz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while expired.exists() || !gz.exists() || to_compress.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "old logs not expired / compressed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(recent.exists(), "a recent rotated log was deleted");
+
+    // set aside with a date_time stamp by the daemon (not the 2099 file made above)
+    let rotated_now = || {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.strip_prefix("trackerd.log.").is_some_and(|stamp| {
+                    stamp.len() == 15 && stamp.as_bytes()[8] == b'_' && !stamp.starts_with("2099")
+                })
+            })
+            .count()
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.pid().unwrap() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    while rotated_now() < 1 {
+        assert!(Instant::now() < deadline, "SIGHUP did not rotate the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // warnings until the new file passes 2 KiB and is set aside too
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rotated_now() < 2 {
+        assert!(Instant::now() < deadline, "the log never rotated by size");
+        let mut s = rfdfs_tests::raw::connect(&ip, 22122);
+        let _ = std::io::Write::write_all(&mut s, &[0xFF; 10]);
+        let _ = rfdfs_tests::raw::read_response(&mut s);
+    }
+    assert!(logs.join("trackerd.log").exists());
+    assert_eq!(d.stop(), Some(0));
+}

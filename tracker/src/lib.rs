@@ -149,7 +149,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let check_every = Duration::from_secs(cfg.check_active_interval);
     let mut last_check = Instant::now();
     let mut last_status = fdfs_common::now();
-    ctx.wait_for_shutdown(cfg.server.log.rotate_everyday, || {
+    ctx.wait_for_shutdown(&cfg.server.log, || {
         let due = last_check.elapsed() >= check_every;
         if due {
             last_check = Instant::now();

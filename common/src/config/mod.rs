@@ -121,6 +121,8 @@ pub struct LogConfig {
     pub rotate_on_size: i64,
     pub keep_days: i64,
     pub delete_old_time: (u8, u8),
+    pub compress_old: bool,
+    pub compress_days_before: i64,
 }
 
 impl LogConfig {
@@ -150,6 +152,10 @@ impl LogConfig {
                 .unwrap_or(0),
             keep_days: s("log_file_keep_days").map(|v| ini::atoi(&v)).unwrap_or(15),
             delete_old_time: time("log_file_delete_old_time", (1, 30))?,
+            compress_old: ini.bool_in_section_or(sec, "log_file_compress_old", false),
+            compress_days_before: s("log_file_compress_days_before")
+                .map(|v| ini::atoi(&v))
+                .unwrap_or(1),
         })
     }
 }
@@ -557,8 +563,6 @@ impl TrackerConfig {
             "use_send_zc",
             "tcp_quick_ack",
             "sync_log_buff_interval",
-            "log_file_compress_old",
-            "log_file_compress_days_before",
         ] {
             ini.get(k);
         }
