@@ -23,6 +23,8 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
+# the progress-line test runs the tools on a pty made by script(1)
+command -v script >/dev/null || missing+=(bsdutils)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"

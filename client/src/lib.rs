@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod human;
+pub mod progress;
 pub mod stat_tools;
 pub mod tools;
 
@@ -48,8 +49,26 @@ impl Content<'_> {
         }
     }
 
-    /// Write the content after `head` (header and fixed fields go out in one write).
-    fn send(&self, stream: &mut TcpStream, head: &[u8]) -> io::Result<()> {
+    /// Write the content after `head` (header and fixed fields go out in one write), telling
+    /// `report` how far it is.
+    fn send(
+        &self,
+        stream: &mut TcpStream,
+        head: &[u8],
+        report: Option<&mut progress::Report>,
+    ) -> io::Result<()> {
+        if let (Some(report), Content::File(p)) = (report, self) {
+            let mut f = File::open(p)?;
+            let total = f.metadata()?.len();
+            stream.write_all(head)?;
+            let mut w = progress::Counted {
+                inner: stream,
+                done: 0,
+                total,
+                report,
+            };
+            return io::copy(&mut f, &mut w).map(|_| ());
+        }
         match self {
             Content::Buffer(b) => {
                 if b.len() <= 64 * 1024 {
@@ -116,6 +135,8 @@ pub struct Client {
     pub cfg: ClientConfig,
     next_tracker: AtomicUsize,
     pool: Mutex<HashMap<HostPort, Vec<(TcpStream, Instant)>>>,
+    /// told how far each file content sent or received is (the tools' progress line)
+    progress: Mutex<Option<progress::Report>>,
 }
 
 fn status_err(server: &HostPort, e: &NetError) {
@@ -133,7 +154,13 @@ impl Client {
             cfg,
             next_tracker: AtomicUsize::new(0),
             pool: Mutex::new(HashMap::new()),
+            progress: Mutex::new(None),
         }
+    }
+
+    /// Report the progress of file contents sent and received from now on.
+    pub fn report_progress(&self, report: progress::Report) {
+        *self.progress.lock() = Some(report);
     }
 
     pub fn from_conf(path: &Path) -> Result<Client, ConfigError> {
@@ -450,7 +477,7 @@ impl Client {
             .to_vec();
         frame.extend_from_slice(head);
         let r = content
-            .send(&mut c.stream, &frame)
+            .send(&mut c.stream, &frame, self.progress.lock().as_mut())
             .map_err(NetError::Io)
             .and_then(|_| net::recv_header(&mut c.stream))
             .and_then(|h| net::recv_body(&mut c.stream, &h));
@@ -555,7 +582,19 @@ impl Client {
         net::send_request(&mut c.stream, cmd::DOWNLOAD_FILE, 0, &req.to_bytes())?;
         let h = net::recv_header(&mut c.stream).inspect_err(|e| status_err(addr, e))?;
         let mut w = out()?;
-        let n = io::copy(&mut (&mut c.stream).take(h.pkg_len as u64), &mut w)?;
+        let body = &mut (&mut c.stream).take(h.pkg_len as u64);
+        let n = match self.progress.lock().as_mut() {
+            Some(report) => io::copy(
+                body,
+                &mut progress::Counted {
+                    inner: &mut w,
+                    done: 0,
+                    total: h.pkg_len as u64,
+                    report,
+                },
+            )?,
+            None => io::copy(body, &mut w)?,
+        };
         if n != h.pkg_len as u64 {
             return Err(NetError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

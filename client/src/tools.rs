@@ -3,7 +3,7 @@
 //! (file IDs, info blocks, failure lines and exit codes) matches upstream exactly.
 
 use crate::human::{mb_to_human, seconds_to_human};
-use crate::{anti_steal_token, Client, Content, FileId};
+use crate::{anti_steal_token, progress, Client, Content, FileId};
 use fdfs_common::config::parse_host_port;
 use fdfs_common::file_id::{ext_from_local_name, slave_name, FileKind};
 use fdfs_common::log::format_time;
@@ -70,6 +70,8 @@ struct ToolSpec {
     fail_on_stdout: bool,
     /// fdfs_download_file exits 0 whatever happened to the transfer
     exit_zero_on_fail: bool,
+    /// the argument naming the file whose transfer a watching person sees progress of
+    progress_arg: Option<usize>,
 }
 
 /// The shape the file tools share: usage, config, the operation, upstream's failure line.
@@ -92,6 +94,12 @@ fn run_file_tool(
         Ok(c) => c,
         Err(code) => return code,
     };
+    let watched = spec.progress_arg.and_then(|i| args.get(i));
+    if let Some(report) =
+        watched.and_then(|f| progress::on_terminal(&format!("{} {f}", spec.fail_what)))
+    {
+        client.report_progress(report);
+    }
     match op(&client) {
         Ok(out) => {
             if let Some(line) = out {
@@ -131,6 +139,7 @@ pub fn fdfs_upload_file(args: &[String]) -> i32 {
         fail_what: "upload file".into(),
         fail_on_stdout: false,
         exit_zero_on_fail: false,
+        progress_arg: Some(2),
     };
     run_file_tool(args, spec, |client| {
         let local = local_file(&args[2])?;
@@ -167,6 +176,7 @@ pub fn fdfs_upload_appender(args: &[String]) -> i32 {
         fail_what: "upload file".into(),
         fail_on_stdout: false,
         exit_zero_on_fail: false,
+        progress_arg: Some(2),
     };
     run_file_tool(args, spec, |client| {
         let local = local_file(&args[2])?;
@@ -189,6 +199,7 @@ pub fn fdfs_download_file(args: &[String]) -> i32 {
         fail_what: "download file".into(),
         fail_on_stdout: true,
         exit_zero_on_fail: true,
+        progress_arg: Some(2),
     };
     run_file_tool(args, spec, |client| {
         let file_id = &args[2];
@@ -219,6 +230,7 @@ pub fn fdfs_delete_file(args: &[String]) -> i32 {
         fail_what: "delete file".into(),
         fail_on_stdout: true,
         exit_zero_on_fail: false,
+        progress_arg: None,
     };
     run_file_tool(args, spec, |client| {
         client.delete(&FileId::parse(&args[2])?).map(|_| None)
@@ -233,6 +245,7 @@ pub fn fdfs_append_file(args: &[String]) -> i32 {
         fail_what: "append file".into(),
         fail_on_stdout: true,
         exit_zero_on_fail: false,
+        progress_arg: Some(3),
     };
     run_file_tool(args, spec, |client| {
         let local = local_file(&args[3])?;
@@ -254,6 +267,7 @@ pub fn fdfs_regenerate_filename(args: &[String]) -> i32 {
         fail_what: what,
         fail_on_stdout: false,
         exit_zero_on_fail: false,
+        progress_arg: None,
     };
     run_file_tool(args, spec, |client| {
         let id = client.regenerate_appender_filename(&FileId::parse(&args[2])?)?;

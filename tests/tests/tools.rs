@@ -469,3 +469,57 @@ fn cluster_stat_tools() {
     assert_eq!(code, 1);
     assert!(err.contains("Usage: "));
 }
+
+/// On a terminal (a pty from `script`) the file tools draw a progress line on stderr and erase
+/// it; their own output is unchanged, as it is when stdout is a pipe.
+#[test]
+fn file_tools_show_progress_only_on_a_terminal() {
+    let c = Cluster::start(ClusterOpts::default());
+    let dir = TempDir::new("progress");
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![0x5Au8; 8 << 20]).unwrap();
+    let bin = rfdfs_tests::bin_dir();
+    let conf = c.client_conf.display().to_string();
+    let on_pty = |cmd: String| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .expect("script (util-linux)");
+        assert!(out.status.success(), "{cmd}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_pty(format!(
+        "{}/fdfs_upload_file {conf} {}",
+        bin.display(),
+        big.display()
+    ));
+    assert!(
+        shown.contains(&format!("upload file {}: ", big.display())) && shown.contains(" MiB"),
+        "{shown:?}"
+    );
+    // the line is erased before the tool's own output, which ends the transcript
+    let (progress, id) = shown
+        .rsplit_once("\r\x1b[K")
+        .expect("an erased progress line");
+    assert!(progress.contains("/ 8.0 MiB"), "{progress:?}");
+    let id = id.trim_end();
+    assert!(id.starts_with("group1/M00/"), "{id:?}");
+
+    let local = dir.path().join("back.bin");
+    let shown = on_pty(format!(
+        "{}/fdfs_download_file {conf} {id} {}",
+        bin.display(),
+        local.display()
+    ));
+    assert!(
+        shown.contains(&format!("download file {id}: ")),
+        "{shown:?}"
+    );
+    assert_eq!(std::fs::read(&local).unwrap(), std::fs::read(&big).unwrap());
+
+    // piped: upstream's output only
+    let (code, out, err) = c.tool("fdfs_upload_file", &[&big.display().to_string()]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("group1/M00/") && out.ends_with('\n') && out.lines().count() == 1);
+    assert_eq!(err, "");
+}
