@@ -50,6 +50,8 @@ pub struct Binlog {
     deleted: Mutex<std::collections::HashMap<String, i64>>,
     /// deletes before this time are forgotten (persisted in `TOMBSTONE_HORIZON_FILE`)
     horizon: Mutex<i64>,
+    /// whether deletes are remembered at all: not while this storage is alone in its group
+    keep_tombstones: std::sync::atomic::AtomicBool,
 }
 
 pub fn binlog_name(index: u32) -> String {
@@ -83,6 +85,7 @@ impl Binlog {
                     .and_then(|t| t.trim().parse().ok())
                     .unwrap_or(0),
             ),
+            keep_tombstones: std::sync::atomic::AtomicBool::new(true),
         };
         b.write_index(index, compress_index)?;
         b.load_deletes(index);
@@ -106,6 +109,12 @@ impl Binlog {
     /// that is stale: a peer that crashed before sending it must not bring a deleted file back.
     pub fn deleted_at(&self, name: &str) -> Option<i64> {
         self.deleted.lock().get(name).copied()
+    }
+
+    /// Whether deletes from now on are remembered (see [`Binlog::deleted_at`]).
+    pub fn keep_tombstones(&self, keep: bool) {
+        self.keep_tombstones
+            .store(keep, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Drop the tombstones of deletes made before `ts`; returns how many are left.
@@ -146,7 +155,11 @@ impl Binlog {
     /// when this returns, so a crash cannot leave the change without its line; sync readers see it only once the returned
     /// guard is dropped (the change made, or given up: the sender then finds nothing to send).
     pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
-        if op.eq_ignore_ascii_case(&op::DELETE) {
+        if op.eq_ignore_ascii_case(&op::DELETE)
+            && self
+                .keep_tombstones
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.deleted.lock().insert(name.to_string(), timestamp);
         }
         let (seq, start) = self.append(timestamp, op, name, args);
@@ -382,6 +395,13 @@ mod tests {
         let b = Binlog::open(&dir, true).unwrap();
         assert_eq!(b.deleted_at("M00/00/00/a"), None);
         assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
+        // a storage alone in its group remembers no deletes
+        b.keep_tombstones(false);
+        b.write(40, 'D', "M00/00/00/d", "");
+        assert_eq!(b.deleted_at("M00/00/00/d"), None);
+        b.keep_tombstones(true);
+        b.write(41, 'D', "M00/00/00/e", "");
+        assert_eq!(b.deleted_at("M00/00/00/e"), Some(41));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -88,13 +88,22 @@ impl Storage {
         let me = self.my_id.read().clone();
         let synced = self.synced_from.lock().clone();
         let caught = self.caught_up.lock().clone();
-        let mut horizon = fdfs_common::now();
+        let now = fdfs_common::now();
+        let mut horizon = now;
+        let mut peers = 0;
         for m in members
             .iter()
             .filter(|m| m.id != me && !status::gone(m.status))
         {
+            peers += 1;
             let seen = synced.get(&m.id).copied().unwrap_or(0);
             horizon = horizon.min(seen.max(caught.get(&m.id).copied().unwrap_or(0)));
+        }
+        // alone in the group, no peer can send a late create: nothing to remember
+        self.binlog.keep_tombstones(peers > 0);
+        if peers == 0 {
+            self.binlog.forget_deletes_before(now + 1);
+            return;
         }
         // room for clocks that differ between members
         self.binlog
