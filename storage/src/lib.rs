@@ -176,6 +176,15 @@ pub fn run(mut ctx: RunContext) -> i32 {
         mark_moves: Mutex::new(Vec::new()),
         last_prune: std::sync::atomic::AtomicI64::new(0),
     });
+    // /health says 503 while the tracker handshake waits; started here only when no switch to
+    // run_by_user/run_by_group is pending, since nothing is served before the switch
+    let mut metrics_listener = metrics_listener;
+    let mut metrics_server = None;
+    if cfg.server.run_by_user.is_empty() && cfg.server.run_by_group.is_empty() {
+        if let Err(code) = serve_metrics(&mut metrics_server, &mut metrics_listener, &rep) {
+            return code;
+        }
+    }
     // the tracker handshake may wait for a tracker to come up; SIGTERM must still work meanwhile
     let term = ctx.terminate_flag();
     let stop2 = Arc::clone(&stop);
@@ -266,14 +275,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     let _ = storage.conn_stats.set(Arc::clone(&server.stats));
-    let mut metrics_server = match fdfs_common::daemon::start_metrics(
-        metrics_listener,
-        &cfg.server,
-        metrics::endpoint(&rep),
-    ) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    if let Err(code) = serve_metrics(&mut metrics_server, &mut metrics_listener, &rep) {
+        return code;
+    }
     log::info!(
         "rfdfs storage v{}, group_name={}, my ip={my_ip}, my id={}, port={}, base_path={}, store_path_count={}, \
          subdir_count_per_path={}, max_connections={}, work_threads={}, heart_beat_interval={}s, \
@@ -378,4 +382,20 @@ pub fn run(mut ctx: RunContext) -> i32 {
     save_stats(&storage);
     ctx.finish();
     0
+}
+
+/// Start the metrics endpoint on `listener` unless that was done already.
+fn serve_metrics(
+    server: &mut Option<fdfs_common::server::Server>,
+    listener: &mut Option<std::net::TcpListener>,
+    rep: &Arc<reporter::Reporter>,
+) -> Result<(), i32> {
+    if let Some(l) = listener.take() {
+        *server = fdfs_common::daemon::start_metrics(
+            Some(l),
+            &rep.storage.cfg.server,
+            metrics::endpoint(rep),
+        )?;
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use fdfs_client::Content;
 use openmetrics_parser::{prometheus::parse_prometheus, PrometheusValue};
-use rfdfs_tests::{Cluster, ClusterOpts};
+use rfdfs_tests::{storage_conf_text, Cluster, ClusterOpts, Daemon, TempDir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -186,4 +186,51 @@ fn metrics_follow_traffic_and_health_reports_serving() {
         let labels = [("ip", s.ip.as_str()), ("status", "ACTIVE")];
         assert_eq!(value(&t, "fdfs_tracker_storage_status", &labels), 7.0);
     }
+
+    // the tracker gone: the storages are not serving any more
+    let mut c = c;
+    assert_eq!(c.tracker.stop(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for host in &storages {
+        loop {
+            let (status, body) = get(host, STORAGE_METRICS, "/health");
+            if status == 503 {
+                assert_eq!(body, "not joined to any tracker\n");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{host} still healthy without a tracker"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // and a storage that never reached a tracker answers 503 while it waits
+    let dir = TempDir::new("metrics-wait");
+    let ip = format!("127.{}.{}.30", c.net.0, c.net.1);
+    let conf = dir.path().join("storage.conf");
+    let text = storage_conf_text(
+        &ip,
+        23000,
+        dir.path(),
+        &[dir.path().to_path_buf()],
+        4,
+        &c.tracker_addrs(),
+        &format!("metrics.server_port={STORAGE_METRICS}\n"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut waiting = Daemon::start("fdfs_storaged", &conf, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if TcpStream::connect((ip.as_str(), STORAGE_METRICS)).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics port while waiting for a tracker"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&ip, STORAGE_METRICS, "/health").0, 503);
+    assert_eq!(waiting.stop(), Some(0));
 }
