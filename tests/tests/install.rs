@@ -167,6 +167,8 @@ fn installed_daemons_start_restart_under_load_and_stop() {
                         acked.lock().unwrap().push((id, data.into_bytes()));
                         k += 1;
                     }
+                    // a steady stream rather than a flood: every file is checked afterwards
+                    std::thread::sleep(Duration::from_millis(2));
                 }
             })
         })
@@ -247,6 +249,26 @@ fn installed_daemons_start_restart_under_load_and_stop() {
     unit_command(&prefix, &unit_value(&tunit, "ExecStop"));
     assert!(!alive(s1) && !alive(t1));
     assert!(!spid.exists() && !tpid.exists(), "pid files left behind");
+
+    // the Type=simple form the units' comments give: -N in the foreground, SIGTERM stops it
+    let simple = unit_value(&tunit, "ExecStart")
+        .replace(" start", "")
+        .replace("fdfs_trackerd ", "fdfs_trackerd -N ");
+    let mapped = simple
+        .replace("/usr/bin/", &format!("{}/usr/bin/", prefix.display()))
+        .replace("/etc/fdfs/", &format!("{}/etc/fdfs/", prefix.display()));
+    let mut words = mapped.split_whitespace();
+    let mut fg = Command::new(words.next().unwrap())
+        .args(words)
+        .spawn()
+        .unwrap();
+    rfdfs_tests::wait_port(&tip, 22122, "foreground tracker");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(fg.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(fg.wait().unwrap().success());
 
     // uninstall keeps the changed configs only
     run(Command::new(repo().join("scripts/uninstall.sh")).arg(&prefix));
