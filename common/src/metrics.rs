@@ -73,92 +73,70 @@ impl Metrics {
             .filter(|(_, c)| c.count.load(Ordering::Relaxed) > 0)
             .map(|(i, c)| (i as u8, c))
             .collect();
-        out.family("requests_total", "counter", "Requests served, by command.");
-        for (code, c) in &seen {
-            let v = c.count.load(Ordering::Relaxed);
-            out.sample("requests_total", &[("command", &name(*code))], v as f64);
-        }
-        out.family(
-            "request_errors_total",
-            "counter",
-            "Requests answered with a non-zero status, by command.",
-        );
-        for (code, c) in &seen {
-            let v = c.errors.load(Ordering::Relaxed);
-            out.sample(
+        let names: Vec<String> = seen.iter().map(|(code, _)| name(*code)).collect();
+        type Counter = fn(&CommandStats) -> &AtomicU64;
+        let counters: [(&str, &str, Counter); 2] = [
+            ("requests_total", "Requests served, by command.", |c| {
+                &c.count
+            }),
+            (
                 "request_errors_total",
-                &[("command", &name(*code))],
-                v as f64,
-            );
+                "Requests answered with a non-zero status, by command.",
+                |c| &c.errors,
+            ),
+        ];
+        for (family, help, counter) in counters {
+            let samples = seen.iter().zip(&names).map(|((_, c), command)| {
+                let v = counter(c).load(Ordering::Relaxed);
+                ([("command", command.as_str())], v as f64)
+            });
+            out.family_of(family, "counter", help, samples);
         }
         out.family(
             "request_duration_seconds",
             "histogram",
             "Time from a request's header to its answer, by command.",
         );
-        for (code, c) in &seen {
-            let command = name(*code);
+        for ((_, c), command) in seen.iter().zip(&names) {
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cumulative += c.buckets[i].load(Ordering::Relaxed);
                 out.sample(
                     "request_duration_seconds_bucket",
-                    &[("command", &command), ("le", &b.to_string())],
+                    &[("command", command), ("le", &b.to_string())],
                     cumulative as f64,
                 );
             }
             let count = c.count.load(Ordering::Relaxed);
             out.sample(
                 "request_duration_seconds_bucket",
-                &[("command", &command), ("le", "+Inf")],
+                &[("command", command), ("le", "+Inf")],
                 count as f64,
             );
             out.sample(
                 "request_duration_seconds_sum",
-                &[("command", &command)],
+                &[("command", command)],
                 c.micros.load(Ordering::Relaxed) as f64 / 1e6,
             );
             out.sample(
                 "request_duration_seconds_count",
-                &[("command", &command)],
+                &[("command", command)],
                 count as f64,
             );
         }
-        out.family(
-            "received_bytes_total",
-            "counter",
-            "Bytes received on the service port.",
-        );
-        out.sample(
-            "received_bytes_total",
-            &[],
-            self.bytes_in.load(Ordering::Relaxed) as f64,
-        );
-        out.family(
-            "sent_bytes_total",
-            "counter",
-            "Bytes sent on the service port.",
-        );
-        out.sample(
-            "sent_bytes_total",
-            &[],
-            self.bytes_out.load(Ordering::Relaxed) as f64,
-        );
+        let received = self.bytes_in.load(Ordering::Relaxed) as f64;
+        let help = "Bytes received on the service port.";
+        out.single("received_bytes_total", "counter", help, received);
+        let sent = self.bytes_out.load(Ordering::Relaxed) as f64;
+        let help = "Bytes sent on the service port.";
+        out.single("sent_bytes_total", "counter", help, sent);
         if let Some(s) = conns {
-            out.family(
-                "connections",
-                "gauge",
-                "Open connections on the service port.",
-            );
-            let cur = s.current.load(Ordering::Relaxed);
-            out.sample("connections", &[], cur as f64);
-            out.family(
-                "connections_accepted_total",
-                "counter",
-                "Connections accepted on the service port.",
-            );
-            let acc = s.accepted.load(Ordering::Relaxed);
-            out.sample("connections_accepted_total", &[], acc as f64);
+            let cur = s.current.load(Ordering::Relaxed) as f64;
+            let help = "Open connections on the service port.";
+            out.single("connections", "gauge", help, cur);
+            let acc = s.accepted.load(Ordering::Relaxed) as f64;
+            let help = "Connections accepted on the service port.";
+            out.single("connections_accepted_total", "counter", help, acc);
         }
     }
 }
@@ -182,6 +160,26 @@ impl Exposition {
         let p = &self.prefix;
         let _ = writeln!(self.text, "# HELP {p}{name} {help}");
         let _ = writeln!(self.text, "# TYPE {p}{name} {kind}");
+    }
+
+    /// A family and its samples, each a label set and a value.
+    pub fn family_of<'a, L: AsRef<[(&'a str, &'a str)]>>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, f64)>,
+    ) {
+        self.family(name, kind, help);
+        for (labels, value) in samples {
+            self.sample(name, labels.as_ref(), value);
+        }
+    }
+
+    /// A family of one unlabelled sample.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
     }
 
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {

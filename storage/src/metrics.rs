@@ -76,18 +76,18 @@ fn render(rep: &Reporter, out: &mut Exposition) {
         ),
     ];
     for (name, help, rows, offset) in tables {
-        out.family(name, "counter", help);
-        for (op, i) in rows {
-            out.sample(name, &[("operation", op)], counters[i + offset] as f64);
-        }
+        let samples = rows
+            .iter()
+            .map(|(op, i)| ([("operation", *op)], counters[i + offset] as f64));
+        out.family_of(name, "counter", help, samples);
     }
-
-    out.family(
+    let help = "Trackers that accepted this storage's JOIN.";
+    out.single(
         "trackers_joined",
         "gauge",
-        "Trackers that accepted this storage's JOIN.",
+        help,
+        rep.joined.lock().len() as f64,
     );
-    out.sample("trackers_joined", &[], rep.joined.lock().len() as f64);
 
     // (index, path, (total MB, free MB) while readable)
     type PathRow = (String, String, Option<(i64, i64)>);
@@ -104,36 +104,28 @@ fn render(rep: &Reporter, out: &mut Exposition) {
             )
         })
         .collect();
-    out.family(
-        "store_path_up",
-        "gauge",
-        "1 while a store path is readable.",
-    );
-    for (i, p, u) in &paths {
-        let up = u.is_some() as u8 as f64;
-        out.sample("store_path_up", &[("index", i), ("path", p)], up);
-    }
-    type Size<'a> = (&'a str, &'a str, fn((i64, i64)) -> i64);
-    let sizes: [Size; 2] = [
+    // (family, help, the figure of a path, if it has one)
+    type PerPath<'a> = (&'a str, &'a str, fn(Option<(i64, i64)>) -> Option<f64>);
+    let per_path: [PerPath; 3] = [
+        ("store_path_up", "1 while a store path is readable.", |u| {
+            Some(u.is_some() as u8 as f64)
+        }),
         (
             "store_path_total_bytes",
             "Size of each store path's file system.",
-            |u| u.0,
+            |u| u.map(|u| u.0 as f64 * 1048576.0),
         ),
         (
             "store_path_free_bytes",
             "Free space of each store path.",
-            |u| u.1,
+            |u| u.map(|u| u.1 as f64 * 1048576.0),
         ),
     ];
-    for (name, help, pick) in sizes {
-        out.family(name, "gauge", help);
-        for (i, p, u) in &paths {
-            if let Some(u) = u {
-                let v = pick(*u) as f64 * 1048576.0;
-                out.sample(name, &[("index", i), ("path", p)], v);
-            }
-        }
+    for (name, help, figure) in per_path {
+        let samples = paths.iter().filter_map(|(i, p, u)| {
+            figure(*u).map(|v| ([("index", i.as_str()), ("path", p.as_str())], v))
+        });
+        out.family_of(name, "gauge", help, samples);
     }
 
     // how far behind this storage's binlog each member's mark file is
@@ -141,7 +133,7 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     let my_id = st.my_id.read().clone();
     let members = st.members.read().clone();
     // (peer id, its status, (bytes, seconds) behind when its mark file is readable)
-    type LagRow = (String, String, Option<(u64, i64)>);
+    type LagRow = (String, &'static str, Option<(u64, i64)>);
     let lags: Vec<LagRow> = members
         .iter()
         .filter(|m| m.id != my_id && !status::gone(m.status))
@@ -150,39 +142,36 @@ fn render(rep: &Reporter, out: &mut Exposition) {
                 .ok()
                 .flatten()
                 .map(|mark| lag_of(rep, &mark, end));
-            (m.id.clone(), status::name(m.status).to_string(), lag)
+            (m.id.clone(), status::name(m.status), lag)
         })
         .collect();
-    out.family(
+    out.family_of(
         "peer_status",
         "gauge",
         "Each group member's status code, as the tracker reports it.",
+        members.iter().filter(|m| m.id != my_id).map(|m| {
+            let labels = [("peer", m.id.as_str()), ("status", status::name(m.status))];
+            (labels, m.status as f64)
+        }),
     );
-    for m in members.iter().filter(|m| m.id != my_id) {
-        let labels = [("peer", m.id.as_str()), ("status", status::name(m.status))];
-        out.sample("peer_status", &labels, m.status as f64);
-    }
-    out.family(
-        "sync_lag_bytes",
-        "gauge",
-        "Binlog bytes not yet sent to each member (from its mark file).",
-    );
-    for (peer, s, lag) in &lags {
-        if let Some((bytes, _)) = lag {
-            let labels = [("peer", peer.as_str()), ("status", s.as_str())];
-            out.sample("sync_lag_bytes", &labels, *bytes as f64);
-        }
-    }
-    out.family(
-        "sync_lag_seconds",
-        "gauge",
-        "Age of the oldest change not yet sent to each member (0 when none is pending).",
-    );
-    for (peer, s, lag) in &lags {
-        if let Some((_, secs)) = lag {
-            let labels = [("peer", peer.as_str()), ("status", s.as_str())];
-            out.sample("sync_lag_seconds", &labels, *secs as f64);
-        }
+    type PerPeer<'a> = (&'a str, &'a str, fn((u64, i64)) -> f64);
+    let per_peer: [PerPeer; 2] = [
+        (
+            "sync_lag_bytes",
+            "Binlog bytes not yet sent to each member (from its mark file).",
+            |l| l.0 as f64,
+        ),
+        (
+            "sync_lag_seconds",
+            "Age of the oldest change not yet sent to each member (0 when none is pending).",
+            |l| l.1 as f64,
+        ),
+    ];
+    for (name, help, figure) in per_peer {
+        let samples = lags.iter().filter_map(|(peer, s, lag)| {
+            lag.map(|l| ([("peer", peer.as_str()), ("status", *s)], figure(l)))
+        });
+        out.family_of(name, "gauge", help, samples);
     }
 }
 

@@ -3,6 +3,7 @@
 //! tracker leader.
 
 use crate::service::Tracker;
+use crate::state::StorageServer;
 use fdfs_common::metrics::{Endpoint, Exposition};
 use fdfs_common::proto::status;
 use std::sync::Arc;
@@ -26,103 +27,88 @@ fn render(t: &Tracker, out: &mut Exposition) {
     t.metrics
         .render(out, t.conn_stats.get().map(|s| s.as_ref()));
     let leader = t.relation.lock().leader.clone();
-    out.family("is_leader", "gauge", "1 while this tracker is the leader.");
-    out.sample("is_leader", &[], t.am_leader() as u8 as f64);
-    out.family("has_leader", "gauge", "1 while a tracker leader is known.");
-    out.sample("has_leader", &[], leader.is_some() as u8 as f64);
+    let help = "1 while this tracker is the leader.";
+    out.single("is_leader", "gauge", help, t.am_leader() as u8 as f64);
+    let help = "1 while a tracker leader is known.";
+    out.single("has_leader", "gauge", help, leader.is_some() as u8 as f64);
 
     let state = t.state.lock();
     let now = fdfs_common::now();
-    out.family("groups", "gauge", "Groups known to this tracker.");
-    out.sample("groups", &[], state.groups.len() as f64);
-    out.family(
+    let help = "Groups known to this tracker.";
+    out.single("groups", "gauge", help, state.groups.len() as f64);
+    let counted = [
+        status::ACTIVE,
+        status::ONLINE,
+        status::OFFLINE,
+        status::WAIT_SYNC,
+        status::SYNCING,
+    ];
+    out.family_of(
         "group_storages",
         "gauge",
         "Storages of each group, by status.",
+        state.groups.iter().flat_map(|(name, g)| {
+            counted.iter().map(move |&s| {
+                let n = g.storages.iter().filter(|m| m.status == s).count();
+                (
+                    [("group", name.as_str()), ("status", status::name(s))],
+                    n as f64,
+                )
+            })
+        }),
     );
-    for (name, g) in &state.groups {
-        for s in [
-            status::ACTIVE,
-            status::ONLINE,
-            status::OFFLINE,
-            status::WAIT_SYNC,
-            status::SYNCING,
-        ] {
-            let n = g.storages.iter().filter(|m| m.status == s).count();
-            out.sample(
-                "group_storages",
-                &[("group", name), ("status", status::name(s))],
-                n as f64,
-            );
-        }
-    }
-    out.family(
+    out.family_of(
         "group_free_bytes",
         "gauge",
         "Free space of each group (its fullest writable member).",
+        state
+            .groups
+            .iter()
+            .map(|(name, g)| ([("group", name.as_str())], g.space().1 as f64 * 1048576.0)),
     );
-    for (name, g) in &state.groups {
-        let (_, free) = g.space();
-        out.sample(
-            "group_free_bytes",
-            &[("group", name)],
-            free as f64 * 1048576.0,
-        );
-    }
-    out.family(
+    let storages = || {
+        state
+            .groups
+            .iter()
+            .flat_map(|(name, g)| g.storages.iter().map(move |m| (name.as_str(), m)))
+    };
+    out.family_of(
         "storage_status",
         "gauge",
         "Each storage's status code, with its name as a label.",
+        storages().map(|(group, m)| {
+            let labels = [
+                ("group", group),
+                ("id", m.id.as_str()),
+                ("ip", m.ip.as_str()),
+                ("status", status::name(m.status)),
+            ];
+            (labels, m.status as f64)
+        }),
     );
-    for (name, g) in &state.groups {
-        for m in &g.storages {
-            out.sample(
-                "storage_status",
-                &[
-                    ("group", name),
-                    ("id", &m.id),
-                    ("ip", &m.ip),
-                    ("status", status::name(m.status)),
-                ],
-                m.status as f64,
-            );
-        }
-    }
-    out.family(
-        "storage_free_bytes",
-        "gauge",
-        "Free space each storage last reported.",
-    );
-    for (name, g) in &state.groups {
-        for m in &g.storages {
-            let v = m.free_mb as f64 * 1048576.0;
-            out.sample("storage_free_bytes", &[("group", name), ("id", &m.id)], v);
-        }
-    }
-    out.family(
-        "storage_total_bytes",
-        "gauge",
-        "Total space each storage last reported.",
-    );
-    for (name, g) in &state.groups {
-        for m in &g.storages {
-            let v = m.total_mb as f64 * 1048576.0;
-            out.sample("storage_total_bytes", &[("group", name), ("id", &m.id)], v);
-        }
-    }
-    out.family(
-        "storage_heartbeat_age_seconds",
-        "gauge",
-        "Seconds since each storage's last heartbeat.",
-    );
-    for (name, g) in &state.groups {
-        for m in g.storages.iter().filter(|m| m.last_heart_beat_time > 0) {
-            let age = (now - m.last_heart_beat_time).max(0);
-            out.sample(
-                "storage_heartbeat_age_seconds",
-                &[("group", name), ("id", &m.id)],
-                age as f64,
-            );
-        }
+    // (family, help, the figure of a storage, if it has one)
+    type PerStorage<'a> = (&'a str, &'a str, &'a dyn Fn(&StorageServer) -> Option<f64>);
+    let per_storage: [PerStorage; 3] = [
+        (
+            "storage_free_bytes",
+            "Free space each storage last reported.",
+            &|m| Some(m.free_mb as f64 * 1048576.0),
+        ),
+        (
+            "storage_total_bytes",
+            "Total space each storage last reported.",
+            &|m| Some(m.total_mb as f64 * 1048576.0),
+        ),
+        (
+            "storage_heartbeat_age_seconds",
+            "Seconds since each storage's last heartbeat.",
+            &|m| (m.last_heart_beat_time > 0).then(|| (now - m.last_heart_beat_time).max(0) as f64),
+        ),
+    ];
+    for (family, help, figure) in per_storage {
+        let samples = storages().filter_map(|(group, m)| {
+            figure(m).map(|v| ([("group", group), ("id", m.id.as_str())], v))
+        });
+        out.family_of(family, "gauge", help, samples);
     }
 }
