@@ -59,9 +59,7 @@ impl RunContext {
             let _ = out.flush();
         }
         if let Some(f) = crate::log::log_file() {
-            use std::os::fd::AsRawFd;
-            let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
-            let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+            crate::log::redirect_std_streams(&f);
         }
         Ok(())
     }

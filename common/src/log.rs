@@ -70,6 +70,13 @@ pub fn open_file(path: PathBuf) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Point stdout and stderr at `f`, so that stray output of the daemon lands in its log.
+pub fn redirect_std_streams(f: &File) {
+    use std::os::fd::AsRawFd;
+    let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
+    let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+}
+
 /// The file lines currently go to, for redirecting stdout/stderr into it.
 pub fn log_file() -> Option<File> {
     logger()
@@ -105,9 +112,7 @@ pub fn rotate(with_time: bool) {
     }
     if std::fs::rename(&path, &rotated).is_ok() {
         if let Ok(f) = OpenOptions::new().create(true).append(true).open(&path) {
-            use std::os::fd::AsRawFd;
-            let _ = nix::unistd::dup2(f.as_raw_fd(), 1);
-            let _ = nix::unistd::dup2(f.as_raw_fd(), 2);
+            redirect_std_streams(&f);
             t.file = Some(f);
         }
     }
@@ -159,8 +164,8 @@ fn older_than(p: &Path, days: i64) -> bool {
 pub struct Rotation {
     cfg: crate::config::LogConfig,
     last_daily: Option<chrono::NaiveDate>,
+    /// the day whose cleanup is done (none yet: the first tick cleans up, at startup)
     last_cleanup: Option<chrono::NaiveDate>,
-    startup_cleanup_done: bool,
 }
 
 impl Rotation {
@@ -171,8 +176,7 @@ impl Rotation {
         Rotation {
             cfg: cfg.clone(),
             last_daily: past(cfg.rotate_time).then_some(today),
-            last_cleanup: past(cfg.delete_old_time).then_some(today),
-            startup_cleanup_done: false,
+            last_cleanup: None,
         }
     }
 
@@ -199,12 +203,15 @@ impl Rotation {
             rotate(true);
             self.compress();
         }
-        let cleanup_due = hm >= self.cfg.delete_old_time && self.last_cleanup != Some(today);
-        if cleanup_due || !self.startup_cleanup_done {
-            if cleanup_due {
-                self.last_cleanup = Some(today);
-            }
-            self.startup_cleanup_done = true;
+        // today's cleanup counts as done once its time has passed; before that, the startup
+        // cleanup stands for yesterday's
+        let done_for = if hm >= self.cfg.delete_old_time {
+            today
+        } else {
+            today.pred_opt().unwrap_or(today)
+        };
+        if self.last_cleanup.is_none_or(|d| d < done_for) {
+            self.last_cleanup = Some(done_for);
             self.delete_old();
             self.compress();
         }

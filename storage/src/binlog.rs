@@ -152,8 +152,9 @@ impl Binlog {
     }
 
     /// Record a change about to be made. The line is written (and in durable mode on disk)
-    /// when this returns, so a crash cannot leave the change without its line; sync readers see it only once the returned
-    /// guard is dropped (the change made, or given up: the sender then finds nothing to send).
+    /// when this returns, so a crash cannot leave the change without its line; sync readers
+    /// see it only once the returned guard is dropped (the change made, or given up: the sender
+    /// then finds nothing to send).
     pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
         if op.eq_ignore_ascii_case(&op::DELETE)
             && self

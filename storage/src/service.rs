@@ -223,7 +223,18 @@ impl Storage {
         f: &mut File,
         len: u64,
     ) -> Result<(), Fail> {
-        self.receive_into(conn, f, len, None)
+        self.receive_and_sync(conn, f, len, None)
+    }
+
+    /// `receive_into`, then the file's sync; failures as the answer to give.
+    fn receive_and_sync(
+        &self,
+        conn: &mut Conn,
+        f: &mut File,
+        len: u64,
+        crc: Option<&mut crc32fast::Hasher>,
+    ) -> Result<(), Fail> {
+        self.receive_into(conn, f, len, crc)
             .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
             .map_err(Storage::body_fail)
     }
@@ -394,9 +405,7 @@ impl Storage {
             }
         };
         let mut crc = crc32fast::Hasher::new();
-        self.receive_into(conn, &mut new.file, len, Some(&mut crc))
-            .and_then(|_| self.sync_file(&new.file).map_err(|e| Some(io_errno(&e))))
-            .map_err(Storage::body_fail)?;
+        self.receive_and_sync(conn, &mut new.file, len, Some(&mut crc))?;
         Ok((new, crc.finalize()))
     }
 
@@ -627,9 +636,7 @@ impl Storage {
             }));
         }
         drop(new);
-        if self.durable() {
-            crate::store::sync_dir(&dir);
-        }
+        self.sync_parent(&slave_path);
         self.count(
             stat::TOTAL_UPLOAD_COUNT,
             true,
