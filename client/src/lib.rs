@@ -57,18 +57,6 @@ impl Content<'_> {
         head: &[u8],
         report: Option<&mut progress::Report>,
     ) -> io::Result<()> {
-        if let (Some(report), Content::File(p)) = (report, self) {
-            let mut f = File::open(p)?;
-            let total = f.metadata()?.len();
-            stream.write_all(head)?;
-            let mut w = progress::Counted {
-                inner: stream,
-                done: 0,
-                total,
-                report,
-            };
-            return io::copy(&mut f, &mut w).map(|_| ());
-        }
         match self {
             Content::Buffer(b) => {
                 if b.len() <= 64 * 1024 {
@@ -83,8 +71,9 @@ impl Content<'_> {
             }
             Content::File(p) => {
                 let mut f = File::open(p)?;
+                let total = f.metadata()?.len();
                 stream.write_all(head)?;
-                io::copy(&mut f, stream).map(|_| ())
+                progress::copy(&mut f, stream, total, report).map(|_| ())
             }
         }
     }
@@ -582,19 +571,9 @@ impl Client {
         net::send_request(&mut c.stream, cmd::DOWNLOAD_FILE, 0, &req.to_bytes())?;
         let h = net::recv_header(&mut c.stream).inspect_err(|e| status_err(addr, e))?;
         let mut w = out()?;
-        let body = &mut (&mut c.stream).take(h.pkg_len as u64);
-        let n = match self.progress.lock().as_mut() {
-            Some(report) => io::copy(
-                body,
-                &mut progress::Counted {
-                    inner: &mut w,
-                    done: 0,
-                    total: h.pkg_len as u64,
-                    report,
-                },
-            )?,
-            None => io::copy(body, &mut w)?,
-        };
+        let total = h.pkg_len as u64;
+        let body = &mut (&mut c.stream).take(total);
+        let n = progress::copy(body, &mut w, total, self.progress.lock().as_mut())?;
         if n != h.pkg_len as u64 {
             return Err(NetError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -2,7 +2,7 @@
 //! both stdout and stderr are terminals and the file is large enough to wait for, and erased
 //! when done, so what scripts read from the tools stays upstream's output byte for byte.
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::time::{Duration, Instant};
 
 /// Files smaller than this finish before a line would be worth drawing.
@@ -51,12 +51,33 @@ pub fn on_terminal(label: &str) -> Option<Report> {
     }))
 }
 
+/// `io::copy`, telling `report` (when there is one) how many of `total` bytes are through.
+pub fn copy<R: Read, W: Write>(
+    from: &mut R,
+    to: &mut W,
+    total: u64,
+    report: Option<&mut Report>,
+) -> std::io::Result<u64> {
+    match report {
+        None => std::io::copy(from, to),
+        Some(report) => std::io::copy(
+            from,
+            &mut Counted {
+                inner: to,
+                done: 0,
+                total,
+                report,
+            },
+        ),
+    }
+}
+
 /// A writer that reports the bytes through it.
-pub struct Counted<'a, W> {
-    pub inner: W,
-    pub done: u64,
-    pub total: u64,
-    pub report: &'a mut Report,
+struct Counted<'a, W> {
+    inner: W,
+    done: u64,
+    total: u64,
+    report: &'a mut Report,
 }
 
 impl<W: Write> Write for Counted<'_, W> {

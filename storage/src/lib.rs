@@ -138,12 +138,12 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let metrics_listener = match fdfs_common::daemon::bind_metrics(&cfg.server) {
+    let mut metrics_listener = match fdfs_common::daemon::bind_metrics(&cfg.server) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let st = store::Store::new(&cfg);
-    let binlog = match binlog::Binlog::open(&data.join("sync"), cfg.fsync_after_written_bytes > 0) {
+    let binlog = match binlog::Binlog::open(&data.join("sync"), cfg.durable()) {
         Ok(b) => b,
         Err(e) => {
             return fdfs_common::daemon::fail(
@@ -178,7 +178,6 @@ pub fn run(mut ctx: RunContext) -> i32 {
     });
     // /health says 503 while the tracker handshake waits; started here only when no switch to
     // run_by_user/run_by_group is pending, since nothing is served before the switch
-    let mut metrics_listener = metrics_listener;
     let mut metrics_server = None;
     if cfg.server.run_by_user.is_empty() && cfg.server.run_by_group.is_empty() {
         if let Err(code) = serve_metrics(&mut metrics_server, &mut metrics_listener, &rep) {

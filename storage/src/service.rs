@@ -244,7 +244,7 @@ impl Storage {
     /// is in the page cache before it is answered, which a daemon crash cannot lose, and the
     /// binlog reaches the disk every `sync_binlog_buff_interval`.
     pub(crate) fn durable(&self) -> bool {
-        self.cfg.fsync_after_written_bytes > 0
+        self.cfg.durable()
     }
 
     /// fsync a file's data before its change is acknowledged, in durable mode only.

@@ -599,6 +599,12 @@ pub struct StorageConfig {
 }
 
 impl StorageConfig {
+    /// Whether the operator asked for fsyncs (`fsync_after_written_bytes` > 0): then a change
+    /// is on disk before it is acknowledged.
+    pub fn durable(&self) -> bool {
+        self.fsync_after_written_bytes > 0
+    }
+
     pub fn load(path: &Path) -> Result<StorageConfig, ConfigError> {
         let ini = IniFile::load(path)?;
         Self::from_ini(&ini)
