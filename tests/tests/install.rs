@@ -62,11 +62,18 @@ fn unit_value(unit: &str, key: &str) -> String {
 
 /// Run one of a unit's commands with the installed paths under `prefix`.
 fn unit_command(prefix: &Path, line: &str) -> String {
+    run(&mut installed_command(prefix, line))
+}
+
+/// A unit's command line with the installed paths under `prefix`.
+fn installed_command(prefix: &Path, line: &str) -> Command {
     let mapped = line
         .replace("/usr/bin/", &format!("{}/usr/bin/", prefix.display()))
         .replace("/etc/fdfs/", &format!("{}/etc/fdfs/", prefix.display()));
     let mut words = mapped.split_whitespace();
-    run(Command::new(words.next().unwrap()).args(words))
+    let mut cmd = Command::new(words.next().unwrap());
+    cmd.args(words);
+    cmd
 }
 
 fn pid_in(file: &Path) -> Option<i32> {
@@ -254,14 +261,7 @@ fn installed_daemons_start_restart_under_load_and_stop() {
     let simple = unit_value(&tunit, "ExecStart")
         .replace(" start", "")
         .replace("fdfs_trackerd ", "fdfs_trackerd -N ");
-    let mapped = simple
-        .replace("/usr/bin/", &format!("{}/usr/bin/", prefix.display()))
-        .replace("/etc/fdfs/", &format!("{}/etc/fdfs/", prefix.display()));
-    let mut words = mapped.split_whitespace();
-    let mut fg = Command::new(words.next().unwrap())
-        .args(words)
-        .spawn()
-        .unwrap();
+    let mut fg = installed_command(&prefix, &simple).spawn().unwrap();
     rfdfs_tests::wait_port(&tip, 22122, "foreground tracker");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(fg.id() as i32),
