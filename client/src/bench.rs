@@ -2,6 +2,7 @@
 //! (pooled) connections, reporting ops/s, MB/s and latency percentiles. It runs against any
 //! cluster through a `client.conf`, so upstream's daemons can be measured the same way.
 
+use crate::personality::{Personality, WireClient};
 use crate::{Client, Content, FileId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,9 +93,30 @@ fn run_threads(
     r
 }
 
-/// Upload `size`-byte buffers for `duration`; returns the result and the IDs written.
+/// Per-thread wire clients of a personality other than rfdfs's own (which uses the pooled
+/// [`Client`]).
+fn wire_clients(
+    client: &Client,
+    personality: Personality,
+    threads: usize,
+) -> Option<Arc<Vec<Mutex<WireClient>>>> {
+    if personality == Personality::Rfdfs {
+        return None;
+    }
+    let tracker = client.cfg.tracker_servers.first()?.clone();
+    let timeout = Duration::from_secs(client.cfg.network_timeout.max(1));
+    Some(Arc::new(
+        (0..threads)
+            .map(|_| Mutex::new(WireClient::new(personality, tracker.clone(), timeout)))
+            .collect(),
+    ))
+}
+
+/// Upload `size`-byte buffers for `duration`, as `personality` writes them; returns the
+/// result and the IDs written.
 pub fn upload(
     client: Arc<Client>,
+    personality: Personality,
     size: usize,
     threads: usize,
     duration: Duration,
@@ -102,38 +124,47 @@ pub fn upload(
     let data: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i * 31 % 251) as u8).collect());
     let ids = Arc::new(Mutex::new(Vec::new()));
     let (c, d, ids2) = (Arc::clone(&client), Arc::clone(&data), Arc::clone(&ids));
+    let wire = wire_clients(&client, personality, threads);
     let r = run_threads(
         threads,
         duration,
-        Arc::new(
-            move |_, _| match c.upload(Content::Buffer(&d), "bin", false, None, None) {
+        Arc::new(move |t, _| {
+            let r = match &wire {
+                Some(w) => w[t].lock().unwrap().upload(&d, "bin"),
+                None => c.upload(Content::Buffer(&d), "bin", false, None, None),
+            };
+            match r {
                 Ok(id) => {
                     ids2.lock().unwrap().push(id);
                     Ok(d.len() as u64)
                 }
                 Err(_) => Err(()),
-            },
-        ),
+            }
+        }),
     );
     let v = std::mem::take(&mut *ids.lock().unwrap());
     (r, v)
 }
 
-/// Download the given files round robin for `duration`.
+/// Download the given files round robin for `duration`, as `personality` asks for them.
 pub fn download(
     client: Arc<Client>,
+    personality: Personality,
     ids: Arc<Vec<FileId>>,
     threads: usize,
     duration: Duration,
 ) -> BenchResult {
+    let wire = wire_clients(&client, personality, threads);
     run_threads(
         threads,
         duration,
         Arc::new(move |t, i| {
             let id = &ids[(t * 7919 + i as usize) % ids.len()];
-            client
-                .download_to(id, 0, 0, || Ok(std::io::sink()))
-                .map_err(|_| ())
+            match &wire {
+                Some(w) => w[t].lock().unwrap().download(id),
+                None => client.download_to(id, 0, 0, || Ok(std::io::sink())),
+            }
+            .map_err(|_| ())
         }),
     )
 }
@@ -454,6 +485,22 @@ fn loopback_sendfile(file_bytes: usize, secs: f64, streams: usize) -> std::io::R
 }
 
 pub fn main(args: &[String]) -> i32 {
+    let mut personality = Personality::Rfdfs;
+    let mut positional = Vec::new();
+    for a in args {
+        match a.strip_prefix("--client=") {
+            Some(name) => match Personality::parse(name) {
+                Some(p) => personality = p,
+                None => {
+                    let names: Vec<&str> = Personality::ALL.iter().map(|p| p.name()).collect();
+                    eprintln!("unknown client {name}: one of {}", names.join(", "));
+                    return 1;
+                }
+            },
+            None => positional.push(a.clone()),
+        }
+    }
+    let args = &positional[..];
     if args.get(1).is_some_and(|a| a == "sendfile") {
         let bytes = args
             .get(2)
@@ -474,7 +521,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     if args.len() < 6 {
         eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds>\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds> [--client=rfdfs|libfdfsclient|java|py3fdfs]\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
             args[0]
         );
         return 1;
@@ -517,6 +564,7 @@ pub fn main(args: &[String]) -> i32 {
     let duration = Duration::from_secs_f64(secs);
     let (up, ids) = upload(
         Arc::clone(&client),
+        personality,
         size,
         threads,
         if op == "download" || op == "http" {
@@ -538,7 +586,13 @@ pub fn main(args: &[String]) -> i32 {
     }
     if (op == "download" || op == "both") && !ids.is_empty() {
         let ids = Arc::new(ids.clone());
-        let down = download(Arc::clone(&client), Arc::clone(&ids), threads, duration);
+        let down = download(
+            Arc::clone(&client),
+            personality,
+            Arc::clone(&ids),
+            threads,
+            duration,
+        );
         println!("{}", down.line("download", size, threads));
     }
     for id in &ids {

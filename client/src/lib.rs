@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod human;
+pub mod personality;
 pub mod progress;
 pub mod stat_tools;
 pub mod tools;
