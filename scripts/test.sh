@@ -18,11 +18,12 @@ fi
 export RFDFS_PY3FDFS_PYTHON="$PWD/$venv/bin/python"
 
 # the HTTP tests drive curl, and put Debian's nginx in front of the storages; the seed-setup
-# test runs in its own network namespace (unshare from util-linux, ip from iproute2)
+# test runs in its own network namespace (unshare from util-linux, ip from iproute2); the
+# descriptor-exhaustion test lowers a running daemon's limit with prlimit (util-linux)
 missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v ip >/dev/null || missing+=(iproute2)
-command -v unshare >/dev/null || missing+=(util-linux)
+command -v unshare >/dev/null && command -v prlimit >/dev/null || missing+=(util-linux)
 # the progress-line test runs the tools on a pty made by script(1)
 command -v script >/dev/null || missing+=(bsdutils)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)

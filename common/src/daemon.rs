@@ -132,6 +132,45 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
     Ok(data)
 }
 
+/// Descriptors a daemon needs beyond its client connections: files being received or sent,
+/// binlogs, logs, sync and tracker connections, listeners.
+pub const FILE_RESERVE: u64 = 256;
+
+/// The soft and hard RLIMIT_NOFILE.
+pub fn nofile_limit() -> (u64, u64) {
+    use nix::sys::resource::{getrlimit, Resource};
+    getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((0, 0))
+}
+
+/// Raise the soft RLIMIT_NOFILE to `wanted` descriptors (systemd gives services a soft limit
+/// of 1024, upstream raises it to `max_connections` at startup as well). Up to the hard limit,
+/// which only root may raise; short of `wanted`, a warning naming both numbers.
+pub fn raise_nofile_limit(wanted: u64) {
+    use nix::sys::resource::{setrlimit, Resource};
+    let (soft, hard) = nofile_limit();
+    if soft >= wanted {
+        return;
+    }
+    if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        log::info!("max open files raised from {soft} to {wanted}");
+        return;
+    }
+    let new_soft = wanted.min(hard);
+    match setrlimit(Resource::RLIMIT_NOFILE, new_soft, hard) {
+        Ok(()) if new_soft >= wanted => {
+            log::info!("max open files raised from {soft} to {new_soft}")
+        }
+        Ok(()) => log::warn!(
+            "max open files is {new_soft} (the hard limit), below the {wanted} that \
+             max_connections needs: raise LimitNOFILE (systemd) or ulimit -Hn"
+        ),
+        Err(e) => log::warn!(
+            "max open files stays {soft}, below the {wanted} that max_connections needs: \
+             setrlimit fail: {e}"
+        ),
+    }
+}
+
 /// The protocol port and, with `http_port`, the HTTP port, bound first (as root, so that
 /// privileged ports work, and so that a port in use stops the start); on failure the exit code,
 /// the reason logged.
@@ -180,6 +219,7 @@ pub fn start_metrics(
         name: "metrics",
         bind_addr: server.bind_addr.clone(),
         port: server.metrics_port,
+        accept_threads: 1,
         work_threads: 1,
         max_connections: 16,
         network_timeout: std::time::Duration::from_secs(server.network_timeout),

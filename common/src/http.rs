@@ -3,7 +3,7 @@
 //! token, request heads, `Range` headers and HTTP dates.
 
 use crate::config::{ConfigError, IniFile};
-use crate::server::Conn;
+use crate::server::{Conn, Flow};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -416,20 +416,32 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// What an HTTP connection keeps between requests: bytes that came after the last head
+/// (pipelined requests).
+#[derive(Default)]
+pub struct HttpSession {
+    buf: Vec<u8>,
+}
+
 /// The request loop of an HTTP connection: read a head, answer it with `respond(conn, request,
-/// keep_alive)`, and go on while the client keeps the connection and nothing failed. Malformed
-/// heads get 400, oversized ones 431, request bodies 413, each closing the connection.
+/// keep_alive)`, and go on while the client keeps the connection and nothing failed;
+/// `Flow::Continue` once it has gone quiet between requests. Malformed heads get 400,
+/// oversized ones 431, request bodies 413, each closing the connection.
 pub fn serve_requests(
     conn: &mut Conn,
+    session: &mut HttpSession,
     respond: impl Fn(&mut Conn, &Request, bool) -> io::Result<()>,
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+) -> Flow {
+    let buf = &mut session.buf;
     loop {
-        let head = match read_head(conn, &mut buf) {
+        if buf.is_empty() && conn.quiet() {
+            return Flow::Continue;
+        }
+        let head = match read_head(conn, buf) {
             Ok(Some(h)) => h,
             Ok(None) => {
                 let _ = respond_simple(conn, 431, false);
-                return;
+                return Flow::Close;
             }
             Err(e) => {
                 if !matches!(
@@ -438,14 +450,14 @@ pub fn serve_requests(
                 ) {
                     log::debug!("http client {}: {e}", conn.peer_ip());
                 }
-                return;
+                return Flow::Close;
             }
         };
         let _busy = conn.begin_request();
         let Some(req) = Request::parse(&head) else {
             log::warn!("http client {}: malformed request, close", conn.peer_ip());
             let _ = respond_simple(conn, 400, false);
-            return;
+            return Flow::Close;
         };
         // GET and HEAD carry no body; refuse one rather than misread the stream
         if req
@@ -454,7 +466,7 @@ pub fn serve_requests(
             || req.header("transfer-encoding").is_some()
         {
             let _ = respond_simple(conn, 413, false);
-            return;
+            return Flow::Close;
         }
         let keep = req.keep_alive() && !conn.is_shutting_down();
         let ok = match respond(conn, &req, keep) {
@@ -466,7 +478,7 @@ pub fn serve_requests(
         };
         conn.requests += 1;
         if !ok || !keep {
-            return;
+            return Flow::Close;
         }
     }
 }

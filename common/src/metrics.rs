@@ -3,9 +3,9 @@
 //! default, serves nothing). Upstream ships a separate exporter that polls the tracker; these
 //! come from inside each daemon, per command and per peer.
 
-use crate::http::{respond_simple, serve_requests, Request};
+use crate::http::{respond_simple, serve_requests, HttpSession, Request};
 use crate::proto::cmd;
-use crate::server::{Conn, ConnStats, Handler};
+use crate::server::{Conn, ConnStats, Flow, Handler};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -258,8 +258,12 @@ impl Endpoint {
 }
 
 impl Handler for Endpoint {
-    fn serve(&self, conn: &mut Conn) {
-        serve_requests(conn, |conn, req, keep| self.respond(conn, req, keep));
+    type Session = HttpSession;
+
+    fn serve(&self, conn: &mut Conn, session: &mut HttpSession) -> Flow {
+        serve_requests(conn, session, |conn, req, keep| {
+            self.respond(conn, req, keep)
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use crate::service::Storage;
 use crate::zero_copy;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::http::{self, respond_simple, HttpConfig, Ranges, Request};
-use fdfs_common::server::{Conn, Handler};
+use fdfs_common::server::{Conn, Flow, Handler};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
@@ -23,8 +23,12 @@ pub struct HttpServer {
 }
 
 impl Handler for HttpServer {
-    fn serve(&self, conn: &mut Conn) {
-        http::serve_requests(conn, |conn, req, keep| self.respond(conn, req, keep));
+    type Session = http::HttpSession;
+
+    fn serve(&self, conn: &mut Conn, session: &mut http::HttpSession) -> Flow {
+        http::serve_requests(conn, session, |conn, req, keep| {
+            self.respond(conn, req, keep)
+        })
     }
 }
 

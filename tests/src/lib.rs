@@ -176,9 +176,30 @@ impl Daemon {
     }
 
     pub fn start(program: &'static str, conf: &Path, base: &Path) -> Daemon {
+        Self::start_with_nofile(program, conf, base, None)
+    }
+
+    /// Start with the soft RLIMIT_NOFILE set to `soft` first (through the shell's `ulimit`), as
+    /// systemd's default `LimitNOFILE` does.
+    pub fn start_with_nofile(
+        program: &'static str,
+        conf: &Path,
+        base: &Path,
+        nofile: Option<u64>,
+    ) -> Daemon {
         let log =
             std::fs::File::create(base.join(format!("{program}.stderr"))).expect("stderr file");
-        let child = Command::new(bin(program))
+        let mut cmd = match nofile {
+            None => Command::new(bin(program)),
+            Some(soft) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+                    .arg(bin(program));
+                c
+            }
+        };
+        let child = cmd
             .arg("-N")
             .arg(conf)
             .stdin(Stdio::null())
@@ -196,6 +217,31 @@ impl Daemon {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// A line of `/proc/<pid>/<file>` starting with `key`, its first number.
+    fn proc_number(&self, file: &str, key: &str) -> u64 {
+        let pid = self.pid().expect("daemon running");
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).expect("proc file");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/{file}"));
+        line[key.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {line:?}"))
+    }
+
+    /// The daemon's thread count.
+    pub fn threads(&self) -> u64 {
+        self.proc_number("status", "Threads:")
+    }
+
+    /// The daemon's soft RLIMIT_NOFILE.
+    pub fn nofile_soft(&self) -> u64 {
+        self.proc_number("limits", "Max open files")
     }
 
     /// SIGTERM and wait for the exit status.
@@ -274,6 +320,23 @@ pub fn wait_port(host: &str, port: u16, what: &str) {
     panic!("{what} at {host}:{port} did not start listening within 30 s");
 }
 
+/// `GET path` over a fresh connection closed by the server after the answer: (status, head,
+/// body).
+pub fn http_get(host: &str, port: u16, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect((host, port)).expect("HTTP port");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
 /// Settings of a test cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterOpts {
@@ -294,6 +357,8 @@ pub struct ClusterOpts {
     /// extra `key=value` lines for tracker.conf / storage.conf
     pub tracker_extra: String,
     pub storage_extra: String,
+    /// the soft RLIMIT_NOFILE the daemons start with (default: the test's own)
+    pub nofile: Option<u64>,
 }
 
 impl Default for ClusterOpts {
@@ -309,6 +374,7 @@ impl Default for ClusterOpts {
             net: None,
             tracker_extra: String::new(),
             storage_extra: String::new(),
+            nofile: None,
         }
     }
 }
@@ -406,7 +472,7 @@ impl Cluster {
             tracker_conf_text(&tip, 22122, &tbase, &opts.tracker_extra),
         )
         .unwrap();
-        let tracker = Daemon::start("fdfs_trackerd", &tconf, &tbase);
+        let tracker = Daemon::start_with_nofile("fdfs_trackerd", &tconf, &tbase, opts.nofile);
         wait_port(&tip, 22122, "tracker");
         let mut more_trackers = Vec::new();
         for k in 1..opts.trackers.max(1) {
@@ -488,7 +554,7 @@ impl Cluster {
             ),
         )
         .unwrap();
-        let daemon = Daemon::start("fdfs_storaged", &conf, &base);
+        let daemon = Daemon::start_with_nofile("fdfs_storaged", &conf, &base, opts.nofile);
         self.storages.push(Storage {
             daemon,
             group,

@@ -3,8 +3,7 @@
 
 use fdfs_client::Content;
 use openmetrics_parser::{prometheus::parse_prometheus, PrometheusValue};
-use rfdfs_tests::{storage_conf_text, Cluster, ClusterOpts, Daemon, TempDir};
-use std::io::{Read, Write};
+use rfdfs_tests::{http_get, storage_conf_text, Cluster, ClusterOpts, Daemon, TempDir};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -13,23 +12,14 @@ const STORAGE_METRICS: u16 = 9102;
 
 /// `GET path` → (status, body).
 fn get(host: &str, port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect((host, port)).expect("metrics port");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let (status, head, body) = http_get(host, port, path);
     if path == "/metrics" && status == 200 {
         assert!(
             head.contains("Content-Type: text/plain; version=0.0.4"),
             "{head}"
         );
     }
-    (status, body.to_string())
+    (status, body)
 }
 
 type Exposition = openmetrics_parser::MetricsExposition<

@@ -5,7 +5,7 @@
 use crate::select;
 use crate::service::Tracker;
 use fdfs_common::http::{self, respond_simple, Request};
-use fdfs_common::server::{Conn, Handler};
+use fdfs_common::server::{Conn, Flow, Handler};
 use std::io;
 use std::sync::Arc;
 
@@ -14,8 +14,12 @@ pub struct HttpRedirector {
 }
 
 impl Handler for HttpRedirector {
-    fn serve(&self, conn: &mut Conn) {
-        http::serve_requests(conn, |conn, req, keep| self.respond(conn, req, keep));
+    type Session = http::HttpSession;
+
+    fn serve(&self, conn: &mut Conn, session: &mut http::HttpSession) -> Flow {
+        http::serve_requests(conn, session, |conn, req, keep| {
+            self.respond(conn, req, keep)
+        })
     }
 }
 

@@ -75,6 +75,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         name: "tracker",
         bind_addr: cfg.server.bind_addr.clone(),
         port: cfg.server.port,
+        accept_threads: cfg.server.accept_threads,
         work_threads: cfg.server.work_threads,
         max_connections: cfg.server.max_connections,
         network_timeout: Duration::from_secs(cfg.server.network_timeout),
@@ -85,6 +86,11 @@ pub fn run(mut ctx: RunContext) -> i32 {
         port: cfg.http_redirect_port,
         ..opts.clone()
     };
+    // each listener may hold max_connections
+    let listeners = 1 + u64::from(cfg.http_redirect_port != 0);
+    fdfs_common::daemon::raise_nofile_limit(
+        cfg.server.max_connections as u64 * listeners + fdfs_common::daemon::FILE_RESERVE,
+    );
     // both ports bound as root, then the switch, and only then anything served
     let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
         &cfg.server,

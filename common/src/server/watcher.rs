@@ -1,0 +1,109 @@
+//! The readiness watcher: where a connection waits, costing a file descriptor and no thread,
+//! between its requests (FastDFS clients keep pooled connections open and idle for minutes).
+//! One epoll set per listener; a connection is armed once per wait (`EPOLLONESHOT`), so the
+//! one thread that takes it out when bytes arrive is the only one that touches it.
+
+use super::conn::Conn;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// An accepted connection with what its handler keeps between requests.
+pub(super) struct Connection<S> {
+    pub conn: Conn,
+    pub session: S,
+    parked_at: Instant,
+}
+
+impl<S> Connection<S> {
+    pub fn new(conn: Conn, session: S) -> Box<Connection<S>> {
+        Box::new(Connection {
+            conn,
+            session,
+            parked_at: Instant::now(),
+        })
+    }
+}
+
+pub(super) struct Watcher<S> {
+    epoll: Epoll,
+    /// keyed by the socket's descriptor, which stays theirs while they are here
+    parked: Mutex<HashMap<RawFd, Box<Connection<S>>>>,
+}
+
+impl<S> Watcher<S> {
+    pub fn new() -> io::Result<Watcher<S>> {
+        Ok(Watcher {
+            epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
+            parked: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Hold `c` until bytes arrive (or the peer hangs up). On failure `c` comes back.
+    pub fn park(&self, mut c: Box<Connection<S>>) -> Result<(), Box<Connection<S>>> {
+        let fd = c.conn.stream.as_raw_fd();
+        let rearm = c.conn.watched;
+        c.conn.watched = true;
+        c.parked_at = Instant::now();
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
+        let mut ev = EpollEvent::new(flags, fd as u64);
+        // armed under the lock, so that its event, taken under the lock, always finds it
+        let mut parked = self.parked.lock();
+        let armed = if rearm {
+            self.epoll.modify(&c.conn.stream, &mut ev)
+        } else {
+            self.epoll.add(&c.conn.stream, ev)
+        };
+        match armed {
+            Ok(()) => {
+                parked.insert(fd, c);
+                Ok(())
+            }
+            Err(e) => {
+                log::warn!("client ip: {}, epoll_ctl fail: {e}", c.conn.peer_ip());
+                Err(c)
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for parked connections with bytes to read, and take them out.
+    pub fn wait_ready(&self, timeout: Duration, out: &mut Vec<Box<Connection<S>>>) {
+        let mut events = [EpollEvent::empty(); 256];
+        let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+        let n = match self.epoll.wait(&mut events, ms) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => {
+                log::error!("epoll_wait fail: {e}");
+                std::thread::sleep(timeout);
+                0
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        let mut parked = self.parked.lock();
+        out.extend(
+            events[..n]
+                .iter()
+                .filter_map(|ev| parked.remove(&(ev.data() as RawFd))),
+        );
+    }
+
+    /// Take out the connections for which `expired` says so.
+    pub fn take_if(
+        &self,
+        mut expired: impl FnMut(&Conn, Duration) -> bool,
+    ) -> Vec<Box<Connection<S>>> {
+        let mut parked = self.parked.lock();
+        let fds: Vec<RawFd> = parked
+            .iter()
+            .filter(|(_, c)| expired(&c.conn, c.parked_at.elapsed()))
+            .map(|(&fd, _)| fd)
+            .collect();
+        fds.iter().filter_map(|fd| parked.remove(fd)).collect()
+    }
+}
