@@ -121,6 +121,16 @@ impl Conn {
         }
     }
 
+    /// Whether bytes are waiting in the socket (left there: epoll reports them).
+    pub(super) fn bytes_waiting(&self) -> bool {
+        let mut one = [0u8; 1];
+        let flags = nix::sys::socket::MsgFlags::MSG_PEEK | nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+        matches!(
+            nix::sys::socket::recv(self.stream.as_raw_fd(), &mut one, flags),
+            Ok(1..)
+        )
+    }
+
     /// Acknowledge what has arrived now rather than after the delayed-ACK timer. A client
     /// that writes a request in pieces without TCP_NODELAY (libfdfsclient, the Java client,
     /// py3fdfs) holds each later piece back until the earlier one is acknowledged (Nagle), and

@@ -297,6 +297,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, opts: &ServerOptions, pool: &A
     let mut errors = RateLimited::new();
     let mut refusals = RateLimited::new();
     loop {
+        pool.wait_for_workers();
         let (stream, peer) = match listener.accept() {
             Ok(x) => x,
             Err(e) => {

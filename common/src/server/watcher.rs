@@ -1,7 +1,8 @@
 //! The readiness watcher: where a connection waits, costing a file descriptor and no thread,
 //! between its requests (FastDFS clients keep pooled connections open and idle for minutes).
-//! One epoll set per listener; a connection is armed once per wait (`EPOLLONESHOT`), so the
-//! one thread that takes it out when bytes arrive is the only one that touches it.
+//! One epoll set per listener, waited on by the idle workers themselves, so that bytes arriving
+//! wake exactly one thread, the one that serves them. A connection is armed once per wait
+//! (`EPOLLONESHOT`): the worker that takes it out is the only one that touches it.
 
 use super::conn::Conn;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -15,6 +16,8 @@ use std::time::{Duration, Instant};
 pub(super) struct Connection<S> {
     pub conn: Conn,
     pub session: S,
+    /// accepted with its first request already here, and not yet taken by a worker
+    pub queued: bool,
     parked_at: Instant,
 }
 
@@ -23,6 +26,7 @@ impl<S> Connection<S> {
         Box::new(Connection {
             conn,
             session,
+            queued: false,
             parked_at: Instant::now(),
         })
     }
@@ -69,28 +73,20 @@ impl<S> Watcher<S> {
         }
     }
 
-    /// Wait up to `timeout` for parked connections with bytes to read, and take them out.
-    pub fn wait_ready(&self, timeout: Duration, out: &mut Vec<Box<Connection<S>>>) {
-        let mut events = [EpollEvent::empty(); 256];
+    /// Wait up to `timeout` for a parked connection with bytes to read (or a hang-up), and
+    /// take it out. Several threads may wait at once; each event wakes one of them.
+    pub fn take_ready(&self, timeout: Duration) -> Option<Box<Connection<S>>> {
+        let mut events = [EpollEvent::empty(); 1];
         let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
-        let n = match self.epoll.wait(&mut events, ms) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
+        match self.epoll.wait(&mut events, ms) {
+            Ok(1) => self.parked.lock().remove(&(events[0].data() as RawFd)),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => None,
             Err(e) => {
                 log::error!("epoll_wait fail: {e}");
                 std::thread::sleep(timeout);
-                0
+                None
             }
-        };
-        if n == 0 {
-            return;
         }
-        let mut parked = self.parked.lock();
-        out.extend(
-            events[..n]
-                .iter()
-                .filter_map(|ev| parked.remove(&(ev.data() as RawFd))),
-        );
     }
 
     /// Take out the connections for which `expired` says so.
