@@ -4,7 +4,10 @@
 #   references: the disk's write rate (dd of 1 GiB with fdatasync into the store path's file
 #     system) and a raw loopback sendfile rate (a page-cached file to discarding readers over
 #     2 connections, as the large downloads use 2 threads)
-#   1 KiB and 10 KiB upload and download at 1, 4 and 16 client threads: ops/s, p50/p99
+#   1 KiB and 10 KiB upload and download at 1, 4 and 16 client threads: ops/s, p50/p99, once
+#     per client personality (rfdfs_bench --client=: how rfdfs's own client, libfdfsclient,
+#     fastdfs-client-java and py3fdfs put requests on the wire), and py3fdfs itself timed from
+#     Python (the virtualenv scripts/test.sh makes)
 #   10 MiB and 100 MiB upload and download, 2 client threads: MB/s, and the ratio of uploads to
 #     the dd rate and of downloads to the sendfile rate
 #   HTTP GET from a storage's HTTP port, keep-alive: 10 KiB x 4 threads, 10 MiB x 2 threads
@@ -53,11 +56,20 @@ sf_line=$($bench sendfile 104857600 3 2)
 echo "$sf_line"
 sf_rate=$(echo "$sf_line" | mbs)
 
-echo "== small files"
-for size in 1024 10240; do
-    for threads in 1 4 16; do
-        $bench "$conf" both "$size" "$threads" "$secs"
+echo "== small files, per client personality"
+for client in rfdfs libfdfsclient java py3fdfs; do
+    echo "-- $client"
+    for size in 1024 10240; do
+        for threads in 1 4 16; do
+            $bench "$conf" both "$size" "$threads" "$secs" --client=$client
+        done
     done
+done
+echo "-- py3fdfs itself (Python, one thread)"
+python=$(scripts/py3fdfs-venv.sh)
+tracker=$(awk -F= '/^tracker_server/ {gsub(/ /, "", $2); print $2; exit}' "$conf")
+for size in 1024 10240; do
+    "$python" scripts/py3fdfs_bench.py "${tracker%:*}" "${tracker##*:}" "$size" "$secs"
 done
 
 echo "== large files"

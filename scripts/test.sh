@@ -4,18 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-venv=target/py3fdfs-venv
-if ! "$venv/bin/python" -c 'import fdfs_client.client' 2>/dev/null; then
-    echo "== creating $venv with py3fdfs"
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-        rm -rf "$venv"
-        python3 -m venv "$venv"
-    fi
-    "$venv/bin/pip" install -q --disable-pip-version-check py3fdfs
-fi
-export RFDFS_PY3FDFS_PYTHON="$PWD/$venv/bin/python"
+RFDFS_PY3FDFS_PYTHON=$(scripts/py3fdfs-venv.sh)
+export RFDFS_PY3FDFS_PYTHON
 
 # the HTTP tests drive curl, and put Debian's nginx in front of the storages; the seed-setup
 # test runs in its own network namespace (unshare from util-linux, ip from iproute2); the

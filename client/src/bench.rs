@@ -312,10 +312,10 @@ pub fn http_download(
     )
 }
 
-/// `soak`: `idle` connections (half to the tracker, half to the storage) that did one request
-/// and then sit idle, touched again every 30 s; 8 threads of upload/download/delete; a probe that
-/// opens a new storage connection every second. One status line every 10 s; the exit code
-/// says whether any probe or operation failed.
+/// `soak`: `idle` connections to the tracker and as many to the storage, each of which did one
+/// request and then sits idle, touched again every 30 s; 8 threads of upload/download/delete; a
+/// probe that opens a new storage connection every second. One status line every 10 s; the exit
+/// code says whether any probe or operation failed.
 fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
     use fdfs_common::proto::cmd;
     let tracker = client.cfg.tracker_servers[0].to_string();
@@ -323,7 +323,7 @@ fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
         |s: &mut std::net::TcpStream| fdfs_common::net::request(s, cmd::ACTIVE_TEST, &[]).is_ok();
     let mut held = Vec::new();
     let mut refused_idle = 0;
-    for i in 0..idle {
+    for i in 0..2 * idle {
         let addr = if i % 2 == 0 { &tracker } else { storage };
         match std::net::TcpStream::connect(addr) {
             Ok(mut s) => {
@@ -407,9 +407,10 @@ fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
     }
     let errors = errors.load(Ordering::Relaxed);
     println!(
-        "soak done: {} ops, {errors} errors, {probe_failures} of {probes} probes failed, {} of {idle} idle connections still open",
+        "soak done: {} ops, {errors} errors, {probe_failures} of {probes} probes failed, {} of {} idle connections still open",
         ops.load(Ordering::Relaxed),
-        held.len()
+        held.len(),
+        2 * idle
     );
     i32::from(errors > 0 || probe_failures > 0 || refused_idle > 0)
 }
@@ -521,7 +522,7 @@ pub fn main(args: &[String]) -> i32 {
     }
     if args.len() < 6 {
         eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds> [--client=rfdfs|libfdfsclient|java|py3fdfs]\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
+            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds> [--client=rfdfs|libfdfsclient|java|py3fdfs]\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections per daemon> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
             args[0]
         );
         return 1;
@@ -539,7 +540,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     if args[2] == "soak" {
         let Some(storage) = args.get(5) else {
-            eprintln!("soak needs <seconds> <idle connections> <storage host:port>");
+            eprintln!("soak needs <seconds> <idle connections per daemon> <storage host:port>");
             return 1;
         };
         return soak(
