@@ -148,6 +148,17 @@ impl Client {
         }
     }
 
+    /// Run `io` with the progress report, if one is set. The lock is held only then: threads
+    /// sharing a client without a report send and receive file contents in parallel.
+    fn with_progress<T>(&self, io: impl FnOnce(Option<&mut progress::Report>) -> T) -> T {
+        let mut report = self.progress.lock();
+        if report.is_none() {
+            drop(report);
+            return io(None);
+        }
+        io(report.as_mut())
+    }
+
     /// Report the progress of file contents sent and received from now on.
     pub fn report_progress(&self, report: progress::Report) {
         *self.progress.lock() = Some(report);
@@ -466,8 +477,8 @@ impl Client {
             .to_bytes()
             .to_vec();
         frame.extend_from_slice(head);
-        let r = content
-            .send(&mut c.stream, &frame, self.progress.lock().as_mut())
+        let r = self
+            .with_progress(|report| content.send(&mut c.stream, &frame, report))
             .map_err(NetError::Io)
             .and_then(|_| net::recv_header(&mut c.stream))
             .and_then(|h| net::recv_body(&mut c.stream, &h));
@@ -574,7 +585,7 @@ impl Client {
         let mut w = out()?;
         let total = h.pkg_len as u64;
         let body = &mut (&mut c.stream).take(total);
-        let n = progress::copy(body, &mut w, total, self.progress.lock().as_mut())?;
+        let n = self.with_progress(|report| progress::copy(body, &mut w, total, report))?;
         if n != h.pkg_len as u64 {
             return Err(NetError::Io(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
