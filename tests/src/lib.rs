@@ -179,22 +179,26 @@ impl Daemon {
         Self::start_with_nofile(program, conf, base, None)
     }
 
-    /// Start with the soft RLIMIT_NOFILE set to `soft` first (through the shell's `ulimit`), as
-    /// systemd's default `LimitNOFILE` does.
+    /// Start with RLIMIT_NOFILE set first (through the shell's `ulimit`), as systemd's
+    /// `LimitNOFILE` does: `(soft, hard)`, the hard limit left as it is when `None`.
     pub fn start_with_nofile(
         program: &'static str,
         conf: &Path,
         base: &Path,
-        nofile: Option<u64>,
+        nofile: Option<(u64, Option<u64>)>,
     ) -> Daemon {
         let log =
             std::fs::File::create(base.join(format!("{program}.stderr"))).expect("stderr file");
         let mut cmd = match nofile {
             None => Command::new(bin(program)),
-            Some(soft) => {
+            Some((soft, hard)) => {
+                // the soft limit first: a hard limit below the soft one is refused
+                let hard = hard
+                    .map(|h| format!("ulimit -Hn {h} && "))
+                    .unwrap_or_default();
                 let mut c = Command::new("sh");
                 c.arg("-c")
-                    .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+                    .arg(format!("ulimit -Sn {soft} && {hard}exec \"$0\" \"$@\""))
                     .arg(bin(program));
                 c
             }
@@ -357,8 +361,9 @@ pub struct ClusterOpts {
     /// extra `key=value` lines for tracker.conf / storage.conf
     pub tracker_extra: String,
     pub storage_extra: String,
-    /// the soft RLIMIT_NOFILE the daemons start with (default: the test's own)
-    pub nofile: Option<u64>,
+    /// RLIMIT_NOFILE `(soft, hard)` the daemons start with (default: the test's own; a `None`
+    /// hard limit stays as it is)
+    pub nofile: Option<(u64, Option<u64>)>,
 }
 
 impl Default for ClusterOpts {

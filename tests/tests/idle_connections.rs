@@ -2,7 +2,8 @@
 //! under systemd's default soft RLIMIT_NOFILE of 1024 with `max_connections = 4096` hold 3000
 //! idle pooled connections each, a new client is served beside them, and the thread count stays
 //! bounded by the configuration. A daemon that runs out of descriptors refuses the connection
-//! it cannot take, says so in its log, and serves again once descriptors are free.
+//! it cannot take, says so in its log, and serves again once descriptors are free; one whose
+//! hard limit is below what `max_connections` needs names both numbers at startup.
 
 use fdfs_client::Content;
 use fdfs_common::proto::cmd;
@@ -73,7 +74,7 @@ fn thousands_of_idle_connections_under_a_1024_soft_limit() {
     let c = Cluster::start(ClusterOpts {
         tracker_extra: settings.clone(),
         storage_extra: settings,
-        nofile: Some(1024),
+        nofile: Some((1024, None)),
         ..Default::default()
     });
     let storage = c.storage_addr(0);
@@ -165,4 +166,25 @@ fn out_of_descriptors_refuses_then_recovers() {
     };
     assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), content);
     assert_still_served(&mut held, "storage");
+}
+
+#[test]
+fn a_hard_limit_below_max_connections_is_named_at_startup() {
+    // 4096 connections and 256 more descriptors for files wanted, 512 allowed
+    let c = Cluster::start(ClusterOpts {
+        storage_extra: "max_connections=4096\n".into(),
+        nofile: Some((512, Some(512))),
+        ..Default::default()
+    });
+    let daemon = &c.storages[0].daemon;
+    let warned = daemon.log().contains(
+        "max open files is 512 (the hard limit), below the 4352 that max_connections needs",
+    );
+    // a root allowed to raise hard limits (CAP_SYS_RESOURCE) raises it instead
+    assert!(
+        warned || daemon.nofile_soft() >= 4352,
+        "neither a warning nor a raised limit ({}):\n{}",
+        daemon.nofile_soft(),
+        daemon.log()
+    );
 }
