@@ -5,7 +5,7 @@
 #
 # Targets: tests/fuzz/fuzz_targets/ (the functions in tests/src/fuzz.rs). Seeds: the committed
 # corpus in tests/fuzz-corpus/<target>/, plus, for `packets`, every packet body of the golden
-# vectors in ../shared/protocol/vectors when they are there. What libFuzzer finds is kept in
+# vectors in tests/golden/. What libFuzzer finds is kept in
 # target/fuzz-work/corpus/<target>/ (not committed); a crash is written to
 # tests/fuzz/artifacts/<target>/ and makes this script fail. The machine's stable toolchain
 # runs cargo-fuzz with RUSTC_BOOTSTRAP=1 (it needs -Z flags); cargo-fuzz is installed when
@@ -26,7 +26,7 @@ export RUSTC_BOOTSTRAP=1
 cargo fuzz build --fuzz-dir tests/fuzz -O
 work=$root/target/fuzz-work
 mkdir -p "$work"
-vectors=$root/../shared/protocol/vectors
+vectors=$root/tests/golden
 failed=0
 for t in "${targets[@]}"; do
     corpus=$work/corpus/$t

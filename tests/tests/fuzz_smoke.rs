@@ -70,7 +70,7 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
 
 /// Every recorded request and response body of the golden vectors.
 fn packet_seeds() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/protocol/vectors");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
     let mut seeds = vec![Vec::new()];
     for f in ["client-commands.json", "cluster-commands.json"] {
         let text = std::fs::read_to_string(dir.join(f)).expect("golden vectors");

@@ -1,5 +1,5 @@
 //! Golden tests against real bytes captured from upstream FastDFS 6.16.1
-//! (`../shared/protocol/vectors/`, see its README).
+//! (`tests/golden/`, see its README).
 //!
 //! * every client request/response frame decodes and re-encodes byte-identically;
 //! * every file ID decodes to its recorded fields, and re-encodes from them;
@@ -32,7 +32,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn vectors() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/protocol/vectors");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden");
     assert!(
         p.is_dir(),
         "golden vectors missing at {} (they are part of the test suite)",
