@@ -65,12 +65,16 @@ echo "== starting fdfs_trackerd ($tip:22122) and $storages fdfs_storaged from $s
 for conf in "$dir"/etc/storage*.conf; do
     "$bin/fdfs_storaged" "$conf" start
 done
+active=0
 for _ in $(seq 1 300); do
-    if [ "$("$bin/fdfs_monitor" "$dir/etc/client.conf" 2>/dev/null | grep -c "ACTIVE")" -ge "$storages" ]; then
-        break
-    fi
+    active=$("$bin/fdfs_monitor" "$dir/etc/client.conf" 2>/dev/null | grep -c "ACTIVE" || true)
+    [ "$active" -ge "$storages" ] && break
     sleep 0.2
 done
+if [ "$active" -lt "$storages" ]; then
+    echo "only $active of $storages storages ACTIVE after 60 s; logs in $dir/tracker/logs and $dir/storage*/logs" >&2
+    exit 1
+fi
 "$bin/fdfs_monitor" "$dir/etc/client.conf" | grep -E "host =|group name"
 [ "$action" = up ] && exit 0
 
