@@ -193,17 +193,7 @@ impl WireClient {
             host: server.ip.clone(),
             port: server.port as u16,
         };
-        let request = Header::frame(
-            cmd::DOWNLOAD_FILE,
-            0,
-            &DownloadReq {
-                offset: 0,
-                count: 0,
-                group: id.group.clone(),
-                filename: id.name.clone(),
-            }
-            .to_bytes(),
-        );
+        let request = download_request(id);
         let pieces = self.personality.request_writes(&request);
         self.with_storage(&addr, |s| {
             for p in &pieces {
@@ -217,4 +207,15 @@ impl WireClient {
             Ok(got)
         })
     }
+}
+
+/// The whole DOWNLOAD_FILE request for all of `id`.
+pub fn download_request(id: &FileId) -> Vec<u8> {
+    let body = DownloadReq {
+        offset: 0,
+        count: 0,
+        group: id.group.clone(),
+        filename: id.name.clone(),
+    };
+    Header::frame(cmd::DOWNLOAD_FILE, 0, &body.to_bytes())
 }

@@ -5,12 +5,12 @@
 //! piece. Judged by the daemons' own latency histograms (first byte of a request to its answer),
 //! not by wall time on a busy machine: no request may take longer than 25 ms.
 
-use fdfs_client::personality::{Personality, WireClient};
+use fdfs_client::personality::{download_request, Personality, WireClient};
 use fdfs_client::Content;
 use fdfs_common::codec::Message;
 use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cmd;
-use fdfs_common::proto::storage::{DownloadReq, UploadReq};
+use fdfs_common::proto::storage::UploadReq;
 use rfdfs_tests::raw;
 use rfdfs_tests::{http_get, Cluster, ClusterOpts};
 use std::io::Write;
@@ -199,24 +199,10 @@ fn pipelined_requests() {
     // the storage: downloads and active tests in one write
     let storage = c.storage_addr(0);
     let mut s = nagle_connect(&storage.host, storage.port);
-    let download = raw::frame(
-        cmd::DOWNLOAD_FILE,
-        0,
-        &DownloadReq {
-            offset: 0,
-            count: 0,
-            group: id.group.clone(),
-            filename: id.name.clone(),
-        }
-        .to_bytes(),
-    );
+    let download = download_request(&id);
     let active_test = raw::frame(cmd::ACTIVE_TEST, 0, &[]);
-    let mut batch = Vec::new();
-    for _ in 0..N {
-        batch.extend_from_slice(&download);
-        batch.extend_from_slice(&active_test);
-    }
-    s.write_all(&batch).unwrap();
+    s.write_all(&[download, active_test].concat().repeat(N))
+        .unwrap();
     for _ in 0..N {
         assert_eq!(raw::read_response(&mut s), Some((0, content.clone())));
         assert_eq!(raw::read_response(&mut s), Some((0, Vec::new())));
@@ -233,12 +219,7 @@ fn pipelined_requests() {
         .to_bytes(),
     );
     let store = raw::frame(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, 0, &[]);
-    let mut batch = Vec::new();
-    for _ in 0..N {
-        batch.extend_from_slice(&store);
-        batch.extend_from_slice(&fetch);
-    }
-    t.write_all(&batch).unwrap();
+    t.write_all(&[store, fetch].concat().repeat(N)).unwrap();
     for _ in 0..2 * N {
         let (status, _) = raw::read_response(&mut t).expect("query answered");
         assert_eq!(status, 0);
