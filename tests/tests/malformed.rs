@@ -59,6 +59,21 @@ fn tracker_survives_malformed_packets() {
             .0,
         errno::EINVAL
     );
+    // the log says which command, which field and which peer
+    let expected = format!(
+        "client ip: 127.0.0.1, cmd: {} (QUERY_STORE_WITH_GROUP_ONE), malformed request: body too \
+         short for field group_name",
+        cmd::QUERY_STORE_WITH_GROUP_ONE
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !c.tracker.log().contains(&expected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no \"{expected}\" in the tracker log:\n{}",
+            c.tracker.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // storage-only commands without a join: EACCES
     for command in [
         cmd::STORAGE_BEAT,

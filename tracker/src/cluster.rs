@@ -8,7 +8,7 @@ use crate::service::Tracker;
 use fdfs_common::codec::{Reader, Writer};
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
-use fdfs_common::proto::{cmd, errno, VERSION, VERSION_SIZE};
+use fdfs_common::proto::{cmd, errno, Refusal, VERSION, VERSION_SIZE};
 use std::net::{IpAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -270,44 +270,44 @@ impl Tracker {
             .ok_or(errno::ENOENT)
     }
 
-    pub fn tracker_notify_next_leader(&self, body: &[u8]) -> Result<Vec<u8>, u8> {
+    pub fn tracker_notify_next_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         let named = self.named_tracker(body)?;
         if self.am_leader() && Some(&named) != self.me().as_ref() {
             log::warn!("tracker {named} claims leadership while I lead: giving it up");
             self.set_leader(None);
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         self.relation.lock().next_leader = Some(named);
         Ok(Vec::new())
     }
 
-    pub fn tracker_commit_next_leader(&self, body: &[u8]) -> Result<Vec<u8>, u8> {
+    pub fn tracker_commit_next_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         let named = self.named_tracker(body)?;
         if self.relation.lock().next_leader.as_ref() != Some(&named) {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         self.set_leader(Some(named));
         Ok(Vec::new())
     }
 
-    pub fn tracker_notify_reselect_leader(&self, body: &[u8]) -> Result<Vec<u8>, u8> {
+    pub fn tracker_notify_reselect_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if !self.am_leader() {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         self.set_leader(None);
         Ok(Vec::new())
     }
 
     /// JOIN_LEADER: returns the follower's `ip:port` for the connection to remember.
-    pub fn tracker_join_leader(&self, peer_ip: &str, body: &[u8]) -> Result<String, u8> {
+    pub fn tracker_join_leader(&self, peer_ip: &str, body: &[u8]) -> Result<String, Refusal> {
         if body.len() != 24 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if !self.am_leader() {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         let mut r = Reader::new(body);
         let up_time = r.i64("up_time").map_err(|_| errno::EINVAL)?;
@@ -335,15 +335,15 @@ impl Tracker {
         follower: Option<&str>,
         first: bool,
         body: &[u8],
-    ) -> Result<Vec<u8>, u8> {
+    ) -> Result<Vec<u8>, Refusal> {
         if !self.am_leader() {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         let Some(addr) = follower else {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         };
         if body.len() != 12 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let mut r = Reader::new(body);
         let counts = [

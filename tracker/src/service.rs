@@ -5,7 +5,7 @@
 use crate::persist::{self, Changelog};
 use crate::select;
 use crate::state::{width_of, Group, State, StorageServer};
-use fdfs_common::codec::{Message, Reader};
+use fdfs_common::codec::{DecodeError, Message, Reader};
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
@@ -15,13 +15,15 @@ use fdfs_common::proto::cluster::{
     GroupStorageReq, JoinReply, JoinReq, ReportStatusReq, StatBlock, StorageIdsPage, SyncSource,
 };
 use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
-use fdfs_common::proto::{cmd, errno, rw_mode, status, Header, GROUP_NAME_MAX, STORAGE_ID_MAX};
+use fdfs_common::proto::{
+    cmd, errno, rw_mode, status, Header, Refusal, GROUP_NAME_MAX, STORAGE_ID_MAX,
+};
 use fdfs_common::server::{Conn, ConnStats, Flow, Service};
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-type Reply = Result<Vec<u8>, u8>;
+type Reply = Result<Vec<u8>, Refusal>;
 
 /// The tracker's whole service state.
 pub struct Tracker {
@@ -182,7 +184,7 @@ impl Tracker {
             | cmd::STORAGE_REPORT_TRUNK_FID
             | cmd::STORAGE_REPORT_TRUNK_FREE => {
                 self.require_login(session)?;
-                Err(errno::EINVAL)
+                Err(errno::EINVAL.into())
             }
             cmd::TRACKER_GET_STATUS => self.tracker_get_status(body),
             cmd::TRACKER_GET_SYS_FILES_START => {
@@ -201,7 +203,7 @@ impl Tracker {
             cmd::TRACKER_NOTIFY_RESELECT_LEADER => self.tracker_notify_reselect_leader(body),
             cmd::TRACKER_JOIN_LEADER => {
                 if session.follower.is_some() {
-                    return Err(errno::EEXIST);
+                    return Err(errno::EEXIST.into());
                 }
                 session.follower = Some(self.tracker_join_leader(&conn.peer_ip(), body)?);
                 Ok(Vec::new())
@@ -235,12 +237,12 @@ impl Tracker {
                 if body.is_empty() {
                     Ok(Vec::new())
                 } else {
-                    Err(errno::EINVAL)
+                    Err(errno::EINVAL.into())
                 }
             }
             other => {
                 log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
-                Err(errno::EINVAL)
+                Err(errno::EINVAL.into())
             }
         }
     }
@@ -337,7 +339,7 @@ impl Tracker {
             || !(1..=256).contains(&j.store_path_count)
             || !(1..=256).contains(&j.subdir_count_per_path)
         {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let peer_ip = conn.peer_ip();
         let (id, rw) = self.storage_identity(&j, &peer_ip)?;
@@ -382,18 +384,18 @@ impl Tracker {
                     j.storage_port,
                     g.storage_port
                 );
-                return Err(errno::EINVAL);
+                return Err(errno::EINVAL.into());
             }
         }
         if g.store_path_count != 0 && j.store_path_count < g.store_path_count && !others.is_empty()
         {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if g.subdir_count_per_path != 0
             && g.subdir_count_per_path != j.subdir_count_per_path
             && !others.is_empty()
         {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if g.storage_port != -1 {
             g.storage_port = j.storage_port;
@@ -411,7 +413,7 @@ impl Tracker {
                         || matches!(s as u8, status::DELETED | status::IP_CHANGED | status::NONE)
                         || s as u8 > status::RECOVERY
                     {
-                        return Err(errno::EFAULT);
+                        return Err(errno::EFAULT.into());
                     }
                     if s as u8 == status::ACTIVE {
                         status::ONLINE
@@ -526,8 +528,8 @@ impl Tracker {
         let j = self.require_login(session)?.clone();
         let stat_block = match body.len() {
             0 => None,
-            StatBlock::LEN => Some(StatBlock::from_bytes(body).map_err(|_| errno::EINVAL)?),
-            _ => return Err(errno::EINVAL),
+            StatBlock::LEN => Some(StatBlock::from_bytes(body)?),
+            _ => return Err(errno::EINVAL.into()),
         };
         let now = fdfs_common::now();
         let mut st = self.state.lock();
@@ -554,12 +556,12 @@ impl Tracker {
 
     fn storage_report_disk_usage(&self, session: &mut Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        let paths = decode_disk_usage(body).map_err(|_| errno::EINVAL)?;
+        let paths = decode_disk_usage(body)?;
         let now = fdfs_common::now();
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         if paths.len() as i64 != g.store_path_count {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let store_path_mode = self.cfg.store_path;
         if let Some(s) = g.storage_mut(&j.id) {
@@ -582,7 +584,7 @@ impl Tracker {
 
     fn storage_sync_report(&self, session: &mut Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        let entries = decode_sync_report(body).map_err(|_| errno::EINVAL)?;
+        let entries = decode_sync_report(body)?;
         let min_rule = self.cfg.store_server == 0;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
@@ -617,7 +619,7 @@ impl Tracker {
         self.require_login(session)?;
         if body.is_empty() || !body.len().is_multiple_of(Brief::LEN) || body.len() / Brief::LEN > 32
         {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         // the leader keeps its own view
         Ok(Vec::new())
@@ -626,7 +628,7 @@ impl Tracker {
     fn storage_sync_dest_req(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let now = fdfs_common::now();
         let mut st = self.state.lock();
@@ -662,7 +664,7 @@ impl Tracker {
 
     fn storage_sync_notify(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        let src = SyncSource::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let src = SyncSource::from_bytes(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         let src_ok = src.src_id.is_empty()
@@ -673,7 +675,7 @@ impl Tracker {
         if !src.src_id.is_empty() && s.sync_src_id.is_empty() && !src_ok {
             // refuse before changing anything: a WAIT_SYNC without a source would tell the
             // source's sync thread (SYNC_SRC_REQ) that nobody copies the old files
-            return Err(errno::ENOENT);
+            return Err(errno::ENOENT.into());
         }
         let mut changed = false;
         if src.src_id.is_empty() {
@@ -702,7 +704,7 @@ impl Tracker {
     fn storage_sync_dest_query(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let st = self.state.lock();
         let s = st
@@ -720,7 +722,7 @@ impl Tracker {
     }
 
     fn storage_sync_src_req(&self, body: &[u8]) -> Reply {
-        let req = GroupStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = GroupStorageReq::from_bytes(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
         let dest = g.find(&req.storage_id).ok_or(errno::ENOENT)?;
@@ -728,7 +730,7 @@ impl Tracker {
             g.storages[dest].status,
             status::INIT | status::DELETED | status::IP_CHANGED
         ) {
-            return Err(errno::ENOENT);
+            return Err(errno::ENOENT.into());
         }
         let src_id = g.storages[dest].sync_src_id.clone();
         if src_id.is_empty() {
@@ -755,7 +757,7 @@ impl Tracker {
     }
 
     fn storage_report_status(&self, body: &[u8]) -> Reply {
-        let req = ReportStatusReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = ReportStatusReq::from_bytes(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
         if State::apply_reported_status(g, &req.brief) {
@@ -767,7 +769,7 @@ impl Tracker {
     fn storage_change_status(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         if body.len() != 1 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let new = body[0];
         let mut st = self.state.lock();
@@ -791,7 +793,7 @@ impl Tracker {
             let j = self.require_login(session)?;
             (j.group.clone(), j.id.clone())
         } else {
-            let r = GroupStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+            let r = GroupStorageReq::from_bytes(body)?;
             (r.group, r.storage_id)
         };
         let mut st = self.state.lock();
@@ -810,7 +812,7 @@ impl Tracker {
 
     fn storage_report_ip_changed(&self, conn: &Conn, body: &[u8]) -> Reply {
         if self.cfg.use_storage_id {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         let mut r = Reader::new(body);
         let parse = |r: &mut Reader| -> Option<(String, String, String)> {
@@ -824,19 +826,19 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
         if new_ip != conn.peer_ip() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let old = g.find(&old_ip).ok_or(errno::ENOENT)?;
         match g.storages[old].status {
-            status::DELETED => return Err(errno::ENOENT),
-            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY),
-            status::IP_CHANGED => return Err(errno::EALREADY),
+            status::DELETED => return Err(errno::ENOENT.into()),
+            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY.into()),
+            status::IP_CHANGED => return Err(errno::EALREADY.into()),
             _ => {}
         }
         if g.find(&new_ip)
             .is_some_and(|i| !matches!(g.storages[i].status, status::DELETED | status::IP_CHANGED))
         {
-            return Err(errno::EEXIST);
+            return Err(errno::EEXIST.into());
         }
         g.storages.retain(|s| s.id != new_ip);
         let old = g.find(&old_ip).expect("present");
@@ -863,7 +865,7 @@ impl Tracker {
 
     fn storage_parameter_req(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let c = &self.cfg;
         let b = |v: bool| if v { 1 } else { 0 };
@@ -936,7 +938,7 @@ impl Tracker {
     }
 
     fn storage_get_my_ip(&self, conn: &Conn, body: &[u8]) -> Reply {
-        let req = GetMyIpReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = GetMyIpReq::from_bytes(body)?;
         let ip = conn.peer_ip();
         if self.cfg.use_storage_id {
             let port = u16::try_from(req.port).unwrap_or(0);
@@ -948,7 +950,7 @@ impl Tracker {
     }
 
     fn storage_fetch_storage_ids(&self, body: &[u8]) -> Reply {
-        let req = FetchStorageIdsReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = FetchStorageIdsReq::from_bytes(body)?;
         if !self.cfg.use_storage_id {
             return if req.allow_empty != 0 {
                 Ok(StorageIdsPage {
@@ -958,14 +960,14 @@ impl Tracker {
                 }
                 .to_bytes())
             } else {
-                Err(errno::EOPNOTSUPP)
+                Err(errno::EOPNOTSUPP.into())
             };
         }
         let ids = &self.cfg.storage_ids;
         let total = ids.entries.len();
         let start = usize::try_from(req.start_index).map_err(|_| errno::EINVAL)?;
         if start >= total {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         // the C storage reads the reply into a buffer of about 8 KB
         let (count, lines) = ids.page(start, 8 * 1024 - 128);
@@ -980,14 +982,14 @@ impl Tracker {
     /// GET_GROUP_NAME (109): the group storage_ids lists for an address.
     fn storage_get_group_name(&self, conn: &Conn, body: &[u8]) -> Reply {
         if !self.cfg.use_storage_id {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         if body.len() < 4 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let (ip_part, port) = body.split_at(body.len() - 4);
         if ip_part.len() >= 46 {
-            return Err(errno::ENAMETOOLONG);
+            return Err(errno::ENAMETOOLONG.into());
         }
         let port = i32::from_be_bytes([port[0], port[1], port[2], port[3]]);
         let ip = if ip_part.is_empty() {
@@ -1008,10 +1010,10 @@ impl Tracker {
 
     fn tracker_get_status(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if self.state.lock().groups.is_empty() {
-            return Err(errno::ENOENT);
+            return Err(errno::ENOENT.into());
         }
         Ok(self.running_status().to_bytes())
     }
@@ -1021,21 +1023,18 @@ impl Tracker {
     fn query_store(&self, body: &[u8], with_group: bool, all: bool) -> Reply {
         let mut st = self.state.lock();
         let group = if with_group {
-            if body.len() != GROUP_NAME_MAX {
-                return Err(errno::EINVAL);
-            }
-            let g = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+            let g = GroupReq::from_bytes(body)?.group;
             let grp = st.group(&g).ok_or(errno::ENOENT)?;
             if grp.writable().is_empty() {
-                return Err(errno::ENOENT);
+                return Err(errno::ENOENT.into());
             }
             if !grp.has_room(self.cfg.reserved_storage_space) {
-                return Err(errno::ENOSPC);
+                return Err(errno::ENOSPC.into());
             }
             g
         } else {
             if !body.is_empty() {
-                return Err(errno::EINVAL);
+                return Err(errno::EINVAL.into());
             }
             select::store_group(&mut st, &self.cfg)?
         };
@@ -1075,10 +1074,11 @@ impl Tracker {
         .to_bytes())
     }
 
-    fn file_req(body: &[u8]) -> Result<GroupFileReq, u8> {
-        let req = GroupFileReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+    fn file_req(body: &[u8]) -> Result<GroupFileReq, Refusal> {
+        let req = GroupFileReq::from_bytes(body)?;
         if req.filename.len() < 22 || req.filename.len() >= 128 {
-            return Err(errno::EINVAL);
+            let why = format!("length {} not in 22..128", req.filename.len());
+            return Err(DecodeError::invalid("filename", why).into());
         }
         Ok(req)
     }
@@ -1122,9 +1122,9 @@ impl Tracker {
 
     fn server_list_one_group(&self, body: &[u8]) -> Reply {
         if body.len() != GROUP_NAME_MAX {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
-        let name = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+        let name = GroupReq::from_bytes(body)?.group;
         let st = self.state.lock();
         let g = st.group(&name).ok_or(errno::ENOENT)?;
         Ok(
@@ -1135,7 +1135,7 @@ impl Tracker {
 
     fn server_list_all_groups(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let st = self.state.lock();
         let mut out = Vec::new();
@@ -1144,16 +1144,16 @@ impl Tracker {
                 .encode(&mut out);
         }
         if out.len() > self.cfg.server.buff_size {
-            return Err(errno::ENOSPC);
+            return Err(errno::ENOSPC.into());
         }
         Ok(out)
     }
 
     fn server_list_storage(&self, body: &[u8]) -> Reply {
         if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
-        let req = ListStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = ListStorageReq::from_bytes(body)?;
         let st = self.state.lock();
         let g = st.group(&req.group).ok_or(errno::ENOENT)?;
         let mut out = Vec::new();
@@ -1170,24 +1170,24 @@ impl Tracker {
             .encode(&mut out);
         }
         if out.is_empty() && req.storage_id.is_some() {
-            return Err(errno::ENOENT);
+            return Err(errno::ENOENT.into());
         }
         Ok(out)
     }
 
     fn server_delete_storage(&self, body: &[u8]) -> Reply {
         if body.len() <= GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
-        let req = ListStorageReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+        let req = ListStorageReq::from_bytes(body)?;
         let id = req.storage_id.ok_or(errno::EINVAL)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
         let s = g.storage_mut(&id).ok_or(errno::ENOENT)?;
         match s.status {
-            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY),
-            status::DELETED => return Err(errno::EALREADY),
-            status::IP_CHANGED => return Err(errno::ENOENT),
+            status::ONLINE | status::ACTIVE | status::RECOVERY => return Err(errno::EBUSY.into()),
+            status::DELETED => return Err(errno::EALREADY.into()),
+            status::IP_CHANGED => return Err(errno::ENOENT.into()),
             _ => {}
         }
         s.status = status::DELETED;
@@ -1222,9 +1222,9 @@ impl Tracker {
 
     fn server_delete_group(&self, body: &[u8]) -> Reply {
         if body.len() != GROUP_NAME_MAX {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
-        let name = GroupReq::from_bytes(body).map_err(|_| errno::EINVAL)?.group;
+        let name = GroupReq::from_bytes(body)?.group;
         let mut st = self.state.lock();
         let g = st.group(&name).ok_or(errno::ENOENT)?;
         // deleted members do not count: upstream keeps their records until a restart and
@@ -1233,7 +1233,7 @@ impl Tracker {
             .iter()
             .any(|s| !matches!(s.status, status::DELETED | status::IP_CHANGED))
         {
-            return Err(errno::EBUSY);
+            return Err(errno::EBUSY.into());
         }
         st.groups.remove(&name);
         self.save(&mut st);
@@ -1242,22 +1242,22 @@ impl Tracker {
 
     fn server_set_trunk_server(&self, body: &[u8]) -> Reply {
         if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         // trunk files are not supported yet: answer as a tracker with use_trunk_file=false
-        Err(errno::EOPNOTSUPP)
+        Err(errno::EOPNOTSUPP.into())
     }
 
     fn server_get_leader(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         self.relation
             .lock()
             .leader
             .clone()
             .map(String::into_bytes)
-            .ok_or(errno::ENOENT)
+            .ok_or_else(|| errno::ENOENT.into())
     }
 
     fn own_address(&self, conn: &Conn) -> String {
@@ -1271,10 +1271,10 @@ impl Tracker {
 
     fn server_tracker_cluster_stat(&self, conn: &Conn, body: &[u8]) -> Reply {
         if body.len() != 3 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if !self.am_leader() {
-            return Err(errno::EOPNOTSUPP);
+            return Err(errno::EOPNOTSUPP.into());
         }
         let (filter, want_active, want_leader) = (body[0], body[1] != 0, body[2] != 0);
         let now = fdfs_common::now();
@@ -1325,7 +1325,7 @@ impl Tracker {
 
     fn server_storage_cluster_stat(&self, body: &[u8]) -> Reply {
         if body.len() != 4 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let (filter, op, want_status, want_trunk) = (body[0], body[1], body[2], body[3]);
         let st = self.state.lock();
@@ -1368,7 +1368,7 @@ impl Tracker {
 
     fn server_storage_volumn_stat(&self, body: &[u8]) -> Reply {
         if body.len() != 4 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let filter = body[0];
         let st = self.state.lock();
@@ -1433,7 +1433,17 @@ impl Service for Tracker {
         };
         let r = match self.dispatch(conn, session, h, &body) {
             Ok(b) => conn.respond(0, &b),
-            Err(code) => conn.respond_status(code),
+            Err(refusal) => {
+                if let Some(e) = &refusal.malformed {
+                    log::warn!(
+                        "client ip: {}, cmd: {} ({}), malformed request: {e}",
+                        conn.peer_ip(),
+                        h.cmd,
+                        cmd::name(h.cmd).unwrap_or("unknown")
+                    );
+                }
+                conn.respond_status(refusal.status)
+            }
         };
         fdfs_common::server::flow_after(r)
     }

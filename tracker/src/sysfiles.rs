@@ -11,7 +11,7 @@ use fdfs_common::codec::Message;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::{SysFileChunk, SysFileReq, SYS_FILES, SYS_FILE_CHUNK};
-use fdfs_common::proto::{cmd, errno};
+use fdfs_common::proto::{cmd, errno, Refusal};
 use std::time::Duration;
 
 /// A tracker down longer than this re-learns the cluster from a better-placed peer.
@@ -40,12 +40,12 @@ impl Tracker {
     }
 
     /// TRACKER_GET_SYS_FILES_START: a snapshot that the rest of this connection's copy reads.
-    pub fn tracker_get_sys_files_start(&self, body: &[u8]) -> Result<Snapshot, u8> {
+    pub fn tracker_get_sys_files_start(&self, body: &[u8]) -> Result<Snapshot, Refusal> {
         if !body.is_empty() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         if self.state.lock().groups.is_empty() {
-            return Err(errno::ENOENT);
+            return Err(errno::ENOENT.into());
         }
         Ok(self.sys_files_now())
     }
@@ -55,11 +55,11 @@ impl Tracker {
         &self,
         snapshot: Option<&Snapshot>,
         body: &[u8],
-    ) -> Result<Vec<u8>, u8> {
-        let req = SysFileReq::from_bytes(body).map_err(|_| errno::EINVAL)?;
+    ) -> Result<Vec<u8>, Refusal> {
+        let req = SysFileReq::from_bytes(body)?;
         let index = req.index as usize;
         if index >= SYS_FILES.len() || req.offset < 0 {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let owned;
         let file = match snapshot {
@@ -72,7 +72,7 @@ impl Tracker {
         };
         let offset = req.offset as usize;
         if offset > file.len() {
-            return Err(errno::EINVAL);
+            return Err(errno::EINVAL.into());
         }
         let end = (offset + SYS_FILE_CHUNK).min(file.len());
         Ok(SysFileChunk {
