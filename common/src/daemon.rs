@@ -134,7 +134,7 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
 
 /// Descriptors a daemon needs beyond its client connections: files being received or sent,
 /// binlogs, logs, sync and tracker connections, listeners.
-pub const FILE_RESERVE: u64 = 256;
+const FILE_RESERVE: u64 = 256;
 
 /// The soft and hard RLIMIT_NOFILE.
 pub fn nofile_limit() -> (u64, u64) {
@@ -142,11 +142,14 @@ pub fn nofile_limit() -> (u64, u64) {
     getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((0, 0))
 }
 
-/// Raise the soft RLIMIT_NOFILE to `wanted` descriptors (systemd gives services a soft limit
-/// of 1024, upstream raises it to `max_connections` at startup as well). Up to the hard limit,
-/// which only root may raise; short of `wanted`, a warning naming both numbers.
-pub fn raise_nofile_limit(wanted: u64) {
+/// Raise the soft RLIMIT_NOFILE to what `max_connections` on the protocol port (and on the
+/// HTTP port, `with_http`) and `FILE_RESERVE` need: systemd gives services a soft limit of
+/// 1024, and upstream raises it to `max_connections` at startup as well. Up to the hard limit,
+/// which only root may raise; short of it, a warning naming both numbers.
+pub fn raise_nofile_limit(server: &crate::config::ServerConfig, with_http: bool) {
     use nix::sys::resource::{setrlimit, Resource};
+    let listeners = 1 + u64::from(with_http);
+    let wanted = server.max_connections as u64 * listeners + FILE_RESERVE;
     let (soft, hard) = nofile_limit();
     if soft >= wanted {
         return;

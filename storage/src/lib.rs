@@ -131,11 +131,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
-    // each listener may hold max_connections
-    let listeners = 1 + u64::from(cfg.http.server_port != 0);
-    fdfs_common::daemon::raise_nofile_limit(
-        cfg.server.max_connections as u64 * listeners + fdfs_common::daemon::FILE_RESERVE,
-    );
+    fdfs_common::daemon::raise_nofile_limit(&cfg.server, cfg.http.server_port != 0);
     let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
         &cfg.server,
         cfg.http.enabled().then_some(cfg.http.server_port),

@@ -86,11 +86,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         port: cfg.http_redirect_port,
         ..opts.clone()
     };
-    // each listener may hold max_connections
-    let listeners = 1 + u64::from(cfg.http_redirect_port != 0);
-    fdfs_common::daemon::raise_nofile_limit(
-        cfg.server.max_connections as u64 * listeners + fdfs_common::daemon::FILE_RESERVE,
-    );
+    fdfs_common::daemon::raise_nofile_limit(&cfg.server, cfg.http_redirect_port != 0);
     // both ports bound as root, then the switch, and only then anything served
     let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
         &cfg.server,

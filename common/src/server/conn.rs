@@ -35,8 +35,6 @@ pub struct Conn {
     /// bytes received and sent on this connection
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// the readiness watcher knows this socket (it is re-armed, not added, when parked again)
-    pub(super) watched: bool,
 }
 
 /// Size of a connection's read-ahead: a header with any fixed request part, or a 1 KiB upload.
@@ -72,7 +70,6 @@ impl Conn {
             status: 0,
             bytes_in: 0,
             bytes_out: 0,
-            watched: false,
         })
     }
 
@@ -175,16 +172,7 @@ impl Conn {
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
                 {
-                    let waiting_idle = idle_ok && got == 0;
-                    if waiting_idle && self.is_shutting_down() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "shutting down",
-                        ));
-                    }
-                    if !waiting_idle && last_progress.elapsed() >= self.network_timeout {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
-                    }
+                    self.read_timed_out(idle_ok && got == 0, last_progress)?;
                     if whole && first_byte.is_some_and(|f| f.elapsed() >= self.network_timeout) {
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
@@ -198,6 +186,22 @@ impl Conn {
         }
         if whole {
             self.request_began = first_byte.unwrap_or(last_progress);
+        }
+        Ok(())
+    }
+
+    /// A blocked read woke without data: a peer waiting between requests (`waiting_idle`) is
+    /// hung up on once the server stops, one in the middle of a request after
+    /// `network_timeout` without progress.
+    fn read_timed_out(&self, waiting_idle: bool, last_progress: Instant) -> io::Result<()> {
+        if waiting_idle && self.is_shutting_down() {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "shutting down",
+            ));
+        }
+        if !waiting_idle && last_progress.elapsed() >= self.network_timeout {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
         }
         Ok(())
     }
@@ -342,15 +346,7 @@ impl Conn {
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
                 {
-                    if idle_ok && self.is_shutting_down() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ConnectionAborted,
-                            "shutting down",
-                        ));
-                    }
-                    if !idle_ok && last_progress.elapsed() >= self.network_timeout {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "network timeout"));
-                    }
+                    self.read_timed_out(idle_ok, last_progress)?
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => last_progress = Instant::now(),
                 Err(e) => return Err(e),

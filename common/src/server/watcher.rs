@@ -18,6 +18,8 @@ pub(super) struct Connection<S> {
     pub session: S,
     /// accepted with its first request already here, and not yet taken by a worker
     pub queued: bool,
+    /// its socket is in the epoll set (re-armed, not added, when parked again)
+    watched: bool,
     parked_at: Instant,
 }
 
@@ -27,6 +29,7 @@ impl<S> Connection<S> {
             conn,
             session,
             queued: false,
+            watched: false,
             parked_at: Instant::now(),
         })
     }
@@ -49,8 +52,7 @@ impl<S> Watcher<S> {
     /// Hold `c` until bytes arrive (or the peer hangs up). On failure `c` comes back.
     pub fn park(&self, mut c: Box<Connection<S>>) -> Result<(), Box<Connection<S>>> {
         let fd = c.conn.stream.as_raw_fd();
-        let rearm = c.conn.watched;
-        c.conn.watched = true;
+        let rearm = std::mem::replace(&mut c.watched, true);
         c.parked_at = Instant::now();
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
         let mut ev = EpollEvent::new(flags, fd as u64);
