@@ -568,7 +568,7 @@ impl Storage {
         if l <= 10
             || l >= FILENAME_MAX as i64
             || head.file_size < 0
-            || h.pkg_len != UploadSlaveHead::LEN as i64 + l + head.file_size
+            || checked_sum(&[UploadSlaveHead::LEN as i64, l, head.file_size]) != Some(h.pkg_len)
         {
             return Err(Fail::early(errno::EINVAL));
         }
@@ -708,7 +708,8 @@ impl Storage {
         conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
         let head = AppendHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
         if head.file_size < 0
-            || h.pkg_len != AppendHead::LEN as i64 + head.name_len + head.file_size
+            || checked_sum(&[AppendHead::LEN as i64, head.name_len, head.file_size])
+                != Some(h.pkg_len)
         {
             return Err(Fail::early(errno::EINVAL));
         }
@@ -764,7 +765,8 @@ impl Storage {
         let head = ModifyHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
         if head.file_size < 0
             || head.offset < 0
-            || h.pkg_len != ModifyHead::LEN as i64 + head.name_len + head.file_size
+            || checked_sum(&[ModifyHead::LEN as i64, head.name_len, head.file_size])
+                != Some(h.pkg_len)
         {
             return Err(Fail::early(errno::EINVAL));
         }
@@ -1137,6 +1139,12 @@ fn file_crc(p: &Path) -> io::Result<(u64, u32)> {
         total += n as u64;
     }
     Ok((total, h.finalize()))
+}
+
+/// The sum of lengths read from the wire, or `None` where it overflows (a hostile request can
+/// announce any i64).
+fn checked_sum(parts: &[i64]) -> Option<i64> {
+    parts.iter().try_fold(0i64, |sum, &p| sum.checked_add(p))
 }
 
 /// Read `len` bytes at `offset` (used by tests and the sync module later).
