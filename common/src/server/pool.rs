@@ -180,10 +180,21 @@ impl<H: Handler> Pool<H> {
         }
     }
 
-    /// Serve `c` while it has requests, then park or close it.
+    /// Serve `c` while it has requests, then park or close it. A handler that panics loses
+    /// its connection, not the worker: with a fixed pool, each panic would otherwise take a
+    /// thread for good until none served.
     fn serve(&self, mut c: Job<H>) {
         self.unqueue(&mut c);
-        let flow = self.handler.serve(&mut c.conn, &mut c.session);
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handler.serve(&mut c.conn, &mut c.session)
+        }));
+        let flow = served.unwrap_or_else(|_| {
+            log::error!(
+                "client ip: {}, request handler panicked, connection closed",
+                c.conn.peer_ip()
+            );
+            Flow::Close
+        });
         if flow == Flow::Continue && !self.shutdown.load(Ordering::SeqCst) {
             self.park(c);
         } else {
