@@ -57,7 +57,7 @@ fn err_line(e: &NetError) -> (i32, String) {
 }
 
 fn io_errno(e: &std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(5)
+    fdfs_common::proto::errno::of_io(e) as i32
 }
 
 /// How a file tool reports: its usage line, and where and how a failure is printed.

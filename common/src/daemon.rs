@@ -136,12 +136,6 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
 /// binlogs, logs, sync and tracker connections, listeners.
 const FILE_RESERVE: u64 = 256;
 
-/// The soft and hard RLIMIT_NOFILE.
-pub fn nofile_limit() -> (u64, u64) {
-    use nix::sys::resource::{getrlimit, Resource};
-    getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((0, 0))
-}
-
 /// Raise the soft RLIMIT_NOFILE to what `max_connections` on the protocol port (and on the
 /// HTTP port, `with_http`) and `FILE_RESERVE` need: systemd gives services a soft limit of
 /// 1024, and upstream raises it to `max_connections` at startup as well. Up to the hard limit,
@@ -150,7 +144,7 @@ pub fn raise_nofile_limit(server: &crate::config::ServerConfig, with_http: bool)
     use nix::sys::resource::{setrlimit, Resource};
     let listeners = 1 + u64::from(with_http);
     let wanted = server.max_connections as u64 * listeners + FILE_RESERVE;
-    let (soft, hard) = nofile_limit();
+    let (soft, hard) = crate::server::nofile_limit();
     if soft >= wanted {
         return;
     }
@@ -213,7 +207,7 @@ pub fn bind_metrics(
 pub fn start_metrics(
     listener: Option<std::net::TcpListener>,
     server: &crate::config::ServerConfig,
-    endpoint: std::sync::Arc<crate::metrics::Endpoint>,
+    endpoint: std::sync::Arc<crate::metrics_endpoint::Endpoint>,
 ) -> Result<Option<crate::server::Server>, i32> {
     let Some(l) = listener else {
         return Ok(None);

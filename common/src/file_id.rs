@@ -45,6 +45,13 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     engine().decode(s.trim_end_matches('.')).ok()
 }
 
+/// A file name inside a request body that is not a file ID is a malformed body.
+impl From<FileIdError> for crate::codec::DecodeError {
+    fn from(e: FileIdError) -> Self {
+        crate::codec::DecodeError::invalid("filename", e.to_string())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileIdError {
     NoSlash,
@@ -201,6 +208,8 @@ pub struct FilePayload {
     pub crc32: u32,
 }
 
+// The payload is the file-ID format (base64 inside a name), not a protocol body: it is sliced
+// here, next to the rest of that format, rather than in the codec.
 impl FilePayload {
     pub fn to_bytes(&self) -> [u8; 20] {
         let mut b = [0u8; 20];

@@ -14,10 +14,10 @@ pub mod http;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod metrics_endpoint;
 pub mod net;
 pub mod proto;
 pub mod server;
-pub mod storage_ids;
 
 /// Microseconds since the epoch (multipart boundaries, as upstream's module makes them).
 pub fn now_micros() -> u64 {

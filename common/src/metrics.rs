@@ -3,12 +3,10 @@
 //! default, serves nothing). Upstream ships a separate exporter that polls the tracker; these
 //! come from inside each daemon, per command and per peer.
 
-use crate::http::{respond_simple, serve_requests, HttpSession, Request};
 use crate::proto::cmd;
-use crate::server::{Conn, ConnStats, Flow, Handler};
+
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the request latency histogram's buckets.
@@ -204,67 +202,14 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-type Render = dyn Fn(&mut Exposition) + Send + Sync;
-type Health = dyn Fn() -> Result<(), String> + Send + Sync;
-
-/// The HTTP side: `GET /metrics` renders, `GET /health` answers 200 only while `health` is Ok.
-pub struct Endpoint {
-    pub daemon: &'static str,
-    pub render: Box<Render>,
-    pub health: Box<Health>,
-}
-
-impl Endpoint {
-    pub fn new(daemon: &'static str, render: Box<Render>, health: Box<Health>) -> Arc<Endpoint> {
-        Arc::new(Endpoint {
-            daemon,
-            render,
-            health,
-        })
-    }
-
-    fn respond(&self, conn: &mut Conn, req: &Request, keep: bool) -> std::io::Result<()> {
-        if req.method != "GET" && req.method != "HEAD" {
-            return respond_simple(conn, 405, keep);
-        }
-        let (status, content_type, body) = match req.path.as_str() {
-            "/metrics" => {
-                let mut e = Exposition::new(self.daemon);
-                (self.render)(&mut e);
-                (200, "text/plain; version=0.0.4; charset=utf-8", e.text)
-            }
-            "/health" => match (self.health)() {
-                Ok(()) => (200, "text/plain", "ok\n".to_string()),
-                Err(why) => (503, "text/plain", format!("{why}\n")),
-            },
-            _ => return respond_simple(conn, 404, keep),
-        };
-        let reason = if status == 200 {
-            "OK"
-        } else {
-            "Service Unavailable"
-        };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nServer: rfdfs\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-            body.len(),
-            if keep { "keep-alive" } else { "close" }
-        );
-        let mut out = head.into_bytes();
-        if req.method == "GET" {
-            out.extend_from_slice(body.as_bytes());
-        }
-        conn.write_all(&out)
-    }
-}
-
-impl Handler for Endpoint {
-    type Session = HttpSession;
-
-    fn serve(&self, conn: &mut Conn, session: &mut HttpSession) -> Flow {
-        serve_requests(conn, session, |conn, req, keep| {
-            self.respond(conn, req, keep)
-        })
-    }
+/// Connection counters reported in the storage statistics block.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    pub current: AtomicI32,
+    pub max: AtomicI32,
+    pub alloc: AtomicI32,
+    /// connections accepted since start
+    pub accepted: std::sync::atomic::AtomicU64,
 }
 
 #[cfg(test)]

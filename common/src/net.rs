@@ -22,12 +22,7 @@ impl NetError {
     /// The errno the C tools would report for this error.
     pub fn errno(&self) -> i32 {
         match self {
-            NetError::Io(e) => e.raw_os_error().unwrap_or(match e.kind() {
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => 110,
-                io::ErrorKind::ConnectionRefused => 111,
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => 104,
-                _ => 5,
-            }),
+            NetError::Io(e) => crate::proto::errno::of_io(e) as i32,
             NetError::Status(s) => *s as i32,
             NetError::Protocol(_) => 22,
         }

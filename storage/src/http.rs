@@ -7,10 +7,11 @@
 //! upper-case hex subdirectories, a name without `/`), so nothing outside the store paths can
 //! be reached whatever the URL holds.
 
-use crate::service::Storage;
+use crate::storage::Storage;
 use crate::zero_copy;
+use fdfs_common::config::HttpConfig;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
-use fdfs_common::http::{self, respond_simple, HttpConfig, Ranges, Request};
+use fdfs_common::http::{self, respond_simple, Ranges, Request};
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::fs::File;
 use std::io::{self, Write};

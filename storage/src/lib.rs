@@ -12,8 +12,10 @@ pub mod recovery;
 pub mod replica;
 pub mod reporter;
 pub mod service;
+pub mod storage;
 pub mod store;
 pub mod sync;
+pub mod tracker_link;
 pub mod zero_copy;
 
 use fdfs_common::config::StorageConfig;
@@ -155,7 +157,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     };
     let (stats, cursor) = store::load_stat_file(&data.join(store::STAT_FILE));
     st.set_cursor(cursor);
-    let storage = Arc::new(service::Storage::new(cfg.clone(), st, binlog, stats));
+    let storage = Arc::new(storage::Storage::new(cfg.clone(), st, binlog, stats));
     if let Err(e) = ctx.ready(&base) {
         return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
@@ -171,7 +173,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         stop: Arc::clone(&stop),
         joined: Mutex::new(Vec::new()),
         answered_join: Mutex::new(Default::default()),
-        leader: Mutex::new(None),
+        leader: Arc::new(Mutex::new(None)),
         sync_dest_lock: Mutex::new(()),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
         mark_moves: Mutex::new(Vec::new()),
@@ -309,7 +311,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         })
         .collect();
     let stat_path = data.join(store::STAT_FILE);
-    let save_stats = |storage: &service::Storage| {
+    let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
         let text = store::stat_file_text(&s, storage.store.cursor());
         if let Err(e) = store::write_atomic(&stat_path, text.as_bytes()) {

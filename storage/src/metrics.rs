@@ -33,9 +33,9 @@ const BYTES: [(&str, usize); 6] = [
     ("sync_out", stat::TOTAL_SYNC_OUT_BYTES),
 ];
 
-pub fn endpoint(rep: &Arc<Reporter>) -> Arc<fdfs_common::metrics::Endpoint> {
+pub fn endpoint(rep: &Arc<Reporter>) -> Arc<fdfs_common::metrics_endpoint::Endpoint> {
     let (r, h) = (Arc::clone(rep), Arc::clone(rep));
-    fdfs_common::metrics::Endpoint::new(
+    fdfs_common::metrics_endpoint::Endpoint::new(
         "storage",
         Box::new(move |out| render(&r, out)),
         Box::new(move || {

@@ -9,39 +9,36 @@
 
 use crate::binlog::{binlog_name, for_each_record, parse_line};
 use crate::reporter::Reporter;
-use crate::service::Storage;
-use fdfs_common::codec::{Message, Reader, Writer};
+use crate::storage::{Fail, Storage};
+use fdfs_common::codec::Message;
 use fdfs_common::file_id::LogicalName;
 use fdfs_common::net;
 use fdfs_common::proto::storage::DownloadReq;
-use fdfs_common::proto::{cmd, errno, status, Header, GROUP_NAME_MAX};
+use fdfs_common::proto::sync::{FetchPathBinlogReq, PathBinlogStream};
+use fdfs_common::proto::{cmd, errno, status, Header};
 use fdfs_common::server::Conn;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub const REPAIR_REQUEST: &str = ".rfdfs_repair";
-/// The "unknown length" FETCH_ONE_PATH_BINLOG announces (2^58).
-const STREAM_LEN: i64 = 1 << 58;
 
 impl Storage {
     /// FETCH_ONE_PATH_BINLOG: stream the binlog lines of the files this storage holds in one
     /// store path, then their byte count, then close.
-    pub(crate) fn fetch_one_path_binlog(&self, conn: &mut Conn, body: &[u8]) -> Result<(), u8> {
-        let mut r = Reader::new(body);
-        let group = r
-            .fixed_str(GROUP_NAME_MAX, "group_name")
-            .map_err(|_| errno::EINVAL)?;
-        let index = r.u8("store_path_index").map_err(|_| errno::EINVAL)? as usize;
-        if r.finish().is_err() || group != self.group || index >= self.store.paths.len() {
-            return Err(errno::EINVAL);
+    pub(crate) fn fetch_one_path_binlog(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Fail> {
+        let req = FetchPathBinlogReq::from_bytes(body)?;
+        let index = req.store_path_index as usize;
+        if req.group != self.group || index >= self.store.paths.len() {
+            return Err(Fail::done(errno::EINVAL));
         }
         let header = Header {
-            pkg_len: STREAM_LEN,
+            pkg_len: PathBinlogStream::ANNOUNCED_LEN,
             cmd: cmd::RESP,
             status: 0,
         };
-        conn.write_all(&header.to_bytes()).map_err(|_| errno::EIO)?;
+        conn.write_all(&header.to_bytes())
+            .map_err(|_| Fail::done(errno::EIO))?;
         let prefix = format!("M{index:02X}/");
         let mut sent: u64 = 0;
         let sync_dir = self.cfg.server.base_path.join("data/sync");
@@ -83,11 +80,11 @@ impl Storage {
                 }
             });
             if failed {
-                return Err(errno::EIO);
+                return Err(Fail::done(errno::EIO));
             }
         }
-        out.put_i64(sent as i64);
-        conn.write_all(&out).map_err(|_| errno::EIO)?;
+        out.extend_from_slice(&PathBinlogStream::trailer(sent));
+        conn.write_all(&out).map_err(|_| Fail::done(errno::EIO))?;
         Ok(())
     }
 }
@@ -106,22 +103,17 @@ fn fetch_file_list(
         Duration::from_secs(c.connect_timeout),
         Duration::from_secs(600),
     )?;
-    let mut body = Vec::new();
-    body.put_fixed_str(&rep.storage.group, GROUP_NAME_MAX);
-    body.put_u8(index);
+    let body = FetchPathBinlogReq {
+        group: rep.storage.group.clone(),
+        store_path_index: index,
+    }
+    .to_bytes();
     net::send_request(&mut s, cmd::FETCH_ONE_PATH_BINLOG, 0, &body)?;
     net::recv_header(&mut s).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut all = Vec::new();
     s.read_to_end(&mut all)?;
-    if all.len() < 8 {
-        return Err(std::io::Error::other("binlog stream without its trailer"));
-    }
-    let (lines, trailer) = all.split_at(all.len() - 8);
-    if u64::from_be_bytes(trailer.try_into().expect("8 bytes")) != lines.len() as u64 {
-        return Err(std::io::Error::other(
-            "binlog stream length does not match its trailer",
-        ));
-    }
+    let lines = PathBinlogStream::lines(&all)
+        .map_err(|e| std::io::Error::other(format!("binlog stream: {e}")))?;
     Ok(String::from_utf8_lossy(lines)
         .lines()
         .filter_map(parse_line)

@@ -4,13 +4,14 @@
 //! recorded with its lower-case binlog letter and the source's timestamp.
 
 use crate::binlog::op;
-use crate::service::{meta_path, Fail, Storage};
-use fdfs_common::codec::{Message, Reader};
+use crate::storage::{io_errno, meta_path, Fail, Storage};
+use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::LogicalName;
+use fdfs_common::proto::sync::leading_name_len;
 use fdfs_common::proto::sync::{
     ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
 };
-use fdfs_common::proto::{errno, status, Header};
+use fdfs_common::proto::{cmd, errno, status, Header};
 use fdfs_common::server::Conn;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -30,13 +31,6 @@ const TOMBSTONE_MARGIN: i64 = 120;
 
 fn set_mtime(f: &File, ts: i32) {
     let _ = f.set_modified(UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64));
-}
-
-fn errno_of(e: &io::Error) -> u8 {
-    match e.raw_os_error() {
-        Some(n) if n > 0 && n < 128 => n as u8,
-        _ => errno::EIO,
-    }
 }
 
 impl Storage {
@@ -114,47 +108,38 @@ impl Storage {
         if group != self.group {
             return Err(Fail::early(errno::EINVAL));
         }
-        let ln = LogicalName::parse(name, self.store.paths.len())
-            .map_err(|_| Fail::early(errno::EINVAL))?;
+        let ln = LogicalName::parse(name, self.store.paths.len())?;
         Ok(self.store.local_path(&ln))
     }
 
-    fn read_fixed<'a>(
-        &self,
-        conn: &mut Conn,
-        buf: &'a mut Vec<u8>,
-        len: usize,
-        pkg_len: i64,
-    ) -> Result<&'a [u8], Fail> {
-        if pkg_len < len as i64 {
-            return Err(Fail::early(errno::EINVAL));
-        }
-        buf.resize(len, 0);
-        conn.read_exact(buf).map_err(|_| Fail::early(0))?;
-        Ok(&buf[..])
-    }
-
-    /// Fixed part plus the name that follows it (name length is the first i64).
+    /// A streamed sync request's fixed part and the name after it, read from the connection
+    /// (the file content stays there); the name's length is checked before it is read.
     fn read_head_and_name(
         &self,
         conn: &mut Conn,
         h: &Header,
         fixed: usize,
     ) -> Result<Vec<u8>, Fail> {
-        let mut buf = Vec::new();
-        self.read_fixed(conn, &mut buf, fixed, h.pkg_len)?;
-        let name_len = i64::from_be_bytes(buf[..8].try_into().expect("8 bytes"));
-        if name_len <= 0 || name_len >= 128 || h.pkg_len < fixed as i64 + name_len {
-            return Err(Fail::early(errno::EINVAL));
+        if h.pkg_len < fixed as i64 {
+            return Err(DecodeError::Short {
+                field: "fixed part",
+            }
+            .into());
         }
-        let mut name = vec![0u8; name_len as usize];
-        conn.read_exact(&mut name).map_err(|_| Fail::early(0))?;
-        buf.extend_from_slice(&name);
+        let mut buf = vec![0u8; fixed];
+        conn.read_exact(&mut buf).map_err(|_| Fail::early(0))?;
+        let name_len = leading_name_len(&buf)?;
+        if h.pkg_len < (fixed + name_len) as i64 {
+            return Err(DecodeError::Short { field: "filename" }.into());
+        }
+        buf.resize(fixed + name_len, 0);
+        conn.read_exact(&mut buf[fixed..])
+            .map_err(|_| Fail::early(0))?;
         Ok(buf)
     }
 
     pub(crate) fn report_server_id(&self, session: &mut SyncSession, body: &[u8]) -> Outcome {
-        let r = ReportServerId::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let r = ReportServerId::from_bytes(body)?;
         session.server_id = Some(r.id);
         Ok(Vec::new())
     }
@@ -167,7 +152,7 @@ impl Storage {
         let _ = std::fs::create_dir_all(dir);
         let (new, _crc) = self.receive_new_file(conn, index, dir, len)?;
         set_mtime(&new.file, ts);
-        new.rename_as(path).map_err(|e| Fail::done(errno_of(&e)))?;
+        new.rename_as(path).map_err(|e| Fail::done(io_errno(&e)))?;
         self.sync_parent(path);
         Ok(())
     }
@@ -180,16 +165,16 @@ impl Storage {
             .unwrap_or(0)
     }
 
-    /// SYNC_CREATE_FILE (`update` false) and SYNC_UPDATE_FILE (`update` true).
+    /// SYNC_CREATE_FILE, and SYNC_UPDATE_FILE (which replaces what is there).
     pub(crate) fn sync_create_file(
         &self,
         conn: &mut Conn,
         session: &SyncSession,
         h: Header,
-        update: bool,
     ) -> Outcome {
+        let update = h.cmd == cmd::SYNC_UPDATE_FILE;
         let raw = self.read_head_and_name(conn, &h, SyncFileHead::FIXED_LEN)?;
-        let head = SyncFileHead::from_bytes(&raw).map_err(|_| Fail::early(errno::EINVAL))?;
+        let head = SyncFileHead::from_bytes(&raw)?;
         let content = (h.pkg_len - raw.len() as i64).max(0) as u64;
         let header_only = h.status != 0;
         if head.file_size < 0 || (!header_only && content != head.file_size as u64) {
@@ -250,13 +235,13 @@ impl Storage {
     }
 
     pub(crate) fn sync_delete_file(&self, session: &SyncSession, body: &[u8]) -> Outcome {
-        let req = SyncDeleteReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = SyncDeleteReq::from_bytes(body)?;
         let path = self
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
-        std::fs::symlink_metadata(&path).map_err(|e| Fail::done(errno_of(&e)))?;
-        std::fs::remove_file(&path).map_err(|e| Fail::done(errno_of(&e)))?;
+        std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        std::fs::remove_file(&path).map_err(|e| Fail::done(io_errno(&e)))?;
         self.binlog.write(
             req.timestamp as i64,
             op::DELETE.to_ascii_lowercase(),
@@ -267,16 +252,16 @@ impl Storage {
         Ok(Vec::new())
     }
 
-    /// SYNC_APPEND_FILE (`modify` false) and SYNC_MODIFY_FILE (`modify` true).
+    /// SYNC_APPEND_FILE, and SYNC_MODIFY_FILE (which may write anywhere up to the end).
     pub(crate) fn sync_append_file(
         &self,
         conn: &mut Conn,
         session: &SyncSession,
         h: Header,
-        modify: bool,
     ) -> Outcome {
+        let modify = h.cmd == cmd::SYNC_MODIFY_FILE;
         let raw = self.read_head_and_name(conn, &h, SyncRangeReq::FIXED_LEN)?;
-        let req = SyncRangeReq::from_bytes(&raw).map_err(|_| Fail::early(errno::EINVAL))?;
+        let req = SyncRangeReq::from_bytes(&raw)?;
         let data = (h.pkg_len - raw.len() as i64).max(0) as u64;
         if req.offset < 0 || req.length < 0 || data != req.length as u64 {
             return Err(Fail::early(errno::EINVAL));
@@ -307,9 +292,9 @@ impl Storage {
         let mut f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| Fail::early(errno_of(&e)))?;
+            .map_err(|e| Fail::early(io_errno(&e)))?;
         f.seek(SeekFrom::Start(req.offset as u64))
-            .map_err(|e| Fail::early(errno_of(&e)))?;
+            .map_err(|e| Fail::early(io_errno(&e)))?;
         self.receive_into_file(conn, &mut f, data)?;
         set_mtime(&f, req.timestamp);
         let letter = if modify { op::MODIFY } else { op::APPEND };
@@ -325,24 +310,22 @@ impl Storage {
     }
 
     pub(crate) fn sync_truncate_file(&self, session: &SyncSession, body: &[u8]) -> Outcome {
-        let mut r = Reader::new(body);
-        let req = SyncRangeReq::decode(&mut r).map_err(|_| Fail::done(errno::EINVAL))?;
-        r.finish().map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = SyncRangeReq::from_bytes(body)?;
         let (old, new) = (req.offset, req.length);
         let path = self
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
-        let md = std::fs::symlink_metadata(&path).map_err(|e| Fail::done(errno_of(&e)))?;
+        let md = std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
         if !md.is_file() || md.len() as i64 != old || new < 0 {
             return Err(Fail::done(errno::EEXIST));
         }
         let f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| Fail::done(errno_of(&e)))?;
+            .map_err(|e| Fail::done(io_errno(&e)))?;
         f.set_len(new as u64)
-            .map_err(|e| Fail::done(errno_of(&e)))?;
+            .map_err(|e| Fail::done(io_errno(&e)))?;
         let _ = self.sync_file(&f);
         set_mtime(&f, req.timestamp);
         self.binlog.write(
@@ -356,7 +339,7 @@ impl Storage {
     }
 
     pub(crate) fn sync_rename_file(&self, body: &[u8]) -> Outcome {
-        let req = SyncTwoNamesReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = SyncTwoNamesReq::from_bytes(body)?;
         let new = self
             .sync_path(&req.group, &req.first)
             .map_err(|f| Fail::done(f.code))?;
@@ -367,7 +350,7 @@ impl Storage {
         if std::fs::symlink_metadata(&new).is_ok() {
             return Err(Fail::done(errno::EEXIST));
         }
-        std::fs::rename(&old, &new).map_err(|e| Fail::done(errno_of(&e)))?;
+        std::fs::rename(&old, &new).map_err(|e| Fail::done(io_errno(&e)))?;
         let _ = std::fs::rename(meta_path(&old), meta_path(&new));
         self.binlog.write(
             req.timestamp as i64,
@@ -380,7 +363,7 @@ impl Storage {
     }
 
     pub(crate) fn sync_create_link(&self, session: &SyncSession, body: &[u8]) -> Outcome {
-        let req = SyncTwoNamesReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = SyncTwoNamesReq::from_bytes(body)?;
         let link = self
             .sync_path(&req.group, &req.first)
             .map_err(|f| Fail::done(f.code))?;
@@ -390,7 +373,7 @@ impl Storage {
         if std::fs::symlink_metadata(&link).is_err() && target.exists() {
             if let Err(e) = std::os::unix::fs::symlink(&target, &link) {
                 if e.kind() != io::ErrorKind::AlreadyExists {
-                    return Err(Fail::done(errno_of(&e)));
+                    return Err(Fail::done(io_errno(&e)));
                 }
             }
             self.binlog.write(

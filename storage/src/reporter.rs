@@ -2,21 +2,22 @@
 //! change lists the leader sends back (cluster-protocol.md 1.3). Also the startup requests
 //! GET_MY_IP and PARAMETER_REQ.
 
-use crate::service::{Storage, TrackerParams};
+use crate::storage::{Storage, TrackerParams};
 use crate::store::InitFlag;
+use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
-use fdfs_common::codec::Writer;
+use fdfs_common::config::storage_ids::StorageIds;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
     encode_disk_usage, encode_sync_report, Brief, ChangeList, FetchStorageIdsReq, GetMyIpReq,
-    JoinReply, JoinReq, StorageIdsPage, SyncReportEntry, SyncSource,
+    JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, StorageIdsPage, SyncReportEntry,
+    SyncSource,
 };
-use fdfs_common::proto::{cmd, errno, status, GROUP_NAME_MAX, VERSION};
-use fdfs_common::storage_ids::StorageIds;
+use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub struct Reporter {
     /// trackers that answered a JOIN at least once, either way
     pub answered_join: Mutex<std::collections::HashSet<String>>,
     /// the tracker leader as the change lists name it
-    pub leader: Mutex<Option<HostPort>>,
+    pub leader: Arc<Mutex<Option<HostPort>>>,
     /// held around SYNC_DEST_REQ: one tracker picks the source, the others hear it through
     /// SYNC_NOTIFY (two answers would leave the trackers with different sources)
     pub sync_dest_lock: Mutex<()>,
@@ -70,24 +71,17 @@ impl MarkMove {
 }
 
 impl Reporter {
-    fn bind_ip(&self) -> Option<IpAddr> {
-        let cfg = &self.storage.cfg;
-        if cfg.client_bind && !cfg.server.bind_addr.is_empty() {
-            cfg.server.bind_addr.parse().ok()
-        } else {
-            None
+    /// The part of the reporter the sync threads use.
+    pub fn link(&self) -> TrackerLink {
+        TrackerLink {
+            storage: Arc::clone(&self.storage),
+            leader: Arc::clone(&self.leader),
+            stop: Arc::clone(&self.stop),
         }
     }
 
     pub fn connect(&self, t: &HostPort) -> std::io::Result<TcpStream> {
-        let c = &self.storage.cfg.server;
-        net::connect(
-            &t.host,
-            t.port,
-            self.bind_ip(),
-            Duration::from_secs(c.connect_timeout),
-            Duration::from_secs(c.network_timeout),
-        )
+        self.link().connect(t)
     }
 
     fn save_init_flag(&self) {
@@ -417,16 +411,15 @@ impl Reporter {
 
     /// GET_STATUS of this storage on the tracker at the other end of `stream`.
     fn my_status_on(&self, stream: &mut TcpStream) -> NetResult<u8> {
-        let mut body = Vec::new();
-        body.put_fixed_str(&self.storage.group, GROUP_NAME_MAX);
-        body.put_bytes(
-            format!(
+        let body = StorageAddrReq {
+            group: self.storage.group.clone(),
+            addr: format!(
                 "{}:{}",
                 self.storage.my_ip.read(),
                 self.storage.cfg.server.port
-            )
-            .as_bytes(),
-        );
+            ),
+        }
+        .to_bytes();
         let b = net::request(stream, cmd::STORAGE_GET_STATUS, &body)?;
         Brief::from_bytes(&b)
             .map(|b| b.status)
@@ -455,14 +448,7 @@ impl Reporter {
     /// The configured trackers, the leader first: one-shot queries whose answer only the
     /// leader surely has (sync source, parameters, storage ids) go there first (4.7).
     pub fn trackers_leader_first(&self) -> Vec<HostPort> {
-        let mut list = self.storage.cfg.tracker_servers.clone();
-        if let Some(l) = self.leader.lock().as_ref() {
-            if let Some(i) = list.iter().position(|t| t == l) {
-                let t = list.remove(i);
-                list.insert(0, t);
-            }
-        }
-        list
+        self.link().leader_first()
     }
 
     /// Start the replication thread for a peer unless one is running.
@@ -484,7 +470,7 @@ impl Reporter {
             return;
         }
         let ps = crate::sync::PeerSync {
-            rep: Arc::clone(self),
+            link: self.link(),
             peer: peer.clone(),
         };
         match std::thread::Builder::new()
@@ -652,9 +638,11 @@ pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String
             }
         }
     }
-    let mut body = Vec::new();
-    body.put_fixed_str(&storage.group, GROUP_NAME_MAX);
-    body.put_bytes(format!("{}:{port}", my_ips.first().cloned().unwrap_or_default()).as_bytes());
+    let body = StorageAddrReq {
+        group: storage.group.clone(),
+        addr: format!("{}:{port}", my_ips.first().cloned().unwrap_or_default()),
+    }
+    .to_bytes();
     for t in &storage.cfg.tracker_servers {
         if let Ok(mut s) = rep.connect(t) {
             match net::request(&mut s, cmd::STORAGE_GET_SERVER_ID, &body) {
@@ -688,10 +676,12 @@ fn local_ips() -> Vec<String> {
 /// REPORT_IP_CHANGED to every tracker (startup step 8, without storage ids): the storage ran at
 /// `old_ip` before, so the trackers move its record, history and all, to the new address.
 pub fn report_ip_changed(rep: &Reporter, old_ip: &str, new_ip: &str) {
-    let mut body = Vec::new();
-    body.put_fixed_str(&rep.storage.group, GROUP_NAME_MAX);
-    body.put_fixed_str(old_ip, 46);
-    body.put_fixed_str(new_ip, 46);
+    let body = ReportIpChangedReq {
+        group: rep.storage.group.clone(),
+        old_ip: old_ip.into(),
+        new_ip: new_ip.into(),
+    }
+    .to_bytes();
     log::info!("my ip changed from {old_ip} to {new_ip}, telling the trackers");
     for t in &rep.storage.cfg.tracker_servers {
         for _attempt in 0..3 {

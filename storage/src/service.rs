@@ -5,281 +5,33 @@
 //! a partial file. A request whose body was not fully read when it failed is answered and then
 //! the connection is closed, since the unread bytes would otherwise be taken for a header.
 
-use crate::binlog::{op, Binlog};
+use crate::binlog::op;
 use crate::replica::SyncSession;
-use crate::store::{path_usage, NewFile, Store};
+use crate::storage::{io_errno, meta_path, Fail, Storage};
+use crate::store::{path_usage, NewFile};
 use crate::zero_copy;
+use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
-use fdfs_common::config::{ReservedSpace, StorageConfig};
 use fdfs_common::file_id::{
     classify, slave_name, FileKind, FilePayload, LogicalName, RemoteName, Source,
 };
 use fdfs_common::metadata;
-use fdfs_common::proto::client::{GroupFileReq, IpWidth};
-use fdfs_common::proto::cluster::{stat, StatBlock};
+use fdfs_common::proto::client::GroupFileReq;
+use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
     UploadReq, UploadSlaveHead,
 };
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
-use fdfs_common::server::{Conn, Flow, Service};
-use parking_lot::{Mutex, RwLock};
-use std::collections::HashMap;
+use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// What the tracker told us at startup (PARAMETER_REQ).
-#[derive(Debug, Clone)]
-pub struct TrackerParams {
-    pub reserved: Option<ReservedSpace>,
-    pub width: IpWidth,
-    pub store_path_mode: u8,
-    pub storage_ip_changed_auto_adjust: bool,
-    pub use_storage_id: bool,
-    /// file names carry the server id rather than the IP
-    pub id_in_filename: bool,
-    pub trust_storage_server_id: bool,
-}
-
-impl Default for TrackerParams {
-    fn default() -> Self {
-        TrackerParams {
-            reserved: None,
-            width: IpWidth::V6,
-            store_path_mode: 0,
-            storage_ip_changed_auto_adjust: true,
-            use_storage_id: false,
-            id_in_filename: false,
-            trust_storage_server_id: true,
-        }
-    }
-}
-
-impl TrackerParams {
-    pub fn parse(text: &str) -> TrackerParams {
-        let mut p = TrackerParams::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            match k.trim() {
-                "reserved_storage_space" => p.reserved = ReservedSpace::parse(v),
-                "response_ip_addr_size" => {
-                    p.width = if v.trim() == "16" {
-                        IpWidth::V4
-                    } else {
-                        IpWidth::V6
-                    };
-                }
-                "store_path" => p.store_path_mode = v.trim().parse().unwrap_or(0),
-                "storage_ip_changed_auto_adjust" => {
-                    p.storage_ip_changed_auto_adjust = v.trim() == "1"
-                }
-                "use_storage_id" => p.use_storage_id = v.trim() == "1",
-                "id_type_in_filename" => p.id_in_filename = v.trim() == "id",
-                "trust_storage_server_id" => p.trust_storage_server_id = v.trim() == "1",
-                _ => {}
-            }
-        }
-        p
-    }
-}
-
-/// Why a request failed: the errno to answer, and whether the body was fully consumed (if not,
-/// the connection must close after the answer).
-#[derive(Debug)]
-pub(crate) struct Fail {
-    pub(crate) code: u8,
-    body_consumed: bool,
-}
-
-impl Fail {
-    pub(crate) fn early(code: u8) -> Fail {
-        Fail {
-            code,
-            body_consumed: false,
-        }
-    }
-    pub(crate) fn done(code: u8) -> Fail {
-        Fail {
-            code,
-            body_consumed: true,
-        }
-    }
-}
-
-fn io_errno(e: &io::Error) -> u8 {
-    match e.raw_os_error() {
-        Some(n) if n > 0 && n < 128 => n as u8,
-        _ => match e.kind() {
-            io::ErrorKind::NotFound => errno::ENOENT,
-            io::ErrorKind::PermissionDenied => errno::EACCES,
-            _ => errno::EIO,
-        },
-    }
-}
-
-/// Mutations of appender files are serialised per file name.
-const FILE_LOCKS: usize = 64;
-
-pub struct Storage {
-    pub cfg: StorageConfig,
-    pub store: Store,
-    pub binlog: Binlog,
-    pub group: String,
-    pub my_ip: RwLock<String>,
-    /// the storage's identity in the group: its server id, or its IP without storage ids
-    pub my_id: RwLock<String>,
-    /// the group's members as the leader last listed them (the reporter keeps it current)
-    pub members: RwLock<Vec<fdfs_common::proto::cluster::Brief>>,
-    /// the trackers' storage_ids.conf, when `use_storage_id` is on
-    pub storage_ids: RwLock<fdfs_common::storage_ids::StorageIds>,
-    pub params: RwLock<TrackerParams>,
-    pub stats: Mutex<StatBlock>,
-    /// bumped at every statistics change; the reporter sends a full beat when it moved
-    pub stats_version: AtomicU64,
-    /// newest source timestamp applied from each peer (by storage id), for SYNC_REPORT
-    pub synced_from: Mutex<HashMap<String, i64>>,
-    /// when each member's sync connection last showed it had nothing more to send
-    pub caught_up: Mutex<HashMap<String, i64>>,
-    /// bumped whenever `synced_from` moved
-    pub sync_changed: AtomicU64,
-    /// the listener's connection counters, reported in beats
-    pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::server::ConnStats>>,
-    file_locks: Vec<Mutex<()>>,
-    pub metrics: fdfs_common::metrics::Metrics,
-}
 
 type Outcome = Result<Vec<u8>, Fail>;
 
 impl Storage {
-    pub fn new(cfg: StorageConfig, store: Store, binlog: Binlog, stats: StatBlock) -> Storage {
-        Storage {
-            group: cfg.group_name.clone(),
-            cfg,
-            store,
-            binlog,
-            my_ip: RwLock::new(String::new()),
-            my_id: RwLock::new(String::new()),
-            storage_ids: RwLock::new(Default::default()),
-            members: RwLock::new(Vec::new()),
-            params: RwLock::new(TrackerParams::default()),
-            stats: Mutex::new(stats),
-            stats_version: AtomicU64::new(1),
-            synced_from: Mutex::new(HashMap::new()),
-            caught_up: Mutex::new(HashMap::new()),
-            sync_changed: AtomicU64::new(0),
-            conn_stats: std::sync::OnceLock::new(),
-            file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
-            metrics: Default::default(),
-        }
-    }
-
-    pub(crate) fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
-        let h = name
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        self.file_locks[h % FILE_LOCKS].lock()
-    }
-
-    /// Count an operation: `total` index, success flag, bytes at `bytes_idx`.
-    fn count(&self, total_idx: usize, ok: bool, bytes_idx: Option<(usize, i64)>) {
-        let mut s = self.stats.lock();
-        s.counters[total_idx] += 1;
-        if ok {
-            s.counters[total_idx + 1] += 1;
-        }
-        if let Some((i, n)) = bytes_idx {
-            s.counters[i] += n;
-            if ok {
-                s.counters[i + 1] += n;
-            }
-        }
-        if ok
-            && matches!(
-                total_idx,
-                stat::TOTAL_UPLOAD_COUNT
-                    | stat::TOTAL_APPEND_COUNT
-                    | stat::TOTAL_MODIFY_COUNT
-                    | stat::TOTAL_TRUNCATE_COUNT
-                    | stat::TOTAL_DELETE_COUNT
-                    | stat::TOTAL_SET_META_COUNT
-            )
-        {
-            s.counters[stat::LAST_SOURCE_UPDATE] = fdfs_common::now();
-        }
-        drop(s);
-        self.stats_version.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Stream `len` body bytes into an open file and sync it (appends, modifies, replicated
-    /// ranges).
-    pub(crate) fn receive_into_file(
-        &self,
-        conn: &mut Conn,
-        f: &mut File,
-        len: u64,
-    ) -> Result<(), Fail> {
-        self.receive_and_sync(conn, f, len, None)
-    }
-
-    /// `receive_into`, then the file's sync; failures as the answer to give.
-    fn receive_and_sync(
-        &self,
-        conn: &mut Conn,
-        f: &mut File,
-        len: u64,
-        crc: Option<&mut crc32fast::Hasher>,
-    ) -> Result<(), Fail> {
-        self.receive_into(conn, f, len, crc)
-            .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
-            .map_err(Storage::body_fail)
-    }
-
-    /// Whether an acknowledged change must survive a power loss: the operator asked for fsyncs
-    /// with `fsync_after_written_bytes` > 0. With upstream's default 0 ("never fsync") a change
-    /// is in the page cache before it is answered, which a daemon crash cannot lose, and the
-    /// binlog reaches the disk every `sync_binlog_buff_interval`.
-    pub(crate) fn durable(&self) -> bool {
-        self.cfg.durable()
-    }
-
-    /// fsync a file's data before its change is acknowledged, in durable mode only.
-    pub(crate) fn sync_file(&self, f: &File) -> io::Result<()> {
-        if self.durable() {
-            f.sync_data()
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.
-    pub(crate) fn sync_parent(&self, path: &Path) {
-        if self.durable() {
-            crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
-        }
-    }
-
-    pub(crate) fn count_sync_in(&self, bytes: i64) {
-        let mut s = self.stats.lock();
-        s.counters[stat::TOTAL_SYNC_IN_BYTES] += bytes;
-        s.counters[stat::TOTAL_SYNC_IN_BYTES + 1] += bytes;
-        drop(s);
-        self.stats_version.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Disk I/O statistics (file open / read / write counts), reported in beats.
-    fn count_io(&self, idx: usize, ok: bool) {
-        let mut s = self.stats.lock();
-        s.counters[idx] += 1;
-        if ok {
-            s.counters[idx + 1] += 1;
-        }
-    }
-
     fn source(&self) -> Source {
         let p = self.params.read();
         if p.use_storage_id && p.id_in_filename {
@@ -321,104 +73,18 @@ impl Storage {
         )
     }
 
-    /// Stream `len` body bytes from the socket into `file`, feeding `crc`. A socket failure is
-    /// `Err(None)` (nothing to answer, the connection is done). A disk failure is
-    /// `Err(Some(errno))` once the rest of the body has been read and dropped: a client that
-    /// writes its whole request before reading gets the error, not a reset, and keeps its
-    /// connection.
-    fn receive_into(
-        &self,
-        conn: &mut Conn,
-        file: &mut File,
-        len: u64,
-        mut crc: Option<&mut crc32fast::Hasher>,
-    ) -> Result<(), Option<u8>> {
-        let mut buf = vec![0u8; (self.cfg.server.buff_size as u64).min(len.max(1)) as usize];
-        let mut left = len;
-        let mut disk_error = None;
-        let fsync_every = self.cfg.fsync_after_written_bytes;
-        let mut unsynced = 0i64;
-        while left > 0 {
-            let want = (left as usize).min(buf.len());
-            let n = conn.read_some(&mut buf[..want]).map_err(|e| {
-                log::warn!("client ip: {}, receive file body fail: {e}", conn.peer_ip());
-                None
-            })?;
-            left -= n as u64;
-            if disk_error.is_some() {
-                continue;
-            }
-            if let Some(c) = crc.as_deref_mut() {
-                c.update(&buf[..n]);
-            }
-            let w = file.write_all(&buf[..n]);
-            self.count_io(stat::TOTAL_FILE_WRITE_COUNT, w.is_ok());
-            if let Err(e) = w {
-                log::error!(
-                    "client ip: {}, write file fail: {e}; the rest of the body ({left} bytes) \
-                     is read and dropped",
-                    conn.peer_ip()
-                );
-                disk_error = Some(io_errno(&e));
-                continue;
-            }
-            unsynced += n as i64;
-            if fsync_every > 0 && unsynced >= fsync_every {
-                unsynced = 0;
-                if let Err(e) = file.sync_data() {
-                    log::error!("client ip: {}, fsync file fail: {e}", conn.peer_ip());
-                    disk_error = Some(io_errno(&e));
-                }
-            }
-        }
-        match disk_error {
-            Some(code) => Err(Some(code)),
-            None => Ok(()),
-        }
-    }
-
-    /// The failure to answer for an `Err` of `receive_into` (and of the `sync_data` after it).
-    fn body_fail(e: Option<u8>) -> Fail {
-        match e {
-            Some(code) => Fail::done(code),
-            // the peer is gone: nothing to answer
-            None => Fail::early(0),
-        }
-    }
-
-    /// Receive a new file for directory `dir` of store path `index`; returns it unnamed, and
-    /// its CRC. On any failure nothing is left behind.
-    pub(crate) fn receive_new_file(
-        &self,
-        conn: &mut Conn,
-        index: usize,
-        dir: &Path,
-        len: u64,
-    ) -> Result<(NewFile, u32), Fail> {
-        let created = self.store.new_file(index, dir);
-        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, created.is_ok());
-        let mut new = match created {
-            Ok(f) => f,
-            Err(e) => {
-                log::error!("create file in {} fail: {e}", dir.display());
-                return Err(Fail::early(io_errno(&e)));
-            }
-        };
-        let mut crc = crc32fast::Hasher::new();
-        self.receive_and_sync(conn, &mut new.file, len, Some(&mut crc))?;
-        Ok((new, crc.finalize()))
-    }
-
     // ---- uploads ---------------------------------------------------------------------------
 
-    fn upload_file(&self, conn: &mut Conn, h: Header, appender: bool) -> Outcome {
+    /// UPLOAD_FILE, and UPLOAD_APPENDER_FILE (whose file can be appended to and modified).
+    fn upload_file(&self, conn: &mut Conn, h: Header) -> Outcome {
+        let appender = h.cmd == cmd::UPLOAD_APPENDER_FILE;
         let total_idx = stat::TOTAL_UPLOAD_COUNT;
         if h.pkg_len < UploadReq::LEN as i64 {
             return Err(Fail::early(errno::EINVAL));
         }
         let mut fixed = [0u8; UploadReq::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
-        let req = UploadReq::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        let req = UploadReq::from_bytes(&fixed)?;
         if req.file_size < 0 || req.file_size != h.pkg_len - UploadReq::LEN as i64 {
             log::error!(
                 "client ip: {}, file size {} != body length",
@@ -563,7 +229,7 @@ impl Storage {
         }
         let mut fixed = [0u8; UploadSlaveHead::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
-        let head = UploadSlaveHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        let head = UploadSlaveHead::from_bytes(&fixed)?;
         let l = head.master_len;
         if l <= 10
             || l >= FILENAME_MAX as i64
@@ -706,7 +372,7 @@ impl Storage {
         }
         let mut fixed = [0u8; AppendHead::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
-        let head = AppendHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        let head = AppendHead::from_bytes(&fixed)?;
         if head.file_size < 0
             || checked_sum(&[AppendHead::LEN as i64, head.name_len, head.file_size])
                 != Some(h.pkg_len)
@@ -762,7 +428,7 @@ impl Storage {
         }
         let mut fixed = [0u8; ModifyHead::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
-        let head = ModifyHead::from_bytes(&fixed).map_err(|_| Fail::early(errno::EINVAL))?;
+        let head = ModifyHead::from_bytes(&fixed)?;
         if head.file_size < 0
             || head.offset < 0
             || checked_sum(&[ModifyHead::LEN as i64, head.name_len, head.file_size])
@@ -816,7 +482,7 @@ impl Storage {
     }
 
     fn truncate_file(&self, body: &[u8]) -> Outcome {
-        let req = TruncateReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = TruncateReq::from_bytes(body)?;
         if req.new_size < 0 || !(44..FILENAME_MAX).contains(&req.filename.len()) {
             return Err(Fail::done(errno::EINVAL));
         }
@@ -853,7 +519,7 @@ impl Storage {
         }
         let path = self.appender_path(&name).map_err(Fail::done)?;
         let _g = self.lock_for(&name);
-        let old = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
+        let old = RemoteName::decode(&name)?;
         let (size, crc) = file_crc(&path).map_err(|e| Fail::done(io_errno(&e)))?;
         let ln = self.parse_name(&name)?;
         let now = fdfs_common::now();
@@ -890,7 +556,7 @@ impl Storage {
     // ---- reads and deletes -------------------------------------------------------------------
 
     fn download_file(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Fail> {
-        let req = DownloadReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = DownloadReq::from_bytes(body)?;
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_DOWNLOAD_COUNT, false, None);
@@ -946,7 +612,7 @@ impl Storage {
     }
 
     fn delete_file(&self, body: &[u8]) -> Outcome {
-        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = GroupFileReq::from_bytes(body)?;
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_DELETE_COUNT, false, None);
@@ -993,7 +659,7 @@ impl Storage {
     }
 
     fn set_metadata(&self, body: &[u8]) -> Outcome {
-        let req = SetMetadataReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = SetMetadataReq::from_bytes(body)?;
         let fail = |c| {
             self.count(stat::TOTAL_SET_META_COUNT, false, None);
             Fail::done(c)
@@ -1038,7 +704,7 @@ impl Storage {
     }
 
     fn get_metadata(&self, body: &[u8]) -> Outcome {
-        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = GroupFileReq::from_bytes(body)?;
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_GET_META_COUNT, false, None);
@@ -1053,10 +719,10 @@ impl Storage {
     }
 
     fn query_file_info(&self, flags: u8, body: &[u8]) -> Outcome {
-        let req = GroupFileReq::from_bytes(body).map_err(|_| Fail::done(errno::EINVAL))?;
+        let req = GroupFileReq::from_bytes(body)?;
         self.check_group(&req.group)?;
         let ln = self.parse_name(&req.filename)?;
-        let rn = RemoteName::decode(&req.filename).map_err(|_| Fail::done(errno::EINVAL))?;
+        let rn = RemoteName::decode(&req.filename)?;
         let path = self.store.local_path(&ln);
         let lmd = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -1094,34 +760,13 @@ impl Storage {
         .to_bytes())
     }
 
-    /// Dispatch the commands whose whole body fits in the receive buffer.
-    fn small_command(&self, conn: &mut Conn, h: Header, body: &[u8]) -> Outcome {
-        match h.cmd {
-            cmd::DELETE_FILE => self.delete_file(body),
-            cmd::SET_METADATA => self.set_metadata(body),
-            cmd::GET_METADATA => self.get_metadata(body),
-            cmd::QUERY_FILE_INFO => self.query_file_info(h.status, body),
-            cmd::TRUNCATE_FILE => self.truncate_file(body),
-            cmd::REGENERATE_APPENDER_FILENAME => self.regenerate_appender_filename(body),
-            cmd::ACTIVE_TEST => {
-                if body.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    Err(Fail::done(errno::EINVAL))
-                }
-            }
-            other => {
-                log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
-                Err(Fail::done(errno::EINVAL))
-            }
+    fn active_test(&self, session: &SyncSession, body: &[u8]) -> Outcome {
+        if !body.is_empty() {
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
+        self.note_caught_up(session);
+        Ok(Vec::new())
     }
-}
-
-pub fn meta_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push("-m");
-    PathBuf::from(s)
 }
 
 /// Size and CRC-32 of a whole file.
@@ -1147,23 +792,76 @@ fn checked_sum(parts: &[i64]) -> Option<i64> {
     parts.iter().try_fold(0i64, |sum, &p| sum.checked_add(p))
 }
 
-/// Read `len` bytes at `offset` (used by tests and the sync module later).
-pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut v = vec![0u8; len];
-    f.read_exact_at(&mut v, offset)?;
-    Ok(v)
+/// How a handled request was answered.
+enum Answer {
+    /// this body, with status 0
+    Reply(Vec<u8>),
+    /// already written by the handler (a download)
+    Sent,
+    /// already written, and the connection ends here (a stream of unannounced length)
+    SentThenClose,
+}
+
+impl Storage {
+    /// Every storage command, client's and replica's, by its code.
+    fn dispatch(
+        &self,
+        conn: &mut Conn,
+        session: &mut SyncSession,
+        h: Header,
+        body: &[u8],
+    ) -> Result<Answer, Fail> {
+        use Answer::Reply;
+        match h.cmd {
+            cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h).map(Reply),
+            cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h).map(Reply),
+            cmd::APPEND_FILE => self.append_file(conn, h).map(Reply),
+            cmd::MODIFY_FILE => self.modify_file(conn, h).map(Reply),
+            cmd::TRUNCATE_FILE => self.truncate_file(body).map(Reply),
+            cmd::REGENERATE_APPENDER_FILENAME => self.regenerate_appender_filename(body).map(Reply),
+            cmd::DOWNLOAD_FILE => self.download_file(conn, body).map(|()| Answer::Sent),
+            cmd::DELETE_FILE => self.delete_file(body).map(Reply),
+            cmd::SET_METADATA => self.set_metadata(body).map(Reply),
+            cmd::GET_METADATA => self.get_metadata(body).map(Reply),
+            cmd::QUERY_FILE_INFO => self.query_file_info(h.status, body).map(Reply),
+            cmd::ACTIVE_TEST => self.active_test(session, body).map(Reply),
+            cmd::REPORT_SERVER_ID => self.report_server_id(session, body).map(Reply),
+            cmd::SYNC_CREATE_FILE | cmd::SYNC_UPDATE_FILE => {
+                self.sync_create_file(conn, session, h).map(Reply)
+            }
+            cmd::SYNC_APPEND_FILE | cmd::SYNC_MODIFY_FILE => {
+                self.sync_append_file(conn, session, h).map(Reply)
+            }
+            cmd::SYNC_DELETE_FILE => self.sync_delete_file(session, body).map(Reply),
+            cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, body).map(Reply),
+            cmd::SYNC_RENAME_FILE => self.sync_rename_file(body).map(Reply),
+            cmd::SYNC_CREATE_LINK => self.sync_create_link(session, body).map(Reply),
+            // a stream of unannounced length: it ends when we close, and so does a refusal
+            cmd::FETCH_ONE_PATH_BINLOG => match self.fetch_one_path_binlog(conn, body) {
+                Ok(()) => Ok(Answer::SentThenClose),
+                Err(f) => Err(f.then_close()),
+            },
+            other => {
+                log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
+                Err(Fail::done(errno::EINVAL))
+            }
+        }
+    }
 }
 
 impl Service for Storage {
     type Session = SyncSession;
 
-    fn metrics(&self) -> Option<&fdfs_common::metrics::Metrics> {
-        Some(&self.metrics)
+    const ANSWER_UNREADABLE_BODY: bool = true;
+
+    fn max_body(&self) -> usize {
+        self.cfg.server.buff_size.saturating_sub(HEADER_LEN)
     }
 
-    fn handle(&self, conn: &mut Conn, session: &mut SyncSession, h: Header) -> Flow {
-        let streamed = matches!(
-            h.cmd,
+    /// File content is streamed from the socket to the disk, never held whole.
+    fn streams(&self, command: u8) -> bool {
+        matches!(
+            command,
             cmd::UPLOAD_FILE
                 | cmd::UPLOAD_APPENDER_FILE
                 | cmd::UPLOAD_SLAVE_FILE
@@ -1173,60 +871,28 @@ impl Service for Storage {
                 | cmd::SYNC_UPDATE_FILE
                 | cmd::SYNC_APPEND_FILE
                 | cmd::SYNC_MODIFY_FILE
-        );
-        let result: Result<Option<Vec<u8>>, Fail> = if streamed {
-            match h.cmd {
-                cmd::UPLOAD_FILE => self.upload_file(conn, h, false),
-                cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h, true),
-                cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h),
-                cmd::APPEND_FILE => self.append_file(conn, h),
-                cmd::MODIFY_FILE => self.modify_file(conn, h),
-                cmd::SYNC_CREATE_FILE => self.sync_create_file(conn, session, h, false),
-                cmd::SYNC_UPDATE_FILE => self.sync_create_file(conn, session, h, true),
-                cmd::SYNC_APPEND_FILE => self.sync_append_file(conn, session, h, false),
-                _ => self.sync_append_file(conn, session, h, true),
-            }
-            .map(Some)
-        } else if h.cmd == cmd::QUIT {
-            return Flow::Close;
-        } else {
-            let max = self.cfg.server.buff_size.saturating_sub(HEADER_LEN);
-            let body = match conn.read_body(h.pkg_len, max) {
-                Ok(b) => b,
-                Err(e) => {
-                    log::warn!("client ip: {}, cmd: {}, {e}", conn.peer_ip(), h.cmd);
-                    let _ = conn.respond_status(errno::EINVAL);
-                    return Flow::Close;
-                }
-            };
-            if h.cmd == cmd::DOWNLOAD_FILE {
-                self.download_file(conn, &body).map(|_| None)
-            } else if h.cmd == cmd::FETCH_ONE_PATH_BINLOG {
-                // a stream of unannounced length: it ends when we close
-                if let Err(code) = self.fetch_one_path_binlog(conn, &body) {
-                    let _ = conn.respond_status(code);
-                }
-                return Flow::Close;
-            } else {
-                match h.cmd {
-                    cmd::REPORT_SERVER_ID => self.report_server_id(session, &body),
-                    cmd::SYNC_DELETE_FILE => self.sync_delete_file(session, &body),
-                    cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, &body),
-                    cmd::SYNC_RENAME_FILE => self.sync_rename_file(&body),
-                    cmd::SYNC_CREATE_LINK => self.sync_create_link(session, &body),
-                    cmd::ACTIVE_TEST => {
-                        self.note_caught_up(session);
-                        self.small_command(conn, h, &body)
-                    }
-                    _ => self.small_command(conn, h, &body),
-                }
-                .map(Some)
-            }
-        };
-        match result {
-            Ok(None) => Flow::Continue,
-            Ok(Some(body)) => fdfs_common::server::flow_after(conn.respond(0, &body)),
+        )
+    }
+
+    fn metrics(&self) -> Option<&fdfs_common::metrics::Metrics> {
+        Some(&self.metrics)
+    }
+
+    fn handle(
+        &self,
+        conn: &mut Conn,
+        session: &mut SyncSession,
+        h: Header,
+        body: Body<'_>,
+    ) -> Flow {
+        match self.dispatch(conn, session, h, body.bytes()) {
+            Ok(Answer::Sent) => Flow::Continue,
+            Ok(Answer::SentThenClose) => Flow::Close,
+            Ok(Answer::Reply(body)) => fdfs_common::server::flow_after(conn.respond(0, &body)),
             Err(f) => {
+                if let Some(e) = &f.malformed {
+                    log_malformed(conn, h.cmd, e);
+                }
                 if f.code == 0 {
                     return Flow::Close;
                 }
@@ -1236,8 +902,12 @@ impl Service for Storage {
                 // (a malformed one, EINVAL, has no trustworthy length and is closed)
                 let unread = (h.pkg_len as u64).saturating_sub(conn.body_read());
                 let drained =
-                    f.body_consumed || (f.code != errno::EINVAL && conn.discard(unread).is_ok());
-                if conn.respond_status(f.code).is_err() || f.code == errno::EINVAL || !drained {
+                    f.body_consumed() || (f.code != errno::EINVAL && conn.discard(unread).is_ok());
+                if conn.respond_status(f.code).is_err()
+                    || f.code == errno::EINVAL
+                    || !drained
+                    || f.closes()
+                {
                     Flow::Close
                 } else {
                     Flow::Continue

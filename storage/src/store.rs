@@ -167,6 +167,8 @@ impl InitFlag {
 }
 
 /// The 75-character mark of a store path: base64 of ip[46], port, index, padding, create time.
+// An on-disk image of upstream's C struct (little-endian, with its padding), not a protocol
+// body: it is laid out here, where the mark file is written, rather than in the codec.
 pub fn make_mark(ip: &str, port: u16, index: u8, create_time: i32) -> String {
     let mut b = [0u8; 56];
     let ipb = ip.as_bytes();

@@ -7,8 +7,8 @@
 //! answer idempotently).
 
 use crate::binlog::{binlog_name, parse_line, Record};
-use crate::reporter::Reporter;
-use crate::service::Storage;
+use crate::storage::Storage;
+use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::LogicalName;
 use fdfs_common::net::{self, NetError, NetResult};
@@ -21,8 +21,6 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Per-peer progress (`<peer ip>_<port>.mark`).
@@ -257,7 +255,7 @@ fn needs_sync(r: &Record, mark: &Mark) -> bool {
 
 /// One peer's sync thread.
 pub struct PeerSync {
-    pub rep: Arc<Reporter>,
+    pub link: TrackerLink,
     pub peer: Brief,
 }
 
@@ -267,7 +265,7 @@ const SOURCE_RECHECK: Duration = Duration::from_secs(5);
 
 impl PeerSync {
     fn storage(&self) -> &Storage {
-        &self.rep.storage
+        &self.link.storage
     }
 
     fn mark_path(&self) -> PathBuf {
@@ -275,7 +273,7 @@ impl PeerSync {
     }
 
     fn peer_status(&self) -> u8 {
-        self.rep
+        self.link
             .storage
             .members
             .read()
@@ -286,7 +284,7 @@ impl PeerSync {
     }
 
     fn stopped(&self) -> bool {
-        self.rep.stop.load(Ordering::Relaxed)
+        self.link.stopped()
     }
 
     fn departed(&self) -> bool {
@@ -308,8 +306,8 @@ impl PeerSync {
             storage_id: self.peer.id.clone(),
         }
         .to_bytes();
-        for t in &self.rep.trackers_leader_first() {
-            if let Ok(mut s) = self.rep.connect(t) {
+        for t in &self.link.leader_first() {
+            if let Ok(mut s) = self.link.connect(t) {
                 let r = net::request(&mut s, cmd::STORAGE_SYNC_SRC_REQ, &req);
                 net::quit(s);
                 match r {
@@ -336,7 +334,7 @@ impl PeerSync {
         }
         .to_bytes();
         for t in &self.storage().cfg.tracker_servers {
-            if let Ok(mut s) = self.rep.connect(t) {
+            if let Ok(mut s) = self.link.connect(t) {
                 if let Err(e) = net::request(&mut s, cmd::STORAGE_REPORT_STATUS, &body) {
                     log::error!(
                         "report status {} of {} to tracker server {t} fail: {e}",
@@ -415,7 +413,7 @@ impl PeerSync {
             .flatten();
         // with server ids a peer may come back on another address: use the latest listing
         let (ip, port) = self
-            .rep
+            .link
             .storage
             .members
             .read()

@@ -3,7 +3,7 @@
 //! (tests/fuzz/, scripts/fuzz.sh) call these same functions.
 
 use fdfs_common::codec::Message;
-use fdfs_common::proto::{client, cluster, stats, storage, sync};
+use fdfs_common::proto::{client, cluster, leader, stats, storage, sync};
 
 /// The fuzz target names, as cargo-fuzz and the seed corpus directories know them.
 pub const TARGETS: [&str; 7] = [
@@ -42,6 +42,18 @@ pub fn packets(b: &[u8]) {
     let _ = cluster::GroupStorageReq::from_bytes(b);
     let _ = cluster::decode_disk_usage(b);
     let _ = cluster::decode_sync_report(b);
+    let _ = cluster::ReportIpChangedReq::from_bytes(b);
+    let _ = cluster::StorageAddrReq::from_bytes(b);
+    let _ = cluster::GetGroupNameReq::from_bytes(b);
+    let _ = cluster::GroupName::from_bytes(b);
+    let _ = leader::RunningStatus::from_bytes(b);
+    let _ = leader::LeaderAddr::from_bytes(b);
+    let _ = leader::JoinLeaderReq::from_bytes(b);
+    let _ = leader::PingLeaderReq::from_bytes(b);
+    let _ = leader::TrunkServers::from_bytes(b);
+    let _ = sync::FetchPathBinlogReq::from_bytes(b);
+    let _ = sync::PathBinlogStream::lines(b);
+    let _ = sync::leading_name_len(b);
     let _ = storage::UploadReq::from_bytes(b);
     let _ = storage::UploadSlaveHead::from_bytes(b);
     let _ = storage::DownloadReq::from_bytes(b);
@@ -86,9 +98,9 @@ pub fn config(b: &[u8]) {
 
 /// storage_ids.conf, and the pages the tracker serves from it.
 pub fn storage_ids(b: &[u8]) {
-    if let Ok(ids) = fdfs_common::storage_ids::StorageIds::parse("ids.conf", &text(b)) {
+    if let Ok(ids) = fdfs_common::config::storage_ids::StorageIds::parse("ids.conf", &text(b)) {
         let (_, page) = ids.page(0, 8064);
-        let mut back = fdfs_common::storage_ids::StorageIds::default();
+        let mut back = fdfs_common::config::storage_ids::StorageIds::default();
         back.extend_from_page(&page).expect("our own page parses");
     }
 }

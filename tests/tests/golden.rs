@@ -340,6 +340,13 @@ fn cluster_frames_roundtrip_through_our_codec() {
             cmd::STORAGE_CHANGELOG_REQ if body.len() == 32 => {
                 GroupStorageReq::from_bytes(body).map(|m| m.to_bytes())
             }
+            cmd::STORAGE_GET_STATUS | cmd::STORAGE_GET_SERVER_ID => {
+                StorageAddrReq::from_bytes(body).map(|m| m.to_bytes())
+            }
+            cmd::STORAGE_GET_GROUP_NAME => GetGroupNameReq::from_bytes(body).map(|m| m.to_bytes()),
+            cmd::STORAGE_REPORT_IP_CHANGED => {
+                ReportIpChangedReq::from_bytes(body).map(|m| m.to_bytes())
+            }
             _ => continue,
         };
         assert_eq!(

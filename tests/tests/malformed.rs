@@ -166,6 +166,98 @@ fn tracker_survives_malformed_packets() {
     );
 }
 
+/// Wait until `daemon`'s log holds `line`; fail naming it and showing the log.
+fn wait_for_log(daemon: &rfdfs_tests::Daemon, line: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !daemon.log().contains(line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no \"{line}\" in the log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn malformed_requests_are_logged_with_command_field_and_peer() {
+    let c = Cluster::start(ClusterOpts::default());
+    let (th, tp) = (c.tracker_addr.host.as_str(), c.tracker_addr.port);
+    let st = &c.storages[0];
+    // (daemon, command, body, the field the log must name)
+    let cases: [(bool, u8, Vec<u8>, &str); 8] = [
+        (
+            true,
+            cmd::TRACKER_JOIN_LEADER,
+            vec![0; 10],
+            "body too short for field version",
+        ),
+        (
+            true,
+            cmd::TRACKER_NOTIFY_NEXT_LEADER,
+            vec![b'1'; 60],
+            "invalid leader_addr: 60 bytes",
+        ),
+        (
+            true,
+            cmd::STORAGE_GET_STATUS,
+            group16("group1"),
+            "invalid storage_addr: 0 bytes",
+        ),
+        (
+            true,
+            cmd::STORAGE_REPORT_IP_CHANGED,
+            group16("group1"),
+            "body too short for field old_ip_addr",
+        ),
+        (
+            false,
+            cmd::DELETE_FILE,
+            b"grp".to_vec(),
+            "body too short for field group_name",
+        ),
+        (
+            false,
+            cmd::SYNC_DELETE_FILE,
+            vec![0; 3],
+            "body too short for field timestamp",
+        ),
+        (
+            false,
+            cmd::FETCH_ONE_PATH_BINLOG,
+            group16("group1"),
+            "body too short for field store_path_index",
+        ),
+        // a streamed request: the name length is checked before anything else is read
+        (
+            false,
+            cmd::SYNC_CREATE_FILE,
+            vec![0; 36],
+            "invalid filename_len: 0",
+        ),
+    ];
+    for (to_tracker, command, body, field) in cases {
+        let (daemon, mut s) = if to_tracker {
+            (&c.tracker, connect(th, tp))
+        } else {
+            (&st.daemon, connect(&st.ip, st.port))
+        };
+        let mut request = frame(command, 0, &body);
+        if command == cmd::SYNC_CREATE_FILE {
+            // content announced after the fixed part, never sent
+            request[..8].copy_from_slice(&100i64.to_be_bytes());
+        }
+        s.write_all(&request).unwrap();
+        let status = rfdfs_tests::raw::read_response(&mut s).unwrap().0;
+        assert_eq!(status, errno::EINVAL, "cmd {command}");
+        let name = fdfs_common::proto::cmd::name(command).unwrap();
+        wait_for_log(
+            daemon,
+            &format!("client ip: 127.0.0.1, cmd: {command} ({name}), malformed request: {field}"),
+        );
+    }
+}
+
 #[test]
 fn storage_refuses_bad_requests_and_paths() {
     let c = Cluster::start(ClusterOpts::default());

@@ -3,7 +3,7 @@
 //! as QUERY_FETCH_ONE, so a plain HTTP client needs only the tracker's address.
 
 use crate::select;
-use crate::service::Tracker;
+use crate::tracker::Tracker;
 use fdfs_common::http::{self, respond_simple, Request};
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::io;

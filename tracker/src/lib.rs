@@ -12,6 +12,7 @@ pub mod select;
 pub mod service;
 pub mod state;
 pub mod sysfiles;
+pub mod tracker;
 
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::daemon::{DaemonSpec, RunContext};
@@ -65,7 +66,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         cfg.storage_sync_file_max_time,
         if cfg.response_ip_v6 { 46 } else { 16 },
     );
-    let tracker = match service::Tracker::new(cfg.clone(), data_dir.clone()) {
+    let tracker = match tracker::Tracker::new(cfg.clone(), data_dir.clone()) {
         Ok(t) => Arc::new(t),
         Err(e) => {
             return fdfs_common::daemon::fail(&format!("load tracker data files fail: {e}"), 22)

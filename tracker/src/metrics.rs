@@ -2,9 +2,10 @@
 //! cluster as it sees it (groups, storages, their state, space and last heartbeat), and the
 //! tracker leader.
 
-use crate::service::Tracker;
 use crate::state::StorageServer;
-use fdfs_common::metrics::{Endpoint, Exposition};
+use crate::tracker::Tracker;
+use fdfs_common::metrics::Exposition;
+use fdfs_common::metrics_endpoint::Endpoint;
 use fdfs_common::proto::status;
 use std::sync::Arc;
 

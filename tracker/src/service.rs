@@ -2,45 +2,25 @@
 //! the tracker keeps the connection open after an error (upstream behaviour), except for
 //! requests it cannot even frame.
 
-use crate::persist::{self, Changelog};
 use crate::select;
-use crate::state::{width_of, Group, State, StorageServer};
-use fdfs_common::codec::{DecodeError, Message, Reader};
-use fdfs_common::config::TrackerConfig;
+use crate::state::{Group, State, StorageServer};
+use crate::tracker::Tracker;
+use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
 };
 use fdfs_common::proto::cluster::{
-    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, FetchStorageIdsReq, GetMyIpReq,
-    GroupStorageReq, JoinReply, JoinReq, ReportStatusReq, StatBlock, StorageIdsPage, SyncSource,
+    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, FetchStorageIdsReq,
+    GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq, JoinReply, JoinReq,
+    ReportIpChangedReq, ReportStatusReq, StatBlock, StorageAddrReq, StorageIdsPage, SyncSource,
 };
 use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
 use fdfs_common::proto::{
     cmd, errno, rw_mode, status, Header, Refusal, GROUP_NAME_MAX, STORAGE_ID_MAX,
 };
-use fdfs_common::server::{Conn, ConnStats, Flow, Service};
-use parking_lot::Mutex;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 
 type Reply = Result<Vec<u8>, Refusal>;
-
-/// The tracker's whole service state.
-pub struct Tracker {
-    pub cfg: TrackerConfig,
-    pub state: Mutex<State>,
-    pub(crate) changelog: Mutex<Changelog>,
-    /// whether the first JOIN's data-file bootstrap (4.6) has been settled
-    pub(crate) sys_files_checked: Mutex<bool>,
-    pub data_dir: PathBuf,
-    pub up_time: i64,
-    pub restart_interval: i64,
-    pub conn_stats: OnceLock<Arc<ConnStats>>,
-    pub relation: Mutex<crate::cluster::Relationship>,
-    /// addresses this tracker is reached at (bind_addr, and what storages connected to)
-    pub my_ips: Mutex<Vec<String>>,
-    pub metrics: fdfs_common::metrics::Metrics,
-}
 
 /// What a connection remembers: the storage that joined on it.
 #[derive(Debug, Default)]
@@ -65,100 +45,6 @@ struct Joined {
 const CHANGELOG_PIECE: usize = 8192;
 
 impl Tracker {
-    pub fn new(cfg: TrackerConfig, data_dir: PathBuf) -> Result<Tracker, String> {
-        let mut state = State::default();
-        persist::load(&data_dir, &mut state, cfg.store_server == 0)?;
-        let changelog =
-            Changelog::open(&data_dir).map_err(|e| format!("open changelog fail: {e}"))?;
-        let now = fdfs_common::now();
-        let restart_interval = std::fs::read_to_string(data_dir.join(persist::STATUS_FILE))
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| {
-                        l.strip_prefix("last_check_time=")
-                            .map(|v| v.trim().parse::<i64>().ok())
-                    })
-                    .flatten()
-            })
-            .map(|last| (now - last).max(0))
-            .unwrap_or(0);
-        let my_ips = if cfg.server.bind_addr.is_empty() {
-            Vec::new()
-        } else {
-            vec![cfg.server.bind_addr.clone()]
-        };
-        Ok(Tracker {
-            cfg,
-            state: Mutex::new(state),
-            changelog: Mutex::new(changelog),
-            sys_files_checked: Mutex::new(false),
-            data_dir,
-            up_time: now,
-            restart_interval,
-            my_ips: Mutex::new(my_ips),
-            relation: Mutex::new(crate::cluster::Relationship::default()),
-            conn_stats: OnceLock::new(),
-            metrics: Default::default(),
-        })
-    }
-
-    fn save(&self, state: &mut State) {
-        if let Err(e) = persist::save_all(&self.data_dir, state) {
-            log::error!(
-                "save tracker data files to {} fail: {e}",
-                self.data_dir.display()
-            );
-        } else {
-            state.dirty = false;
-        }
-    }
-
-    /// Periodic duties: offline detection by `check_active_interval`, lazy saves.
-    pub fn tick(&self, check_offline: bool) {
-        let now = fdfs_common::now();
-        let mut st = self.state.lock();
-        if check_offline {
-            let limit = self.cfg.check_active_interval as i64;
-            let mut changed = false;
-            for g in st.groups.values_mut() {
-                let mut bump = false;
-                for s in g.storages.iter_mut() {
-                    if s.status == status::ACTIVE && now - s.last_heart_beat_time > limit {
-                        log::warn!(
-                            "storage server {}:{} idle too long, last heart beat time: {}, set to offline",
-                            s.ip,
-                            s.port,
-                            s.last_heart_beat_time
-                        );
-                        s.go_offline();
-                        bump = true;
-                    }
-                }
-                if bump {
-                    g.bump();
-                    changed = true;
-                }
-            }
-            if changed {
-                st.dirty = true;
-            }
-        }
-        if st.dirty {
-            self.save(&mut st);
-        }
-    }
-
-    pub fn shutdown(&self) {
-        let mut st = self.state.lock();
-        self.save(&mut st);
-        let _ = persist::write_status(&self.data_dir, self.up_time, fdfs_common::now());
-    }
-
-    fn width(&self) -> fdfs_common::proto::client::IpWidth {
-        width_of(&self.cfg)
-    }
-
     fn dispatch(&self, conn: &mut Conn, session: &mut Session, h: Header, body: &[u8]) -> Reply {
         match h.cmd {
             cmd::STORAGE_JOIN => self.storage_join(conn, session, body),
@@ -286,19 +172,6 @@ impl Tracker {
             }
         }
         cl.to_bytes()
-    }
-
-    /// `me()` for callers already holding the state lock.
-    pub(crate) fn me_in(&self, st: &State) -> Option<String> {
-        let ips = self.my_ips.lock().clone();
-        let port = self.cfg.server.port;
-        st.trackers
-            .iter()
-            .find(|t| {
-                fdfs_common::config::parse_host_port(t, 22122)
-                    .is_ok_and(|hp| hp.port == port && ips.contains(&hp.host))
-            })
-            .cloned()
     }
 
     /// BEAT and DISK_USAGE make a storage ACTIVE unless it is still syncing in.
@@ -814,15 +687,11 @@ impl Tracker {
         if self.cfg.use_storage_id {
             return Err(errno::EOPNOTSUPP.into());
         }
-        let mut r = Reader::new(body);
-        let parse = |r: &mut Reader| -> Option<(String, String, String)> {
-            let g = r.fixed_str(GROUP_NAME_MAX, "group_name").ok()?;
-            let old = r.fixed_str(46, "old_ip").ok()?;
-            let new = r.fixed_str(46, "new_ip").ok()?;
-            r.finish().ok()?;
-            Some((g, old, new))
-        };
-        let (group, old_ip, new_ip) = parse(&mut r).ok_or(errno::EINVAL)?;
+        let ReportIpChangedReq {
+            group,
+            old_ip,
+            new_ip,
+        } = ReportIpChangedReq::from_bytes(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
         if new_ip != conn.peer_ip() {
@@ -895,18 +764,12 @@ impl Tracker {
         Ok(text.into_bytes())
     }
 
-    /// `str[16]` group then `ip:port` text (71 and 70).
-    fn group_and_addr(body: &[u8]) -> Result<(String, String, i64), u8> {
-        if body.len() <= GROUP_NAME_MAX || body.len() > GROUP_NAME_MAX + 52 {
-            return Err(errno::EINVAL);
-        }
-        let mut r = Reader::new(body);
-        let group = r
-            .fixed_str(GROUP_NAME_MAX, "group_name")
-            .map_err(|_| errno::EINVAL)?;
-        let text = fdfs_common::codec::text_until_nul(r.rest());
-        let hp = fdfs_common::config::parse_host_port(&text, 23000).map_err(|_| errno::EINVAL)?;
-        Ok((group, hp.host, hp.port as i64))
+    /// GET_STATUS and GET_SERVER_ID name a storage by group and `ip:port`.
+    fn group_and_addr(body: &[u8]) -> Result<(String, String, i64), Refusal> {
+        let req = StorageAddrReq::from_bytes(body)?;
+        let hp = fdfs_common::config::parse_host_port(&req.addr, 23000)
+            .map_err(|why| DecodeError::invalid("storage_addr", why))?;
+        Ok((req.group, hp.host, hp.port as i64))
     }
 
     fn storage_get_status(&self, body: &[u8]) -> Reply {
@@ -924,7 +787,8 @@ impl Tracker {
     fn storage_get_server_id(&self, body: &[u8]) -> Reply {
         let (group, ip, port) = Self::group_and_addr(body)?;
         if self.cfg.use_storage_id {
-            let port = u16::try_from(port).map_err(|_| errno::EINVAL)?;
+            let port = u16::try_from(port)
+                .map_err(|_| DecodeError::invalid("storage_addr", format!("port {port}")))?;
             let e = self
                 .cfg
                 .storage_ids
@@ -965,7 +829,8 @@ impl Tracker {
         }
         let ids = &self.cfg.storage_ids;
         let total = ids.entries.len();
-        let start = usize::try_from(req.start_index).map_err(|_| errno::EINVAL)?;
+        let start = usize::try_from(req.start_index)
+            .map_err(|_| DecodeError::invalid("start_index", req.start_index.to_string()))?;
         if start >= total {
             return Err(errno::EINVAL.into());
         }
@@ -984,28 +849,26 @@ impl Tracker {
         if !self.cfg.use_storage_id {
             return Err(errno::EOPNOTSUPP.into());
         }
-        if body.len() < 4 {
-            return Err(errno::EINVAL.into());
-        }
-        let (ip_part, port) = body.split_at(body.len() - 4);
-        if ip_part.len() >= 46 {
+        if body.len() >= 4 + GetGroupNameReq::IP_MAX {
             return Err(errno::ENAMETOOLONG.into());
         }
-        let port = i32::from_be_bytes([port[0], port[1], port[2], port[3]]);
-        let ip = if ip_part.is_empty() {
+        let req = GetGroupNameReq::from_bytes(body)?;
+        let ip = if body.len() == 4 {
             conn.peer_ip()
         } else {
-            fdfs_common::codec::text_until_nul(ip_part)
+            req.ip
         };
-        let port = u16::try_from(port).map_err(|_| errno::EINVAL)?;
+        let port = u16::try_from(req.port)
+            .map_err(|_| DecodeError::invalid("port", req.port.to_string()))?;
         let e = self
             .cfg
             .storage_ids
             .by_ip_port(&ip, port)
             .ok_or(errno::ENOENT)?;
-        let mut out = vec![0u8; GROUP_NAME_MAX];
-        out[..e.group.len()].copy_from_slice(e.group.as_bytes());
-        Ok(out)
+        Ok(GroupName {
+            group: e.group.clone(),
+        }
+        .to_bytes())
     }
 
     fn tracker_get_status(&self, body: &[u8]) -> Reply {
@@ -1411,36 +1274,19 @@ impl Service for Tracker {
         Some(&self.metrics)
     }
 
-    fn handle(&self, conn: &mut Conn, session: &mut Session, h: Header) -> Flow {
-        if h.cmd == cmd::QUIT {
-            return Flow::Close;
-        }
-        let max = self
-            .cfg
+    fn max_body(&self) -> usize {
+        self.cfg
             .server
             .buff_size
-            .saturating_sub(fdfs_common::proto::HEADER_LEN);
-        let body = match conn.read_body(h.pkg_len, max) {
-            Ok(b) => b,
-            Err(e) => {
-                log::warn!(
-                    "client ip: {}, cmd: {}, {e}, close connection",
-                    conn.peer_ip(),
-                    h.cmd
-                );
-                return Flow::Close;
-            }
-        };
-        let r = match self.dispatch(conn, session, h, &body) {
+            .saturating_sub(fdfs_common::proto::HEADER_LEN)
+    }
+
+    fn handle(&self, conn: &mut Conn, session: &mut Session, h: Header, body: Body<'_>) -> Flow {
+        let r = match self.dispatch(conn, session, h, body.bytes()) {
             Ok(b) => conn.respond(0, &b),
             Err(refusal) => {
                 if let Some(e) = &refusal.malformed {
-                    log::warn!(
-                        "client ip: {}, cmd: {} ({}), malformed request: {e}",
-                        conn.peer_ip(),
-                        h.cmd,
-                        cmd::name(h.cmd).unwrap_or("unknown")
-                    );
+                    log_malformed(conn, h.cmd, e);
                 }
                 conn.respond_status(refusal.status)
             }

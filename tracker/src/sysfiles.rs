@@ -3,14 +3,14 @@
 //! at the first storage JOIN after it starts, so that one that was empty or long down learns the
 //! cluster (including storages that are down now) from its peers.
 
-use crate::cluster::RunningStatus;
 use crate::persist;
-use crate::service::Tracker;
 use crate::state::State;
+use crate::tracker::Tracker;
 use fdfs_common::codec::Message;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::{SysFileChunk, SysFileReq, SYS_FILES, SYS_FILE_CHUNK};
+use fdfs_common::proto::leader::RunningStatus;
 use fdfs_common::proto::{cmd, errno, Refusal};
 use std::time::Duration;
 
@@ -112,7 +112,7 @@ impl Tracker {
         for t in others {
             match self.request_tracker(t, cmd::TRACKER_GET_STATUS, &[]) {
                 Ok(b) => {
-                    if let Some(st) = RunningStatus::from_bytes(&b) {
+                    if let Ok(st) = RunningStatus::from_bytes(&b) {
                         if best.as_ref().is_none_or(|(b, _)| ranks_above(&st, b)) {
                             best = Some((st, t.clone()));
                         }

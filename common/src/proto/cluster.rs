@@ -552,9 +552,141 @@ impl Message for GroupStorageReq {
     }
 }
 
+/// REPORT_IP_CHANGED: a storage that ran at `old_ip` now runs at `new_ip`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportIpChangedReq {
+    pub group: String,
+    pub old_ip: String,
+    pub new_ip: String,
+}
+
+impl Message for ReportIpChangedReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_fixed_str(&self.group, GROUP_NAME_MAX);
+        out.put_fixed_str(&self.old_ip, IPV6_ADDR_SIZE);
+        out.put_fixed_str(&self.new_ip, IPV6_ADDR_SIZE);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ReportIpChangedReq {
+            group: r.fixed_str(GROUP_NAME_MAX, "group_name")?,
+            old_ip: r.fixed_str(IPV6_ADDR_SIZE, "old_ip_addr")?,
+            new_ip: r.fixed_str(IPV6_ADDR_SIZE, "new_ip_addr")?,
+        })
+    }
+}
+
+/// GET_STATUS and GET_SERVER_ID: a group and a storage's `ip:port` text (no NUL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageAddrReq {
+    pub group: String,
+    pub addr: String,
+}
+
+impl StorageAddrReq {
+    /// Longest address text a tracker accepts.
+    pub const ADDR_MAX: usize = 52;
+}
+
+impl Message for StorageAddrReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_fixed_str(&self.group, GROUP_NAME_MAX);
+        out.put_bytes(self.addr.as_bytes());
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let group = r.fixed_str(GROUP_NAME_MAX, "group_name")?;
+        let text = r.rest();
+        if text.is_empty() || text.len() > Self::ADDR_MAX {
+            return Err(DecodeError::invalid(
+                "storage_addr",
+                format!("{} bytes", text.len()),
+            ));
+        }
+        Ok(StorageAddrReq {
+            group,
+            addr: crate::codec::text_until_nul(text),
+        })
+    }
+}
+
+/// GET_GROUP_NAME: a storage's address text (empty: the connection's peer IP) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetGroupNameReq {
+    pub ip: String,
+    pub port: i32,
+}
+
+impl GetGroupNameReq {
+    /// A request whose address part reaches this length is answered ENAMETOOLONG, not EINVAL.
+    pub const IP_MAX: usize = IPV6_ADDR_SIZE;
+}
+
+impl Message for GetGroupNameReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_bytes(self.ip.as_bytes());
+        out.put_i32(self.port);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let ip_len = r
+            .remaining()
+            .checked_sub(4)
+            .ok_or(DecodeError::Short { field: "port" })?;
+        let ip = crate::codec::text_until_nul(r.take(ip_len, "ip_addr")?);
+        Ok(GetGroupNameReq {
+            ip,
+            port: r.i32("port")?,
+        })
+    }
+}
+
+/// GET_GROUP_NAME's reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName {
+    pub group: String,
+}
+
+impl Message for GroupName {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_fixed_str(&self.group, GROUP_NAME_MAX);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(GroupName {
+            group: r.fixed_str(GROUP_NAME_MAX, "group_name")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_bodies() {
+        let r = ReportIpChangedReq {
+            group: "group1".into(),
+            old_ip: "127.0.0.33".into(),
+            new_ip: "127.0.0.38".into(),
+        };
+        assert_eq!(r.to_bytes().len(), 108);
+        assert_eq!(ReportIpChangedReq::from_bytes(&r.to_bytes()).unwrap(), r);
+        let a = StorageAddrReq {
+            group: "group1".into(),
+            addr: "127.0.0.37:23000".into(),
+        };
+        assert_eq!(StorageAddrReq::from_bytes(&a.to_bytes()).unwrap(), a);
+        assert!(StorageAddrReq::from_bytes(&[0u8; 16]).is_err());
+        let g = GetGroupNameReq {
+            ip: String::new(),
+            port: 23000,
+        };
+        assert_eq!(g.to_bytes().len(), 4);
+        assert_eq!(GetGroupNameReq::from_bytes(&g.to_bytes()).unwrap(), g);
+        let g = GetGroupNameReq {
+            ip: "127.0.0.36".into(),
+            port: 23000,
+        };
+        assert_eq!(GetGroupNameReq::from_bytes(&g.to_bytes()).unwrap(), g);
+        assert!(GetGroupNameReq::from_bytes(&[0u8; 3]).is_err());
+    }
 
     #[test]
     fn stat_block_len() {

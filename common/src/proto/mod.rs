@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod leader;
 pub mod stats;
 pub mod storage;
 pub mod sync;
@@ -233,6 +234,27 @@ pub mod errno {
     pub const ECONNREFUSED: u8 = 111;
     pub const EALREADY: u8 = 114;
     pub const EINPROGRESS: u8 = 115;
+    pub const ECONNRESET: u8 = 104;
+    pub const ETIMEDOUT: u8 = 110;
+
+    /// The status a failed I/O operation is reported with, on the wire and by the tools: the
+    /// OS error number where there is one (all fit a status byte), else the nearest errno
+    /// of its kind.
+    pub fn of_io(e: &std::io::Error) -> u8 {
+        use std::io::ErrorKind;
+        match e.raw_os_error() {
+            Some(n) if n > 0 && n < 256 => n as u8,
+            _ => match e.kind() {
+                ErrorKind::NotFound => ENOENT,
+                ErrorKind::PermissionDenied => EACCES,
+                ErrorKind::AlreadyExists => EEXIST,
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => ETIMEDOUT,
+                ErrorKind::ConnectionRefused => ECONNREFUSED,
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset => ECONNRESET,
+                _ => EIO,
+            },
+        }
+    }
 
     /// The text `strerror` gives on Linux, which the client tools print.
     pub fn message(code: i32) -> String {

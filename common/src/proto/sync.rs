@@ -168,3 +168,99 @@ impl Message for SyncTwoNamesReq {
         })
     }
 }
+
+/// The length of the name that follows a streamed sync request's fixed part (its first i64),
+/// checked as the decoders check it, so that the name can be read before the content.
+pub fn leading_name_len(fixed: &[u8]) -> DecodeResult<usize> {
+    let len = Reader::new(fixed).i64("filename_len")?;
+    if len <= 0 || len as usize >= super::FILENAME_MAX {
+        return Err(DecodeError::invalid("filename_len", len.to_string()));
+    }
+    Ok(len as usize)
+}
+
+/// FETCH_ONE_PATH_BINLOG: a recovering member asks for the binlog lines of one store path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPathBinlogReq {
+    pub group: String,
+    pub store_path_index: u8,
+}
+
+impl Message for FetchPathBinlogReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_fixed_str(&self.group, GROUP_NAME_MAX);
+        out.put_u8(self.store_path_index);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(FetchPathBinlogReq {
+            group: r.fixed_str(GROUP_NAME_MAX, "group_name")?,
+            store_path_index: r.u8("store_path_index")?,
+        })
+    }
+}
+
+/// FETCH_ONE_PATH_BINLOG's answer, after a header of unknown length: binlog lines, then their
+/// byte count as an i64, then the sender closes.
+pub struct PathBinlogStream;
+
+impl PathBinlogStream {
+    /// The header's announced length: the stream's end is the connection's close.
+    pub const ANNOUNCED_LEN: i64 = 1 << 58;
+
+    /// The trailer that ends a stream of `lines_len` bytes of lines.
+    pub fn trailer(lines_len: u64) -> [u8; 8] {
+        (lines_len as i64).to_be_bytes()
+    }
+
+    /// The lines of a whole received stream, once its trailer agrees with their length.
+    pub fn lines(stream: &[u8]) -> DecodeResult<&[u8]> {
+        let lines_len = stream
+            .len()
+            .checked_sub(8)
+            .ok_or(DecodeError::Short { field: "trailer" })?;
+        let mut r = Reader::new(&stream[lines_len..]);
+        let count = r.i64("trailer")?;
+        if count as u64 != lines_len as u64 {
+            return Err(DecodeError::invalid(
+                "trailer",
+                format!("{count} bytes announced, {lines_len} received"),
+            ));
+        }
+        Ok(&stream[..lines_len])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_binlog_request_and_stream() {
+        let q = FetchPathBinlogReq {
+            group: "group1".into(),
+            store_path_index: 1,
+        };
+        assert_eq!(q.to_bytes().len(), 17);
+        assert_eq!(FetchPathBinlogReq::from_bytes(&q.to_bytes()).unwrap(), q);
+        let mut s = b"1 C M01/00/00/x\n".to_vec();
+        s.extend_from_slice(&PathBinlogStream::trailer(s.len() as u64));
+        assert_eq!(PathBinlogStream::lines(&s).unwrap(), b"1 C M01/00/00/x\n");
+        assert!(PathBinlogStream::lines(&s[1..]).is_err());
+        assert!(PathBinlogStream::lines(b"1234567").is_err());
+    }
+
+    #[test]
+    fn leading_name_len_checks_as_the_decoders_do() {
+        let h = SyncFileHead {
+            file_size: 5,
+            timestamp: 1,
+            group: "group1".into(),
+            filename: "M00/00/00/abc".into(),
+        };
+        let b = h.to_bytes();
+        assert_eq!(leading_name_len(&b[..SyncFileHead::FIXED_LEN]).unwrap(), 13);
+        assert!(leading_name_len(&0i64.to_be_bytes()).is_err());
+        assert!(leading_name_len(&(-1i64).to_be_bytes()).is_err());
+        assert!(leading_name_len(&[0u8; 4]).is_err());
+    }
+}

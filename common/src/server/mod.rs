@@ -15,11 +15,12 @@ pub use allow_hosts::AllowHosts;
 pub use conn::{ActiveRequest, Conn};
 pub use pool::OVERFLOW_WORKERS;
 
+use crate::metrics::ConnStats;
 use crate::proto::{cmd, errno, Header};
 use pool::Pool;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,12 +47,51 @@ pub trait Handler: Send + Sync + 'static {
     fn closed(&self, _conn: &Conn, _session: &mut Self::Session) {}
 }
 
-/// A protocol served by [`Server`]: one call per request, after its header has been read.
+/// A request's body as the frame loop hands it to [`Service::handle`].
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    /// read whole: at most [`Service::max_body`] bytes
+    Read(&'a [u8]),
+    /// still on the connection, for a command of [`Service::streams`] to read itself
+    Streamed,
+}
+
+impl<'a> Body<'a> {
+    /// The bytes read (none for a streamed body).
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Body::Read(b) => b,
+            Body::Streamed => &[],
+        }
+    }
+}
+
+/// A protocol served by [`Server`]. The frame loop reads each header, closes on QUIT, reads the
+/// body (unless the command streams it), then calls `handle` once per request.
 pub trait Service: Send + Sync + 'static {
     /// Per-connection state (the tracker remembers which storage joined on it).
     type Session: Default + Send + 'static;
 
-    fn handle(&self, conn: &mut Conn, session: &mut Self::Session, header: Header) -> Flow;
+    /// Whether a body that cannot be read (too long, or the peer stalls) is answered EINVAL
+    /// before the connection closes. Upstream's tracker just closes; rfdfs's storage answers,
+    /// so that an uploading client sees why.
+    const ANSWER_UNREADABLE_BODY: bool = false;
+
+    /// The longest body read before `handle` (buff_size less the header).
+    fn max_body(&self) -> usize;
+
+    /// Commands whose body `handle` reads from the connection itself (file content).
+    fn streams(&self, _cmd: u8) -> bool {
+        false
+    }
+
+    fn handle(
+        &self,
+        conn: &mut Conn,
+        session: &mut Self::Session,
+        header: Header,
+        body: Body<'_>,
+    ) -> Flow;
 
     /// Where each request's command, outcome, latency and bytes are counted.
     fn metrics(&self) -> Option<&crate::metrics::Metrics> {
@@ -62,14 +102,13 @@ pub trait Service: Send + Sync + 'static {
     fn closed(&self, _conn: &Conn, _session: &mut Self::Session) {}
 }
 
-/// Connection counters reported in the storage statistics block.
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    pub current: AtomicI32,
-    pub max: AtomicI32,
-    pub alloc: AtomicI32,
-    /// connections accepted since start
-    pub accepted: std::sync::atomic::AtomicU64,
+/// The log line of a request the codec refused: command, field and peer.
+pub fn log_malformed(conn: &Conn, command: u8, e: &crate::codec::DecodeError) {
+    log::warn!(
+        "client ip: {}, cmd: {command} ({}), malformed request: {e}",
+        conn.peer_ip(),
+        cmd::name(command).unwrap_or("unknown")
+    );
 }
 
 /// Respond and say whether the connection may continue: upstream storages close after EINVAL.
@@ -133,14 +172,14 @@ impl<S: Service> Handler for Framed<S> {
             }
             let request = conn.begin_request();
             conn.status = 0;
-            let flow = self.0.handle(conn, session, header);
+            let flow = self.request(conn, session, header);
             if let Some(m) = self.0.metrics() {
                 m.observe(header.cmd, conn.status, conn.request_began().elapsed());
                 m.add_bytes(conn.bytes_in - bytes_in, conn.bytes_out - bytes_out);
             }
             drop(request);
             conn.requests += 1;
-            if flow == Flow::Close || header.cmd == cmd::QUIT || conn.is_shutting_down() {
+            if flow == Flow::Close || conn.is_shutting_down() {
                 return Flow::Close;
             }
         }
@@ -148,6 +187,33 @@ impl<S: Service> Handler for Framed<S> {
 
     fn closed(&self, conn: &Conn, session: &mut S::Session) {
         self.0.closed(conn, session);
+    }
+}
+
+impl<S: Service> Framed<S> {
+    /// One request after its header: QUIT, the body, the service.
+    fn request(&self, conn: &mut Conn, session: &mut S::Session, header: Header) -> Flow {
+        if header.cmd == cmd::QUIT {
+            return Flow::Close;
+        }
+        if self.0.streams(header.cmd) {
+            return self.0.handle(conn, session, header, Body::Streamed);
+        }
+        match conn.read_body(header.pkg_len, self.0.max_body()) {
+            Ok(body) => self.0.handle(conn, session, header, Body::Read(&body)),
+            Err(e) => {
+                log::warn!(
+                    "client ip: {}, cmd: {} ({}), {e}, close connection",
+                    conn.peer_ip(),
+                    header.cmd,
+                    cmd::name(header.cmd).unwrap_or("unknown")
+                );
+                if S::ANSWER_UNREADABLE_BODY {
+                    let _ = conn.respond_status(errno::EINVAL);
+                }
+                Flow::Close
+            }
+        }
     }
 }
 
@@ -317,7 +383,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, opts: &ServerOptions, pool: &A
                              open files limit {})",
                             peer.ip(),
                             pool.open_connections(),
-                            crate::daemon::nofile_limit().0
+                            nofile_limit().0
                         )
                     }),
                     None => {
@@ -351,3 +417,9 @@ fn accept_loop<H: Handler>(listener: TcpListener, opts: &ServerOptions, pool: &A
 
 /// A request's status byte for an unknown command: EINVAL.
 pub const UNKNOWN_COMMAND_STATUS: u8 = errno::EINVAL;
+
+/// The soft and hard RLIMIT_NOFILE.
+pub fn nofile_limit() -> (u64, u64) {
+    use nix::sys::resource::{getrlimit, Resource};
+    getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((0, 0))
+}

@@ -12,7 +12,8 @@
 
 use super::conn::{Conn, TICK};
 use super::watcher::{Connection, Watcher};
-use super::{ConnStats, Flow, Handler, ServerOptions};
+use super::{Flow, Handler, ServerOptions};
+use crate::metrics::ConnStats;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;

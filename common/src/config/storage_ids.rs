@@ -4,7 +4,7 @@
 //! A line is `<id> <group> <host>[,<host2>][:<port>] [rw=<mode>]`. The same line shape, with the
 //! port always written, is what FETCH_STORAGE_IDS carries, so one parser serves both.
 
-use crate::config::{resolve_host, ConfigError};
+use super::{resolve_host, ConfigError};
 use crate::proto::rw_mode;
 use std::path::Path;
 

@@ -1,0 +1,164 @@
+//! `http.*` keys and the `mime.types` file they name.
+
+use super::{ConfigError, IniFile};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// `http.*` keys of storage.conf / tracker.conf, usually through `#include http.conf`.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// 0 = no HTTP listener
+    pub server_port: u16,
+    pub default_content_type: String,
+    pub mime: MimeTypes,
+    pub check_token: bool,
+    pub token_ttl: i64,
+    pub secret_key: String,
+    /// served (200) instead of an error when the token check fails
+    pub token_check_fail: Option<PathBuf>,
+    pub multi_range: bool,
+}
+
+impl HttpConfig {
+    /// Read the keys; an absent or zero `http.server_port`, or `http.disabled = true`, means
+    /// no listener (and the other keys are not checked, as upstream skips them).
+    pub fn from_ini(ini: &IniFile) -> Result<HttpConfig, ConfigError> {
+        let port_item = ini.get("http.server_port");
+        let port = match port_item {
+            None => 0,
+            Some(i) => u16::try_from(super::ini::atoi(&i.value)).map_err(|_| {
+                ini.error(
+                    Some(i),
+                    "http.server_port",
+                    format!("invalid port: {}", i.value),
+                )
+            })?,
+        };
+        if port == 0 || ini.bool_or("http.disabled", false) {
+            for k in [
+                "http.default_content_type",
+                "http.mime_types_filename",
+                "http.anti_steal.check_token",
+                "http.anti_steal.token_ttl",
+                "http.anti_steal.secret_key",
+                "http.anti_steal.token_check_fail",
+                "http.multi_range.enabled",
+                "http.need_find_content_type",
+                "http.storage_server_port",
+            ] {
+                ini.get(k);
+            }
+            return Ok(HttpConfig::default());
+        }
+        let base_dir = Path::new(&ini.path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let default_content_type =
+            ini.string_or("http.default_content_type", "application/octet-stream");
+        let mime = match ini.get("http.mime_types_filename") {
+            Some(i) if !i.value.is_empty() => {
+                // relative to the file that named it (http.conf beside storage.conf)
+                let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
+                let path = dir.join(&i.value);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ini.error(
+                        Some(i),
+                        "http.mime_types_filename",
+                        format!("read {} fail: {e}", path.display()),
+                    )
+                })?;
+                MimeTypes::parse(&text)
+            }
+            _ => MimeTypes::default(),
+        };
+        ini.get("http.need_find_content_type");
+        let check_token = ini.bool_or("http.anti_steal.check_token", false);
+        let secret_key = ini.string_or("http.anti_steal.secret_key", "");
+        let token_ttl = ini.int("http.anti_steal.token_ttl").unwrap_or(600);
+        if check_token {
+            if secret_key.is_empty() {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.secret_key"),
+                    "http.anti_steal.secret_key",
+                    "must not be empty when http.anti_steal.check_token is true".into(),
+                ));
+            }
+            if token_ttl <= 0 {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.token_ttl"),
+                    "http.anti_steal.token_ttl",
+                    format!("{token_ttl} is invalid, must be > 0"),
+                ));
+            }
+        }
+        let token_check_fail = match ini.get("http.anti_steal.token_check_fail") {
+            Some(i) if !i.value.is_empty() => {
+                let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
+                let p = dir.join(&i.value);
+                if !p.is_file() {
+                    return Err(ini.error(
+                        Some(i),
+                        "http.anti_steal.token_check_fail",
+                        format!("file {} not exist", p.display()),
+                    ));
+                }
+                Some(p)
+            }
+            _ => None,
+        };
+        Ok(HttpConfig {
+            server_port: port,
+            default_content_type,
+            mime,
+            check_token,
+            token_ttl,
+            secret_key,
+            token_check_fail,
+            multi_range: ini.bool_or("http.multi_range.enabled", true),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.server_port != 0
+    }
+
+    pub fn content_type(&self, file_name: &str) -> &str {
+        self.mime
+            .lookup(file_name)
+            .unwrap_or(&self.default_content_type)
+    }
+}
+
+/// Extension -> content type, Apache `mime.types` style (5.7): exact, case-sensitive matches.
+#[derive(Debug, Clone, Default)]
+pub struct MimeTypes {
+    map: HashMap<String, String>,
+}
+
+impl MimeTypes {
+    pub fn parse(text: &str) -> MimeTypes {
+        let mut map = HashMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(ty) = words.next() else { continue };
+            for ext in words {
+                map.insert(ext.trim_end_matches(';').to_string(), ty.to_string());
+            }
+        }
+        MimeTypes { map }
+    }
+
+    /// The type for a stored file name: the text after its last `.`, if at most 5 characters.
+    pub fn lookup(&self, file_name: &str) -> Option<&str> {
+        let (_, ext) = file_name.rsplit_once('.')?;
+        if ext.is_empty() || ext.len() > 5 {
+            return None;
+        }
+        self.map.get(ext).map(String::as_str)
+    }
+}

@@ -1,0 +1,139 @@
+//! storage.conf.
+
+use super::{disabled_check, ini, tracker_servers, ConfigError, HostPort, IniFile, ServerConfig};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub server: ServerConfig,
+    pub group_name: String,
+    pub client_bind: bool,
+    pub heart_beat_interval: u64,
+    pub stat_report_interval: u64,
+    pub store_paths: Vec<PathBuf>,
+    pub store_path_readonly: Vec<bool>,
+    pub subdir_count_per_path: u32,
+    pub tracker_servers: Vec<HostPort>,
+    pub file_distribute_path_mode: u8,
+    pub file_distribute_rotate_count: u32,
+    pub fsync_after_written_bytes: i64,
+    pub sync_binlog_buff_interval: u64,
+    pub sync_stat_file_interval: u64,
+    pub upload_priority: i64,
+    pub check_store_path_mark: bool,
+    pub sync_wait_msec: u64,
+    pub sync_interval: u64,
+    pub write_mark_file_freq: u64,
+    pub file_sync_skip_invalid_record: bool,
+    /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
+    pub server_id: Option<String>,
+    pub http: super::http::HttpConfig,
+}
+
+impl StorageConfig {
+    /// Whether the operator asked for fsyncs (`fsync_after_written_bytes` > 0): then a change
+    /// is on disk before it is acknowledged.
+    pub fn durable(&self) -> bool {
+        self.fsync_after_written_bytes > 0
+    }
+
+    pub fn load(path: &Path) -> Result<StorageConfig, ConfigError> {
+        let ini = IniFile::load(path)?;
+        Self::from_ini(&ini)
+    }
+
+    pub fn from_ini(ini: &IniFile) -> Result<StorageConfig, ConfigError> {
+        disabled_check(ini)?;
+        let server = ServerConfig::load(ini, 23000, 30)?;
+        if (server.buff_size as i64) < 65546 {
+            return Err(ini.error(
+                ini.get("buff_size"),
+                "buff_size",
+                format!("is too small, value: {} < 65546!", server.buff_size),
+            ));
+        }
+        // upstream's generic 256KB default is below its own storage minimum, so a storage.conf
+        // without the key never starts there; absent, we take the sample's 512KB
+        let stack = ini.bytes_lenient_or("thread_stack_size", 512 * 1024);
+        if stack < 320 * 1024 {
+            return Err(ini.error(
+                ini.get("thread_stack_size"),
+                "thread_stack_size",
+                format!("{stack} is invalid, which < 327680"),
+            ));
+        }
+        let group_item = ini.get("group_name");
+        let group_name = group_item.map(|i| i.value.clone()).unwrap_or_default();
+        if !crate::proto::valid_group_name(&group_name) {
+            return Err(ini.error(
+                group_item,
+                "group_name",
+                format!("invalid group name: \"{group_name}\""),
+            ));
+        }
+        let count = ini.positive_required_or("store_path_count", 1)? as usize;
+        let mut store_paths = Vec::with_capacity(count);
+        let mut store_path_readonly = Vec::with_capacity(count);
+        for i in 0..count {
+            let key = format!("store_path{i}");
+            let p = match ini.string(&key) {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ if i == 0 => server.base_path.clone(),
+                _ => return Err(ini.error(None, &key, format!("item \"{key}\" not exist"))),
+            };
+            store_paths.push(p);
+            store_path_readonly.push(ini.bool_or(&format!("store_path{i}_readonly"), false));
+        }
+        let subdir = match ini.get("subdir_count_per_path") {
+            None => 256,
+            Some(i) => match ini::atoi(&i.value) {
+                v @ 1..=256 => v as u32,
+                v => {
+                    return Err(ini.error(
+                        Some(i),
+                        "subdir_count_per_path",
+                        format!("is invalid, value: {v}"),
+                    ))
+                }
+            },
+        };
+        let tracker_servers = tracker_servers(ini, true)?;
+        let cfg = StorageConfig {
+            server,
+            group_name,
+            client_bind: ini.bool_or("client_bind", true),
+            heart_beat_interval: ini.positive_or("heart_beat_interval", 30) as u64,
+            stat_report_interval: ini.positive_or("stat_report_interval", 300) as u64,
+            store_paths,
+            store_path_readonly,
+            subdir_count_per_path: subdir,
+            tracker_servers,
+            file_distribute_path_mode: (ini.int("file_distribute_path_mode").unwrap_or(0) == 1)
+                as u8,
+            file_distribute_rotate_count: ini.positive_or("file_distribute_rotate_count", 100)
+                as u32,
+            fsync_after_written_bytes: ini.bytes_strict_or("fsync_after_written_bytes", 0)?,
+            sync_binlog_buff_interval: ini.positive_or("sync_binlog_buff_interval", 60) as u64,
+            sync_stat_file_interval: ini.positive_or("sync_stat_file_interval", 60) as u64,
+            upload_priority: ini.int("upload_priority").unwrap_or(10),
+            check_store_path_mark: ini.bool_or("check_store_path_mark", true),
+            sync_wait_msec: ini.positive_or("sync_wait_msec", 100) as u64,
+            sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
+            write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
+            file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
+            http: super::http::HttpConfig::from_ini(ini)?,
+            server_id: match ini.get("server_id") {
+                Some(i) if !i.value.is_empty() && !super::storage_ids::is_valid_id(&i.value) => {
+                    return Err(ini.error(
+                        Some(i),
+                        "server_id",
+                        format!("{} is invalid: a number from 1 to 16777215", i.value),
+                    ))
+                }
+                i => i.map(|i| i.value.clone()),
+            },
+        };
+        ini.log_unused_keys();
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,402 @@
+//! The storage's state and what every command handler and background thread uses: config,
+//! store paths, binlog, the identity the trackers gave it, statistics, per-file locks, and the
+//! durable-write and body-receiving helpers. Command handlers live in `service` (client
+//! commands) and `replica` (commands from other members of the group).
+
+use crate::binlog::Binlog;
+use crate::store::{NewFile, Store};
+use fdfs_common::codec::DecodeError;
+use fdfs_common::config::{ReservedSpace, StorageConfig};
+use fdfs_common::proto::client::IpWidth;
+use fdfs_common::proto::cluster::{stat, StatBlock};
+use fdfs_common::proto::errno;
+use fdfs_common::server::Conn;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the tracker told us at startup (PARAMETER_REQ).
+#[derive(Debug, Clone)]
+pub struct TrackerParams {
+    pub reserved: Option<ReservedSpace>,
+    pub width: IpWidth,
+    pub store_path_mode: u8,
+    pub storage_ip_changed_auto_adjust: bool,
+    pub use_storage_id: bool,
+    /// file names carry the server id rather than the IP
+    pub id_in_filename: bool,
+    pub trust_storage_server_id: bool,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            reserved: None,
+            width: IpWidth::V6,
+            store_path_mode: 0,
+            storage_ip_changed_auto_adjust: true,
+            use_storage_id: false,
+            id_in_filename: false,
+            trust_storage_server_id: true,
+        }
+    }
+}
+
+impl TrackerParams {
+    pub fn parse(text: &str) -> TrackerParams {
+        let mut p = TrackerParams::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k.trim() {
+                "reserved_storage_space" => p.reserved = ReservedSpace::parse(v),
+                "response_ip_addr_size" => {
+                    p.width = if v.trim() == "16" {
+                        IpWidth::V4
+                    } else {
+                        IpWidth::V6
+                    };
+                }
+                "store_path" => p.store_path_mode = v.trim().parse().unwrap_or(0),
+                "storage_ip_changed_auto_adjust" => {
+                    p.storage_ip_changed_auto_adjust = v.trim() == "1"
+                }
+                "use_storage_id" => p.use_storage_id = v.trim() == "1",
+                "id_type_in_filename" => p.id_in_filename = v.trim() == "id",
+                "trust_storage_server_id" => p.trust_storage_server_id = v.trim() == "1",
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// Why a request failed: the errno to answer, whether the body was fully consumed (if not,
+/// the connection must close after the answer), and for a malformed request the field the
+/// codec refused, for the log line that names command, field and peer.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    pub(crate) code: u8,
+    body_consumed: bool,
+    /// the connection ends after the answer, whatever was read
+    close: bool,
+    pub(crate) malformed: Option<DecodeError>,
+}
+
+impl Fail {
+    /// Failed before the whole body was read.
+    pub(crate) fn early(code: u8) -> Fail {
+        Fail {
+            code,
+            body_consumed: false,
+            close: false,
+            malformed: None,
+        }
+    }
+    /// Failed with the body read to its end.
+    pub(crate) fn done(code: u8) -> Fail {
+        Fail {
+            code,
+            body_consumed: true,
+            close: false,
+            malformed: None,
+        }
+    }
+    pub(crate) fn body_consumed(&self) -> bool {
+        self.body_consumed
+    }
+    pub(crate) fn closes(&self) -> bool {
+        self.close
+    }
+    pub(crate) fn then_close(mut self) -> Fail {
+        self.close = true;
+        self
+    }
+}
+
+/// A body the codec refused: EINVAL, and the storage closes the connection after an EINVAL
+/// (whatever of the body was left unread cannot be trusted).
+impl From<DecodeError> for Fail {
+    fn from(e: DecodeError) -> Fail {
+        Fail {
+            code: errno::EINVAL,
+            body_consumed: false,
+            close: true,
+            malformed: Some(e),
+        }
+    }
+}
+
+impl From<fdfs_common::file_id::FileIdError> for Fail {
+    fn from(e: fdfs_common::file_id::FileIdError) -> Fail {
+        DecodeError::from(e).into()
+    }
+}
+
+/// The status to answer for a failed file operation.
+pub(crate) fn io_errno(e: &io::Error) -> u8 {
+    errno::of_io(e)
+}
+
+/// Mutations of appender files are serialised per file name.
+const FILE_LOCKS: usize = 64;
+
+pub struct Storage {
+    pub cfg: StorageConfig,
+    pub store: Store,
+    pub binlog: Binlog,
+    pub group: String,
+    pub my_ip: RwLock<String>,
+    /// the storage's identity in the group: its server id, or its IP without storage ids
+    pub my_id: RwLock<String>,
+    /// the group's members as the leader last listed them (the reporter keeps it current)
+    pub members: RwLock<Vec<fdfs_common::proto::cluster::Brief>>,
+    /// the trackers' storage_ids.conf, when `use_storage_id` is on
+    pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
+    pub params: RwLock<TrackerParams>,
+    pub stats: Mutex<StatBlock>,
+    /// bumped at every statistics change; the reporter sends a full beat when it moved
+    pub stats_version: AtomicU64,
+    /// newest source timestamp applied from each peer (by storage id), for SYNC_REPORT
+    pub synced_from: Mutex<HashMap<String, i64>>,
+    /// when each member's sync connection last showed it had nothing more to send
+    pub caught_up: Mutex<HashMap<String, i64>>,
+    /// bumped whenever `synced_from` moved
+    pub sync_changed: AtomicU64,
+    /// the listener's connection counters, reported in beats
+    pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::metrics::ConnStats>>,
+    file_locks: Vec<Mutex<()>>,
+    pub metrics: fdfs_common::metrics::Metrics,
+}
+
+pub fn meta_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push("-m");
+    PathBuf::from(s)
+}
+
+/// Read `len` bytes at `offset` (used by tests and the sync module later).
+pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len];
+    f.read_exact_at(&mut v, offset)?;
+    Ok(v)
+}
+
+impl Storage {
+    pub fn new(cfg: StorageConfig, store: Store, binlog: Binlog, stats: StatBlock) -> Storage {
+        Storage {
+            group: cfg.group_name.clone(),
+            cfg,
+            store,
+            binlog,
+            my_ip: RwLock::new(String::new()),
+            my_id: RwLock::new(String::new()),
+            storage_ids: RwLock::new(Default::default()),
+            members: RwLock::new(Vec::new()),
+            params: RwLock::new(TrackerParams::default()),
+            stats: Mutex::new(stats),
+            stats_version: AtomicU64::new(1),
+            synced_from: Mutex::new(HashMap::new()),
+            caught_up: Mutex::new(HashMap::new()),
+            sync_changed: AtomicU64::new(0),
+            conn_stats: std::sync::OnceLock::new(),
+            file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
+            metrics: Default::default(),
+        }
+    }
+
+    pub(crate) fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
+        let h = name
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        self.file_locks[h % FILE_LOCKS].lock()
+    }
+
+    /// Count an operation: `total` index, success flag, bytes at `bytes_idx`.
+    pub(crate) fn count(&self, total_idx: usize, ok: bool, bytes_idx: Option<(usize, i64)>) {
+        let mut s = self.stats.lock();
+        s.counters[total_idx] += 1;
+        if ok {
+            s.counters[total_idx + 1] += 1;
+        }
+        if let Some((i, n)) = bytes_idx {
+            s.counters[i] += n;
+            if ok {
+                s.counters[i + 1] += n;
+            }
+        }
+        if ok
+            && matches!(
+                total_idx,
+                stat::TOTAL_UPLOAD_COUNT
+                    | stat::TOTAL_APPEND_COUNT
+                    | stat::TOTAL_MODIFY_COUNT
+                    | stat::TOTAL_TRUNCATE_COUNT
+                    | stat::TOTAL_DELETE_COUNT
+                    | stat::TOTAL_SET_META_COUNT
+            )
+        {
+            s.counters[stat::LAST_SOURCE_UPDATE] = fdfs_common::now();
+        }
+        drop(s);
+        self.stats_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Stream `len` body bytes into an open file and sync it (appends, modifies, replicated
+    /// ranges).
+    pub(crate) fn receive_into_file(
+        &self,
+        conn: &mut Conn,
+        f: &mut File,
+        len: u64,
+    ) -> Result<(), Fail> {
+        self.receive_and_sync(conn, f, len, None)
+    }
+
+    /// `receive_into`, then the file's sync; failures as the answer to give.
+    pub(crate) fn receive_and_sync(
+        &self,
+        conn: &mut Conn,
+        f: &mut File,
+        len: u64,
+        crc: Option<&mut crc32fast::Hasher>,
+    ) -> Result<(), Fail> {
+        self.receive_into(conn, f, len, crc)
+            .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
+            .map_err(Storage::body_fail)
+    }
+
+    /// Whether an acknowledged change must survive a power loss: the operator asked for fsyncs
+    /// with `fsync_after_written_bytes` > 0. With upstream's default 0 ("never fsync") a change
+    /// is in the page cache before it is answered, which a daemon crash cannot lose, and the
+    /// binlog reaches the disk every `sync_binlog_buff_interval`.
+    pub(crate) fn durable(&self) -> bool {
+        self.cfg.durable()
+    }
+
+    /// fsync a file's data before its change is acknowledged, in durable mode only.
+    pub(crate) fn sync_file(&self, f: &File) -> io::Result<()> {
+        if self.durable() {
+            f.sync_data()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.
+    pub(crate) fn sync_parent(&self, path: &Path) {
+        if self.durable() {
+            crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+        }
+    }
+
+    pub(crate) fn count_sync_in(&self, bytes: i64) {
+        let mut s = self.stats.lock();
+        s.counters[stat::TOTAL_SYNC_IN_BYTES] += bytes;
+        s.counters[stat::TOTAL_SYNC_IN_BYTES + 1] += bytes;
+        drop(s);
+        self.stats_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Disk I/O statistics (file open / read / write counts), reported in beats.
+    pub(crate) fn count_io(&self, idx: usize, ok: bool) {
+        let mut s = self.stats.lock();
+        s.counters[idx] += 1;
+        if ok {
+            s.counters[idx + 1] += 1;
+        }
+    }
+
+    /// Stream `len` body bytes from the socket into `file`, feeding `crc`. A socket failure is
+    /// `Err(None)` (nothing to answer, the connection is done). A disk failure is
+    /// `Err(Some(errno))` once the rest of the body has been read and dropped: a client that
+    /// writes its whole request before reading gets the error, not a reset, and keeps its
+    /// connection.
+    pub(crate) fn receive_into(
+        &self,
+        conn: &mut Conn,
+        file: &mut File,
+        len: u64,
+        mut crc: Option<&mut crc32fast::Hasher>,
+    ) -> Result<(), Option<u8>> {
+        let mut buf = vec![0u8; (self.cfg.server.buff_size as u64).min(len.max(1)) as usize];
+        let mut left = len;
+        let mut disk_error = None;
+        let fsync_every = self.cfg.fsync_after_written_bytes;
+        let mut unsynced = 0i64;
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            let n = conn.read_some(&mut buf[..want]).map_err(|e| {
+                log::warn!("client ip: {}, receive file body fail: {e}", conn.peer_ip());
+                None
+            })?;
+            left -= n as u64;
+            if disk_error.is_some() {
+                continue;
+            }
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(&buf[..n]);
+            }
+            let w = file.write_all(&buf[..n]);
+            self.count_io(stat::TOTAL_FILE_WRITE_COUNT, w.is_ok());
+            if let Err(e) = w {
+                log::error!(
+                    "client ip: {}, write file fail: {e}; the rest of the body ({left} bytes) \
+                     is read and dropped",
+                    conn.peer_ip()
+                );
+                disk_error = Some(io_errno(&e));
+                continue;
+            }
+            unsynced += n as i64;
+            if fsync_every > 0 && unsynced >= fsync_every {
+                unsynced = 0;
+                if let Err(e) = file.sync_data() {
+                    log::error!("client ip: {}, fsync file fail: {e}", conn.peer_ip());
+                    disk_error = Some(io_errno(&e));
+                }
+            }
+        }
+        match disk_error {
+            Some(code) => Err(Some(code)),
+            None => Ok(()),
+        }
+    }
+
+    /// The failure to answer for an `Err` of `receive_into` (and of the `sync_data` after it).
+    pub(crate) fn body_fail(e: Option<u8>) -> Fail {
+        match e {
+            Some(code) => Fail::done(code),
+            // the peer is gone: nothing to answer
+            None => Fail::early(0),
+        }
+    }
+
+    /// Receive a new file for directory `dir` of store path `index`; returns it unnamed, and
+    /// its CRC. On any failure nothing is left behind.
+    pub(crate) fn receive_new_file(
+        &self,
+        conn: &mut Conn,
+        index: usize,
+        dir: &Path,
+        len: u64,
+    ) -> Result<(NewFile, u32), Fail> {
+        let created = self.store.new_file(index, dir);
+        self.count_io(stat::TOTAL_FILE_OPEN_COUNT, created.is_ok());
+        let mut new = match created {
+            Ok(f) => f,
+            Err(e) => {
+                log::error!("create file in {} fail: {e}", dir.display());
+                return Err(Fail::early(io_errno(&e)));
+            }
+        };
+        let mut crc = crc32fast::Hasher::new();
+        self.receive_and_sync(conn, &mut new.file, len, Some(&mut crc))?;
+        Ok((new, crc.finalize()))
+    }
+}
