@@ -61,7 +61,7 @@ for client in rfdfs libfdfsclient java py3fdfs; do
     echo "-- $client"
     for size in 1024 10240; do
         for threads in 1 4 16; do
-            $bench "$conf" both "$size" "$threads" "$secs" --client=$client
+            $bench both "$conf" "$size" "$threads" "$secs" --client=$client
         done
     done
 done
@@ -75,7 +75,7 @@ done
 echo "== large files"
 summary=""
 for size in 10485760 104857600; do
-    out=$($bench "$conf" both "$size" 2 "$secs")
+    out=$($bench both "$conf" "$size" 2 "$secs")
     echo "$out"
     up=$(echo "$out" | grep '^upload' | mbs)
     down=$(echo "$out" | grep '^download' | mbs)
@@ -89,8 +89,8 @@ http=${2:-}
 [ $# -eq 0 ] && http=${RFDFS_STORAGE_IP:-127.0.0.3}:8888
 if [ -n "$http" ]; then
     echo "== http"
-    $bench "$conf" http 10240 4 "$secs" "$http"
-    $bench "$conf" http 10485760 2 "$secs" "$http"
+    $bench http "$conf" 10240 4 "$secs" "$http"
+    $bench http "$conf" 10485760 2 "$secs" "$http"
 fi
 if [ $# -eq 0 ]; then
     echo "== replication"
@@ -100,7 +100,7 @@ if [ $# -eq 0 ]; then
     RFDFS_DIR=$rdir RFDFS_STORAGES=3 RFDFS_TRACKER_IP=127.0.0.12 RFDFS_STORAGE_IP=127.0.0.13 \
         scripts/cluster.sh up >/dev/null
     trap 'RFDFS_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1; RFDFS_DIR=/tmp/rfdfs-bench-repl scripts/cluster.sh down >/dev/null 2>&1' EXIT
-    $bench "$rdir/etc/client.conf" replication 3000 8 \
+    $bench replication "$rdir/etc/client.conf" 3000 8 \
         "$rdir/storage" "$rdir/storage1" "$rdir/storage2"
 fi
 if [ -n "$pids" ]; then

@@ -28,7 +28,7 @@ sample() {
 echo "start:  $(sample)"
 # the load generator holds both sides' idle connections
 ulimit -Sn "$(ulimit -Hn)"
-target/release/rfdfs_bench "$dir/etc/client.conf" soak $((minutes * 60)) "$idle" 127.0.0.23:23000 &
+target/release/rfdfs_bench soak "$dir/etc/client.conf" $((minutes * 60)) "$idle" 127.0.0.23:23000 &
 bench=$!
 while kill -0 $bench 2>/dev/null; do
     sleep 30

@@ -3,7 +3,9 @@
 //! cluster through a `client.conf`, so upstream's daemons can be measured the same way.
 
 use crate::personality::{Personality, WireClient};
+use crate::Upload;
 use crate::{Client, Content, FileId};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -131,7 +133,7 @@ pub fn upload(
         Arc::new(move |t, _| {
             let r = match &wire {
                 Some(w) => w[t].lock().unwrap().upload(&d, "bin"),
-                None => c.upload(Content::Buffer(&d), "bin", false, None, None),
+                None => c.upload(Content::Buffer(&d), "bin", Upload::File, None, None),
             };
             match r {
                 Ok(id) => {
@@ -214,7 +216,7 @@ fn replication(client: Arc<Client>, count: usize, threads: usize, stores: &[Stri
                 for k in (t..count).step_by(threads) {
                     let data: Vec<u8> = (0..sizes(k)).map(|i| (i * 31 + k) as u8).collect();
                     if client
-                        .upload(Content::Buffer(&data), "bin", false, None, None)
+                        .upload(Content::Buffer(&data), "bin", Upload::File, None, None)
                         .is_err()
                     {
                         errors += 1;
@@ -247,8 +249,6 @@ fn replication(client: Arc<Client>, count: usize, threads: usize, stores: &[Stri
     0
 }
 
-/// `rfdfs_bench <client.conf> <upload|download|both> <size> <threads> <seconds>`, or
-/// `rfdfs_bench <client.conf> replication <count> <threads> <store path>...`
 /// Download the given files over HTTP from `base` (`host:port`), one keep-alive connection per
 /// thread, for `duration`.
 pub fn http_download(
@@ -356,7 +356,7 @@ fn soak(client: Arc<Client>, secs: u64, idle: usize, storage: &str) -> i32 {
                 let data: Vec<u8> = (0..10240).map(|i| (i * 13 + t) as u8).collect();
                 while !stop.load(Ordering::Relaxed) {
                     let ok = c
-                        .upload(Content::Buffer(&data), "bin", false, None, None)
+                        .upload(Content::Buffer(&data), "bin", Upload::File, None, None)
                         .and_then(|id| {
                             let back = c.download_to_vec(&id, 0, 0)?;
                             c.delete(&id)?;
@@ -485,83 +485,165 @@ fn loopback_sendfile(file_bytes: usize, secs: f64, streams: usize) -> std::io::R
     Ok(received as f64 / start.elapsed().as_secs_f64() / 1e6)
 }
 
-pub fn main(args: &[String]) -> i32 {
-    let mut personality = Personality::Rfdfs;
-    let mut positional = Vec::new();
-    for a in args {
-        match a.strip_prefix("--client=") {
-            Some(name) => match Personality::parse(name) {
-                Some(p) => personality = p,
-                None => {
-                    let names: Vec<&str> = Personality::ALL.iter().map(|p| p.name()).collect();
-                    eprintln!("unknown client {name}: one of {}", names.join(", "));
-                    return 1;
-                }
-            },
-            None => positional.push(a.clone()),
-        }
-    }
-    let args = &positional[..];
-    if args.get(1).is_some_and(|a| a == "sendfile") {
-        let bytes = args
-            .get(2)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100 << 20);
-        let secs = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(3.0);
-        let streams = args.get(4).and_then(|v| v.parse().ok()).unwrap_or(1);
-        return match loopback_sendfile(bytes, secs, streams) {
-            Ok(mbs) => {
-                println!("loopback sendfile {bytes:>9} B x {streams:>2} streams: {mbs:>9.1} MB/s");
-                0
-            }
-            Err(e) => {
-                eprintln!("loopback sendfile: {e}");
-                1
-            }
-        };
-    }
-    if args.len() < 6 {
-        eprintln!(
-            "Usage: {0} <client.conf> <upload|download|both> <size_bytes> <threads> <seconds> [--client=rfdfs|libfdfsclient|java|py3fdfs]\n       {0} <client.conf> http <size_bytes> <threads> <seconds> <storage host:http port>\n       {0} <client.conf> replication <count> <threads> <store path>...\n       {0} <client.conf> soak <seconds> <idle connections per daemon> <storage host:port>\n       {0} sendfile <file bytes> <seconds> [streams]",
-            args[0]
-        );
-        return 1;
-    }
-    // persistent connections, as a production client keeps them
-    let client = match Client::from_conf(std::path::Path::new(&args[1])) {
+/// rfdfs_bench's command line.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "rfdfs_bench",
+    version,
+    about = "Load generator for a FastDFS cluster (rfdfs's or upstream's)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    run: Run,
+}
+
+/// The load of an upload/download run.
+#[derive(clap::Args, Debug)]
+struct Load {
+    /// client.conf naming the trackers
+    client_conf: PathBuf,
+    /// bytes per file
+    size: usize,
+    /// client threads
+    threads: usize,
+    /// seconds per figure
+    seconds: f64,
+    /// how requests are put on the wire: rfdfs, libfdfsclient, java or py3fdfs
+    #[arg(long = "client", default_value = "rfdfs", value_parser = parse_personality)]
+    personality: Personality,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Run {
+    /// upload files for the given seconds
+    Upload(Load),
+    /// upload a set of files, then download them for the given seconds
+    Download(Load),
+    /// both figures, one after the other
+    Both(Load),
+    /// download over a storage's HTTP port (keep-alive)
+    Http {
+        #[command(flatten)]
+        load: Load,
+        /// the storage's (or nginx's) host:port
+        http: String,
+    },
+    /// upload files of 0 B to 5 MiB into a group, then time until every member holds them
+    Replication {
+        client_conf: PathBuf,
+        count: usize,
+        threads: usize,
+        /// every member's base path, to look for the files
+        #[arg(required = true)]
+        store_paths: Vec<String>,
+    },
+    /// hold idle connections on both daemons while clients keep working
+    Soak {
+        client_conf: PathBuf,
+        seconds: u64,
+        /// idle connections per daemon
+        idle: usize,
+        /// the storage's host:port
+        storage: String,
+    },
+    /// the machine's loopback sendfile rate, a reference for download figures
+    Sendfile {
+        #[arg(default_value_t = 100 << 20)]
+        bytes: usize,
+        #[arg(default_value_t = 3.0)]
+        seconds: f64,
+        #[arg(default_value_t = 1)]
+        streams: usize,
+    },
+}
+
+fn parse_personality(name: &str) -> Result<Personality, String> {
+    Personality::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Personality::ALL.iter().map(|p| p.name()).collect();
+        format!("one of {}", names.join(", "))
+    })
+}
+
+/// A client with persistent connections, as a production client keeps them.
+fn bench_client(conf: &Path) -> Result<Arc<Client>, i32> {
+    crate::logging::init();
+    match Client::from_conf(conf) {
         Ok(mut c) => {
             c.cfg.use_connection_pool = true;
-            Arc::new(c)
+            Ok(Arc::new(c))
         }
         Err(e) => {
             eprintln!("{e}");
-            return e.code;
+            Err(e.code)
+        }
+    }
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let cli = match <Cli as clap::Parser>::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
         }
     };
-    if args[2] == "soak" {
-        let Some(storage) = args.get(5) else {
-            eprintln!("soak needs <seconds> <idle connections per daemon> <storage host:port>");
-            return 1;
-        };
-        return soak(
-            client,
-            args[3].parse().unwrap_or(600),
-            args[4].parse().unwrap_or(1000),
+    let (op, load, http) = match cli.run {
+        Run::Sendfile {
+            bytes,
+            seconds,
+            streams,
+        } => {
+            return match loopback_sendfile(bytes, seconds, streams) {
+                Ok(mbs) => {
+                    println!(
+                        "loopback sendfile {bytes:>9} B x {streams:>2} streams: {mbs:>9.1} MB/s"
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("loopback sendfile: {e}");
+                    1
+                }
+            };
+        }
+        Run::Soak {
+            client_conf,
+            seconds,
+            idle,
             storage,
-        );
-    }
-    if args[2] == "replication" {
-        return replication(
-            client,
-            args[3].parse().unwrap_or(3000),
-            args[4].parse().unwrap_or(8),
-            &args[5..],
-        );
-    }
-    let op = args[2].as_str();
-    let size: usize = args[3].parse().unwrap_or(10240);
-    let threads: usize = args[4].parse().unwrap_or(4);
-    let secs: f64 = args[5].parse().unwrap_or(5.0);
+        } => {
+            return match bench_client(&client_conf) {
+                Ok(client) => soak(client, seconds, idle, &storage),
+                Err(code) => code,
+            }
+        }
+        Run::Replication {
+            client_conf,
+            count,
+            threads,
+            store_paths,
+        } => {
+            return match bench_client(&client_conf) {
+                Ok(client) => replication(client, count, threads, &store_paths),
+                Err(code) => code,
+            }
+        }
+        Run::Upload(l) => ("upload", l, None),
+        Run::Download(l) => ("download", l, None),
+        Run::Both(l) => ("both", l, None),
+        Run::Http { load, http } => ("http", load, Some(http)),
+    };
+    let client = match bench_client(&load.client_conf) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Load {
+        size,
+        threads,
+        seconds: secs,
+        personality,
+        ..
+    } = load;
     let duration = Duration::from_secs_f64(secs);
     let (up, ids) = upload(
         Arc::clone(&client),
@@ -577,11 +659,7 @@ pub fn main(args: &[String]) -> i32 {
     if op != "download" && op != "http" {
         println!("{}", up.line("upload", size, threads));
     }
-    if op == "http" && !ids.is_empty() {
-        let Some(base) = args.get(6) else {
-            eprintln!("http needs the storage's host:port");
-            return 1;
-        };
+    if let (Some(base), false) = (&http, ids.is_empty()) {
         let r = http_download(base, Arc::new(ids.clone()), threads, duration);
         println!("{}", r.line("http get", size, threads));
     }

@@ -6,8 +6,11 @@
 //! listings). The tools in `tools` are thin front ends that keep upstream's arguments, output
 //! and exit codes.
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod human;
+pub mod logging;
 pub mod personality;
 pub mod progress;
 pub mod stat_tools;
@@ -19,8 +22,8 @@ use fdfs_common::file_id::{split_file_id, FileKind, RemoteName, Source};
 use fdfs_common::metadata::{self, MetaItem};
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::client::{
-    decode_group_stats, decode_storage_stats, FetchReply, GroupFileReq, GroupReq, GroupStat,
-    ListStorageReq, ServerAddr, StorageStat, StoreAllReply, StoreReply,
+    decode_group_stats, decode_storage_stats, DeleteStorageReq, FetchReply, GroupFileReq, GroupReq,
+    GroupStat, ListStorageReq, ServerAddr, StorageStat, StoreAllReply, StoreReply,
 };
 use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
@@ -121,6 +124,15 @@ pub struct Conn {
     pub addr: HostPort,
 }
 
+/// Which upload command [`Client::upload`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// UPLOAD_FILE: a file that is written once
+    File,
+    /// UPLOAD_APPENDER_FILE: a file that can be appended to, modified and truncated later
+    Appender,
+}
+
 pub struct Client {
     pub cfg: ClientConfig,
     next_tracker: AtomicUsize,
@@ -131,10 +143,7 @@ pub struct Client {
 
 fn status_err(server: &HostPort, e: &NetError) {
     if let NetError::Status(s) = e {
-        eprintln!(
-            "[{}] ERROR - server: {server}, response status {s} != 0",
-            fdfs_common::log::format_time(fdfs_common::now())
-        );
+        log::error!("server: {server}, response status {s} != 0");
     }
 }
 
@@ -193,9 +202,8 @@ impl Client {
         }
         let (ct, nt) = self.timeouts();
         let stream = net::connect(&addr.host, addr.port, None, ct, nt).inspect_err(|e| {
-            eprintln!(
-                "[{}] ERROR - connect to server {addr} fail, errno: {}, error info: {e}",
-                fdfs_common::log::format_time(fdfs_common::now()),
+            log::error!(
+                "connect to server {addr} fail, errno: {}, error info: {e}",
                 e.raw_os_error().unwrap_or(0)
             );
         })?;
@@ -343,7 +351,7 @@ impl Client {
 
     /// On every configured tracker, as the C client does.
     pub fn delete_storage(&self, group: &str, id: &str) -> NetResult<()> {
-        let req = ListStorageReq {
+        let req = DeleteStorageReq {
             group: group.into(),
             storage_id: Some(id.into()),
         }
@@ -499,7 +507,7 @@ impl Client {
         &self,
         content: Content,
         ext: &str,
-        appender: bool,
+        kind: Upload,
         target: Option<(HostPort, u8)>,
         group: Option<&str>,
     ) -> NetResult<FileId> {
@@ -515,10 +523,9 @@ impl Client {
             file_size: content.len()? as i64,
             ext: ext.into(),
         };
-        let command = if appender {
-            cmd::UPLOAD_APPENDER_FILE
-        } else {
-            cmd::UPLOAD_FILE
+        let command = match kind {
+            Upload::File => cmd::UPLOAD_FILE,
+            Upload::Appender => cmd::UPLOAD_APPENDER_FILE,
         };
         let body = self.streamed(&addr, command, &head.to_bytes(), &content)?;
         let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;

@@ -68,10 +68,13 @@ fn parse_or_usage(args: &[String], letters: &str, usage: &str) -> Result<(String
 }
 
 fn load(conf: &str) -> Result<Client, i32> {
-    Client::from_conf(std::path::Path::new(conf)).map_err(|e| {
-        eprintln!("[{}] ERROR - {}", format_time(fdfs_common::now()), e.msg);
+    crate::logging::init();
+    let client = Client::from_conf(std::path::Path::new(conf)).map_err(|e| {
+        log::error!("{}", e.msg);
         e.code
-    })
+    })?;
+    crate::logging::set_level(client.cfg.log_level);
+    Ok(client)
 }
 
 pub fn fdfs_tracker_stat(args: &[String]) -> i32 {

@@ -5,6 +5,8 @@
 //! (`server`), the daemon command line (`daemon`) and the log format (`log`). It holds no
 //! tracker or storage policy: those live in their own crates.
 
+#![forbid(unsafe_code)]
+
 pub mod codec;
 pub mod config;
 pub mod daemon;

@@ -1,9 +1,17 @@
 //! fdfs-storage: the rfdfs storage server.
 //!
-//! Holds files in its store paths under upstream's `data/HH/HH` layout (`store`), serves the
-//! file commands (`service`) with zero-copy downloads (`zero_copy`), records every change in the
-//! binlog (`binlog`) and reports to its trackers (`reporter`). Replication between storages of a
-//! group reads that binlog; it is not part of this crate yet.
+//! `storage` holds the daemon's state (config, store paths, binlog, statistics, the identity
+//! the trackers gave it). Files live in the store paths under upstream's `data/HH/HH` layout
+//! (`store`); clients' commands are served by `service` (downloads zero-copy, `zero_copy`, and
+//! over HTTP, `http`), replicas pushed by the other members of the group by `replica`. Every
+//! change goes to the binlog (`binlog`); one thread per member replays it to that member
+//! (`sync`), and a storage that lost its data fetches it back from a member (`recovery`). The
+//! `reporter` joins the trackers and beats to them; the sync threads reach the trackers through
+//! its `tracker_link`. `metrics` serves `/metrics` and `/health`.
+//!
+//! Not done yet: trunk files (`use_trunk_file`), see the README.
+
+#![forbid(unsafe_code)]
 
 pub mod binlog;
 pub mod http;

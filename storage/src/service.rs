@@ -1,8 +1,10 @@
-//! One function per storage command, named after it (client-protocol.md section 3).
+//! One function per client command of the storage, named after it (client-protocol.md
+//! section 3), and the one dispatch of every storage command (the replica commands are in
+//! `replica`).
 //!
 //! Uploads stream from the socket into a hidden temp file next to the final place, computing the
-//! CRC on the way; the file is fsynced and renamed only when complete, so a file ID never names
-//! a partial file. A request whose body was not fully read when it failed is answered and then
+//! CRC on the way; the file is renamed only when complete (and fsynced first in durable mode), so
+//! a file ID never names a partial file. A request whose body was not fully read when it failed is answered and then
 //! the connection is closed, since the unread bytes would otherwise be taken for a header.
 
 use crate::binlog::op;

@@ -15,7 +15,6 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -178,13 +177,6 @@ pub fn meta_path(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push("-m");
     PathBuf::from(s)
-}
-
-/// Read `len` bytes at `offset` (used by tests and the sync module later).
-pub fn read_at(f: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut v = vec![0u8; len];
-    f.read_exact_at(&mut v, offset)?;
-    Ok(v)
 }
 
 impl Storage {

@@ -2,9 +2,12 @@
 //! addresses of their own, in temp directories of their own, stopped by pid when dropped (also
 //! when the test panics). Readiness is established by asking the tracker, never by sleeping.
 
+#![forbid(unsafe_code)]
+
 pub mod fuzz;
 
 use fdfs_client::Client;
+use fdfs_client::Upload;
 use fdfs_common::config::{ClientConfig, HostPort, IniFile};
 use fdfs_common::proto::status;
 use nix::sys::signal::{kill, Signal};
@@ -734,4 +737,31 @@ pub mod raw {
         let mut b = [0u8; 1];
         matches!(s.read(&mut b), Ok(0) | Err(_))
     }
+}
+
+/// Upload `data` as a normal file with extension `ext`; panics naming the failure.
+pub fn upload(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
+    client
+        .upload(
+            fdfs_client::Content::Buffer(data),
+            ext,
+            Upload::File,
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("upload of {} bytes: {e}", data.len()))
+}
+
+/// The whole content of `id`; panics naming the failure.
+pub fn read_back(client: &Client, id: &fdfs_client::FileId) -> Vec<u8> {
+    client
+        .download_to_vec(id, 0, 0)
+        .unwrap_or_else(|e| panic!("download of {id}: {e}"))
+}
+
+/// Upload `data`, check that it reads back identical, and return its ID.
+pub fn round_trip(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
+    let id = upload(client, data, ext);
+    assert!(read_back(client, &id) == data, "{id} reads back different");
+    id
 }

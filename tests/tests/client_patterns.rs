@@ -6,7 +6,6 @@
 //! not by wall time on a busy machine: no request may take longer than 25 ms.
 
 use fdfs_client::personality::{download_request, Personality, WireClient};
-use fdfs_client::Content;
 use fdfs_common::codec::Message;
 use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cmd;
@@ -188,7 +187,7 @@ fn small_chunked_bodies() {
     let client = c.client();
     for name in &names {
         let id = fdfs_client::FileId::parse(&format!("group1/{name}")).unwrap();
-        assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), content);
+        assert_eq!(rfdfs_tests::read_back(&client, &id), content);
     }
     assert_no_stalls(
         &storage.host,
@@ -209,9 +208,7 @@ fn pipelined_requests() {
     let c = cluster();
     let client = c.client();
     let content = b"pipelined requests, one write, answered in order".to_vec();
-    let id = client
-        .upload(Content::Buffer(&content), "txt", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, &content, "txt");
     const N: usize = 30;
     // the storage: downloads and active tests in one write
     let storage = c.storage_addr(0);

@@ -9,6 +9,7 @@
 //! temp file is left in the data tree; binlogs and marks parse; both members hold the same files;
 //! the tracker's data files load and it knows both storages.
 
+use fdfs_client::Upload;
 use fdfs_client::{Client, Content, FileId};
 use fdfs_common::file_id::{FileKind, RemoteName};
 use rfdfs_tests::{Cluster, ClusterOpts, Daemon, Rng};
@@ -68,14 +69,18 @@ fn worker(client: Arc<Client>, record: Record, stop: Arc<AtomicBool>, seed: u64)
         match r.below(10) {
             0..=4 => {
                 let data = content(&mut r, true);
-                if let Ok(id) = client.upload(Content::Buffer(&data), "bin", false, None, None) {
+                if let Ok(id) =
+                    client.upload(Content::Buffer(&data), "bin", Upload::File, None, None)
+                {
                     put(&id, Known::Exact(Digest::of(&data)));
                     mine.push((id, Digest::of(&data)));
                 }
             }
             5 => {
                 let data = content(&mut r, false);
-                if let Ok(id) = client.upload(Content::Buffer(&data), "log", true, None, None) {
+                if let Ok(id) =
+                    client.upload(Content::Buffer(&data), "log", Upload::Appender, None, None)
+                {
                     put(&id, Known::Exact(Digest::of(&data)));
                     appenders.push((id, data));
                 }

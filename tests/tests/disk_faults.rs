@@ -2,6 +2,7 @@
 //! becomes unreadable while the storage runs (a tmpfs mounted over it hides its `data/`).
 //! Both mount tmpfs file systems, which needs root.
 
+use fdfs_client::Upload;
 use fdfs_client::{Client, Content, FileId};
 use fdfs_common::codec::Message;
 use fdfs_common::net::NetError;
@@ -15,8 +16,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn upload(client: &Client, data: &[u8], appender: bool) -> Result<FileId, NetError> {
-    client.upload(Content::Buffer(data), "bin", appender, None, None)
+fn upload(client: &Client, data: &[u8], kind: Upload) -> Result<FileId, NetError> {
+    client.upload(Content::Buffer(data), "bin", kind, None, None)
 }
 
 /// File names (`HH/HH/name`) in the data tree of a store path, and anything in its temp dir.
@@ -79,14 +80,14 @@ fn a_full_file_system_answers_enospc_loses_nothing_and_recovers() {
     let mut acked: BTreeMap<String, (FileId, Vec<u8>)> = BTreeMap::new();
 
     let appender_data = rng.bytes(100 << 10);
-    let appender = upload(&client, &appender_data, true).unwrap();
+    let appender = upload(&client, &appender_data, Upload::Appender).unwrap();
     acked.insert(appender.name.clone(), (appender.clone(), appender_data));
 
     // 1 MiB files until the file system is full: the one that does not fit gets ENOSPC
     let mut refused = None;
     for _ in 0..16 {
         let data = rng.bytes(1 << 20);
-        match upload(&client, &data, false) {
+        match upload(&client, &data, Upload::File) {
             Ok(id) => {
                 acked.insert(id.name.clone(), (id, data));
             }
@@ -99,7 +100,10 @@ fn a_full_file_system_answers_enospc_loses_nothing_and_recovers() {
     let refused = refused.expect("16 MiB fit on an 8 MiB file system");
     expect_enospc::<()>(Err(refused), "upload onto a full file system");
     // bigger writes and appends fail the same way, and leave the appender as it was
-    expect_enospc(upload(&client, &rng.bytes(3 << 20), false), "3 MiB upload");
+    expect_enospc(
+        upload(&client, &rng.bytes(3 << 20), Upload::File),
+        "3 MiB upload",
+    );
     expect_enospc(
         client.append(&appender, Content::Buffer(&rng.bytes(2 << 20))),
         "2 MiB append",
@@ -215,7 +219,7 @@ fn a_full_file_system_answers_enospc_loses_nothing_and_recovers() {
         deleted.insert(n);
     }
     let data = rng.bytes(2 << 20);
-    let id = upload(&client, &data, false).expect("upload after space came back");
+    let id = upload(&client, &data, Upload::File).expect("upload after space came back");
     acked.insert(id.name.clone(), (id, data));
     let more = rng.bytes(64 << 10);
     client.append(&appender, Content::Buffer(&more)).unwrap();
@@ -252,7 +256,7 @@ fn an_unreadable_store_path_is_reported_and_skipped() {
     let mut files = Vec::new();
     for _ in 0..10 {
         let data = rng.bytes(4096);
-        files.push((upload(&client, &data, false).unwrap(), data));
+        files.push((upload(&client, &data, Upload::File).unwrap(), data));
     }
     let on_path = |id: &FileId, p: &str| id.name.starts_with(&format!("{p}/"));
     assert!(files.iter().any(|(id, _)| on_path(id, "M01")), "{files:?}");
@@ -262,7 +266,7 @@ fn an_unreadable_store_path_is_reported_and_skipped() {
     let hidden = Tmpfs::over(&path1, 1, true);
     for _ in 0..10 {
         let data = rng.bytes(4096);
-        let id = upload(&client, &data, false).expect("uploads go to the readable path");
+        let id = upload(&client, &data, Upload::File).expect("uploads go to the readable path");
         assert!(on_path(&id, "M00"), "{id:?} on the unreadable path");
         files.push((id, data));
     }
@@ -295,7 +299,7 @@ fn an_unreadable_store_path_is_reported_and_skipped() {
             "no upload went to store path #1 again"
         );
         let data = rng.bytes(4096);
-        let id = upload(&client, &data, false).unwrap();
+        let id = upload(&client, &data, Upload::File).unwrap();
         back_on_1 = on_path(&id, "M01");
         files.push((id, data));
     }

@@ -5,6 +5,7 @@
 //! (`/dev/shm` and the temp dir, or a small tmpfs the test mounts), so that "most free space"
 //! and "reserved space reached" are real conditions the storages measure, not settings.
 
+use fdfs_client::Upload;
 use fdfs_client::{Client, Content};
 use fdfs_common::net::NetError;
 use fdfs_common::proto::errno;
@@ -106,7 +107,7 @@ fn upload_groups(client: &Client, n: usize) -> Vec<String> {
                 .upload(
                     Content::Buffer(format!("f{k}").as_bytes()),
                     "txt",
-                    false,
+                    Upload::File,
                     None,
                     None,
                 )
@@ -140,7 +141,13 @@ fn store_lookup_round_robin_named_group_and_most_free_space() {
     let client = c.client();
     assert!(upload_groups(&client, 6).iter().all(|g| g == "group1"));
     let named = client
-        .upload(Content::Buffer(b"x"), "txt", false, None, Some("group2"))
+        .upload(
+            Content::Buffer(b"x"),
+            "txt",
+            Upload::File,
+            None,
+            Some("group2"),
+        )
         .unwrap();
     assert_eq!(named.group, "group2");
     drop(c);
@@ -166,7 +173,13 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
     let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     let client = c.client();
     assert!(upload_groups(&client, 6).iter().all(|g| g == "group2"));
-    match client.upload(Content::Buffer(b"x"), "txt", false, None, Some("group1")) {
+    match client.upload(
+        Content::Buffer(b"x"),
+        "txt",
+        Upload::File,
+        None,
+        Some("group1"),
+    ) {
         Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
         other => panic!("upload to the full group: {other:?}"),
     }
@@ -180,7 +193,7 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
     let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     match c
         .client()
-        .upload(Content::Buffer(b"x"), "txt", false, None, None)
+        .upload(Content::Buffer(b"x"), "txt", Upload::File, None, None)
     {
         Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
         other => panic!("upload with every group full: {other:?}"),
@@ -203,9 +216,7 @@ fn a_group_is_as_full_as_its_fullest_member() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
-    client
-        .upload(Content::Buffer(b"room"), "txt", false, None, None)
-        .unwrap();
+    rfdfs_tests::upload(&client, b"room", "txt");
     // a second member on the small file system makes the group full
     let opts = ClusterOpts {
         group_store_roots: vec![("group1".into(), fs.small.clone())],
@@ -222,7 +233,7 @@ fn a_group_is_as_full_as_its_fullest_member() {
         assert!(Instant::now() < deadline, "group free space still {g:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    match client.upload(Content::Buffer(b"full"), "txt", false, None, None) {
+    match client.upload(Content::Buffer(b"full"), "txt", Upload::File, None, None) {
         Err(NetError::Status(s)) => assert_eq!(s, errno::ENOSPC),
         other => panic!("upload to a group with a full member: {other:?}"),
     }
@@ -239,9 +250,7 @@ fn store_path_round_robin_fills_every_path() {
     let mut per_path = [0usize; 2];
     for k in 0..10 {
         let data = format!("path file {k}").into_bytes();
-        let id = client
-            .upload(Content::Buffer(&data), "txt", false, None, None)
-            .unwrap();
+        let id = rfdfs_tests::upload(&client, &data, "txt");
         let p = match &id.name[..3] {
             "M00" => 0,
             "M01" => 1,
@@ -252,7 +261,7 @@ fn store_path_round_robin_fills_every_path() {
             .join("data")
             .join(&id.name[4..]);
         assert_eq!(std::fs::read(&local).unwrap(), data, "{}", local.display());
-        assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), data);
+        assert_eq!(rfdfs_tests::read_back(&client, &id), data);
     }
     assert_eq!(per_path, [5, 5], "store_path=0 alternates the paths");
 }
@@ -333,7 +342,7 @@ fn store_path_most_free_space_picks_the_roomier_path() {
             .upload(
                 Content::Buffer(format!("p{k}").as_bytes()),
                 "txt",
-                false,
+                Upload::File,
                 None,
                 None,
             )
@@ -358,9 +367,7 @@ fn store_server_by_upload_priority_and_download_server_source_first() {
     let mut ids = Vec::new();
     for k in 0..6 {
         let data = format!("prio{k}").into_bytes();
-        let id = client
-            .upload(Content::Buffer(&data), "txt", false, None, None)
-            .unwrap();
+        let id = rfdfs_tests::upload(&client, &data, "txt");
         let info = client.file_info(&id, 0).unwrap();
         assert_eq!(info.source_ip, preferred, "{id}");
         ids.push(id);
@@ -371,9 +378,7 @@ fn store_server_by_upload_priority_and_download_server_source_first() {
         // a member surely has a file once it received a later one from the same source
         while client.query_fetch_all(id).unwrap().len() < 2 {
             assert!(Instant::now() < deadline, "{id} never on both members");
-            client
-                .upload(Content::Buffer(b"tick"), "txt", false, None, None)
-                .unwrap();
+            rfdfs_tests::upload(&client, b"tick", "txt");
             std::thread::sleep(Duration::from_millis(200));
         }
         for _ in 0..4 {

@@ -2,6 +2,7 @@
 //! kind that killed upstream's tracker after 641), `allow_hosts` on every port, and clients
 //! that send one byte a second.
 
+use fdfs_client::Upload;
 use fdfs_common::net;
 use fdfs_common::proto::cmd;
 use rfdfs_tests::raw::{connect, exchange, frame};
@@ -118,7 +119,7 @@ fn thousands_of_malformed_packets_leave_both_daemons_serving() {
         .upload(
             fdfs_client::Content::Buffer(b"survivor"),
             "txt",
-            false,
+            Upload::File,
             None,
             None,
         )
@@ -129,7 +130,7 @@ fn thousands_of_malformed_packets_leave_both_daemons_serving() {
     storm(&sh, sp, 0x5eed_0002, 20_000);
     t.join().unwrap();
     assert!(c.tracker.alive() && c.storages[0].daemon.alive());
-    assert_eq!(c.client().download_to_vec(&id, 0, 0).unwrap(), b"survivor");
+    assert_eq!(rfdfs_tests::read_back(&c.client(), &id), b"survivor");
     assert!(
         c.tracker.log().contains("client ip"),
         "refusals are logged with a reason"
@@ -257,12 +258,12 @@ fn one_byte_a_second_clients_are_cut_off_without_starving_others() {
             .upload(
                 fdfs_client::Content::Buffer(&data),
                 "txt",
-                false,
+                Upload::File,
                 None,
                 None,
             )
             .unwrap();
-        assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), data);
+        assert_eq!(rfdfs_tests::read_back(&client, &id), data);
     }
     for h in slow {
         let (_, cut) = h.join().unwrap();

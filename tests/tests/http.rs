@@ -1,5 +1,6 @@
 //! The storage's HTTP server, driven by curl (config-cli-http.md section 5).
 
+use fdfs_client::Upload;
 use fdfs_client::{Content, FileId};
 use rfdfs_tests::{Cluster, ClusterOpts};
 use std::collections::HashMap;
@@ -78,7 +79,7 @@ fn url(c: &Cluster, path: &str) -> String {
 
 fn upload(c: &Cluster, data: &[u8], ext: &str) -> FileId {
     c.client()
-        .upload(Content::Buffer(data), ext, false, None, None)
+        .upload(Content::Buffer(data), ext, Upload::File, None, None)
         .unwrap()
 }
 
@@ -205,7 +206,13 @@ fn appender_and_slave_files_are_served() {
     let c = http_cluster("");
     let client = c.client();
     let app = client
-        .upload(Content::Buffer(b"first"), "log", true, None, None)
+        .upload(
+            Content::Buffer(b"first"),
+            "log",
+            Upload::Appender,
+            None,
+            None,
+        )
         .unwrap();
     client.append(&app, Content::Buffer(b" second")).unwrap();
     let r = curl(&[&url(&c, &format!("/{app}"))]);

@@ -6,6 +6,7 @@
 //! hard limit is below what `max_connections` needs names both numbers at startup.
 
 use fdfs_client::Content;
+use fdfs_client::Upload;
 use fdfs_common::proto::cmd;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use rfdfs_tests::{raw, Cluster, ClusterOpts, Daemon};
@@ -93,9 +94,9 @@ fn thousands_of_idle_connections_under_a_1024_soft_limit() {
     let client = c.client();
     let content = b"served beside 6000 idle connections".to_vec();
     let id = client
-        .upload(Content::Buffer(&content), "txt", false, None, None)
+        .upload(Content::Buffer(&content), "txt", Upload::File, None, None)
         .expect("a new client's upload");
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), content);
+    assert_eq!(rfdfs_tests::read_back(&client, &id), content);
     assert_still_served(&mut at_tracker, "tracker");
     assert_still_served(&mut at_storage, "storage");
     assert_threads_bounded(&c.tracker, "tracker");
@@ -155,7 +156,7 @@ fn out_of_descriptors_refuses_then_recovers() {
     // the storage frees a descriptor when it sees its peer gone, a moment after the close
     let deadline = Instant::now() + Duration::from_secs(20);
     let id = loop {
-        match client.upload(Content::Buffer(&content), "txt", false, None, None) {
+        match client.upload(Content::Buffer(&content), "txt", Upload::File, None, None) {
             Ok(id) => break id,
             Err(e) if Instant::now() < deadline => {
                 eprintln!("upload with descriptors freed: {e}; again");
@@ -164,7 +165,7 @@ fn out_of_descriptors_refuses_then_recovers() {
             Err(e) => panic!("no upload once descriptors are free: {e}"),
         }
     };
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), content);
+    assert_eq!(rfdfs_tests::read_back(&client, &id), content);
     assert_still_served(&mut held, "storage");
 }
 

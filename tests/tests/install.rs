@@ -1,6 +1,7 @@
 //! What an operator touches: scripts/install.sh into a PREFIX, the installed daemons run the
 //! way their systemd units say, and the seed document's setup steps replayed verbatim.
 
+use fdfs_client::Upload;
 use fdfs_client::{Client, Content};
 use fdfs_common::proto::{cmd, Header};
 use rfdfs_tests::{bin_dir, raw, unique_net, TempDir};
@@ -148,7 +149,7 @@ fn installed_daemons_start_restart_under_load_and_stop() {
     let client = Arc::new(Client::from_conf(&c).unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     while client
-        .upload(Content::Buffer(b"first"), "txt", false, None, None)
+        .upload(Content::Buffer(b"first"), "txt", Upload::File, None, None)
         .is_err()
     {
         assert!(
@@ -168,9 +169,13 @@ fn installed_daemons_start_restart_under_load_and_stop() {
                 let mut k = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     let data = format!("thread {t} upload {k} ").repeat(1 + (k as usize % 50));
-                    if let Ok(id) =
-                        client.upload(Content::Buffer(data.as_bytes()), "txt", false, None, None)
-                    {
+                    if let Ok(id) = client.upload(
+                        Content::Buffer(data.as_bytes()),
+                        "txt",
+                        Upload::File,
+                        None,
+                        None,
+                    ) {
                         acked.lock().unwrap().push((id, data.into_bytes()));
                         k += 1;
                     }
@@ -245,7 +250,7 @@ fn installed_daemons_start_restart_under_load_and_stop() {
     }
 
     // nothing acknowledged is lost
-    assert_eq!(client.download_to_vec(&inflight, 0, 0).unwrap(), body);
+    assert_eq!(rfdfs_tests::read_back(&client, &inflight), body);
     let acked = acked.lock().unwrap();
     for (id, data) in acked.iter() {
         assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data, "{id}");

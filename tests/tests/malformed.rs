@@ -1,7 +1,6 @@
 //! Hostile and broken input: the daemons answer with upstream's errno or close the connection,
 //! never crash, never allocate what a length field asks for, never touch paths outside the store.
 
-use fdfs_client::Content;
 use fdfs_common::codec::Writer;
 use fdfs_common::proto::{cmd, errno};
 use rfdfs_tests::raw::{connect, exchange, frame, is_closed};
@@ -151,19 +150,8 @@ fn tracker_survives_malformed_packets() {
     // still serving
     let client = c.client();
     assert_eq!(client.list_groups().unwrap().len(), 1);
-    let id = client
-        .upload(
-            Content::Buffer(b"after the storm"),
-            "txt",
-            false,
-            None,
-            None,
-        )
-        .unwrap();
-    assert_eq!(
-        client.download_to_vec(&id, 0, 0).unwrap(),
-        b"after the storm"
-    );
+    let id = rfdfs_tests::upload(&client, b"after the storm", "txt");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), b"after the storm");
 }
 
 /// Wait until `daemon`'s log holds `line`; fail naming it and showing the log.
@@ -263,9 +251,7 @@ fn storage_refuses_bad_requests_and_paths() {
     let c = Cluster::start(ClusterOpts::default());
     let (h, p) = (c.storages[0].ip.clone(), c.storages[0].port);
     let client = c.client();
-    let id = client
-        .upload(Content::Buffer(b"0123456789"), "txt", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, b"0123456789", "txt");
 
     let download = |group: &str, name: &str| {
         let mut b = Vec::new();
@@ -424,7 +410,7 @@ fn storage_refuses_bad_requests_and_paths() {
         let _ = s.write_all(&frame(command, 0, &body));
         let _ = s.shutdown(std::net::Shutdown::Write);
     }
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"0123456789");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), b"0123456789");
     // no temp file or stray file is left in the store
     let dir = c.storages[0].store_paths[0]
         .join("data")
@@ -451,9 +437,7 @@ fn idle_connections_do_not_starve_new_clients() {
         ..Default::default()
     });
     let client = c.client();
-    let id = client
-        .upload(Content::Buffer(b"served"), "", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, b"served", "");
     let mut idle = Vec::new();
     for _ in 0..200 {
         // each completes one request and then idles, as pooled client connections do
@@ -474,11 +458,9 @@ fn idle_connections_do_not_starve_new_clients() {
         );
         idle.push(s);
     }
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"served");
-    let id2 = client
-        .upload(Content::Buffer(b"also"), "", false, None, None)
-        .unwrap();
-    assert_eq!(client.download_to_vec(&id2, 0, 0).unwrap(), b"also");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), b"served");
+    let id2 = rfdfs_tests::upload(&client, b"also", "");
+    assert_eq!(rfdfs_tests::read_back(&client, &id2), b"also");
     // the idle ones still work
     for s in idle.iter_mut().take(10) {
         assert_eq!(exchange(s, &frame(cmd::ACTIVE_TEST, 0, &[])).unwrap().0, 0);

@@ -1,7 +1,6 @@
 //! `metrics.server_port`: Prometheus text from each daemon, parsed by a third-party parser, whose
 //! counters follow real traffic; and `/health`.
 
-use fdfs_client::Content;
 use openmetrics_parser::{prometheus::parse_prometheus, PrometheusValue};
 use rfdfs_tests::{http_get, storage_conf_text, Cluster, ClusterOpts, Daemon, TempDir};
 use std::net::TcpStream;
@@ -86,11 +85,7 @@ fn metrics_follow_traffic_and_health_reports_serving() {
     let data = vec![b'm'; 4096];
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(
-            client
-                .upload(Content::Buffer(&data), "bin", false, None, None)
-                .unwrap(),
-        );
+        ids.push(rfdfs_tests::upload(&client, &data, "bin"));
     }
     for id in &ids {
         assert_eq!(client.download_to_vec(id, 0, 0).unwrap(), data);

@@ -2,7 +2,6 @@
 //! and `location /M00 { proxy_pass http://fdfs; }`, in front of two storages' HTTP ports.
 //! scripts/test.sh installs Debian's nginx when it is missing.
 
-use fdfs_client::Content;
 use rfdfs_tests::{Cluster, ClusterOpts, TempDir};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -89,9 +88,7 @@ fn plain_nginx_proxies_to_the_storages() {
     });
     let client = c.client();
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    let id = client
-        .upload(Content::Buffer(&data), "bin", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, &data, "bin");
     // plain nginx has no fallback to the source: wait until both members hold the file
     let deadline = Instant::now() + Duration::from_secs(30);
     for i in 0..2 {

@@ -2,6 +2,7 @@
 //! kill -9 and restart.
 
 use fdfs_client::Content;
+use fdfs_client::Upload;
 use rfdfs_tests::{Cluster, ClusterOpts};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -87,14 +88,16 @@ fn replicate_every_operation(storage_extra: &str) {
     let mut ids = Vec::new();
     for i in 0..20usize {
         let data: Vec<u8> = (0..i * 1000).map(|k| (k * 7 + i) as u8).collect();
-        ids.push(
-            client
-                .upload(Content::Buffer(&data), "bin", false, None, None)
-                .unwrap(),
-        );
+        ids.push(rfdfs_tests::upload(&client, &data, "bin"));
     }
     let ap = client
-        .upload(Content::Buffer(b"appender"), "log", true, None, None)
+        .upload(
+            Content::Buffer(b"appender"),
+            "log",
+            Upload::Appender,
+            None,
+            None,
+        )
         .unwrap();
     client.append(&ap, Content::Buffer(b"+1")).unwrap();
     client.modify(&ap, 0, Content::Buffer(b"A")).unwrap();
@@ -110,7 +113,13 @@ fn replicate_every_operation(storage_extra: &str) {
         .unwrap();
     client.delete(&ids[2]).unwrap();
     let ap2 = client
-        .upload(Content::Buffer(b"to rename"), "dat", true, None, None)
+        .upload(
+            Content::Buffer(b"to rename"),
+            "dat",
+            Upload::Appender,
+            None,
+            None,
+        )
         .unwrap();
     let renamed = client.regenerate_appender_filename(&ap2).unwrap();
     let snap = wait_converged(&c, &[0, 1], Duration::from_secs(60));
@@ -153,9 +162,7 @@ fn three_members_converge_under_load() {
                 let mut out = Vec::new();
                 for k in (t..3000).step_by(8) {
                     let data = content(k);
-                    let id = client
-                        .upload(Content::Buffer(&data), "bin", false, None, None)
-                        .unwrap();
+                    let id = rfdfs_tests::upload(&client, &data, "bin");
                     out.push((k, id, sha1(&data)));
                 }
                 out
@@ -174,7 +181,7 @@ fn three_members_converge_under_load() {
             .upload(
                 Content::Buffer(format!("appender {k}\n").as_bytes()),
                 "log",
-                true,
+                Upload::Appender,
                 None,
                 None,
             )
@@ -186,7 +193,7 @@ fn three_members_converge_under_load() {
         if k % 2 == 0 {
             client.truncate(&ap, 5 + k as i64).unwrap();
         }
-        let now = client.download_to_vec(&ap, 0, 0).unwrap();
+        let now = rfdfs_tests::read_back(&client, &ap);
         appenders.push((ap, sha1(&now)));
     }
     // deletes
@@ -219,12 +226,24 @@ fn new_member_receives_old_files_and_reads_never_fail() {
     for k in 0..300 {
         ids.push(
             client
-                .upload(Content::Buffer(&content(k % 60)), "bin", false, None, None)
+                .upload(
+                    Content::Buffer(&content(k % 60)),
+                    "bin",
+                    Upload::File,
+                    None,
+                    None,
+                )
                 .unwrap(),
         );
     }
     let ap = client
-        .upload(Content::Buffer(b"appender"), "log", true, None, None)
+        .upload(
+            Content::Buffer(b"appender"),
+            "log",
+            Upload::Appender,
+            None,
+            None,
+        )
         .unwrap();
     client.append(&ap, Content::Buffer(b" and more")).unwrap();
     client.delete(&ids[5]).unwrap();
@@ -317,7 +336,7 @@ fn killed_member_catches_up_after_restart() {
                         let data = content(k);
                         // an upload to the member being killed may fail: only acknowledged ones count
                         if let Ok(id) =
-                            client.upload(Content::Buffer(&data), "bin", false, None, None)
+                            client.upload(Content::Buffer(&data), "bin", Upload::File, None, None)
                         {
                             acked.lock().unwrap().push((id, sha1(&data)));
                         }
@@ -395,7 +414,13 @@ fn a_lost_subtree_is_repaired_from_a_peer() {
     let client = c.client();
     for k in 0..120 {
         client
-            .upload(Content::Buffer(&content(k % 40)), "bin", false, None, None)
+            .upload(
+                Content::Buffer(&content(k % 40)),
+                "bin",
+                Upload::File,
+                None,
+                None,
+            )
             .unwrap();
     }
     let full = wait_converged(&c, &[0, 1], Duration::from_secs(60));
@@ -432,12 +457,7 @@ fn a_member_restarted_on_a_new_address_keeps_its_record_and_sync_positions() {
     let mut ids = Vec::new();
     for k in 0..10 {
         let data = content(k);
-        ids.push((
-            client
-                .upload(Content::Buffer(&data), "bin", false, None, None)
-                .unwrap(),
-            data,
-        ));
+        ids.push((rfdfs_tests::upload(&client, &data, "bin"), data));
     }
     let before = wait_converged(&c, &[0, 1], Duration::from_secs(30));
     let old_ip = c.storages[0].ip.clone();
@@ -494,7 +514,13 @@ fn a_member_restarted_on_a_new_address_keeps_its_record_and_sync_positions() {
     }
     for k in 10..20 {
         client
-            .upload(Content::Buffer(&content(k)), "bin", false, None, None)
+            .upload(
+                Content::Buffer(&content(k)),
+                "bin",
+                Upload::File,
+                None,
+                None,
+            )
             .unwrap();
     }
     let after = wait_converged(&c, &[0, 1], Duration::from_secs(30));

@@ -64,7 +64,17 @@ fn daemons_switch_to_run_by_user_after_binding() {
     for k in 0..10u8 {
         let data = vec![k; 1000 + k as usize];
         let id = client
-            .upload(Content::Buffer(&data), "bin", k % 2 == 0, None, None)
+            .upload(
+                Content::Buffer(&data),
+                "bin",
+                if k % 2 == 0 {
+                    fdfs_client::Upload::Appender
+                } else {
+                    fdfs_client::Upload::File
+                },
+                None,
+                None,
+            )
             .unwrap();
         ids.push((id, data));
     }
@@ -103,10 +113,8 @@ fn daemons_switch_to_run_by_user_after_binding() {
     c.wait_active(2);
     assert_runs_as_nobody(c.storages[0].daemon.pid().unwrap(), "restarted storage");
     let data = b"after the restart".to_vec();
-    let id = client
-        .upload(Content::Buffer(&data), "txt", false, None, None)
-        .unwrap();
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), data);
+    let id = rfdfs_tests::upload(&client, &data, "txt");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), data);
 }
 
 /// A lone tracker's config on a fresh address: (its dir, conf file, base path, ip).

@@ -1,5 +1,6 @@
 //! Every client command against real daemons: one tracker, one group.
 
+use fdfs_client::Upload;
 use fdfs_client::{Content, FileId};
 use fdfs_common::file_id::{FileKind, RemoteName, Source};
 use fdfs_common::net::NetError;
@@ -21,9 +22,7 @@ fn upload_download_and_file_id_fields() {
     let c = Cluster::start(ClusterOpts::default());
     let client = c.client();
     let data = b"hello fastdfs spec\n".to_vec();
-    let id = client
-        .upload(Content::Buffer(&data), "txt", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, &data, "txt");
     assert_eq!(id.group, "group1");
     assert_eq!(id.name.len(), 44);
     assert!(
@@ -31,7 +30,7 @@ fn upload_download_and_file_id_fields() {
         "{}",
         id.name
     );
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), data);
+    assert_eq!(rfdfs_tests::read_back(&client, &id), data);
 
     // the decoded name agrees with what the storage reports
     let n = RemoteName::decode(&id.name).unwrap();
@@ -75,21 +74,17 @@ fn upload_download_and_file_id_fields() {
     );
 
     // empty file: uploads, and downloads as an empty body (client-protocol 7.2)
-    let empty = client
-        .upload(Content::Buffer(b""), "", false, None, None)
-        .unwrap();
+    let empty = rfdfs_tests::upload(&client, b"", "");
     assert_eq!(
         RemoteName::decode(&empty.name).unwrap().payload.file_size(),
         Some(0)
     );
-    assert!(client.download_to_vec(&empty, 0, 0).unwrap().is_empty());
+    assert!(rfdfs_tests::read_back(&client, &empty).is_empty());
 
     // a big file streams through
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let bid = client
-        .upload(Content::Buffer(&big), "bin", false, None, None)
-        .unwrap();
-    assert_eq!(client.download_to_vec(&bid, 0, 0).unwrap(), big);
+    let bid = rfdfs_tests::upload(&client, &big, "bin");
+    assert_eq!(rfdfs_tests::read_back(&client, &bid), big);
     assert_eq!(
         client.download_to_vec(&bid, 1_000_000, 10).unwrap(),
         big[1_000_000..1_000_010].to_vec()
@@ -100,9 +95,7 @@ fn upload_download_and_file_id_fields() {
 fn delete_metadata_and_slaves() {
     let c = Cluster::start(ClusterOpts::default());
     let client = c.client();
-    let id = client
-        .upload(Content::Buffer(b"master content"), "jpg", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, b"master content", "jpg");
 
     // metadata: never set -> ENOENT; overwrite sorts; merge replaces and adds
     assert_eq!(
@@ -152,7 +145,7 @@ fn delete_metadata_and_slaves() {
         slave.name,
         format!("{}_big.jpg", &id.name[..id.name.len() - 4])
     );
-    assert_eq!(client.download_to_vec(&slave, 0, 0).unwrap(), b"slave!");
+    assert_eq!(rfdfs_tests::read_back(&client, &slave), b"slave!");
     assert_eq!(
         err(client
             .upload_slave(&id, "_big", "jpg", Content::Buffer(b"x"))
@@ -223,7 +216,7 @@ fn appender_append_modify_truncate_regenerate() {
         .upload(
             Content::Buffer(b"appender-initial"),
             "log",
-            true,
+            Upload::Appender,
             None,
             None,
         )
@@ -235,13 +228,13 @@ fn appender_append_modify_truncate_regenerate() {
     client.append(&ap, Content::Buffer(b"+more")).unwrap();
     client.append(&ap, Content::Buffer(b"")).unwrap(); // 0-byte append is a no-op success
     assert_eq!(
-        client.download_to_vec(&ap, 0, 0).unwrap(),
+        rfdfs_tests::read_back(&client, &ap),
         b"appender-initial+more"
     );
     client.modify(&ap, 0, Content::Buffer(b"APP")).unwrap();
     client.modify(&ap, 21, Content::Buffer(b"!")).unwrap(); // offset == size appends
     assert_eq!(
-        client.download_to_vec(&ap, 0, 0).unwrap(),
+        rfdfs_tests::read_back(&client, &ap),
         b"APPender-initial+more!"
     );
     assert_eq!(
@@ -249,9 +242,9 @@ fn appender_append_modify_truncate_regenerate() {
         errno::EINVAL as i32
     );
     client.truncate(&ap, 8).unwrap();
-    assert_eq!(client.download_to_vec(&ap, 0, 0).unwrap(), b"APPender");
+    assert_eq!(rfdfs_tests::read_back(&client, &ap), b"APPender");
     client.truncate(&ap, 10).unwrap(); // grows with zeros
-    assert_eq!(client.download_to_vec(&ap, 0, 0).unwrap(), b"APPender\0\0");
+    assert_eq!(rfdfs_tests::read_back(&client, &ap), b"APPender\0\0");
     client.truncate(&ap, 8).unwrap();
 
     let info = client.file_info(&ap, 0).unwrap();
@@ -262,9 +255,7 @@ fn appender_append_modify_truncate_regenerate() {
     );
 
     // append/modify/truncate on a normal file: EINVAL
-    let normal = client
-        .upload(Content::Buffer(b"normal"), "txt", false, None, None)
-        .unwrap();
+    let normal = rfdfs_tests::upload(&client, b"normal", "txt");
     assert_eq!(
         err(client.append(&normal, Content::Buffer(b"x")).unwrap_err()),
         errno::EINVAL as i32
@@ -286,7 +277,7 @@ fn appender_append_modify_truncate_regenerate() {
     assert_eq!(nn.payload.crc32, crc32fast::hash(b"APPender"));
     assert_eq!(&newid.name[..10], &ap.name[..10]);
     assert_eq!(&newid.name[37..], &ap.name[37..]);
-    assert_eq!(client.download_to_vec(&newid, 0, 0).unwrap(), b"APPender");
+    assert_eq!(rfdfs_tests::read_back(&client, &newid), b"APPender");
     assert_eq!(
         err(client.query_file_info(&ap, 0).unwrap_err()),
         errno::ENOENT as i32
@@ -376,9 +367,7 @@ fn tracker_queries_and_lists() {
     );
 
     // a fresh file is fetched from its source; update goes to the source too
-    let id = client
-        .upload(Content::Buffer(b"abc"), "", false, None, None)
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, b"abc", "");
     let src = RemoteName::decode(&id.name)
         .unwrap()
         .payload
@@ -412,15 +401,7 @@ fn tracker_queries_and_lists() {
 fn restart_keeps_data_and_offline_is_detected() {
     let mut c = Cluster::start(ClusterOpts::default());
     let client = c.client();
-    let id = client
-        .upload(
-            Content::Buffer(b"kept across restarts"),
-            "txt",
-            false,
-            None,
-            None,
-        )
-        .unwrap();
+    let id = rfdfs_tests::upload(&client, b"kept across restarts", "txt");
     client
         .set_metadata(&id, &meta(&[("k", "v")]), b'O')
         .unwrap();
@@ -429,7 +410,7 @@ fn restart_keeps_data_and_offline_is_detected() {
 
     c.restart_storage(0);
     assert_eq!(
-        client.download_to_vec(&id, 0, 0).unwrap(),
+        rfdfs_tests::read_back(&client, &id),
         b"kept across restarts"
     );
     assert_eq!(client.get_metadata(&id).unwrap(), meta(&[("k", "v")]));
@@ -469,7 +450,7 @@ fn restart_keeps_data_and_offline_is_detected() {
         rfdfs_tests::Daemon::start("fdfs_storaged", &s0.daemon.conf.clone(), &s0.base.clone());
     c.wait_active(1);
     assert_eq!(
-        client.download_to_vec(&id, 0, 0).unwrap(),
+        rfdfs_tests::read_back(&client, &id),
         b"kept across restarts"
     );
 }
@@ -478,9 +459,7 @@ fn restart_keeps_data_and_offline_is_detected() {
 fn state_files_have_upstream_shape() {
     let c = Cluster::start(ClusterOpts::default());
     let client = c.client();
-    client
-        .upload(Content::Buffer(b"x"), "", false, None, None)
-        .unwrap();
+    rfdfs_tests::upload(&client, b"x", "");
     let base = &c.storages[0].base;
     let flag = std::fs::read_to_string(base.join("data/.data_init_flag")).unwrap();
     let keys: Vec<&str> = flag.lines().map(|l| l.split('=').next().unwrap()).collect();
@@ -542,10 +521,8 @@ fn ipv6_width_replies_end_to_end() {
     let store = client.query_store(None).unwrap();
     assert_eq!(store.width, fdfs_common::proto::client::IpWidth::V6);
     assert_eq!(store.to_bytes().len(), 70);
-    let id = client
-        .upload(Content::Buffer(b"wide"), "txt", false, None, None)
-        .unwrap();
-    assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"wide");
+    let id = rfdfs_tests::upload(&client, b"wide", "txt");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), b"wide");
     let info = client.query_file_info(&id, 0).unwrap();
     assert_eq!(
         info.width,

@@ -1,6 +1,6 @@
 //! Server ids: `use_storage_id = true` with `id_type_in_filename = id` (cluster-protocol.md 7).
 
-use fdfs_client::{Content, FileId};
+use fdfs_client::FileId;
 use fdfs_common::config::HostPort;
 use fdfs_common::file_id::{RemoteName, Source};
 use fdfs_common::proto::status;
@@ -63,9 +63,7 @@ fn ids_in_file_ids_and_identity_kept_across_an_address_change() {
     let mut files = Vec::new();
     for k in 0..20 {
         let data = format!("file {k} with ids").into_bytes();
-        let id = client
-            .upload(Content::Buffer(&data), "txt", false, None, None)
-            .unwrap();
+        let id = rfdfs_tests::upload(&client, &data, "txt");
         match source_of(&id) {
             Source::Id(n) => assert!(n == 100001 || n == 100002, "{id}: {n}"),
             other => panic!("{id} carries {other:?}, not a server id"),
@@ -139,9 +137,7 @@ fn ids_in_file_ids_and_identity_kept_across_an_address_change() {
     let mut seen_first = false;
     for k in 0..10 {
         let data = format!("after the move {k}").into_bytes();
-        let id = client
-            .upload(Content::Buffer(&data), "txt", false, None, None)
-            .unwrap();
+        let id = rfdfs_tests::upload(&client, &data, "txt");
         seen_first |= source_of(&id) == Source::Id(100001);
         for i in 0..2 {
             wait_readable(&c, &c.storage_addr(i), &id, &data);

@@ -1,8 +1,13 @@
 //! fdfs-tracker: the rfdfs tracker server.
 //!
-//! Keeps the groups and storage servers of the cluster in memory (`state`), answers storages'
-//! joins and beats and clients' placement queries (`service`, `select`), and persists what it
-//! knows in upstream's data files (`persist`). It stores no file content.
+//! Keeps the groups and storage servers of the cluster in memory (`state`, held by `tracker`
+//! with the leader relationship), answers storages' joins and beats and clients' placement
+//! queries (`service`, `select`), elects a leader with the other trackers (`cluster`), copies
+//! their data files when it joins late (`sysfiles`), and persists what it knows in upstream's
+//! data files (`persist`). It stores no file content. `http` redirects downloads, `metrics`
+//! serves `/metrics` and `/health`.
+
+#![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod http;

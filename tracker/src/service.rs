@@ -7,7 +7,8 @@ use crate::state::{Group, State, StorageServer};
 use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::client::{
-    FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr, StoreAllReply, StoreReply,
+    DeleteStorageReq, FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr,
+    StoreAllReply, StoreReply,
 };
 use fdfs_common::proto::cluster::{
     decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, FetchStorageIdsReq,
@@ -102,12 +103,11 @@ impl Tracker {
                 }
                 r
             }
-            cmd::QUERY_STORE_WITHOUT_GROUP_ONE => self.query_store(body, false, false),
-            cmd::QUERY_STORE_WITH_GROUP_ONE => self.query_store(body, true, false),
-            cmd::QUERY_STORE_WITHOUT_GROUP_ALL => self.query_store(body, false, true),
-            cmd::QUERY_STORE_WITH_GROUP_ALL => self.query_store(body, true, true),
-            cmd::QUERY_FETCH_ONE => self.query_fetch(body, false),
-            cmd::QUERY_FETCH_ALL => self.query_fetch(body, true),
+            cmd::QUERY_STORE_WITHOUT_GROUP_ONE
+            | cmd::QUERY_STORE_WITH_GROUP_ONE
+            | cmd::QUERY_STORE_WITHOUT_GROUP_ALL
+            | cmd::QUERY_STORE_WITH_GROUP_ALL => self.query_store(h.cmd, body),
+            cmd::QUERY_FETCH_ONE | cmd::QUERY_FETCH_ALL => self.query_fetch(h.cmd, body),
             cmd::QUERY_UPDATE => self.query_update(body),
             cmd::SERVER_LIST_ONE_GROUP => self.server_list_one_group(body),
             cmd::SERVER_LIST_ALL_GROUPS => self.server_list_all_groups(body),
@@ -883,7 +883,16 @@ impl Tracker {
 
     // ---- client queries -------------------------------------------------------------------
 
-    fn query_store(&self, body: &[u8], with_group: bool, all: bool) -> Reply {
+    /// The four QUERY_STORE commands: with or without a group, one storage or all of them.
+    fn query_store(&self, command: u8, body: &[u8]) -> Reply {
+        let with_group = matches!(
+            command,
+            cmd::QUERY_STORE_WITH_GROUP_ONE | cmd::QUERY_STORE_WITH_GROUP_ALL
+        );
+        let all = matches!(
+            command,
+            cmd::QUERY_STORE_WITHOUT_GROUP_ALL | cmd::QUERY_STORE_WITH_GROUP_ALL
+        );
         let mut st = self.state.lock();
         let group = if with_group {
             let g = GroupReq::from_bytes(body)?.group;
@@ -946,7 +955,9 @@ impl Tracker {
         Ok(req)
     }
 
-    fn query_fetch(&self, body: &[u8], all: bool) -> Reply {
+    /// QUERY_FETCH_ONE and QUERY_FETCH_ALL (every member that can serve the file).
+    fn query_fetch(&self, command: u8, body: &[u8]) -> Reply {
+        let all = command == cmd::QUERY_FETCH_ALL;
         let req = Self::file_req(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
@@ -1042,7 +1053,7 @@ impl Tracker {
         if body.len() <= GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
             return Err(errno::EINVAL.into());
         }
-        let req = ListStorageReq::from_bytes(body)?;
+        let req = DeleteStorageReq::from_bytes(body)?;
         let id = req.storage_id.ok_or(errno::EINVAL)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;

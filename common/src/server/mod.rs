@@ -308,10 +308,6 @@ impl Server {
             log::warn!("waiting timeout, exit!");
         }
     }
-
-    pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.shutdown)
-    }
 }
 
 fn wake_addr(a: SocketAddr) -> SocketAddr {
@@ -414,9 +410,6 @@ fn accept_loop<H: Handler>(listener: TcpListener, opts: &ServerOptions, pool: &A
         pool.admit(stream);
     }
 }
-
-/// A request's status byte for an unknown command: EINVAL.
-pub const UNKNOWN_COMMAND_STATUS: u8 = errno::EINVAL;
 
 /// The soft and hard RLIMIT_NOFILE.
 pub fn nofile_limit() -> (u64, u64) {

@@ -1,0 +1,75 @@
+//! The `fdfs_*` tools: the same arguments, stdout and exit codes as upstream's
+//! (config-cli-http.md section 4). Library errors are logged on stderr; what scripts parse
+//! (file IDs, info blocks, failure lines and exit codes) matches upstream exactly.
+//!
+//! Three families: the file tools (`file_tools`), `fdfs_monitor` (`monitor`) and `fdfs_test`
+//! (`test_program`); the cluster statistics tools are in `stat_tools`.
+
+use crate::Client;
+use fdfs_common::net::NetError;
+use fdfs_common::proto::errno::message as strerror;
+use std::path::Path;
+
+/// `println!` that ends the process quietly when stdout is gone (`tool | head`), as the C tools
+/// die of SIGPIPE, instead of panicking.
+macro_rules! println {
+    ($($t:tt)*) => {
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141)
+        }
+    };
+}
+
+/// `print!` with the same rule.
+macro_rules! print {
+    ($($t:tt)*) => {
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(141)
+        }
+    };
+}
+
+fn log_error(msg: &str) {
+    log::error!("{msg}");
+}
+
+/// Load client.conf as the C tools do; on failure log their messages and return the code.
+/// From here on the log follows the file's `log_level`.
+fn load(conf: &str) -> Result<Client, i32> {
+    crate::logging::init();
+    if !Path::new(conf).exists() {
+        log_error(&format!("file {conf} not exist"));
+        log_error(&format!("load conf file \"{conf}\" fail, ret code: 2"));
+        return Err(2);
+    }
+    let client = Client::from_conf(Path::new(conf)).map_err(|e| {
+        log_error(&e.msg);
+        e.code
+    })?;
+    crate::logging::set_level(client.cfg.log_level);
+    Ok(client)
+}
+
+fn err_line(e: &NetError) -> (i32, String) {
+    let n = e.errno();
+    (n, format!("error no: {n}, error info: {}", strerror(n)))
+}
+
+fn io_errno(e: &std::io::Error) -> i32 {
+    fdfs_common::proto::errno::of_io(e) as i32
+}
+
+mod file_tools;
+mod monitor;
+mod test_program;
+
+pub use file_tools::{
+    fdfs_append_file, fdfs_crc32, fdfs_delete_file, fdfs_download_file, fdfs_file_info,
+    fdfs_regenerate_filename, fdfs_upload_appender, fdfs_upload_file, rfdfs_http_url,
+};
+pub use monitor::fdfs_monitor;
+pub use test_program::fdfs_test;
+
+fn prog(args: &[String]) -> String {
+    args.first().cloned().unwrap_or_default()
+}
