@@ -173,7 +173,13 @@ fn malformed_requests_are_logged_with_command_field_and_peer() {
     let (th, tp) = (c.tracker_addr.host.as_str(), c.tracker_addr.port);
     let st = &c.storages[0];
     // (daemon, command, body, the field the log must name)
-    let cases: [(bool, u8, Vec<u8>, &str); 8] = [
+    let cases: [(bool, u8, Vec<u8>, &str); 9] = [
+        (
+            true,
+            cmd::QUERY_FETCH_ONE,
+            [group16("group1"), b"M00/x".to_vec()].concat(),
+            "invalid filename: ",
+        ),
         (
             true,
             cmd::TRACKER_JOIN_LEADER,

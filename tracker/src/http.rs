@@ -4,6 +4,7 @@
 
 use crate::select;
 use crate::tracker::Tracker;
+use fdfs_common::file_id::RemoteName;
 use fdfs_common::http::{self, respond_simple, Request};
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::io;
@@ -37,9 +38,12 @@ impl HttpRedirector {
             let Some(g) = st.groups.get_mut(group) else {
                 return respond_simple(conn, 404, keep);
             };
-            match select::fetch_servers(g, name, false, fdfs_common::now(), cfg) {
-                Ok(v) => v.first().map(|&i| g.storages[i].ip.clone()),
-                Err(_) => None,
+            match RemoteName::decode(name)
+                .ok()
+                .map(|n| select::fetch_servers(g, &n, false, fdfs_common::now(), cfg))
+            {
+                Some(Ok(v)) => v.first().map(|&i| g.storages[i].ip.clone()),
+                _ => None,
             }
         };
         let Some(ip) = target else {

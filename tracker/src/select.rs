@@ -181,17 +181,16 @@ fn surely_has(
 /// QUERY_FETCH_ONE / QUERY_FETCH_ALL: storages that can serve the download.
 pub fn fetch_servers(
     group: &mut Group,
-    filename: &str,
+    name: &RemoteName,
     all: bool,
     now: i64,
     cfg: &TrackerConfig,
 ) -> Result<Vec<usize>, u8> {
-    let name = RemoteName::decode(filename).map_err(|_| errno::EINVAL)?;
     let readable = group.readable();
     if readable.is_empty() {
         return Err(errno::ENOENT);
     }
-    let src = source_index(group, &name);
+    let src = source_index(group, name);
     let normal = name.kind == FileKind::Normal || name.kind == FileKind::Trunk;
     if !normal || (cfg.download_server == 1 && !all) {
         if let Some(s) = src.filter(|s| readable.contains(s)) {
@@ -235,9 +234,12 @@ fn fallback(group: &Group, cfg: &TrackerConfig) -> Result<Vec<usize>, u8> {
 }
 
 /// QUERY_UPDATE: the source if it is writable, else the store-server choice.
-pub fn update_server(group: &mut Group, filename: &str, cfg: &TrackerConfig) -> Result<usize, u8> {
-    let name = RemoteName::decode(filename).map_err(|_| errno::EINVAL)?;
-    if let Some(s) = source_index(group, &name) {
+pub fn update_server(
+    group: &mut Group,
+    name: &RemoteName,
+    cfg: &TrackerConfig,
+) -> Result<usize, u8> {
+    if let Some(s) = source_index(group, name) {
         if group.storages[s].writable() {
             return Ok(s);
         }

@@ -6,6 +6,7 @@ use crate::select;
 use crate::state::{Group, State, StorageServer};
 use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
+use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::client::{
     DeleteStorageReq, FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr,
     StoreAllReply, StoreReply,
@@ -961,7 +962,8 @@ impl Tracker {
         let req = Self::file_req(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
-        let idx = select::fetch_servers(g, &req.filename, all, fdfs_common::now(), &self.cfg)?;
+        let name = RemoteName::decode(&req.filename).map_err(DecodeError::from)?;
+        let idx = select::fetch_servers(g, &name, all, fdfs_common::now(), &self.cfg)?;
         let servers = idx
             .iter()
             .map(|&i| ServerAddr {
@@ -981,7 +983,8 @@ impl Tracker {
         let req = Self::file_req(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
-        let i = select::update_server(g, &req.filename, &self.cfg)?;
+        let name = RemoteName::decode(&req.filename).map_err(DecodeError::from)?;
+        let i = select::update_server(g, &name, &self.cfg)?;
         let s = &g.storages[i];
         Ok(FetchReply {
             group: req.group,
