@@ -429,13 +429,14 @@ impl Client {
     /// TRACKER_CLUSTER_STAT, asked of the leader (found with GET_LEADER on any tracker).
     pub fn tracker_cluster_stat(
         &self,
-        filter: [u8; 3],
+        filter: fdfs_common::proto::stats::TrackerClusterStatReq,
     ) -> NetResult<Vec<fdfs_common::proto::stats::TrackerClusterStat>> {
         let leader = String::from_utf8_lossy(&self.tracker_request(cmd::SERVER_GET_LEADER, &[])?)
             .into_owned();
         let hp =
             fdfs_common::config::parse_host_port(&leader, 22122).map_err(NetError::Protocol)?;
-        let body = self.storage_request(&hp, cmd::SERVER_TRACKER_CLUSTER_STAT, &filter)?;
+        let body =
+            self.storage_request(&hp, cmd::SERVER_TRACKER_CLUSTER_STAT, &filter.to_bytes())?;
         fdfs_common::proto::stats::TrackerClusterStat::decode_list(&body)
             .map_err(|e| NetError::Protocol(e.to_string()))
     }
@@ -443,13 +444,13 @@ impl Client {
     /// STORAGE_CLUSTER_STAT: `(use_storage_id, use_trunk_file, records)`.
     pub fn storage_cluster_stat(
         &self,
-        filter: [u8; 4],
+        filter: fdfs_common::proto::stats::StorageClusterStatReq,
     ) -> NetResult<(
         bool,
         bool,
         Vec<fdfs_common::proto::stats::StorageClusterStat>,
     )> {
-        let body = self.tracker_request(cmd::SERVER_STORAGE_CLUSTER_STAT, &filter)?;
+        let body = self.tracker_request(cmd::SERVER_STORAGE_CLUSTER_STAT, &filter.to_bytes())?;
         fdfs_common::proto::stats::StorageClusterStat::decode_list(&body)
             .map_err(|e| NetError::Protocol(e.to_string()))
     }
@@ -457,9 +458,9 @@ impl Client {
     /// STORAGE_VOLUMN_STAT: `(use_trunk_file, groups)`.
     pub fn volume_stat(
         &self,
-        filter: [u8; 4],
+        filter: fdfs_common::proto::stats::VolumeStatReq,
     ) -> NetResult<(bool, Vec<fdfs_common::proto::stats::VolumeStat>)> {
-        let body = self.tracker_request(cmd::SERVER_STORAGE_VOLUMN_STAT, &filter)?;
+        let body = self.tracker_request(cmd::SERVER_STORAGE_VOLUMN_STAT, &filter.to_bytes())?;
         fdfs_common::proto::stats::VolumeStat::decode_list(&body)
             .map_err(|e| NetError::Protocol(e.to_string()))
     }

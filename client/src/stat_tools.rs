@@ -5,6 +5,7 @@ use crate::human::mb_to_human;
 use crate::Client;
 use fdfs_common::log::format_time;
 use fdfs_common::proto::stats::VolumeStat;
+use fdfs_common::proto::stats::{StorageClusterStatReq, TrackerClusterStatReq, VolumeStatReq};
 use fdfs_common::proto::status;
 use std::io::Write;
 
@@ -83,16 +84,16 @@ pub fn fdfs_tracker_stat(args: &[String]) -> i32 {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let mut filter = [0u8; 3];
+    let mut filter = TrackerClusterStatReq::default();
     for f in &flags {
         match f {
             'A' | 'N' => {
-                filter[0] |= 1;
-                filter[1] = (*f == 'A') as u8;
+                filter.filter_by |= 1;
+                filter.is_active = (*f == 'A') as u8;
             }
             'L' | 'F' => {
-                filter[0] |= 2;
-                filter[2] = (*f == 'L') as u8;
+                filter.filter_by |= 2;
+                filter.is_leader = (*f == 'L') as u8;
             }
             _ => {}
         }
@@ -139,17 +140,17 @@ pub fn fdfs_storage_stat(args: &[String]) -> i32 {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let mut filter = [0u8; 4];
+    let mut filter = StorageClusterStatReq::default();
     for f in &flags {
         match f {
             'A' | 'N' => {
-                filter[0] |= 2;
-                filter[1] = if *f == 'A' { b'=' } else { b'!' };
-                filter[2] = status::ACTIVE;
+                filter.filter_by |= 2;
+                filter.status_op = if *f == 'A' { b'=' } else { b'!' };
+                filter.status = status::ACTIVE;
             }
             'T' | 't' => {
-                filter[0] |= 1;
-                filter[3] = (*f == 'T') as u8;
+                filter.filter_by |= 1;
+                filter.is_trunk_server = (*f == 'T') as u8;
             }
             _ => {}
         }
@@ -228,20 +229,20 @@ pub fn fdfs_volumn_stat(args: &[String]) -> i32 {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    let mut filter = [0u8; 4];
+    let mut filter = VolumeStatReq::default();
     for f in &flags {
         match f {
             'A' | 'N' | 'F' => {
-                filter[0] |= 4;
-                filter[3] = (*f == 'A') as u8;
+                filter.filter_by |= 4;
+                filter.is_space_available = (*f == 'A') as u8;
             }
             'D' | 'd' => {
-                filter[0] |= 1;
-                filter[1] = (*f == 'D') as u8;
+                filter.filter_by |= 1;
+                filter.is_disk_available = (*f == 'D') as u8;
             }
             'T' | 't' => {
-                filter[0] |= 2;
-                filter[2] = (*f == 'T') as u8;
+                filter.filter_by |= 2;
+                filter.is_trunk_available = (*f == 'T') as u8;
             }
             _ => {}
         }

@@ -10,9 +10,9 @@ use fdfs_common::config::storage_ids::StorageIds;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, encode_sync_report, Brief, ChangeList, FetchStorageIdsReq, GetMyIpReq,
-    JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, StorageIdsPage, SyncReportEntry,
-    SyncSource,
+    encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, FetchStorageIdsReq,
+    GetMyIpReq, JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
+    SyncReportEntry, SyncSource,
 };
 use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
@@ -269,7 +269,14 @@ impl Reporter {
                             status::name(here),
                             status::name(leader_says)
                         );
-                        net::request(&mut stream, cmd::STORAGE_CHANGE_STATUS, &[leader_says])?;
+                        net::request(
+                            &mut stream,
+                            cmd::STORAGE_CHANGE_STATUS,
+                            &ChangeStatusReq {
+                                status: leader_says,
+                            }
+                            .to_bytes(),
+                        )?;
                         return Ok(());
                     }
                 }

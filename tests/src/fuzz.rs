@@ -52,6 +52,10 @@ pub fn packets(b: &[u8]) {
     let _ = leader::PingLeaderReq::from_bytes(b);
     let _ = leader::TrunkServers::from_bytes(b);
     let _ = sync::FetchPathBinlogReq::from_bytes(b);
+    let _ = cluster::ChangeStatusReq::from_bytes(b);
+    let _ = stats::TrackerClusterStatReq::from_bytes(b);
+    let _ = stats::StorageClusterStatReq::from_bytes(b);
+    let _ = stats::VolumeStatReq::from_bytes(b);
     let _ = sync::PathBinlogStream::lines(b);
     let _ = sync::leading_name_len(b);
     let _ = storage::UploadReq::from_bytes(b);

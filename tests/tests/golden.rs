@@ -14,7 +14,10 @@ use fdfs_common::proto::client::{
     decode_group_stats, decode_storage_stats, FetchReply, GroupFileReq, GroupReq, GroupStat,
     ListStorageReq, StoreAllReply, StoreReply,
 };
-use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
+use fdfs_common::proto::stats::{
+    StorageClusterStat, StorageClusterStatReq, TrackerClusterStat, TrackerClusterStatReq,
+    VolumeStat, VolumeStatReq,
+};
 use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
     UploadReq, UploadSlaveHead,
@@ -86,8 +89,18 @@ fn reencode_request(server: &str, command: u8, body: &[u8]) -> Result<Vec<u8>, S
             92..=94 => ListStorageReq::from_bytes(body)
                 .map(|m| m.to_bytes())
                 .map_err(e),
-            // flag bytes: no structure beyond their length
-            96 | 97 | 98 | 69 => Ok(body.to_vec()),
+            96 => TrackerClusterStatReq::from_bytes(body)
+                .map(|m| m.to_bytes())
+                .map_err(e),
+            97 => StorageClusterStatReq::from_bytes(body)
+                .map(|m| m.to_bytes())
+                .map_err(e),
+            98 => VolumeStatReq::from_bytes(body)
+                .map(|m| m.to_bytes())
+                .map_err(e),
+            69 => fdfs_common::proto::cluster::FetchStorageIdsReq::from_bytes(body)
+                .map(|m| m.to_bytes())
+                .map_err(e),
             other => Err(format!("no decoder for tracker cmd {other}")),
         }
     } else {
@@ -344,6 +357,7 @@ fn cluster_frames_roundtrip_through_our_codec() {
                 StorageAddrReq::from_bytes(body).map(|m| m.to_bytes())
             }
             cmd::STORAGE_GET_GROUP_NAME => GetGroupNameReq::from_bytes(body).map(|m| m.to_bytes()),
+            cmd::STORAGE_CHANGE_STATUS => ChangeStatusReq::from_bytes(body).map(|m| m.to_bytes()),
             cmd::STORAGE_REPORT_IP_CHANGED => {
                 ReportIpChangedReq::from_bytes(body).map(|m| m.to_bytes())
             }

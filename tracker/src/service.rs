@@ -12,11 +12,15 @@ use fdfs_common::proto::client::{
     StoreAllReply, StoreReply,
 };
 use fdfs_common::proto::cluster::{
-    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, FetchStorageIdsReq,
-    GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq, JoinReply, JoinReq,
-    ReportIpChangedReq, ReportStatusReq, StatBlock, StorageAddrReq, StorageIdsPage, SyncSource,
+    decode_disk_usage, decode_sync_report, stat, Brief, ChangeList, ChangeStatusReq,
+    FetchStorageIdsReq, GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq, JoinReply,
+    JoinReq, ReportIpChangedReq, ReportStatusReq, StatBlock, StorageAddrReq, StorageIdsPage,
+    SyncSource,
 };
-use fdfs_common::proto::stats::{StorageClusterStat, TrackerClusterStat, VolumeStat};
+use fdfs_common::proto::stats::{
+    StorageClusterStat, StorageClusterStatReq, TrackerClusterStat, TrackerClusterStatReq,
+    VolumeStat, VolumeStatReq,
+};
 use fdfs_common::proto::{
     cmd, errno, rw_mode, status, Header, Refusal, GROUP_NAME_MAX, STORAGE_ID_MAX,
 };
@@ -642,10 +646,7 @@ impl Tracker {
 
     fn storage_change_status(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        if body.len() != 1 {
-            return Err(errno::EINVAL.into());
-        }
-        let new = body[0];
+        let new = ChangeStatusReq::from_bytes(body)?.status;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         let s = g.storage_mut(&j.id).ok_or(errno::ENOENT)?;
@@ -1147,13 +1148,12 @@ impl Tracker {
     }
 
     fn server_tracker_cluster_stat(&self, conn: &Conn, body: &[u8]) -> Reply {
-        if body.len() != 3 {
-            return Err(errno::EINVAL.into());
-        }
+        let req = TrackerClusterStatReq::from_bytes(body)?;
         if !self.am_leader() {
             return Err(errno::EOPNOTSUPP.into());
         }
-        let (filter, want_active, want_leader) = (body[0], body[1] != 0, body[2] != 0);
+        let (filter, want_active, want_leader) =
+            (req.filter_by, req.is_active != 0, req.is_leader != 0);
         let now = fdfs_common::now();
         let me = self.me().unwrap_or_else(|| self.own_address(conn));
         let followers = self.relation.lock().followers.clone();
@@ -1201,10 +1201,13 @@ impl Tracker {
     }
 
     fn server_storage_cluster_stat(&self, body: &[u8]) -> Reply {
-        if body.len() != 4 {
-            return Err(errno::EINVAL.into());
-        }
-        let (filter, op, want_status, want_trunk) = (body[0], body[1], body[2], body[3]);
+        let req = StorageClusterStatReq::from_bytes(body)?;
+        let (filter, op, want_status, want_trunk) = (
+            req.filter_by,
+            req.status_op,
+            req.status,
+            req.is_trunk_server,
+        );
         let st = self.state.lock();
         let mut recs = Vec::new();
         for g in st.groups.values() {
@@ -1244,10 +1247,8 @@ impl Tracker {
     }
 
     fn server_storage_volumn_stat(&self, body: &[u8]) -> Reply {
-        if body.len() != 4 {
-            return Err(errno::EINVAL.into());
-        }
-        let filter = body[0];
+        let req = VolumeStatReq::from_bytes(body)?;
+        let filter = req.filter_by;
         let st = self.state.lock();
         let mut recs = Vec::new();
         for g in st.groups.values() {
@@ -1260,9 +1261,9 @@ impl Tracker {
             let disk = g.has_room(self.cfg.reserved_storage_space);
             let trunk = false;
             let space = disk || trunk;
-            if (filter & 1 != 0 && disk != (body[1] != 0))
-                || (filter & 2 != 0 && trunk != (body[2] != 0))
-                || (filter & 4 != 0 && space != (body[3] != 0))
+            if (filter & 1 != 0 && disk != (req.is_disk_available != 0))
+                || (filter & 2 != 0 && trunk != (req.is_trunk_available != 0))
+                || (filter & 4 != 0 && space != (req.is_space_available != 0))
             {
                 continue;
             }

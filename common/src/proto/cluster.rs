@@ -655,6 +655,23 @@ impl Message for GroupName {
     }
 }
 
+/// CHANGE_STATUS: the status the leader has for the sending storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeStatusReq {
+    pub status: u8,
+}
+
+impl Message for ChangeStatusReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.status);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(ChangeStatusReq {
+            status: r.u8("status")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! NUL (upstream leaks stale buffer bytes there; readers stop at the NUL either way).
 
 use super::{GROUP_NAME_MAX, STORAGE_ID_MAX, VERSION_SIZE};
-use crate::codec::{DecodeError, DecodeResult, Reader, Writer};
+use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};
 
 const HOST_SIZE: usize = 52;
 
@@ -218,5 +218,84 @@ impl VolumeStat {
             });
         }
         Ok((trunk, v))
+    }
+}
+
+/// TRACKER_CLUSTER_STAT request: which trackers to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerClusterStatReq {
+    /// bit 0: filter on `is_active`, bit 1: filter on `is_leader`
+    pub filter_by: u8,
+    pub is_active: u8,
+    pub is_leader: u8,
+}
+
+impl Message for TrackerClusterStatReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.filter_by);
+        out.put_u8(self.is_active);
+        out.put_u8(self.is_leader);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(TrackerClusterStatReq {
+            filter_by: r.u8("filter_by")?,
+            is_active: r.u8("is_active")?,
+            is_leader: r.u8("is_leader")?,
+        })
+    }
+}
+
+/// STORAGE_CLUSTER_STAT request: which storages to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageClusterStatReq {
+    /// bit 0: filter on `is_trunk_server`, bit 1: filter on the status
+    pub filter_by: u8,
+    /// `b'='` keeps the storages in `status`, `b'!'` the others
+    pub status_op: u8,
+    pub status: u8,
+    pub is_trunk_server: u8,
+}
+
+impl Message for StorageClusterStatReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.filter_by);
+        out.put_u8(self.status_op);
+        out.put_u8(self.status);
+        out.put_u8(self.is_trunk_server);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(StorageClusterStatReq {
+            filter_by: r.u8("filter_by")?,
+            status_op: r.u8("status_op")?,
+            status: r.u8("status")?,
+            is_trunk_server: r.u8("is_trunk_server")?,
+        })
+    }
+}
+
+/// STORAGE_VOLUMN_STAT request: which groups to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VolumeStatReq {
+    /// bit 0: `is_disk_available`, bit 1: `is_trunk_available`, bit 2: `is_space_available`
+    pub filter_by: u8,
+    pub is_disk_available: u8,
+    pub is_trunk_available: u8,
+    pub is_space_available: u8,
+}
+
+impl Message for VolumeStatReq {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.filter_by);
+        out.put_u8(self.is_disk_available);
+        out.put_u8(self.is_trunk_available);
+        out.put_u8(self.is_space_available);
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        Ok(VolumeStatReq {
+            filter_by: r.u8("filter_by")?,
+            is_disk_available: r.u8("is_disk_available")?,
+            is_trunk_available: r.u8("is_trunk_available")?,
+            is_space_available: r.u8("is_space_available")?,
+        })
     }
 }
