@@ -20,6 +20,7 @@ pub mod metrics_endpoint;
 pub mod net;
 pub mod proto;
 pub mod server;
+pub mod trunk;
 
 /// Microseconds since the epoch (multipart boundaries, as upstream's module makes them).
 pub fn now_micros() -> u64 {
@@ -32,4 +33,14 @@ pub fn now_micros() -> u64 {
 /// Unix time in seconds.
 pub fn now() -> i64 {
     log::now()
+}
+
+/// Hex text (spaces allowed) to bytes, for the unit tests' upstream captures.
+#[cfg(test)]
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }

@@ -8,6 +8,7 @@
 //! be reached whatever the URL holds.
 
 use crate::storage::Storage;
+use crate::store::Stored;
 use crate::zero_copy;
 use fdfs_common::config::HttpConfig;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
@@ -81,14 +82,26 @@ impl HttpServer {
         };
         if self.cfg.check_token && !self.token_passes(req, &target) {
             return match &self.cfg.token_check_fail {
-                Some(p) => self.send_file(conn, req, p, None, head_only, keep),
+                Some(p) => {
+                    let opened = File::open(p).and_then(|file| {
+                        let size = file.metadata()?.len();
+                        Ok(Stored {
+                            file,
+                            start: 0,
+                            size,
+                            trunk: None,
+                        })
+                    });
+                    self.send_file(conn, req, opened, p, None, head_only, keep)
+                }
                 None => respond_simple(conn, 403, keep),
             };
         }
         let ln = LogicalName::parse(&target.logical, self.storage.store.paths.len())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let path = self.storage.store.local_path(&ln);
-        self.send_file(conn, req, &path, Some(&target), head_only, keep)
+        let opened = self.storage.store.open_stored(&ln, &target.logical);
+        self.send_file(conn, req, opened, &path, Some(&target), head_only, keep)
     }
 
     fn token_passes(&self, req: &Request, t: &Target) -> bool {
@@ -108,19 +121,25 @@ impl HttpServer {
         )
     }
 
-    /// Serve `path`: a stored file (`target`) or the token-failure file.
+    /// Serve what was opened at `path`: a stored file (`target`; a trunk file's slot) or the
+    /// token-failure file. Trunk slots are sent from the trunk file in place, like any file.
+    #[allow(clippy::too_many_arguments)]
     fn send_file(
         &self,
         conn: &mut Conn,
         req: &Request,
+        opened: io::Result<Stored>,
         path: &std::path::Path,
         target: Option<&Target>,
         head_only: bool,
         keep: bool,
     ) -> io::Result<()> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let stored = match opened {
+            Ok(s) => s,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error().is_some_and(|n| n == 21 || n == 22) =>
+            {
                 return respond_simple(conn, 404, keep)
             }
             Err(e) => {
@@ -128,11 +147,8 @@ impl HttpServer {
                 return respond_simple(conn, 500, keep);
             }
         };
-        let md = file.metadata()?;
-        if !md.is_file() {
-            return respond_simple(conn, 404, keep);
-        }
-        let size = md.len();
+        let md = stored.file.metadata()?;
+        let (file, start, size) = (&stored.file, stored.start, stored.size);
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -140,7 +156,7 @@ impl HttpServer {
         // a normal file never changes: its ID's timestamp and CRC describe it; appender and
         // slave files are described by their inode's mtime
         let (last_modified, etag) = match target {
-            Some(t) if t.name.kind == FileKind::Normal => (
+            Some(t) if matches!(t.name.kind, FileKind::Normal | FileKind::Trunk) => (
                 t.name.payload.timestamp as i64,
                 format!("\"{:08x}-{size:x}\"", t.name.payload.crc32),
             ),
@@ -185,7 +201,7 @@ impl HttpServer {
                 let head = format!(
                     "HTTP/1.1 200 OK\r\n{common}Content-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n"
                 );
-                self.body(conn, &head, &file, 0, if head_only { 0 } else { size })
+                self.body(conn, &head, file, start, if head_only { 0 } else { size })
             }
             Ranges::Unsatisfiable => conn.write_all(
                 format!(
@@ -199,7 +215,7 @@ impl HttpServer {
                 let head = format!(
                     "HTTP/1.1 206 Partial Content\r\n{common}Content-Type: {content_type}\r\nContent-Range: bytes {a}-{b}/{size}\r\nContent-Length: {len}\r\n\r\n"
                 );
-                self.body(conn, &head, &file, a, if head_only { 0 } else { len })
+                self.body(conn, &head, file, start + a, if head_only { 0 } else { len })
             }
             Ranges::Parts(_) if !self.cfg.multi_range => conn.write_all(
                 format!(
@@ -229,7 +245,7 @@ impl HttpServer {
                     return Ok(());
                 }
                 for (h, (a, b)) in part_heads.iter().zip(&parts) {
-                    self.body(conn, h, &file, *a, b - a + 1)?;
+                    self.body(conn, h, file, start + a, b - a + 1)?;
                 }
                 conn.write_all(tail.as_bytes())
             }

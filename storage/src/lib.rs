@@ -9,7 +9,8 @@
 //! `reporter` joins the trackers and beats to them; the sync threads reach the trackers through
 //! its `tracker_link`. `metrics` serves `/metrics` and `/health`.
 //!
-//! Not done yet: trunk files (`use_trunk_file`), see the README.
+//! Files in trunk files are read, deleted and replicated (`store::Store::open_stored`); writing
+//! trunks (a trunk server, allocation) is not done yet, see the README.
 
 #![forbid(unsafe_code)]
 

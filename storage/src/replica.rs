@@ -6,15 +6,17 @@
 use crate::binlog::op;
 use crate::storage::{io_errno, meta_path, Fail, Storage};
 use fdfs_common::codec::{DecodeError, Message};
-use fdfs_common::file_id::LogicalName;
+use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::proto::sync::leading_name_len;
 use fdfs_common::proto::sync::{
     ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
 };
 use fdfs_common::proto::{cmd, errno, status, Header};
 use fdfs_common::server::Conn;
+use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -194,6 +196,12 @@ impl Storage {
             self.note_synced(session, head.timestamp);
             return Ok(Vec::new());
         }
+        if let Some(slot) = RemoteName::decode(&head.filename)
+            .ok()
+            .and_then(|rn| TrunkSlot::of_name(&rn).map(|s| (rn, s)))
+        {
+            return self.sync_create_in_trunk(conn, session, &head, slot, content, header_only);
+        }
         let local = std::fs::symlink_metadata(&path)
             .ok()
             .filter(|m| m.is_file());
@@ -209,13 +217,7 @@ impl Storage {
         if !update && (header_only || same || newer_here) {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             // upstream records the create even when it kept its identical copy
-            self.binlog.write(
-                head.timestamp as i64,
-                op::CREATE.to_ascii_lowercase(),
-                &head.filename,
-                "",
-            );
-            self.note_synced(session, head.timestamp);
+            self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
             return Err(Fail::done(errno::EEXIST));
         }
         if header_only {
@@ -234,14 +236,104 @@ impl Storage {
         Ok(Vec::new())
     }
 
+    /// A change applied from a peer: its binlog line (the replica's lower-case op) and the
+    /// peer's progress.
+    fn record_replica(&self, session: &SyncSession, ts: i32, op: char, name: &str, args: &str) {
+        self.binlog
+            .write(ts as i64, op.to_ascii_lowercase(), name, args);
+        self.note_synced(session, ts);
+    }
+
+    /// A replicated trunk file goes into the same slot of this member's copy of the trunk file
+    /// (created, sparse, when this member has none yet). The data is written first and the
+    /// header last, so a crash in between leaves a slot that holds nothing. A slot already
+    /// holding this file is EEXIST, as for a plain file; one holding another file is refused
+    /// with EEXIST too and left alone.
+    fn sync_create_in_trunk(
+        &self,
+        conn: &mut Conn,
+        session: &SyncSession,
+        head: &SyncFileHead,
+        (name, slot): (RemoteName, TrunkSlot),
+        content: u64,
+        header_only: bool,
+    ) -> Outcome {
+        let ln = LogicalName::parse(&head.filename, self.store.paths.len())?;
+        let expected = SlotHeader::for_name(&name, SLOT_REGULAR).ok_or(DecodeError::invalid(
+            "filename",
+            "a trunk name without its size",
+        ))?;
+        if !header_only && content != u64::from(expected.file_size) {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let path = self.store.trunk_file_path(&ln, &slot);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let len = f.metadata().map_err(|e| Fail::early(io_errno(&e)))?.len();
+        let want = len
+            .max(self.params.read().trunk_file_size)
+            .max(u64::from(slot.offset) + u64::from(slot.alloc_size));
+        if len < want {
+            f.set_len(want).map_err(|e| Fail::early(io_errno(&e)))?;
+        }
+        if !slot.holds(u64::from(expected.file_size), want) {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut on_disk = [0u8; SLOT_HEADER_LEN as usize];
+        f.read_exact_at(&mut on_disk, u64::from(slot.offset))
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        if on_disk != [0u8; SLOT_HEADER_LEN as usize] || header_only {
+            conn.discard(content).map_err(|_| Fail::early(0))?;
+            if SlotHeader::from_bytes(&on_disk).names(&name) {
+                self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
+            } else if !header_only {
+                log::warn!(
+                    "replica of {} refused: its slot holds another file here",
+                    head.filename
+                );
+            }
+            return Err(Fail::done(if header_only {
+                errno::EINVAL
+            } else {
+                errno::EEXIST
+            }));
+        }
+        let mut w = f.try_clone().map_err(|e| Fail::early(io_errno(&e)))?;
+        w.seek(SeekFrom::Start(slot.data_offset()))
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        self.receive_into_file(conn, &mut w, content)?;
+        f.write_all_at(&expected.to_bytes(), u64::from(slot.offset))
+            .map_err(|e| Fail::done(io_errno(&e)))?;
+        let _ = self.sync_file(&f);
+        self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
+        self.count_sync_in(content as i64);
+        Ok(Vec::new())
+    }
+
     pub(crate) fn sync_delete_file(&self, session: &SyncSession, body: &[u8]) -> Outcome {
         let req = SyncDeleteReq::from_bytes(body)?;
         let path = self
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
-        std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
-        std::fs::remove_file(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
+            // a replica only zeroes its slot: freeing it for reuse is the trunk server's
+            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
+            let stored = self
+                .store
+                .open_stored(&ln, &req.filename)
+                .map_err(|e| Fail::done(io_errno(&e)))?;
+            self.zero_slot(&ln, &stored)
+                .map_err(|e| Fail::done(io_errno(&e)))?;
+        } else {
+            std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+            std::fs::remove_file(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        }
         self.binlog.write(
             req.timestamp as i64,
             op::DELETE.to_ascii_lowercase(),

@@ -565,15 +565,10 @@ impl Storage {
             Fail::done(c)
         };
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
-        let path = self.store.local_path(&ln);
-        let opened = File::open(&path);
+        let opened = self.store.open_stored(&ln, &req.filename);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
-        let file = opened.map_err(|e| fail(io_errno(&e)))?;
-        let md = file.metadata().map_err(|e| fail(io_errno(&e)))?;
-        if !md.is_file() {
-            return Err(fail(errno::EISDIR));
-        }
-        let size = md.len() as i64;
+        let stored = opened.map_err(|e| fail(io_errno(&e)))?;
+        let size = stored.size as i64;
         if req.offset < 0
             || req.count < 0
             || (req.offset >= size && !(req.offset == 0 && size == 0))
@@ -590,8 +585,8 @@ impl Storage {
         let r = zero_copy::send_with_header(
             conn.stream_mut(),
             &header,
-            &file,
-            req.offset as u64,
+            &stored.file,
+            stored.start + req.offset as u64,
             len as u64,
         );
         if r.is_ok() {
@@ -621,9 +616,21 @@ impl Storage {
             Fail::done(c)
         };
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let now = fdfs_common::now();
+        if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
+            let _g = self.lock_for(&req.filename);
+            let stored = self
+                .store
+                .open_stored(&ln, &req.filename)
+                .map_err(|e| fail(io_errno(&e)))?;
+            let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
+            self.zero_slot(&ln, &stored)
+                .map_err(|e| fail(io_errno(&e)))?;
+            self.count(stat::TOTAL_DELETE_COUNT, true, None);
+            return Ok(Vec::new());
+        }
         let path = self.store.local_path(&ln);
         let md = std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
-        let now = fdfs_common::now();
         if md.file_type().is_symlink() {
             // a slave stored as a link: its target goes too
             if let Ok(target) = std::fs::read_link(&path) {
@@ -726,16 +733,25 @@ impl Storage {
         let ln = self.parse_name(&req.filename)?;
         let rn = RemoteName::decode(&req.filename)?;
         let path = self.store.local_path(&ln);
-        let lmd = match std::fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                if flags & 2 == 0 {
-                    log::error!("file: {} not exist", path.display());
-                }
-                return Err(Fail::done(io_errno(&e)));
+        let not_there = |e: &io::Error| {
+            if flags & 2 == 0 {
+                log::error!("file: {} not exist", path.display());
             }
+            Fail::done(io_errno(e))
         };
-        let md = std::fs::metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let (file_size, create_timestamp) = if rn.kind == FileKind::Trunk {
+            // the slot's header, checked against the name, has the size and the time
+            let stored = self
+                .store
+                .open_stored(&ln, &req.filename)
+                .map_err(|e| not_there(&e))?;
+            let (_, header) = stored.trunk.expect("a trunk name opens a slot");
+            (stored.size as i64, i64::from(header.mtime))
+        } else {
+            let lmd = std::fs::symlink_metadata(&path).map_err(|e| not_there(&e))?;
+            let md = std::fs::metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+            (md.len() as i64, lmd.mtime())
+        };
         let kind = classify(req.filename.len(), &rn.payload);
         let crc = match kind {
             FileKind::Appender | FileKind::Slave if flags & 1 != 0 => 0,
@@ -745,8 +761,8 @@ impl Storage {
             _ => rn.payload.crc32,
         };
         Ok(FileInfoReply {
-            file_size: md.len() as i64,
-            create_timestamp: lmd.mtime(),
+            file_size,
+            create_timestamp,
             crc32: crc,
             source_ip: match rn.payload.source {
                 Source::Id(n) => self

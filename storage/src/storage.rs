@@ -4,9 +4,10 @@
 //! commands) and `replica` (commands from other members of the group).
 
 use crate::binlog::Binlog;
-use crate::store::{NewFile, Store};
+use crate::store::{NewFile, Store, Stored};
 use fdfs_common::codec::DecodeError;
 use fdfs_common::config::{ReservedSpace, StorageConfig};
+use fdfs_common::file_id::LogicalName;
 use fdfs_common::proto::client::IpWidth;
 use fdfs_common::proto::cluster::{stat, StatBlock};
 use fdfs_common::proto::errno;
@@ -15,6 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,6 +31,8 @@ pub struct TrackerParams {
     /// file names carry the server id rather than the IP
     pub id_in_filename: bool,
     pub trust_storage_server_id: bool,
+    /// size of a trunk file (tracker.conf `trunk_file_size`, upstream's default 64 MiB)
+    pub trunk_file_size: u64,
 }
 
 impl Default for TrackerParams {
@@ -41,6 +45,7 @@ impl Default for TrackerParams {
             use_storage_id: false,
             id_in_filename: false,
             trust_storage_server_id: true,
+            trunk_file_size: 64 << 20,
         }
     }
 }
@@ -68,6 +73,11 @@ impl TrackerParams {
                 "use_storage_id" => p.use_storage_id = v.trim() == "1",
                 "id_type_in_filename" => p.id_in_filename = v.trim() == "id",
                 "trust_storage_server_id" => p.trust_storage_server_id = v.trim() == "1",
+                "trunk_file_size" => {
+                    if let Ok(n @ 1..) = v.trim().parse::<u64>() {
+                        p.trunk_file_size = n;
+                    }
+                }
                 _ => {}
             }
         }
@@ -278,6 +288,19 @@ impl Storage {
         } else {
             Ok(())
         }
+    }
+
+    /// Free a trunk slot on this member: the whole slot, header included, becomes zeros, so
+    /// that the name no longer opens and the slot can take a new file.
+    pub(crate) fn zero_slot(&self, n: &LogicalName, stored: &Stored) -> io::Result<()> {
+        let Some((slot, _)) = stored.trunk else {
+            return Err(io::Error::from_raw_os_error(errno::EINVAL.into()));
+        };
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.store.trunk_file_path(n, &slot))?;
+        f.write_all_at(&vec![0u8; slot.alloc_size as usize], u64::from(slot.offset))?;
+        self.sync_file(&f)
     }
 
     /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.

@@ -4,10 +4,17 @@
 
 use fdfs_common::config::ini::atoi;
 use fdfs_common::config::{ReservedSpace, StorageConfig};
-use fdfs_common::file_id::{base64_encode, format_ext, FilePayload, LogicalName, Source};
+use fdfs_common::file_id::{
+    base64_encode, format_ext, FilePayload, LogicalName, RemoteName, Source,
+};
 use fdfs_common::proto::cluster::{PathUsage, StatBlock};
+use fdfs_common::proto::errno;
+use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -179,6 +186,16 @@ pub fn make_mark(ip: &str, port: u16, index: u8, create_time: i32) -> String {
     base64_encode(&b)
 }
 
+/// The bytes of one stored file: all of a plain file, or a trunk slot's data.
+pub struct Stored {
+    pub file: File,
+    /// where the file's bytes start in `file`
+    pub start: u64,
+    pub size: u64,
+    /// the slot and its header, for a file in a trunk
+    pub trunk: Option<(TrunkSlot, SlotHeader)>,
+}
+
 /// Round-robin subdirectory cursor (`file_distribute_path_mode = 0`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DistCursor {
@@ -344,6 +361,52 @@ impl Store {
     /// Local path of a logical name (already validated by `LogicalName::parse`).
     pub fn local_path(&self, n: &LogicalName) -> PathBuf {
         self.data_dir(n.store_path_index).join(n.true_name)
+    }
+
+    /// The trunk file a trunk name's slot is in: the name's own `HH/HH` directory, the trunk id
+    /// as its file name.
+    pub fn trunk_file_path(&self, n: &LogicalName, slot: &TrunkSlot) -> PathBuf {
+        self.local_path(n).with_file_name(slot.file_name())
+    }
+
+    /// Open the bytes a name stands for: a plain file whole, or the data of a trunk slot once the
+    /// slot is inside its trunk file, can hold the size the name says and carries the header
+    /// rebuilt from the name (else ENOENT, as upstream: a reused slot no longer holds the old
+    /// name). A geometry no trunk file can have is EINVAL; nothing is read beyond the header.
+    pub fn open_stored(&self, n: &LogicalName, full_name: &str) -> io::Result<Stored> {
+        let trunk = RemoteName::decode(full_name)
+            .ok()
+            .and_then(|rn| TrunkSlot::of_name(&rn).map(|slot| (rn, slot)));
+        let Some((rn, slot)) = trunk else {
+            let file = File::open(self.local_path(n))?;
+            let md = file.metadata()?;
+            if !md.is_file() {
+                return Err(io::Error::from_raw_os_error(errno::EISDIR.into()));
+            }
+            return Ok(Stored {
+                file,
+                start: 0,
+                size: md.len(),
+                trunk: None,
+            });
+        };
+        let file = File::open(self.trunk_file_path(n, &slot))?;
+        let size = rn.payload.file_size().unwrap_or(-1);
+        let trunk_len = file.metadata()?.len();
+        if size < 0 || !slot.holds(size as u64, trunk_len) {
+            return Err(io::Error::from_raw_os_error(errno::EINVAL.into()));
+        }
+        let mut head = [0u8; SLOT_HEADER_LEN as usize];
+        file.read_exact_at(&mut head, u64::from(slot.offset))?;
+        if !SlotHeader::from_bytes(&head).names(&rn) {
+            return Err(io::Error::from_raw_os_error(errno::ENOENT.into()));
+        }
+        Ok(Stored {
+            file,
+            start: slot.data_offset(),
+            size: size as u64,
+            trunk: Some((slot, SlotHeader::from_bytes(&head))),
+        })
     }
 
     /// Whether store path `index` can be written: its temp directory (inside `data/`) is

@@ -8,6 +8,7 @@
 
 use crate::binlog::{binlog_name, parse_line, Record};
 use crate::storage::Storage;
+use crate::store::Stored;
 use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::LogicalName;
@@ -585,6 +586,13 @@ impl PeerSync {
             .map(|n| self.storage().store.local_path(&n))
     }
 
+    /// The bytes `name` stands for here (a trunk name: its slot), if this member holds it.
+    fn stored(&self, name: &str) -> Option<Stored> {
+        let store = &self.storage().store;
+        let n = LogicalName::parse(name, store.paths.len()).ok()?;
+        store.open_stored(&n, name).ok()
+    }
+
     /// Push one record (4.3). Answers that mean "already there" or "already gone" are success.
     fn send(&self, sock: &mut TcpStream, rec: &Record) -> NetResult<()> {
         let group = self.storage().group.clone();
@@ -600,10 +608,10 @@ impl PeerSync {
                 } else {
                     cmd::SYNC_CREATE_FILE
                 };
-                self.send_file(sock, command, &path, &rec.name, ts, &group)
+                self.send_file(sock, command, &rec.name, ts, &group)
             }
             'D' => {
-                if std::fs::symlink_metadata(&path).is_ok() {
+                if std::fs::symlink_metadata(&path).is_ok() || self.stored(&rec.name).is_some() {
                     return Ok(()); // created again later: that create follows
                 }
                 let body = SyncDeleteReq {
@@ -648,7 +656,7 @@ impl PeerSync {
                 body.extend_from_slice(&data);
                 match sock_request(sock, command, &body) {
                     Err(NetError::Status(s)) if s == errno::ENOENT => {
-                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &path, &rec.name, ts, &group)
+                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &rec.name, ts, &group)
                     }
                     r => ok_or(r, &[errno::EEXIST]),
                 }
@@ -663,14 +671,7 @@ impl PeerSync {
                 };
                 if md.len() as i64 != new {
                     // changed since, or the truncate never happened: send what the file is now
-                    return self.send_file(
-                        sock,
-                        cmd::SYNC_UPDATE_FILE,
-                        &path,
-                        &rec.name,
-                        ts,
-                        &group,
-                    );
+                    return self.send_file(sock, cmd::SYNC_UPDATE_FILE, &rec.name, ts, &group);
                 }
                 let body = SyncRangeReq {
                     offset: old,
@@ -683,7 +684,7 @@ impl PeerSync {
                 match sock_request(sock, cmd::SYNC_TRUNCATE_FILE, &body) {
                     // the peer misses the file or is not at the old size: send the current content
                     Err(NetError::Status(s)) if s == errno::ENOENT || s == errno::EEXIST => {
-                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &path, &rec.name, ts, &group)
+                        self.send_file(sock, cmd::SYNC_UPDATE_FILE, &rec.name, ts, &group)
                     }
                     r => r,
                 }
@@ -693,14 +694,7 @@ impl PeerSync {
                     return Ok(());
                 }
                 if rec.op == 'r' {
-                    return self.send_file(
-                        sock,
-                        cmd::SYNC_CREATE_FILE,
-                        &path,
-                        &rec.name,
-                        ts,
-                        &group,
-                    );
+                    return self.send_file(sock, cmd::SYNC_CREATE_FILE, &rec.name, ts, &group);
                 }
                 let body = SyncTwoNamesReq {
                     timestamp: ts,
@@ -711,7 +705,7 @@ impl PeerSync {
                 .to_bytes();
                 match sock_request(sock, cmd::SYNC_RENAME_FILE, &body) {
                     Err(NetError::Status(s)) if s == errno::ENOENT => {
-                        self.send_file(sock, cmd::SYNC_CREATE_FILE, &path, &rec.name, ts, &group)
+                        self.send_file(sock, cmd::SYNC_CREATE_FILE, &rec.name, ts, &group)
                     }
                     r => ok_or(r, &[errno::EEXIST]),
                 }
@@ -739,20 +733,20 @@ impl PeerSync {
         }
     }
 
-    /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file's current content (streamed).
+    /// SYNC_CREATE_FILE / SYNC_UPDATE_FILE with the file's current content (streamed; a trunk
+    /// file's from its slot).
     fn send_file(
         &self,
         sock: &mut TcpStream,
         command: u8,
-        path: &Path,
         name: &str,
         ts: i32,
         group: &str,
     ) -> NetResult<()> {
-        let Ok(f) = File::open(path) else {
+        let Some(stored) = self.stored(name) else {
             return Ok(());
         }; // gone since: its delete follows
-        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = stored.size;
         let head = SyncFileHead {
             file_size: size as i64,
             timestamp: ts,
@@ -766,7 +760,7 @@ impl PeerSync {
         frame.extend_from_slice(&head);
         sock.write_all(&frame)?;
         if size > 0 {
-            crate::zero_copy::send_file(sock, &f, 0, size)?;
+            crate::zero_copy::send_file(sock, &stored.file, stored.start, size)?;
         }
         let r = net::recv_header(sock).and_then(|h| net::recv_body(sock, &h).map(|_| ()));
         if r.is_ok() {

@@ -509,15 +509,49 @@ struct Fixture {
 const TRACKER_IP: &str = "127.0.0.150";
 const STORAGE_IP: &str = "127.0.0.151";
 
+/// Wait up to 60 s until a storage of group1 (`storage`: that one) is ACTIVE on the tracker.
+fn wait_group1_active(client: &fdfs_client::Client, storage: Option<&str>, daemon: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = client
+            .list_storages("group1", storage)
+            .map(|v| {
+                v.iter()
+                    .any(|s| s.status == fdfs_common::proto::status::ACTIVE)
+            })
+            .unwrap_or(false);
+        if active {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "storage not ACTIVE:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Extract the upstream storage tree and start our tracker and storage on it, with the
 /// capture's addresses and settings.
 fn start_fixture() -> Fixture {
+    start_fixture_from("storage-fixture.tar.gz", TRACKER_IP, STORAGE_IP, 256)
+}
+
+/// Extract `archive` (base/ and store0/) and start our tracker at `tracker_ip` and a storage
+/// of group1 at `storage_ip` on it.
+fn start_fixture_from(
+    archive: &str,
+    tracker_ip: &str,
+    storage_ip: &str,
+    subdir_count: u32,
+) -> Fixture {
     let dir = TempDir::new("fixture");
     let root = dir.path().to_path_buf();
     let st = Command::new("tar")
         .args([
             "xzf",
-            vectors().join("storage-fixture.tar.gz").to_str().unwrap(),
+            vectors().join(archive).to_str().unwrap(),
             "-C",
             root.to_str().unwrap(),
         ])
@@ -531,7 +565,7 @@ fn start_fixture() -> Fixture {
     std::fs::write(
         &tconf,
         format!(
-            "bind_addr={TRACKER_IP}\nport=22122\nbase_path={}\nreserved_storage_space=10%\nstore_lookup=2\n\
+            "bind_addr={tracker_ip}\nport=22122\nbase_path={}\nreserved_storage_space=10%\nstore_lookup=2\n\
              check_active_interval=120\nslot_min_size=256\nslot_max_size=1MB\ntrunk_alloc_alignment_size=256\n\
              trunk_free_space_merge=true\ntrunk_file_size=64MB\ntrunk_create_file_space_threshold=20G\n\
              trunk_compress_binlog_min_interval=86400\ntrunk_compress_binlog_interval=86400\n\
@@ -541,14 +575,14 @@ fn start_fixture() -> Fixture {
     )
     .unwrap();
     let tracker = Daemon::start("fdfs_trackerd", &tconf, &tbase);
-    wait_port(TRACKER_IP, 22122, "tracker");
+    wait_port(tracker_ip, 22122, "tracker");
     let base = root.join("base");
     let sconf = base.join("storage.conf");
     std::fs::write(
         &sconf,
         format!(
-            "group_name=group1\nbind_addr={STORAGE_IP}\nport=23000\nbase_path={}\nstore_path_count=1\n\
-             store_path0={}\nsubdir_count_per_path=256\ntracker_server={TRACKER_IP}:22122\n\
+            "group_name=group1\nbind_addr={storage_ip}\nport=23000\nbase_path={}\nstore_path_count=1\n\
+             store_path0={}\nsubdir_count_per_path={subdir_count}\ntracker_server={tracker_ip}:22122\n\
              thread_stack_size=512KB\nheart_beat_interval=1\nstat_report_interval=1\nbuff_size=256KB\n\
              sync_binlog_buff_interval=1\nsync_stat_file_interval=10\n",
             base.display(),
@@ -558,33 +592,224 @@ fn start_fixture() -> Fixture {
     .unwrap();
     let storage = Daemon::start("fdfs_storaged", &sconf, &base);
     let client_conf = root.join("client.conf");
-    std::fs::write(&client_conf, format!("tracker_server={TRACKER_IP}:22122\n")).unwrap();
+    std::fs::write(&client_conf, format!("tracker_server={tracker_ip}:22122\n")).unwrap();
     let client = fdfs_client::Client::from_conf(&client_conf).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ok = client
-            .list_storages("group1", None)
-            .map(|v| {
-                v.iter()
-                    .any(|s| s.status == fdfs_common::proto::status::ACTIVE)
-            })
-            .unwrap_or(false);
-        if ok {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "fixture storage not ACTIVE:\n{}",
-            storage.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_group1_active(&client, None, &storage);
     Fixture {
         _dir: dir,
         root,
         tracker,
         storage,
         client_conf,
+    }
+}
+
+/// Download a recorded live file and ask its file info: size, sha1 and info as recorded.
+fn check_live_file(client: &fdfs_client::Client, f: &Value) -> (fdfs_client::FileId, Vec<u8>) {
+    let file_id = f["file_id"].as_str().unwrap();
+    let id = fdfs_client::FileId::parse(file_id).unwrap();
+    let data = client
+        .download_to_vec(&id, 0, 0)
+        .unwrap_or_else(|e| panic!("{file_id}: {e}"));
+    assert_eq!(data.len() as u64, f["size"].as_u64().unwrap(), "{file_id}");
+    assert_eq!(sha1(&data), f["sha1"].as_str().unwrap(), "{file_id}");
+    let q = &f["query_file_info"];
+    let info = client.query_file_info(&id, 0).unwrap();
+    assert_eq!(
+        (
+            info.file_size,
+            info.create_timestamp,
+            info.crc32 as i32 as i64
+        ),
+        (
+            q["file_size"].as_i64().unwrap(),
+            q["create_timestamp"].as_i64().unwrap(),
+            q["crc32_i64"].as_i64().unwrap()
+        ),
+        "{file_id}"
+    );
+    assert_eq!(
+        info.source_ip,
+        q["source_ip"].as_str().unwrap(),
+        "{file_id}"
+    );
+    (id, data)
+}
+
+/// Our storage takes over an upstream storage that wrote small files into a trunk file (the
+/// trunk server of its group): every live file, in a trunk slot or not, downloads with its
+/// recorded sha1 and file info; deleted ones and ones whose slot was reused answer ENOENT;
+/// ranges inside a slot stay inside it; a delete zeroes exactly its slot.
+#[test]
+fn trunk_fixture_storage_serves_files_in_trunk_slots() {
+    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.170", "127.0.0.171", 16);
+    let meta = load("trunk-fixture.json");
+    let client = fdfs_client::Client::from_conf(&fx.client_conf).unwrap();
+    let mut in_trunks = 0;
+    for f in meta["live_files"].as_array().unwrap() {
+        let file_id = f["file_id"].as_str().unwrap();
+        let (id, data) = check_live_file(&client, f);
+        if f["kind"] == "trunk" {
+            in_trunks += 1;
+            // a range ends at the file's end, not at the slot's
+            let size = data.len() as i64;
+            if size > 2 {
+                assert_eq!(
+                    client.download_to_vec(&id, 1, 0).unwrap(),
+                    &data[1..],
+                    "{file_id}"
+                );
+                assert_eq!(
+                    client.download_to_vec(&id, size - 2, 100).unwrap(),
+                    &data[size as usize - 2..],
+                    "{file_id}"
+                );
+            }
+            if size > 0 {
+                assert_eq!(
+                    client.download_to_vec(&id, size, 0).unwrap_err().errno(),
+                    22,
+                    "{file_id}: an offset at the end"
+                );
+            }
+        }
+    }
+    assert!(in_trunks > 20, "only {in_trunks} trunk files");
+    for a in meta["absent_file_ids"].as_array().unwrap() {
+        let id = fdfs_client::FileId::parse(a["file_id"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            client.download_to_vec(&id, 0, 0).unwrap_err().errno(),
+            2,
+            "{id}"
+        );
+        assert_eq!(
+            client.query_file_info(&id, 0).unwrap_err().errno(),
+            2,
+            "{id}"
+        );
+    }
+    // a name pointing past the trunk file's end, or at a slot too small for its size: refused,
+    // nothing read
+    let live = meta["live_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "trunk")
+        .unwrap();
+    let good = fdfs_client::FileId::parse(live["file_id"].as_str().unwrap()).unwrap();
+    let rn = fdfs_common::file_id::RemoteName::decode(&good.name).unwrap();
+    let slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).unwrap();
+    for bad in [
+        fdfs_common::trunk::TrunkSlot {
+            offset: 64 << 20,
+            ..slot
+        },
+        fdfs_common::trunk::TrunkSlot {
+            alloc_size: 24,
+            ..slot
+        },
+        fdfs_common::trunk::TrunkSlot {
+            trunk_id: 7,
+            ..slot
+        },
+    ] {
+        let name = good.name.replacen(&slot.encode_b16(), &bad.encode_b16(), 1);
+        let id = fdfs_client::FileId {
+            group: good.group.clone(),
+            name,
+        };
+        let e = client.download_to_vec(&id, 0, 0).unwrap_err().errno();
+        assert!(e == 22 || e == 2, "{id}: {e}");
+    }
+    // delete: the slot, and only the slot, becomes zeros
+    let trunk = fx.root.join("store0/data/00/00/000001");
+    let before = std::fs::read(&trunk).unwrap();
+    client.delete(&good).unwrap();
+    let after = std::fs::read(&trunk).unwrap();
+    let (start, end) = (
+        slot.offset as usize,
+        (slot.offset + slot.alloc_size) as usize,
+    );
+    assert!(after[start..end].iter().all(|&b| b == 0));
+    assert_eq!(before[..start], after[..start]);
+    assert_eq!(before[end..], after[end..]);
+    assert_eq!(client.download_to_vec(&good, 0, 0).unwrap_err().errno(), 2);
+    let binlog = std::fs::read_to_string(fx.root.join("base/data/sync/binlog.000")).unwrap();
+    assert!(
+        binlog
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with(&format!(" D {}", good.name)),
+        "{binlog}"
+    );
+}
+
+/// A new member joining the upstream trunk server's group gets every trunk file into the same
+/// slot of its own copy of the trunk file, byte for byte, and serves it from there.
+#[test]
+fn trunk_files_replicate_into_the_same_slots() {
+    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.173", "127.0.0.174", 16);
+    let meta = load("trunk-fixture.json");
+    let base2 = fx.root.join("member2");
+    let store2 = fx.root.join("member2-store0");
+    std::fs::create_dir_all(&base2).unwrap();
+    std::fs::create_dir_all(&store2).unwrap();
+    let conf2 = base2.join("storage.conf");
+    std::fs::write(
+        &conf2,
+        format!(
+            "group_name=group1\nbind_addr=127.0.0.175\nport=23000\nbase_path={}\nstore_path_count=1\n\
+             store_path0={}\nsubdir_count_per_path=16\ntracker_server=127.0.0.173:22122\n\
+             heart_beat_interval=1\nstat_report_interval=1\nsync_binlog_buff_interval=1\n",
+            base2.display(),
+            store2.display()
+        ),
+    )
+    .unwrap();
+    let member2 = Daemon::start("fdfs_storaged", &conf2, &base2);
+    let client = fdfs_client::Client::from_conf(&fx.client_conf).unwrap();
+    wait_group1_active(&client, Some("127.0.0.175"), &member2);
+    let trunk1 = std::fs::read(fx.root.join("store0/data/00/00/000001")).unwrap();
+    let trunk2_path = store2.join("data/00/00/000001");
+    for f in meta["live_files"].as_array().unwrap() {
+        if f["kind"] != "trunk" {
+            continue;
+        }
+        let file_id = f["file_id"].as_str().unwrap();
+        let id = fdfs_client::FileId::parse(file_id).unwrap();
+        let rn = fdfs_common::file_id::RemoteName::decode(&id.name).unwrap();
+        let slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).unwrap();
+        let (a, b) = (
+            slot.offset as usize,
+            (slot.offset + slot.alloc_size) as usize,
+        );
+        // replication is done when the member says so; wait for the last slots to land
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let trunk2 = std::fs::read(&trunk2_path).unwrap_or_default();
+            if trunk2.len() >= b && trunk2[a..b] == trunk1[a..b] {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{file_id}: slot {a}..{b} differs on member 2:\n{}",
+                member2.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // and member 2 serves it from its own copy
+        let mut s = raw::connect("127.0.0.175", 23000);
+        let body = fdfs_common::proto::storage::DownloadReq {
+            offset: 0,
+            count: 0,
+            group: id.group.clone(),
+            filename: id.name.clone(),
+        }
+        .to_bytes();
+        let (st, data) = raw::exchange(&mut s, &raw::frame(cmd::DOWNLOAD_FILE, 0, &body)).unwrap();
+        assert_eq!(st, 0, "{file_id}");
+        assert_eq!(sha1(&data), f["sha1"].as_str().unwrap(), "{file_id}");
     }
 }
 
@@ -633,34 +858,8 @@ fn fixture_storage_serves_upstream_tree_and_replays_captured_requests() {
     // every live file: content, file info and metadata as recorded
     for f in meta["live_files"].as_array().unwrap() {
         let file_id = f["file_id"].as_str().unwrap();
-        let id = fdfs_client::FileId::parse(file_id).unwrap();
-        let data = client
-            .download_to_vec(&id, 0, 0)
-            .unwrap_or_else(|e| panic!("{file_id}: {e}"));
-        assert_eq!(data.len() as u64, f["size"].as_u64().unwrap(), "{file_id}");
-        assert_eq!(sha1(&data), f["sha1"].as_str().unwrap(), "{file_id}");
+        let (id, _) = check_live_file(&client, f);
         let q = &f["query_file_info"];
-        let info = client.query_file_info(&id, 0).unwrap();
-        assert_eq!(
-            info.file_size,
-            q["file_size"].as_i64().unwrap(),
-            "{file_id}"
-        );
-        assert_eq!(
-            info.create_timestamp,
-            q["create_timestamp"].as_i64().unwrap(),
-            "{file_id}"
-        );
-        assert_eq!(
-            info.crc32 as i32 as i64,
-            q["crc32_i64"].as_i64().unwrap(),
-            "{file_id}"
-        );
-        assert_eq!(
-            info.source_ip,
-            q["source_ip"].as_str().unwrap(),
-            "{file_id}"
-        );
         // the raw reply is the 40-byte IPv4-width shape with the sign-extended CRC
         let mut s = raw::connect(STORAGE_IP, 23000);
         let body = GroupFileReq {

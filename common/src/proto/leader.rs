@@ -133,14 +133,7 @@ impl Message for TrunkServers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::unhex;
 
     /// Bodies upstream sent, as cluster-protocol.md 4.2 and 4.4 recorded them.
     #[test]
