@@ -7,6 +7,7 @@
 //! format. A slot "holds" a file only if its header equals the one rebuilt from the name.
 
 use crate::file_id::{base64_decode, base64_encode, FileKind, RemoteName};
+use crate::proto::trunk::TrunkInfo;
 
 /// Bytes of the header in front of a slot's data.
 pub const SLOT_HEADER_LEN: u32 = 24;
@@ -138,6 +139,74 @@ impl SlotHeader {
     }
 }
 
+/// What a trunk binlog line does to the free-space index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkOp {
+    /// `A`: a block joins the index (free, or held during an allocation)
+    Add,
+    /// `D`: a block leaves it
+    Delete,
+}
+
+/// One line of `data/trunk/binlog`:
+/// `<ts> <A|D> <store_path_index> <sub_path_high> <sub_path_low> <trunk_id> <offset> <size>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrunkBinlogRecord {
+    pub timestamp: i64,
+    pub op: TrunkOp,
+    pub block: TrunkInfo,
+}
+
+impl TrunkBinlogRecord {
+    /// A line without its newline; `None` unless all eight fields are there and in range.
+    pub fn parse(line: &str) -> Option<TrunkBinlogRecord> {
+        let mut f = line.split(' ');
+        let timestamp = f.next()?.parse().ok()?;
+        let op = match f.next()? {
+            "A" => TrunkOp::Add,
+            "D" => TrunkOp::Delete,
+            _ => return None,
+        };
+        let mut n = || f.next().and_then(|v| v.parse::<u32>().ok());
+        let (spi, high, low) = (n()?, n()?, n()?);
+        let block = TrunkInfo {
+            store_path_index: u8::try_from(spi).ok()?,
+            sub_path_high: u8::try_from(high).ok()?,
+            sub_path_low: u8::try_from(low).ok()?,
+            trunk_id: n()?,
+            offset: n()?,
+            size: n()?,
+        };
+        if f.next().is_some() {
+            return None;
+        }
+        Some(TrunkBinlogRecord {
+            timestamp,
+            op,
+            block,
+        })
+    }
+
+    /// The line, newline included.
+    pub fn to_line(&self) -> String {
+        let b = &self.block;
+        format!(
+            "{} {} {} {} {} {} {} {}\n",
+            self.timestamp,
+            match self.op {
+                TrunkOp::Add => 'A',
+                TrunkOp::Delete => 'D',
+            },
+            b.store_path_index,
+            b.sub_path_high,
+            b.sub_path_low,
+            b.trunk_id,
+            b.offset,
+            b.size
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +237,27 @@ mod tests {
         assert!(slot.holds(300, 64 << 20));
         assert!(!slot.holds(489, 64 << 20));
         assert!(!slot.holds(300, 1200));
+    }
+
+    #[test]
+    fn trunk_binlog_lines_as_upstream_writes_them() {
+        let line = "1796185163 A 0 0 0 1 256 67108608";
+        let r = TrunkBinlogRecord::parse(line).unwrap();
+        assert_eq!(
+            (r.op, r.block.offset, r.block.size),
+            (TrunkOp::Add, 256, 67108608)
+        );
+        assert_eq!(r.to_line(), format!("{line}\n"));
+        for bad in [
+            "",
+            "1796185163 X 0 0 0 1 0 256",
+            "1796185163 A 0 0 0 1 0",
+            "1796185163 A 0 0 0 1 0 256 9",
+            "1796185163 A 256 0 0 1 0 256",
+            "x A 0 0 0 1 0 256",
+        ] {
+            assert!(TrunkBinlogRecord::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (tests/fuzz/, scripts/fuzz.sh) call these same functions.
 
 use fdfs_common::codec::Message;
-use fdfs_common::proto::{client, cluster, leader, stats, storage, sync};
+use fdfs_common::proto::{client, cluster, leader, stats, storage, sync, trunk};
 
 /// The fuzz target names, as cargo-fuzz and the seed corpus directories know them.
 pub const TARGETS: [&str; 7] = [
@@ -56,6 +56,17 @@ pub fn packets(b: &[u8]) {
     let _ = stats::TrackerClusterStatReq::from_bytes(b);
     let _ = stats::StorageClusterStatReq::from_bytes(b);
     let _ = stats::VolumeStatReq::from_bytes(b);
+    let _ = trunk::TrunkAllocReq::from_bytes(b);
+    let _ = trunk::TrunkSlotReq::from_bytes(b);
+    let _ = trunk::TrunkInfo::from_bytes(b);
+    let _ = trunk::TrunkBinlogSize::from_bytes(b);
+    let _ = trunk::TrunkFileId::from_bytes(b);
+    let _ = trunk::TrunkFreeMb::from_bytes(b);
+    let _ = trunk::TrunkServerId::from_bytes(b);
+    let _ = trunk::TrunkBinlogLines::from_bytes(b);
+    if let Ok(h) = <&[u8; 24]>::try_from(b.get(..24).unwrap_or_default()) {
+        let _ = fdfs_common::trunk::SlotHeader::from_bytes(h);
+    }
     let _ = sync::PathBinlogStream::lines(b);
     let _ = sync::leading_name_len(b);
     let _ = storage::UploadReq::from_bytes(b);
@@ -89,6 +100,12 @@ pub fn file_id(b: &[u8]) {
     }
     let _ = fdfs_common::file_id::RemoteName::decode(&s);
     let _ = fdfs_common::file_id::LogicalName::parse(&s, 256);
+    if let Ok(rn) = fdfs_common::file_id::RemoteName::decode(&s) {
+        if let Some(slot) = fdfs_common::trunk::TrunkSlot::of_name(&rn) {
+            let _ = slot.holds(u64::from(slot.alloc_size), 64 << 20);
+            let _ = fdfs_common::trunk::SlotHeader::for_name(&rn, b'F');
+        }
+    }
 }
 
 /// tracker.conf / storage.conf / client.conf.
@@ -113,6 +130,13 @@ pub fn storage_ids(b: &[u8]) {
 pub fn binlog(b: &[u8]) {
     for line in text(b).lines() {
         let _ = fdfs_storage::binlog::parse_line(line);
+        if let Some(r) = fdfs_common::trunk::TrunkBinlogRecord::parse(line) {
+            assert_eq!(
+                r.to_line().trim_end(),
+                line,
+                "a trunk binlog line formats back"
+            );
+        }
     }
 }
 

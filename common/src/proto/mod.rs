@@ -7,6 +7,7 @@ pub mod leader;
 pub mod stats;
 pub mod storage;
 pub mod sync;
+pub mod trunk;
 
 use crate::codec::{DecodeResult, Reader};
 
