@@ -1,0 +1,197 @@
+//! The trunk server's free-space index (sync-and-storage-layout.md 6.5 and 6.6): which blocks of
+//! the group's trunk files are free, best-fit allocation with splitting, blocks held between an
+//! allocation and its confirmation, and the trunk binlog lines each step writes, in upstream's
+//! order, so that a C member replaying our binlog (or we replaying a C trunk server's) ends with
+//! the same index.
+//!
+//! Pure bookkeeping: no I/O. The caller appends the returned records to `data/trunk/binlog`
+//! before it answers, and creates the trunk file a new-trunk record names.
+
+use fdfs_common::proto::trunk::TrunkInfo;
+use fdfs_common::trunk::{TrunkBinlogRecord, TrunkOp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A block's place: store path, trunk file, offset (its subdirectory follows from the trunk).
+type Place = (u8, u32, u32);
+
+fn place(b: &TrunkInfo) -> Place {
+    (b.store_path_index, b.trunk_id, b.offset)
+}
+
+/// The index. Held blocks stay in it (a restart replays them as free: an allocation that was
+/// never confirmed gives its slot back) but are not handed out again.
+#[derive(Debug, Default)]
+pub struct FreeIndex {
+    blocks: BTreeMap<Place, TrunkInfo>,
+    /// (size, place) of every block not held: best fit is the first at or above a size, the
+    /// lowest place among equals
+    by_size: BTreeSet<(u32, Place)>,
+    held: BTreeSet<Place>,
+}
+
+impl FreeIndex {
+    /// Apply a binlog line (at startup, from `storage_trunk.dat` and the binlog after it).
+    pub fn replay(&mut self, r: &TrunkBinlogRecord) {
+        match r.op {
+            TrunkOp::Add => self.insert(r.block),
+            TrunkOp::Delete => self.remove(&r.block),
+        }
+    }
+
+    fn insert(&mut self, b: TrunkInfo) {
+        if let Some(old) = self.blocks.insert(place(&b), b) {
+            self.by_size.remove(&(old.size, place(&old)));
+        }
+        self.held.remove(&place(&b));
+        self.by_size.insert((b.size, place(&b)));
+    }
+
+    fn remove(&mut self, b: &TrunkInfo) {
+        if let Some(old) = self.blocks.remove(&place(b)) {
+            self.by_size.remove(&(old.size, place(&old)));
+        }
+        self.held.remove(&place(b));
+    }
+
+    /// A new trunk file's whole extent becomes free.
+    pub fn add_trunk(&mut self, ts: i64, whole: TrunkInfo) -> Vec<TrunkBinlogRecord> {
+        self.insert(whole);
+        vec![record(ts, TrunkOp::Add, whole)]
+    }
+
+    /// Take `size` bytes (already rounded to the slot rules) on store path `spi`: the smallest
+    /// free block that fits, split when what is left could hold a slot of `slot_min_size`.
+    /// `None` when no block fits: the caller adds a trunk file and asks again.
+    pub fn alloc(
+        &mut self,
+        ts: i64,
+        spi: u8,
+        size: u32,
+        slot_min_size: u32,
+    ) -> Option<(TrunkInfo, Vec<TrunkBinlogRecord>)> {
+        let &(_, at) = self
+            .by_size
+            .range((size, (0, 0, 0))..)
+            .find(|(_, p)| p.0 == spi)?;
+        let block = self.blocks[&at];
+        let mut lines = vec![record(ts, TrunkOp::Delete, block)];
+        self.remove(&block);
+        let mut piece = block;
+        let rest = block.size - size;
+        if rest >= slot_min_size.max(1) {
+            piece.size = size;
+            let remainder = TrunkInfo {
+                offset: block.offset + size,
+                size: rest,
+                ..block
+            };
+            self.insert(remainder);
+            lines.push(record(ts, TrunkOp::Add, remainder));
+        }
+        self.blocks.insert(place(&piece), piece);
+        self.held.insert(place(&piece));
+        lines.push(record(ts, TrunkOp::Add, piece));
+        Some((piece, lines))
+    }
+
+    /// TRUNK_ALLOC_CONFIRM: a stored upload takes its held block out of the index; a failed one
+    /// gives it back.
+    pub fn confirm(&mut self, ts: i64, piece: &TrunkInfo, stored: bool) -> Vec<TrunkBinlogRecord> {
+        if !self.held.contains(&place(piece)) {
+            return Vec::new();
+        }
+        if stored {
+            self.remove(piece);
+            vec![record(ts, TrunkOp::Delete, *piece)]
+        } else {
+            self.held.remove(&place(piece));
+            self.by_size.insert((piece.size, place(piece)));
+            Vec::new()
+        }
+    }
+
+    /// TRUNK_FREE_SPACE (a deleted file's slot): the block is free again.
+    pub fn free(&mut self, ts: i64, block: TrunkInfo) -> Vec<TrunkBinlogRecord> {
+        self.insert(block);
+        vec![record(ts, TrunkOp::Add, block)]
+    }
+
+    /// Free blocks (held ones included), in place order.
+    pub fn blocks(&self) -> impl Iterator<Item = &TrunkInfo> {
+        self.blocks.values()
+    }
+
+    pub fn free_bytes(&self) -> u64 {
+        self.blocks.values().map(|b| u64::from(b.size)).sum()
+    }
+}
+
+fn record(timestamp: i64, op: TrunkOp, block: TrunkInfo) -> TrunkBinlogRecord {
+    TrunkBinlogRecord {
+        timestamp,
+        op,
+        block,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(offset: u32, size: u32) -> TrunkInfo {
+        TrunkInfo {
+            store_path_index: 0,
+            sub_path_high: 0,
+            sub_path_low: 0,
+            trunk_id: 1,
+            offset,
+            size,
+        }
+    }
+
+    fn lines(v: &[TrunkBinlogRecord]) -> Vec<String> {
+        v.iter()
+            .map(|r| r.to_line().trim_end().to_string())
+            .collect()
+    }
+
+    /// The first allocation in a fresh 4 MiB trunk, as upstream logged it (6.6).
+    #[test]
+    fn first_allocation_matches_upstream() {
+        let mut ix = FreeIndex::default();
+        let mut all = ix.add_trunk(1795476841, block(0, 4194304));
+        assert!(ix.alloc(1795476841, 0, 8 << 20, 256).is_none());
+        let (piece, l) = ix.alloc(1795476841, 0, 256, 256).unwrap();
+        all.extend(l);
+        all.extend(ix.confirm(1795476841, &piece, true));
+        assert_eq!(
+            lines(&all),
+            [
+                "1795476841 A 0 0 0 1 0 4194304",
+                "1795476841 D 0 0 0 1 0 4194304",
+                "1795476841 A 0 0 0 1 256 4194048",
+                "1795476841 A 0 0 0 1 0 256",
+                "1795476841 D 0 0 0 1 0 256",
+            ]
+        );
+        assert_eq!(ix.free_bytes(), 4194048);
+    }
+
+    #[test]
+    fn held_blocks_are_not_handed_out_twice_and_come_back_on_failure() {
+        let mut ix = FreeIndex::default();
+        ix.add_trunk(1, block(0, 512));
+        let (a, _) = ix.alloc(1, 0, 256, 256).unwrap();
+        let (b, _) = ix.alloc(1, 0, 256, 256).unwrap();
+        assert_ne!(a.offset, b.offset);
+        assert!(ix.alloc(1, 0, 256, 256).is_none());
+        assert!(ix.confirm(1, &a, false).is_empty());
+        let (c, _) = ix.alloc(1, 0, 256, 256).unwrap();
+        assert_eq!(c.offset, a.offset);
+        // a remainder smaller than a slot stays with the piece
+        let mut ix = FreeIndex::default();
+        ix.add_trunk(1, block(0, 300));
+        let (p, l) = ix.alloc(1, 0, 256, 256).unwrap();
+        assert_eq!((p.size, l.len()), (300, 2));
+    }
+}
