@@ -25,6 +25,7 @@ pub mod storage;
 pub mod store;
 pub mod sync;
 pub mod tracker_link;
+pub mod trunk;
 pub mod trunk_alloc;
 pub mod zero_copy;
 

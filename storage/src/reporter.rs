@@ -334,6 +334,13 @@ impl Reporter {
                 if let Some(list) = cl.group_servers {
                     *self.storage.members.write() = list;
                 }
+                if let Some(trunk) = cl.trunk_server {
+                    let mut current = self.storage.trunk_server.write();
+                    if current.as_ref().map(|b| &b.id) != Some(&trunk.id) {
+                        log::info!("trunk server: {}:{} ({})", trunk.ip, trunk.port, trunk.id);
+                        *current = Some(trunk);
+                    }
+                }
                 // every beat, not only on a new list: a deferred mark move may be due now
                 self.settle_mark_moves();
                 let (now, last) = (fdfs_common::now(), self.last_prune.load(Ordering::Relaxed));

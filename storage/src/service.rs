@@ -854,6 +854,8 @@ impl Storage {
             cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, body).map(Reply),
             cmd::SYNC_RENAME_FILE => self.sync_rename_file(body).map(Reply),
             cmd::SYNC_CREATE_LINK => self.sync_create_link(session, body).map(Reply),
+            cmd::TRUNK_GET_BINLOG_SIZE => self.trunk_get_binlog_size(body).map(Reply),
+            cmd::TRUNK_DELETE_BINLOG_MARKS => self.trunk_delete_binlog_marks(body).map(Reply),
             // a stream of unannounced length: it ends when we close, and so does a refusal
             cmd::FETCH_ONE_PATH_BINLOG => match self.fetch_one_path_binlog(conn, body) {
                 Ok(()) => Ok(Answer::SentThenClose),

@@ -165,6 +165,8 @@ pub struct Storage {
     pub my_id: RwLock<String>,
     /// the group's members as the leader last listed them (the reporter keeps it current)
     pub members: RwLock<Vec<fdfs_common::proto::cluster::Brief>>,
+    /// the group's trunk server as the leader last announced it
+    pub trunk_server: RwLock<Option<fdfs_common::proto::cluster::Brief>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -200,6 +202,7 @@ impl Storage {
             my_id: RwLock::new(String::new()),
             storage_ids: RwLock::new(Default::default()),
             members: RwLock::new(Vec::new()),
+            trunk_server: RwLock::new(None),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

@@ -144,7 +144,27 @@ impl Tracker {
             connections: self.conn_counts(),
         }
         .to_bytes();
-        net::request(s, cmd::TRACKER_PING_LEADER, &body).is_ok()
+        match net::request(s, cmd::TRACKER_PING_LEADER, &body) {
+            Ok(reply) => {
+                // the leader's trunk servers, when they changed since this link's last ping
+                if let Ok(list) = TrunkServers::from_bytes(&reply) {
+                    let mut st = self.state.lock();
+                    for (group, id) in list.groups {
+                        if let Some(g) = st.groups.get_mut(&group) {
+                            if g.trunk_server != id {
+                                g.trunk_server = id.clone();
+                                if !id.is_empty() {
+                                    g.last_trunk_server = id;
+                                }
+                                st.dirty = true;
+                            }
+                        }
+                    }
+                }
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     // ---- tracker -> tracker commands (server side) -----------------------------------------
@@ -209,12 +229,12 @@ impl Tracker {
         Ok(addr)
     }
 
-    /// PING_LEADER from a joined follower; the first one on a connection gets the groups'
-    /// trunk servers (none: trunk files are not supported).
+    /// PING_LEADER from a joined follower; the first one on a connection, and the first after any
+    /// trunk server change, gets every group's trunk server.
     pub fn tracker_ping_leader(
         &self,
         follower: Option<&str>,
-        first: bool,
+        tell_trunks: bool,
         body: &[u8],
     ) -> Result<Vec<u8>, Refusal> {
         if !self.am_leader() {
@@ -228,7 +248,7 @@ impl Tracker {
             f.connections = req.connections;
             f.last_heartbeat = fdfs_common::now();
         }
-        if !first {
+        if !tell_trunks {
             return Ok(Vec::new());
         }
         let st = self.state.lock();

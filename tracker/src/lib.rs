@@ -18,6 +18,7 @@ pub mod service;
 pub mod state;
 pub mod sysfiles;
 pub mod tracker;
+pub mod trunk;
 
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::daemon::{DaemonSpec, RunContext};
@@ -163,6 +164,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
             last_check = Instant::now();
         }
         tracker.tick(due);
+        tracker.select_trunk_servers();
         let now = fdfs_common::now();
         if now / 300 != last_status / 300 {
             last_status = now;

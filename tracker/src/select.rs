@@ -90,7 +90,7 @@ pub fn store_server(group: &mut Group, cfg: &TrackerConfig) -> Result<usize, u8>
 }
 
 /// The storage a fallback goes to: the first writable one, or by priority with `store_server=2`.
-fn group_store_server(group: &Group, cfg: &TrackerConfig) -> Option<usize> {
+pub fn group_store_server(group: &Group, cfg: &TrackerConfig) -> Option<usize> {
     let w = group.writable();
     match cfg.store_server {
         2 => w

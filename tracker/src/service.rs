@@ -21,6 +21,7 @@ use fdfs_common::proto::stats::{
     StorageClusterStat, StorageClusterStatReq, TrackerClusterStat, TrackerClusterStatReq,
     VolumeStat, VolumeStatReq,
 };
+use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb, TrunkServerId};
 use fdfs_common::proto::{
     cmd, errno, rw_mode, status, Header, Refusal, GROUP_NAME_MAX, STORAGE_ID_MAX,
 };
@@ -36,7 +37,8 @@ pub struct Session {
     leader_seen: u64,
     /// a follower tracker that sent JOIN_LEADER on this connection
     follower: Option<String>,
-    pinged: bool,
+    /// the tracker's trunk change counter last sent to the follower on this connection
+    trunk_changes_seen: u64,
     /// the data files a copying tracker reads after GET_SYS_FILES_START
     sys_files: Option<crate::sysfiles::Snapshot>,
 }
@@ -72,12 +74,9 @@ impl Tracker {
             cmd::STORAGE_GET_MY_IP => self.storage_get_my_ip(conn, body),
             cmd::STORAGE_FETCH_STORAGE_IDS => self.storage_fetch_storage_ids(body),
             cmd::STORAGE_GET_GROUP_NAME => self.storage_get_group_name(conn, body),
-            cmd::STORAGE_FETCH_TRUNK_FID
-            | cmd::STORAGE_REPORT_TRUNK_FID
-            | cmd::STORAGE_REPORT_TRUNK_FREE => {
-                self.require_login(session)?;
-                Err(errno::EINVAL.into())
-            }
+            cmd::STORAGE_FETCH_TRUNK_FID => self.storage_fetch_trunk_fid(session, body),
+            cmd::STORAGE_REPORT_TRUNK_FID => self.storage_report_trunk_fid(session, body),
+            cmd::STORAGE_REPORT_TRUNK_FREE => self.storage_report_trunk_free(session, body),
             cmd::TRACKER_GET_STATUS => self.tracker_get_status(body),
             cmd::TRACKER_GET_SYS_FILES_START => {
                 session.sys_files = Some(self.tracker_get_sys_files_start(body)?);
@@ -101,10 +100,13 @@ impl Tracker {
                 Ok(Vec::new())
             }
             cmd::TRACKER_PING_LEADER => {
-                let first = !session.pinged;
-                let r = self.tracker_ping_leader(session.follower.as_deref(), first, body);
+                let changes = self
+                    .trunk_changes
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let tell_trunks = session.trunk_changes_seen != changes;
+                let r = self.tracker_ping_leader(session.follower.as_deref(), tell_trunks, body);
                 if r.is_ok() {
-                    session.pinged = true;
+                    session.trunk_changes_seen = changes;
                 }
                 r
             }
@@ -169,10 +171,26 @@ impl Tracker {
         if let Some(g) = st.groups.get_mut(&j.group) {
             let count = g.change_count;
             let order = g.sorted();
+            let (trunk_change, trunk) = (
+                g.trunk_change,
+                g.storages
+                    .iter()
+                    .find(|s| s.id == g.trunk_server)
+                    .map(|s| s.brief()),
+            );
+            let briefs = || order.iter().map(|&i| g.storages[i].brief()).collect();
+            let group_changed = g
+                .storages
+                .iter()
+                .any(|s| s.id == j.id && s.group_change_seen != count);
+            if group_changed {
+                cl.group_servers = Some(briefs());
+            }
             if let Some(s) = g.storage_mut(&j.id) {
-                if s.group_change_seen != count {
-                    s.group_change_seen = count;
-                    cl.group_servers = Some(order.iter().map(|&i| g.storages[i].brief()).collect());
+                s.group_change_seen = count;
+                if trunk.is_some() && s.trunk_change_seen != trunk_change {
+                    s.trunk_change_seen = trunk_change;
+                    cl.trunk_server = trunk;
                 }
             }
         }
@@ -1118,12 +1136,105 @@ impl Tracker {
         Ok(Vec::new())
     }
 
+    /// SET_TRUNK_SERVER (94): without an id, make sure the group has a trunk server; with one,
+    /// make that storage the trunk server unless another is alive in the role.
     fn server_set_trunk_server(&self, body: &[u8]) -> Reply {
-        if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
+        let req = ListStorageReq::from_bytes(body)?;
+        if !self.cfg.use_trunk_file || !self.am_leader() {
+            return Err(errno::EOPNOTSUPP.into());
+        }
+        let (current_alive, target) = {
+            let st = self.state.lock();
+            let g = st.group(&req.group).ok_or(errno::ENOENT)?;
+            let alive = g
+                .storages
+                .iter()
+                .any(|s| s.id == g.trunk_server && s.status == status::ACTIVE);
+            let target = match &req.storage_id {
+                None => None,
+                Some(id) => {
+                    if *id == g.trunk_server && alive {
+                        return Err(errno::EALREADY.into());
+                    }
+                    if alive {
+                        return Err(errno::EEXIST.into());
+                    }
+                    let s = g
+                        .storages
+                        .iter()
+                        .find(|s| s.id == *id)
+                        .ok_or(errno::ENOENT)?;
+                    if s.status != status::ACTIVE {
+                        return Err(errno::ENONET.into());
+                    }
+                    if !s.writable() {
+                        return Err(errno::EACCES.into());
+                    }
+                    Some(id.clone())
+                }
+            };
+            (alive.then(|| g.trunk_server.clone()), target)
+        };
+        let id = match (target, current_alive) {
+            (Some(id), _) => {
+                self.set_trunk_server(&req.group, &id)?;
+                id
+            }
+            (None, Some(id)) => id,
+            (None, None) => {
+                self.select_trunk_servers();
+                let st = self.state.lock();
+                let g = st.group(&req.group).ok_or(errno::ENOENT)?;
+                if g.trunk_server.is_empty() {
+                    return Err(errno::ENOENT.into());
+                }
+                g.trunk_server.clone()
+            }
+        };
+        Ok(TrunkServerId { id }.to_bytes())
+    }
+
+    /// FETCH_TRUNK_FID: the group's current trunk file id, for a new trunk server.
+    fn storage_fetch_trunk_fid(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        if !body.is_empty() {
+            return Err(DecodeError::Trailing { len: body.len() }.into());
+        }
+        let st = self.state.lock();
+        let g = st.group(&j.group).ok_or(errno::ENOENT)?;
+        Ok(TrunkFileId {
+            id: g.current_trunk_file_id as i32,
+        }
+        .to_bytes())
+    }
+
+    /// REPORT_TRUNK_FID: the trunk server's current trunk file id; the group keeps the largest.
+    fn storage_report_trunk_fid(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let id = TrunkFileId::from_bytes(body)?.id;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        if id < 0 || g.trunk_server != j.id {
             return Err(errno::EINVAL.into());
         }
-        // trunk files are not supported yet: answer as a tracker with use_trunk_file=false
-        Err(errno::EOPNOTSUPP.into())
+        if i64::from(id) > g.current_trunk_file_id {
+            g.current_trunk_file_id = id.into();
+            self.save(&mut st);
+        }
+        Ok(Vec::new())
+    }
+
+    /// REPORT_TRUNK_FREE: the trunk server's free trunk space in MB.
+    fn storage_report_trunk_free(&self, session: &Session, body: &[u8]) -> Reply {
+        let j = self.require_login(session)?.clone();
+        let mb = TrunkFreeMb::from_bytes(body)?.mb;
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
+        if mb < 0 || g.trunk_server != j.id {
+            return Err(errno::EINVAL.into());
+        }
+        g.trunk_free_mb = mb;
+        Ok(Vec::new())
     }
 
     fn server_get_leader(&self, body: &[u8]) -> Reply {

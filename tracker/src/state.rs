@@ -32,6 +32,8 @@ pub struct StorageServer {
     pub changelog_offset: i64,
     /// group change counter last pushed to this storage (0 = send the whole list)
     pub group_change_seen: u64,
+    /// trunk server change counter of the group last pushed to this storage
+    pub trunk_change_seen: u64,
     /// `last_sync_timestamps[src][self]`: newest source timestamp received from each source
     pub synced_from: BTreeMap<String, i64>,
     /// bumped at every JOIN so that a stale connection's close does not mark a rejoined storage
@@ -110,6 +112,7 @@ impl StorageServer {
             self.status = status::OFFLINE;
             self.up_time = 0;
             self.group_change_seen = 0;
+            self.trunk_change_seen = 0;
             return changed;
         }
         false
@@ -125,6 +128,10 @@ pub struct Group {
     pub current_trunk_file_id: i64,
     pub trunk_server: String,
     pub last_trunk_server: String,
+    /// bumped when `trunk_server` changes: storages get the trunk server brief again
+    pub trunk_change: u64,
+    /// what the trunk server last reported (REPORT_TRUNK_FREE)
+    pub trunk_free_mb: i64,
     /// insertion order, as upstream's group array
     pub storages: Vec<StorageServer>,
     pub current_write_server: usize,
@@ -209,7 +216,11 @@ impl Group {
             } else {
                 0
             },
-            trunk_free_mb: 0,
+            trunk_free_mb: if use_trunk_file {
+                self.trunk_free_mb
+            } else {
+                0
+            },
             storage_count: self.storages.len() as i64,
             storage_port: self.storage_port,
             readable_server_count: self.readable().len() as i64,

@@ -31,6 +31,8 @@ pub struct Tracker {
     /// addresses this tracker is reached at (bind_addr, and what storages connected to)
     pub my_ips: Mutex<Vec<String>>,
     pub metrics: fdfs_common::metrics::Metrics,
+    /// bumped at every trunk server change of any group: followers get the list again
+    pub trunk_changes: std::sync::atomic::AtomicU64,
 }
 
 /// Who leads, as this tracker knows it.
@@ -90,6 +92,7 @@ impl Tracker {
             relation: Mutex::new(Relationship::default()),
             conn_stats: OnceLock::new(),
             metrics: Default::default(),
+            trunk_changes: std::sync::atomic::AtomicU64::new(1),
         })
     }
 

@@ -103,6 +103,14 @@ pub mod cmd {
     pub const SYNC_CREATE_LINK: u8 = 19;
     pub const SYNC_APPEND_FILE: u8 = 25;
     pub const FETCH_ONE_PATH_BINLOG: u8 = 26;
+    // trunk server <-> storages, tracker -> storage (sync-and-storage-layout.md 6.5)
+    pub const TRUNK_ALLOC_SPACE: u8 = 27;
+    pub const TRUNK_ALLOC_CONFIRM: u8 = 28;
+    pub const TRUNK_FREE_SPACE: u8 = 29;
+    pub const TRUNK_SYNC_BINLOG: u8 = 30;
+    pub const TRUNK_GET_BINLOG_SIZE: u8 = 31;
+    pub const TRUNK_DELETE_BINLOG_MARKS: u8 = 32;
+    pub const TRUNK_TRUNCATE_BINLOG_FILE: u8 = 33;
     pub const SYNC_MODIFY_FILE: u8 = 35;
     pub const SYNC_TRUNCATE_FILE: u8 = 37;
     pub const SYNC_RENAME_FILE: u8 = 40;
@@ -118,6 +126,13 @@ pub mod cmd {
             SERVER_LIST_STORAGE => "SERVER_LIST_STORAGE",
             SERVER_DELETE_STORAGE => "SERVER_DELETE_STORAGE",
             SERVER_SET_TRUNK_SERVER => "SERVER_SET_TRUNK_SERVER",
+            TRUNK_ALLOC_SPACE => "TRUNK_ALLOC_SPACE",
+            TRUNK_ALLOC_CONFIRM => "TRUNK_ALLOC_CONFIRM",
+            TRUNK_FREE_SPACE => "TRUNK_FREE_SPACE",
+            TRUNK_SYNC_BINLOG => "TRUNK_SYNC_BINLOG",
+            TRUNK_GET_BINLOG_SIZE => "TRUNK_GET_BINLOG_SIZE",
+            TRUNK_DELETE_BINLOG_MARKS => "TRUNK_DELETE_BINLOG_MARKS",
+            TRUNK_TRUNCATE_BINLOG_FILE => "TRUNK_TRUNCATE_BINLOG_FILE",
             SERVER_GET_LEADER => "SERVER_GET_LEADER",
             SERVER_TRACKER_CLUSTER_STAT => "SERVER_TRACKER_CLUSTER_STAT",
             SERVER_STORAGE_CLUSTER_STAT => "SERVER_STORAGE_CLUSTER_STAT",
