@@ -267,26 +267,7 @@ impl Storage {
             return Err(Fail::early(errno::EINVAL));
         }
         let path = self.store.trunk_file_path(&ln, &slot);
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Fail::early(io_errno(&e)))?;
-        let len = f.metadata().map_err(|e| Fail::early(io_errno(&e)))?.len();
-        let want = len
-            .max(self.params.read().trunk_file_size)
-            .max(u64::from(slot.offset) + u64::from(slot.alloc_size));
-        if len < want {
-            f.set_len(want).map_err(|e| Fail::early(io_errno(&e)))?;
-        }
-        if !slot.holds(u64::from(expected.file_size), want) {
-            return Err(Fail::early(errno::EINVAL));
-        }
-        let mut on_disk = [0u8; SLOT_HEADER_LEN as usize];
-        f.read_exact_at(&mut on_disk, u64::from(slot.offset))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let (f, on_disk) = self.open_slot_for_write(&path, &slot, u64::from(expected.file_size))?;
         if on_disk != [0u8; SLOT_HEADER_LEN as usize] || header_only {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             if SlotHeader::from_bytes(&on_disk).names(&name) {

@@ -24,6 +24,7 @@ use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
     UploadReq, UploadSlaveHead,
 };
+use fdfs_common::proto::trunk::TrunkInfo;
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 use std::fs::{File, OpenOptions};
@@ -126,6 +127,34 @@ impl Storage {
         }
         let x7 = self.store.format_ext(&req.ext);
         let source = self.source();
+        let stored = match self.trunk_slot_size(req.file_size).filter(|_| !appender) {
+            Some(requested) => {
+                self.upload_into_trunk(conn, path_index, req.file_size, requested, &source, &x7)
+            }
+            None => self.upload_into_plain_file(conn, path_index, &req, &source, &x7, appender),
+        };
+        self.count(
+            total_idx,
+            stored.is_ok(),
+            Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
+        );
+        Ok(FileIdReply {
+            group: self.group.clone(),
+            filename: stored?,
+        }
+        .to_bytes())
+    }
+
+    /// An upload as a file of its own: received into a temp file, then linked under its name.
+    fn upload_into_plain_file(
+        &self,
+        conn: &mut Conn,
+        path_index: usize,
+        req: &UploadReq,
+        source: &Source,
+        x7: &str,
+        appender: bool,
+    ) -> Result<String, Fail> {
         let subdir = if self.store.distribute_mode == 1 {
             // hash mode needs the name: use a provisional one as upstream does
             let provisional = FilePayload {
@@ -138,46 +167,28 @@ impl Storage {
         } else {
             self.store.choose_subdir("")
         };
-        let (new, crc) = self
-            .receive_new_file(
-                conn,
-                path_index,
-                &self.store.subdir_path(path_index, subdir),
-                req.file_size as u64,
-            )
-            .inspect_err(|_| {
-                self.count(
-                    total_idx,
-                    false,
-                    Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
-                );
-            })?;
+        let (new, crc) = self.receive_new_file(
+            conn,
+            path_index,
+            &self.store.subdir_path(path_index, subdir),
+            req.file_size as u64,
+        )?;
         let mtime = new
             .file
             .metadata()
             .map(|m| m.mtime())
             .unwrap_or_else(|_| fdfs_common::now());
-        let name = self.commit_new_file(
+        self.commit_new_file(
             &new,
             path_index,
             subdir,
-            &source,
+            source,
             mtime,
             req.file_size,
             appender,
             crc,
-            &x7,
-        )?;
-        self.count(
-            total_idx,
-            true,
-            Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
-        );
-        Ok(FileIdReply {
-            group: self.group.clone(),
-            filename: name,
-        }
-        .to_bytes())
+            x7,
+        )
     }
 
     /// Link a complete new file under a fresh, unused name.
@@ -626,6 +637,17 @@ impl Storage {
             let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
             self.zero_slot(&ln, &stored)
                 .map_err(|e| fail(io_errno(&e)))?;
+            if let (Some((slot, _)), Ok(rn)) = (stored.trunk, RemoteName::decode(&req.filename)) {
+                // the source storage gives the slot back; replicas only zero theirs
+                self.free_slot(&TrunkInfo {
+                    store_path_index: rn.store_path_index as u8,
+                    sub_path_high: rn.subdir_high as u8,
+                    sub_path_low: rn.subdir_low as u8,
+                    trunk_id: slot.trunk_id,
+                    offset: slot.offset,
+                    size: slot.alloc_size,
+                });
+            }
             self.count(stat::TOTAL_DELETE_COUNT, true, None);
             return Ok(Vec::new());
         }
@@ -854,6 +876,9 @@ impl Storage {
             cmd::SYNC_TRUNCATE_FILE => self.sync_truncate_file(session, body).map(Reply),
             cmd::SYNC_RENAME_FILE => self.sync_rename_file(body).map(Reply),
             cmd::SYNC_CREATE_LINK => self.sync_create_link(session, body).map(Reply),
+            cmd::TRUNK_ALLOC_SPACE => self.trunk_alloc_space(body).map(Reply),
+            cmd::TRUNK_ALLOC_CONFIRM => self.trunk_alloc_confirm(h, body).map(Reply),
+            cmd::TRUNK_FREE_SPACE => self.trunk_free_space(body).map(Reply),
             cmd::TRUNK_GET_BINLOG_SIZE => self.trunk_get_binlog_size(body).map(Reply),
             cmd::TRUNK_DELETE_BINLOG_MARKS => self.trunk_delete_binlog_marks(body).map(Reply),
             // a stream of unannounced length: it ends when we close, and so does a refusal

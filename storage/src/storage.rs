@@ -33,6 +33,11 @@ pub struct TrackerParams {
     pub trust_storage_server_id: bool,
     /// size of a trunk file (tracker.conf `trunk_file_size`, upstream's default 64 MiB)
     pub trunk_file_size: u64,
+    /// small uploads go into trunk files
+    pub use_trunk_file: bool,
+    pub slot_min_size: u32,
+    pub slot_max_size: u32,
+    pub trunk_alloc_alignment_size: u32,
 }
 
 impl Default for TrackerParams {
@@ -46,6 +51,10 @@ impl Default for TrackerParams {
             id_in_filename: false,
             trust_storage_server_id: true,
             trunk_file_size: 64 << 20,
+            use_trunk_file: false,
+            slot_min_size: 256,
+            slot_max_size: 8 << 20,
+            trunk_alloc_alignment_size: 0,
         }
     }
 }
@@ -77,6 +86,12 @@ impl TrackerParams {
                     if let Ok(n @ 1..) = v.trim().parse::<u64>() {
                         p.trunk_file_size = n;
                     }
+                }
+                "use_trunk_file" => p.use_trunk_file = v.trim() == "1",
+                "slot_min_size" => p.slot_min_size = v.trim().parse().unwrap_or(256),
+                "slot_max_size" => p.slot_max_size = v.trim().parse().unwrap_or(8 << 20),
+                "trunk_alloc_alignment_size" => {
+                    p.trunk_alloc_alignment_size = v.trim().parse().unwrap_or(0)
                 }
                 _ => {}
             }
@@ -167,6 +182,8 @@ pub struct Storage {
     pub members: RwLock<Vec<fdfs_common::proto::cluster::Brief>>,
     /// the group's trunk server as the leader last announced it
     pub trunk_server: RwLock<Option<fdfs_common::proto::cluster::Brief>>,
+    /// this storage's free-space index and trunk binlog while it is the trunk server
+    pub(crate) trunk_state: Mutex<Option<crate::trunk::TrunkServerState>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -203,6 +220,7 @@ impl Storage {
             storage_ids: RwLock::new(Default::default()),
             members: RwLock::new(Vec::new()),
             trunk_server: RwLock::new(None),
+            trunk_state: Mutex::new(None),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

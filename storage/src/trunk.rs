@@ -2,13 +2,37 @@
 //! `data/trunk/binlog` that the tracker elects the trunk server by, and the marks a new trunk
 //! server starts without. The free-space index itself is in `trunk_alloc`.
 
-use crate::storage::{Fail, Storage};
+use crate::binlog::op;
+use crate::storage::{io_errno, Fail, Storage};
+use crate::trunk_alloc::FreeIndex;
 use fdfs_common::codec::{DecodeError, Message};
-use fdfs_common::proto::errno;
-use fdfs_common::proto::trunk::TrunkBinlogSize;
+use fdfs_common::file_id::{FilePayload, RemoteName, Source, TRUNK_FILE_FLAG};
+use fdfs_common::net::{self, NetError};
+use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkBinlogSize, TrunkInfo, TrunkSlotReq};
+use fdfs_common::proto::{cmd, errno, Header};
+use fdfs_common::server::Conn;
+use fdfs_common::trunk::{SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 type Outcome = Result<Vec<u8>, Fail>;
+
+/// What the trunk server keeps: the free-space index, rebuilt from the trunk binlog when the
+/// role arrives, and the binlog it appends every change to before answering.
+pub struct TrunkServerState {
+    index: FreeIndex,
+    binlog: File,
+    /// the largest trunk file id seen; a new trunk file takes the next one
+    last_trunk_id: u32,
+}
+
+/// A TRUNK_ALLOC_CONFIRM status that keeps the slot taken (stored, or "slot occupied").
+fn confirm_keeps(status: u8) -> bool {
+    status == 0 || status == errno::EEXIST
+}
 
 impl Storage {
     /// `data/trunk`: the trunk binlog and the trunk server's per-member marks.
@@ -58,5 +82,389 @@ impl Storage {
         }
         log::info!("trunk binlog marks deleted: this storage becomes the trunk server");
         Ok(Vec::new())
+    }
+
+    /// The slot bytes an upload of `size` needs, or `None` for a plain file: trunks take only
+    /// normal uploads whose slot (24-byte header included) fits `slot_max_size`.
+    pub(crate) fn trunk_slot_size(&self, size: i64) -> Option<u32> {
+        let p = self.params.read();
+        if !p.use_trunk_file || size < 0 || self.trunk_server.read().is_none() {
+            return None;
+        }
+        let want = u64::try_from(size).ok()? + u64::from(SLOT_HEADER_LEN);
+        (want <= u64::from(p.slot_max_size)).then_some(want as u32)
+    }
+
+    /// Run `f` on the trunk server state, loading it from the trunk binlog the first time.
+    fn with_trunk_state<R>(&self, f: impl FnOnce(&mut TrunkServerState) -> R) -> Result<R, u8> {
+        if !self.is_trunk_server() {
+            return Err(errno::EINVAL);
+        }
+        let mut guard = self.trunk_state.lock();
+        if guard.is_none() {
+            *guard = Some(self.load_trunk_state().map_err(|e| io_errno(&e))?);
+        }
+        Ok(f(guard.as_mut().expect("loaded")))
+    }
+
+    fn load_trunk_state(&self) -> std::io::Result<TrunkServerState> {
+        let dir = self.trunk_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("binlog");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut index = FreeIndex::default();
+        let mut last_trunk_id = 0;
+        for line in text.lines() {
+            match TrunkBinlogRecord::parse(line) {
+                Some(r) => {
+                    last_trunk_id = last_trunk_id.max(r.block.trunk_id);
+                    index.replay(&r);
+                }
+                None => log::warn!("trunk binlog line skipped: {line:?}"),
+            }
+        }
+        let binlog = OpenOptions::new().create(true).append(true).open(&path)?;
+        log::info!(
+            "trunk server: {} free blocks, {} bytes free, last trunk file id {last_trunk_id}",
+            index.blocks().count(),
+            index.free_bytes()
+        );
+        Ok(TrunkServerState {
+            index,
+            binlog,
+            last_trunk_id,
+        })
+    }
+
+    fn append_trunk_binlog(
+        &self,
+        st: &mut TrunkServerState,
+        lines: &[TrunkBinlogRecord],
+    ) -> std::io::Result<()> {
+        let text: String = lines.iter().map(|r| r.to_line()).collect();
+        st.binlog.write_all(text.as_bytes())?;
+        if self.durable() {
+            st.binlog.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Upstream's slot size: at least `slot_min_size`, else rounded up to the alignment.
+    fn rounded_slot(&self, requested: u32) -> u32 {
+        let p = self.params.read();
+        if requested <= p.slot_min_size {
+            p.slot_min_size
+        } else if p.trunk_alloc_alignment_size > 0 {
+            requested.div_ceil(p.trunk_alloc_alignment_size) * p.trunk_alloc_alignment_size
+        } else {
+            requested
+        }
+    }
+
+    /// Allocate on this trunk server: best fit, or a new trunk file when nothing fits.
+    fn alloc_here(&self, spi: u8, requested: u32) -> Result<TrunkInfo, u8> {
+        let size = self.rounded_slot(requested);
+        let trunk_size = self.params.read().trunk_file_size;
+        if u64::from(size) > trunk_size || usize::from(spi) >= self.store.paths.len() {
+            return Err(errno::EINVAL);
+        }
+        let slot_min = self.params.read().slot_min_size;
+        self.with_trunk_state(|st| {
+            let now = fdfs_common::now();
+            let mut lines = Vec::new();
+            let found = match st.index.alloc(now, spi, size, slot_min) {
+                Some(x) => x,
+                None => {
+                    let whole = self.create_trunk_file(st, spi, trunk_size)?;
+                    lines.extend(st.index.add_trunk(now, whole));
+                    st.index
+                        .alloc(now, spi, size, slot_min)
+                        .ok_or(errno::ENOSPC)?
+                }
+            };
+            lines.extend(found.1);
+            self.append_trunk_binlog(st, &lines)
+                .map_err(|e| io_errno(&e))?;
+            Ok(found.0)
+        })?
+    }
+
+    /// A new sparse trunk file in the next data directory of store path `spi`.
+    fn create_trunk_file(
+        &self,
+        st: &mut TrunkServerState,
+        spi: u8,
+        size: u64,
+    ) -> Result<TrunkInfo, u8> {
+        let (high, low) = self.store.choose_subdir("");
+        let id = st.last_trunk_id + 1;
+        let slot = TrunkSlot {
+            trunk_id: id,
+            offset: 0,
+            alloc_size: 0,
+        };
+        let path = self
+            .store
+            .subdir_path(spi.into(), (high, low))
+            .join(slot.file_name());
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                log::error!("create trunk file {} fail: {e}", path.display());
+                io_errno(&e)
+            })?;
+        f.set_len(size).map_err(|e| io_errno(&e))?;
+        st.last_trunk_id = id;
+        log::info!("trunk file {} created", path.display());
+        Ok(TrunkInfo {
+            store_path_index: spi,
+            sub_path_high: high as u8,
+            sub_path_low: low as u8,
+            trunk_id: id,
+            offset: 0,
+            size: size as u32,
+        })
+    }
+
+    fn confirm_here(&self, info: &TrunkInfo, status: u8) -> Result<(), u8> {
+        self.with_trunk_state(|st| {
+            let lines = st
+                .index
+                .confirm(fdfs_common::now(), info, confirm_keeps(status));
+            self.append_trunk_binlog(st, &lines)
+                .map_err(|e| io_errno(&e))
+        })?
+    }
+
+    fn free_here(&self, info: &TrunkInfo) -> Result<(), u8> {
+        self.with_trunk_state(|st| {
+            let lines = st.index.free(fdfs_common::now(), *info);
+            self.append_trunk_binlog(st, &lines)
+                .map_err(|e| io_errno(&e))
+        })?
+    }
+
+    /// One request to the trunk server; the answer's body.
+    fn ask_trunk_server(&self, command: u8, status: u8, body: &[u8]) -> Result<Vec<u8>, u8> {
+        let Some(ts) = self.trunk_server.read().clone() else {
+            return Err(errno::EAGAIN);
+        };
+        let c = &self.cfg.server;
+        let port = u16::try_from(ts.port).map_err(|_| errno::EINVAL)?;
+        let bind = if self.cfg.client_bind && !c.bind_addr.is_empty() {
+            c.bind_addr.parse().ok()
+        } else {
+            None
+        };
+        let mut s = net::connect(
+            &ts.ip,
+            port,
+            bind,
+            Duration::from_secs(c.connect_timeout),
+            Duration::from_secs(c.network_timeout),
+        )
+        .map_err(|e| io_errno(&e))?;
+        let r = net::send_request(&mut s, command, status, body)
+            .map_err(NetError::Io)
+            .and_then(|_| {
+                let h = net::recv_header(&mut s)?;
+                net::recv_body(&mut s, &h)
+            });
+        net::quit(s);
+        r.map_err(|e| e.errno() as u8)
+    }
+
+    fn alloc_slot(&self, spi: u8, requested: u32) -> Result<TrunkInfo, u8> {
+        if self.is_trunk_server() {
+            return self.alloc_here(spi, requested);
+        }
+        let req = TrunkAllocReq {
+            group: self.group.clone(),
+            size: requested as i32,
+            store_path_index: spi,
+        };
+        let b = self.ask_trunk_server(cmd::TRUNK_ALLOC_SPACE, 0, &req.to_bytes())?;
+        TrunkInfo::from_bytes(&b).map_err(|_| errno::EIO)
+    }
+
+    fn confirm_slot(&self, info: &TrunkInfo, status: u8) {
+        let r = if self.is_trunk_server() {
+            self.confirm_here(info, status)
+        } else {
+            let req = TrunkSlotReq {
+                group: self.group.clone(),
+                info: *info,
+            };
+            self.ask_trunk_server(cmd::TRUNK_ALLOC_CONFIRM, status, &req.to_bytes())
+                .map(|_| ())
+        };
+        if let Err(code) = r {
+            log::warn!("trunk alloc confirm of {info:?} fail, errno: {code}");
+        }
+    }
+
+    /// Give a deleted file's slot back to the trunk server's free list.
+    pub(crate) fn free_slot(&self, info: &TrunkInfo) {
+        let r = if self.is_trunk_server() {
+            self.free_here(info)
+        } else {
+            let req = TrunkSlotReq {
+                group: self.group.clone(),
+                info: *info,
+            };
+            self.ask_trunk_server(cmd::TRUNK_FREE_SPACE, 0, &req.to_bytes())
+                .map(|_| ())
+        };
+        if let Err(code) = r {
+            log::warn!("trunk free space of {info:?} fail, errno: {code}");
+        }
+    }
+
+    /// Store an upload of `size` bytes into a trunk slot: allocate (through the trunk server),
+    /// write the data and then the header into this member's copy of the trunk file, confirm,
+    /// and record the create. Returns the new file's name.
+    pub(crate) fn upload_into_trunk(
+        &self,
+        conn: &mut Conn,
+        spi: usize,
+        size: i64,
+        requested: u32,
+        source: &Source,
+        x7: &str,
+    ) -> Result<String, Fail> {
+        let info = self.alloc_slot(spi as u8, requested).map_err(Fail::early)?;
+        let slot = TrunkSlot {
+            trunk_id: info.trunk_id,
+            offset: info.offset,
+            alloc_size: info.size,
+        };
+        let written = self.write_new_slot(conn, spi, &info, &slot, size, source, x7);
+        match &written {
+            Ok(_) => self.confirm_slot(&info, 0),
+            Err(f) => self.confirm_slot(
+                &info,
+                if f.code == errno::EEXIST {
+                    errno::EEXIST
+                } else {
+                    errno::EIO
+                },
+            ),
+        }
+        written
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_new_slot(
+        &self,
+        conn: &mut Conn,
+        spi: usize,
+        info: &TrunkInfo,
+        slot: &TrunkSlot,
+        size: i64,
+        source: &Source,
+        x7: &str,
+    ) -> Result<String, Fail> {
+        let dir = self.store.subdir_path(
+            spi,
+            (u32::from(info.sub_path_high), u32::from(info.sub_path_low)),
+        );
+        let (f, head) = self.open_slot_for_write(&dir.join(slot.file_name()), slot, size as u64)?;
+        if head != [0u8; SLOT_HEADER_LEN as usize] {
+            log::error!("trunk slot {slot:?} handed out is not empty");
+            return Err(Fail::early(errno::EEXIST));
+        }
+        let mut w = f.try_clone().map_err(|e| Fail::early(io_errno(&e)))?;
+        w.seek(SeekFrom::Start(slot.data_offset()))
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let mut crc = crc32fast::Hasher::new();
+        self.receive_and_sync(conn, &mut w, size as u64, Some(&mut crc))?;
+        let timestamp = fdfs_common::now();
+        let payload = FilePayload {
+            source: source.clone(),
+            timestamp: timestamp as u32,
+            size_field: FilePayload::make_size_field(size, false, self.store.random())
+                | TRUNK_FILE_FLAG,
+            crc32: crc.finalize(),
+        };
+        let name = format!(
+            "M{spi:02X}/{:02X}/{:02X}/{}{}{x7}",
+            info.sub_path_high,
+            info.sub_path_low,
+            payload.encode_b27(),
+            slot.encode_b16()
+        );
+        let rn = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
+        let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or(Fail::done(errno::EINVAL))?;
+        let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
+        f.write_all_at(&header.to_bytes(), u64::from(info.offset))
+            .map_err(|e| Fail::done(io_errno(&e)))?;
+        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
+        Ok(name)
+    }
+
+    /// TRUNK_ALLOC_SPACE (27), on the trunk server.
+    pub(crate) fn trunk_alloc_space(&self, body: &[u8]) -> Outcome {
+        let req = TrunkAllocReq::from_bytes(body)?;
+        if req.group != self.group {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        let info = self
+            .alloc_here(req.store_path_index, req.size as u32)
+            .map_err(Fail::done)?;
+        Ok(info.to_bytes())
+    }
+
+    /// TRUNK_ALLOC_CONFIRM (28), on the trunk server; the header status is the upload's result.
+    pub(crate) fn trunk_alloc_confirm(&self, h: Header, body: &[u8]) -> Outcome {
+        let req = TrunkSlotReq::from_bytes(body)?;
+        if req.group != self.group {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        self.confirm_here(&req.info, h.status).map_err(Fail::done)?;
+        Ok(Vec::new())
+    }
+
+    /// TRUNK_FREE_SPACE (29), on the trunk server: a deleted file's slot.
+    pub(crate) fn trunk_free_space(&self, body: &[u8]) -> Outcome {
+        let req = TrunkSlotReq::from_bytes(body)?;
+        if req.group != self.group {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        self.free_here(&req.info).map_err(Fail::done)?;
+        Ok(Vec::new())
+    }
+
+    /// This member's copy of a trunk file, ready to take `file_size` bytes into `slot`: created
+    /// sparse at `trunk_file_size` (or extended to hold the slot) when needed, the slot checked
+    /// against the file, and the slot's current header (all zeros when free).
+    pub(crate) fn open_slot_for_write(
+        &self,
+        path: &std::path::Path,
+        slot: &TrunkSlot,
+        file_size: u64,
+    ) -> Result<(File, [u8; SLOT_HEADER_LEN as usize]), Fail> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let len = f.metadata().map_err(|e| Fail::early(io_errno(&e)))?.len();
+        let want = len
+            .max(self.params.read().trunk_file_size)
+            .max(u64::from(slot.offset) + u64::from(slot.alloc_size));
+        if len < want {
+            f.set_len(want).map_err(|e| Fail::early(io_errno(&e)))?;
+        }
+        if !slot.holds(file_size, want) {
+            return Err(Fail::early(errno::EINVAL));
+        }
+        let mut head = [0u8; SLOT_HEADER_LEN as usize];
+        f.read_exact_at(&mut head, u64::from(slot.offset))
+            .map_err(|e| Fail::early(io_errno(&e)))?;
+        Ok((f, head))
     }
 }

@@ -80,3 +80,106 @@ fn trunk_server_elected_announced_and_moved() {
     let (code, out, err) = c.tool("fdfs_monitor", &["set_trunk_server", "group1"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Small uploads land in trunk slots allocated by the trunk server, whichever member took
+/// them; they read back from every member, deleting one gives its slot to the next upload of
+/// that size, and a file too big for a slot stays a plain file.
+#[test]
+fn small_uploads_go_into_trunk_slots() {
+    use fdfs_common::file_id::{FileKind, RemoteName};
+    use fdfs_common::trunk::TrunkSlot;
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
+                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
+            .into(),
+        ..Default::default()
+    });
+    c.wait_active(2);
+    let holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
+    // every member must know the trunk server before it takes small uploads into trunks
+    for s in &c.storages {
+        wait_for(
+            "a member was not told the trunk server",
+            || s.daemon.log().contains("trunk server: ").then_some(()),
+            || s.daemon.log(),
+        );
+    }
+    let client = c.client();
+    let slot_of = |id: &fdfs_client::FileId| {
+        let rn = RemoteName::decode(&id.name).unwrap();
+        assert_eq!(rn.kind, FileKind::Trunk, "{id}");
+        TrunkSlot::of_name(&rn).unwrap()
+    };
+    // uploads go to both members in turn (store_server round robin)
+    let mut files = Vec::new();
+    for (i, size) in [0usize, 9, 300, 1000, 5000, 30000, 9, 300]
+        .into_iter()
+        .enumerate()
+    {
+        let data: Vec<u8> = (0..size).map(|k| (k * 7 + i) as u8).collect();
+        let id = rfdfs_tests::upload(&client, &data, "bin");
+        let slot = slot_of(&id);
+        let expected = if size + 24 <= 256 {
+            256
+        } else {
+            (size as u32 + 24).div_ceil(256) * 256
+        };
+        assert_eq!(slot.alloc_size, expected, "{id}: slot for {size} bytes");
+        assert_eq!(rfdfs_tests::read_back(&client, &id), data, "{id}");
+        files.push((id, data, slot));
+    }
+    let mut slots: Vec<_> = files.iter().map(|f| (f.2.trunk_id, f.2.offset)).collect();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), files.len(), "a slot was handed out twice");
+    // every member holds every file in the same slot: read each from each member directly
+    for s in &c.storages {
+        for (id, data, _) in &files {
+            wait_for(
+                "a trunk file did not reach a member",
+                || {
+                    let mut conn = rfdfs_tests::raw::connect(&s.ip, s.port);
+                    let body = fdfs_common::proto::storage::DownloadReq {
+                        offset: 0,
+                        count: 0,
+                        group: id.group.clone(),
+                        filename: id.name.clone(),
+                    };
+                    use fdfs_common::codec::Message;
+                    let frame = rfdfs_tests::raw::frame(
+                        fdfs_common::proto::cmd::DOWNLOAD_FILE,
+                        0,
+                        &body.to_bytes(),
+                    );
+                    rfdfs_tests::raw::exchange(&mut conn, &frame)
+                        .filter(|(st, got)| *st == 0 && got == data)
+                },
+                || s.daemon.log(),
+            );
+        }
+    }
+    // a delete frees its slot: the next upload of that size takes it
+    let (gone, _, freed) = files.remove(2);
+    client.delete(&gone).unwrap();
+    let again = rfdfs_tests::upload(&client, &[7u8; 300], "bin");
+    assert_eq!(slot_of(&again), freed, "the freed slot was not reused");
+    assert_eq!(rfdfs_tests::read_back(&client, &again), [7u8; 300]);
+    assert_eq!(client.download_to_vec(&gone, 0, 0).unwrap_err().errno(), 2);
+    // too big for a slot: a plain file
+    let big = rfdfs_tests::upload(&client, &vec![1u8; 70 * 1024], "bin");
+    assert_eq!(
+        RemoteName::decode(&big.name).unwrap().kind,
+        FileKind::Normal
+    );
+    // the trunk server's binlog holds the whole story
+    let ts = c.storages.iter().find(|s| s.ip == holder).unwrap();
+    let binlog = std::fs::read_to_string(ts.base.join("data/trunk/binlog")).unwrap();
+    assert!(binlog.lines().count() >= 4 * 9, "{binlog}");
+    for line in binlog.lines() {
+        assert!(
+            fdfs_common::trunk::TrunkBinlogRecord::parse(line).is_some(),
+            "{line:?}"
+        );
+    }
+}
