@@ -321,6 +321,24 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 .expect("spawn reporter")
         })
         .collect();
+    // the trunk server pushes its trunk binlog to the members (nothing to do otherwise)
+    let trunk_pusher = {
+        let (s, stop) = (Arc::clone(&storage), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("trunk-binlog".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    s.push_trunk_binlog();
+                    for _ in 0..10 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+            .expect("spawn trunk binlog pusher")
+    };
     let stat_path = data.join(store::STAT_FILE);
     let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
@@ -385,6 +403,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     for r in reporters {
         let _ = r.join();
     }
+    let _ = trunk_pusher.join();
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
     }

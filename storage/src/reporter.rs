@@ -339,6 +339,9 @@ impl Reporter {
                     if current.as_ref().map(|b| &b.id) != Some(&trunk.id) {
                         log::info!("trunk server: {}:{} ({})", trunk.ip, trunk.port, trunk.id);
                         *current = Some(trunk);
+                        // a trunk server's index is rebuilt from the binlog whenever the role
+                        // comes (back) to it
+                        *self.storage.trunk_state.lock() = None;
                     }
                 }
                 // every beat, not only on a new list: a deferred mark move may be due now

@@ -879,6 +879,8 @@ impl Storage {
             cmd::TRUNK_ALLOC_SPACE => self.trunk_alloc_space(body).map(Reply),
             cmd::TRUNK_ALLOC_CONFIRM => self.trunk_alloc_confirm(h, body).map(Reply),
             cmd::TRUNK_FREE_SPACE => self.trunk_free_space(body).map(Reply),
+            cmd::TRUNK_SYNC_BINLOG => self.trunk_sync_binlog(body).map(Reply),
+            cmd::TRUNK_TRUNCATE_BINLOG_FILE => self.trunk_truncate_binlog_file(body).map(Reply),
             cmd::TRUNK_GET_BINLOG_SIZE => self.trunk_get_binlog_size(body).map(Reply),
             cmd::TRUNK_DELETE_BINLOG_MARKS => self.trunk_delete_binlog_marks(body).map(Reply),
             // a stream of unannounced length: it ends when we close, and so does a refusal

@@ -8,7 +8,10 @@ use crate::trunk_alloc::FreeIndex;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::{FilePayload, RemoteName, Source, TRUNK_FILE_FLAG};
 use fdfs_common::net::{self, NetError};
-use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkBinlogSize, TrunkInfo, TrunkSlotReq};
+use fdfs_common::proto::cluster::Brief;
+use fdfs_common::proto::trunk::{
+    TrunkAllocReq, TrunkBinlogLines, TrunkBinlogSize, TrunkInfo, TrunkSlotReq,
+};
 use fdfs_common::proto::{cmd, errno, Header};
 use fdfs_common::server::Conn;
 use fdfs_common::trunk::{SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
@@ -466,5 +469,130 @@ impl Storage {
         f.read_exact_at(&mut head, u64::from(slot.offset))
             .map_err(|e| Fail::early(io_errno(&e)))?;
         Ok((f, head))
+    }
+
+    /// The trunk server's progress in pushing its trunk binlog to member `id` (upstream's
+    /// names: `data/trunk/<ip>_<port>.mark`, `<id>.mark` with storage ids).
+    fn trunk_mark_path(&self, id: &str) -> PathBuf {
+        if self.params.read().use_storage_id {
+            self.trunk_dir().join(format!("{id}.mark"))
+        } else {
+            self.trunk_dir()
+                .join(format!("{id}_{}.mark", self.cfg.server.port))
+        }
+    }
+
+    /// One round of the trunk server's binlog push (TRUNK_SYNC_BINLOG): every other member gets
+    /// the lines past its mark, whole lines only, a truncate (TRUNK_TRUNCATE_BINLOG_FILE) first
+    /// when it starts from the beginning. A member that fails is retried next round.
+    pub fn push_trunk_binlog(&self) {
+        if !self.is_trunk_server() {
+            return;
+        }
+        let binlog = match std::fs::read(self.trunk_dir().join("binlog")) {
+            Ok(b) => b,
+            Err(_) => return,
+        };
+        let me = self.my_id.read().clone();
+        let members: Vec<Brief> = self
+            .members
+            .read()
+            .iter()
+            .filter(|b| b.id != me && b.status == fdfs_common::proto::status::ACTIVE)
+            .cloned()
+            .collect();
+        for m in members {
+            let mark = self.trunk_mark_path(&m.id);
+            let offset = std::fs::read_to_string(&mark)
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("binlog_offset="))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                })
+                .unwrap_or(0)
+                .min(binlog.len());
+            let Some(end) = binlog[offset..]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map(|p| offset + p + 1)
+            else {
+                continue;
+            };
+            let chunk_end = if end - offset > 256 * 1024 {
+                // whole lines, at most about 256 KiB a request
+                offset
+                    + binlog[offset..offset + 256 * 1024]
+                        .iter()
+                        .rposition(|&c| c == b'\n')
+                        .map_or(end - offset, |p| p + 1)
+            } else {
+                end
+            };
+            match self.send_trunk_lines(&m, offset == 0, &binlog[offset..chunk_end]) {
+                Ok(()) => {
+                    let text = format!("binlog_offset={chunk_end}\n");
+                    if let Err(e) = crate::store::write_atomic(&mark, text.as_bytes()) {
+                        log::error!("write {} fail: {e}", mark.display());
+                    }
+                }
+                Err(e) => log::warn!("push trunk binlog to {}:{} fail: {e}", m.ip, m.port),
+            }
+        }
+    }
+
+    fn send_trunk_lines(&self, m: &Brief, from_start: bool, lines: &[u8]) -> Result<(), NetError> {
+        let c = &self.cfg.server;
+        let port = u16::try_from(m.port).map_err(|_| NetError::Status(errno::EINVAL))?;
+        let mut s = net::connect(
+            &m.ip,
+            port,
+            None,
+            Duration::from_secs(c.connect_timeout),
+            Duration::from_secs(c.network_timeout),
+        )?;
+        if from_start {
+            net::request(&mut s, cmd::TRUNK_TRUNCATE_BINLOG_FILE, &[])?;
+        }
+        let r = net::request(&mut s, cmd::TRUNK_SYNC_BINLOG, lines).map(|_| ());
+        net::quit(s);
+        r
+    }
+
+    /// TRUNK_SYNC_BINLOG (30), on a member: the trunk server's next whole lines.
+    pub(crate) fn trunk_sync_binlog(&self, body: &[u8]) -> Outcome {
+        let lines = TrunkBinlogLines::from_bytes(body)?;
+        if self.is_trunk_server() {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.trunk_dir().join("binlog"))
+            .map_err(|e| Fail::done(io_errno(&e)))?;
+        f.write_all(lines.text.as_bytes())
+            .map_err(|e| Fail::done(io_errno(&e)))?;
+        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
+        Ok(Vec::new())
+    }
+
+    /// TRUNK_TRUNCATE_BINLOG_FILE (33), on a member: the trunk server starts its push from the
+    /// beginning. The old binlog is kept as `binlog.<YYYYmmddHHMMSS>` beside it.
+    pub(crate) fn trunk_truncate_binlog_file(&self, body: &[u8]) -> Outcome {
+        if !body.is_empty() {
+            return Err(DecodeError::Trailing { len: body.len() }.into());
+        }
+        if self.is_trunk_server() {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        let path = self.trunk_dir().join("binlog");
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+            let stamp =
+                fdfs_common::log::format_time(fdfs_common::now()).replace(['-', ' ', ':'], "");
+            let backup = self.trunk_dir().join(format!("binlog.{stamp}"));
+            std::fs::rename(&path, &backup).map_err(|e| Fail::done(io_errno(&e)))?;
+        }
+        Ok(Vec::new())
     }
 }

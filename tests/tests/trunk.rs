@@ -26,6 +26,46 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>, log: impl Fn() -> S
     }
 }
 
+/// `id` read from one member directly, when that member answers with exactly `data`.
+fn member_has(ip: &str, port: u16, id: &fdfs_client::FileId, data: &[u8]) -> Option<()> {
+    use fdfs_common::codec::Message;
+    let mut conn = rfdfs_tests::raw::connect(ip, port);
+    let body = fdfs_common::proto::storage::DownloadReq {
+        offset: 0,
+        count: 0,
+        group: id.group.clone(),
+        filename: id.name.clone(),
+    };
+    let frame =
+        rfdfs_tests::raw::frame(fdfs_common::proto::cmd::DOWNLOAD_FILE, 0, &body.to_bytes());
+    rfdfs_tests::raw::exchange(&mut conn, &frame)
+        .filter(|(st, got)| *st == 0 && got == data)
+        .map(|_| ())
+}
+
+/// A two-member group with small trunk files (4 MiB, slots up to 64 KiB, 256-byte alignment),
+/// once both members know their trunk server; and that server's id.
+fn trunk_group() -> (Cluster, String) {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
+                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
+            .into(),
+        ..Default::default()
+    });
+    c.wait_active(2);
+    let holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
+    // a member takes small uploads into trunks only once it knows the trunk server
+    for s in &c.storages {
+        wait_for(
+            "a member was not told the trunk server",
+            || s.daemon.log().contains("trunk server: ").then_some(()),
+            || s.daemon.log(),
+        );
+    }
+    (c, holder)
+}
+
 #[test]
 fn trunk_server_elected_announced_and_moved() {
     let mut c = Cluster::start(ClusterOpts {
@@ -88,23 +128,7 @@ fn trunk_server_elected_announced_and_moved() {
 fn small_uploads_go_into_trunk_slots() {
     use fdfs_common::file_id::{FileKind, RemoteName};
     use fdfs_common::trunk::TrunkSlot;
-    let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
-                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
-            .into(),
-        ..Default::default()
-    });
-    c.wait_active(2);
-    let holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
-    // every member must know the trunk server before it takes small uploads into trunks
-    for s in &c.storages {
-        wait_for(
-            "a member was not told the trunk server",
-            || s.daemon.log().contains("trunk server: ").then_some(()),
-            || s.daemon.log(),
-        );
-    }
+    let (c, holder) = trunk_group();
     let client = c.client();
     let slot_of = |id: &fdfs_client::FileId| {
         let rn = RemoteName::decode(&id.name).unwrap();
@@ -138,23 +162,7 @@ fn small_uploads_go_into_trunk_slots() {
         for (id, data, _) in &files {
             wait_for(
                 "a trunk file did not reach a member",
-                || {
-                    let mut conn = rfdfs_tests::raw::connect(&s.ip, s.port);
-                    let body = fdfs_common::proto::storage::DownloadReq {
-                        offset: 0,
-                        count: 0,
-                        group: id.group.clone(),
-                        filename: id.name.clone(),
-                    };
-                    use fdfs_common::codec::Message;
-                    let frame = rfdfs_tests::raw::frame(
-                        fdfs_common::proto::cmd::DOWNLOAD_FILE,
-                        0,
-                        &body.to_bytes(),
-                    );
-                    rfdfs_tests::raw::exchange(&mut conn, &frame)
-                        .filter(|(st, got)| *st == 0 && got == data)
-                },
+                || member_has(&s.ip, s.port, id, data),
                 || s.daemon.log(),
             );
         }
@@ -182,4 +190,71 @@ fn small_uploads_go_into_trunk_slots() {
             "{line:?}"
         );
     }
+}
+
+/// The trunk server pushes its trunk binlog to the members; when it dies, the member taking
+/// the role rebuilds the free-space index from its copy and hands out no slot that holds a
+/// file.
+#[test]
+fn trunk_role_moves_with_its_binlog() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let (mut c, first) = trunk_group();
+    let client = c.client();
+    let mut files = Vec::new();
+    for i in 0..10usize {
+        let data = vec![i as u8; 100 + i * 300];
+        files.push((rfdfs_tests::upload(&client, &data, "bin"), data));
+    }
+    let holder = c.storages.iter().position(|s| s.ip == first).unwrap();
+    let other = 1 - holder;
+    let theirs = c.storages[holder].base.join("data/trunk/binlog");
+    let ours = c.storages[other].base.join("data/trunk/binlog");
+    wait_for(
+        "the trunk binlog did not reach the other member",
+        || {
+            let a = std::fs::read(&theirs).ok()?;
+            (Some(&a) == std::fs::read(&ours).ok().as_ref() && !a.is_empty()).then_some(())
+        },
+        || c.storages[other].daemon.log(),
+    );
+    // every file on the other member before its holder goes away
+    for (id, data) in &files {
+        wait_for(
+            "a file did not replicate",
+            || member_has(&c.storages[other].ip, c.storages[other].port, id, data),
+            || c.storages[other].daemon.log(),
+        );
+    }
+    c.storages[holder].daemon.kill9();
+    wait_for(
+        "the role did not move",
+        || trunk_server(&c).filter(|id| *id != first),
+        || c.tracker.log(),
+    );
+    wait_for(
+        "the survivor was not told",
+        || {
+            c.storages[other]
+                .daemon
+                .log()
+                .matches("trunk server: ")
+                .nth(1)
+                .map(|_| ())
+        },
+        || c.storages[other].daemon.log(),
+    );
+    for i in 0..10usize {
+        let data = vec![100 + i as u8; 100 + i * 300];
+        files.push((rfdfs_tests::upload(&client, &data, "bin"), data));
+    }
+    let mut slots = Vec::new();
+    for (id, data) in &files {
+        assert_eq!(&rfdfs_tests::read_back(&client, id), data, "{id}");
+        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+        slots.push((slot.trunk_id, slot.offset));
+    }
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), files.len(), "a slot was handed out twice");
 }
