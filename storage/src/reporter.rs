@@ -14,6 +14,7 @@ use fdfs_common::proto::cluster::{
     GetMyIpReq, JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
     SyncReportEntry, SyncSource,
 };
+use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
 use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -219,6 +220,7 @@ impl Reporter {
         let mut last_beat: Option<Instant> = None;
         let mut last_df: Option<Instant> = None;
         let mut sent_stats_version = 0u64;
+        let mut trunk_reported = None;
         let mut reported_sync = 0u64;
         let mut last_sync_report: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
@@ -302,9 +304,58 @@ impl Reporter {
                 self.apply_change_list(&reply);
                 last_df = Some(Instant::now());
             }
+            self.report_trunk(&mut stream, &mut trunk_reported)?;
             self.sleep_unless_stopped(Duration::from_secs(1).min(hb));
         }
         net::quit(stream);
+        Ok(())
+    }
+
+    /// As trunk server, on this tracker connection: the group's trunk file id first (FETCH_TRUNK_FID),
+    /// then the last trunk file id whenever it grew (REPORT_TRUNK_FID) and the free trunk space
+    /// whenever it changed (REPORT_TRUNK_FREE). A tracker that does not know us as trunk server
+    /// yet refuses; that is retried, not fatal.
+    fn report_trunk(
+        &self,
+        stream: &mut TcpStream,
+        reported: &mut Option<(u32, i64)>,
+    ) -> NetResult<()> {
+        if !self.storage.is_trunk_server() {
+            *reported = None;
+            return Ok(());
+        }
+        if reported.is_none() {
+            match net::request(stream, cmd::STORAGE_FETCH_TRUNK_FID, &[]) {
+                Ok(b) => {
+                    if let Ok(f) = TrunkFileId::from_bytes(&b) {
+                        self.storage.raise_trunk_id(f.id.max(0) as u32);
+                    }
+                }
+                Err(NetError::Status(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        let Some((id, free_mb)) = self.storage.trunk_report() else {
+            return Ok(());
+        };
+        let (last_id, last_free) = reported.unwrap_or((0, -1));
+        let mut send = |command: u8, body: Vec<u8>| match net::request(stream, command, &body) {
+            Ok(_) | Err(NetError::Status(_)) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if id > last_id {
+            send(
+                cmd::STORAGE_REPORT_TRUNK_FID,
+                TrunkFileId { id: id as i32 }.to_bytes(),
+            )?;
+        }
+        if free_mb != last_free {
+            send(
+                cmd::STORAGE_REPORT_TRUNK_FREE,
+                TrunkFreeMb { mb: free_mb }.to_bytes(),
+            )?;
+        }
+        *reported = Some((id, free_mb));
         Ok(())
     }
 

@@ -595,4 +595,17 @@ impl Storage {
         }
         Ok(Vec::new())
     }
+
+    /// What the trunk server tells the trackers: its last trunk file id and its free trunk
+    /// space in MB. `None` unless this storage is the trunk server.
+    pub fn trunk_report(&self) -> Option<(u32, i64)> {
+        self.with_trunk_state(|st| (st.last_trunk_id, (st.index.free_bytes() >> 20) as i64))
+            .ok()
+    }
+
+    /// The group's trunk file id as the tracker has it (FETCH_TRUNK_FID): a trunk server whose
+    /// own binlog is behind never reuses an id another trunk server gave out.
+    pub fn raise_trunk_id(&self, id: u32) {
+        let _ = self.with_trunk_state(|st| st.last_trunk_id = st.last_trunk_id.max(id));
+    }
 }

@@ -180,6 +180,15 @@ fn small_uploads_go_into_trunk_slots() {
         RemoteName::decode(&big.name).unwrap().kind,
         FileKind::Normal
     );
+    // the trunk server reports its trunk file id and free trunk space to the tracker
+    wait_for(
+        "the tracker does not have the trunk file id and free space",
+        || {
+            let g = client.list_groups().ok()?.into_iter().next()?;
+            (g.current_trunk_file_id == 1 && g.trunk_free_mb == 3).then_some(())
+        },
+        || c.tracker.log(),
+    );
     // the trunk server's binlog holds the whole story
     let ts = c.storages.iter().find(|s| s.ip == holder).unwrap();
     let binlog = std::fs::read_to_string(ts.base.join("data/trunk/binlog")).unwrap();
