@@ -117,7 +117,32 @@ impl Storage {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut index = FreeIndex::default();
         let mut last_trunk_id = 0;
-        for line in text.lines() {
+        // `storage_trunk.dat`, when there is one: the binlog's size when it was written, then
+        // the free blocks at that point; the binlog is replayed from there
+        let snapshot = self
+            .cfg
+            .server
+            .base_path
+            .join("data")
+            .join("storage_trunk.dat");
+        let mut from = 0;
+        if let Ok(s) = std::fs::read_to_string(&snapshot) {
+            let mut lines = s.lines();
+            match lines.next().and_then(|l| l.trim().parse::<usize>().ok()) {
+                Some(size) if size <= text.len() && text.is_char_boundary(size) => {
+                    for r in lines.filter_map(TrunkBinlogRecord::parse) {
+                        last_trunk_id = last_trunk_id.max(r.block.trunk_id);
+                        index.replay(&r);
+                    }
+                    from = size;
+                }
+                _ => log::warn!(
+                    "{} does not fit the trunk binlog: replaying the whole binlog",
+                    snapshot.display()
+                ),
+            }
+        }
+        for line in text[from..].lines() {
             match TrunkBinlogRecord::parse(line) {
                 Some(r) => {
                     last_trunk_id = last_trunk_id.max(r.block.trunk_id);

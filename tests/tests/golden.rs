@@ -697,7 +697,7 @@ fn wait_group1_active(client: &fdfs_client::Client, storage: Option<&str>, daemo
 /// Extract the upstream storage tree and start our tracker and storage on it, with the
 /// capture's addresses and settings.
 fn start_fixture() -> Fixture {
-    start_fixture_from("storage-fixture.tar.gz", TRACKER_IP, STORAGE_IP, 256)
+    start_fixture_from("storage-fixture.tar.gz", TRACKER_IP, STORAGE_IP, 256, "")
 }
 
 /// Extract `archive` (base/ and store0/) and start our tracker at `tracker_ip` and a storage
@@ -707,6 +707,7 @@ fn start_fixture_from(
     tracker_ip: &str,
     storage_ip: &str,
     subdir_count: u32,
+    tracker_extra: &str,
 ) -> Fixture {
     let dir = TempDir::new("fixture");
     let root = dir.path().to_path_buf();
@@ -731,7 +732,7 @@ fn start_fixture_from(
              check_active_interval=120\nslot_min_size=256\nslot_max_size=1MB\ntrunk_alloc_alignment_size=256\n\
              trunk_free_space_merge=true\ntrunk_file_size=64MB\ntrunk_create_file_space_threshold=20G\n\
              trunk_compress_binlog_min_interval=86400\ntrunk_compress_binlog_interval=86400\n\
-             trunk_binlog_max_backups=7\nid_type_in_filename=id\n",
+             trunk_binlog_max_backups=7\nid_type_in_filename=id\n{tracker_extra}",
             tbase.display()
         ),
     )
@@ -804,7 +805,7 @@ fn check_live_file(client: &fdfs_client::Client, f: &Value) -> (fdfs_client::Fil
 /// ranges inside a slot stay inside it; a delete zeroes exactly its slot.
 #[test]
 fn trunk_fixture_storage_serves_files_in_trunk_slots() {
-    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.170", "127.0.0.171", 16);
+    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.170", "127.0.0.171", 16, "");
     let meta = load("trunk-fixture.json");
     let client = fdfs_client::Client::from_conf(&fx.client_conf).unwrap();
     let mut in_trunks = 0;
@@ -907,11 +908,52 @@ fn trunk_fixture_storage_serves_files_in_trunk_slots() {
     );
 }
 
+/// Our storage takes over the captured trunk server's data dir and becomes its group's trunk
+/// server: its free-space index is the one upstream's binlog describes (the six free blocks,
+/// reported to the tracker in MB with trunk file id 1), and a new small file goes into the best
+/// fitting of those blocks.
+#[test]
+fn trunk_fixture_storage_resumes_as_trunk_server() {
+    let fx = start_fixture_from(
+        "trunk-fixture.tar.gz",
+        "127.0.0.176",
+        "127.0.0.177",
+        16,
+        "use_trunk_file=true\n",
+    );
+    let client = fdfs_client::Client::from_conf(&fx.client_conf).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let g = client.list_groups().unwrap().into_iter().next().unwrap();
+        // 64,884,224 free bytes in 6 blocks (trunk-fixture.json, free_blocks_after_replay)
+        if g.current_trunk_file_id == 1 && g.trunk_free_mb == 64884224 >> 20 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trunk file id {} and {} MB free:\n{}",
+            g.current_trunk_file_id,
+            g.trunk_free_mb,
+            fx.storage.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = rfdfs_tests::upload(&client, &[5u8; 100], "txt");
+    let rn = fdfs_common::file_id::RemoteName::decode(&id.name).unwrap();
+    let slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).unwrap();
+    // the free 256-byte blocks are at 1792 and 9984: best fit, lowest offset
+    assert_eq!(
+        (slot.trunk_id, slot.offset, slot.alloc_size),
+        (1, 1792, 256)
+    );
+    assert_eq!(rfdfs_tests::read_back(&client, &id), [5u8; 100]);
+}
+
 /// A new member joining the upstream trunk server's group gets every trunk file into the same
 /// slot of its own copy of the trunk file, byte for byte, and serves it from there.
 #[test]
 fn trunk_files_replicate_into_the_same_slots() {
-    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.173", "127.0.0.174", 16);
+    let fx = start_fixture_from("trunk-fixture.tar.gz", "127.0.0.173", "127.0.0.174", 16, "");
     let meta = load("trunk-fixture.json");
     let base2 = fx.root.join("member2");
     let store2 = fx.root.join("member2-store0");
