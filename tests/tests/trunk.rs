@@ -267,3 +267,62 @@ fn trunk_role_moves_with_its_binlog() {
     slots.dedup();
     assert_eq!(slots.len(), files.len(), "a slot was handed out twice");
 }
+
+/// A trunk file over HTTP: whole, a range inside the slot (never past the file's end into the
+/// slot's slack), and its ETag from the name's CRC.
+#[test]
+fn trunk_files_over_http() {
+    use std::io::{Read, Write};
+    let c = Cluster::start(ClusterOpts {
+        storages: 1,
+        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_max_size=64KB\n\
+                        trunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
+            .into(),
+        storage_extra: "http.server_port=8888\n".into(),
+        ..Default::default()
+    });
+    c.wait_active(1);
+    wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
+    let s = &c.storages[0];
+    wait_for(
+        "the storage was not told the trunk server",
+        || s.daemon.log().contains("trunk server: ").then_some(()),
+        || s.daemon.log(),
+    );
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let id = rfdfs_tests::upload(&c.client(), &data, "bin");
+    assert_eq!(id.name.len(), 60, "{id}: not in a trunk");
+    let get = |range: Option<&str>| {
+        let mut conn = std::net::TcpStream::connect((s.ip.as_str(), 8888)).unwrap();
+        let extra = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+        write!(
+            conn,
+            "GET /{}/{} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n",
+            id.group, id.name
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).unwrap();
+        let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        (
+            String::from_utf8_lossy(&raw[..at]).into_owned(),
+            raw[at + 4..].to_vec(),
+        )
+    };
+    let (head, body) = get(None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, data);
+    let rn = fdfs_common::file_id::RemoteName::decode(&id.name).unwrap();
+    assert!(
+        head.contains(&format!("ETag: \"{:08x}-3e8\"", rn.payload.crc32)),
+        "{head}"
+    );
+    let (head, body) = get(Some("bytes=10-19"));
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(body, &data[10..20]);
+    let (head, body) = get(Some("bytes=990-"));
+    assert!(head.contains("Content-Range: bytes 990-999/1000"), "{head}");
+    assert_eq!(body, &data[990..]);
+    let (head, _) = get(Some("bytes=1000-"));
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
+}
