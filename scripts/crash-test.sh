@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Crash harness, long mode: kill -9 of a storage (or every third round the tracker) at a random
 # moment under a 16-thread upload/append/delete load, restart, and verify every acknowledged
-# operation, the absence of partial and temp files, binlogs, marks, and replica convergence
-# (tests/tests/crash.rs; CI runs the same test with 3 rounds).
+# operation, the absence of partial and temp files, binlogs, marks, and replica convergence;
+# then the same with small files in trunk slots (no slot shared by two live files)
+# (tests/tests/crash.rs; CI runs the same tests with 3 and 2 rounds).
 #
 #   scripts/crash-test.sh [--rounds N] [--seed S]     (default 20 rounds)
 set -euo pipefail

@@ -183,7 +183,7 @@ pub struct Storage {
     /// the group's trunk server as the leader last announced it
     pub trunk_server: RwLock<Option<fdfs_common::proto::cluster::Brief>>,
     /// this storage's free-space index and trunk binlog while it is the trunk server
-    pub(crate) trunk_state: Mutex<Option<crate::trunk::TrunkServerState>>,
+    pub(crate) trunk_state: Mutex<Option<crate::trunk_alloc::TrunkServerState>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,

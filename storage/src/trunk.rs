@@ -4,7 +4,7 @@
 
 use crate::binlog::op;
 use crate::storage::{io_errno, Fail, Storage};
-use crate::trunk_alloc::FreeIndex;
+use crate::trunk_alloc::{FreeIndex, TrunkServerState};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::{FilePayload, RemoteName, Source, TRUNK_FILE_FLAG};
 use fdfs_common::net::{self, NetError};
@@ -22,15 +22,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 type Outcome = Result<Vec<u8>, Fail>;
-
-/// What the trunk server keeps: the free-space index, rebuilt from the trunk binlog when the
-/// role arrives, and the binlog it appends every change to before answering.
-pub struct TrunkServerState {
-    index: FreeIndex,
-    binlog: File,
-    /// the largest trunk file id seen; a new trunk file takes the next one
-    last_trunk_id: u32,
-}
 
 /// A TRUNK_ALLOC_CONFIRM status that keeps the slot taken (stored, or "slot occupied").
 fn confirm_keeps(status: u8) -> bool {
@@ -199,41 +190,55 @@ impl Storage {
         let slot_min = self.params.read().slot_min_size;
         self.with_trunk_state(|st| {
             let now = fdfs_common::now();
-            let mut lines = Vec::new();
             let found = match st.index.alloc(now, spi, size, slot_min) {
                 Some(x) => x,
                 None => {
-                    let whole = self.create_trunk_file(st, spi, trunk_size)?;
-                    lines.extend(st.index.add_trunk(now, whole));
+                    // the id is taken in the binlog before the file exists: a crash in between
+                    // leaves a free block whose file is created when first written, never an
+                    // id handed out twice
+                    let whole = self.next_trunk_file(st, spi, trunk_size);
+                    let added = st.index.add_trunk(now, whole);
+                    self.append_trunk_binlog(st, &added)
+                        .map_err(|e| io_errno(&e))?;
+                    self.create_trunk_file(&whole, trunk_size)?;
                     st.index
                         .alloc(now, spi, size, slot_min)
                         .ok_or(errno::ENOSPC)?
                 }
             };
-            lines.extend(found.1);
-            self.append_trunk_binlog(st, &lines)
+            self.append_trunk_binlog(st, &found.1)
                 .map_err(|e| io_errno(&e))?;
             Ok(found.0)
         })?
     }
 
-    /// A new sparse trunk file in the next data directory of store path `spi`.
-    fn create_trunk_file(
-        &self,
-        st: &mut TrunkServerState,
-        spi: u8,
-        size: u64,
-    ) -> Result<TrunkInfo, u8> {
+    /// The next trunk file of store path `spi`: the next id, in the next data directory.
+    fn next_trunk_file(&self, st: &mut TrunkServerState, spi: u8, size: u64) -> TrunkInfo {
         let (high, low) = self.store.choose_subdir("");
-        let id = st.last_trunk_id + 1;
+        st.last_trunk_id += 1;
+        TrunkInfo {
+            store_path_index: spi,
+            sub_path_high: high as u8,
+            sub_path_low: low as u8,
+            trunk_id: st.last_trunk_id,
+            offset: 0,
+            size: size as u32,
+        }
+    }
+
+    /// Create a trunk file sparse at its full size.
+    fn create_trunk_file(&self, whole: &TrunkInfo, size: u64) -> Result<(), u8> {
         let slot = TrunkSlot {
-            trunk_id: id,
+            trunk_id: whole.trunk_id,
             offset: 0,
             alloc_size: 0,
         };
         let path = self
             .store
-            .subdir_path(spi.into(), (high, low))
+            .subdir_path(
+                whole.store_path_index.into(),
+                (whole.sub_path_high.into(), whole.sub_path_low.into()),
+            )
             .join(slot.file_name());
         let f = OpenOptions::new()
             .write(true)
@@ -244,16 +249,8 @@ impl Storage {
                 io_errno(&e)
             })?;
         f.set_len(size).map_err(|e| io_errno(&e))?;
-        st.last_trunk_id = id;
         log::info!("trunk file {} created", path.display());
-        Ok(TrunkInfo {
-            store_path_index: spi,
-            sub_path_high: high as u8,
-            sub_path_low: low as u8,
-            trunk_id: id,
-            offset: 0,
-            size: size as u32,
-        })
+        Ok(())
     }
 
     fn confirm_here(&self, info: &TrunkInfo, status: u8) -> Result<(), u8> {
@@ -317,7 +314,7 @@ impl Storage {
         TrunkInfo::from_bytes(&b).map_err(|_| errno::EIO)
     }
 
-    fn confirm_slot(&self, info: &TrunkInfo, status: u8) {
+    fn confirm_slot(&self, info: &TrunkInfo, status: u8) -> Result<(), u8> {
         let r = if self.is_trunk_server() {
             self.confirm_here(info, status)
         } else {
@@ -331,6 +328,7 @@ impl Storage {
         if let Err(code) = r {
             log::warn!("trunk alloc confirm of {info:?} fail, errno: {code}");
         }
+        r
     }
 
     /// Give a deleted file's slot back to the trunk server's free list.
@@ -368,23 +366,34 @@ impl Storage {
             offset: info.offset,
             alloc_size: info.size,
         };
-        let written = self.write_new_slot(conn, spi, &info, &slot, size, source, x7);
-        match &written {
-            Ok(_) => self.confirm_slot(&info, 0),
-            Err(f) => self.confirm_slot(
-                &info,
-                if f.code == errno::EEXIST {
+        // the data first; the slot is taken at the trunk server (confirm) before the header makes
+        // the file visible here: a confirm that fails leaves a slot that holds nothing, and a
+        // crash after it only a slot nobody uses
+        let received = self.receive_slot_data(conn, spi, &info, &slot, size, source, x7);
+        let (f, name, header, timestamp) = match received {
+            Ok(r) => r,
+            Err(f) => {
+                let status = if f.code == errno::EEXIST {
                     errno::EEXIST
                 } else {
                     errno::EIO
-                },
-            ),
-        }
-        written
+                };
+                let _ = self.confirm_slot(&info, status);
+                return Err(f);
+            }
+        };
+        self.confirm_slot(&info, 0).map_err(Fail::done)?;
+        let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
+        f.write_all_at(&header.to_bytes(), u64::from(info.offset))
+            .map_err(|e| Fail::done(io_errno(&e)))?;
+        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
+        Ok(name)
     }
 
+    /// The upload's bytes into the slot of this member's trunk file, the slot checked empty
+    /// first; the file's name and the header that will make it visible.
     #[allow(clippy::too_many_arguments)]
-    fn write_new_slot(
+    fn receive_slot_data(
         &self,
         conn: &mut Conn,
         spi: usize,
@@ -393,7 +402,7 @@ impl Storage {
         size: i64,
         source: &Source,
         x7: &str,
-    ) -> Result<String, Fail> {
+    ) -> Result<(File, String, SlotHeader, i64), Fail> {
         let dir = self.store.subdir_path(
             spi,
             (u32::from(info.sub_path_high), u32::from(info.sub_path_low)),
@@ -425,11 +434,7 @@ impl Storage {
         );
         let rn = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
         let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or(Fail::done(errno::EINVAL))?;
-        let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
-        f.write_all_at(&header.to_bytes(), u64::from(info.offset))
-            .map_err(|e| Fail::done(io_errno(&e)))?;
-        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
-        Ok(name)
+        Ok((f, name, header, timestamp))
     }
 
     /// TRUNK_ALLOC_SPACE (27), on the trunk server.

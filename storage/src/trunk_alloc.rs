@@ -4,8 +4,9 @@
 //! order, so that a C member replaying our binlog (or we replaying a C trunk server's) ends with
 //! the same index.
 //!
-//! Pure bookkeeping: no I/O. The caller appends the returned records to `data/trunk/binlog`
-//! before it answers, and creates the trunk file a new-trunk record names.
+//! Bookkeeping only: nothing here reads or writes. The caller appends the returned records to
+//! `data/trunk/binlog` (whose handle the state carries) before it answers, and creates the trunk
+//! file a new-trunk record names.
 
 use fdfs_common::proto::trunk::TrunkInfo;
 use fdfs_common::trunk::{TrunkBinlogRecord, TrunkOp};
@@ -124,6 +125,15 @@ impl FreeIndex {
     pub fn free_bytes(&self) -> u64 {
         self.blocks.values().map(|b| u64::from(b.size)).sum()
     }
+}
+
+/// What the trunk server keeps: the free-space index, rebuilt from the trunk binlog when the
+/// role arrives, and the binlog it appends every change to before answering.
+pub struct TrunkServerState {
+    pub(crate) index: FreeIndex,
+    pub(crate) binlog: std::fs::File,
+    /// the largest trunk file id seen; a new trunk file takes the next one
+    pub(crate) last_trunk_id: u32,
 }
 
 fn record(timestamp: i64, op: TrunkOp, block: TrunkInfo) -> TrunkBinlogRecord {

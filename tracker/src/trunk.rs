@@ -37,7 +37,10 @@ impl Tracker {
             let mut wanted = Vec::new();
             for g in st.groups.values_mut() {
                 if let Some(s) = g.storages.iter().find(|s| s.id == g.trunk_server) {
-                    let alive = s.status == status::ACTIVE && now - s.last_heart_beat_time <= limit;
+                    // upstream's rule: the role stays with a holder that beat within the limit,
+                    // even while it is offline. A trunk server that restarts keeps its role, and
+                    // its own binlog (the others' copies lag behind it)
+                    let alive = !status::gone(s.status) && now - s.last_heart_beat_time <= limit;
                     if alive {
                         continue;
                     }
