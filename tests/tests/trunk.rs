@@ -326,3 +326,91 @@ fn trunk_files_over_http() {
     let (head, _) = get(Some("bytes=1000-"));
     assert!(head.starts_with("HTTP/1.1 416"), "{head}");
 }
+
+/// Trunk commands where they do not belong, or malformed, are refused and change nothing:
+/// allocation on a member that is not the trunk server, binlog pushes and mark deletion sent to
+/// the trunk server itself (upstream answers all of these EINVAL), bodies of the wrong shape.
+#[test]
+fn trunk_commands_refused_where_they_do_not_belong() {
+    use fdfs_common::codec::Message;
+    use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkInfo, TrunkSlotReq};
+    use fdfs_common::proto::{cmd, errno};
+    use rfdfs_tests::raw::{connect, exchange, frame};
+    let (c, holder) = trunk_group();
+    let ts = c.storages.iter().find(|s| s.ip == holder).unwrap();
+    let member = c.storages.iter().find(|s| s.ip != holder).unwrap();
+    let alloc = TrunkAllocReq {
+        group: "group1".into(),
+        size: 300,
+        store_path_index: 0,
+    }
+    .to_bytes();
+    let slot = TrunkSlotReq {
+        group: "group1".into(),
+        info: TrunkInfo {
+            store_path_index: 0,
+            sub_path_high: 0,
+            sub_path_low: 0,
+            trunk_id: 1,
+            offset: 0,
+            size: 256,
+        },
+    }
+    .to_bytes();
+    let ask = |s: &rfdfs_tests::Storage, command: u8, body: &[u8]| {
+        let mut conn = connect(&s.ip, s.port);
+        exchange(&mut conn, &frame(command, 0, body)).map(|r| r.0)
+    };
+    assert_eq!(
+        ask(member, cmd::TRUNK_ALLOC_SPACE, &alloc),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        ask(member, cmd::TRUNK_ALLOC_CONFIRM, &slot),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        ask(member, cmd::TRUNK_FREE_SPACE, &slot),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        ask(ts, cmd::TRUNK_SYNC_BINLOG, b"1 A 0 0 0 1 0 256\n"),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        ask(ts, cmd::TRUNK_TRUNCATE_BINLOG_FILE, &[]),
+        Some(errno::EINVAL)
+    );
+    assert_eq!(
+        ask(ts, cmd::TRUNK_DELETE_BINLOG_MARKS, &[]),
+        Some(errno::EINVAL)
+    );
+    // wrong shapes: short, a zero size, a torn binlog line
+    assert_eq!(
+        ask(ts, cmd::TRUNK_ALLOC_SPACE, &alloc[..20]),
+        Some(errno::EINVAL)
+    );
+    let mut zero = alloc.clone();
+    zero[16..20].copy_from_slice(&0i32.to_be_bytes());
+    assert_eq!(ask(ts, cmd::TRUNK_ALLOC_SPACE, &zero), Some(errno::EINVAL));
+    assert_eq!(
+        ask(member, cmd::TRUNK_SYNC_BINLOG, b"1 A 0 0 0 1 0"),
+        Some(errno::EINVAL)
+    );
+    wait_for(
+        "the malformed allocation was not logged",
+        || {
+            ts.daemon
+                .log()
+                .contains("(TRUNK_ALLOC_SPACE), malformed request: body too short")
+                .then_some(())
+        },
+        || ts.daemon.log(),
+    );
+    // nothing changed: the trunk server's binlog is still empty and the member's untouched
+    let binlog = |s: &rfdfs_tests::Storage| {
+        std::fs::read_to_string(s.base.join("data/trunk/binlog")).unwrap_or_default()
+    };
+    assert_eq!(binlog(ts), "");
+    assert_eq!(binlog(member), "");
+}
