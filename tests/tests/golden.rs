@@ -838,6 +838,42 @@ fn trunk_fixture_storage_serves_files_in_trunk_slots() {
         }
     }
     assert!(in_trunks > 20, "only {in_trunks} trunk files");
+    // fdfs_file_info prints what upstream's printed for trunk names (decoded from the name:
+    // "file type: normal", as upstream's tool says), with and without -s
+    let mut printed = 0;
+    for e in meta["live_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(meta["absent_file_ids"].as_array().unwrap())
+    {
+        for run in e["fdfs_file_info"].as_array().into_iter().flatten() {
+            let argv: Vec<&str> = run["argv"].as_str().unwrap().split(' ').collect();
+            let args: Vec<String> = argv[1..]
+                .iter()
+                .map(|a| {
+                    if *a == "client.conf" {
+                        fx.client_conf.to_string_lossy().into_owned()
+                    } else {
+                        a.to_string()
+                    }
+                })
+                .collect();
+            let out = Command::new(rfdfs_tests::bin("fdfs_file_info"))
+                .args(&args)
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                run["stdout"].as_str().unwrap(),
+                "{}",
+                run["argv"]
+            );
+            printed += 1;
+        }
+    }
+    assert!(printed > 0, "no recorded fdfs_file_info run");
     for a in meta["absent_file_ids"].as_array().unwrap() {
         let id = fdfs_client::FileId::parse(a["file_id"].as_str().unwrap()).unwrap();
         assert_eq!(
