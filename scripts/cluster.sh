@@ -10,7 +10,8 @@
 # Environment: RFDFS_DIR (default /tmp/rfdfs-cluster), RFDFS_TRACKER_IP (127.0.0.2),
 # RFDFS_STORAGE_IP (127.0.0.3), RFDFS_STORAGES (1: more storages of group1 take the next
 # addresses), RFDFS_STORAGE_HTTP_PORT (unset: the storages serve no HTTP),
-# RFDFS_MAX_CONNECTIONS (unset: the samples' value). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
+# RFDFS_MAX_CONNECTIONS (unset: the samples' value), RFDFS_USE_TRUNK_FILE (true: small files go
+# into trunk files). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -48,6 +49,7 @@ if [ -n "${RFDFS_MAX_CONNECTIONS:-}" ]; then
     sed -i "s:^max_connections *=.*:max_connections = $RFDFS_MAX_CONNECTIONS:" tracker.conf storage.conf
 fi
 sed -i "s:^http.server_port *=.*:http.server_port=${RFDFS_STORAGE_HTTP_PORT:-0}:" storage.conf
+sed -i "s:^use_trunk_file *=.*:use_trunk_file = ${RFDFS_USE_TRUNK_FILE:-false}:" tracker.conf
 sed -i "s:^base_path *=.*:base_path = $dir:; /^tracker_server *=/d" client.conf
 sed -i "s:^\(connect_timeout *=.*\):\1\ntracker_server=$tip\:22122:" client.conf
 

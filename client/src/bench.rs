@@ -511,6 +511,9 @@ struct Load {
     /// how requests are put on the wire: rfdfs, libfdfsclient, java or py3fdfs
     #[arg(long = "client", default_value = "rfdfs", value_parser = parse_personality)]
     personality: Personality,
+    /// leave the uploaded files in place (they are deleted at the end otherwise)
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -642,6 +645,7 @@ pub fn main(args: &[String]) -> i32 {
         threads,
         seconds: secs,
         personality,
+        keep,
         ..
     } = load;
     let duration = Duration::from_secs_f64(secs);
@@ -674,7 +678,7 @@ pub fn main(args: &[String]) -> i32 {
         );
         println!("{}", down.line("download", size, threads));
     }
-    for id in &ids {
+    for id in ids.iter().filter(|_| !keep) {
         let _ = client.delete(id);
     }
     if up.errors > 0 && up.ops == 0 {
