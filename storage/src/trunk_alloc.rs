@@ -28,6 +28,8 @@ pub struct FreeIndex {
     /// lowest place among equals
     by_size: BTreeSet<(u32, Place)>,
     held: BTreeSet<Place>,
+    /// blocks freed by a delete, and when: not handed out again in that second (see `alloc`)
+    freed_at: BTreeMap<Place, i64>,
 }
 
 impl FreeIndex {
@@ -44,6 +46,7 @@ impl FreeIndex {
             self.by_size.remove(&(old.size, place(&old)));
         }
         self.held.remove(&place(&b));
+        self.freed_at.remove(&place(&b));
         self.by_size.insert((b.size, place(&b)));
     }
 
@@ -52,6 +55,7 @@ impl FreeIndex {
             self.by_size.remove(&(old.size, place(&old)));
         }
         self.held.remove(&place(b));
+        self.freed_at.remove(&place(b));
     }
 
     /// A new trunk file's whole extent becomes free.
@@ -63,6 +67,10 @@ impl FreeIndex {
     /// Take `size` bytes (already rounded to the slot rules) on store path `spi`: the smallest
     /// free block that fits, split when what is left could hold a slot of `slot_min_size`.
     /// `None` when no block fits: the caller adds a trunk file and asks again.
+    ///
+    /// A block freed by a delete is not handed out in the same second: a slot is known by its
+    /// header (size, CRC, second, ext), so a new file of the same content, second and ext in
+    /// the slot a deleted one left would bring the deleted name back.
     pub fn alloc(
         &mut self,
         ts: i64,
@@ -73,7 +81,7 @@ impl FreeIndex {
         let &(_, at) = self
             .by_size
             .range((size, (0, 0, 0))..)
-            .find(|(_, p)| p.0 == spi)?;
+            .find(|(_, p)| p.0 == spi && self.freed_at.get(p) != Some(&ts))?;
         let block = self.blocks[&at];
         let mut lines = vec![record(ts, TrunkOp::Delete, block)];
         self.remove(&block);
@@ -114,6 +122,7 @@ impl FreeIndex {
     /// TRUNK_FREE_SPACE (a deleted file's slot): the block is free again.
     pub fn free(&mut self, ts: i64, block: TrunkInfo) -> Vec<TrunkBinlogRecord> {
         self.insert(block);
+        self.freed_at.insert(place(&block), ts);
         vec![record(ts, TrunkOp::Add, block)]
     }
 
@@ -198,6 +207,12 @@ mod tests {
         assert!(ix.confirm(1, &a, false).is_empty());
         let (c, _) = ix.alloc(1, 0, 256, 256).unwrap();
         assert_eq!(c.offset, a.offset);
+        // a block freed by a delete waits for the next second
+        ix.confirm(1, &b, true);
+        ix.confirm(1, &c, true);
+        ix.free(5, b);
+        assert!(ix.alloc(5, 0, 256, 256).is_none());
+        assert_eq!(ix.alloc(6, 0, 256, 256).unwrap().0.offset, b.offset);
         // a remainder smaller than a slot stays with the piece
         let mut ix = FreeIndex::default();
         ix.add_trunk(1, block(0, 300));
