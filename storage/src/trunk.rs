@@ -1,6 +1,15 @@
-//! A storage's part in trunk files (sync-and-storage-layout.md 6.5, 6.6): the trunk binlog in
-//! `data/trunk/binlog` that the tracker elects the trunk server by, and the marks a new trunk
-//! server starts without. The free-space index itself is in `trunk_alloc`.
+//! A storage's part in trunk files (sync-and-storage-layout.md 6.5, 6.6).
+//!
+//! Every member: small uploads go into a slot it asks the trunk server for (TRUNK_ALLOC_SPACE),
+//! written data first, confirmed (TRUNK_ALLOC_CONFIRM), then made visible by the slot header; a
+//! client delete gives the slot back (TRUNK_FREE_SPACE). The member keeps a copy of the trunk
+//! binlog the trunk server pushes (TRUNK_SYNC_BINLOG, TRUNK_TRUNCATE_BINLOG_FILE), which the
+//! tracker elects trunk servers by (TRUNK_GET_BINLOG_SIZE).
+//!
+//! The trunk server: the free-space index (`trunk_alloc`), rebuilt from `storage_trunk.dat` and
+//! the trunk binlog when the role arrives, every change appended to the binlog before it
+//! answers, new trunk files created as needed, the binlog pushed to the members once a second
+//! with a mark per member.
 
 use crate::binlog::op;
 use crate::storage::{io_errno, Fail, Storage};
