@@ -116,6 +116,25 @@ fn trunk_server_elected_announced_and_moved() {
         text.ends_with(&format!(" group1  {}  =>  {}\n", addr(holder), addr(other))),
         "{text}"
     );
+    // a restarted tracker still knows the trunk server, and a restarted member learns it again
+    let (conf, base) = (c.tracker.conf.clone(), c.tracker.base.clone());
+    c.tracker.stop();
+    c.tracker = rfdfs_tests::Daemon::start("fdfs_trackerd", &conf, &base);
+    rfdfs_tests::wait_port(&c.tracker_addr.host, c.tracker_addr.port, "tracker");
+    let (sconf, sbase) = (
+        c.storages[other].daemon.conf.clone(),
+        c.storages[other].base.clone(),
+    );
+    let told = format!("trunk server: {} ({second})", addr(other));
+    let before = c.storages[other].daemon.log().matches(&told).count();
+    c.storages[other].daemon.stop();
+    c.storages[other].daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &sconf, &sbase);
+    wait_for(
+        "the restarted member was not told the trunk server",
+        || (c.storages[other].daemon.log().matches(&told).count() > before).then_some(()),
+        || c.storages[other].daemon.log(),
+    );
+    assert_eq!(trunk_server(&c).as_deref(), Some(second.as_str()));
     // asked again by hand: the live holder is the answer
     let (code, out, err) = c.tool("fdfs_monitor", &["set_trunk_server", "group1"]);
     assert_eq!(code, 0, "{out}{err}");

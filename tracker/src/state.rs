@@ -144,6 +144,9 @@ impl Group {
         Group {
             name: name.to_string(),
             change_count: 1,
+            // a storage's counter starts at 0: a trunk server loaded from the data files is
+            // announced to every storage after a tracker restart
+            trunk_change: 1,
             ..Default::default()
         }
     }

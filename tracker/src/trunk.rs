@@ -129,15 +129,19 @@ impl Tracker {
             self.trunk_server_text(g, &old),
             self.trunk_server_text(g, id)
         );
+        let changed = g.trunk_server != id;
         g.trunk_server = id.to_string();
         g.last_trunk_server = id.to_string();
+        // announced again either way: a storage that restarted meanwhile learns it
         g.trunk_change += 1;
         self.trunk_changes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        log::info!("group {group}, trunk server: {id}");
         self.save(&mut st);
         drop(st);
-        self.log_trunk_change(&line);
+        if changed {
+            log::info!("group {group}, trunk server: {id}");
+            self.log_trunk_change(&line);
+        }
         Ok(())
     }
 
