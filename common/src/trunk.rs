@@ -58,6 +58,19 @@ impl TrunkSlot {
         base64_encode(&b)
     }
 
+    /// The slot as a block of the trunk server's free-space index: the store path and
+    /// directory of the name it came from.
+    pub fn block(&self, name: &RemoteName) -> TrunkInfo {
+        TrunkInfo {
+            store_path_index: name.store_path_index as u8,
+            sub_path_high: name.subdir_high as u8,
+            sub_path_low: name.subdir_low as u8,
+            trunk_id: self.trunk_id,
+            offset: self.offset,
+            size: self.alloc_size,
+        }
+    }
+
     /// The trunk file's name inside its `data/HH/HH` directory: the id, at least 6 digits.
     pub fn file_name(&self) -> String {
         format!("{:06}", self.trunk_id)

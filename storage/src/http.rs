@@ -13,6 +13,7 @@ use crate::zero_copy;
 use fdfs_common::config::HttpConfig;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::http::{self, respond_simple, Ranges, Request};
+use fdfs_common::proto::errno;
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::fs::File;
 use std::io::{self, Write};
@@ -138,7 +139,9 @@ impl HttpServer {
             Ok(s) => s,
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
-                    || e.raw_os_error().is_some_and(|n| n == 21 || n == 22) =>
+                    || e.raw_os_error().is_some_and(|n| {
+                        n == i32::from(errno::EISDIR) || n == i32::from(errno::EINVAL)
+                    }) =>
             {
                 return respond_simple(conn, 404, keep)
             }

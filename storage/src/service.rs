@@ -24,9 +24,9 @@ use fdfs_common::proto::storage::{
     AppendHead, DownloadReq, FileIdReply, FileInfoReply, ModifyHead, SetMetadataReq, TruncateReq,
     UploadReq, UploadSlaveHead,
 };
-use fdfs_common::proto::trunk::TrunkInfo;
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
+use fdfs_common::trunk::TrunkSlot;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -628,7 +628,10 @@ impl Storage {
         };
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
         let now = fdfs_common::now();
-        if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
+        let trunk = RemoteName::decode(&req.filename)
+            .ok()
+            .and_then(|rn| TrunkSlot::of_name(&rn).map(|slot| slot.block(&rn)));
+        if let Some(block) = trunk {
             let _g = self.lock_for(&req.filename);
             let stored = self
                 .store
@@ -637,17 +640,8 @@ impl Storage {
             let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
             self.zero_slot(&ln, &stored)
                 .map_err(|e| fail(io_errno(&e)))?;
-            if let (Some((slot, _)), Ok(rn)) = (stored.trunk, RemoteName::decode(&req.filename)) {
-                // the source storage gives the slot back; replicas only zero theirs
-                self.free_slot(&TrunkInfo {
-                    store_path_index: rn.store_path_index as u8,
-                    sub_path_high: rn.subdir_high as u8,
-                    sub_path_low: rn.subdir_low as u8,
-                    trunk_id: slot.trunk_id,
-                    offset: slot.offset,
-                    size: slot.alloc_size,
-                });
-            }
+            // the source storage gives the slot back; replicas only zero theirs
+            self.free_slot(&block);
             self.count(stat::TOTAL_DELETE_COUNT, true, None);
             return Ok(Vec::new());
         }

@@ -311,6 +311,30 @@ impl Storage {
         }
     }
 
+    /// The address this storage's outgoing connections bind to: `bind_addr` when
+    /// `client_bind` is on.
+    pub(crate) fn client_bind_ip(&self) -> Option<std::net::IpAddr> {
+        let c = &self.cfg;
+        if c.client_bind && !c.server.bind_addr.is_empty() {
+            c.server.bind_addr.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// A connection to a tracker or another member, bound as `client_bind` says, with the
+    /// configured connect and network timeouts.
+    pub(crate) fn connect_to(&self, host: &str, port: u16) -> io::Result<std::net::TcpStream> {
+        let c = &self.cfg.server;
+        fdfs_common::net::connect(
+            host,
+            port,
+            self.client_bind_ip(),
+            std::time::Duration::from_secs(c.connect_timeout),
+            std::time::Duration::from_secs(c.network_timeout),
+        )
+    }
+
     /// Free a trunk slot on this member: the whole slot, header included, becomes zeros, so
     /// that the name no longer opens and the slot can take a new file.
     pub(crate) fn zero_slot(&self, n: &LogicalName, stored: &Stored) -> io::Result<()> {

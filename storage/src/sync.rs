@@ -409,9 +409,7 @@ impl PeerSync {
 
     fn connect_peer(&self) -> std::io::Result<TcpStream> {
         let c = &self.storage().cfg.server;
-        let bind = (self.storage().cfg.client_bind && !c.bind_addr.is_empty())
-            .then(|| c.bind_addr.parse().ok())
-            .flatten();
+        let bind = self.storage().client_bind_ip();
         // with server ids a peer may come back on another address: use the latest listing
         let (ip, port) = self
             .link

@@ -4,12 +4,10 @@
 
 use crate::storage::Storage;
 use fdfs_common::config::HostPort;
-use fdfs_common::net;
 use parking_lot::Mutex;
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Clone)]
 pub struct TrackerLink {
@@ -20,24 +18,8 @@ pub struct TrackerLink {
 }
 
 impl TrackerLink {
-    fn bind_ip(&self) -> Option<IpAddr> {
-        let cfg = &self.storage.cfg;
-        if cfg.client_bind && !cfg.server.bind_addr.is_empty() {
-            cfg.server.bind_addr.parse().ok()
-        } else {
-            None
-        }
-    }
-
     pub fn connect(&self, t: &HostPort) -> std::io::Result<TcpStream> {
-        let c = &self.storage.cfg.server;
-        net::connect(
-            &t.host,
-            t.port,
-            self.bind_ip(),
-            Duration::from_secs(c.connect_timeout),
-            Duration::from_secs(c.network_timeout),
-        )
+        self.storage.connect_to(&t.host, t.port)
     }
 
     /// The configured trackers, the leader first.

@@ -28,7 +28,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 type Outcome = Result<Vec<u8>, Fail>;
 
@@ -285,21 +284,8 @@ impl Storage {
         let Some(ts) = self.trunk_server.read().clone() else {
             return Err(errno::EAGAIN);
         };
-        let c = &self.cfg.server;
         let port = u16::try_from(ts.port).map_err(|_| errno::EINVAL)?;
-        let bind = if self.cfg.client_bind && !c.bind_addr.is_empty() {
-            c.bind_addr.parse().ok()
-        } else {
-            None
-        };
-        let mut s = net::connect(
-            &ts.ip,
-            port,
-            bind,
-            Duration::from_secs(c.connect_timeout),
-            Duration::from_secs(c.network_timeout),
-        )
-        .map_err(|e| io_errno(&e))?;
+        let mut s = self.connect_to(&ts.ip, port).map_err(|e| io_errno(&e))?;
         let r = net::send_request(&mut s, command, status, body)
             .map_err(NetError::Io)
             .and_then(|_| {
@@ -528,9 +514,14 @@ impl Storage {
         if !self.is_trunk_server() {
             return;
         }
-        let binlog = match std::fs::read(self.trunk_dir().join("binlog")) {
-            Ok(b) => b,
-            Err(_) => return,
+        // a member is sent at most about 256 KiB of whole lines a round, read from its mark on:
+        // nothing is read for a member that has everything
+        const CHUNK: u64 = 256 * 1024;
+        let Ok(binlog) = File::open(self.trunk_dir().join("binlog")) else {
+            return;
+        };
+        let Ok(len) = binlog.metadata().map(|m| m.len()) else {
+            return;
         };
         let me = self.my_id.read().clone();
         let members: Vec<Brief> = self
@@ -547,28 +538,36 @@ impl Storage {
                 .and_then(|t| {
                     t.lines()
                         .find_map(|l| l.strip_prefix("binlog_offset="))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
                 })
                 .unwrap_or(0)
-                .min(binlog.len());
-            let Some(end) = binlog[offset..]
-                .iter()
-                .rposition(|&c| c == b'\n')
-                .map(|p| offset + p + 1)
-            else {
+                .min(len);
+            if offset == len {
                 continue;
+            }
+            let read = |n: u64| {
+                let mut buf = vec![0u8; n as usize];
+                binlog.read_exact_at(&mut buf, offset).map(|_| buf)
             };
-            let chunk_end = if end - offset > 256 * 1024 {
-                // whole lines, at most about 256 KiB a request
-                offset
-                    + binlog[offset..offset + 256 * 1024]
-                        .iter()
-                        .rposition(|&c| c == b'\n')
-                        .map_or(end - offset, |p| p + 1)
-            } else {
-                end
+            let mut lines = match read(CHUNK.min(len - offset)) {
+                Ok(b) => b,
+                Err(e) => {
+                    log::error!("read trunk binlog fail: {e}");
+                    return;
+                }
             };
-            match self.send_trunk_lines(&m, offset == 0, &binlog[offset..chunk_end]) {
+            if !lines.contains(&b'\n') && (lines.len() as u64) < len - offset {
+                // a line longer than the window: up to the end
+                lines = match read(len - offset) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                };
+            }
+            let Some(whole) = lines.iter().rposition(|&c| c == b'\n').map(|p| p + 1) else {
+                continue; // only a line still being written
+            };
+            let chunk_end = offset + whole as u64;
+            match self.send_trunk_lines(&m, offset == 0, &lines[..whole]) {
                 Ok(()) => {
                     let text = format!("binlog_offset={chunk_end}\n");
                     if let Err(e) = crate::store::write_atomic(&mark, text.as_bytes()) {
@@ -581,15 +580,8 @@ impl Storage {
     }
 
     fn send_trunk_lines(&self, m: &Brief, from_start: bool, lines: &[u8]) -> Result<(), NetError> {
-        let c = &self.cfg.server;
         let port = u16::try_from(m.port).map_err(|_| NetError::Status(errno::EINVAL))?;
-        let mut s = net::connect(
-            &m.ip,
-            port,
-            None,
-            Duration::from_secs(c.connect_timeout),
-            Duration::from_secs(c.network_timeout),
-        )?;
+        let mut s = self.connect_to(&m.ip, port)?;
         if from_start {
             net::request(&mut s, cmd::TRUNK_TRUNCATE_BINLOG_FILE, &[])?;
         }
