@@ -169,28 +169,18 @@ impl Tracker {
             });
         }
         if let Some(g) = st.groups.get_mut(&j.group) {
-            let count = g.change_count;
-            let order = g.sorted();
-            let (trunk_change, trunk) = (
-                g.trunk_change,
-                g.storages
-                    .iter()
-                    .find(|s| s.id == g.trunk_server)
-                    .map(|s| s.brief()),
-            );
-            let briefs = || order.iter().map(|&i| g.storages[i].brief()).collect();
-            let group_changed = g
-                .storages
-                .iter()
-                .any(|s| s.id == j.id && s.group_change_seen != count);
-            if group_changed {
-                cl.group_servers = Some(briefs());
+            let Some(me) = g.find(&j.id) else {
+                return cl.to_bytes();
+            };
+            if g.storages[me].group_change_seen != g.change_count {
+                g.storages[me].group_change_seen = g.change_count;
+                cl.group_servers =
+                    Some(g.sorted().iter().map(|&i| g.storages[i].brief()).collect());
             }
-            if let Some(s) = g.storage_mut(&j.id) {
-                s.group_change_seen = count;
-                if trunk.is_some() && s.trunk_change_seen != trunk_change {
-                    s.trunk_change_seen = trunk_change;
-                    cl.trunk_server = trunk;
+            if g.storages[me].trunk_change_seen != g.trunk_change {
+                if let Some(t) = g.find(&g.trunk_server) {
+                    cl.trunk_server = Some(g.storages[t].brief());
+                    g.storages[me].trunk_change_seen = g.trunk_change;
                 }
             }
         }
