@@ -43,6 +43,22 @@ pub fn format_time(ts: i64) -> String {
     }
 }
 
+/// When a job run at local time `base` (HH:MM) and every `interval` seconds after it runs next,
+/// after `now`: upstream's scheduler lines runs up on the time base, not on the start time.
+pub fn next_scheduled(now: i64, base: (u8, u8), interval: u64) -> i64 {
+    use chrono::{Local, TimeZone, Timelike};
+    let interval = interval.max(1) as i64;
+    let today_base = match Local.timestamp_opt(now, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            now - i64::from(t.num_seconds_from_midnight())
+                + i64::from(base.0) * 3600
+                + i64::from(base.1) * 60
+        }
+        chrono::LocalResult::None => now,
+    };
+    today_base + (now - today_base).div_euclid(interval) * interval + interval
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -307,4 +323,25 @@ impl log::Log for FdfsLogger {
     }
 
     fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_scheduled_lines_up_on_the_time_base() {
+        let now = 1_795_476_841;
+        for interval in [1, 7, 600, 3600, 86400, 200_000] {
+            let next = super::next_scheduled(now, (3, 0), interval);
+            assert!(next > now && next - now <= interval as i64, "{interval}");
+            // the run after it is one interval later (when the interval divides a day, as
+            // upstream's time bases assume)
+            if 86400 % interval != 0 {
+                continue;
+            }
+            assert_eq!(
+                super::next_scheduled(next, (3, 0), interval),
+                next + interval as i64
+            );
+        }
+    }
 }

@@ -9,8 +9,10 @@
 //! `reporter` joins the trackers and beats to them; the sync threads reach the trackers through
 //! its `tracker_link`. `metrics` serves `/metrics` and `/health`.
 //!
-//! Files in trunk files are read, deleted and replicated (`store::Store::open_stored`); writing
-//! trunks (a trunk server, allocation) is not done yet, see the README.
+//! Small files go into trunk files when the tracker says so: `trunk` is a member's part (slots
+//! asked for, written, freed; the trunk binlog kept) and the trunk server's (allocation,
+//! binlog push, snapshot, compaction), `trunk_alloc` the free-space index; reading a file in
+//! a trunk is `store::Store::open_stored`.
 
 #![forbid(unsafe_code)]
 
@@ -225,6 +227,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
     }
     match init_store(&cfg, &storage.store, &my_ip) {
         Ok((f, previous_ip)) => {
+            storage
+                .trunk_last_compress_time
+                .store(f.trunk_last_compress_time, Ordering::Relaxed);
             *rep.init_flag.lock() = f;
             let p = storage.params.read().clone();
             if !p.use_storage_id
@@ -327,7 +332,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
         std::thread::Builder::new()
             .name("trunk-binlog".into())
             .spawn(move || {
+                let mut jobs = trunk::TrunkJobs::default();
                 while !stop.load(Ordering::Relaxed) {
+                    s.trunk_housekeeping(&mut jobs);
                     s.push_trunk_binlog();
                     for _ in 0..10 {
                         if stop.load(Ordering::Relaxed) {
@@ -387,6 +394,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
                     .ok();
             }
         }
+        rep.note_trunk_compaction();
         if last_binlog_sync.elapsed() >= binlog_every {
             last_binlog_sync = Instant::now();
             storage.binlog.sync();
@@ -404,6 +412,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
         let _ = r.join();
     }
     let _ = trunk_pusher.join();
+    storage.save_trunk_state_at_exit();
+    rep.note_trunk_compaction();
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
     }

@@ -85,6 +85,24 @@ impl Reporter {
         self.link().connect(t)
     }
 
+    /// A trunk binlog compaction is recorded in `.data_init_flag` as upstream records it
+    /// (its time, and stage 9, finished).
+    pub fn note_trunk_compaction(&self) {
+        let t = self
+            .storage
+            .trunk_last_compress_time
+            .load(Ordering::Relaxed);
+        {
+            let mut f = self.init_flag.lock();
+            if f.trunk_last_compress_time == t {
+                return;
+            }
+            f.trunk_last_compress_time = t;
+            f.trunk_binlog_compress_stage = 9;
+        }
+        self.save_init_flag();
+    }
+
     fn save_init_flag(&self) {
         let text = self.init_flag.lock().to_text();
         if let Err(e) = crate::store::write_atomic(&self.init_flag_path, text.as_bytes()) {

@@ -38,6 +38,30 @@ pub struct TrackerParams {
     pub slot_min_size: u32,
     pub slot_max_size: u32,
     pub trunk_alloc_alignment_size: u32,
+    pub trunk: TrunkTuning,
+}
+
+/// The trunk server's housekeeping, as tracker.conf sets it (config-cli-http.md 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkTuning {
+    /// create trunk files ahead of need, at `create_file_time_base` and every
+    /// `create_file_interval` seconds, until `create_file_space_threshold` bytes are free
+    pub create_file_advance: bool,
+    pub create_file_time_base: (u8, u8),
+    pub create_file_interval: u64,
+    pub create_file_space_threshold: u64,
+    /// on loading the index, drop free blocks whose slot holds a file
+    pub init_check_occupying: bool,
+    /// on loading the index, ignore `storage_trunk.dat` and replay the whole binlog
+    pub init_reload_from_binlog: bool,
+    /// join touching free blocks when the snapshot is written
+    pub free_space_merge: bool,
+    /// compact the binlog at a snapshot when the last compaction is older than this (0 never)
+    pub compress_binlog_min_interval: i64,
+    /// compact the binlog at `compress_binlog_time_base` and every this many seconds (0 never)
+    pub compress_binlog_interval: u64,
+    pub compress_binlog_time_base: (u8, u8),
+    pub binlog_max_backups: u32,
 }
 
 impl Default for TrackerParams {
@@ -55,6 +79,12 @@ impl Default for TrackerParams {
             slot_min_size: 256,
             slot_max_size: 8 << 20,
             trunk_alloc_alignment_size: 0,
+            trunk: TrunkTuning {
+                create_file_time_base: (2, 0),
+                create_file_interval: 86400,
+                compress_binlog_time_base: (3, 0),
+                ..TrunkTuning::default()
+            },
         }
     }
 }
@@ -92,6 +122,37 @@ impl TrackerParams {
                 "slot_max_size" => p.slot_max_size = v.trim().parse().unwrap_or(8 << 20),
                 "trunk_alloc_alignment_size" => {
                     p.trunk_alloc_alignment_size = v.trim().parse().unwrap_or(0)
+                }
+                "trunk_create_file_advance" => p.trunk.create_file_advance = v.trim() == "1",
+                "trunk_create_file_time_base" => {
+                    if let Some(t) = fdfs_common::config::ini::parse_time_of_day(v.trim()) {
+                        p.trunk.create_file_time_base = t;
+                    }
+                }
+                "trunk_create_file_interval" => {
+                    p.trunk.create_file_interval = v.trim().parse().unwrap_or(86400)
+                }
+                "trunk_create_file_space_threshold" => {
+                    p.trunk.create_file_space_threshold = v.trim().parse().unwrap_or(0)
+                }
+                "trunk_init_check_occupying" => p.trunk.init_check_occupying = v.trim() == "1",
+                "trunk_init_reload_from_binlog" => {
+                    p.trunk.init_reload_from_binlog = v.trim() == "1"
+                }
+                "trunk_free_space_merge" => p.trunk.free_space_merge = v.trim() == "1",
+                "trunk_compress_binlog_min_interval" => {
+                    p.trunk.compress_binlog_min_interval = v.trim().parse().unwrap_or(0)
+                }
+                "trunk_compress_binlog_interval" => {
+                    p.trunk.compress_binlog_interval = v.trim().parse().unwrap_or(0)
+                }
+                "trunk_compress_binlog_time_base" => {
+                    if let Some(t) = fdfs_common::config::ini::parse_time_of_day(v.trim()) {
+                        p.trunk.compress_binlog_time_base = t;
+                    }
+                }
+                "trunk_binlog_max_backups" => {
+                    p.trunk.binlog_max_backups = v.trim().parse().unwrap_or(0)
                 }
                 _ => {}
             }
@@ -184,6 +245,11 @@ pub struct Storage {
     pub trunk_server: RwLock<Option<fdfs_common::proto::cluster::Brief>>,
     /// this storage's free-space index and trunk binlog while it is the trunk server
     pub(crate) trunk_state: Mutex<Option<crate::trunk_alloc::TrunkServerState>>,
+    /// held by a round of the trunk binlog push and by a compaction: a mark is never written
+    /// for a binlog that has just been replaced
+    pub(crate) trunk_push_lock: Mutex<()>,
+    /// `trunk_last_compress_time` of `.data_init_flag`, which the reporter saves
+    pub trunk_last_compress_time: std::sync::atomic::AtomicI64,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -221,6 +287,8 @@ impl Storage {
             members: RwLock::new(Vec::new()),
             trunk_server: RwLock::new(None),
             trunk_state: Mutex::new(None),
+            trunk_push_lock: Mutex::new(()),
+            trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

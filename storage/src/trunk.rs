@@ -23,11 +23,21 @@ use fdfs_common::proto::trunk::{
 };
 use fdfs_common::proto::{cmd, errno, Header};
 use fdfs_common::server::Conn;
-use fdfs_common::trunk::{SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
+use fdfs_common::trunk::{
+    SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_LINK, SLOT_REGULAR,
+};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+/// When the trunk server's scheduled jobs run next (`None`: not yet computed, or just run).
+#[derive(Debug, Default)]
+pub struct TrunkJobs {
+    create_at: Option<i64>,
+    compress_at: Option<i64>,
+}
 
 type Outcome = Result<Vec<u8>, Fail>;
 
@@ -73,15 +83,8 @@ impl Storage {
         if self.is_trunk_server() {
             return Err(Fail::done(errno::EINVAL));
         }
-        let data = self.cfg.server.base_path.join("data");
-        let _ = std::fs::remove_file(data.join("storage_trunk.dat"));
-        if let Ok(dir) = std::fs::read_dir(self.trunk_dir()) {
-            for e in dir.flatten() {
-                if e.path().extension().is_some_and(|x| x == "mark") {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        let _ = std::fs::remove_file(self.trunk_snapshot_path());
+        self.remove_trunk_marks();
         log::info!("trunk binlog marks deleted: this storage becomes the trunk server");
         Ok(Vec::new())
     }
@@ -125,6 +128,10 @@ impl Storage {
             .join("data")
             .join("storage_trunk.dat");
         let mut from = 0;
+        let tuning = self.params.read().trunk.clone();
+        if tuning.init_reload_from_binlog {
+            let _ = std::fs::remove_file(&snapshot);
+        }
         if let Ok(s) = std::fs::read_to_string(&snapshot) {
             let mut lines = s.lines();
             match lines.next().and_then(|l| l.trim().parse::<usize>().ok()) {
@@ -150,17 +157,256 @@ impl Storage {
                 None => log::warn!("trunk binlog line skipped: {line:?}"),
             }
         }
+        if tuning.init_check_occupying {
+            self.drop_occupied_blocks(&mut index);
+        }
         let binlog = OpenOptions::new().create(true).append(true).open(&path)?;
         log::info!(
             "trunk server: {} free blocks, {} bytes free, last trunk file id {last_trunk_id}",
             index.blocks().count(),
             index.free_bytes()
         );
-        Ok(TrunkServerState {
+        let mut st = TrunkServerState {
             index,
             binlog,
             last_trunk_id,
-        })
+            compacted_len: None,
+        };
+        // as upstream: once the binlog past the snapshot is replayed, a new snapshot (or a
+        // compaction) spares the next start that work, unless compaction runs on a schedule
+        if from < text.len() && tuning.compress_binlog_interval == 0 {
+            if let Err(e) = self.trunk_save(&mut st) {
+                log::error!("save trunk snapshot fail: {e}");
+            }
+        }
+        Ok(st)
+    }
+
+    /// `trunk_init_check_occupying`: a free block whose first bytes are a live slot header
+    /// is in use (a binlog that lost its last lines): it leaves the index.
+    fn drop_occupied_blocks(&self, index: &mut FreeIndex) {
+        let occupied: Vec<TrunkInfo> = index
+            .blocks()
+            .filter(|b| {
+                let slot = TrunkSlot {
+                    trunk_id: b.trunk_id,
+                    offset: b.offset,
+                    alloc_size: b.size,
+                };
+                let path = self
+                    .store
+                    .subdir_path(
+                        b.store_path_index.into(),
+                        (b.sub_path_high.into(), b.sub_path_low.into()),
+                    )
+                    .join(slot.file_name());
+                let mut kind = [0u8; 1];
+                File::open(&path)
+                    .and_then(|f| f.read_exact_at(&mut kind, u64::from(b.offset)))
+                    .is_ok_and(|_| kind[0] == SLOT_REGULAR || kind[0] == SLOT_LINK)
+            })
+            .copied()
+            .collect();
+        for b in occupied {
+            log::warn!(
+                "trunk space occupied, not free: store path {} trunk {} offset {} size {}",
+                b.store_path_index,
+                b.trunk_id,
+                b.offset,
+                b.size
+            );
+            index.drop_block(&b);
+        }
+    }
+
+    fn trunk_snapshot_path(&self) -> PathBuf {
+        self.cfg
+            .server
+            .base_path
+            .join("data")
+            .join("storage_trunk.dat")
+    }
+
+    /// Upstream's save: a compaction when the last one is older than
+    /// `trunk_compress_binlog_min_interval` (when set), else the snapshot.
+    fn trunk_save(&self, st: &mut TrunkServerState) -> std::io::Result<()> {
+        let min = self.params.read().trunk.compress_binlog_min_interval;
+        let last = self.trunk_last_compress_time.load(Ordering::Relaxed);
+        if min > 0 && fdfs_common::now() - last > min {
+            self.compact_trunk_binlog(st)
+        } else {
+            self.save_trunk_snapshot(st)
+        }
+    }
+
+    fn merge_if_configured(&self, st: &mut TrunkServerState) {
+        if self.params.read().trunk.free_space_merge {
+            let gone = st.index.merge_adjacent();
+            if gone > 0 {
+                log::info!("trunk free space merged: {gone} blocks joined their neighbours");
+            }
+        }
+    }
+
+    /// `storage_trunk.dat`: the trunk binlog's size, then every block of the index as an `A`
+    /// line; the next load replays only the binlog past that size.
+    fn save_trunk_snapshot(&self, st: &mut TrunkServerState) -> std::io::Result<()> {
+        self.merge_if_configured(st);
+        let size = st.binlog.metadata()?.len();
+        let mut text = format!("{size}\n");
+        for r in st.index.snapshot(fdfs_common::now()) {
+            text += &r.to_line();
+        }
+        crate::store::write_atomic(&self.trunk_snapshot_path(), text.as_bytes())?;
+        log::info!(
+            "trunk snapshot saved: {} free blocks, {} bytes free",
+            st.index.blocks().count(),
+            st.index.free_bytes()
+        );
+        Ok(())
+    }
+
+    /// Compaction (`trunk_compress_binlog_*`): the trunk binlog becomes the index as `A`
+    /// lines. The members start over from it: their marks go before the new binlog takes the
+    /// old one's place, so a crash in between costs a resend, never a member reading the new
+    /// binlog at an offset into the old one. The snapshot goes after (its size line describes
+    /// the old binlog).
+    fn compact_trunk_binlog(&self, st: &mut TrunkServerState) -> std::io::Result<()> {
+        self.merge_if_configured(st);
+        let dir = self.trunk_dir();
+        let path = dir.join("binlog");
+        let old_len = st.binlog.metadata()?.len();
+        let text: String = st
+            .index
+            .snapshot(fdfs_common::now())
+            .iter()
+            .map(|r| r.to_line())
+            .collect();
+        let _push = self.trunk_push_lock.lock();
+        self.remove_trunk_marks();
+        crate::store::write_atomic(&path, text.as_bytes())?;
+        st.binlog = OpenOptions::new().create(true).append(true).open(&path)?;
+        st.compacted_len = Some(text.len() as u64);
+        let _ = std::fs::remove_file(self.trunk_snapshot_path());
+        let now = fdfs_common::now();
+        self.trunk_last_compress_time.store(now, Ordering::Relaxed);
+        log::info!(
+            "trunk binlog compacted: {old_len} -> {} bytes, {} free blocks",
+            text.len(),
+            st.index.blocks().count()
+        );
+        Ok(())
+    }
+
+    fn remove_trunk_marks(&self) {
+        if let Ok(dir) = std::fs::read_dir(self.trunk_dir()) {
+            for e in dir.flatten() {
+                if e.path().extension().is_some_and(|x| x == "mark") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// At shutdown: what upstream's save does, so the next start replays little.
+    pub fn save_trunk_state_at_exit(&self) {
+        let mut guard = self.trunk_state.lock();
+        if let Some(st) = guard.as_mut() {
+            if let Err(e) = self.trunk_save(st) {
+                log::error!("save trunk state fail: {e}");
+            }
+        }
+    }
+
+    /// The trunk server's scheduled jobs, run by the trunk binlog thread between pushes (so a
+    /// compaction never races a push): trunk files created ahead of need
+    /// (`trunk_create_file_*`) and binlog compaction (`trunk_compress_binlog_*`), each at its
+    /// time base and every interval after.
+    pub fn trunk_housekeeping(&self, jobs: &mut TrunkJobs) {
+        if !self.is_trunk_server() {
+            *jobs = TrunkJobs::default();
+            return;
+        }
+        let t = self.params.read().trunk.clone();
+        let now = fdfs_common::now();
+        // the first run at the time base, then every interval after the previous one
+        let due = |at: &mut Option<i64>, base, interval: u64| {
+            let next =
+                *at.get_or_insert_with(|| fdfs_common::log::next_scheduled(now, base, interval));
+            if now < next {
+                return false;
+            }
+            let step = interval as i64;
+            *at = Some(next + ((now - next) / step + 1) * step);
+            true
+        };
+        if t.create_file_advance
+            && t.create_file_interval > 0
+            && due(
+                &mut jobs.create_at,
+                t.create_file_time_base,
+                t.create_file_interval,
+            )
+        {
+            self.create_trunk_files_ahead(t.create_file_space_threshold);
+        }
+        if t.compress_binlog_interval > 0
+            && due(
+                &mut jobs.compress_at,
+                t.compress_binlog_time_base,
+                t.compress_binlog_interval,
+            )
+        {
+            let r = self.with_trunk_state(|st| {
+                let len = st.binlog.metadata()?.len();
+                if st.compacted_len == Some(len) {
+                    log::debug!("trunk binlog not changed since its compaction: not compacted");
+                    return Ok(());
+                }
+                self.compact_trunk_binlog(st)
+            });
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::error!("compact trunk binlog fail: {e}"),
+                Err(code) => log::error!("compact trunk binlog fail: errno {code}"),
+            }
+        }
+    }
+
+    /// `trunk_create_file_advance`: trunk files until `threshold` bytes of trunk space are free,
+    /// on the store paths uploads would use (never into the reserved space).
+    pub fn create_trunk_files_ahead(&self, threshold: u64) {
+        let (trunk_size, reserved) = {
+            let p = self.params.read();
+            (p.trunk_file_size, p.reserved)
+        };
+        let r = self.with_trunk_state(|st| {
+            let free = st.index.free_bytes();
+            let count = threshold.saturating_sub(free) / trunk_size.max(1);
+            let mut made = 0;
+            for _ in 0..count {
+                let Some(spi) = self.store.choose_path(0xFF, reserved) else {
+                    log::error!("create trunk file ahead: no store path has room");
+                    break;
+                };
+                let whole = self.next_trunk_file(st, spi as u8, trunk_size);
+                let added = st.index.add_trunk(fdfs_common::now(), whole);
+                if let Err(e) = self.append_trunk_binlog(st, &added) {
+                    log::error!("write trunk binlog fail: {e}");
+                    break;
+                }
+                if self.create_trunk_file(&whole, trunk_size).is_err() {
+                    break;
+                }
+                made += 1;
+            }
+            if made > 0 {
+                log::info!("{made} trunk files created ahead of need");
+            }
+        });
+        if let Err(code) = r {
+            log::error!("create trunk files ahead fail: errno {code}");
+        }
     }
 
     fn append_trunk_binlog(
@@ -517,6 +763,7 @@ impl Storage {
         // a member is sent at most about 256 KiB of whole lines a round, read from its mark on:
         // nothing is read for a member that has everything
         const CHUNK: u64 = 256 * 1024;
+        let _push = self.trunk_push_lock.lock();
         let Ok(binlog) = File::open(self.trunk_dir().join("binlog")) else {
             return;
         };
@@ -618,13 +865,45 @@ impl Storage {
             return Err(Fail::done(errno::EINVAL));
         }
         let path = self.trunk_dir().join("binlog");
+        // a snapshot describes the binlog it was written beside, never the one coming
+        let _ = std::fs::remove_file(self.trunk_snapshot_path());
+        let keep = self.params.read().trunk.binlog_max_backups as usize;
         if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
-            let stamp =
-                fdfs_common::log::format_time(fdfs_common::now()).replace(['-', ' ', ':'], "");
-            let backup = self.trunk_dir().join(format!("binlog.{stamp}"));
-            std::fs::rename(&path, &backup).map_err(|e| Fail::done(io_errno(&e)))?;
+            if keep == 0 {
+                let f = OpenOptions::new().write(true).open(&path);
+                f.and_then(|f| f.set_len(0))
+                    .map_err(|e| Fail::done(io_errno(&e)))?;
+            } else {
+                let stamp =
+                    fdfs_common::log::format_time(fdfs_common::now()).replace(['-', ' ', ':'], "");
+                let backup = self.trunk_dir().join(format!("binlog.{stamp}"));
+                std::fs::rename(&path, &backup).map_err(|e| Fail::done(io_errno(&e)))?;
+                self.prune_trunk_binlog_backups(keep);
+            }
         }
         Ok(Vec::new())
+    }
+
+    /// Keep the newest `keep` dated trunk binlog backups.
+    fn prune_trunk_binlog_backups(&self, keep: usize) {
+        let Ok(dir) = std::fs::read_dir(self.trunk_dir()) else {
+            return;
+        };
+        let mut backups: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("binlog."))
+                    .is_some_and(|d| d.len() == 14 && d.bytes().all(|c| c.is_ascii_digit()))
+            })
+            .collect();
+        backups.sort();
+        let excess = backups.len().saturating_sub(keep);
+        for old in &backups[..excess] {
+            let _ = std::fs::remove_file(old);
+        }
     }
 
     /// What the trunk server tells the trackers: its last trunk file id and its free trunk

@@ -126,6 +126,66 @@ impl FreeIndex {
         vec![record(ts, TrunkOp::Add, block)]
     }
 
+    /// `trunk_free_space_merge`: free blocks that touch in one trunk file become one block.
+    /// Held blocks are left alone (a confirmation names them by their exact extent). Nothing is
+    /// logged, as upstream does not log it: the snapshot written next carries the merged blocks,
+    /// and a replay without it still ends with the same free bytes. Returns how many blocks
+    /// disappeared into a neighbour.
+    pub fn merge_adjacent(&mut self) -> usize {
+        let mut merged: Vec<(TrunkInfo, Vec<TrunkInfo>, Option<i64>)> = Vec::new();
+        let mut run: Option<(TrunkInfo, Vec<TrunkInfo>, Option<i64>)> = None;
+        for b in self.blocks.values() {
+            if self.held.contains(&place(b)) {
+                merged.extend(run.take());
+                continue;
+            }
+            let freed = self.freed_at.get(&place(b)).copied();
+            run = match run.take() {
+                Some((mut whole, mut parts, at))
+                    if whole.store_path_index == b.store_path_index
+                        && whole.trunk_id == b.trunk_id
+                        && whole.offset + whole.size == b.offset =>
+                {
+                    whole.size += b.size;
+                    parts.push(*b);
+                    Some((whole, parts, at.max(freed)))
+                }
+                done => {
+                    merged.extend(done);
+                    Some((*b, vec![*b], freed))
+                }
+            };
+        }
+        merged.extend(run);
+        let mut gone = 0;
+        for (whole, parts, freed) in merged.into_iter().filter(|m| m.1.len() > 1) {
+            gone += parts.len() - 1;
+            for p in &parts {
+                self.remove(p);
+            }
+            self.insert(whole);
+            if let Some(t) = freed {
+                self.freed_at.insert(place(&whole), t);
+            }
+        }
+        gone
+    }
+
+    /// `storage_trunk.dat`'s lines, and a compacted binlog's: every block of the index as an
+    /// `A` line. Held blocks are written too, so that an allocation never confirmed comes back
+    /// after a restart (its confirmation, when it comes, is a `D` line after them).
+    pub fn snapshot(&self, ts: i64) -> Vec<TrunkBinlogRecord> {
+        self.blocks
+            .values()
+            .map(|b| record(ts, TrunkOp::Add, *b))
+            .collect()
+    }
+
+    /// Take a block out without a binlog line (`trunk_init_check_occupying` at load).
+    pub fn drop_block(&mut self, b: &TrunkInfo) {
+        self.remove(b);
+    }
+
     /// Free blocks (held ones included), in place order.
     pub fn blocks(&self) -> impl Iterator<Item = &TrunkInfo> {
         self.blocks.values()
@@ -143,6 +203,8 @@ pub struct TrunkServerState {
     pub(crate) binlog: std::fs::File,
     /// the largest trunk file id seen; a new trunk file takes the next one
     pub(crate) last_trunk_id: u32,
+    /// the binlog's length right after the last compaction: unchanged, no new compaction
+    pub(crate) compacted_len: Option<u64>,
 }
 
 fn record(timestamp: i64, op: TrunkOp, block: TrunkInfo) -> TrunkBinlogRecord {
@@ -194,6 +256,30 @@ mod tests {
             ]
         );
         assert_eq!(ix.free_bytes(), 4194048);
+    }
+
+    #[test]
+    fn merge_joins_touching_free_blocks_and_leaves_held_ones() {
+        let mut ix = FreeIndex::default();
+        ix.add_trunk(1, block(0, 2048));
+        let pieces: Vec<_> = (0..8)
+            .map(|_| ix.alloc(1, 0, 256, 256).unwrap().0)
+            .collect();
+        for p in &pieces {
+            ix.confirm(1, p, true);
+        }
+        // free 0,1,2 and 5,6; hold 4 again
+        for i in [0, 1, 2, 5, 6] {
+            ix.free(2, pieces[i]);
+        }
+        let (held, _) = ix.alloc(3, 0, 256, 256).unwrap();
+        assert_eq!(ix.merge_adjacent(), 2);
+        let got: Vec<_> = ix.blocks().map(|b| (b.offset, b.size)).collect();
+        assert_eq!(got, [(0, 256), (256, 512), (1280, 512)]);
+        assert_eq!(held.offset, 0);
+        // the held block is still held: not handed out, and its confirmation removes it
+        assert_eq!(ix.confirm(4, &held, true).len(), 1);
+        assert_eq!(ix.alloc(4, 0, 512, 256).unwrap().0.offset, 256);
     }
 
     #[test]
@@ -302,6 +388,14 @@ mod tests {
                 let a: Vec<_> = replayed.blocks().collect();
                 let b: Vec<_> = ix.blocks().collect();
                 assert_eq!(a, b);
+                // every other checkpoint: merge, then go on from the snapshot (a compacted
+                // binlog) as the trunk server does
+                if step % 2000 == 1999 {
+                    let before = ix.free_bytes();
+                    ix.merge_adjacent();
+                    assert_eq!(ix.free_bytes(), before);
+                    log = ix.snapshot(step);
+                }
             }
         }
     }

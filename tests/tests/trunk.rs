@@ -439,3 +439,120 @@ fn trunk_commands_refused_where_they_do_not_belong() {
     assert_eq!(binlog(ts), "");
     assert_eq!(binlog(member), "");
 }
+
+/// The trunk server's housekeeping with every switch on: trunk files created ahead of need up
+/// to the threshold, the binlog compacted on its schedule (touching free blocks merged, only
+/// `A` lines left, the members' copies truncated and sent again, `.data_init_flag` recording
+/// it), `storage_trunk.dat` written at a clean stop, and uploads, reads and slot uniqueness
+/// unaffected through all of it and a restart.
+#[test]
+fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
+                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n\
+                        trunk_create_file_advance=true\ntrunk_create_file_interval=1\n\
+                        trunk_create_file_space_threshold=12MB\n\
+                        trunk_compress_binlog_interval=1\ntrunk_free_space_merge=true\n"
+            .into(),
+        ..Default::default()
+    });
+    c.wait_active(2);
+    let first = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
+    let holder = c.storages.iter().position(|s| s.ip == first).unwrap();
+    let other = 1 - holder;
+    for s in &c.storages {
+        wait_for(
+            "a member was not told the trunk server",
+            || s.daemon.log().contains("trunk server: ").then_some(()),
+            || s.daemon.log(),
+        );
+    }
+    // 12 MB free wanted, nothing there: three 4 MB trunk files
+    let trunk_files = |base: &std::path::Path| -> usize {
+        let mut n = 0;
+        for hh in std::fs::read_dir(base.join("data")).unwrap().flatten() {
+            let Ok(sub) = std::fs::read_dir(hh.path()) else {
+                continue;
+            };
+            for ll in sub.flatten() {
+                if let Ok(files) = std::fs::read_dir(ll.path()) {
+                    n += files
+                        .flatten()
+                        .filter(|f| {
+                            let name = f.file_name();
+                            let name = name.to_string_lossy();
+                            name.len() >= 6 && name.bytes().all(|b| b.is_ascii_digit())
+                        })
+                        .count();
+                }
+            }
+        }
+        n
+    };
+    let hbase = c.storages[holder].base.clone();
+    let hstore = c.storages[holder].store_paths[0].clone();
+    wait_for(
+        "trunk files were not created ahead",
+        || (trunk_files(&hstore) == 3).then_some(()),
+        || c.storages[holder].daemon.log(),
+    );
+    let client = c.client();
+    let mut files = Vec::new();
+    for i in 0..40usize {
+        let data = vec![i as u8; 100 + i * 97];
+        files.push((rfdfs_tests::upload(&client, &data, "bin"), data));
+    }
+    let mut kept = Vec::new();
+    for (i, f) in files.into_iter().enumerate() {
+        if i % 2 == 0 {
+            client.delete(&f.0).unwrap();
+        } else {
+            kept.push(f);
+        }
+    }
+    // compacted after the last change: no D line left, and the member holds the same binlog
+    let binlog = hbase.join("data/trunk/binlog");
+    let member_binlog = c.storages[other].base.join("data/trunk/binlog");
+    wait_for(
+        "the trunk binlog was not compacted",
+        || {
+            let text = std::fs::read_to_string(&binlog).ok()?;
+            let member = std::fs::read_to_string(&member_binlog).ok()?;
+            (!text.is_empty() && !text.contains(" D ") && text == member).then_some(())
+        },
+        || c.storages[holder].daemon.log(),
+    );
+    assert!(c.storages[holder]
+        .daemon
+        .log()
+        .contains("trunk binlog compacted"));
+    let flag = std::fs::read_to_string(hbase.join("data/.data_init_flag")).unwrap();
+    assert!(flag.contains("trunk_binlog_compress_stage=9"), "{flag}");
+    assert!(!flag.contains("trunk_last_compress_time=0\n"), "{flag}");
+    // a clean stop leaves a snapshot that describes the binlog beside it
+    assert_eq!(c.storages[holder].daemon.stop(), Some(0));
+    let snapshot = std::fs::read_to_string(hbase.join("data/storage_trunk.dat")).unwrap();
+    let size: u64 = snapshot.lines().next().unwrap().parse().unwrap();
+    assert_eq!(size, std::fs::metadata(&binlog).unwrap().len());
+    assert!(snapshot.lines().skip(1).all(|l| l.contains(" A ")));
+    let s = &mut c.storages[holder];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.wait_active(2);
+    for i in 0..20usize {
+        let data = vec![200 + (i % 50) as u8; 150 + i * 211];
+        kept.push((rfdfs_tests::upload(&client, &data, "bin"), data));
+    }
+    let mut slots = Vec::new();
+    for (id, data) in &kept {
+        assert_eq!(&rfdfs_tests::read_back(&client, id), data, "{id}");
+        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+        slots.push((slot.trunk_id, slot.offset));
+    }
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), kept.len(), "a slot was handed out twice");
+}
