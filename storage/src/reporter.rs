@@ -407,10 +407,14 @@ impl Reporter {
                     let mut current = self.storage.trunk_server.write();
                     if current.as_ref().map(|b| &b.id) != Some(&trunk.id) {
                         log::info!("trunk server: {}:{} ({})", trunk.ip, trunk.port, trunk.id);
+                        let mine = trunk.id == *self.storage.my_id.read();
                         *current = Some(trunk);
                         // a trunk server's index is rebuilt from the binlog whenever the role
                         // comes (back) to it
                         *self.storage.trunk_state.lock() = None;
+                        if mine {
+                            self.storage.trunk_role_arrived();
+                        }
                     }
                 }
                 // every beat, not only on a new list: a deferred mark move may be due now

@@ -298,6 +298,16 @@ impl Storage {
         Ok(())
     }
 
+    /// The role came to this storage. Its marks may date from an earlier turn, before another
+    /// trunk server rewrote every member's binlog; a tracker sends TRUNK_DELETE_BINLOG_MARKS
+    /// only when it remembers the previous holder (a C leader forgets it when the holder dies,
+    /// and its trunk server then appends to the members' binlogs at stale offsets). Every
+    /// member gets the binlog again from a truncate instead: bytes, never a wrong copy.
+    pub(crate) fn trunk_role_arrived(&self) {
+        let _push = self.trunk_push_lock.lock();
+        self.remove_trunk_marks();
+    }
+
     fn remove_trunk_marks(&self) {
         if let Ok(dir) = std::fs::read_dir(self.trunk_dir()) {
             for e in dir.flatten() {

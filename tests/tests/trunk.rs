@@ -546,6 +546,24 @@ fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
         let data = vec![200 + (i % 50) as u8; 150 + i * 211];
         kept.push((rfdfs_tests::upload(&client, &data, "bin"), data));
     }
+    let now_holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
+    let (h, m) = if now_holder == c.storages[holder].ip {
+        (holder, other)
+    } else {
+        (other, holder)
+    };
+    let (hb, mb) = (
+        c.storages[h].base.join("data/trunk/binlog"),
+        c.storages[m].base.join("data/trunk/binlog"),
+    );
+    wait_for(
+        "the member's trunk binlog is not the trunk server's",
+        || {
+            let a = std::fs::read(&hb).ok()?;
+            (Some(&a) == std::fs::read(&mb).ok().as_ref()).then_some(())
+        },
+        || c.storages[h].daemon.log(),
+    );
     let mut slots = Vec::new();
     for (id, data) in &kept {
         assert_eq!(&rfdfs_tests::read_back(&client, id), data, "{id}");
@@ -555,4 +573,46 @@ fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
     slots.sort();
     slots.dedup();
     assert_eq!(slots.len(), kept.len(), "a slot was handed out twice");
+}
+
+/// A trunk server whose role comes back (here: after a restart) starts every member over:
+/// a mark left from an earlier turn (as one is when another trunk server rewrote the members'
+/// binlogs and the tracker sent no TRUNK_DELETE_BINLOG_MARKS) is never pushed from.
+#[test]
+fn returning_trunk_server_never_pushes_from_a_stale_mark() {
+    let (mut c, first) = trunk_group();
+    let client = c.client();
+    for i in 0..10usize {
+        rfdfs_tests::upload(&client, &vec![i as u8; 100 + i * 300], "bin");
+    }
+    let holder = c.storages.iter().position(|s| s.ip == first).unwrap();
+    let other = 1 - holder;
+    let hb = c.storages[holder].base.join("data/trunk/binlog");
+    let mb = c.storages[other].base.join("data/trunk/binlog");
+    let same = || {
+        let a = std::fs::read(&hb).ok()?;
+        (Some(&a) == std::fs::read(&mb).ok().as_ref() && !a.is_empty()).then_some(())
+    };
+    wait_for("the member did not get the binlog", same, || {
+        c.storages[holder].daemon.log()
+    });
+    assert_eq!(c.storages[holder].daemon.stop(), Some(0));
+    let mark = c.storages[holder].base.join(format!(
+        "data/trunk/{}_{}.mark",
+        c.storages[other].ip, c.storages[other].port
+    ));
+    std::fs::write(&mark, "binlog_offset=40\n").unwrap();
+    let s = &mut c.storages[holder];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.wait_active(2);
+    assert_eq!(trunk_server(&c).as_deref(), Some(first.as_str()));
+    for i in 0..5usize {
+        rfdfs_tests::upload(&client, &vec![50 + i as u8; 200 + i * 300], "bin");
+    }
+    wait_for(
+        "the member's binlog is not the trunk server's",
+        same,
+        || c.storages[holder].daemon.log(),
+    );
 }
