@@ -87,7 +87,7 @@ impl HttpServer {
                     let opened = File::open(p).and_then(|file| {
                         let size = file.metadata()?.len();
                         Ok(Stored {
-                            file,
+                            file: std::sync::Arc::new(file),
                             start: 0,
                             size,
                             trunk: None,

@@ -176,6 +176,8 @@ fn restore_file(
 /// Restore every file an ACTIVE peer lists for store path `index` and we lack.
 /// Returns (restored, failed).
 pub fn repair_store_path(rep: &Reporter, index: usize) -> Result<(u64, u64), String> {
+    // a store path being rebuilt may have lost the trunk files held open for uploads
+    rep.storage.store.forget_trunk_files();
     let me = rep.storage.my_id.read().clone();
     let peer = rep
         .storage

@@ -284,9 +284,10 @@ impl Storage {
                 errno::EEXIST
             }));
         }
-        let mut w = f.try_clone().map_err(|e| Fail::early(io_errno(&e)))?;
-        w.seek(SeekFrom::Start(slot.data_offset()))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let mut w = crate::storage::AtOffset {
+            file: &f,
+            pos: slot.data_offset(),
+        };
         self.receive_into_file(conn, &mut w, content)?;
         f.write_all_at(&expected.to_bytes(), u64::from(slot.offset))
             .map_err(|e| Fail::done(io_errno(&e)))?;

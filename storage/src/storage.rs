@@ -20,6 +20,41 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Where a body's bytes go: a file at its cursor, or a trunk slot at an offset.
+pub(crate) trait DataSink: Write {
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+impl DataSink for File {
+    fn sync_data(&self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+/// Positional writes from `pos` on (a trunk slot's data): one `pwrite` per chunk, no cursor,
+/// so one open trunk file serves every upload into it at once.
+pub(crate) struct AtOffset<'a> {
+    pub(crate) file: &'a File,
+    pub(crate) pos: u64,
+}
+
+impl Write for AtOffset<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::write_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl DataSink for AtOffset<'_> {
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
 /// What the tracker told us at startup (PARAMETER_REQ).
 #[derive(Debug, Clone)]
 pub struct TrackerParams {
@@ -343,7 +378,7 @@ impl Storage {
     pub(crate) fn receive_into_file(
         &self,
         conn: &mut Conn,
-        f: &mut File,
+        f: &mut impl DataSink,
         len: u64,
     ) -> Result<(), Fail> {
         self.receive_and_sync(conn, f, len, None)
@@ -353,12 +388,18 @@ impl Storage {
     pub(crate) fn receive_and_sync(
         &self,
         conn: &mut Conn,
-        f: &mut File,
+        f: &mut impl DataSink,
         len: u64,
         crc: Option<&mut crc32fast::Hasher>,
     ) -> Result<(), Fail> {
         self.receive_into(conn, f, len, crc)
-            .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
+            .and_then(|_| {
+                if self.durable() {
+                    f.sync_data().map_err(|e| Some(io_errno(&e)))
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(Storage::body_fail)
     }
 
@@ -448,7 +489,7 @@ impl Storage {
     pub(crate) fn receive_into(
         &self,
         conn: &mut Conn,
-        file: &mut File,
+        file: &mut impl DataSink,
         len: u64,
         mut crc: Option<&mut crc32fast::Hasher>,
     ) -> Result<(), Option<u8>> {

@@ -11,12 +11,13 @@ use fdfs_common::proto::cluster::{PathUsage, StatBlock};
 use fdfs_common::proto::errno;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub const DATA_INIT_FLAG: &str = ".data_init_flag";
 pub const STAT_FILE: &str = "storage_stat.dat";
@@ -188,7 +189,7 @@ pub fn make_mark(ip: &str, port: u16, index: u8, create_time: i32) -> String {
 
 /// The bytes of one stored file: all of a plain file, or a trunk slot's data.
 pub struct Stored {
-    pub file: File,
+    pub file: Arc<File>,
     /// where the file's bytes start in `file`
     pub start: u64,
     pub size: u64,
@@ -235,6 +236,9 @@ pub struct Store {
     /// new files are created unnamed (O_TMPFILE) in their own directory; cleared on the first
     /// file system that refuses it (or without /proc to link them by)
     unnamed_files: AtomicBool,
+    /// open trunk files (read and write) and their length, so that a small upload or download
+    /// costs no open and close; filled by the first write into or read from each
+    trunk_files: Mutex<HashMap<PathBuf, (Arc<File>, u64)>>,
 }
 
 impl Store {
@@ -256,6 +260,7 @@ impl Store {
             seq: AtomicU64::new(0),
             rng: Mutex::new(seed | 1),
             unnamed_files: AtomicBool::new(Path::new("/proc/self/fd").is_dir()),
+            trunk_files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -369,6 +374,58 @@ impl Store {
         self.local_path(n).with_file_name(slot.file_name())
     }
 
+    /// A trunk file from the open ones, or opened (and kept) now, with its length; `create`
+    /// (a write into a slot ending there) creates it and extends it to at least that length
+    /// or `trunk_file_size`. A store path mounted read-only is read through a handle not kept.
+    pub fn open_trunk_file(
+        &self,
+        path: &Path,
+        create: Option<(u64, u64)>,
+    ) -> io::Result<(Arc<File>, u64)> {
+        let mut open = self.trunk_files.lock();
+        let end = create.map_or(0, |(end, _)| end);
+        if let Some((f, len)) = open.get(path) {
+            if *len >= end {
+                return Ok((Arc::clone(f), *len));
+            }
+        }
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create.is_some())
+            .truncate(false)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if create.is_none() && e.raw_os_error() != Some(errno::ENOENT.into()) => {
+                let f = File::open(path)?;
+                let len = f.metadata()?.len();
+                return Ok((Arc::new(f), len));
+            }
+            Err(e) => return Err(e),
+        };
+        let len = f.metadata()?.len();
+        let want = match create {
+            Some((end, trunk_file_size)) => len.max(trunk_file_size).max(end),
+            None => len,
+        };
+        if len < want {
+            f.set_len(want)?;
+        }
+        // a few hundred trunk files are open at most; beyond, start over
+        if open.len() >= 256 {
+            open.clear();
+        }
+        let f = Arc::new(f);
+        open.insert(path.to_path_buf(), (Arc::clone(&f), want));
+        Ok((f, want))
+    }
+
+    /// Trunk files may have been replaced under us (a store path being rebuilt): open afresh.
+    pub fn forget_trunk_files(&self) {
+        self.trunk_files.lock().clear();
+    }
+
     /// Open the bytes a name stands for: a plain file whole, or the data of a trunk slot once the
     /// slot is inside its trunk file, can hold the size the name says and carries the header
     /// rebuilt from the name (else ENOENT, as upstream: a reused slot no longer holds the old
@@ -384,15 +441,14 @@ impl Store {
                 return Err(io::Error::from_raw_os_error(errno::EISDIR.into()));
             }
             return Ok(Stored {
-                file,
+                file: Arc::new(file),
                 start: 0,
                 size: md.len(),
                 trunk: None,
             });
         };
-        let file = File::open(self.trunk_file_path(n, &slot))?;
+        let (file, trunk_len) = self.open_trunk_file(&self.trunk_file_path(n, &slot), None)?;
         let size = rn.payload.file_size().unwrap_or(-1);
-        let trunk_len = file.metadata()?.len();
         if size < 0 || !slot.holds(size as u64, trunk_len) {
             return Err(io::Error::from_raw_os_error(errno::EINVAL.into()));
         }

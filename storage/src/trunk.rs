@@ -12,7 +12,7 @@
 //! with a mark per member.
 
 use crate::binlog::op;
-use crate::storage::{io_errno, Fail, Storage};
+use crate::storage::{io_errno, AtOffset, Fail, Storage};
 use crate::trunk_alloc::{FreeIndex, TrunkServerState};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::{FilePayload, RemoteName, Source, TRUNK_FILE_FLAG};
@@ -27,10 +27,11 @@ use fdfs_common::trunk::{
     SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_LINK, SLOT_REGULAR,
 };
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// When the trunk server's scheduled jobs run next (`None`: not yet computed, or just run).
 #[derive(Debug, Default)]
@@ -653,7 +654,7 @@ impl Storage {
         size: i64,
         source: &Source,
         x7: &str,
-    ) -> Result<(File, String, SlotHeader, i64), Fail> {
+    ) -> Result<(Arc<File>, String, SlotHeader, i64), Fail> {
         let dir = self.store.subdir_path(
             spi,
             (u32::from(info.sub_path_high), u32::from(info.sub_path_low)),
@@ -663,9 +664,10 @@ impl Storage {
             log::error!("trunk slot {slot:?} handed out is not empty");
             return Err(Fail::early(errno::EEXIST));
         }
-        let mut w = f.try_clone().map_err(|e| Fail::early(io_errno(&e)))?;
-        w.seek(SeekFrom::Start(slot.data_offset()))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+        let mut w = AtOffset {
+            file: &f,
+            pos: slot.data_offset(),
+        };
         let mut crc = crc32fast::Hasher::new();
         self.receive_and_sync(conn, &mut w, size as u64, Some(&mut crc))?;
         let timestamp = fdfs_common::now();
@@ -728,22 +730,14 @@ impl Storage {
         path: &std::path::Path,
         slot: &TrunkSlot,
         file_size: u64,
-    ) -> Result<(File, [u8; SLOT_HEADER_LEN as usize]), Fail> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+    ) -> Result<(Arc<File>, [u8; SLOT_HEADER_LEN as usize]), Fail> {
+        let end = u64::from(slot.offset) + u64::from(slot.alloc_size);
+        let trunk_file_size = self.params.read().trunk_file_size;
+        let (f, len) = self
+            .store
+            .open_trunk_file(path, Some((end, trunk_file_size)))
             .map_err(|e| Fail::early(io_errno(&e)))?;
-        let len = f.metadata().map_err(|e| Fail::early(io_errno(&e)))?.len();
-        let want = len
-            .max(self.params.read().trunk_file_size)
-            .max(u64::from(slot.offset) + u64::from(slot.alloc_size));
-        if len < want {
-            f.set_len(want).map_err(|e| Fail::early(io_errno(&e)))?;
-        }
-        if !slot.holds(file_size, want) {
+        if !slot.holds(file_size, len) {
             return Err(Fail::early(errno::EINVAL));
         }
         let mut head = [0u8; SLOT_HEADER_LEN as usize];
