@@ -8,7 +8,7 @@
 //!
 //! The trunk server: the free-space index (`trunk_alloc`), rebuilt from `storage_trunk.dat` and
 //! the trunk binlog when the role arrives, every change appended to the binlog before it
-//! answers, new trunk files created as needed, the binlog pushed to the members once a second
+//! answers, new trunk files created as needed, the binlog pushed to the members every 100 ms
 //! with a mark per member.
 
 use crate::binlog::op;
@@ -32,6 +32,16 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// `data/trunk/.takeover`: TRUNK_DELETE_BINLOG_MARKS came (this storage takes the role from
+/// another); kept until the quarantine it starts is over, removed by a push from another
+/// trunk server.
+const TAKEOVER_MARKER: &str = ".takeover";
+
+/// How long every member must have been ACTIVE before a new trunk server allocates from the
+/// trunk files of the one before it: the files that one handed out last have reached us by
+/// then (they sync within seconds of its return).
+const QUARANTINE_SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// When the trunk server's scheduled jobs run next (`None`: not yet computed, or just run).
 #[derive(Debug, Default)]
@@ -86,6 +96,9 @@ impl Storage {
         }
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         self.remove_trunk_marks();
+        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
+        std::fs::write(self.trunk_dir().join(TAKEOVER_MARKER), b"")
+            .map_err(|e| Fail::done(io_errno(&e)))?;
         log::info!("trunk binlog marks deleted: this storage becomes the trunk server");
         Ok(Vec::new())
     }
@@ -161,6 +174,16 @@ impl Storage {
         if tuning.init_check_occupying {
             self.drop_occupied_blocks(&mut index);
         }
+        // taking over from another trunk server (the tracker said so with 32): that server
+        // may have handed out blocks in lines we never got, and their files may not be here
+        // yet; its trunk files wait until every member is back (`lift_quarantine`)
+        if dir.join(TAKEOVER_MARKER).exists() && last_trunk_id > 0 {
+            index.quarantine_up_to = last_trunk_id;
+            log::warn!(
+                "trunk server after another one: trunk files up to id {last_trunk_id} are not                  allocated from until every member has been ACTIVE for {}s",
+                QUARANTINE_SETTLE.as_secs()
+            );
+        }
         let binlog = OpenOptions::new().create(true).append(true).open(&path)?;
         log::info!(
             "trunk server: {} free blocks, {} bytes free, last trunk file id {last_trunk_id}",
@@ -172,6 +195,7 @@ impl Storage {
             binlog,
             last_trunk_id,
             compacted_len: None,
+            members_back_since: None,
         };
         // as upstream: once the binlog past the snapshot is replayed, a new snapshot (or a
         // compaction) spares the next start that work, unless compaction runs on a schedule
@@ -338,6 +362,7 @@ impl Storage {
             *jobs = TrunkJobs::default();
             return;
         }
+        self.lift_quarantine();
         let t = self.params.read().trunk.clone();
         let now = fdfs_common::now();
         // the first run at the time base, then every interval after the previous one
@@ -381,6 +406,41 @@ impl Storage {
                 Ok(Err(e)) => log::error!("compact trunk binlog fail: {e}"),
                 Err(code) => log::error!("compact trunk binlog fail: errno {code}"),
             }
+        }
+    }
+
+    /// The quarantine after a takeover ends once every other member has been ACTIVE for
+    /// `QUARANTINE_SETTLE` without a break.
+    fn lift_quarantine(&self) {
+        let mut guard = self.trunk_state.lock();
+        let Some(st) = guard.as_mut() else {
+            return;
+        };
+        if st.index.quarantine_up_to == 0 {
+            return;
+        }
+        let me = self.my_id.read().clone();
+        let all_back = self
+            .members
+            .read()
+            .iter()
+            .filter(|b| b.id != me)
+            .all(|b| b.status == fdfs_common::proto::status::ACTIVE);
+        if !all_back {
+            st.members_back_since = None;
+            return;
+        }
+        let since = *st
+            .members_back_since
+            .get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() >= QUARANTINE_SETTLE {
+            log::info!(
+                "every member back for {}s: trunk files up to id {} are allocated from again",
+                QUARANTINE_SETTLE.as_secs(),
+                st.index.quarantine_up_to
+            );
+            st.index.quarantine_up_to = 0;
+            let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         }
     }
 
@@ -848,6 +908,7 @@ impl Storage {
             return Err(Fail::done(errno::EINVAL));
         }
         std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
+        let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -869,6 +930,7 @@ impl Storage {
             return Err(Fail::done(errno::EINVAL));
         }
         let path = self.trunk_dir().join("binlog");
+        let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         // a snapshot describes the binlog it was written beside, never the one coming
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         let keep = self.params.read().trunk.binlog_max_backups as usize;

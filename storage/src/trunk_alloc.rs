@@ -30,6 +30,9 @@ pub struct FreeIndex {
     held: BTreeSet<Place>,
     /// blocks freed by a delete, and when: not handed out again in that second (see `alloc`)
     freed_at: BTreeMap<Place, i64>,
+    /// after a takeover, blocks of trunk files up to this id are not handed out (0: none): the
+    /// previous trunk server may have handed them out in lines that never reached us
+    pub quarantine_up_to: u32,
 }
 
 impl FreeIndex {
@@ -78,10 +81,9 @@ impl FreeIndex {
         size: u32,
         slot_min_size: u32,
     ) -> Option<(TrunkInfo, Vec<TrunkBinlogRecord>)> {
-        let &(_, at) = self
-            .by_size
-            .range((size, (0, 0, 0))..)
-            .find(|(_, p)| p.0 == spi && self.freed_at.get(p) != Some(&ts))?;
+        let &(_, at) = self.by_size.range((size, (0, 0, 0))..).find(|(_, p)| {
+            p.0 == spi && p.1 > self.quarantine_up_to && self.freed_at.get(p) != Some(&ts)
+        })?;
         let block = self.blocks[&at];
         let mut lines = vec![record(ts, TrunkOp::Delete, block)];
         self.remove(&block);
@@ -205,6 +207,9 @@ pub struct TrunkServerState {
     pub(crate) last_trunk_id: u32,
     /// the binlog's length right after the last compaction: unchanged, no new compaction
     pub(crate) compacted_len: Option<u64>,
+    /// while a quarantine holds (`FreeIndex::quarantine_up_to`): since when every other
+    /// member has been ACTIVE
+    pub(crate) members_back_since: Option<std::time::Instant>,
 }
 
 fn record(timestamp: i64, op: TrunkOp, block: TrunkInfo) -> TrunkBinlogRecord {
@@ -280,6 +285,26 @@ mod tests {
         // the held block is still held: not handed out, and its confirmation removes it
         assert_eq!(ix.confirm(4, &held, true).len(), 1);
         assert_eq!(ix.alloc(4, 0, 512, 256).unwrap().0.offset, 256);
+    }
+
+    #[test]
+    fn quarantined_trunk_files_are_not_handed_out() {
+        let mut ix = FreeIndex::default();
+        ix.add_trunk(1, block(0, 4096));
+        ix.quarantine_up_to = 1;
+        assert!(ix.alloc(1, 0, 256, 256).is_none());
+        ix.add_trunk(
+            1,
+            TrunkInfo {
+                trunk_id: 2,
+                ..block(0, 4096)
+            },
+        );
+        assert_eq!(ix.alloc(1, 0, 256, 256).unwrap().0.trunk_id, 2);
+        // only trunk 1 has a whole 4096 left, and only once the quarantine is over
+        assert!(ix.alloc(1, 0, 4096, 256).is_none());
+        ix.quarantine_up_to = 0;
+        assert_eq!(ix.alloc(1, 0, 4096, 256).unwrap().0.trunk_id, 1);
     }
 
     #[test]

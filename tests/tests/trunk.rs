@@ -43,6 +43,41 @@ fn member_has(ip: &str, port: u16, id: &fdfs_client::FileId, data: &[u8]) -> Opt
         .map(|_| ())
 }
 
+/// Every file of `files` on member `i`.
+fn wait_replicated(c: &Cluster, i: usize, files: &[(fdfs_client::FileId, Vec<u8>)]) {
+    let s = &c.storages[i];
+    for (id, data) in files {
+        wait_for(
+            "a file did not replicate",
+            || member_has(&s.ip, s.port, id, data),
+            || s.daemon.log(),
+        );
+    }
+}
+
+/// The tracker names another trunk server than `first`, and member `survivor` heard of it.
+fn wait_role_moved(c: &Cluster, first: &str, survivor: usize) {
+    wait_for(
+        "the role did not move",
+        || trunk_server(c).filter(|id| id != first),
+        || c.tracker.log(),
+    );
+    let s = &c.storages[survivor];
+    wait_for(
+        "the survivor was not told",
+        || s.daemon.log().matches("trunk server: ").nth(1).map(|_| ()),
+        || s.daemon.log(),
+    );
+}
+
+/// Start member `i` again (after a kill or a stop) and wait until both are ACTIVE.
+fn start_again(c: &mut Cluster, i: usize) {
+    let s = &mut c.storages[i];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.wait_active(2);
+}
+
 /// A two-member group with small trunk files (4 MiB, slots up to 64 KiB, 256-byte alignment),
 /// once both members know their trunk server; and that server's id.
 fn trunk_group() -> (Cluster, String) {
@@ -253,31 +288,9 @@ fn trunk_role_moves_with_its_binlog() {
         || c.storages[other].daemon.log(),
     );
     // every file on the other member before its holder goes away
-    for (id, data) in &files {
-        wait_for(
-            "a file did not replicate",
-            || member_has(&c.storages[other].ip, c.storages[other].port, id, data),
-            || c.storages[other].daemon.log(),
-        );
-    }
+    wait_replicated(&c, other, &files);
     c.storages[holder].daemon.kill9();
-    wait_for(
-        "the role did not move",
-        || trunk_server(&c).filter(|id| *id != first),
-        || c.tracker.log(),
-    );
-    wait_for(
-        "the survivor was not told",
-        || {
-            c.storages[other]
-                .daemon
-                .log()
-                .matches("trunk server: ")
-                .nth(1)
-                .map(|_| ())
-        },
-        || c.storages[other].daemon.log(),
-    );
+    wait_role_moved(&c, &first, other);
     for i in 0..10usize {
         let data = vec![100 + i as u8; 100 + i * 300];
         files.push((rfdfs_tests::upload(&client, &data, "bin"), data));
@@ -538,10 +551,7 @@ fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
     let size: u64 = snapshot.lines().next().unwrap().parse().unwrap();
     assert_eq!(size, std::fs::metadata(&binlog).unwrap().len());
     assert!(snapshot.lines().skip(1).all(|l| l.contains(" A ")));
-    let s = &mut c.storages[holder];
-    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
-    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
-    c.wait_active(2);
+    start_again(&mut c, holder);
     for i in 0..20usize {
         let data = vec![200 + (i % 50) as u8; 150 + i * 211];
         kept.push((rfdfs_tests::upload(&client, &data, "bin"), data));
@@ -602,10 +612,7 @@ fn returning_trunk_server_never_pushes_from_a_stale_mark() {
         c.storages[other].ip, c.storages[other].port
     ));
     std::fs::write(&mark, "binlog_offset=40\n").unwrap();
-    let s = &mut c.storages[holder];
-    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
-    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
-    c.wait_active(2);
+    start_again(&mut c, holder);
     assert_eq!(trunk_server(&c).as_deref(), Some(first.as_str()));
     for i in 0..5usize {
         rfdfs_tests::upload(&client, &vec![50 + i as u8; 200 + i * 300], "bin");
@@ -615,4 +622,87 @@ fn returning_trunk_server_never_pushes_from_a_stale_mark() {
         same,
         || c.storages[holder].daemon.log(),
     );
+}
+
+/// The role moves to a member whose copy of the trunk binlog lacks the last allocations of the
+/// trunk server that died (here: its last lines cut from the copy before the move, as a push
+/// that never came leaves it). The new trunk server must not hand those slots out again: it
+/// allocates from new trunk files until every member is back.
+#[test]
+fn new_trunk_server_never_reuses_what_the_old_one_may_have_handed_out() {
+    use fdfs_client::{Content, Upload};
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let (mut c, first) = trunk_group();
+    let client = c.client();
+    let holder = c.storages.iter().position(|s| s.ip == first).unwrap();
+    let other = 1 - holder;
+    let addrs = [c.storage_addr(0), c.storage_addr(1)];
+    let via = |i: usize| Some((addrs[i].clone(), 0u8));
+    let mut files = Vec::new();
+    for i in 0..20usize {
+        let data = vec![i as u8; 100 + i * 50];
+        let id = client
+            .upload(
+                Content::Buffer(&data),
+                "bin",
+                Upload::File,
+                via(holder),
+                None,
+            )
+            .unwrap();
+        files.push((id, data));
+    }
+    let hb = c.storages[holder].base.join("data/trunk/binlog");
+    let ob = c.storages[other].base.join("data/trunk/binlog");
+    wait_for(
+        "the member did not get the binlog",
+        || {
+            let a = std::fs::read(&hb).ok()?;
+            (Some(&a) == std::fs::read(&ob).ok().as_ref()).then_some(())
+        },
+        || c.storages[holder].daemon.log(),
+    );
+    wait_replicated(&c, other, &files);
+    c.storages[holder].daemon.kill9();
+    // the member's copy loses the last ten allocations (four lines each)
+    let text = std::fs::read_to_string(&ob).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let kept = lines.len() - 40;
+    std::fs::write(&ob, lines[..kept].join("\n") + "\n").unwrap();
+    wait_role_moved(&c, &first, other);
+    let old_trunks: Vec<u32> = files
+        .iter()
+        .map(|(id, _)| {
+            TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap())
+                .unwrap()
+                .trunk_id
+        })
+        .collect();
+    for i in 0..20usize {
+        let data = vec![100 + i as u8; 100 + i * 50];
+        let id = client
+            .upload(
+                Content::Buffer(&data),
+                "bin",
+                Upload::File,
+                via(other),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("upload {i} after the move: {e}"));
+        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+        assert!(
+            !old_trunks.contains(&slot.trunk_id),
+            "a slot of the old trunk server's trunk file was handed out: {slot:?}"
+        );
+        files.push((id, data));
+    }
+    assert!(c.storages[other]
+        .daemon
+        .log()
+        .contains("trunk server after another one"));
+    // the old trunk server comes back: every file on both
+    start_again(&mut c, holder);
+    wait_replicated(&c, holder, &files);
+    wait_replicated(&c, other, &files);
 }
