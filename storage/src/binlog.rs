@@ -54,6 +54,28 @@ pub struct Binlog {
     keep_tombstones: std::sync::atomic::AtomicBool,
 }
 
+/// The records of the last `window` bytes of the binlog file being written (whole lines only),
+/// oldest first: what the daemon was doing when it stopped.
+pub fn tail_records(sync_dir: &Path, window: u64) -> Vec<Record> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (index, _) = read_index(sync_dir);
+    let Ok(mut f) = std::fs::File::open(sync_dir.join(binlog_name(index))) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(window);
+    let mut text = String::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut text).is_err() {
+        return Vec::new();
+    }
+    let whole = if from == 0 {
+        &text[..]
+    } else {
+        text.split_once('\n').map_or("", |(_, rest)| rest)
+    };
+    whole.lines().filter_map(parse_line).collect()
+}
+
 pub fn binlog_name(index: u32) -> String {
     format!("binlog.{index:03}")
 }

@@ -44,6 +44,48 @@ pub const SPEC: DaemonSpec = DaemonSpec {
     log_name: "storaged",
 };
 
+/// An append the daemon died in the middle of: its line (written before the bytes, as
+/// `old_size append_size`) is the last change to the file, and the file is longer than before
+/// it but shorter than after. The client was never answered: the file goes back to its size
+/// before, as if the append had not come (the sync sender skips a line whose bytes are not
+/// all there). Only the tail of the binlog being written is read: the appends in flight at
+/// a crash are among its last lines.
+fn recover_torn_appends(st: &store::Store, sync_dir: &std::path::Path) {
+    let mut last: std::collections::HashMap<String, binlog::Record> = Default::default();
+    for r in binlog::tail_records(sync_dir, 256 * 1024) {
+        last.insert(r.name.clone(), r);
+    }
+    for r in last.values().filter(|r| r.op == binlog::op::APPEND) {
+        let Some((old, size)) = r.args.split_once(' ') else {
+            continue;
+        };
+        let (Ok(old), Ok(size)) = (old.parse::<u64>(), size.parse::<u64>()) else {
+            continue;
+        };
+        let Ok(ln) = fdfs_common::file_id::LogicalName::parse(&r.name, st.paths.len()) else {
+            continue;
+        };
+        let path = st.local_path(&ln);
+        let Ok(len) = std::fs::metadata(&path).map(|m| m.len()) else {
+            continue;
+        };
+        if len > old && len < old + size {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(old))
+            {
+                Ok(()) => log::warn!(
+                    "append to {} cut short by a crash ({len} of {} bytes): back to {old} bytes",
+                    r.name,
+                    old + size
+                ),
+                Err(e) => log::error!("undo the torn append to {} fail: {e}", r.name),
+            }
+        }
+    }
+}
+
 /// Load or create `.data_init_flag`, build the data trees and check the store path marks.
 /// Also returns the IP the flag recorded from the previous run (empty on a first start).
 fn init_store(
@@ -168,6 +210,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
             )
         }
     };
+    recover_torn_appends(&st, &data.join("sync"));
     let (stats, cursor) = store::load_stat_file(&data.join(store::STAT_FILE));
     st.set_cursor(cursor);
     let storage = Arc::new(storage::Storage::new(cfg.clone(), st, binlog, stats));
