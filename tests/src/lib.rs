@@ -741,14 +741,17 @@ pub mod raw {
 
 /// Upload `data` as a normal file with extension `ext`; panics naming the failure.
 pub fn upload(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
+    upload_as(client, data, ext, Upload::File)
+}
+
+/// Upload `data` as an appender file with extension `ext`; panics naming the failure.
+pub fn upload_appender(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
+    upload_as(client, data, ext, Upload::Appender)
+}
+
+fn upload_as(client: &Client, data: &[u8], ext: &str, kind: Upload) -> fdfs_client::FileId {
     client
-        .upload(
-            fdfs_client::Content::Buffer(data),
-            ext,
-            Upload::File,
-            None,
-            None,
-        )
+        .upload(fdfs_client::Content::Buffer(data), ext, kind, None, None)
         .unwrap_or_else(|e| panic!("upload of {} bytes: {e}", data.len()))
 }
 

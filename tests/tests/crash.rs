@@ -432,27 +432,11 @@ fn a_torn_append_is_undone_at_restart() {
     c.wait_active(1);
     let client = c.client();
     let before: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
-    let torn = client
-        .upload(
-            Content::Buffer(&before[..1000]),
-            "log",
-            Upload::Appender,
-            None,
-            None,
-        )
-        .unwrap();
+    let torn = rfdfs_tests::upload_appender(&client, &before[..1000], "log");
     client
         .append(&torn, Content::Buffer(&before[1000..]))
         .unwrap();
-    let whole = client
-        .upload(
-            Content::Buffer(&before),
-            "log",
-            Upload::Appender,
-            None,
-            None,
-        )
-        .unwrap();
+    let whole = rfdfs_tests::upload_appender(&client, &before, "log");
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
     let store = c.storages[0].store_paths[0].join("data");
     let sync = c.storages[0].base.join("data/sync");

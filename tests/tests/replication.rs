@@ -177,15 +177,7 @@ fn three_members_converge_under_load() {
     // appender files, appended, modified and truncated
     let mut appenders = Vec::new();
     for k in 0..40usize {
-        let ap = client
-            .upload(
-                Content::Buffer(format!("appender {k}\n").as_bytes()),
-                "log",
-                Upload::Appender,
-                None,
-                None,
-            )
-            .unwrap();
+        let ap = rfdfs_tests::upload_appender(&client, format!("appender {k}\n").as_bytes(), "log");
         client
             .append(&ap, Content::Buffer(&vec![b'a'; k * 10]))
             .unwrap();
