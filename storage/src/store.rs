@@ -9,6 +9,7 @@ use fdfs_common::file_id::{
 };
 use fdfs_common::proto::cluster::{PathUsage, StatBlock};
 use fdfs_common::proto::errno;
+use fdfs_common::proto::trunk::TrunkInfo;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -372,6 +373,21 @@ impl Store {
     /// as its file name.
     pub fn trunk_file_path(&self, n: &LogicalName, slot: &TrunkSlot) -> PathBuf {
         self.local_path(n).with_file_name(slot.file_name())
+    }
+
+    /// The trunk file a block of the trunk server's index is in, on store path `index`.
+    pub fn trunk_file_of(&self, index: usize, b: &TrunkInfo) -> PathBuf {
+        let file = TrunkSlot {
+            trunk_id: b.trunk_id,
+            offset: 0,
+            alloc_size: 0,
+        }
+        .file_name();
+        self.subdir_path(
+            index,
+            (u32::from(b.sub_path_high), u32::from(b.sub_path_low)),
+        )
+        .join(file)
     }
 
     /// A trunk file from the open ones, or opened (and kept) now, with its length; `create`

@@ -52,6 +52,16 @@ pub struct TrunkJobs {
 
 type Outcome = Result<Vec<u8>, Fail>;
 
+/// Every block of the index as an `A` line, stamped now: `storage_trunk.dat`'s body and a
+/// compacted binlog.
+fn index_lines(index: &FreeIndex) -> String {
+    index
+        .snapshot(fdfs_common::now())
+        .iter()
+        .map(|r| r.to_line())
+        .collect()
+}
+
 /// A TRUNK_ALLOC_CONFIRM status that keeps the slot taken (stored, or "slot occupied").
 fn confirm_keeps(status: u8) -> bool {
     status == 0 || status == errno::EEXIST
@@ -133,14 +143,13 @@ impl Storage {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let mut index = FreeIndex::default();
         let mut last_trunk_id = 0;
+        let mut apply = |r: TrunkBinlogRecord| {
+            last_trunk_id = last_trunk_id.max(r.block.trunk_id);
+            index.replay(&r);
+        };
         // `storage_trunk.dat`, when there is one: the binlog's size when it was written, then
         // the free blocks at that point; the binlog is replayed from there
-        let snapshot = self
-            .cfg
-            .server
-            .base_path
-            .join("data")
-            .join("storage_trunk.dat");
+        let snapshot = self.trunk_snapshot_path();
         let mut from = 0;
         let tuning = self.params.read().trunk.clone();
         if tuning.init_reload_from_binlog {
@@ -150,10 +159,9 @@ impl Storage {
             let mut lines = s.lines();
             match lines.next().and_then(|l| l.trim().parse::<usize>().ok()) {
                 Some(size) if size <= text.len() && text.is_char_boundary(size) => {
-                    for r in lines.filter_map(TrunkBinlogRecord::parse) {
-                        last_trunk_id = last_trunk_id.max(r.block.trunk_id);
-                        index.replay(&r);
-                    }
+                    lines
+                        .filter_map(TrunkBinlogRecord::parse)
+                        .for_each(&mut apply);
                     from = size;
                 }
                 _ => log::warn!(
@@ -164,10 +172,7 @@ impl Storage {
         }
         for line in text[from..].lines() {
             match TrunkBinlogRecord::parse(line) {
-                Some(r) => {
-                    last_trunk_id = last_trunk_id.max(r.block.trunk_id);
-                    index.replay(&r);
-                }
+                Some(r) => apply(r),
                 None => log::warn!("trunk binlog line skipped: {line:?}"),
             }
         }
@@ -180,7 +185,8 @@ impl Storage {
         if dir.join(TAKEOVER_MARKER).exists() && last_trunk_id > 0 {
             index.quarantine_up_to = last_trunk_id;
             log::warn!(
-                "trunk server after another one: trunk files up to id {last_trunk_id} are not                  allocated from until every member has been ACTIVE for {}s",
+                "trunk server after another one: trunk files up to id {last_trunk_id} are not \
+                 allocated from until every member has been ACTIVE for {}s",
                 QUARANTINE_SETTLE.as_secs()
             );
         }
@@ -213,18 +219,7 @@ impl Storage {
         let occupied: Vec<TrunkInfo> = index
             .blocks()
             .filter(|b| {
-                let slot = TrunkSlot {
-                    trunk_id: b.trunk_id,
-                    offset: b.offset,
-                    alloc_size: b.size,
-                };
-                let path = self
-                    .store
-                    .subdir_path(
-                        b.store_path_index.into(),
-                        (b.sub_path_high.into(), b.sub_path_low.into()),
-                    )
-                    .join(slot.file_name());
+                let path = self.store.trunk_file_of(b.store_path_index.into(), b);
                 let mut kind = [0u8; 1];
                 File::open(&path)
                     .and_then(|f| f.read_exact_at(&mut kind, u64::from(b.offset)))
@@ -278,10 +273,7 @@ impl Storage {
     fn save_trunk_snapshot(&self, st: &mut TrunkServerState) -> std::io::Result<()> {
         self.merge_if_configured(st);
         let size = st.binlog.metadata()?.len();
-        let mut text = format!("{size}\n");
-        for r in st.index.snapshot(fdfs_common::now()) {
-            text += &r.to_line();
-        }
+        let text = format!("{size}\n{}", index_lines(&st.index));
         crate::store::write_atomic(&self.trunk_snapshot_path(), text.as_bytes())?;
         log::info!(
             "trunk snapshot saved: {} free blocks, {} bytes free",
@@ -301,12 +293,7 @@ impl Storage {
         let dir = self.trunk_dir();
         let path = dir.join("binlog");
         let old_len = st.binlog.metadata()?.len();
-        let text: String = st
-            .index
-            .snapshot(fdfs_common::now())
-            .iter()
-            .map(|r| r.to_line())
-            .collect();
+        let text = index_lines(&st.index);
         let _push = self.trunk_push_lock.lock();
         self.remove_trunk_marks();
         crate::store::write_atomic(&path, text.as_bytes())?;
@@ -553,18 +540,9 @@ impl Storage {
 
     /// Create a trunk file sparse at its full size.
     fn create_trunk_file(&self, whole: &TrunkInfo, size: u64) -> Result<(), u8> {
-        let slot = TrunkSlot {
-            trunk_id: whole.trunk_id,
-            offset: 0,
-            alloc_size: 0,
-        };
         let path = self
             .store
-            .subdir_path(
-                whole.store_path_index.into(),
-                (whole.sub_path_high.into(), whole.sub_path_low.into()),
-            )
-            .join(slot.file_name());
+            .trunk_file_of(whole.store_path_index.into(), whole);
         let f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -715,11 +693,8 @@ impl Storage {
         source: &Source,
         x7: &str,
     ) -> Result<(Arc<File>, String, SlotHeader, i64), Fail> {
-        let dir = self.store.subdir_path(
-            spi,
-            (u32::from(info.sub_path_high), u32::from(info.sub_path_low)),
-        );
-        let (f, head) = self.open_slot_for_write(&dir.join(slot.file_name()), slot, size as u64)?;
+        let path = self.store.trunk_file_of(spi, info);
+        let (f, head) = self.open_slot_for_write(&path, slot, size as u64)?;
         if head != [0u8; SLOT_HEADER_LEN as usize] {
             log::error!("trunk slot {slot:?} handed out is not empty");
             return Err(Fail::early(errno::EEXIST));
