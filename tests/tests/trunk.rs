@@ -43,6 +43,30 @@ fn member_has(ip: &str, port: u16, id: &fdfs_client::FileId, data: &[u8]) -> Opt
         .map(|_| ())
 }
 
+/// The two trunk binlogs' content, when they are the same.
+fn same_trunk_binlog(a: &std::path::Path, b: &std::path::Path) -> Option<Vec<u8>> {
+    let text = std::fs::read(a).ok()?;
+    (Some(&text) == std::fs::read(b).ok().as_ref()).then_some(text)
+}
+
+/// Every file reads back as uploaded, and no two share a slot.
+fn assert_read_back_in_distinct_slots(
+    client: &fdfs_client::Client,
+    files: &[(fdfs_client::FileId, Vec<u8>)],
+) {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let mut slots = Vec::new();
+    for (id, data) in files {
+        assert_eq!(&rfdfs_tests::read_back(client, id), data, "{id}");
+        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+        slots.push((slot.trunk_id, slot.offset));
+    }
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), files.len(), "a slot was handed out twice");
+}
+
 /// Every file of `files` on member `i`.
 fn wait_replicated(c: &Cluster, i: usize, files: &[(fdfs_client::FileId, Vec<u8>)]) {
     let s = &c.storages[i];
@@ -266,8 +290,6 @@ fn small_uploads_go_into_trunk_slots() {
 /// file.
 #[test]
 fn trunk_role_moves_with_its_binlog() {
-    use fdfs_common::file_id::RemoteName;
-    use fdfs_common::trunk::TrunkSlot;
     let (mut c, first) = trunk_group();
     let client = c.client();
     let mut files = Vec::new();
@@ -282,8 +304,9 @@ fn trunk_role_moves_with_its_binlog() {
     wait_for(
         "the trunk binlog did not reach the other member",
         || {
-            let a = std::fs::read(&theirs).ok()?;
-            (Some(&a) == std::fs::read(&ours).ok().as_ref() && !a.is_empty()).then_some(())
+            same_trunk_binlog(&theirs, &ours)
+                .filter(|t| !t.is_empty())
+                .map(|_| ())
         },
         || c.storages[other].daemon.log(),
     );
@@ -295,15 +318,7 @@ fn trunk_role_moves_with_its_binlog() {
         let data = vec![100 + i as u8; 100 + i * 300];
         files.push((rfdfs_tests::upload(&client, &data, "bin"), data));
     }
-    let mut slots = Vec::new();
-    for (id, data) in &files {
-        assert_eq!(&rfdfs_tests::read_back(&client, id), data, "{id}");
-        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
-        slots.push((slot.trunk_id, slot.offset));
-    }
-    slots.sort();
-    slots.dedup();
-    assert_eq!(slots.len(), files.len(), "a slot was handed out twice");
+    assert_read_back_in_distinct_slots(&client, &files);
 }
 
 /// A trunk file over HTTP: whole, a range inside the slot (never past the file's end into the
@@ -460,8 +475,6 @@ fn trunk_commands_refused_where_they_do_not_belong() {
 /// unaffected through all of it and a restart.
 #[test]
 fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
-    use fdfs_common::file_id::RemoteName;
-    use fdfs_common::trunk::TrunkSlot;
     let mut c = Cluster::start(ClusterOpts {
         storages: 2,
         tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
@@ -568,21 +581,10 @@ fn trunk_binlog_compacted_snapshotted_and_trunks_created_ahead() {
     );
     wait_for(
         "the member's trunk binlog is not the trunk server's",
-        || {
-            let a = std::fs::read(&hb).ok()?;
-            (Some(&a) == std::fs::read(&mb).ok().as_ref()).then_some(())
-        },
+        || same_trunk_binlog(&hb, &mb).map(|_| ()),
         || c.storages[h].daemon.log(),
     );
-    let mut slots = Vec::new();
-    for (id, data) in &kept {
-        assert_eq!(&rfdfs_tests::read_back(&client, id), data, "{id}");
-        let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
-        slots.push((slot.trunk_id, slot.offset));
-    }
-    slots.sort();
-    slots.dedup();
-    assert_eq!(slots.len(), kept.len(), "a slot was handed out twice");
+    assert_read_back_in_distinct_slots(&client, &kept);
 }
 
 /// A trunk server whose role comes back (here: after a restart) starts every member over:
@@ -600,8 +602,9 @@ fn returning_trunk_server_never_pushes_from_a_stale_mark() {
     let hb = c.storages[holder].base.join("data/trunk/binlog");
     let mb = c.storages[other].base.join("data/trunk/binlog");
     let same = || {
-        let a = std::fs::read(&hb).ok()?;
-        (Some(&a) == std::fs::read(&mb).ok().as_ref() && !a.is_empty()).then_some(())
+        same_trunk_binlog(&hb, &mb)
+            .filter(|t| !t.is_empty())
+            .map(|_| ())
     };
     wait_for("the member did not get the binlog", same, || {
         c.storages[holder].daemon.log()
@@ -657,10 +660,7 @@ fn new_trunk_server_never_reuses_what_the_old_one_may_have_handed_out() {
     let ob = c.storages[other].base.join("data/trunk/binlog");
     wait_for(
         "the member did not get the binlog",
-        || {
-            let a = std::fs::read(&hb).ok()?;
-            (Some(&a) == std::fs::read(&ob).ok().as_ref()).then_some(())
-        },
+        || same_trunk_binlog(&hb, &ob).map(|_| ()),
         || c.storages[holder].daemon.log(),
     );
     wait_replicated(&c, other, &files);
