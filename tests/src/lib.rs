@@ -739,6 +739,18 @@ pub mod raw {
     }
 }
 
+/// Poll `f` every 100 ms until it gives a value; after 30 s, panic with `what` and `log()`.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>, log: impl Fn() -> String) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}:\n{}", log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Upload `data` as a normal file with extension `ext`; panics naming the failure.
 pub fn upload(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
     upload_as(client, data, ext, Upload::File)

@@ -958,22 +958,24 @@ fn trunk_fixture_storage_resumes_as_trunk_server() {
         "use_trunk_file=true\n",
     );
     let client = fdfs_client::Client::from_conf(&fx.client_conf).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let g = client.list_groups().unwrap().into_iter().next().unwrap();
-        // 64,884,224 free bytes in 6 blocks (trunk-fixture.json, free_blocks_after_replay)
-        if g.current_trunk_file_id == 1 && g.trunk_free_mb == 64884224 >> 20 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "trunk file id {} and {} MB free:\n{}",
-            g.current_trunk_file_id,
-            g.trunk_free_mb,
-            fx.storage.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let group = || client.list_groups().unwrap().into_iter().next().unwrap();
+    rfdfs_tests::wait_for(
+        "the tracker never had the fixture's trunk file id and free space",
+        || {
+            let g = group();
+            // 64,884,224 free bytes in 6 blocks (trunk-fixture.json, free_blocks_after_replay)
+            (g.current_trunk_file_id == 1 && g.trunk_free_mb == 64884224 >> 20).then_some(())
+        },
+        || {
+            let g = group();
+            format!(
+                "trunk file id {} and {} MB free:\n{}",
+                g.current_trunk_file_id,
+                g.trunk_free_mb,
+                fx.storage.log()
+            )
+        },
+    );
     let id = rfdfs_tests::upload(&client, &[5u8; 100], "txt");
     let rn = fdfs_common::file_id::RemoteName::decode(&id.name).unwrap();
     let slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).unwrap();
@@ -1025,19 +1027,14 @@ fn trunk_files_replicate_into_the_same_slots() {
             (slot.offset + slot.alloc_size) as usize,
         );
         // replication is done when the member says so; wait for the last slots to land
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let trunk2 = std::fs::read(&trunk2_path).unwrap_or_default();
-            if trunk2.len() >= b && trunk2[a..b] == trunk1[a..b] {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{file_id}: slot {a}..{b} differs on member 2:\n{}",
-                member2.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        rfdfs_tests::wait_for(
+            &format!("{file_id}: slot {a}..{b} differs on member 2"),
+            || {
+                let trunk2 = std::fs::read(&trunk2_path).unwrap_or_default();
+                (trunk2.len() >= b && trunk2[a..b] == trunk1[a..b]).then_some(())
+            },
+            || member2.log(),
+        );
         // and member 2 serves it from its own copy
         let mut s = raw::connect("127.0.0.175", 23000);
         let body = fdfs_common::proto::storage::DownloadReq {

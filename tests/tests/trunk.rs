@@ -2,8 +2,8 @@
 //! each group as its trunk server, tells the members, logs the change, and moves the role when
 //! its holder goes away.
 
-use rfdfs_tests::{Cluster, ClusterOpts};
-use std::time::{Duration, Instant};
+use rfdfs_tests::{wait_for, Cluster, ClusterOpts};
+use std::time::Duration;
 
 /// The id of group1's trunk server as the tracker lists it, once there is one.
 fn trunk_server(c: &Cluster) -> Option<String> {
@@ -13,17 +13,6 @@ fn trunk_server(c: &Cluster) -> Option<String> {
         .into_iter()
         .find(|s| s.if_trunk_server != 0)
         .map(|s| s.id)
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>, log: impl Fn() -> String) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}:\n{}", log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `id` read from one member directly, when that member answers with exactly `data`.
