@@ -95,6 +95,11 @@ impl Conn {
         self.request_began
     }
 
+    /// Whether bytes of a next request are already in the read-ahead.
+    pub fn has_read_ahead(&self) -> bool {
+        self.ahead_pos < self.ahead_end
+    }
+
     /// Whether nothing of a next request is here: the read-ahead is empty and the socket has
     /// nothing to read. Whatever has arrived is kept in the read-ahead; a closed or failed
     /// socket is not quiet (the next read reports it).

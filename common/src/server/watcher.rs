@@ -35,17 +35,24 @@ impl<S> Connection<S> {
     }
 }
 
+/// Locks over the parked connections, by descriptor: a worker parking one connection (its
+/// lock held across `epoll_ctl`) must not hold up the worker that an event for another has
+/// just woken.
+const SHARDS: usize = 16;
+
+type Shard<S> = Mutex<HashMap<RawFd, Box<Connection<S>>>>;
+
 pub(super) struct Watcher<S> {
     epoll: Epoll,
     /// keyed by the socket's descriptor, which stays theirs while they are here
-    parked: Mutex<HashMap<RawFd, Box<Connection<S>>>>,
+    parked: Box<[Shard<S>]>,
 }
 
 impl<S> Watcher<S> {
     pub fn new() -> io::Result<Watcher<S>> {
         Ok(Watcher {
             epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
-            parked: Mutex::new(HashMap::new()),
+            parked: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         })
     }
 
@@ -57,7 +64,7 @@ impl<S> Watcher<S> {
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
         let mut ev = EpollEvent::new(flags, fd as u64);
         // armed under the lock, so that its event, taken under the lock, always finds it
-        let mut parked = self.parked.lock();
+        let mut parked = self.shard(fd).lock();
         let armed = if rearm {
             self.epoll.modify(&c.conn.stream, &mut ev)
         } else {
@@ -81,7 +88,10 @@ impl<S> Watcher<S> {
         let mut events = [EpollEvent::empty(); 1];
         let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
         match self.epoll.wait(&mut events, ms) {
-            Ok(1) => self.parked.lock().remove(&(events[0].data() as RawFd)),
+            Ok(1) => {
+                let fd = events[0].data() as RawFd;
+                self.shard(fd).lock().remove(&fd)
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => None,
             Err(e) => {
                 log::error!("epoll_wait fail: {e}");
@@ -96,12 +106,20 @@ impl<S> Watcher<S> {
         &self,
         mut expired: impl FnMut(&Conn, Duration) -> bool,
     ) -> Vec<Box<Connection<S>>> {
-        let mut parked = self.parked.lock();
-        let fds: Vec<RawFd> = parked
-            .iter()
-            .filter(|(_, c)| expired(&c.conn, c.parked_at.elapsed()))
-            .map(|(&fd, _)| fd)
-            .collect();
-        fds.iter().filter_map(|fd| parked.remove(fd)).collect()
+        let mut taken = Vec::new();
+        for shard in self.parked.iter() {
+            let mut parked = shard.lock();
+            let fds: Vec<RawFd> = parked
+                .iter()
+                .filter(|(_, c)| expired(&c.conn, c.parked_at.elapsed()))
+                .map(|(&fd, _)| fd)
+                .collect();
+            taken.extend(fds.iter().filter_map(|fd| parked.remove(fd)));
+        }
+        taken
+    }
+
+    fn shard(&self, fd: RawFd) -> &Shard<S> {
+        &self.parked[fd as usize % SHARDS]
     }
 }
