@@ -10,7 +10,7 @@
 use crate::binlog::op;
 use crate::replica::SyncSession;
 use crate::storage::{io_errno, meta_path, Fail, Storage};
-use crate::store::{path_usage, NewFile};
+use crate::store::NewFile;
 use crate::zero_copy;
 use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
@@ -68,12 +68,7 @@ impl Storage {
         let Some(r) = self.params.read().reserved else {
             return true;
         };
-        let u = path_usage(&self.store.paths[path_index]);
-        r.has_room(
-            u.total_mb,
-            u.free_mb - (size >> 20),
-            self.store.paths.len() as i64,
-        )
+        self.store.has_room(path_index, r, size)
     }
 
     // ---- uploads ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const DATA_INIT_FLAG: &str = ".data_init_flag";
 pub const STAT_FILE: &str = "storage_stat.dat";
@@ -240,7 +241,16 @@ pub struct Store {
     /// open trunk files (read and write) and their length, so that a small upload or download
     /// costs no open and close; filled by the first write into or read from each
     trunk_files: Mutex<HashMap<PathBuf, (Arc<File>, u64)>>,
+    /// each store path's space as last read, and when
+    usage_seen: Vec<Mutex<Option<(Instant, PathUsage)>>>,
 }
+
+/// How long a store path's space, once read, may answer the reserved-space check again.
+const USAGE_REUSE: Duration = Duration::from_secs(1);
+
+/// How far from the reserve a store path must be for its last reading to be reused: more than
+/// any store path can take in `USAGE_REUSE`, so that near the reserve every upload reads it.
+const USAGE_MARGIN_MB: i64 = 2048;
 
 impl Store {
     pub fn new(cfg: &StorageConfig) -> Store {
@@ -262,7 +272,31 @@ impl Store {
             rng: Mutex::new(seed | 1),
             unnamed_files: AtomicBool::new(Path::new("/proc/self/fd").is_dir()),
             trunk_files: Mutex::new(HashMap::new()),
+            usage_seen: cfg.store_paths.iter().map(|_| Mutex::new(None)).collect(),
         }
+    }
+
+    /// Whether store path `index` keeps `reserved` free after `size` more bytes (the check
+    /// before an upload). A reading younger than `USAGE_REUSE` answers when it is more than
+    /// `USAGE_MARGIN_MB` from the reserve; otherwise the file system is asked (statvfs costs
+    /// as much as a small upload's write).
+    pub fn has_room(&self, index: usize, reserved: ReservedSpace, size: i64) -> bool {
+        let paths = self.paths.len() as i64;
+        let seen = *self.usage_seen[index].lock();
+        if let Some((at, u)) = seen {
+            if at.elapsed() < USAGE_REUSE
+                && reserved.has_room(
+                    u.total_mb,
+                    u.free_mb - (size >> 20) - USAGE_MARGIN_MB,
+                    paths,
+                )
+            {
+                return true;
+            }
+        }
+        let u = path_usage(&self.paths[index]);
+        *self.usage_seen[index].lock() = Some((Instant::now(), u));
+        reserved.has_room(u.total_mb, u.free_mb - (size >> 20), paths)
     }
 
     /// Create a file to receive into, for a name in `dir` of store path `index`.

@@ -38,6 +38,39 @@ use std::sync::Arc;
 /// trunk server.
 const TAKEOVER_MARKER: &str = ".takeover";
 
+/// Uploads up to this size are taken into memory and written with their slot header in one
+/// `pwrite` after the confirm; bigger ones go into the slot as they arrive.
+const SLOT_IN_ONE_WRITE: i64 = 64 << 10;
+
+/// An upload received for its slot, not yet visible: the trunk file, the new file's name, the
+/// header that will make it visible, and a small upload's slot image.
+struct ReceivedSlot {
+    file: Arc<File>,
+    name: String,
+    header: SlotHeader,
+    timestamp: i64,
+    image: Option<SlotImage>,
+}
+
+/// A small upload's slot as it will be written: room for the header, then the data.
+struct SlotImage(Vec<u8>);
+
+impl Write for SlotImage {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl crate::storage::DataSink for SlotImage {
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// How long every member must have been ACTIVE before a new trunk server allocates from the
 /// trunk files of the one before it: the files that one handed out last have reached us by
 /// then (they sync within seconds of its return).
@@ -660,7 +693,13 @@ impl Storage {
         // the file visible here: a confirm that fails leaves a slot that holds nothing, and a
         // crash after it only a slot nobody uses
         let received = self.receive_slot_data(conn, spi, &info, &slot, size, source, x7);
-        let (f, name, header, timestamp) = match received {
+        let ReceivedSlot {
+            file: f,
+            name,
+            header,
+            timestamp,
+            image,
+        } = match received {
             Ok(r) => r,
             Err(f) => {
                 let status = if f.code == errno::EEXIST {
@@ -674,14 +713,21 @@ impl Storage {
         };
         self.confirm_slot(&info, 0).map_err(Fail::done)?;
         let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
-        f.write_all_at(&header.to_bytes(), u64::from(info.offset))
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+        let written = match image {
+            Some(mut image) => {
+                image.0[..SLOT_HEADER_LEN as usize].copy_from_slice(&header.to_bytes());
+                f.write_all_at(&image.0, u64::from(info.offset))
+            }
+            None => f.write_all_at(&header.to_bytes(), u64::from(info.offset)),
+        };
+        written.map_err(|e| Fail::done(io_errno(&e)))?;
         self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
         Ok(name)
     }
 
-    /// The upload's bytes into the slot of this member's trunk file, the slot checked empty
-    /// first; the file's name and the header that will make it visible.
+    /// The upload's bytes into the slot of this member's trunk file (a small one into memory,
+    /// returned, to be written with its header), the slot checked empty first; the file's name
+    /// and the header that will make it visible.
     #[allow(clippy::too_many_arguments)]
     fn receive_slot_data(
         &self,
@@ -692,19 +738,27 @@ impl Storage {
         size: i64,
         source: &Source,
         x7: &str,
-    ) -> Result<(Arc<File>, String, SlotHeader, i64), Fail> {
+    ) -> Result<ReceivedSlot, Fail> {
         let path = self.store.trunk_file_of(spi, info);
         let (f, head) = self.open_slot_for_write(&path, slot, size as u64)?;
         if head != [0u8; SLOT_HEADER_LEN as usize] {
             log::error!("trunk slot {slot:?} handed out is not empty");
             return Err(Fail::early(errno::EEXIST));
         }
-        let mut w = AtOffset {
-            file: &f,
-            pos: slot.data_offset(),
-        };
         let mut crc = crc32fast::Hasher::new();
-        self.receive_and_sync(conn, &mut w, size as u64, Some(&mut crc))?;
+        let image = if size <= SLOT_IN_ONE_WRITE {
+            let mut image = SlotImage(Vec::with_capacity(SLOT_HEADER_LEN as usize + size as usize));
+            image.0.resize(SLOT_HEADER_LEN as usize, 0);
+            self.receive_and_sync(conn, &mut image, size as u64, Some(&mut crc))?;
+            Some(image)
+        } else {
+            let mut w = AtOffset {
+                file: &f,
+                pos: slot.data_offset(),
+            };
+            self.receive_and_sync(conn, &mut w, size as u64, Some(&mut crc))?;
+            None
+        };
         let timestamp = fdfs_common::now();
         let payload = FilePayload {
             source: source.clone(),
@@ -722,7 +776,13 @@ impl Storage {
         );
         let rn = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
         let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or(Fail::done(errno::EINVAL))?;
-        Ok((f, name, header, timestamp))
+        Ok(ReceivedSlot {
+            file: f,
+            name,
+            header,
+            timestamp,
+            image,
+        })
     }
 
     /// TRUNK_ALLOC_SPACE (27), on the trunk server.
