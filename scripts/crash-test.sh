@@ -20,4 +20,4 @@ done
 cargo build --release --workspace --bins -q
 echo "crash harness: $rounds rounds, seed $seed"
 RFDFS_CRASH_ROUNDS=$rounds RFDFS_CRASH_SEED=$seed \
-    cargo test --release -q -p rfdfs-tests --test crash -- --nocapture 2>&1 | grep -E "^round|test result|panicked|round [0-9]+:"
+    cargo test --release -q -p rfdfs-tests --test crash -- --nocapture 2>&1 | grep -E "round [0-9]+( \(trunks\))?:|test result|panicked"
