@@ -753,17 +753,34 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>, log: impl Fn() 
 
 /// Upload `data` as a normal file with extension `ext`; panics naming the failure.
 pub fn upload(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
-    upload_as(client, data, ext, Upload::File)
+    upload_as(client, data, ext, Upload::File, None)
+}
+
+/// Upload `data` as a normal file to store path 0 of the storage at `storage` (no tracker
+/// query); panics naming the failure.
+pub fn upload_via(
+    client: &Client,
+    data: &[u8],
+    ext: &str,
+    storage: &HostPort,
+) -> fdfs_client::FileId {
+    upload_as(client, data, ext, Upload::File, Some((storage.clone(), 0)))
 }
 
 /// Upload `data` as an appender file with extension `ext`; panics naming the failure.
 pub fn upload_appender(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileId {
-    upload_as(client, data, ext, Upload::Appender)
+    upload_as(client, data, ext, Upload::Appender, None)
 }
 
-fn upload_as(client: &Client, data: &[u8], ext: &str, kind: Upload) -> fdfs_client::FileId {
+fn upload_as(
+    client: &Client,
+    data: &[u8],
+    ext: &str,
+    kind: Upload,
+    target: Option<(HostPort, u8)>,
+) -> fdfs_client::FileId {
     client
-        .upload(fdfs_client::Content::Buffer(data), ext, kind, None, None)
+        .upload(fdfs_client::Content::Buffer(data), ext, kind, target, None)
         .unwrap_or_else(|e| panic!("upload of {} bytes: {e}", data.len()))
 }
 

@@ -2,7 +2,7 @@
 //! each group as its trunk server, tells the members, logs the change, and moves the role when
 //! its holder goes away.
 
-use rfdfs_tests::{wait_for, Cluster, ClusterOpts};
+use rfdfs_tests::{upload_via, wait_for, Cluster, ClusterOpts};
 use std::time::Duration;
 
 /// The id of group1's trunk server as the tracker lists it, once there is one.
@@ -622,27 +622,16 @@ fn returning_trunk_server_never_pushes_from_a_stale_mark() {
 /// allocates from new trunk files until every member is back.
 #[test]
 fn new_trunk_server_never_reuses_what_the_old_one_may_have_handed_out() {
-    use fdfs_client::{Content, Upload};
     use fdfs_common::file_id::RemoteName;
     use fdfs_common::trunk::TrunkSlot;
     let (mut c, first) = trunk_group();
     let client = c.client();
     let holder = c.storages.iter().position(|s| s.ip == first).unwrap();
     let other = 1 - holder;
-    let addrs = [c.storage_addr(0), c.storage_addr(1)];
-    let via = |i: usize| Some((addrs[i].clone(), 0u8));
     let mut files = Vec::new();
     for i in 0..20usize {
         let data = vec![i as u8; 100 + i * 50];
-        let id = client
-            .upload(
-                Content::Buffer(&data),
-                "bin",
-                Upload::File,
-                via(holder),
-                None,
-            )
-            .unwrap();
+        let id = upload_via(&client, &data, "bin", &c.storage_addr(holder));
         files.push((id, data));
     }
     let hb = c.storages[holder].base.join("data/trunk/binlog");
@@ -670,15 +659,7 @@ fn new_trunk_server_never_reuses_what_the_old_one_may_have_handed_out() {
         .collect();
     for i in 0..20usize {
         let data = vec![100 + i as u8; 100 + i * 50];
-        let id = client
-            .upload(
-                Content::Buffer(&data),
-                "bin",
-                Upload::File,
-                via(other),
-                None,
-            )
-            .unwrap_or_else(|e| panic!("upload {i} after the move: {e}"));
+        let id = upload_via(&client, &data, "bin", &c.storage_addr(other));
         let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
         assert!(
             !old_trunks.contains(&slot.trunk_id),
