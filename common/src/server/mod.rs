@@ -148,14 +148,7 @@ impl<S: Service> Handler for Framed<S> {
     type Session = S::Session;
 
     fn serve(&self, conn: &mut Conn, session: &mut S::Session) -> Flow {
-        let mut first = true;
         loop {
-            // after an answer, a next request not already read ahead is left to the watcher,
-            // which reports it at once if it is there: probing the socket here would cost a
-            // syscall on nearly every request, since clients rarely pipeline
-            if !std::mem::take(&mut first) && !conn.has_read_ahead() {
-                return Flow::Continue;
-            }
             if conn.quiet() {
                 return Flow::Continue;
             }
@@ -188,6 +181,12 @@ impl<S: Service> Handler for Framed<S> {
             conn.requests += 1;
             if flow == Flow::Close || conn.is_shutting_down() {
                 return Flow::Close;
+            }
+            // a next request not already read ahead is left to the watcher, which reports it
+            // at once if it is there: probing the socket here would cost a syscall on nearly
+            // every request, since clients rarely pipeline
+            if !conn.has_read_ahead() {
+                return Flow::Continue;
             }
         }
     }
