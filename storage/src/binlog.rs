@@ -368,6 +368,14 @@ pub struct Record {
     pub args: String,
 }
 
+impl Record {
+    /// The two numbers of an append, modify or truncate line (`offset length`, `old new`).
+    pub fn arg_pair<T: std::str::FromStr>(&self) -> Option<(T, T)> {
+        let mut nums = self.args.split(' ').filter_map(|v| v.parse::<T>().ok());
+        Some((nums.next()?, nums.next()?))
+    }
+}
+
 /// Parse a line (without its newline). Upstream's malformed `L  <target>` / `l ` lines and
 /// anything else that does not parse give `None`: skipped, never fatal.
 pub fn parse_line(line: &str) -> Option<Record> {

@@ -56,10 +56,7 @@ fn recover_torn_appends(st: &store::Store, sync_dir: &std::path::Path) {
         last.insert(r.name.clone(), r);
     }
     for r in last.values().filter(|r| r.op == binlog::op::APPEND) {
-        let Some((old, size)) = r.args.split_once(' ') else {
-            continue;
-        };
-        let (Ok(old), Ok(size)) = (old.parse::<u64>(), size.parse::<u64>()) else {
+        let Some((old, size)) = r.arg_pair::<u64>() else {
             continue;
         };
         let Ok(ln) = fdfs_common::file_id::LogicalName::parse(&r.name, st.paths.len()) else {

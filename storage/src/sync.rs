@@ -624,8 +624,7 @@ impl PeerSync {
                 )
             }
             'A' | 'M' => {
-                let mut nums = rec.args.split(' ').filter_map(|v| v.parse::<u64>().ok());
-                let (Some(offset), Some(len)) = (nums.next(), nums.next()) else {
+                let Some((offset, len)) = rec.arg_pair::<u64>() else {
                     return Ok(());
                 };
                 let Ok(mut f) = File::open(&path) else {
@@ -663,8 +662,7 @@ impl PeerSync {
                 let Ok(md) = std::fs::symlink_metadata(&path) else {
                     return Ok(());
                 };
-                let mut nums = rec.args.split(' ').filter_map(|v| v.parse::<i64>().ok());
-                let (Some(old), Some(new)) = (nums.next(), nums.next()) else {
+                let Some((old, new)) = rec.arg_pair::<i64>() else {
                     return Ok(());
                 };
                 if md.len() as i64 != new {
