@@ -291,7 +291,7 @@ impl Storage {
         self.receive_into_file(conn, &mut w, content)?;
         f.write_all_at(&expected.to_bytes(), u64::from(slot.offset))
             .map_err(|e| Fail::done(io_errno(&e)))?;
-        let _ = self.sync_file(&f);
+        let _ = self.sync_file(f.as_ref());
         self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
         self.count_sync_in(content as i64);
         Ok(Vec::new())

@@ -393,13 +393,7 @@ impl Storage {
         crc: Option<&mut crc32fast::Hasher>,
     ) -> Result<(), Fail> {
         self.receive_into(conn, f, len, crc)
-            .and_then(|_| {
-                if self.durable() {
-                    f.sync_data().map_err(|e| Some(io_errno(&e)))
-                } else {
-                    Ok(())
-                }
-            })
+            .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
             .map_err(Storage::body_fail)
     }
 
@@ -412,7 +406,7 @@ impl Storage {
     }
 
     /// fsync a file's data before its change is acknowledged, in durable mode only.
-    pub(crate) fn sync_file(&self, f: &File) -> io::Result<()> {
+    pub(crate) fn sync_file(&self, f: &impl DataSink) -> io::Result<()> {
         if self.durable() {
             f.sync_data()
         } else {

@@ -254,8 +254,9 @@ impl Storage {
             .filter(|b| {
                 let path = self.store.trunk_file_of(b.store_path_index.into(), b);
                 let mut kind = [0u8; 1];
-                File::open(&path)
-                    .and_then(|f| f.read_exact_at(&mut kind, u64::from(b.offset)))
+                self.store
+                    .open_trunk_file(&path, None)
+                    .and_then(|(f, _)| f.read_exact_at(&mut kind, u64::from(b.offset)))
                     .is_ok_and(|_| kind[0] == SLOT_REGULAR || kind[0] == SLOT_LINK)
             })
             .copied()
@@ -721,7 +722,8 @@ impl Storage {
             None => f.write_all_at(&header.to_bytes(), u64::from(info.offset)),
         };
         written.map_err(|e| Fail::done(io_errno(&e)))?;
-        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
+        self.sync_file(f.as_ref())
+            .map_err(|e| Fail::done(io_errno(&e)))?;
         Ok(name)
     }
 
