@@ -7,8 +7,9 @@
 //! tracker elects trunk servers by (TRUNK_GET_BINLOG_SIZE).
 //!
 //! The trunk server: the free-space index (`trunk_alloc`), rebuilt from `storage_trunk.dat` and
-//! the trunk binlog when the role arrives, every change appended to the binlog before it
-//! answers, new trunk files created as needed, the binlog pushed to the members every 100 ms
+//! the trunk binlog when the role arrives, every change appended to the binlog before an
+//! answer depends on it (an allocation's lines go in with its confirm), new trunk files created
+//! as needed, the binlog pushed to the members every 100 ms
 //! with a mark per member.
 
 use crate::binlog::op;
@@ -232,6 +233,7 @@ impl Storage {
         let mut st = TrunkServerState {
             index,
             binlog,
+            unwritten: Default::default(),
             last_trunk_id,
             compacted_len: None,
             members_back_since: None,
@@ -306,6 +308,8 @@ impl Storage {
     /// line; the next load replays only the binlog past that size.
     fn save_trunk_snapshot(&self, st: &mut TrunkServerState) -> std::io::Result<()> {
         self.merge_if_configured(st);
+        // the snapshot holds the index as it is now: the binlog must say as much
+        self.append_trunk_binlog(st, &[])?;
         let size = st.binlog.metadata()?.len();
         let text = format!("{size}\n{}", index_lines(&st.index));
         crate::store::write_atomic(&self.trunk_snapshot_path(), text.as_bytes())?;
@@ -328,6 +332,8 @@ impl Storage {
         let path = dir.join("binlog");
         let old_len = st.binlog.metadata()?.len();
         let text = index_lines(&st.index);
+        // the index already holds what the unwritten lines say
+        st.unwritten.clear();
         let _push = self.trunk_push_lock.lock();
         self.remove_trunk_marks();
         crate::store::write_atomic(&path, text.as_bytes())?;
@@ -506,7 +512,10 @@ impl Storage {
         st: &mut TrunkServerState,
         lines: &[TrunkBinlogRecord],
     ) -> std::io::Result<()> {
-        let text: String = lines.iter().map(|r| r.to_line()).collect();
+        let text = st.unwritten.take_with(lines);
+        if text.is_empty() {
+            return Ok(());
+        }
         st.binlog.write_all(text.as_bytes())?;
         if self.durable() {
             st.binlog.sync_data()?;
@@ -552,8 +561,7 @@ impl Storage {
                         .ok_or(errno::ENOSPC)?
                 }
             };
-            self.append_trunk_binlog(st, &found.1)
-                .map_err(|e| io_errno(&e))?;
+            st.unwritten.defer(&found.1);
             Ok(found.0)
         })?
     }
