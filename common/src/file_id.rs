@@ -321,6 +321,16 @@ impl RemoteName {
     }
 }
 
+/// Whether a name is a slave's by upstream's delete rule: longer than a normal name (than a
+/// trunk name for a file in a trunk), whatever else its size field says.
+pub fn is_slave_name(name: &str) -> bool {
+    match RemoteName::decode(name) {
+        Ok(rn) if rn.payload.is_trunk() => name.len() > TRUNK_NAME_LEN,
+        Ok(_) => name.len() > NORMAL_NAME_LEN,
+        Err(_) => false,
+    }
+}
+
 /// Classification by name length and size flags (5.7).
 pub fn classify(len: usize, p: &FilePayload) -> FileKind {
     if p.is_appender() {

@@ -15,7 +15,7 @@ use crate::zero_copy;
 use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{
-    classify, slave_name, FileKind, FilePayload, LogicalName, RemoteName, Source,
+    classify, is_slave_name, slave_name, FileKind, FilePayload, LogicalName, RemoteName, Source,
 };
 use fdfs_common::metadata;
 use fdfs_common::proto::client::GroupFileReq;
@@ -642,8 +642,9 @@ impl Storage {
         }
         let path = self.store.local_path(&ln);
         let md = std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
-        if md.file_type().is_symlink() {
-            // a slave stored as a link: its target goes too
+        // a slave stored as a link takes its target along; any other link (a dedup link from
+        // a C cluster with check_file_duplicate, whose target other names share) goes alone
+        if md.file_type().is_symlink() && is_slave_name(&req.filename) {
             if let Ok(target) = std::fs::read_link(&path) {
                 if let Some(target_name) = self.logical_name_of(&target) {
                     if target.exists() {

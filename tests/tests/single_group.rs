@@ -534,3 +534,54 @@ fn ipv6_width_replies_end_to_end() {
     assert_eq!(storages[0].width, fdfs_common::proto::client::IpWidth::V6);
     assert_eq!(storages[0].ip, c.storages[0].ip);
 }
+
+/// A link that is not a slave's (a dedup link in a C cluster's data dir, made with
+/// `check_file_duplicate`) is deleted alone: its target is shared by other names. A slave stored
+/// as a link takes its target along, as upstream's delete does.
+#[test]
+fn deleting_a_link_keeps_its_target_unless_it_is_a_slave() {
+    let c = Cluster::start(ClusterOpts::default());
+    let client = c.client();
+    let data = c.storages[0].store_paths[0].join("data");
+    let local = |id: &FileId| data.join(&id.name[4..]);
+    let shared = rfdfs_tests::upload(&client, b"content stored once", "txt");
+    let dedup = rfdfs_tests::upload(&client, b"content stored once", "txt");
+    std::fs::remove_file(local(&dedup)).unwrap();
+    std::os::unix::fs::symlink(local(&shared), local(&dedup)).unwrap();
+    assert_eq!(
+        rfdfs_tests::read_back(&client, &dedup),
+        b"content stored once"
+    );
+
+    client.delete(&dedup).unwrap();
+    assert!(std::fs::symlink_metadata(local(&dedup)).is_err());
+    assert_eq!(
+        rfdfs_tests::read_back(&client, &shared),
+        b"content stored once"
+    );
+
+    let master = rfdfs_tests::upload(&client, b"master", "jpg");
+    let slave = client
+        .upload_slave(&master, "_s", "jpg", Content::Buffer(b"slave"))
+        .unwrap();
+    std::fs::remove_file(local(&slave)).unwrap();
+    std::os::unix::fs::symlink(local(&master), local(&slave)).unwrap();
+    client.delete(&slave).unwrap();
+    assert_eq!(
+        err(client.download_to_vec(&master, 0, 0).unwrap_err()),
+        errno::ENOENT as i32
+    );
+
+    let binlog = std::fs::read_to_string(c.storages[0].base.join("data/sync/binlog.000")).unwrap();
+    let deleted: Vec<&str> = binlog
+        .lines()
+        .filter_map(|l| {
+            l.split(' ')
+                .nth(2)
+                .filter(|_| l.split(' ').nth(1) == Some("D"))
+        })
+        .collect();
+    assert!(deleted.contains(&dedup.name.as_str()));
+    assert!(!deleted.contains(&shared.name.as_str()));
+    assert!(deleted.contains(&master.name.as_str()));
+}
