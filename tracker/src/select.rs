@@ -154,7 +154,7 @@ fn source_index(group: &Group, name: &RemoteName) -> Option<usize> {
 /// received from the file's own source storage, rather than upstream's single
 /// `last_synced_timestamp` (a minimum over the sources that happened to report, which can name a
 /// member that has not yet heard from the file's source). A member whose initial full sync is
-/// done also holds everything up to its `until` timestamp.
+/// done also holds everything before its `until` timestamp.
 fn surely_has(
     group: &Group,
     i: usize,
@@ -173,8 +173,10 @@ fn surely_has(
     };
     synced > file_ts
         || (synced + 1 >= file_ts && now - file_ts > cfg.storage_sync_file_max_time)
+        // strictly after: a file of the very second the full sync was cut off at may have been
+        // made after the cut, and reaches this member by the normal sync only
         || (!s.sync_src_id.is_empty()
-            && s.sync_until_timestamp >= file_ts
+            && s.sync_until_timestamp > file_ts
             && s.status == status::ACTIVE)
 }
 
