@@ -168,10 +168,71 @@ fn init_store(
     Ok((flag, previous_ip))
 }
 
+/// `group_name` absent from storage.conf: the group storage_ids.conf lists this storage in, from
+/// the first tracker that answers GET_GROUP_NAME (with the address it sees us at and our port).
+fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, String> {
+    use fdfs_common::codec::Message;
+    use fdfs_common::proto::cluster::{GetGroupNameReq, GroupName};
+    let c = &cfg.server;
+    let bind = (cfg.client_bind && !c.bind_addr.is_empty())
+        .then(|| c.bind_addr.parse().ok())
+        .flatten();
+    let req = GetGroupNameReq {
+        ip: String::new(),
+        port: c.port as i32,
+    }
+    .to_bytes();
+    let mut last = String::from("no tracker server");
+    for t in &cfg.tracker_servers {
+        let asked = fdfs_common::net::connect(
+            &t.host,
+            t.port,
+            bind,
+            Duration::from_secs(c.connect_timeout),
+            Duration::from_secs(c.network_timeout),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|mut s| {
+            let r = fdfs_common::net::request(
+                &mut s,
+                fdfs_common::proto::cmd::STORAGE_GET_GROUP_NAME,
+                &req,
+            );
+            fdfs_common::net::quit(s);
+            r.map_err(|e| match e.errno() {
+                95 => "the tracker does not use storage ids (use_storage_id = false)".to_string(),
+                2 => "storage_ids.conf does not list this storage's address and port".to_string(),
+                _ => e.to_string(),
+            })
+        })
+        .and_then(|b| GroupName::from_bytes(&b).map_err(|e| e.to_string()));
+        match asked {
+            Ok(g) if fdfs_common::proto::valid_group_name(&g.group) => {
+                log::info!(
+                    "group_name not in the config file: tracker server {t} says {}",
+                    g.group
+                );
+                return Ok(g.group);
+            }
+            Ok(g) => {
+                last = format!(
+                    "tracker server {t} answered invalid group name {:?}",
+                    g.group
+                )
+            }
+            Err(e) => last = format!("tracker server {t}: {e}"),
+        }
+    }
+    Err(format!(
+        "conf file \"{}\" has no item \"group_name\" and no tracker server told it: {last}",
+        cfg.server.conf_file.display()
+    ))
+}
+
 /// Run the storage until SIGTERM; returns the exit code.
 pub fn run(mut ctx: RunContext) -> i32 {
     fdfs_common::log::init(log::LevelFilter::Info);
-    let cfg = match StorageConfig::load(&ctx.conf_file) {
+    let mut cfg = match StorageConfig::load(&ctx.conf_file) {
         Ok(c) => c,
         Err(e) => return fdfs_common::daemon::fail(&e.to_string(), e.code),
     };
@@ -185,6 +246,13 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
+    cfg.key_warnings.iter().for_each(|w| log::warn!("{w}"));
+    if cfg.group_name.is_empty() {
+        match group_name_from_trackers(&cfg) {
+            Ok(g) => cfg.group_name = g,
+            Err(e) => return fdfs_common::daemon::fail(&e, 2),
+        }
+    }
     fdfs_common::daemon::raise_nofile_limit(&cfg.server, cfg.http.server_port != 0);
     let (listener, http_listener) = match fdfs_common::daemon::bind_ports(
         &cfg.server,

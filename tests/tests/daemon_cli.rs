@@ -203,6 +203,98 @@ fn the_sample_configs_load() {
     }
 }
 
+/// The keys a `key_warnings` line is about, in order.
+fn warned_keys(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l.split('"').nth(3).unwrap_or(l))
+        .collect()
+}
+
+/// Upstream's sample configs (conf/ holds the same keys and values): one WARNING for each key
+/// rfdfs accepts and ignores while it asks for something, none for the keys it honours.
+#[test]
+fn the_sample_configs_warn_once_per_ignored_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("conf");
+    let t = fdfs_common::config::TrackerConfig::load(&root.join("tracker.conf")).unwrap();
+    assert_eq!(
+        warned_keys(&t.key_warnings),
+        ["use_connection_pool", "connection_pool_max_idle_time"]
+    );
+    let s = fdfs_common::config::StorageConfig::load(&root.join("storage.conf")).unwrap();
+    assert_eq!(
+        warned_keys(&s.key_warnings),
+        [
+            "disk_rw_separated",
+            "disk_reader_threads",
+            "disk_writer_threads",
+            "sync_min_threads",
+            "sync_max_threads",
+            "disk_recovery_threads",
+            "use_connection_pool",
+            "connection_pool_max_idle_time",
+            "compress_binlog",
+            "compress_binlog_time",
+        ]
+    );
+    assert!(
+        s.key_warnings[0].contains("storage.conf\", line "),
+        "{}",
+        s.key_warnings[0]
+    );
+    // client.conf with http.conf included
+    let dir = TempDir::new("client-keys");
+    let text = std::fs::read_to_string(root.join("client.conf"))
+        .unwrap()
+        .replace("/opt/fastdfs", dir.path().to_str().unwrap());
+    std::fs::write(
+        dir.path().join("client.conf"),
+        text + "\n#include http.conf\n",
+    )
+    .unwrap();
+    std::fs::copy(root.join("http.conf"), dir.path().join("http.conf")).unwrap();
+    std::fs::copy(root.join("mime.types"), dir.path().join("mime.types")).unwrap();
+    let c = fdfs_common::config::ClientConfig::load(&dir.path().join("client.conf")).unwrap();
+    assert_eq!(c.key_warnings, Vec::<String>::new());
+}
+
+/// A running daemon says it in its log: an ignored key that asks for something, and a misspelt
+/// key with its file, line and the key it was probably meant to be.
+#[test]
+fn daemons_log_ignored_and_misspelt_keys() {
+    let c = rfdfs_tests::Cluster::start(rfdfs_tests::ClusterOpts {
+        tracker_extra: "stor_lookup=2\n".into(),
+        storage_extra: "check_file_duplicate=1\nsync_wait_mesc=50\n".into(),
+        ..Default::default()
+    });
+    let storage_log = c.storages[0].daemon.log();
+    assert!(
+        storage_log.contains(
+            "item \"check_file_duplicate\" is accepted but ignored: de-duplication needs FastDHT"
+        ),
+        "{storage_log}"
+    );
+    let misspelt = storage_log
+        .lines()
+        .find(|l| l.contains("unknown item \"sync_wait_mesc\""))
+        .unwrap_or_else(|| panic!("{storage_log}"));
+    assert!(misspelt.contains("WARNING"), "{misspelt}");
+    assert!(misspelt.contains("storage.conf\", line "), "{misspelt}");
+    assert!(
+        misspelt.ends_with("did you mean \"sync_wait_msec\"?"),
+        "{misspelt}"
+    );
+    let tracker_log = c.tracker.log();
+    assert!(
+        tracker_log
+            .contains("unknown item \"stor_lookup\" is ignored, did you mean \"store_lookup\"?"),
+        "{tracker_log}"
+    );
+}
+
 #[test]
 fn sigterm_stops_storage_cleanly() {
     let c = rfdfs_tests::Cluster::start(rfdfs_tests::ClusterOpts::default());

@@ -173,3 +173,69 @@ fn an_unlisted_storage_is_refused() {
     assert!(d.log().contains("server id"), "{}", d.log());
     assert_eq!(c.client().list_storages("group1", None).unwrap().len(), 1);
 }
+
+/// Start a storage at `127.a.b.<last>` whose storage.conf has no `group_name` line.
+fn start_without_group_name(c: &Cluster, tag: &str, last: u8, extra: &str) -> Daemon {
+    let base = c.dir.path().join(tag);
+    let store = base.join("store0");
+    std::fs::create_dir_all(&store).unwrap();
+    let conf = base.join("storage.conf");
+    let ip = format!("127.{}.{}.{last}", c.net.0, c.net.1);
+    let text = storage_conf_text(&ip, 23000, &base, &[store], 4, &c.tracker_addrs(), extra)
+        .replace("group_name=group1\n", "");
+    std::fs::write(&conf, text).unwrap();
+    Daemon::start("fdfs_storaged", &conf, &base)
+}
+
+/// Wait until `d` has stopped by itself; its log.
+fn log_after_exit(mut d: Daemon, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.alive() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.log()
+}
+
+/// storage.conf without `group_name` (upstream's behaviour with storage ids): the storage asks
+/// the tracker, which answers with the group storage_ids.conf lists it in; with `group_name`
+/// present but empty it refuses to start.
+#[test]
+fn a_storage_without_group_name_asks_the_tracker() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 1,
+        groups: 2,
+        storage_ids: true,
+        ..Default::default()
+    });
+    c.wait_active(1);
+    // spare 1 (127.a.b.11) is listed in group2
+    let d = start_without_group_name(&c, "nameless", 11, "");
+    let client = c.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .list_storages("group2", None)
+        .is_ok_and(|l| l.iter().any(|s| s.status == status::ACTIVE))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the storage never joined group2: {}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.log().contains("tracker server"), "{}", d.log());
+
+    let empty = start_without_group_name(&c, "empty-name", 12, "group_name=\n");
+    let log = log_after_exit(empty, "an empty group_name was accepted");
+    assert!(log.contains("group_name"), "{log}");
+}
+
+/// Without storage ids on the tracker nobody can say the group: the storage stops and says why.
+#[test]
+fn no_group_name_and_no_storage_ids_is_refused_with_the_reason() {
+    let c = Cluster::start(ClusterOpts::default());
+    let d = start_without_group_name(&c, "nameless", 40, "");
+    let log = log_after_exit(d, "a storage without a group kept running");
+    assert!(log.contains("does not use storage ids"), "{log}");
+}

@@ -48,6 +48,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Ok(d) => d,
         Err(code) => return code,
     };
+    cfg.key_warnings.iter().for_each(|w| log::warn!("{w}"));
     log::info!(
         "rfdfs tracker v{}, base_path={}, bind_addr={}, port={}, max_connections={}, work_threads={}, \
          connect_timeout={}, network_timeout={}, store_lookup={}, store_group={}, store_server={}, store_path={}, \

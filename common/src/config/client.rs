@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub conf_file: PathBuf,
+    /// what to tell the operator about keys ignored or unknown (tools that log at its level)
+    pub key_warnings: Vec<String>,
     pub tracker_servers: Vec<HostPort>,
     pub connect_timeout: u64,
     pub network_timeout: u64,
@@ -48,8 +50,9 @@ impl ClientConfig {
                 "must not be empty when http.anti_steal.check_token is true".into(),
             ));
         }
-        Ok(ClientConfig {
+        let mut cfg = ClientConfig {
             conf_file: PathBuf::from(&ini.path),
+            key_warnings: Vec::new(),
             tracker_servers,
             connect_timeout: ini.positive_or("connect_timeout", 10) as u64,
             network_timeout: ini.positive_or("network_timeout", 30) as u64,
@@ -66,6 +69,8 @@ impl ClientConfig {
                 .int("http.tracker_server_port")
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(80),
-        })
+        };
+        cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Client);
+        Ok(cfg)
     }
 }

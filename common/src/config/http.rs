@@ -35,19 +35,6 @@ impl HttpConfig {
             })?,
         };
         if port == 0 || ini.bool_or("http.disabled", false) {
-            for k in [
-                "http.default_content_type",
-                "http.mime_types_filename",
-                "http.anti_steal.check_token",
-                "http.anti_steal.token_ttl",
-                "http.anti_steal.secret_key",
-                "http.anti_steal.token_check_fail",
-                "http.multi_range.enabled",
-                "http.need_find_content_type",
-                "http.storage_server_port",
-            ] {
-                ini.get(k);
-            }
             return Ok(HttpConfig::default());
         }
         let base_dir = Path::new(&ini.path)
@@ -72,7 +59,6 @@ impl HttpConfig {
             }
             _ => MimeTypes::default(),
         };
-        ini.get("http.need_find_content_type");
         let check_token = ini.bool_or("http.anti_steal.check_token", false);
         let secret_key = ini.string_or("http.anti_steal.secret_key", "");
         let token_ttl = ini.int("http.anti_steal.token_ttl").unwrap_or(600);

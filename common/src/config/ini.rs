@@ -165,6 +165,21 @@ impl IniFile {
         self.global.iter().rev().find(|i| i.key == key)
     }
 
+    /// Last occurrence of a key in the global section, without counting it as read.
+    pub fn peek(&self, key: &str) -> Option<&Item> {
+        self.global.iter().rev().find(|i| i.key == key)
+    }
+
+    /// Whether the config's reader asked for `key` (global section).
+    pub fn was_read(&self, key: &str) -> bool {
+        self.used.lock().contains(key)
+    }
+
+    /// Items of the global section, in file order.
+    pub fn global_items(&self) -> &[Item] {
+        &self.global
+    }
+
     /// Every occurrence of a multi-valued key, in file order.
     pub fn get_all(&self, key: &str) -> Vec<&Item> {
         self.used.lock().insert(key.to_string());
@@ -186,30 +201,6 @@ impl IniFile {
 
     pub fn section_names(&self) -> impl Iterator<Item = &String> {
         self.sections.keys()
-    }
-
-    /// Global keys nobody asked for: accepted, but worth a debug line.
-    pub fn unused_keys(&self) -> Vec<String> {
-        let used = self.used.lock();
-        let mut v: Vec<String> = self
-            .global
-            .iter()
-            .filter(|i| !used.contains(&i.key))
-            .map(|i| i.key.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    }
-
-    /// Keys accepted but not used (yet) get one debug line each.
-    pub fn log_unused_keys(&self) {
-        for k in self.unused_keys() {
-            log::debug!(
-                "conf file \"{}\": item \"{k}\" is accepted but not used",
-                self.path
-            );
-        }
     }
 
     pub fn error(&self, item: Option<&Item>, key: &str, msg: String) -> ConfigError {

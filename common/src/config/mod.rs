@@ -4,6 +4,7 @@
 mod client;
 pub mod http;
 pub mod ini;
+pub mod keys;
 pub mod storage;
 pub mod storage_ids;
 mod tracker;

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub server: ServerConfig,
+    /// what to tell the operator about keys ignored or unknown, once the log is open
+    pub key_warnings: Vec<String>,
+    /// empty when storage.conf has no `group_name`: the trackers are asked for it at startup
     pub group_name: String,
     pub client_bind: bool,
     pub heart_beat_interval: u64,
@@ -62,9 +65,11 @@ impl StorageConfig {
                 format!("{stack} is invalid, which < 327680"),
             ));
         }
+        // absent: the storage asks the trackers (GET_GROUP_NAME) before it starts; present, it
+        // must be a valid name, empty included
         let group_item = ini.get("group_name");
         let group_name = group_item.map(|i| i.value.clone()).unwrap_or_default();
-        if !crate::proto::valid_group_name(&group_name) {
+        if group_item.is_some() && !crate::proto::valid_group_name(&group_name) {
             return Err(ini.error(
                 group_item,
                 "group_name",
@@ -98,8 +103,9 @@ impl StorageConfig {
             },
         };
         let tracker_servers = tracker_servers(ini, true)?;
-        let cfg = StorageConfig {
+        let mut cfg = StorageConfig {
             server,
+            key_warnings: Vec::new(),
             group_name,
             client_bind: ini.bool_or("client_bind", true),
             heart_beat_interval: ini.positive_or("heart_beat_interval", 30) as u64,
@@ -133,7 +139,7 @@ impl StorageConfig {
                 i => i.map(|i| i.value.clone()),
             },
         };
-        ini.log_unused_keys();
+        cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Storage);
         Ok(cfg)
     }
 }

@@ -8,6 +8,8 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct TrackerConfig {
     pub server: ServerConfig,
+    /// what to tell the operator about keys ignored or unknown, once the log is open
+    pub key_warnings: Vec<String>,
     pub store_lookup: u8,
     pub store_group: String,
     pub store_server: u8,
@@ -208,7 +210,8 @@ impl TrackerConfig {
                 .max(0)
                 .to_string(),
         );
-        let cfg = TrackerConfig {
+        let mut cfg = TrackerConfig {
+            key_warnings: Vec::new(),
             server,
             store_lookup,
             store_group,
@@ -244,22 +247,7 @@ impl TrackerConfig {
                 && !ini.string_or("response_ip_addr_size", "auto").is_empty(),
             trunk_params,
         };
-        for k in [
-            "thread_stack_size",
-            "use_connection_pool",
-            "connection_pool_max_idle_time",
-            "min_buff_size",
-            "max_buff_size",
-            "storage_ids_filename",
-            "address_family",
-            "use_io_uring",
-            "use_send_zc",
-            "tcp_quick_ack",
-            "sync_log_buff_interval",
-        ] {
-            ini.get(k);
-        }
-        ini.log_unused_keys();
+        cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Tracker);
         Ok(cfg)
     }
 }
