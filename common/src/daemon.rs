@@ -169,8 +169,10 @@ pub fn raise_nofile_limit(server: &crate::config::ServerConfig, with_http: bool)
 }
 
 /// The protocol port and, with `http_port`, the HTTP port, bound first (as root, so that
-/// privileged ports work, and so that a port in use stops the start); on failure the exit code,
-/// the reason logged.
+/// privileged ports work, and so that a protocol port in use stops the start); on failure the
+/// exit code, the reason logged. An HTTP port in use does not stop it: upstream's storages
+/// before 6.13 carried `http.server_port` for nginx with fastdfs-nginx-module on the same host,
+/// and such a config must still start (without the built-in HTTP server, said in a warning).
 pub fn bind_ports(
     server: &crate::config::ServerConfig,
     http_port: Option<u16>,
@@ -179,10 +181,17 @@ pub fn bind_ports(
     let code = |e: &std::io::Error| e.raw_os_error().unwrap_or(98);
     let listener = bind_listener(&server.bind_addr, server.port)
         .map_err(|e| fail(&e.to_string(), code(&e)))?;
-    let http = http_port
-        .map(|port| bind_listener(&server.bind_addr, port))
-        .transpose()
-        .map_err(|e| fail(&format!("http service: {e}"), code(&e)))?;
+    let http = http_port.and_then(|port| match bind_listener(&server.bind_addr, port) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            log::warn!(
+                "http.server_port {port} is taken ({e}): most likely nginx with \
+                 fastdfs-nginx-module serves it, as upstream's setups did; running without \
+                 the built-in HTTP server"
+            );
+            None
+        }
+    });
     Ok((listener, http))
 }
 

@@ -93,7 +93,11 @@ impl HttpServer {
                             trunk: None,
                         })
                     });
-                    self.send_file(conn, req, opened, p, None, head_only, keep)
+                    match opened {
+                        Ok(_) => self.send_file(conn, req, opened, p, None, head_only, keep),
+                        // gone since startup: the plain refusal, as without the file
+                        Err(_) => respond_simple(conn, 403, keep),
+                    }
                 }
                 None => respond_simple(conn, 403, keep),
             };

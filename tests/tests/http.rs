@@ -344,6 +344,51 @@ fn a_failed_token_check_serves_the_configured_file() {
     assert_eq!(r.headers["content-type"], "image/jpeg");
 }
 
+/// Upstream's own sample http.conf names a `token_check_fail` file in its author's home, which
+/// upstream's daemons never read: the storage starts with it as is, and with token checks on
+/// it says the file is missing and answers a failed check 403.
+#[test]
+fn a_missing_token_check_fail_file_does_not_stop_the_storage() {
+    let sample = "http.anti_steal.token_check_fail=/home/yuqing/fastdfs/conf/anti-steal.jpg\n";
+    let c = http_cluster(sample);
+    let id = upload(&c, b"open", "txt");
+    assert_eq!(curl(&[&url(&c, &format!("/{}", id.name))]).status, 200);
+
+    let c = http_cluster(&format!(
+        "http.anti_steal.check_token=true\nhttp.anti_steal.secret_key=k\n{sample}"
+    ));
+    let id = upload(&c, b"guarded", "txt");
+    assert_eq!(curl(&[&url(&c, &format!("/{}", id.name))]).status, 403);
+    let log = c.storages[0].daemon.log();
+    assert!(
+        log.contains("/home/yuqing/fastdfs/conf/anti-steal.jpg not exist"),
+        "{log}"
+    );
+}
+
+/// `http.server_port` already taken (nginx with fastdfs-nginx-module on the same host, as in
+/// upstream's setups before 6.13): the storage still starts and serves the protocol, and says
+/// why it has no HTTP server.
+#[test]
+fn a_taken_http_port_leaves_the_storage_running_without_http() {
+    let net = rfdfs_tests::unique_net();
+    let squatter =
+        std::net::TcpListener::bind(format!("127.{}.{}.10:{HTTP_PORT}", net.0, net.1)).unwrap();
+    let c = Cluster::start(ClusterOpts {
+        net: Some(net),
+        storage_extra: format!("http.server_port={HTTP_PORT}\n"),
+        ..Default::default()
+    });
+    let id = upload(&c, b"served anyway", "txt");
+    assert_eq!(rfdfs_tests::read_back(&c.client(), &id), b"served anyway");
+    let log = c.storages[0].daemon.log();
+    assert!(
+        log.contains(&format!("http.server_port {HTTP_PORT} is taken")),
+        "{log}"
+    );
+    drop(squatter);
+}
+
 #[test]
 fn the_tracker_redirects_to_a_storage_that_has_the_file() {
     let c = Cluster::start(ClusterOpts {

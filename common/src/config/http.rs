@@ -16,6 +16,8 @@ pub struct HttpConfig {
     pub secret_key: String,
     /// served (200) instead of an error when the token check fails
     pub token_check_fail: Option<PathBuf>,
+    /// what to tell the operator once the log is open
+    pub warnings: Vec<String>,
     pub multi_range: bool,
 }
 
@@ -78,18 +80,27 @@ impl HttpConfig {
                 ));
             }
         }
+        // upstream's sample names a file of its author's home; upstream's daemons never read
+        // it, so a missing one must not stop a storage: the failure is answered 403 instead
+        let mut warnings = Vec::new();
         let token_check_fail = match ini.get("http.anti_steal.token_check_fail") {
             Some(i) if !i.value.is_empty() => {
                 let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
                 let p = dir.join(&i.value);
-                if !p.is_file() {
-                    return Err(ini.error(
-                        Some(i),
-                        "http.anti_steal.token_check_fail",
-                        format!("file {} not exist", p.display()),
-                    ));
+                if p.is_file() {
+                    Some(p)
+                } else {
+                    if check_token {
+                        warnings.push(format!(
+                            "conf file \"{}\", line {}: item \"http.anti_steal.token_check_fail\": \
+                             file {} not exist, a failed token check is answered 403",
+                            i.file,
+                            i.line,
+                            p.display()
+                        ));
+                    }
+                    None
                 }
-                Some(p)
             }
             _ => None,
         };
@@ -101,6 +112,7 @@ impl HttpConfig {
             token_ttl,
             secret_key,
             token_check_fail,
+            warnings,
             multi_range: ini.bool_or("http.multi_range.enabled", true),
         })
     }

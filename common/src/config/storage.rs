@@ -140,6 +140,7 @@ impl StorageConfig {
             },
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Storage);
+        cfg.key_warnings.extend(cfg.http.warnings.iter().cloned());
         Ok(cfg)
     }
 }
