@@ -59,6 +59,17 @@ pub fn next_scheduled(now: i64, base: (u8, u8), interval: u64) -> i64 {
     today_base + (now - today_base).div_euclid(interval) * interval + interval
 }
 
+/// Seconds since local midnight at `ts` (None where the local time does not exist).
+pub fn seconds_from_local_midnight(ts: i64) -> Option<i64> {
+    use chrono::{Local, TimeZone, Timelike};
+    match Local.timestamp_opt(ts, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            Some(i64::from(t.num_seconds_from_midnight()))
+        }
+        chrono::LocalResult::None => None,
+    }
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

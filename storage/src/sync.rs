@@ -243,6 +243,25 @@ fn unzip_binlog(path: &Path) {
     }
 }
 
+/// Whether local time `now` is inside the daily replication window `start`..=`end` (HH:MM; an
+/// end before the start runs over midnight), as upstream's sync threads judge it: from the start
+/// minute to the end minute's first second. 00:00..23:59 is the whole day.
+pub fn in_sync_window(now: i64, start: (u8, u8), end: (u8, u8)) -> bool {
+    if start == (0, 0) && end == (23, 59) {
+        return true;
+    }
+    let Some(t) = fdfs_common::log::seconds_from_local_midnight(now) else {
+        return true;
+    };
+    let at = |hm: (u8, u8)| i64::from(hm.0) * 3600 + i64::from(hm.1) * 60;
+    let (s, e) = (at(start), at(end));
+    if s <= e {
+        s <= t && t <= e
+    } else {
+        t >= s || t <= e
+    }
+}
+
 /// Whether a record goes to the peer (4.2).
 fn needs_sync(r: &Record, mark: &Mark) -> bool {
     match r.op {
@@ -466,7 +485,31 @@ impl PeerSync {
         );
     }
 
+    /// Whether replication may run now (`sync_start_time` / `sync_end_time`).
+    fn in_window(&self) -> bool {
+        let c = &self.storage().cfg;
+        in_sync_window(fdfs_common::now(), c.sync_start_time, c.sync_end_time)
+    }
+
     fn session(&self, st: u8) -> NetResult<()> {
+        if !self.in_window() {
+            let c = &self.storage().cfg;
+            log::info!(
+                "sync to storage {}:{} waits for its window {:02}:{:02} - {:02}:{:02}",
+                self.peer.ip,
+                self.peer.port,
+                c.sync_start_time.0,
+                c.sync_start_time.1,
+                c.sync_end_time.0,
+                c.sync_end_time.1
+            );
+            while !self.in_window() {
+                if self.stopped() || self.departed() {
+                    return Ok(());
+                }
+                self.pause(Duration::from_secs(1));
+            }
+        }
         let Some(mut mark) = self.init_mark(st) else {
             return Err(NetError::Protocol(
                 "no tracker answered SYNC_SRC_REQ".into(),
@@ -512,7 +555,8 @@ impl PeerSync {
         let wait = Duration::from_millis(self.storage().cfg.sync_wait_msec);
         let idle_probe = Duration::from_secs(self.storage().cfg.heart_beat_interval);
         while !self.stopped() {
-            if self.departed() {
+            // leaving the window ends the session; the next one waits for the window
+            if self.departed() || !self.in_window() {
                 break;
             }
             let next = reader.next(self.storage().binlog.visible_end())?;
@@ -808,6 +852,24 @@ mod tests {
         // the partial last line of the current file is not a record yet
         assert_eq!(names, ["CM00/00/00/a", "CM00/00/00/b", "DM00/00/00/a"]);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_sync_window_is_upstreams() {
+        let now = fdfs_common::now();
+        let midnight = now - fdfs_common::log::seconds_from_local_midnight(now).unwrap();
+        let at = |h: i64, m: i64, s: i64| midnight + h * 3600 + m * 60 + s;
+        assert!(in_sync_window(at(12, 0, 0), (0, 0), (23, 59)));
+        assert!(in_sync_window(at(23, 59, 30), (0, 0), (23, 59)));
+        // a day window: both ends' minutes begin inside it, the end minute's later seconds not
+        assert!(!in_sync_window(at(1, 59, 59), (2, 0), (5, 30)));
+        assert!(in_sync_window(at(2, 0, 0), (2, 0), (5, 30)));
+        assert!(in_sync_window(at(5, 30, 0), (2, 0), (5, 30)));
+        assert!(!in_sync_window(at(5, 30, 1), (2, 0), (5, 30)));
+        // over midnight
+        assert!(in_sync_window(at(23, 0, 0), (22, 0), (6, 0)));
+        assert!(in_sync_window(at(3, 0, 0), (22, 0), (6, 0)));
+        assert!(!in_sync_window(at(12, 0, 0), (22, 0), (6, 0)));
     }
 
     #[test]

@@ -518,3 +518,47 @@ fn a_member_restarted_on_a_new_address_keeps_its_record_and_sync_positions() {
     let after = wait_converged(&c, &[0, 1], Duration::from_secs(30));
     assert_eq!(after.len(), before.len() + 10);
 }
+
+/// `sync_start_time` / `sync_end_time`: outside the daily window a member pushes nothing (its
+/// sync thread says it waits for the window), so a file stays on the member that took it.
+#[test]
+fn replication_waits_for_its_daily_window() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    // storage 0 restarts with a window that opens two hours from now
+    let minute = fdfs_common::log::seconds_from_local_midnight(fdfs_common::now()).unwrap() / 60;
+    let hm = |m: i64| {
+        let m = m.rem_euclid(1440);
+        format!("{:02}:{:02}", m / 60, m % 60)
+    };
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap()
+        + &format!(
+            "sync_start_time={}\nsync_end_time={}\n",
+            hm(minute + 120),
+            hm(minute + 180)
+        );
+    std::fs::write(&conf, text).unwrap();
+    c.restart_storage(0);
+    rfdfs_tests::wait_for(
+        "the sync thread never said it waits for its window",
+        || {
+            c.storages[0]
+                .daemon
+                .log()
+                .contains("waits for its window")
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    let client = c.client();
+    let id = rfdfs_tests::upload_via(&client, b"stays here", "txt", &c.storage_addr(0));
+    assert!(client
+        .download_from(&c.storage_addr(0), &id, 0, 0, || Ok(Vec::new()))
+        .is_ok());
+    assert!(client
+        .download_from(&c.storage_addr(1), &id, 0, 0, || Ok(Vec::new()))
+        .is_err());
+}

@@ -22,8 +22,6 @@ pub enum When {
     Not(&'static str),
     /// the key's own value starts with this (any case)
     Prefix(&'static str),
-    /// the daily window `sync_start_time`..`sync_end_time` is not the whole day
-    SyncWindow,
 }
 
 /// A key rfdfs accepts and does nothing with, and why.
@@ -192,8 +190,6 @@ const FILES_IN_WORKERS: &str =
 const ONE_SYNC_THREAD_PER_PEER: &str = "rfdfs runs one sync thread per other member of the group";
 const ONE_LISTENER: &str = "rfdfs has one listener: bind_addr and port";
 const ONLY_FOR_DEDUP: &str = "it only matters for de-duplication, which rfdfs does not do";
-const SYNC_ALL_DAY: &str =
-    "rfdfs replicates all day, not only inside the sync_start_time..sync_end_time window";
 const BINLOGS_UNCOMPRESSED: &str = "rfdfs keeps rotated binlogs uncompressed";
 const NO_TRACKER_HTTP_CHECKS: &str = "upstream 6.13 removed the tracker's HTTP checks";
 const NO_ID_TABLE: &str =
@@ -296,8 +292,6 @@ pub const STORAGE_IGNORED: &[Ignored] = &[
     ),
     ignored("sync_min_threads", When::Always, ONE_SYNC_THREAD_PER_PEER),
     ignored("sync_max_threads", When::Always, ONE_SYNC_THREAD_PER_PEER),
-    ignored("sync_start_time", When::SyncWindow, SYNC_ALL_DAY),
-    ignored("sync_end_time", When::SyncWindow, SYNC_ALL_DAY),
     ignored(
         "if_alias_prefix",
         When::Set,
@@ -472,16 +466,6 @@ fn applies(ini: &IniFile, item: &Item, when: When) -> bool {
             .trim()
             .get(..p.len())
             .is_some_and(|head| head.eq_ignore_ascii_case(p)),
-        When::SyncWindow => {
-            let at = |k: &str, d: &str| {
-                let v = ini
-                    .peek(k)
-                    .map_or(d.to_string(), |i| i.value.trim().to_string());
-                super::ini::parse_time_of_day(&v)
-            };
-            at("sync_start_time", "00:00") != Some((0, 0))
-                || at("sync_end_time", "23:59") != Some((23, 59))
-        }
     }
 }
 
@@ -614,11 +598,11 @@ mod tests {
 
     #[test]
     fn ignored_keys_warn_only_when_they_ask_for_something() {
-        let quiet = "check_file_duplicate=0\nkey_namespace=FastDFS\nsync_start_time=00:00\n\
+        let quiet = "check_file_duplicate=0\nkey_namespace=FastDFS\nsync_start_time=02:00\n\
                      sync_end_time=23:59\nuse_io_uring=false\nstore_path0=/a\n\
                      store_path1_readonly=true\n[access-log]\nenabled=false\n";
         assert_eq!(warnings(ConfKind::Storage, quiet), Vec::<String>::new());
-        let loud = "check_file_duplicate=1\nkey_namespace=FastDFS\nsync_start_time=02:00\n\
+        let loud = "check_file_duplicate=1\nkey_namespace=FastDFS\nuse_io_uring=true\n\
                     [access-log]\nenabled=true\n";
         let w = warnings(ConfKind::Storage, loud);
         let keys: Vec<&str> = w
@@ -630,7 +614,7 @@ mod tests {
             [
                 "check_file_duplicate",
                 "key_namespace",
-                "sync_start_time",
+                "use_io_uring",
                 "enabled"
             ]
         );

@@ -26,6 +26,10 @@ pub struct StorageConfig {
     pub check_store_path_mark: bool,
     pub sync_wait_msec: u64,
     pub sync_interval: u64,
+    /// the daily window replication runs in (local HH:MM, both ends included; an end before
+    /// the start runs over midnight): 00:00..23:59 is all day
+    pub sync_start_time: (u8, u8),
+    pub sync_end_time: (u8, u8),
     pub write_mark_file_freq: u64,
     pub file_sync_skip_invalid_record: bool,
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
@@ -125,6 +129,8 @@ impl StorageConfig {
             check_store_path_mark: ini.bool_or("check_store_path_mark", true),
             sync_wait_msec: ini.positive_or("sync_wait_msec", 100) as u64,
             sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
+            sync_start_time: ini.time_of_day_or("sync_start_time", (0, 0))?,
+            sync_end_time: ini.time_of_day_or("sync_end_time", (23, 59))?,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
             http: super::http::HttpConfig::from_ini(ini)?,
