@@ -584,7 +584,24 @@ impl PeerSync {
                     std::thread::sleep(wait);
                 }
                 Next::Invalid(line, len) => {
-                    log::warn!("invalid binlog record skipped: {line:?}");
+                    // upstream's default: a record that cannot be read stops this peer's sync
+                    // (retried, and stopped again, until the binlog is mended or the key is
+                    // set), rather than leave the peer without a change unnoticed
+                    if !self.storage().cfg.file_sync_skip_invalid_record {
+                        mark.binlog_index = reader.index;
+                        mark.binlog_offset = reader.offset;
+                        mark.save(&path);
+                        return Err(NetError::Protocol(format!(
+                            "invalid binlog record, binlog index: {}, offset: {}: {line:?}; \
+                             the sync stops here while file_sync_skip_invalid_record = false",
+                            reader.index, reader.offset
+                        )));
+                    }
+                    log::warn!(
+                        "skip invalid record, binlog index: {}, offset: {}: {line:?}",
+                        reader.index,
+                        reader.offset
+                    );
                     reader.offset += len;
                     mark.scan_row_count += 1;
                 }

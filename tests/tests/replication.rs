@@ -562,3 +562,52 @@ fn replication_waits_for_its_daily_window() {
         .download_from(&c.storage_addr(1), &id, 0, 0, || Ok(Vec::new()))
         .is_err());
 }
+
+/// A binlog record that cannot be read stops the sync to the peer with an error
+/// (`file_sync_skip_invalid_record = false`, upstream's default); with the key true it is
+/// skipped and what follows reaches the peer.
+#[test]
+fn an_invalid_binlog_record_stops_the_sync_unless_skipping_is_asked() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let conf = c.storages[0].daemon.conf.clone();
+    let base = c.storages[0].base.clone();
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let binlog = base.join("data/sync/binlog.000");
+    let mut text = std::fs::read_to_string(&binlog).unwrap_or_default();
+    text += "not a binlog record\n";
+    std::fs::write(&binlog, text).unwrap();
+    c.storages[0].daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &conf, &base);
+    c.wait_active(2);
+    let client = c.client();
+    let id = rfdfs_tests::upload_via(&client, b"after the bad line", "txt", &c.storage_addr(0));
+    rfdfs_tests::wait_for(
+        "the sync never stopped at the invalid record",
+        || {
+            c.storages[0]
+                .daemon
+                .log()
+                .contains("the sync stops here while file_sync_skip_invalid_record = false")
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    assert!(client
+        .download_from(&c.storage_addr(1), &id, 0, 0, || Ok(Vec::new()))
+        .is_err());
+
+    let text = std::fs::read_to_string(&conf).unwrap() + "file_sync_skip_invalid_record=true\n";
+    std::fs::write(&conf, text).unwrap();
+    c.restart_storage(0);
+    rfdfs_tests::wait_for(
+        "the record after the invalid one never reached the peer",
+        || {
+            client
+                .download_from(&c.storage_addr(1), &id, 0, 0, || Ok(Vec::new()))
+                .ok()
+        },
+        || c.storages[0].daemon.log(),
+    );
+}
