@@ -66,7 +66,17 @@ impl RunContext {
 
     /// Block until SIGTERM/SIGINT/SIGQUIT, calling `tick` about every 100 ms, and rotating,
     /// compressing and deleting log files as `log` says (SIGHUP included).
-    pub fn wait_for_shutdown(&self, log: &crate::config::LogConfig, mut tick: impl FnMut()) {
+    pub fn wait_for_shutdown(&self, log: &crate::config::LogConfig, tick: impl FnMut()) {
+        self.wait_for_shutdown_with(log, Vec::new(), tick)
+    }
+
+    /// [`wait_for_shutdown`](Self::wait_for_shutdown), looking after `more` log files too.
+    pub fn wait_for_shutdown_with(
+        &self,
+        log: &crate::config::LogConfig,
+        mut more: Vec<crate::log::Rotation>,
+        mut tick: impl FnMut(),
+    ) {
         let mut rotation = crate::log::Rotation::new(log);
         let mut hups = self.hup.load(Ordering::SeqCst);
         while !self.terminate.load(Ordering::SeqCst) {
@@ -76,8 +86,10 @@ impl RunContext {
                 hups = h;
                 log::info!("catch signal 1, rotate log");
                 rotation.on_hup();
+                more.iter_mut().for_each(crate::log::Rotation::on_hup);
             }
             rotation.tick();
+            more.iter_mut().for_each(crate::log::Rotation::tick);
             tick();
         }
         crate::log::line("CRIT", "catch signal 15, program exiting...");

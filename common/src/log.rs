@@ -190,18 +190,52 @@ fn older_than(p: &Path, days: i64) -> bool {
 /// `log_file_compress_days_before` days.
 pub struct Rotation {
     cfg: crate::config::LogConfig,
+    file: Box<dyn LogFile>,
     last_daily: Option<chrono::NaiveDate>,
     /// the day whose cleanup is done (none yet: the first tick cleans up, at startup)
     last_cleanup: Option<chrono::NaiveDate>,
 }
 
+/// A log file [`Rotation`] looks after.
+pub trait LogFile: Send {
+    /// where it is written
+    fn path(&self) -> Option<PathBuf>;
+    /// set the current file aside (`.YYYYMMDD`, or `.YYYYMMDD_HHMMSS` with `with_time`) and
+    /// start a new one
+    fn rotate(&self, with_time: bool);
+    /// bytes in the current file
+    fn size(&self) -> u64;
+}
+
+/// The daemon's own log (trackerd.log / storaged.log).
+struct ErrorLog;
+
+impl LogFile for ErrorLog {
+    fn path(&self) -> Option<PathBuf> {
+        logger().target.lock().path.clone()
+    }
+    fn rotate(&self, with_time: bool) {
+        rotate(with_time)
+    }
+    fn size(&self) -> u64 {
+        current_size()
+    }
+}
+
 impl Rotation {
+    /// For the daemon's own log.
     pub fn new(cfg: &crate::config::LogConfig) -> Rotation {
+        Self::of(cfg, Box::new(ErrorLog))
+    }
+
+    /// For another log file (the storage's access log).
+    pub fn of(cfg: &crate::config::LogConfig, file: Box<dyn LogFile>) -> Rotation {
         let now = chrono::Local::now();
         let today = now.date_naive();
         let past = |at: (u8, u8)| hour_minute(&now) >= at;
         Rotation {
             cfg: cfg.clone(),
+            file,
             last_daily: past(cfg.rotate_time).then_some(today),
             last_cleanup: None,
         }
@@ -209,7 +243,7 @@ impl Rotation {
 
     pub fn on_hup(&mut self) {
         if self.cfg.rotate_everyday {
-            rotate(self.cfg.rotate_on_size > 0);
+            self.file.rotate(self.cfg.rotate_on_size > 0);
             self.compress();
         }
     }
@@ -223,11 +257,11 @@ impl Rotation {
         if self.cfg.rotate_everyday && hm >= self.cfg.rotate_time && self.last_daily != Some(today)
         {
             self.last_daily = Some(today);
-            rotate(with_time);
+            self.file.rotate(with_time);
             self.compress();
         }
-        if with_time && current_size() >= self.cfg.rotate_on_size as u64 {
-            rotate(true);
+        if with_time && self.file.size() >= self.cfg.rotate_on_size as u64 {
+            self.file.rotate(true);
             self.compress();
         }
         // today's cleanup counts as done once its time has passed; before that, the startup
@@ -249,7 +283,7 @@ impl Rotation {
         if self.cfg.keep_days <= 0 || !rotating {
             return;
         }
-        let Some(path) = logger().target.lock().path.clone() else {
+        let Some(path) = self.file.path() else {
             return;
         };
         for f in rotated_files(&path) {
@@ -267,7 +301,7 @@ impl Rotation {
         if !self.cfg.compress_old {
             return;
         }
-        let Some(path) = logger().target.lock().path.clone() else {
+        let Some(path) = self.file.path() else {
             return;
         };
         let days = self.cfg.compress_days_before.max(0);

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod binlog;
 pub mod http;
 pub mod metrics;
@@ -227,6 +228,27 @@ fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, String> {
         "conf file \"{}\" has no item \"group_name\" and no tracker server told it: {last}",
         cfg.server.conf_file.display()
     ))
+}
+
+/// The storage's access log as the rotation sees it.
+struct AccessLogRotation(Arc<storage::Storage>);
+
+impl fdfs_common::log::LogFile for AccessLogRotation {
+    fn path(&self) -> Option<std::path::PathBuf> {
+        self.0.access_log.as_ref().map(|l| l.path().to_path_buf())
+    }
+    /// always with the time: upstream's access log names its old files so
+    fn rotate(&self, _with_time: bool) {
+        if let Some(l) = &self.0.access_log {
+            l.rotate();
+        }
+    }
+    fn size(&self) -> u64 {
+        self.0
+            .access_log
+            .as_ref()
+            .map_or(0, access_log::AccessLog::size)
+    }
 }
 
 /// Run the storage until SIGTERM; returns the exit code.
@@ -466,7 +488,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut repair: Option<std::thread::JoinHandle<()>> = None;
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
-    ctx.wait_for_shutdown(&cfg.server.log, || {
+    let more_logs: Vec<fdfs_common::log::Rotation> = match storage.access_log {
+        Some(_) => vec![fdfs_common::log::Rotation::of(
+            &cfg.access_log_rotation,
+            Box::new(AccessLogRotation(Arc::clone(&storage))),
+        )],
+        None => Vec::new(),
+    };
+    ctx.wait_for_shutdown_with(&cfg.server.log, more_logs, || {
         if last_stat.elapsed() >= stat_every {
             last_stat = Instant::now();
             let v = storage.stats_version.load(Ordering::Relaxed);

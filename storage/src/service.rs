@@ -371,7 +371,9 @@ impl Storage {
         }
         let mut b = vec![0u8; len as usize];
         conn.read_exact(&mut b).map_err(|_| Fail::early(0))?;
-        Ok(String::from_utf8_lossy(&b).into_owned())
+        let name = String::from_utf8_lossy(&b).into_owned();
+        conn.log_name.clone_from(&name);
+        Ok(name)
     }
 
     fn append_file(&self, conn: &mut Conn, h: Header) -> Outcome {
@@ -922,7 +924,48 @@ impl Service for Storage {
         h: Header,
         body: Body<'_>,
     ) -> Flow {
-        match self.dispatch(conn, session, h, body.bytes()) {
+        let Some((log, action)) = self
+            .access_log
+            .as_ref()
+            .and_then(|l| Some((l, crate::access_log::action(h.cmd)?)))
+        else {
+            let answer = self.dispatch(conn, session, h, body.bytes());
+            return self.answer(conn, h, answer);
+        };
+        let began = std::time::SystemTime::now();
+        let timer = std::time::Instant::now();
+        let sent_before = conn.bytes_out;
+        conn.log_name.clear();
+        let answer = self.dispatch(conn, session, h, body.bytes());
+        // an upload's file is named in its answer, after the group
+        let answered = match &answer {
+            Ok(Answer::Reply(b)) if action == "upload" || action == "rename" => b
+                .get(fdfs_common::proto::GROUP_NAME_MAX..)
+                .map(|n| String::from_utf8_lossy(n).into_owned()),
+            _ => None,
+        };
+        let flow = self.answer(conn, h, answer);
+        let name = answered
+            .or_else(|| crate::access_log::name_in_request(h.cmd, body.bytes()))
+            .unwrap_or_else(|| std::mem::take(&mut conn.log_name));
+        log.write(
+            began,
+            &conn.peer_ip(),
+            action,
+            &name,
+            conn.status,
+            timer.elapsed(),
+            HEADER_LEN as i64 + h.pkg_len,
+            conn.bytes_out - sent_before,
+        );
+        flow
+    }
+}
+
+impl Storage {
+    /// Send what `dispatch` came to, and say whether the connection goes on.
+    fn answer(&self, conn: &mut Conn, h: Header, answer: Result<Answer, Fail>) -> Flow {
+        match answer {
             Ok(Answer::Sent) => Flow::Continue,
             Ok(Answer::SentThenClose) => Flow::Close,
             Ok(Answer::Reply(body)) => fdfs_common::server::flow_after(conn.respond(0, &body)),

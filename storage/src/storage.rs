@@ -293,6 +293,8 @@ pub struct Storage {
     pub stats_version: AtomicU64,
     /// newest source timestamp applied from each peer (by storage id), for SYNC_REPORT
     pub synced_from: Mutex<HashMap<String, i64>>,
+    /// `storage_access.log`, with `[access-log] enabled = true`
+    pub access_log: Option<crate::access_log::AccessLog>,
     /// when each member's sync connection last showed it had nothing more to send
     pub caught_up: Mutex<HashMap<String, i64>>,
     /// bumped whenever `synced_from` moved
@@ -311,7 +313,19 @@ pub fn meta_path(p: &Path) -> PathBuf {
 
 impl Storage {
     pub fn new(cfg: StorageConfig, store: Store, binlog: Binlog, stats: StatBlock) -> Storage {
+        let access_log = cfg.access_log.then(|| {
+            let opened =
+                crate::access_log::AccessLog::open(&cfg.server.base_path, cfg.access_log_micros);
+            match opened {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    log::error!("open storage_access.log fail: {e}, access log disabled");
+                    None
+                }
+            }
+        });
         Storage {
+            access_log: access_log.flatten(),
             group: cfg.group_name.clone(),
             cfg,
             store,

@@ -585,3 +585,100 @@ fn deleting_a_link_keeps_its_target_unless_it_is_a_slave() {
     assert!(!deleted.contains(&shared.name.as_str()));
     assert!(deleted.contains(&master.name.as_str()));
 }
+
+/// `[access-log] enabled = true`: `logs/storage_access.log` starts with upstream's header line
+/// and gets a line per file request with the file name, status and both lengths as upstream's.
+#[test]
+fn the_access_log_has_upstreams_lines() {
+    let c = Cluster::start(ClusterOpts {
+        storage_extra: "[access-log]\nenabled=true\ntime_precision=ms\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let data = b"nineteen bytes here";
+    let id = rfdfs_tests::upload(&client, data, "txt");
+    assert_eq!(rfdfs_tests::read_back(&client, &id), data);
+    client.delete(&id).unwrap();
+    assert_eq!(err(client.delete(&id).unwrap_err()), errno::ENOENT as i32);
+    let path = c.storages[0].base.join("logs/storage_access.log");
+    // a request's line is written after its answer: wait for it
+    let with_lines = |n: usize| {
+        rfdfs_tests::wait_for(
+            "the access log lines",
+            || {
+                let t = std::fs::read_to_string(&path).ok()?;
+                (t.lines().count() >= n).then_some(t)
+            },
+            || std::fs::read_to_string(&path).unwrap_or_default(),
+        )
+    };
+    let text = with_lines(5);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].ends_with("] client_ip action filename status time_used_ms req_len resp_len"),
+        "{}",
+        lines[0]
+    );
+    // `[YYYY-mm-dd HH:MM:SS.fff] ip action name status ms req resp`, ms padded to 3 digits
+    let fields = |l: &str| -> Vec<String> {
+        assert_eq!(l.find(']'), Some(24), "{l}");
+        l[26..].split(' ').map(String::from).collect()
+    };
+    let want = [
+        ("upload", 0, 44, 70),
+        ("download", 0, 86, 29),
+        ("delete", 0, 70, 10),
+        ("delete", 2, 70, 10),
+    ];
+    for (line, (action, status, req, resp)) in lines[1..].iter().zip(want) {
+        let f = fields(line);
+        assert_eq!(
+            (
+                f[1].as_str(),
+                f[2].as_str(),
+                f[3].as_str(),
+                f[5].as_str(),
+                f[6].as_str()
+            ),
+            (
+                action,
+                id.name.as_str(),
+                status.to_string().as_str(),
+                req.to_string().as_str(),
+                resp.to_string().as_str()
+            ),
+            "{line}"
+        );
+        assert!(f[0].parse::<std::net::IpAddr>().is_ok(), "{line}");
+    }
+
+    // SIGHUP sets it aside as storage_access.log.YYYYMMDD_HHMMSS; the new one starts with the
+    // header line and takes the next request
+    let logs = c.storages[0].base.join("logs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.storages[0].daemon.pid().unwrap() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let rotated = rfdfs_tests::wait_for(
+        "SIGHUP did not set the access log aside",
+        || {
+            std::fs::read_dir(&logs).ok()?.flatten().find_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let stamp = n.strip_prefix("storage_access.log.")?;
+                (stamp.len() == 15 && stamp.as_bytes()[8] == b'_').then(|| e.path())
+            })
+        },
+        || std::fs::read_to_string(&path).unwrap_or_default(),
+    );
+    assert_eq!(std::fs::read_to_string(&rotated).unwrap(), text);
+    let again = rfdfs_tests::upload(&client, data, "txt");
+    let fresh = with_lines(2);
+    let fresh: Vec<&str> = fresh.lines().collect();
+    assert!(
+        fresh[0].ends_with("time_used_ms req_len resp_len"),
+        "{}",
+        fresh[0]
+    );
+    assert!(fresh[1].contains(&again.name), "{}", fresh[1]);
+}

@@ -369,11 +369,7 @@ pub const STORAGE_IGNORED: &[Ignored] = &[
 ];
 
 /// `[access-log]` keys the storage ignores.
-const ACCESS_LOG_IGNORED: &[Ignored] = &[ignored(
-    "enabled",
-    When::True,
-    "rfdfs writes no storage_access.log; per-command counts and latencies are on /metrics",
-)];
+const ACCESS_LOG_IGNORED: &[Ignored] = &[];
 
 pub const CLIENT_IGNORED: &[Ignored] = &[
     ignored(
@@ -602,8 +598,7 @@ mod tests {
                      sync_end_time=23:59\nuse_io_uring=false\nstore_path0=/a\n\
                      store_path1_readonly=true\n[access-log]\nenabled=false\n";
         assert_eq!(warnings(ConfKind::Storage, quiet), Vec::<String>::new());
-        let loud = "check_file_duplicate=1\nkey_namespace=FastDFS\nuse_io_uring=true\n\
-                    [access-log]\nenabled=true\n";
+        let loud = "check_file_duplicate=1\nkey_namespace=FastDFS\nuse_io_uring=true\n";
         let w = warnings(ConfKind::Storage, loud);
         let keys: Vec<&str> = w
             .iter()
@@ -611,12 +606,7 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            [
-                "check_file_duplicate",
-                "key_namespace",
-                "use_io_uring",
-                "enabled"
-            ]
+            ["check_file_duplicate", "key_namespace", "use_io_uring",]
         );
         assert!(w[0].contains("FastDHT"), "{}", w[0]);
     }

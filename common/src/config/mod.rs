@@ -140,7 +140,12 @@ pub struct LogConfig {
 
 impl LogConfig {
     fn load(ini: &IniFile) -> Result<LogConfig, ConfigError> {
-        let sec = "error-log";
+        Self::load_section(ini, "error-log")
+    }
+
+    /// The `log_file_*` keys of a log's section (`[error-log]`, `[access-log]`), each falling
+    /// back to its global value.
+    pub fn load_section(ini: &IniFile, sec: &str) -> Result<LogConfig, ConfigError> {
         let s = |k: &str| ini.get_in_section(sec, k).map(|i| i.value.clone());
         let time = |k: &str, d: (u8, u8)| -> Result<(u8, u8), ConfigError> {
             match ini.get_in_section(sec, k) {

@@ -28,6 +28,11 @@ pub struct StorageConfig {
     pub sync_interval: u64,
     /// the daily window replication runs in (local HH:MM, both ends included; an end before
     /// the start runs over midnight): 00:00..23:59 is all day
+    /// `[access-log] enabled` and `time_precision = us` (section only, as upstream)
+    pub access_log: bool,
+    pub access_log_micros: bool,
+    /// the `log_file_*` keys for the access log (`[access-log]`, else global)
+    pub access_log_rotation: super::LogConfig,
     pub sync_start_time: (u8, u8),
     pub sync_end_time: (u8, u8),
     pub write_mark_file_freq: u64,
@@ -129,6 +134,10 @@ impl StorageConfig {
             check_store_path_mark: ini.bool_or("check_store_path_mark", true),
             sync_wait_msec: ini.positive_or("sync_wait_msec", 100) as u64,
             sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
+            access_log: access_log_key(ini, "enabled")
+                .is_some_and(|i| super::ini::parse_bool(&i.value)),
+            access_log_micros: access_log_micros(ini).0,
+            access_log_rotation: super::LogConfig::load_section(ini, "access-log")?,
             sync_start_time: ini.time_of_day_or("sync_start_time", (0, 0))?,
             sync_end_time: ini.time_of_day_or("sync_end_time", (23, 59))?,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
@@ -147,6 +156,33 @@ impl StorageConfig {
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Storage);
         cfg.key_warnings.extend(cfg.http.warnings.iter().cloned());
+        cfg.key_warnings.extend(access_log_micros(ini).1);
         Ok(cfg)
+    }
+}
+
+/// A key of the `[access-log]` section (never a global one, as upstream reads them).
+fn access_log_key<'a>(ini: &'a IniFile, key: &str) -> Option<&'a super::ini::Item> {
+    ini.section("access-log")?
+        .iter()
+        .rev()
+        .find(|i| i.key == key)
+}
+
+/// `time_precision`: `us` / `microsecond` give microseconds, `ms` / `millisecond` (or none)
+/// milliseconds; another value gives milliseconds and the warning to log, as upstream.
+fn access_log_micros(ini: &IniFile) -> (bool, Option<String>) {
+    match access_log_key(ini, "time_precision") {
+        Some(i) if matches!(i.value.as_str(), "us" | "microsecond") => (true, None),
+        None => (false, None),
+        Some(i) if matches!(i.value.as_str(), "ms" | "millisecond") => (false, None),
+        Some(i) => (
+            false,
+            Some(format!(
+                "conf file \"{}\", line {}: [access-log] time_precision \"{}\" is invalid, \
+                 ms is used",
+                i.file, i.line, i.value
+            )),
+        ),
     }
 }

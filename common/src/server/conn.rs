@@ -35,6 +35,9 @@ pub struct Conn {
     /// bytes received and sent on this connection
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// the file the current request is about, where a handler that reads it itself says so
+    /// (the storage's access log)
+    pub log_name: String,
 }
 
 /// Size of a connection's read-ahead: a header with any fixed request part, or a 1 KiB upload.
@@ -70,6 +73,7 @@ impl Conn {
             status: 0,
             bytes_in: 0,
             bytes_out: 0,
+            log_name: String::new(),
         })
     }
 
