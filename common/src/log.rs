@@ -46,15 +46,12 @@ pub fn format_time(ts: i64) -> String {
 /// When a job run at local time `base` (HH:MM) and every `interval` seconds after it runs next,
 /// after `now`: upstream's scheduler lines runs up on the time base, not on the start time.
 pub fn next_scheduled(now: i64, base: (u8, u8), interval: u64) -> i64 {
-    use chrono::{Local, TimeZone, Timelike};
     let interval = interval.max(1) as i64;
-    let today_base = match Local.timestamp_opt(now, 0) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-            now - i64::from(t.num_seconds_from_midnight())
-                + i64::from(base.0) * 3600
-                + i64::from(base.1) * 60
+    let today_base = match seconds_from_local_midnight(now) {
+        Some(since_midnight) => {
+            now - since_midnight + i64::from(base.0) * 3600 + i64::from(base.1) * 60
         }
-        chrono::LocalResult::None => now,
+        None => now,
     };
     today_base + (now - today_base).div_euclid(interval) * interval + interval
 }
@@ -119,16 +116,21 @@ pub fn local_time_suffix() -> String {
     chrono::Local::now().format("%Y%m%d%H%M%S").to_string()
 }
 
+/// The name a log file is set aside under now: `<name>.YYYYMMDD`, with `_HHMMSS` when
+/// `with_time`.
+pub fn set_aside_name(path: &Path, with_time: bool) -> PathBuf {
+    let format = if with_time { "%Y%m%d_%H%M%S" } else { "%Y%m%d" };
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}", chrono::Local::now().format(format)));
+    PathBuf::from(name)
+}
+
 /// Rename the current file to `<name>.YYYYMMDD` (with `_HHMMSS` when `with_time`) and start a
 /// new one; stdout and stderr follow it.
 pub fn rotate(with_time: bool) {
     let mut t = logger().target.lock();
     let Some(path) = t.path.clone() else { return };
-    let format = if with_time { "%Y%m%d_%H%M%S" } else { "%Y%m%d" };
-    let suffix = chrono::Local::now().format(format).to_string();
-    let mut rotated = path.clone().into_os_string();
-    rotated.push(format!(".{suffix}"));
-    let rotated = PathBuf::from(rotated);
+    let rotated = set_aside_name(&path, with_time);
     if rotated.exists() {
         drop(t);
         log::warn!(

@@ -89,13 +89,7 @@ impl AccessLog {
     /// keeps writing to the old one when that name is taken).
     pub fn rotate(&self) {
         let mut file = self.file.lock();
-        let suffix = fdfs_common::log::local_time_suffix();
-        let rotated = PathBuf::from(format!(
-            "{}.{}_{}",
-            self.path.display(),
-            &suffix[..8],
-            &suffix[8..]
-        ));
+        let rotated = fdfs_common::log::set_aside_name(&self.path, true);
         if rotated.exists() {
             log::warn!(
                 "file: {} already exist, rotate file fail",

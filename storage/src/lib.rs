@@ -174,10 +174,8 @@ fn init_store(
 fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, String> {
     use fdfs_common::codec::Message;
     use fdfs_common::proto::cluster::{GetGroupNameReq, GroupName};
+    use fdfs_common::proto::errno;
     let c = &cfg.server;
-    let bind = (cfg.client_bind && !c.bind_addr.is_empty())
-        .then(|| c.bind_addr.parse().ok())
-        .flatten();
     let req = GetGroupNameReq {
         ip: String::new(),
         port: c.port as i32,
@@ -188,7 +186,7 @@ fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, String> {
         let asked = fdfs_common::net::connect(
             &t.host,
             t.port,
-            bind,
+            cfg.client_bind_ip(),
             Duration::from_secs(c.connect_timeout),
             Duration::from_secs(c.network_timeout),
         )
@@ -200,9 +198,13 @@ fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, String> {
                 &req,
             );
             fdfs_common::net::quit(s);
-            r.map_err(|e| match e.errno() {
-                95 => "the tracker does not use storage ids (use_storage_id = false)".to_string(),
-                2 => "storage_ids.conf does not list this storage's address and port".to_string(),
+            r.map_err(|e| match u8::try_from(e.errno()) {
+                Ok(errno::EOPNOTSUPP) => {
+                    "the tracker does not use storage ids (use_storage_id = false)".to_string()
+                }
+                Ok(errno::ENOENT) => {
+                    "storage_ids.conf does not list this storage's address and port".to_string()
+                }
                 _ => e.to_string(),
             })
         })

@@ -939,9 +939,9 @@ impl Service for Storage {
         let answer = self.dispatch(conn, session, h, body.bytes());
         // an upload's file is named in its answer, after the group
         let answered = match &answer {
-            Ok(Answer::Reply(b)) if action == "upload" || action == "rename" => b
-                .get(fdfs_common::proto::GROUP_NAME_MAX..)
-                .map(|n| String::from_utf8_lossy(n).into_owned()),
+            Ok(Answer::Reply(b)) if action == "upload" || action == "rename" => {
+                FileIdReply::from_bytes(b).ok().map(|r| r.filename)
+            }
             _ => None,
         };
         let flow = self.answer(conn, h, answer);

@@ -313,19 +313,20 @@ pub fn meta_path(p: &Path) -> PathBuf {
 
 impl Storage {
     pub fn new(cfg: StorageConfig, store: Store, binlog: Binlog, stats: StatBlock) -> Storage {
-        let access_log = cfg.access_log.then(|| {
-            let opened =
-                crate::access_log::AccessLog::open(&cfg.server.base_path, cfg.access_log_micros);
-            match opened {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    log::error!("open storage_access.log fail: {e}, access log disabled");
-                    None
-                }
-            }
-        });
+        let access_log = cfg
+            .access_log
+            .then(|| {
+                crate::access_log::AccessLog::open(&cfg.server.base_path, cfg.access_log_micros)
+            })
+            .and_then(|opened| {
+                opened
+                    .inspect_err(|e| {
+                        log::error!("open storage_access.log fail: {e}, access log disabled")
+                    })
+                    .ok()
+            });
         Storage {
-            access_log: access_log.flatten(),
+            access_log,
             group: cfg.group_name.clone(),
             cfg,
             store,
@@ -431,12 +432,7 @@ impl Storage {
     /// The address this storage's outgoing connections bind to: `bind_addr` when
     /// `client_bind` is on.
     pub(crate) fn client_bind_ip(&self) -> Option<std::net::IpAddr> {
-        let c = &self.cfg;
-        if c.client_bind && !c.server.bind_addr.is_empty() {
-            c.server.bind_addr.parse().ok()
-        } else {
-            None
-        }
+        self.cfg.client_bind_ip()
     }
 
     /// A connection to a tracker or another member, bound as `client_bind` says, with the

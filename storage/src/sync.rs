@@ -37,6 +37,12 @@ pub struct Mark {
 }
 
 impl Mark {
+    /// Where `reader` stands.
+    fn at(&mut self, reader: &BinlogReader) {
+        self.binlog_index = reader.index;
+        self.binlog_offset = reader.offset;
+    }
+
     pub fn to_text(&self) -> String {
         format!(
             "binlog_index={}\nbinlog_offset={}\nneed_sync_old={}\nsync_old_done={}\nuntil_timestamp={}\nscan_row_count={}\nsync_row_count={}\n",
@@ -415,8 +421,7 @@ impl PeerSync {
                     _ => break,
                 }
             }
-            m.binlog_index = r.index;
-            m.binlog_offset = r.offset;
+            m.at(&r);
         }
         m.save(&self.mark_path());
         m
@@ -564,15 +569,13 @@ impl PeerSync {
                 Next::Eof => {
                     if mark.need_sync_old && !mark.sync_old_done {
                         mark.sync_old_done = true;
-                        mark.binlog_index = reader.index;
-                        mark.binlog_offset = reader.offset;
+                        mark.at(&reader);
                         mark.save(&path);
                         saved = mark.clone();
                         self.report_peer_status(status::OFFLINE);
                         log::info!("initial sync of storage {} done", self.peer.id);
                     }
-                    mark.binlog_index = reader.index;
-                    mark.binlog_offset = reader.offset;
+                    mark.at(&reader);
                     if mark != saved {
                         mark.save(&path);
                         saved = mark.clone();
@@ -588,8 +591,7 @@ impl PeerSync {
                     // (retried, and stopped again, until the binlog is mended or the key is
                     // set), rather than leave the peer without a change unnoticed
                     if !self.storage().cfg.file_sync_skip_invalid_record {
-                        mark.binlog_index = reader.index;
-                        mark.binlog_offset = reader.offset;
+                        mark.at(&reader);
                         mark.save(&path);
                         return Err(NetError::Protocol(format!(
                             "invalid binlog record, binlog index: {}, offset: {}: {line:?}; \
@@ -609,8 +611,7 @@ impl PeerSync {
                     mark.scan_row_count += 1;
                     if needs_sync(&rec, &mark) {
                         if let Err(e) = self.send(&mut sock, &rec) {
-                            mark.binlog_index = reader.index;
-                            mark.binlog_offset = reader.offset;
+                            mark.at(&reader);
                             mark.save(&path);
                             return Err(e);
                         }
@@ -620,8 +621,7 @@ impl PeerSync {
                     reader.offset += len;
                     if mark.sync_row_count - rows_at_save >= freq {
                         rows_at_save = mark.sync_row_count;
-                        mark.binlog_index = reader.index;
-                        mark.binlog_offset = reader.offset;
+                        mark.at(&reader);
                         mark.save(&path);
                         saved = mark.clone();
                     }
@@ -632,8 +632,7 @@ impl PeerSync {
                 }
             }
         }
-        mark.binlog_index = reader.index;
-        mark.binlog_offset = reader.offset;
+        mark.at(&reader);
         mark.save(&path);
         net::quit(sock);
         Ok(())

@@ -162,7 +162,7 @@ impl IniFile {
     /// Last occurrence of a key in the global section (single-valued keys: last wins).
     pub fn get(&self, key: &str) -> Option<&Item> {
         self.used.lock().insert(key.to_string());
-        self.global.iter().rev().find(|i| i.key == key)
+        self.peek(key)
     }
 
     /// Last occurrence of a key in the global section, without counting it as read.

@@ -26,13 +26,13 @@ pub struct StorageConfig {
     pub check_store_path_mark: bool,
     pub sync_wait_msec: u64,
     pub sync_interval: u64,
-    /// the daily window replication runs in (local HH:MM, both ends included; an end before
-    /// the start runs over midnight): 00:00..23:59 is all day
     /// `[access-log] enabled` and `time_precision = us` (section only, as upstream)
     pub access_log: bool,
     pub access_log_micros: bool,
     /// the `log_file_*` keys for the access log (`[access-log]`, else global)
     pub access_log_rotation: super::LogConfig,
+    /// the daily window replication runs in (local HH:MM, both ends included; an end before
+    /// the start runs over midnight): 00:00..23:59 is all day
     pub sync_start_time: (u8, u8),
     pub sync_end_time: (u8, u8),
     pub write_mark_file_freq: u64,
@@ -112,6 +112,7 @@ impl StorageConfig {
             },
         };
         let tracker_servers = tracker_servers(ini, true)?;
+        let (access_log_micros, precision_warning) = access_log_micros(ini);
         let mut cfg = StorageConfig {
             server,
             key_warnings: Vec::new(),
@@ -136,7 +137,7 @@ impl StorageConfig {
             sync_interval: ini.int("sync_interval").unwrap_or(0).max(0) as u64,
             access_log: access_log_key(ini, "enabled")
                 .is_some_and(|i| super::ini::parse_bool(&i.value)),
-            access_log_micros: access_log_micros(ini).0,
+            access_log_micros,
             access_log_rotation: super::LogConfig::load_section(ini, "access-log")?,
             sync_start_time: ini.time_of_day_or("sync_start_time", (0, 0))?,
             sync_end_time: ini.time_of_day_or("sync_end_time", (23, 59))?,
@@ -156,8 +157,19 @@ impl StorageConfig {
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Storage);
         cfg.key_warnings.extend(cfg.http.warnings.iter().cloned());
-        cfg.key_warnings.extend(access_log_micros(ini).1);
+        cfg.key_warnings.extend(precision_warning);
         Ok(cfg)
+    }
+}
+
+impl StorageConfig {
+    /// The address outgoing connections bind to: `bind_addr` when `client_bind` is on.
+    pub fn client_bind_ip(&self) -> Option<std::net::IpAddr> {
+        if self.client_bind && !self.server.bind_addr.is_empty() {
+            self.server.bind_addr.parse().ok()
+        } else {
+            None
+        }
     }
 }
 
