@@ -354,6 +354,104 @@ fn fdfs_test_upload_and_operations() {
 }
 
 #[test]
+fn fdfs_test1_and_the_appender_test_programs() {
+    let c = Cluster::start(ClusterOpts::default());
+    let dir = TempDir::new("fdfstest1");
+    let local = dir.path().join("small.txt");
+    std::fs::write(&local, vec![b'x'; 301]).unwrap();
+    let local = local.to_str().unwrap();
+    let ip = &c.storages[0].ip;
+
+    let (code, out, _) = c.tool("fdfs_test1", &["upload", local, "CALLBACK"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "tracker_query_storage_store_list_with_group: \n\tserver 1. group_name=group1, ip_addr={ip}, port=23000\n\n"
+        )),
+        "{out}"
+    );
+    // fdfs_test1 names its call before making it and prints no id line of its own
+    assert!(out.contains(&format!(
+        "storage_upload_by_callback\nsource ip address: {ip}\n"
+    )));
+    assert!(!out.contains("remote_filename=") && !out.contains("not equal!"));
+    let urls: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("example file url: http://{ip}/")))
+        .collect();
+    assert_eq!(urls.len(), 2, "{out}");
+    assert_eq!(
+        urls[1],
+        format!("{}_small.txt", &urls[0][..urls[0].len() - 4])
+    );
+    let (code, out, _) = c.tool("fdfs_test1", &["getmeta", urls[1]]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with(&format!(
+        "storage={ip}:23000\nget meta data success, meta count=4\next_name=jpg\nfile_size=115120\nheight=80\nwidth=160\n"
+    )), "{out}");
+    let (code, out, _) = c.tool(
+        "fdfs_test1",
+        &["query_servers", "group1/M00/00/00/nothere.txt"],
+    );
+    assert_eq!(code, 22, "{out}");
+    assert!(out.ends_with("tracker_query_storage_list1 fail, file_id=group1/M00/00/00/nothere.txt, error no: 22, error info: Invalid argument\n"), "{out}");
+    let (code, out, _) = c.tool("fdfs_test1", &["delete", urls[1]]);
+    assert!(code == 0 && out.ends_with("delete file success\n"), "{out}");
+    let (code, out, _) = c.tool("fdfs_test1", &["setmeta", urls[0]]);
+    assert_eq!(code, 22);
+    assert!(out.contains("setmeta <file_id> <op_flag> <metadata_list>\n"));
+
+    // a successful run, its output and the file sizes it printed
+    let appender_test = |program: &str, args: &[&str]| {
+        let (code, out, err) = c.tool(program, args);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(!err.contains("!!!"), "{err}");
+        let sizes: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("file size="))
+            .map(String::from)
+            .collect();
+        (out, sizes)
+    };
+    // upload 301 bytes, truncate to 150, append 301, modify at the end with 301 more
+    let (out, sizes) = appender_test("fdfs_appender_test", &[local, "BUFF"]);
+    assert_eq!(sizes, ["301", "150", "451", "752"], "{out}");
+    assert!(out
+        .contains("storage_upload_appender_by_filebuff\ngroup_name=group1, remote_filename=M00/"));
+    assert!(out.contains("storage_append_by_filebuff\nappend file successfully.\n"));
+    assert!(out.contains("storage_modify_by_filebuff\nmodify file successfully.\n"));
+    // upstream's URL in this program carries the tracker's address
+    assert!(out.contains(&format!(
+        "file url: http://{}/group1/M00/",
+        c.tracker_addr.host
+    )));
+
+    // the "1" spelling truncates to 0 and keeps the FILE mode's append and modify names
+    let (out, sizes) = appender_test("fdfs_appender_test1", &[local]);
+    assert_eq!(sizes, ["301", "0", "301", "602"], "{out}");
+    assert!(out.contains("storage_upload_appender_by_filename1\nfild_id=group1/M00/"));
+    assert!(
+        out.contains("storage_append_by_filename\n")
+            && out.contains("storage_modify_by_filename\n")
+    );
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("fild_id="))
+        .unwrap();
+    let client = c.client();
+    let id = fdfs_client::FileId::parse(id).unwrap();
+    let expected = vec![b'x'; 602];
+    assert_eq!(rfdfs_tests::read_back(&client, &id), expected);
+
+    let (code, out, _) = c.tool("fdfs_appender_test", &["/nonexistent/file"]);
+    assert_eq!(code, 2);
+    assert!(out.ends_with("storage_upload_appender_by_filename\nupload file fail, error no: 2, error info: No such file or directory\n"), "{out}");
+    let (code, out, _) = c.tool("fdfs_appender_test1", &[]);
+    assert_eq!(code, 1);
+    assert!(out.ends_with("<config_file> <local_filename> [FILE | BUFF | CALLBACK]\n"));
+}
+
+#[test]
 fn sigterm_during_an_upload_leaves_nothing_behind() {
     use std::io::Write;
     let mut c = Cluster::start(ClusterOpts {

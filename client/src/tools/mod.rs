@@ -68,7 +68,7 @@ pub use file_tools::{
     fdfs_regenerate_filename, fdfs_upload_appender, fdfs_upload_file, rfdfs_http_url,
 };
 pub use monitor::fdfs_monitor;
-pub use test_program::fdfs_test;
+pub use test_program::{fdfs_appender_test, fdfs_appender_test1, fdfs_test, fdfs_test1};
 
 fn prog(args: &[String]) -> String {
     args.first().cloned().unwrap_or_default()
