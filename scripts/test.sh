@@ -17,10 +17,12 @@ command -v unshare >/dev/null && command -v prlimit >/dev/null || missing+=(util
 # the progress-line test runs the tools on a pty made by script(1)
 command -v script >/dev/null || missing+=(bsdutils)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+# the monitoring tests run promtool on scripts/monitoring/ and a real Prometheus on a cluster
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 command -v tar >/dev/null || { echo "tar is required for the storage fixture test" >&2; exit 1; }
