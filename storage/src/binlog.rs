@@ -280,6 +280,19 @@ impl Binlog {
     pub fn current_index(&self) -> u32 {
         self.cur.lock().index
     }
+
+    /// Record in the index file that the files below `index` are gzip'ed (upstream's
+    /// `current_compress`, which its storage reads on a takeover).
+    pub fn set_compressed_below(&self, index: u32) {
+        let mut cur = self.cur.lock();
+        if cur.compress_index == index {
+            return;
+        }
+        cur.compress_index = index;
+        if let Err(e) = self.write_index(cur.index, index) {
+            log::error!("write binlog index fail: {e}");
+        }
+    }
 }
 
 /// A change being applied: its line becomes visible to sync readers when this is dropped.

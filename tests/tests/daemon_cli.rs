@@ -236,8 +236,6 @@ fn the_sample_configs_warn_once_per_ignored_key() {
             "disk_recovery_threads",
             "use_connection_pool",
             "connection_pool_max_idle_time",
-            "compress_binlog",
-            "compress_binlog_time",
         ]
     );
     assert!(

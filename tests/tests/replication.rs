@@ -611,3 +611,94 @@ fn an_invalid_binlog_record_stops_the_sync_unless_skipping_is_asked() {
         || c.storages[0].daemon.log(),
     );
 }
+
+/// `compress_binlog`: at `compress_binlog_time` the binlog files below the current one are
+/// gzip'ed (upstream's names, flag file gone, `current_compress` advanced); a member that
+/// joins afterwards still receives every file, the old ones read back from the `.gz`.
+#[test]
+fn rotated_binlogs_are_compressed_daily_and_still_replicate() {
+    let opts = ClusterOpts {
+        storages: 1,
+        storage_extra: "compress_binlog=true\n".into(),
+        ..Default::default()
+    };
+    let mut c = Cluster::start(opts.clone());
+    let client = c.client();
+    let old: Vec<_> = (0..3)
+        .map(|k| rfdfs_tests::upload(&client, &content(k), "bin"))
+        .collect();
+    // a rotation (upstream's comes at 1 GiB): the next file is written from the restart on,
+    // and the compression runs at the first whole minute at least 5 s away
+    let sync_dir = c.storages[0].base.join("data/sync");
+    c.storages[0].daemon.stop();
+    std::fs::write(
+        sync_dir.join("binlog_index.dat"),
+        "current_write=1\ncurrent_compress=0\n",
+    )
+    .unwrap();
+    let since_midnight = fdfs_common::log::seconds_from_local_midnight(fdfs_common::now()).unwrap();
+    let minute = ((since_midnight + 65) / 60).rem_euclid(1440);
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap()
+        + &format!(
+            "compress_binlog_time={:02}:{:02}\n",
+            minute / 60,
+            minute % 60
+        );
+    std::fs::write(&conf, text).unwrap();
+    let s = &mut c.storages[0];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &conf, &s.base.clone());
+    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.wait_active(1);
+    let new: Vec<_> = (3..5)
+        .map(|k| rfdfs_tests::upload(&client, &content(k), "bin"))
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while !sync_dir.join("binlog.000.gz").exists() || sync_dir.join("binlog.000").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "binlog.000 not compressed at {:02}:{:02}:\n{}",
+            minute / 60,
+            minute % 60,
+            c.storages[0].daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!sync_dir.join(".binlog.000.flag").exists());
+    assert!(sync_dir.join("binlog.001").exists());
+    let index = std::fs::read_to_string(sync_dir.join("binlog_index.dat")).unwrap();
+    assert_eq!(index, "current_write=1\ncurrent_compress=1\n");
+    let unzipped = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(sync_dir.join("binlog.000.gz"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(unzipped.stdout).unwrap();
+    for id in &old {
+        assert!(text.contains(&format!(" C {}\n", id.name)), "{text}");
+    }
+
+    // a new member's full sync reads binlog.000 back from the .gz
+    let k = c.add_storage(&opts);
+    c.wait_active(2);
+    for (n, id) in old.iter().chain(&new).enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = client.download_from(&c.storage_addr(k), id, 0, 0, || Ok(Vec::new()));
+            match got {
+                Ok(_) => break,
+                Err(e) => assert!(
+                    Instant::now() < deadline,
+                    "file {n} never reached the new member: {e}\n{}",
+                    c.storages[0].daemon.log()
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(c.storages[0]
+        .daemon
+        .log()
+        .contains("binlog.000.gz uncompressed for reading"));
+}

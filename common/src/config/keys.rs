@@ -190,7 +190,6 @@ const FILES_IN_WORKERS: &str =
 const ONE_SYNC_THREAD_PER_PEER: &str = "rfdfs runs one sync thread per other member of the group";
 const ONE_LISTENER: &str = "rfdfs has one listener: bind_addr and port";
 const ONLY_FOR_DEDUP: &str = "it only matters for de-duplication, which rfdfs does not do";
-const BINLOGS_UNCOMPRESSED: &str = "rfdfs keeps rotated binlogs uncompressed";
 const NO_TRACKER_HTTP_CHECKS: &str = "upstream 6.13 removed the tracker's HTTP checks";
 const NO_ID_TABLE: &str =
     "rfdfs's tools read no storage id table: a name with a storage id is looked up on the \
@@ -327,12 +326,6 @@ pub const STORAGE_IGNORED: &[Ignored] = &[
         "connection_pool_max_idle_time",
         When::With("use_connection_pool"),
         "the storage keeps no connection pool",
-    ),
-    ignored("compress_binlog", When::True, BINLOGS_UNCOMPRESSED),
-    ignored(
-        "compress_binlog_time",
-        When::With("compress_binlog"),
-        BINLOGS_UNCOMPRESSED,
     ),
     ignored(
         "http.domain_name",

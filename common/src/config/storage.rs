@@ -37,6 +37,9 @@ pub struct StorageConfig {
     pub sync_end_time: (u8, u8),
     pub write_mark_file_freq: u64,
     pub file_sync_skip_invalid_record: bool,
+    /// gzip binlog files every reader has passed, daily at `compress_binlog_time`
+    pub compress_binlog: bool,
+    pub compress_binlog_time: (u8, u8),
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
     pub http: super::http::HttpConfig,
@@ -143,6 +146,8 @@ impl StorageConfig {
             sync_end_time: ini.time_of_day_or("sync_end_time", (23, 59))?,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
+            compress_binlog: ini.bool_or("compress_binlog", false),
+            compress_binlog_time: ini.time_of_day_or("compress_binlog_time", (1, 30))?,
             http: super::http::HttpConfig::from_ini(ini)?,
             server_id: match ini.get("server_id") {
                 Some(i) if !i.value.is_empty() && !super::storage_ids::is_valid_id(&i.value) => {
