@@ -281,28 +281,63 @@ impl Storage {
         if !self.reserved_ok(ln.store_path_index, size) {
             return Err(fail(errno::ENOSPC));
         }
-        let dir = slave_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let (new, _crc) = self
+        let use_link = self.params.read().store_slave_file_use_link;
+        // with links, the content goes where a normal upload to this store path would
+        let subdir = self.store.choose_subdir("");
+        let dir = if use_link {
+            self.store.subdir_path(ln.store_path_index, subdir)
+        } else {
+            slave_path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let count_failure = || {
+            self.count(
+                stat::TOTAL_UPLOAD_COUNT,
+                false,
+                Some((stat::TOTAL_UPLOAD_BYTES, size)),
+            )
+        };
+        let (new, crc) = self
             .receive_new_file(conn, ln.store_path_index, &dir, size as u64)
-            .inspect_err(|_| {
-                self.count(
-                    stat::TOTAL_UPLOAD_COUNT,
-                    false,
-                    Some((stat::TOTAL_UPLOAD_BYTES, size)),
-                );
-            })?;
+            .inspect_err(|_| count_failure())?;
         let mtime = new
             .file
             .metadata()
             .map(|m| m.mtime())
             .unwrap_or_else(|_| fdfs_common::now());
-        let _intent = self.binlog.intent(mtime, op::CREATE, &slave, "");
-        if let Err(e) = new.link_as(&slave_path) {
-            self.count(
-                stat::TOTAL_UPLOAD_COUNT,
+        let linked = if use_link {
+            let x7 = self.store.format_ext(&head.ext);
+            let source = self.source();
+            self.commit_new_file(
+                &new,
+                ln.store_path_index,
+                subdir,
+                &source,
+                mtime,
+                size,
                 false,
-                Some((stat::TOTAL_UPLOAD_BYTES, size)),
-            );
+                crc,
+                &x7,
+            )
+            .inspect_err(|_| count_failure())
+            .map(Some)?
+        } else {
+            None
+        };
+        let made = match &linked {
+            // upstream's links carry the target's absolute path; the line names both (never
+            // 6.16.1's "L  <target>" with the link name missing)
+            Some(target) => {
+                let _intent = self.binlog.intent(mtime, op::LINK, &slave, target);
+                let target_path = self.store.data_dir(ln.store_path_index).join(&target[4..]);
+                std::os::unix::fs::symlink(&target_path, &slave_path)
+            }
+            None => {
+                let _intent = self.binlog.intent(mtime, op::CREATE, &slave, "");
+                new.link_as(&slave_path)
+            }
+        };
+        if let Err(e) = made {
+            count_failure();
             return Err(Fail::done(if e.kind() == io::ErrorKind::AlreadyExists {
                 errno::EEXIST
             } else {

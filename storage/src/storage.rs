@@ -74,6 +74,8 @@ pub struct TrackerParams {
     pub slot_max_size: u32,
     pub trunk_alloc_alignment_size: u32,
     pub trunk: TrunkTuning,
+    /// a slave's content goes under a generated name, the slave name is a symlink to it
+    pub store_slave_file_use_link: bool,
 }
 
 /// The trunk server's housekeeping, as tracker.conf sets it (config-cli-http.md 2).
@@ -120,6 +122,7 @@ impl Default for TrackerParams {
                 compress_binlog_time_base: (3, 0),
                 ..TrunkTuning::default()
             },
+            store_slave_file_use_link: false,
         }
     }
 }
@@ -189,6 +192,7 @@ impl TrackerParams {
                 "trunk_binlog_max_backups" => {
                     p.trunk.binlog_max_backups = v.trim().parse().unwrap_or(0)
                 }
+                "store_slave_file_use_link" => p.store_slave_file_use_link = v.trim() == "1",
                 _ => {}
             }
         }

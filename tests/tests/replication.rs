@@ -702,3 +702,76 @@ fn rotated_binlogs_are_compressed_daily_and_still_replicate() {
         .log()
         .contains("binlog.000.gz uncompressed for reading"));
 }
+
+/// `store_slave_file_use_link = true` (tracker.conf, pushed to the storages): a slave's content
+/// is a normal file of its own and the slave name a symlink to its absolute path, on the source
+/// and on the member it replicates to; deleting the slave takes the content along everywhere
+/// and leaves the master.
+#[test]
+fn slaves_stored_as_links_replicate_and_delete_with_their_content() {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: "store_slave_file_use_link=true\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let master = rfdfs_tests::upload(&client, &content(1), "jpg");
+    let slave = client
+        .upload_slave(&master, "_150x150", "jpg", Content::Buffer(&content(2)))
+        .unwrap();
+    assert_eq!(rfdfs_tests::read_back(&client, &slave), content(2));
+    // which member took the upload: the one whose binlog has the link line
+    let binlog = |i: usize| {
+        std::fs::read_to_string(c.storages[i].base.join("data/sync/binlog.000")).unwrap()
+    };
+    let source = (0..2)
+        .find(|&i| binlog(i).contains(" L "))
+        .expect("an L line");
+    let line = binlog(source)
+        .lines()
+        .find(|l| l.contains(" L "))
+        .unwrap()
+        .to_string();
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 4, "{line}");
+    assert_eq!(fields[2], slave.name, "{line}");
+    let target = fields[3].to_string();
+    assert!(
+        binlog(source).contains(&format!(" C {target}\n")),
+        "{}",
+        binlog(source)
+    );
+    let local = |i: usize, name: &str| c.storages[i].store_paths[0].join("data").join(&name[4..]);
+    for i in [source, 1 - source] {
+        rfdfs_tests::wait_for(
+            "the slave link on both members",
+            || {
+                let md = std::fs::symlink_metadata(local(i, &slave.name)).ok()?;
+                md.file_type().is_symlink().then_some(())
+            },
+            || c.storages[1 - source].daemon.log(),
+        );
+        let pointed = std::fs::read_link(local(i, &slave.name)).unwrap();
+        assert_eq!(pointed, local(i, &target), "member {i}");
+        assert_eq!(std::fs::read(local(i, &target)).unwrap(), content(2));
+    }
+    let reply = client
+        .download_from(&c.storage_addr(1 - source), &slave, 0, 0, || Ok(Vec::new()))
+        .unwrap();
+    assert_eq!(reply, content(2).len() as u64);
+
+    client.delete(&slave).unwrap();
+    for i in [source, 1 - source] {
+        rfdfs_tests::wait_for(
+            "the slave and its content gone on both members",
+            || {
+                let gone = |n: &str| std::fs::symlink_metadata(local(i, n)).is_err();
+                (gone(&slave.name) && gone(&target)).then_some(())
+            },
+            || c.storages[1 - source].daemon.log(),
+        );
+        assert!(local(i, &master.name).exists());
+    }
+    assert!(binlog(source).contains(&format!(" D {target}\n")));
+    assert_eq!(rfdfs_tests::read_back(&client, &master), content(1));
+}

@@ -255,11 +255,6 @@ pub const TRACKER_IGNORED: &[Ignored] = &[
         "the tracker keeps no connection pool",
     ),
     ignored(
-        "store_slave_file_use_link",
-        When::True,
-        "rfdfs storages store every slave as a file of its own",
-    ),
-    ignored(
         "http.server_port",
         When::Always,
         "upstream 6.13 removed it: the tracker serves no HTTP (see http.redirect_port)",
