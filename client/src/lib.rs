@@ -139,6 +139,8 @@ pub struct Client {
     pool: Mutex<HashMap<HostPort, Vec<(TcpStream, Instant)>>>,
     /// told how far each file content sent or received is (the tools' progress line)
     progress: Mutex<Option<progress::Report>>,
+    /// storage id -> the address of it that answered last (`connect_first_by`)
+    last_connected: Mutex<HashMap<String, String>>,
 }
 
 fn status_err(server: &HostPort, e: &NetError) {
@@ -154,6 +156,7 @@ impl Client {
             next_tracker: AtomicUsize::new(0),
             pool: Mutex::new(HashMap::new()),
             progress: Mutex::new(None),
+            last_connected: Mutex::new(HashMap::new()),
         }
     }
 
@@ -173,8 +176,72 @@ impl Client {
         *self.progress.lock() = Some(report);
     }
 
+    /// A client for `client.conf`; with `load_fdfs_parameters_from_tracker` its `use_storage_id`
+    /// and id table come from the trackers, as upstream's client library takes them.
     pub fn from_conf(path: &Path) -> Result<Client, ConfigError> {
-        Ok(Client::new(ClientConfig::load(path)?))
+        let mut client = Client::new(ClientConfig::load(path)?);
+        if client.cfg.load_fdfs_parameters_from_tracker {
+            let failed = |what: &str, e: &NetError| ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                key: "load_fdfs_parameters_from_tracker".into(),
+                msg: format!("{what} from tracker server fail: {e}"),
+                code: e.errno(),
+            };
+            let text = client
+                .tracker_request(cmd::STORAGE_PARAMETER_REQ, &[])
+                .map_err(|e| failed("get parameters", &e))?;
+            let text = String::from_utf8_lossy(&text);
+            client.cfg.use_storage_id = text
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .any(|(k, v)| k.trim() == "use_storage_id" && v.trim() == "1");
+            if client.cfg.use_storage_id {
+                let mut c = client
+                    .tracker()
+                    .map_err(|e| failed("fetch storage ids", &e))?;
+                client.cfg.storage_ids = net::fetch_storage_ids(&mut c.stream)
+                    .map_err(|e| failed("fetch storage ids", &NetError::Protocol(e)))?;
+                client.release(c);
+            }
+        }
+        Ok(client)
+    }
+
+    /// The addresses to try for `addr`, in order: a storage listed with several IPs in the id
+    /// table is tried on each (first the one that answered last, with `connect_first_by =
+    /// last-connected`), with the id to remember the one that answers under.
+    fn addresses_of(&self, addr: &HostPort) -> (Vec<HostPort>, Option<String>) {
+        let entry = self
+            .cfg
+            .storage_ids
+            .entries
+            .iter()
+            .find(|e| e.ips.len() > 1 && e.ips.contains(&addr.host));
+        let Some(entry) = entry else {
+            return (vec![addr.clone()], None);
+        };
+        let mut hosts = vec![addr.host.clone()];
+        if self.cfg.connect_first_by_last {
+            if let Some(last) = self.last_connected.lock().get(&entry.id) {
+                hosts.insert(0, last.clone());
+            }
+        }
+        hosts.extend(entry.ips.iter().cloned());
+        let mut seen = Vec::new();
+        let list = hosts
+            .into_iter()
+            .filter(|h| {
+                let new = !seen.contains(h);
+                seen.push(h.clone());
+                new
+            })
+            .map(|host| HostPort {
+                host,
+                port: addr.port,
+            })
+            .collect();
+        (list, Some(entry.id.clone()))
     }
 
     fn timeouts(&self) -> (Duration, Duration) {
@@ -201,16 +268,31 @@ impl Client {
             }
         }
         let (ct, nt) = self.timeouts();
-        let stream = net::connect(&addr.host, addr.port, None, ct, nt).inspect_err(|e| {
-            log::error!(
-                "connect to server {addr} fail, errno: {}, error info: {e}",
-                e.raw_os_error().unwrap_or(0)
-            );
-        })?;
-        Ok(Conn {
-            stream,
-            addr: addr.clone(),
-        })
+        let (candidates, id) = self.addresses_of(addr);
+        let mut failure = None;
+        for candidate in &candidates {
+            match net::connect(&candidate.host, candidate.port, None, ct, nt) {
+                Ok(stream) => {
+                    if let Some(id) = &id {
+                        self.last_connected
+                            .lock()
+                            .insert(id.clone(), candidate.host.clone());
+                    }
+                    return Ok(Conn {
+                        stream,
+                        addr: addr.clone(),
+                    });
+                }
+                Err(e) => {
+                    log::error!(
+                        "connect to server {candidate} fail, errno: {}, error info: {e}",
+                        e.raw_os_error().unwrap_or(0)
+                    );
+                    failure = Some(e);
+                }
+            }
+        }
+        Err(failure.unwrap_or_else(|| io::Error::from_raw_os_error(errno::ECONNREFUSED as i32)))
     }
 
     /// Give a connection back after a successful exchange (closed when pooling is off).
@@ -681,8 +763,15 @@ impl Client {
     /// storage for appender and slave files and names carrying a server id.
     pub fn file_info(&self, id: &FileId, flags: u8) -> NetResult<FileInfo> {
         let rn = RemoteName::decode(&id.name).map_err(|_| NetError::Status(errno::EINVAL))?;
+        // a name with a server id is resolved in the id table, when there is one (upstream)
         let (source_id, ip) = match &rn.payload.source {
-            Source::Id(v) => (*v, None),
+            Source::Id(v) => (
+                *v,
+                self.cfg
+                    .storage_ids
+                    .by_id(&v.to_string())
+                    .and_then(|e| e.ips.first().cloned()),
+            ),
             Source::Ipv4(_) => (0, rn.payload.source.ip_text()),
         };
         let needs_server = matches!(rn.kind, FileKind::Appender | FileKind::Slave) || ip.is_none();

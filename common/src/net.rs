@@ -155,6 +155,31 @@ pub fn request(stream: &mut TcpStream, command: u8, body: &[u8]) -> NetResult<Ve
     recv_body(stream, &h)
 }
 
+/// The storage id table a tracker holds, read page by page with FETCH_STORAGE_IDS on one
+/// connection (what upstream's storages and clients do with storage ids on).
+pub fn fetch_storage_ids(
+    stream: &mut TcpStream,
+) -> Result<crate::config::storage_ids::StorageIds, String> {
+    use crate::codec::Message;
+    use crate::proto::cluster::{FetchStorageIdsReq, StorageIdsPage};
+    let mut ids = crate::config::storage_ids::StorageIds::default();
+    let mut start = 0;
+    loop {
+        let req = FetchStorageIdsReq {
+            start_index: start,
+            allow_empty: 0,
+        };
+        let page = request(stream, cmd::STORAGE_FETCH_STORAGE_IDS, &req.to_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|b| StorageIdsPage::from_bytes(&b).map_err(|e| e.to_string()))?;
+        ids.extend_from_page(&page.lines)?;
+        start += page.count;
+        if page.count <= 0 || start >= page.total {
+            return Ok(ids);
+        }
+    }
+}
+
 /// Send QUIT and drop the connection.
 pub fn quit(mut stream: TcpStream) {
     let _ = send_request(&mut stream, cmd::QUIT, 0, &[]);

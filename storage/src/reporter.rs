@@ -10,9 +10,8 @@ use fdfs_common::config::storage_ids::StorageIds;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, FetchStorageIdsReq,
-    GetMyIpReq, JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
-    SyncReportEntry, SyncSource,
+    encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, GetMyIpReq,
+    JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
 };
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
 use fdfs_common::proto::{cmd, errno, status, VERSION};
@@ -646,36 +645,11 @@ fn fetch_storage_ids(rep: &Reporter) -> Result<StorageIds, String> {
     for _round in 0..5 {
         for t in &rep.trackers_leader_first() {
             let Ok(mut s) = rep.connect(t) else { continue };
-            let mut ids = StorageIds::default();
-            let mut start = 0;
-            let done = loop {
-                let req = FetchStorageIdsReq {
-                    start_index: start,
-                    allow_empty: 0,
-                };
-                let page =
-                    match net::request(&mut s, cmd::STORAGE_FETCH_STORAGE_IDS, &req.to_bytes())
-                        .map_err(|e| e.to_string())
-                        .and_then(|b| StorageIdsPage::from_bytes(&b).map_err(|e| e.to_string()))
-                    {
-                        Ok(p) => p,
-                        Err(e) => {
-                            log::error!("fetch storage ids from tracker server {t} fail: {e}");
-                            break false;
-                        }
-                    };
-                if let Err(e) = ids.extend_from_page(&page.lines) {
-                    log::error!("storage ids from tracker server {t}: {e}");
-                    break false;
-                }
-                start += page.count;
-                if page.count <= 0 || start >= page.total {
-                    break true;
-                }
-            };
+            let fetched = net::fetch_storage_ids(&mut s);
             net::quit(s);
-            if done {
-                return Ok(ids);
+            match fetched {
+                Ok(ids) => return Ok(ids),
+                Err(e) => log::error!("fetch storage ids from tracker server {t} fail: {e}"),
             }
         }
         rep.sleep_unless_stopped(Duration::from_secs(1));

@@ -4,7 +4,7 @@ use fdfs_client::FileId;
 use fdfs_common::config::HostPort;
 use fdfs_common::file_id::{RemoteName, Source};
 use fdfs_common::proto::status;
-use rfdfs_tests::{storage_conf_text, Cluster, ClusterOpts, Daemon};
+use rfdfs_tests::{run_tool, storage_conf_text, Cluster, ClusterOpts, Daemon};
 use std::time::{Duration, Instant};
 
 /// Wait until `id` can be read from the storage at `addr` (replication is asynchronous).
@@ -238,4 +238,102 @@ fn no_group_name_and_no_storage_ids_is_refused_with_the_reason() {
     let d = start_without_group_name(&c, "nameless", 40, "");
     let log = log_after_exit(d, "a storage without a group kept running");
     assert!(log.contains("does not use storage ids"), "{log}");
+}
+
+/// client.conf's id keys: `use_storage_id` + `storage_ids_filename` (or the same from the
+/// trackers with `load_fdfs_parameters_from_tracker`) let `fdfs_file_info` resolve an id-named
+/// file locally, as upstream's; a storage listed with two IPs is retried on the other one when
+/// the address the tracker gave does not answer, first on the one that answered last with
+/// `connect_first_by = last-connected`.
+#[test]
+fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 1,
+        storage_ids: true,
+        ..Default::default()
+    });
+    // storage 0 (listening on .10) is listed first under an address nothing listens on
+    let (a, b) = c.net;
+    let ids_file = c.dir.path().join("storage_ids.conf");
+    let text = std::fs::read_to_string(&ids_file).unwrap().replace(
+        &format!("100001 group1 127.{a}.{b}.10\n"),
+        &format!("100001 group1 127.{a}.{b}.60,127.{a}.{b}.10\n"),
+    );
+    std::fs::write(&ids_file, text).unwrap();
+    c.tracker.stop();
+    c.tracker = Daemon::start(
+        "fdfs_trackerd",
+        &c.tracker.conf.clone(),
+        &c.tracker.base.clone(),
+    );
+    rfdfs_tests::wait_port(&c.tracker_addr.host.clone(), 22122, "tracker");
+    c.restart_storage(0);
+
+    let base = std::fs::read_to_string(&c.client_conf).unwrap();
+    let conf = |name: &str, extra: &str| {
+        let p = c.dir.path().join(name);
+        std::fs::write(&p, format!("{base}\n{extra}\n")).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let plain = conf("plain.conf", "");
+    let by_tracker = conf(
+        "ids.conf",
+        &format!(
+            "use_storage_id=true\nstorage_ids_filename={}\n",
+            ids_file.display()
+        ),
+    );
+    let by_last = conf(
+        "last.conf",
+        &format!(
+            "use_storage_id=true\nstorage_ids_filename={}\nconnect_first_by=last-connected\n",
+            ids_file.display()
+        ),
+    );
+    let from_tracker = conf("params.conf", "load_fdfs_parameters_from_tracker=true\n");
+    let unreachable = format!("connect to server 127.{a}.{b}.60:23000 fail");
+
+    // without the table the tool has only the tracker's address, which does not answer
+    let local = c.dir.path().join("up.txt");
+    std::fs::write(&local, b"dual").unwrap();
+    let local = local.to_str().unwrap();
+    let (code, _, err) = run_tool("fdfs_upload_file", &[&plain, local]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains(&unreachable), "{err}");
+    // with it, the other address is tried
+    let (code, out, err) = run_tool("fdfs_upload_file", &[&by_tracker, local]);
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+
+    // fdfs_test connects to the storage four times: each tries the tracker's address first,
+    // unless the last one that answered is tried first
+    let (code, out, err) = run_tool("fdfs_test", &[&by_tracker, "upload", local]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.matches(&unreachable).count() >= 4, "{err}");
+    let (code, out, err) = run_tool("fdfs_test", &[&by_last, "upload", local]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err.matches(&unreachable).count(), 1, "{err}");
+
+    // an id-named file resolved in the table (upstream: the id's first address), not asked
+    let info = |conf: &str| {
+        let (code, out, err) = run_tool("fdfs_file_info", &[conf, &id]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    for conf in [&by_tracker, &from_tracker] {
+        let out = info(conf);
+        assert!(out.starts_with("GET FROM SERVER: false\n"), "{out}");
+        assert!(
+            out.contains(&format!("source ip address: 127.{a}.{b}.60\n")),
+            "{out}"
+        );
+        assert!(out.contains("file size: 4\n"), "{out}");
+    }
+    // without the table the storage is asked, on the address the tracker gives
+    let (_, out, err) = run_tool("fdfs_file_info", &[&plain, &id]);
+    assert!(
+        out.is_empty() && err.contains("query file info fail"),
+        "{out}{err}"
+    );
+    assert!(err.contains(&unreachable), "{err}");
 }

@@ -113,9 +113,9 @@ impl Tracker {
             cmd::QUERY_STORE_WITHOUT_GROUP_ONE
             | cmd::QUERY_STORE_WITH_GROUP_ONE
             | cmd::QUERY_STORE_WITHOUT_GROUP_ALL
-            | cmd::QUERY_STORE_WITH_GROUP_ALL => self.query_store(h.cmd, body),
-            cmd::QUERY_FETCH_ONE | cmd::QUERY_FETCH_ALL => self.query_fetch(h.cmd, body),
-            cmd::QUERY_UPDATE => self.query_update(body),
+            | cmd::QUERY_STORE_WITH_GROUP_ALL => self.query_store(conn, h.cmd, body),
+            cmd::QUERY_FETCH_ONE | cmd::QUERY_FETCH_ALL => self.query_fetch(conn, h.cmd, body),
+            cmd::QUERY_UPDATE => self.query_update(conn, body),
             cmd::SERVER_LIST_ONE_GROUP => self.server_list_one_group(body),
             cmd::SERVER_LIST_ALL_GROUPS => self.server_list_all_groups(body),
             cmd::SERVER_LIST_STORAGE => self.server_list_storage(body),
@@ -894,7 +894,31 @@ impl Tracker {
     // ---- client queries -------------------------------------------------------------------
 
     /// The four QUERY_STORE commands: with or without a group, one storage or all of them.
-    fn query_store(&self, command: u8, body: &[u8]) -> Reply {
+    /// The address of `s` handed to a client at `peer_ip`: for a storage listed with several
+    /// IPs, the one of the same class as the client's (upstream, cluster-protocol.md 7.4), else
+    /// the first listed; otherwise the address it joined from.
+    fn addr_for(&self, s: &crate::state::StorageServer, peer_ip: &str) -> ServerAddr {
+        let listed = self
+            .cfg
+            .use_storage_id
+            .then(|| self.cfg.storage_ids.by_id(&s.id))
+            .flatten()
+            .filter(|e| e.ips.len() > 1);
+        let ip = match listed {
+            Some(e) => {
+                let class = address_class(peer_ip);
+                e.ips
+                    .iter()
+                    .find(|ip| address_class(ip) == class)
+                    .unwrap_or(&e.ips[0])
+                    .clone()
+            }
+            None => s.ip.clone(),
+        };
+        ServerAddr { ip, port: s.port }
+    }
+
+    fn query_store(&self, conn: &Conn, command: u8, body: &[u8]) -> Reply {
         let with_group = matches!(
             command,
             cmd::QUERY_STORE_WITH_GROUP_ONE | cmd::QUERY_STORE_WITH_GROUP_ALL
@@ -928,10 +952,7 @@ impl Tracker {
             let path = select::store_path(g, first, &self.cfg)?;
             let servers = w
                 .iter()
-                .map(|&i| ServerAddr {
-                    ip: g.storages[i].ip.clone(),
-                    port: g.storages[i].port,
-                })
+                .map(|&i| self.addr_for(&g.storages[i], &conn.peer_ip()))
                 .collect();
             return Ok(StoreAllReply {
                 group,
@@ -943,13 +964,9 @@ impl Tracker {
         }
         let idx = select::store_server(g, &self.cfg)?;
         let path = select::store_path(g, idx, &self.cfg)?;
-        let s = &g.storages[idx];
         Ok(StoreReply {
             group,
-            server: ServerAddr {
-                ip: s.ip.clone(),
-                port: s.port,
-            },
+            server: self.addr_for(&g.storages[idx], &conn.peer_ip()),
             store_path_index: path,
             width,
         }
@@ -966,7 +983,7 @@ impl Tracker {
     }
 
     /// QUERY_FETCH_ONE and QUERY_FETCH_ALL (every member that can serve the file).
-    fn query_fetch(&self, command: u8, body: &[u8]) -> Reply {
+    fn query_fetch(&self, conn: &Conn, command: u8, body: &[u8]) -> Reply {
         let all = command == cmd::QUERY_FETCH_ALL;
         let req = Self::file_req(body)?;
         let mut st = self.state.lock();
@@ -975,10 +992,7 @@ impl Tracker {
         let idx = select::fetch_servers(g, &name, all, fdfs_common::now(), &self.cfg)?;
         let servers = idx
             .iter()
-            .map(|&i| ServerAddr {
-                ip: g.storages[i].ip.clone(),
-                port: g.storages[i].port,
-            })
+            .map(|&i| self.addr_for(&g.storages[i], &conn.peer_ip()))
             .collect();
         Ok(FetchReply {
             group: req.group,
@@ -988,19 +1002,15 @@ impl Tracker {
         .to_bytes())
     }
 
-    fn query_update(&self, body: &[u8]) -> Reply {
+    fn query_update(&self, conn: &Conn, body: &[u8]) -> Reply {
         let req = Self::file_req(body)?;
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
         let name = RemoteName::decode(&req.filename).map_err(DecodeError::from)?;
         let i = select::update_server(g, &name, &self.cfg)?;
-        let s = &g.storages[i];
         Ok(FetchReply {
             group: req.group,
-            servers: vec![ServerAddr {
-                ip: s.ip.clone(),
-                port: s.port,
-            }],
+            servers: vec![self.addr_for(&g.storages[i], &conn.peer_ip())],
             width: self.width(),
         }
         .to_bytes())
@@ -1428,5 +1438,16 @@ impl Service for Tracker {
             }
         }
         st.dirty = true;
+    }
+}
+
+/// Upstream's address classes for choosing among a storage's IPs: the three private IPv4
+/// ranges, and everything else ("outer").
+fn address_class(ip: &str) -> u8 {
+    match ip.parse::<std::net::Ipv4Addr>().map(|a| a.octets()) {
+        Ok([10, ..]) => 1,
+        Ok([172, b, ..]) if (16..32).contains(&b) => 2,
+        Ok([192, 168, ..]) => 3,
+        _ => 0,
     }
 }

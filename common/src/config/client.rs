@@ -16,6 +16,12 @@ pub struct ClientConfig {
     pub connection_pool_max_idle_time: u64,
     pub load_fdfs_parameters_from_tracker: bool,
     pub use_storage_id: bool,
+    /// `storage_ids_filename` (beside client.conf when relative), loaded with `use_storage_id`
+    /// unless the parameters come from the tracker
+    pub storage_ids: super::storage_ids::StorageIds,
+    /// `connect_first_by = last-connected`: a dual-IP storage is tried first on the address
+    /// that answered last time, not on the one the tracker gave
+    pub connect_first_by_last: bool,
     pub anti_steal_check_token: bool,
     pub anti_steal_secret_key: String,
     /// `http.tracker_server_port`: where trackers answer HTTP (for URLs the tools build)
@@ -50,6 +56,14 @@ impl ClientConfig {
                 "must not be empty when http.anti_steal.check_token is true".into(),
             ));
         }
+        let load_fdfs_parameters_from_tracker =
+            ini.bool_or("load_fdfs_parameters_from_tracker", false);
+        let use_storage_id = ini.bool_or("use_storage_id", false);
+        let storage_ids = if use_storage_id && !load_fdfs_parameters_from_tracker {
+            super::storage_ids::StorageIds::load_named_in(ini)?
+        } else {
+            Default::default()
+        };
         let mut cfg = ClientConfig {
             conf_file: PathBuf::from(&ini.path),
             key_warnings: Vec::new(),
@@ -60,9 +74,13 @@ impl ClientConfig {
             use_connection_pool: ini.bool_or("use_connection_pool", false),
             connection_pool_max_idle_time: ini.positive_or("connection_pool_max_idle_time", 3600)
                 as u64,
-            load_fdfs_parameters_from_tracker: ini
-                .bool_or("load_fdfs_parameters_from_tracker", false),
-            use_storage_id: ini.bool_or("use_storage_id", false),
+            load_fdfs_parameters_from_tracker,
+            use_storage_id,
+            storage_ids,
+            connect_first_by_last: ini
+                .string_or("connect_first_by", "tracker")
+                .to_ascii_lowercase()
+                .starts_with("last"),
             anti_steal_check_token: check_token,
             anti_steal_secret_key: secret,
             http_tracker_server_port: ini

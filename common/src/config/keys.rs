@@ -191,9 +191,6 @@ const ONE_SYNC_THREAD_PER_PEER: &str = "rfdfs runs one sync thread per other mem
 const ONE_LISTENER: &str = "rfdfs has one listener: bind_addr and port";
 const ONLY_FOR_DEDUP: &str = "it only matters for de-duplication, which rfdfs does not do";
 const NO_TRACKER_HTTP_CHECKS: &str = "upstream 6.13 removed the tracker's HTTP checks";
-const NO_ID_TABLE: &str =
-    "rfdfs's tools read no storage id table: a name with a storage id is looked up on the \
-    storage";
 
 /// Keys both daemons accept and ignore.
 const SERVER_IGNORED: &[Ignored] = &[
@@ -361,11 +358,6 @@ const ACCESS_LOG_IGNORED: &[Ignored] = &[];
 
 pub const CLIENT_IGNORED: &[Ignored] = &[
     ignored(
-        "connect_first_by",
-        When::Prefix("last"),
-        "rfdfs's tools connect to the address the tracker gives",
-    ),
-    ignored(
         "use_connection_pool",
         When::True,
         "each rfdfs tool makes its requests on connections of its own",
@@ -374,13 +366,6 @@ pub const CLIENT_IGNORED: &[Ignored] = &[
         "connection_pool_max_idle_time",
         When::With("use_connection_pool"),
         "rfdfs's tools keep no connection pool",
-    ),
-    ignored("load_fdfs_parameters_from_tracker", When::True, NO_ID_TABLE),
-    ignored("use_storage_id", When::True, NO_ID_TABLE),
-    ignored(
-        "storage_ids_filename",
-        When::With("use_storage_id"),
-        "rfdfs's tools read no storage id table",
     ),
     ignored(
         "http.tracker_server_port",

@@ -168,6 +168,17 @@ impl StorageIds {
         Ok(ids)
     }
 
+    /// The table `storage_ids_filename` of `ini` names (default `storage_ids.conf`), a relative
+    /// name taken beside the config file, as upstream's daemons and client library do.
+    pub fn load_named_in(ini: &super::IniFile) -> Result<StorageIds, ConfigError> {
+        let name = ini.string_or("storage_ids_filename", "storage_ids.conf");
+        let path = Path::new(&ini.path)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&name);
+        Self::load(&path)
+    }
+
     pub fn load(path: &Path) -> Result<StorageIds, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),

@@ -140,12 +140,7 @@ impl TrackerConfig {
         }
         let use_storage_id = ini.bool_or("use_storage_id", false);
         let storage_ids = if use_storage_id {
-            let name = ini.string_or("storage_ids_filename", "storage_ids.conf");
-            let path = Path::new(&ini.path)
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(&name);
-            super::storage_ids::StorageIds::load(&path)?
+            super::storage_ids::StorageIds::load_named_in(ini)?
         } else {
             Default::default()
         };
