@@ -34,12 +34,17 @@ fn logger() -> &'static FdfsLogger {
 
 /// Local time as upstream prints it everywhere (`%Y-%m-%d %H:%M:%S`).
 pub fn format_time(ts: i64) -> String {
+    format_local(ts, "%Y-%m-%d %H:%M:%S")
+}
+
+/// Local time in `format` (chrono's strftime), the epoch's where the local time does not exist.
+pub fn format_local(ts: i64, format: &str) -> String {
     use chrono::{Local, TimeZone};
     match Local.timestamp_opt(ts, 0) {
         chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-            t.format("%Y-%m-%d %H:%M:%S").to_string()
+            t.format(format).to_string()
         }
-        chrono::LocalResult::None => "1970-01-01 00:00:00".into(),
+        chrono::LocalResult::None => format_local(0, format),
     }
 }
 

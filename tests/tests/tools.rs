@@ -621,3 +621,81 @@ fn file_tools_show_progress_only_on_a_terminal() {
     assert!(out.starts_with("group1/M00/") && out.ends_with('\n') && out.lines().count() == 1);
     assert_eq!(err, "");
 }
+
+/// `fdfs_health_checker`: upstream's banner and report every interval, a stopped storage
+/// reported critical with an alert line, and a clean exit on SIGTERM.
+#[test]
+fn health_checker_reports_the_cluster_until_terminated() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let start = |c: &Cluster| {
+        Command::new(rfdfs_tests::bin("fdfs_health_checker"))
+            .args([c.client_conf.to_str().unwrap(), "-i", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // the lines of the first report, up to its closing rule
+    let first_report = |child: &mut std::process::Child| {
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let mut text = String::new();
+        for l in lines.by_ref() {
+            let l = l.unwrap();
+            text += &l;
+            text += "\n";
+            if l == "=====================================" {
+                break;
+            }
+        }
+        (text, lines)
+    };
+    let mut child = start(&c);
+    let (text, lines) = first_report(&mut child);
+    assert!(text.starts_with("FastDFS Health Check Service\n============================\n\nCheck interval too small, using minimum: 10 seconds\nFastDFS client initialized successfully\nTracker server count: 1\nCheck interval: 10 seconds\nMode: foreground\n\n\n=== FastDFS Cluster Health Check ===\nOverall Status: OK\nGroups: 1 total, 1 healthy\nStorage Servers: 2 total, 2 healthy, 0 warning, 0 critical\nTimestamp: "), "{text}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(
+        rest,
+        [
+            "",
+            "",
+            "Shutting down health check service...",
+            "Health check service exited"
+        ]
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    c.storages[1].daemon.stop();
+    let ip = c.storages[1].ip.clone();
+    rfdfs_tests::wait_for(
+        "the tracker to hold the storage offline",
+        || {
+            let list = c.client().list_storages("group1", Some(&ip)).ok()?;
+            (list.first()?.status == status::OFFLINE).then_some(())
+        },
+        || c.tracker.log(),
+    );
+    let mut child = start(&c);
+    let (text, _) = first_report(&mut child);
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("Overall Status: CRITICAL\nGroups: 1 total, 0 healthy\nStorage Servers: 2 total, 1 healthy, 0 warning, 1 critical\n"), "{text}");
+    assert!(
+        err.contains(&format!(
+            "[ALERT] CRITICAL: Storage group1:{ip} - Storage server not active (status: 5)"
+        )),
+        "{err}"
+    );
+}

@@ -60,6 +60,7 @@ fn io_errno(e: &std::io::Error) -> i32 {
 }
 
 mod file_tools;
+mod health_checker;
 mod monitor;
 mod test_program;
 
@@ -67,6 +68,7 @@ pub use file_tools::{
     fdfs_append_file, fdfs_crc32, fdfs_delete_file, fdfs_download_file, fdfs_file_info,
     fdfs_regenerate_filename, fdfs_upload_appender, fdfs_upload_file, rfdfs_http_url,
 };
+pub use health_checker::fdfs_health_checker;
 pub use monitor::fdfs_monitor;
 pub use test_program::{fdfs_appender_test, fdfs_appender_test1, fdfs_test, fdfs_test1};
 
