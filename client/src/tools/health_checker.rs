@@ -8,8 +8,7 @@ use fdfs_common::proto::client::StorageStat;
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::status;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const DEFAULT_CHECK_INTERVAL: u64 = 30;
@@ -216,23 +215,14 @@ pub fn fdfs_health_checker(args: &[String]) -> i32 {
         }
     }
     crate::logging::init();
-    let client = match Client::from_conf(std::path::Path::new(&args[1])) {
+    let client = match super::load_monitoring_client(&args[1]) {
         Ok(c) => c,
-        Err(e) => {
-            log::error!("{}", e.msg);
-            println!("ERROR: Failed to initialize FastDFS client");
-            return e.code;
-        }
+        Err(code) => return code,
     };
-    println!("FastDFS client initialized successfully");
-    println!("Tracker server count: {}", client.cfg.tracker_servers.len());
     println!("Check interval: {interval} seconds");
     println!("Mode: {}\n", if daemon { "daemon" } else { "foreground" });
     let _ = std::io::stdout().flush();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
+    let stop = super::stop_flag();
     if daemon {
         if let Err(e) = nix::unistd::daemon(false, false) {
             log::error!("run as daemon fail: {e}");

@@ -8,6 +8,7 @@
 use crate::Client;
 use fdfs_common::net::NetError;
 use fdfs_common::proto::errno::message as strerror;
+use std::io::Write;
 use std::path::Path;
 
 /// `println!` that ends the process quietly when stdout is gone (`tool | head`), as the C tools
@@ -50,6 +51,31 @@ fn load(conf: &str) -> Result<Client, i32> {
     Ok(client)
 }
 
+/// Upstream's monitoring programs start alike: client.conf loaded, then what they report.
+fn load_monitoring_client(conf: &str) -> Result<Client, i32> {
+    match Client::from_conf(Path::new(conf)) {
+        Ok(c) => {
+            println!("FastDFS client initialized successfully");
+            println!("Tracker server count: {}", c.cfg.tracker_servers.len());
+            Ok(c)
+        }
+        Err(e) => {
+            log::error!("{}", e.msg);
+            println!("ERROR: Failed to initialize FastDFS client");
+            Err(e.code)
+        }
+    }
+}
+
+/// A flag SIGINT and SIGTERM raise, for the monitoring programs' loops.
+fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, std::sync::Arc::clone(&stop));
+    }
+    stop
+}
+
 fn err_line(e: &NetError) -> (i32, String) {
     let n = e.errno();
     (n, format!("error no: {n}, error info: {}", strerror(n)))
@@ -59,11 +85,13 @@ fn io_errno(e: &std::io::Error) -> i32 {
     fdfs_common::proto::errno::of_io(e) as i32
 }
 
+mod exporter;
 mod file_tools;
 mod health_checker;
 mod monitor;
 mod test_program;
 
+pub use exporter::fdfs_exporter;
 pub use file_tools::{
     fdfs_append_file, fdfs_crc32, fdfs_delete_file, fdfs_download_file, fdfs_file_info,
     fdfs_regenerate_filename, fdfs_upload_appender, fdfs_upload_file, rfdfs_http_url,
