@@ -81,7 +81,12 @@ impl HttpServer {
             Ok(t) => t,
             Err(status) => return respond_simple(conn, status, keep),
         };
-        if self.cfg.check_token && !self.token_passes(req, &target) {
+        let bypassed = self
+            .cfg
+            .bypass_header
+            .as_ref()
+            .is_some_and(|(name, value)| req.header(name) == Some(value.as_str()));
+        if self.cfg.check_token && !bypassed && !self.token_passes(req, &target) {
             return match &self.cfg.token_check_fail {
                 Some(p) => {
                     let opened = File::open(p).and_then(|file| {

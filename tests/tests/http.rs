@@ -344,6 +344,49 @@ fn a_failed_token_check_serves_the_configured_file() {
     assert_eq!(r.headers["content-type"], "image/jpeg");
 }
 
+/// A storage that takes the HTTP port over from nginx applies the access rules nginx applied:
+/// the token checks of fastdfs-nginx-module's `mod_fastdfs.conf` beside storage.conf (with its
+/// secret key, as clients were given tokens for nginx) and its bypass header, even where the
+/// storage's own http keys ask for none.
+#[test]
+fn the_nginx_modules_token_checks_apply_to_the_built_in_server() {
+    let mut c = http_cluster("");
+    let id = upload(&c, b"guarded", "txt");
+    let path = format!("/{}", id.name);
+    assert_eq!(curl(&[&url(&c, &path)]).status, 200);
+    std::fs::write(
+        c.storages[0].base.join("mod_fastdfs.conf"),
+        "group_name=group1\nurl_have_group_name=false\nstore_path0=/unused\n\
+         http.anti_steal.check_token=true\nhttp.anti_steal.token_ttl=900\n\
+         http.anti_steal.secret_key=ModuleKey\n\
+         anti_steal_bypass_header_name=X-Internal\nanti_steal_bypass_header_value=yes\n",
+    )
+    .unwrap();
+    // the restart needs a mime map again (the cluster's was removed after its start)
+    let mime = c.dir.path().join("mime.types");
+    std::fs::write(&mime, "text/plain txt\n").unwrap();
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap()
+        + &format!("\nhttp.mime_types_filename={}\n", mime.display());
+    std::fs::write(&conf, text).unwrap();
+    c.restart_storage(0);
+    assert_eq!(curl(&[&url(&c, &path)]).status, 403);
+    let now = fdfs_common::now();
+    let token = fdfs_common::http::anti_steal_token(&id.name, "ModuleKey", now);
+    let r = curl(&[&url(&c, &format!("{path}?token={token}&ts={now}"))]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"guarded"[..]));
+    let other_key = fdfs_common::http::anti_steal_token(&id.name, "FastDFS1234567890", now);
+    let r = curl(&[&url(&c, &format!("{path}?token={other_key}&ts={now}"))]);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        curl(&["-H", "X-Internal: yes", &url(&c, &path)]).status,
+        200
+    );
+    assert_eq!(curl(&["-H", "X-Internal: no", &url(&c, &path)]).status, 403);
+    let log = c.storages[0].daemon.log();
+    assert!(log.contains("apply to the built-in HTTP server"), "{log}");
+}
+
 /// Upstream's own sample http.conf names a `token_check_fail` file in its author's home, which
 /// upstream's daemons never read: the storage starts with it as is, and with token checks on
 /// it says the file is missing and answers a failed check 403.

@@ -16,9 +16,80 @@ pub struct HttpConfig {
     pub secret_key: String,
     /// served (200) instead of an error when the token check fails
     pub token_check_fail: Option<PathBuf>,
+    /// a request carrying this header with this value skips the token check (the nginx
+    /// module's `anti_steal_bypass_header_name` / `_value`)
+    pub bypass_header: Option<(String, String)>,
     /// what to tell the operator once the log is open
     pub warnings: Vec<String>,
     pub multi_range: bool,
+}
+
+/// The nginx module's config, read beside storage.conf for its access rules.
+pub const MODULE_CONF: &str = "mod_fastdfs.conf";
+
+/// The `http.anti_steal.*` keys of one config file.
+struct AntiSteal {
+    check_token: bool,
+    token_ttl: i64,
+    secret_key: String,
+    token_check_fail: Option<PathBuf>,
+}
+
+impl AntiSteal {
+    fn from_ini(
+        ini: &IniFile,
+        base_dir: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<AntiSteal, ConfigError> {
+        let check_token = ini.bool_or("http.anti_steal.check_token", false);
+        let secret_key = ini.string_or("http.anti_steal.secret_key", "");
+        let token_ttl = ini.int("http.anti_steal.token_ttl").unwrap_or(600);
+        if check_token {
+            if secret_key.is_empty() {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.secret_key"),
+                    "http.anti_steal.secret_key",
+                    "must not be empty when http.anti_steal.check_token is true".into(),
+                ));
+            }
+            if token_ttl <= 0 {
+                return Err(ini.error(
+                    ini.get("http.anti_steal.token_ttl"),
+                    "http.anti_steal.token_ttl",
+                    format!("{token_ttl} is invalid, must be > 0"),
+                ));
+            }
+        }
+        // upstream's sample names a file of its author's home; upstream's daemons never read
+        // it, so a missing one must not stop a storage: the failure is answered 403 instead
+        let token_check_fail = match ini.get("http.anti_steal.token_check_fail") {
+            Some(i) if !i.value.is_empty() => {
+                let dir = Path::new(&i.file).parent().unwrap_or(base_dir);
+                let p = dir.join(&i.value);
+                if p.is_file() {
+                    Some(p)
+                } else {
+                    if check_token {
+                        warnings.push(format!(
+                                "conf file \"{}\", line {}: item \"http.anti_steal.token_check_fail\": \
+                                 file {} not exist, a failed token check is answered 403",
+                                i.file,
+                                i.line,
+                                p.display()
+                            ));
+                    }
+                    None
+                }
+            }
+            _ => None,
+        };
+        Ok(AntiSteal {
+            check_token,
+            token_ttl,
+            secret_key,
+            token_check_fail,
+        })
+    }
 }
 
 impl HttpConfig {
@@ -61,60 +132,51 @@ impl HttpConfig {
             }
             _ => MimeTypes::default(),
         };
-        let check_token = ini.bool_or("http.anti_steal.check_token", false);
-        let secret_key = ini.string_or("http.anti_steal.secret_key", "");
-        let token_ttl = ini.int("http.anti_steal.token_ttl").unwrap_or(600);
-        if check_token {
-            if secret_key.is_empty() {
-                return Err(ini.error(
-                    ini.get("http.anti_steal.secret_key"),
-                    "http.anti_steal.secret_key",
-                    "must not be empty when http.anti_steal.check_token is true".into(),
-                ));
-            }
-            if token_ttl <= 0 {
-                return Err(ini.error(
-                    ini.get("http.anti_steal.token_ttl"),
-                    "http.anti_steal.token_ttl",
-                    format!("{token_ttl} is invalid, must be > 0"),
-                ));
-            }
-        }
-        // upstream's sample names a file of its author's home; upstream's daemons never read
-        // it, so a missing one must not stop a storage: the failure is answered 403 instead
         let mut warnings = Vec::new();
-        let token_check_fail = match ini.get("http.anti_steal.token_check_fail") {
-            Some(i) if !i.value.is_empty() => {
-                let dir = Path::new(&i.file).parent().unwrap_or(&base_dir);
-                let p = dir.join(&i.value);
-                if p.is_file() {
-                    Some(p)
-                } else {
-                    if check_token {
-                        warnings.push(format!(
-                            "conf file \"{}\", line {}: item \"http.anti_steal.token_check_fail\": \
-                             file {} not exist, a failed token check is answered 403",
-                            i.file,
-                            i.line,
-                            p.display()
-                        ));
-                    }
-                    None
-                }
-            }
-            _ => None,
-        };
+        let anti_steal = AntiSteal::from_ini(ini, &base_dir, &mut warnings)?;
         Ok(HttpConfig {
             server_port: port,
             default_content_type,
             mime,
-            check_token,
-            token_ttl,
-            secret_key,
-            token_check_fail,
+            check_token: anti_steal.check_token,
+            token_ttl: anti_steal.token_ttl,
+            secret_key: anti_steal.secret_key,
+            token_check_fail: anti_steal.token_check_fail,
+            bypass_header: None,
             warnings,
             multi_range: ini.bool_or("http.multi_range.enabled", true),
         })
+    }
+
+    /// fastdfs-nginx-module's `mod_fastdfs.conf` in `dir` (beside storage.conf), when the
+    /// built-in server runs: where it asks for token checks, they are made with its keys (the
+    /// tokens clients were given for nginx), and its bypass header is honoured, so a storage
+    /// taking over from nginx never serves files with weaker checks than nginx made.
+    pub fn apply_module_conf(&mut self, dir: &Path) -> Result<(), ConfigError> {
+        let path = dir.join(MODULE_CONF);
+        if !self.enabled() || !path.is_file() {
+            return Ok(());
+        }
+        let ini = IniFile::load(&path)?;
+        let mut warnings = Vec::new();
+        let module = AntiSteal::from_ini(&ini, dir, &mut warnings)?;
+        if module.check_token {
+            self.check_token = true;
+            self.token_ttl = module.token_ttl;
+            self.secret_key = module.secret_key;
+            self.token_check_fail = module.token_check_fail;
+            self.warnings.extend(warnings);
+            self.warnings.push(format!(
+                "the token checks of {} (fastdfs-nginx-module) apply to the built-in HTTP server",
+                path.display()
+            ));
+        }
+        let name = ini.string_or("anti_steal_bypass_header_name", "");
+        if !name.is_empty() {
+            let value = ini.string_or("anti_steal_bypass_header_value", "");
+            self.bypass_header = Some((name.to_ascii_lowercase(), value));
+        }
+        Ok(())
     }
 
     pub fn enabled(&self) -> bool {

@@ -148,7 +148,11 @@ impl StorageConfig {
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
             compress_binlog: ini.bool_or("compress_binlog", false),
             compress_binlog_time: ini.time_of_day_or("compress_binlog_time", (1, 30))?,
-            http: super::http::HttpConfig::from_ini(ini)?,
+            http: {
+                let mut http = super::http::HttpConfig::from_ini(ini)?;
+                http.apply_module_conf(Path::new(&ini.path).parent().unwrap_or(Path::new(".")))?;
+                http
+            },
             server_id: match ini.get("server_id") {
                 Some(i) if !i.value.is_empty() && !super::storage_ids::is_valid_id(&i.value) => {
                     return Err(ini.error(
