@@ -37,7 +37,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where an upload's content comes from.
 pub enum Content<'a> {
@@ -136,7 +136,7 @@ pub enum Upload {
 pub struct Client {
     pub cfg: ClientConfig,
     next_tracker: AtomicUsize,
-    pool: Mutex<HashMap<HostPort, Vec<(TcpStream, Instant)>>>,
+    pool: net::ConnPool,
     /// told how far each file content sent or received is (the tools' progress line)
     progress: Mutex<Option<progress::Report>>,
     /// storage id -> the address of it that answered last (`connect_first_by`)
@@ -151,10 +151,14 @@ fn status_err(server: &HostPort, e: &NetError) {
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Client {
+        let pool = net::ConnPool::new(
+            cfg.use_connection_pool,
+            Duration::from_secs(cfg.connection_pool_max_idle_time),
+        );
         Client {
             cfg,
             next_tracker: AtomicUsize::new(0),
-            pool: Mutex::new(HashMap::new()),
+            pool,
             progress: Mutex::new(None),
             last_connected: Mutex::new(HashMap::new()),
         }
@@ -253,20 +257,17 @@ impl Client {
 
     /// Connect to a server (from the pool when enabled).
     pub fn connect(&self, addr: &HostPort) -> io::Result<Conn> {
-        if self.cfg.use_connection_pool {
-            let max_idle = Duration::from_secs(self.cfg.connection_pool_max_idle_time);
-            let mut pool = self.pool.lock();
-            if let Some(v) = pool.get_mut(addr) {
-                while let Some((s, since)) = v.pop() {
-                    if since.elapsed() < max_idle {
-                        return Ok(Conn {
-                            stream: s,
-                            addr: addr.clone(),
-                        });
-                    }
-                }
-            }
-        }
+        let stream = self
+            .pool
+            .get(&addr.host, addr.port, || self.connect_new(addr))?;
+        Ok(Conn {
+            stream,
+            addr: addr.clone(),
+        })
+    }
+
+    /// A new connection to `addr`, or to another address of the same storage (`connect_first_by`).
+    fn connect_new(&self, addr: &HostPort) -> io::Result<TcpStream> {
         let (ct, nt) = self.timeouts();
         let (candidates, id) = self.addresses_of(addr);
         let mut failure = None;
@@ -278,10 +279,7 @@ impl Client {
                             .lock()
                             .insert(id.clone(), candidate.host.clone());
                     }
-                    return Ok(Conn {
-                        stream,
-                        addr: addr.clone(),
-                    });
+                    return Ok(stream);
                 }
                 Err(e) => {
                     log::error!(
@@ -298,11 +296,7 @@ impl Client {
     /// Give a connection back after a successful exchange (closed when pooling is off).
     pub fn release(&self, c: Conn) {
         if self.cfg.use_connection_pool {
-            self.pool
-                .lock()
-                .entry(c.addr)
-                .or_default()
-                .push((c.stream, Instant::now()));
+            self.pool.put(&c.addr.host, c.addr.port, c.stream);
         }
     }
 

@@ -184,3 +184,68 @@ pub fn fetch_storage_ids(
 pub fn quit(mut stream: TcpStream) {
     let _ = send_request(&mut stream, cmd::QUIT, 0, &[]);
 }
+
+/// A pooled connection and since when it has been idle.
+type IdleConn = (TcpStream, std::time::Instant);
+
+/// Outgoing connections kept open between requests (`use_connection_pool`): one idle list per
+/// server, a connection idle longer than `connection_pool_max_idle_time` or closed by its peer
+/// meanwhile is dropped rather than reused. With the pool off, `put` ends the connection with
+/// QUIT, as before.
+pub struct ConnPool {
+    enabled: bool,
+    max_idle: Duration,
+    idle: parking_lot::Mutex<std::collections::HashMap<(String, u16), Vec<IdleConn>>>,
+}
+
+impl ConnPool {
+    pub fn new(enabled: bool, max_idle: Duration) -> ConnPool {
+        ConnPool {
+            enabled,
+            max_idle,
+            idle: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// An idle connection to `host:port`, else a new one from `connect`.
+    pub fn get(
+        &self,
+        host: &str,
+        port: u16,
+        connect: impl FnOnce() -> io::Result<TcpStream>,
+    ) -> io::Result<TcpStream> {
+        if self.enabled {
+            let mut idle = self.idle.lock();
+            if let Some(list) = idle.get_mut(&(host.to_string(), port)) {
+                while let Some((s, since)) = list.pop() {
+                    if since.elapsed() < self.max_idle && still_open(&s) {
+                        return Ok(s);
+                    }
+                }
+            }
+        }
+        connect()
+    }
+
+    /// Give back a connection whose last exchange succeeded.
+    pub fn put(&self, host: &str, port: u16, stream: TcpStream) {
+        if !self.enabled {
+            return quit(stream);
+        }
+        self.idle
+            .lock()
+            .entry((host.to_string(), port))
+            .or_default()
+            .push((stream, std::time::Instant::now()));
+    }
+}
+
+/// Whether an idle connection can still carry a request: nothing to read (a server sends
+/// nothing unasked, so readable means closed or broken).
+fn still_open(s: &TcpStream) -> bool {
+    if s.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let open = matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).is_ok() && open
+}

@@ -307,6 +307,9 @@ pub struct Storage {
     pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::metrics::ConnStats>>,
     file_locks: Vec<Mutex<()>>,
     pub metrics: fdfs_common::metrics::Metrics,
+    /// connections to the trunk server and the members kept between requests
+    /// (`use_connection_pool`)
+    pub(crate) pool: fdfs_common::net::ConnPool,
 }
 
 pub fn meta_path(p: &Path) -> PathBuf {
@@ -329,7 +332,12 @@ impl Storage {
                     })
                     .ok()
             });
+        let pool = fdfs_common::net::ConnPool::new(
+            cfg.server.use_connection_pool,
+            std::time::Duration::from_secs(cfg.server.connection_pool_max_idle_time),
+        );
         Storage {
+            pool,
             access_log,
             group: cfg.group_name.clone(),
             cfg,
@@ -437,6 +445,23 @@ impl Storage {
     /// `client_bind` is on.
     pub(crate) fn client_bind_ip(&self) -> Option<std::net::IpAddr> {
         self.cfg.client_bind_ip()
+    }
+
+    /// One request to another server on a pooled connection (`use_connection_pool`): the
+    /// connection goes back to the pool only after a whole answer.
+    pub(crate) fn pooled_request(
+        &self,
+        host: &str,
+        port: u16,
+        exchange: impl FnOnce(&mut std::net::TcpStream) -> fdfs_common::net::NetResult<Vec<u8>>,
+    ) -> fdfs_common::net::NetResult<Vec<u8>> {
+        let mut s = self.pool.get(host, port, || self.connect_to(host, port))?;
+        let r = exchange(&mut s);
+        // an error status still ends a whole exchange; a broken one leaves the stream unusable
+        if matches!(r, Ok(_) | Err(fdfs_common::net::NetError::Status(_))) {
+            self.pool.put(host, port, s);
+        }
+        r
     }
 
     /// A connection to a tracker or another member, bound as `client_bind` says, with the

@@ -622,15 +622,12 @@ impl Storage {
             return Err(errno::EAGAIN);
         };
         let port = u16::try_from(ts.port).map_err(|_| errno::EINVAL)?;
-        let mut s = self.connect_to(&ts.ip, port).map_err(|e| io_errno(&e))?;
-        let r = net::send_request(&mut s, command, status, body)
-            .map_err(NetError::Io)
-            .and_then(|_| {
-                let h = net::recv_header(&mut s)?;
-                net::recv_body(&mut s, &h)
-            });
-        net::quit(s);
-        r.map_err(|e| e.errno() as u8)
+        self.pooled_request(&ts.ip, port, |s| {
+            net::send_request(s, command, status, body)?;
+            let h = net::recv_header(s)?;
+            net::recv_body(s, &h)
+        })
+        .map_err(|e| e.errno() as u8)
     }
 
     fn alloc_slot(&self, spi: u8, requested: u32) -> Result<TrunkInfo, u8> {
@@ -937,13 +934,13 @@ impl Storage {
 
     fn send_trunk_lines(&self, m: &Brief, from_start: bool, lines: &[u8]) -> Result<(), NetError> {
         let port = u16::try_from(m.port).map_err(|_| NetError::Status(errno::EINVAL))?;
-        let mut s = self.connect_to(&m.ip, port)?;
-        if from_start {
-            net::request(&mut s, cmd::TRUNK_TRUNCATE_BINLOG_FILE, &[])?;
-        }
-        let r = net::request(&mut s, cmd::TRUNK_SYNC_BINLOG, lines).map(|_| ());
-        net::quit(s);
-        r
+        self.pooled_request(&m.ip, port, |s| {
+            if from_start {
+                net::request(s, cmd::TRUNK_TRUNCATE_BINLOG_FILE, &[])?;
+            }
+            net::request(s, cmd::TRUNK_SYNC_BINLOG, lines)
+        })
+        .map(|_| ())
     }
 
     /// TRUNK_SYNC_BINLOG (30), on a member: the trunk server's next whole lines.

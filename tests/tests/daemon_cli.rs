@@ -220,10 +220,7 @@ fn the_sample_configs_warn_once_per_ignored_key() {
         .unwrap()
         .join("conf");
     let t = fdfs_common::config::TrackerConfig::load(&root.join("tracker.conf")).unwrap();
-    assert_eq!(
-        warned_keys(&t.key_warnings),
-        ["use_connection_pool", "connection_pool_max_idle_time"]
-    );
+    assert_eq!(warned_keys(&t.key_warnings), Vec::<&str>::new());
     let s = fdfs_common::config::StorageConfig::load(&root.join("storage.conf")).unwrap();
     assert_eq!(
         warned_keys(&s.key_warnings),
@@ -234,8 +231,6 @@ fn the_sample_configs_warn_once_per_ignored_key() {
             "sync_min_threads",
             "sync_max_threads",
             "disk_recovery_threads",
-            "use_connection_pool",
-            "connection_pool_max_idle_time",
         ]
     );
     assert!(

@@ -94,11 +94,18 @@ fn start_again(c: &mut Cluster, i: usize) {
 /// A two-member group with small trunk files (4 MiB, slots up to 64 KiB, 256-byte alignment),
 /// once both members know their trunk server; and that server's id.
 fn trunk_group() -> (Cluster, String) {
+    trunk_group_with("", "")
+}
+
+/// [`trunk_group`] with more tracker.conf and storage.conf lines.
+fn trunk_group_with(tracker_extra: &str, storage_extra: &str) -> (Cluster, String) {
     let c = Cluster::start(ClusterOpts {
         storages: 2,
         tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
                         slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
-            .into(),
+            .to_string()
+            + tracker_extra,
+        storage_extra: storage_extra.into(),
         ..Default::default()
     });
     c.wait_active(2);
@@ -675,4 +682,41 @@ fn new_trunk_server_never_reuses_what_the_old_one_may_have_handed_out() {
     start_again(&mut c, holder);
     wait_replicated(&c, holder, &files);
     wait_replicated(&c, other, &files);
+}
+
+/// `use_connection_pool` (both daemons): a member's trunk allocations and confirmations reuse
+/// connections to the trunk server instead of opening two per upload, as they do with the pool
+/// off; the trunk server counts the connections it accepted.
+#[test]
+fn trunk_requests_reuse_pooled_connections() {
+    const METRICS: u16 = 9107;
+    let accepted_by_trunk_server = |pool: bool| {
+        let keys = format!("use_connection_pool={pool}\nconnection_pool_max_idle_time=60\n");
+        let (c, holder) =
+            trunk_group_with(&keys, &format!("{keys}metrics.server_port={METRICS}\n"));
+        let other = c.storages.iter().position(|s| s.ip != holder).unwrap();
+        let accepted = || {
+            let (status, _, body) = rfdfs_tests::http_get(&holder, METRICS, "/metrics");
+            assert_eq!(status, 200);
+            body.lines()
+                .find_map(|l| l.strip_prefix("fdfs_storage_connections_accepted_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("connections_accepted_total")
+        };
+        let client = c.client();
+        // the first upload may open the member's one pooled connection
+        upload_via(&client, &[1u8; 500], "bin", &c.storage_addr(other));
+        let before = accepted();
+        for k in 0..20u8 {
+            let data = vec![k; 300 + usize::from(k)];
+            let id = upload_via(&client, &data, "bin", &c.storage_addr(other));
+            assert_eq!(rfdfs_tests::read_back(&client, &id), data);
+        }
+        accepted() - before
+    };
+    let pooled = accepted_by_trunk_server(true);
+    let unpooled = accepted_by_trunk_server(false);
+    // each scrape of /metrics is on its own port; the trunk binlog push to the member may add one
+    assert!(pooled <= 2, "{pooled} connections with the pool");
+    assert!(unpooled >= 40, "{unpooled} connections without the pool");
 }

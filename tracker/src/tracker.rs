@@ -19,6 +19,9 @@ use std::time::Duration;
 /// The tracker's whole service state.
 pub struct Tracker {
     pub cfg: TrackerConfig,
+    /// connections to other trackers and to storages kept between requests
+    /// (`use_connection_pool`)
+    pub(crate) pool: net::ConnPool,
     pub state: Mutex<State>,
     pub(crate) changelog: Mutex<Changelog>,
     /// whether the first JOIN's data-file bootstrap (4.6) has been settled
@@ -80,8 +83,13 @@ impl Tracker {
         } else {
             vec![cfg.server.bind_addr.clone()]
         };
+        let pool = net::ConnPool::new(
+            cfg.server.use_connection_pool,
+            Duration::from_secs(cfg.server.connection_pool_max_idle_time),
+        );
         Ok(Tracker {
             cfg,
+            pool,
             state: Mutex::new(state),
             changelog: Mutex::new(changelog),
             sys_files_checked: Mutex::new(false),
@@ -211,12 +219,27 @@ impl Tracker {
         command: u8,
         body: &[u8],
     ) -> Result<Vec<u8>, NetError> {
-        let mut s = self.connect_tracker(
-            addr,
-            Duration::from_secs(self.cfg.server.connect_timeout.min(5)),
-        )?;
-        let r = net::request(&mut s, command, body);
-        net::quit(s);
+        let hp = parse_host_port(addr, 22122).map_err(NetError::Protocol)?;
+        self.pooled_request(&hp.host, hp.port, |s| net::request(s, command, body))
+    }
+
+    /// One exchange with another tracker or a storage on a pooled connection
+    /// (`use_connection_pool`), back in the pool only after a whole answer.
+    pub(crate) fn pooled_request(
+        &self,
+        host: &str,
+        port: u16,
+        exchange: impl FnOnce(&mut TcpStream) -> Result<Vec<u8>, NetError>,
+    ) -> Result<Vec<u8>, NetError> {
+        let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
+        let bind: Option<IpAddr> = self.cfg.server.bind_addr.parse().ok();
+        let mut s = self.pool.get(host, port, || {
+            net::connect(host, port, bind, timeout, timeout)
+        })?;
+        let r = exchange(&mut s);
+        if matches!(r, Ok(_) | Err(NetError::Status(_))) {
+            self.pool.put(host, port, s);
+        }
         r
     }
 

@@ -13,7 +13,6 @@ use fdfs_common::net;
 use fdfs_common::proto::trunk::TrunkBinlogSize;
 use fdfs_common::proto::{cmd, errno, status};
 use std::io::Write;
-use std::time::Duration;
 
 /// A member the tracker can reach: id and `ip:port`.
 #[derive(Debug, Clone)]
@@ -86,12 +85,7 @@ impl Tracker {
     }
 
     fn ask_storage(&self, m: &Member, command: u8) -> Result<Vec<u8>, net::NetError> {
-        let t = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
-        let bind = self.cfg.server.bind_addr.parse().ok();
-        let mut s = net::connect(&m.ip, m.port, bind, t, t)?;
-        let r = net::request(&mut s, command, &[]);
-        net::quit(s);
-        r
+        self.pooled_request(&m.ip, m.port, |s| net::request(s, command, &[]))
     }
 
     /// Make `id` the trunk server of `group`: TRUNK_DELETE_BINLOG_MARKS first when the role

@@ -242,16 +242,6 @@ const SERVER_IGNORED: &[Ignored] = &[
 
 pub const TRACKER_IGNORED: &[Ignored] = &[
     ignored(
-        "use_connection_pool",
-        When::True,
-        "the tracker opens a connection per exchange with another tracker or a storage",
-    ),
-    ignored(
-        "connection_pool_max_idle_time",
-        When::With("use_connection_pool"),
-        "the tracker keeps no connection pool",
-    ),
-    ignored(
         "http.server_port",
         When::Always,
         "upstream 6.13 removed it: the tracker serves no HTTP (see http.redirect_port)",
@@ -310,16 +300,6 @@ pub const STORAGE_IGNORED: &[Ignored] = &[
         ONLY_FOR_DEDUP,
     ),
     ignored(
-        "use_connection_pool",
-        When::True,
-        "the storage keeps one connection per tracker and per sync peer",
-    ),
-    ignored(
-        "connection_pool_max_idle_time",
-        When::With("use_connection_pool"),
-        "the storage keeps no connection pool",
-    ),
-    ignored(
         "http.domain_name",
         When::Always,
         "upstream 6.13 removed it; rfdfs's HTTP server answers any host name",
@@ -356,23 +336,11 @@ pub const STORAGE_IGNORED: &[Ignored] = &[
 /// `[access-log]` keys the storage ignores.
 const ACCESS_LOG_IGNORED: &[Ignored] = &[];
 
-pub const CLIENT_IGNORED: &[Ignored] = &[
-    ignored(
-        "use_connection_pool",
-        When::True,
-        "each rfdfs tool makes its requests on connections of its own",
-    ),
-    ignored(
-        "connection_pool_max_idle_time",
-        When::With("use_connection_pool"),
-        "rfdfs's tools keep no connection pool",
-    ),
-    ignored(
-        "http.tracker_server_port",
-        When::Always,
-        "upstream 6.13 removed it",
-    ),
-];
+pub const CLIENT_IGNORED: &[Ignored] = &[ignored(
+    "http.tracker_server_port",
+    When::Always,
+    "upstream 6.13 removed it",
+)];
 
 /// Which config file: its keys and what rfdfs ignores of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

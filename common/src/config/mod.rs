@@ -220,6 +220,9 @@ pub struct ServerConfig {
     pub log: LogConfig,
     /// `metrics.server_port` (rfdfs's own; 0 = off): Prometheus `/metrics` and `/health`
     pub metrics_port: u16,
+    /// keep outgoing connections to other servers open between requests
+    pub use_connection_pool: bool,
+    pub connection_pool_max_idle_time: u64,
 }
 
 impl ServerConfig {
@@ -238,6 +241,13 @@ impl ServerConfig {
                 code: 2,
             });
         }
+        let use_connection_pool = ini.bool_or("use_connection_pool", false);
+        // upstream refuses a non-positive idle time only when the pool is on
+        let connection_pool_max_idle_time = if use_connection_pool {
+            ini.positive_required_or("connection_pool_max_idle_time", 3600)? as u64
+        } else {
+            3600
+        };
         Ok(ServerConfig {
             conf_file: PathBuf::from(&ini.path),
             bind_addr: ini.string_or("bind_addr", ""),
@@ -260,6 +270,8 @@ impl ServerConfig {
                 .collect(),
             log: LogConfig::load(ini)?,
             metrics_port: optional_port(ini, "metrics.server_port")?,
+            use_connection_pool,
+            connection_pool_max_idle_time,
         })
     }
 }
