@@ -188,45 +188,52 @@ pub fn raise_nofile_limit(server: &crate::config::ServerConfig, with_http: bool)
 pub fn bind_ports(
     server: &crate::config::ServerConfig,
     http_port: Option<u16>,
-) -> Result<(std::net::TcpListener, Option<std::net::TcpListener>), i32> {
+) -> Result<(crate::server::Listeners, Option<crate::server::Listeners>), i32> {
     use crate::server::bind_listener;
     let code = |e: &std::io::Error| e.raw_os_error().unwrap_or(98);
-    let listener = bind_listener(&server.bind_addr, server.port)
+    let listener = bind_listener(&server.bind_addr, server.address_family, server.port)
         .map_err(|e| fail(&e.to_string(), code(&e)))?;
-    let http = http_port.and_then(|port| match bind_listener(&server.bind_addr, port) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            log::warn!(
-                "http.server_port {port} is taken ({e}): most likely nginx with \
+    let family = server.address_family;
+    let http = http_port.and_then(
+        |port| match bind_listener(&server.bind_addr, family, port) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn!(
+                    "http.server_port {port} is taken ({e}): most likely nginx with \
                  fastdfs-nginx-module serves it, as upstream's setups did; running without \
                  the built-in HTTP server"
-            );
-            None
-        }
-    });
+                );
+                None
+            }
+        },
+    );
     Ok((listener, http))
 }
 
 /// Bind `metrics.server_port`, when set, with the other ports (before any privilege switch).
 pub fn bind_metrics(
     server: &crate::config::ServerConfig,
-) -> Result<Option<std::net::TcpListener>, i32> {
+) -> Result<Option<crate::server::Listeners>, i32> {
     if server.metrics_port == 0 {
         return Ok(None);
     }
-    crate::server::bind_listener(&server.bind_addr, server.metrics_port)
-        .map(Some)
-        .map_err(|e| {
-            fail(
-                &format!("metrics service: {e}"),
-                e.raw_os_error().unwrap_or(98),
-            )
-        })
+    crate::server::bind_listener(
+        &server.bind_addr,
+        server.address_family,
+        server.metrics_port,
+    )
+    .map(Some)
+    .map_err(|e| {
+        fail(
+            &format!("metrics service: {e}"),
+            e.raw_os_error().unwrap_or(98),
+        )
+    })
 }
 
 /// Serve `/metrics` and `/health` on a listener from [`bind_metrics`].
 pub fn start_metrics(
-    listener: Option<std::net::TcpListener>,
+    listener: Option<crate::server::Listeners>,
     server: &crate::config::ServerConfig,
     endpoint: std::sync::Arc<crate::metrics_endpoint::Endpoint>,
 ) -> Result<Option<crate::server::Server>, i32> {

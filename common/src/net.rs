@@ -64,7 +64,10 @@ pub fn connect(
         )
     })?;
     let stream = match bind_ip {
-        Some(ip) if !ip.is_unspecified() => connect_from(addr, ip, timeout)?,
+        // a source of the other family (bind_addr of both families) cannot be bound to
+        Some(ip) if !ip.is_unspecified() && ip.is_ipv4() == addr.is_ipv4() => {
+            connect_from(addr, ip, timeout)?
+        }
         _ => TcpStream::connect_timeout(&addr, timeout)?,
     };
     stream.set_nodelay(true)?;

@@ -569,7 +569,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
 /// Start the metrics endpoint on `listener` unless that was done already.
 fn serve_metrics(
     server: &mut Option<fdfs_common::server::Server>,
-    listener: &mut Option<std::net::TcpListener>,
+    listener: &mut Option<fdfs_common::server::Listeners>,
     rep: &Arc<reporter::Reporter>,
 ) -> Result<(), i32> {
     if let Some(l) = listener.take() {

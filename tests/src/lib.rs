@@ -660,6 +660,22 @@ impl Cluster {
     }
 }
 
+/// Run a bash `script` in a network namespace of its own (`unshare --net`: only a loopback,
+/// down until the script brings it up); its stdout and stderr, after asserting it succeeded.
+pub fn run_in_netns(script: &str, what: &str) -> String {
+    let out = Command::new("unshare")
+        .args(["--net", "bash", "-c", script])
+        .output()
+        .expect("unshare (util-linux)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
+
 /// Run a built binary and capture everything.
 pub fn run_tool(name: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin(name))

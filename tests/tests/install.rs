@@ -345,16 +345,7 @@ echo HTTP_OK
         fastdfs = repo().display(),
         work = dir.path().display(),
     );
-    let out = Command::new("unshare")
-        .args(["--net", "bash", "-c", &script])
-        .output()
-        .expect("unshare (util-linux)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the seed's steps failed:\n{text}");
+    let text = rfdfs_tests::run_in_netns(&script, "the seed's steps");
     let id = text
         .lines()
         .find_map(|l| l.strip_prefix("ID "))

@@ -10,7 +10,7 @@ use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::leader::RunningStatus;
 use fdfs_common::proto::status;
 use parking_lot::Mutex;
-use std::net::{IpAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -78,11 +78,13 @@ impl Tracker {
             })
             .map(|last| (now - last).max(0))
             .unwrap_or(0);
-        let my_ips = if cfg.server.bind_addr.is_empty() {
-            Vec::new()
-        } else {
-            vec![cfg.server.bind_addr.clone()]
-        };
+        let my_ips: Vec<String> = cfg
+            .server
+            .bind_addr
+            .split(',')
+            .map(|a| a.trim().trim_matches(['[', ']']).to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
         let pool = net::ConnPool::new(
             cfg.server.use_connection_pool,
             Duration::from_secs(cfg.server.connection_pool_max_idle_time),
@@ -209,7 +211,7 @@ impl Tracker {
         timeout: Duration,
     ) -> std::io::Result<TcpStream> {
         let hp = parse_host_port(addr, 22122).map_err(std::io::Error::other)?;
-        let bind: Option<IpAddr> = self.cfg.server.bind_addr.parse().ok();
+        let bind = self.cfg.server.source_ip();
         net::connect(&hp.host, hp.port, bind, timeout, timeout)
     }
 
@@ -232,7 +234,7 @@ impl Tracker {
         exchange: impl FnOnce(&mut TcpStream) -> Result<Vec<u8>, NetError>,
     ) -> Result<Vec<u8>, NetError> {
         let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
-        let bind: Option<IpAddr> = self.cfg.server.bind_addr.parse().ok();
+        let bind = self.cfg.server.source_ip();
         let mut s = self.pool.get(host, port, || {
             net::connect(host, port, bind, timeout, timeout)
         })?;

@@ -209,11 +209,6 @@ const SERVER_IGNORED: &[Ignored] = &[
         "it only matters with io_uring, which rfdfs does not use",
     ),
     ignored(
-        "address_family",
-        When::Not("auto"),
-        "rfdfs listens on the address family of bind_addr",
-    ),
-    ignored(
         "tcp_quick_ack",
         When::False,
         "rfdfs acknowledges at once whenever a request is only part-way in, or a client \

@@ -220,6 +220,8 @@ pub struct ServerConfig {
     pub log: LogConfig,
     /// `metrics.server_port` (rfdfs's own; 0 = off): Prometheus `/metrics` and `/health`
     pub metrics_port: u16,
+    /// which addresses an empty `bind_addr` listens on
+    pub address_family: AddressFamily,
     /// keep outgoing connections to other servers open between requests
     pub use_connection_pool: bool,
     pub connection_pool_max_idle_time: u64,
@@ -270,9 +272,50 @@ impl ServerConfig {
                 .collect(),
             log: LogConfig::load(ini)?,
             metrics_port: optional_port(ini, "metrics.server_port")?,
+            address_family: AddressFamily::from_ini(ini)?,
             use_connection_pool,
             connection_pool_max_idle_time,
         })
+    }
+}
+
+impl ServerConfig {
+    /// The source address of outgoing connections: `bind_addr`, the first of `IPv4,IPv6`
+    /// (connections to the other family go unbound).
+    pub fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.bind_addr
+            .split(',')
+            .find_map(|a| a.trim().trim_matches(['[', ']']).parse().ok())
+    }
+}
+
+/// `address_family` (both daemons): what an empty `bind_addr` listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressFamily {
+    /// from bind_addr, else IPv4
+    #[default]
+    Auto,
+    V4,
+    V6,
+    Both,
+}
+
+impl AddressFamily {
+    fn from_ini(ini: &IniFile) -> Result<AddressFamily, ConfigError> {
+        let Some(item) = ini.get("address_family") else {
+            return Ok(AddressFamily::Auto);
+        };
+        match item.value.to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(AddressFamily::Auto),
+            "ipv4" => Ok(AddressFamily::V4),
+            "ipv6" => Ok(AddressFamily::V6),
+            "both" => Ok(AddressFamily::Both),
+            other => Err(ini.error(
+                Some(item),
+                "address_family",
+                format!("invalid value: {other}, must be auto, IPv4, IPv6 or both"),
+            )),
+        }
     }
 }
 

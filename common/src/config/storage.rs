@@ -175,7 +175,7 @@ impl StorageConfig {
     /// The address outgoing connections bind to: `bind_addr` when `client_bind` is on.
     pub fn client_bind_ip(&self) -> Option<std::net::IpAddr> {
         if self.client_bind && !self.server.bind_addr.is_empty() {
-            self.server.bind_addr.parse().ok()
+            self.server.source_ip()
         } else {
             None
         }

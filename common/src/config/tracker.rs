@@ -144,6 +144,18 @@ impl TrackerConfig {
         } else {
             Default::default()
         };
+        // upstream: "auto" (or absent) gives 46-byte address fields only when the storage ids
+        // list an IPv6 address; any other value, even an empty one, gives them always
+        let response_ip_v6 = match ini.get("response_ip_addr_size") {
+            Some(i) if !i.value.eq_ignore_ascii_case("auto") => true,
+            _ => {
+                use_storage_id
+                    && storage_ids
+                        .entries
+                        .iter()
+                        .any(|e| e.ips.iter().any(|ip| ip.contains(':')))
+            }
+        };
         let mut trunk_params = Vec::new();
         let mut tp = |k: &str, v: String| trunk_params.push((k.to_string(), v));
         tp(
@@ -236,10 +248,7 @@ impl TrackerConfig {
                 .eq_ignore_ascii_case("id"),
             trust_storage_server_id: ini.bool_or("trust_storage_server_id", true),
             store_slave_file_use_link: ini.bool_or("store_slave_file_use_link", false),
-            response_ip_v6: !ini
-                .string_or("response_ip_addr_size", "auto")
-                .eq_ignore_ascii_case("auto")
-                && !ini.string_or("response_ip_addr_size", "auto").is_empty(),
+            response_ip_v6,
             trunk_params,
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Tracker);

@@ -15,6 +15,7 @@ pub use allow_hosts::AllowHosts;
 pub use conn::{ActiveRequest, Conn};
 pub use pool::OVERFLOW_WORKERS;
 
+use crate::config::AddressFamily;
 use crate::metrics::ConnStats;
 use crate::proto::{cmd, errno, Header};
 use pool::Pool;
@@ -134,7 +135,7 @@ pub struct ServerOptions {
 
 /// A running listener with its worker pool.
 pub struct Server {
-    pub local_addr: SocketAddr,
+    pub local_addrs: Vec<SocketAddr>,
     shutdown: Arc<AtomicBool>,
     accept_threads: Vec<thread::JoinHandle<()>>,
     active: Arc<AtomicUsize>,
@@ -235,28 +236,70 @@ fn log_close(conn: &Conn, e: &io::Error) {
 
 /// Bind `bind_addr` (all addresses when empty) and `port`; the error names both, as upstream's
 /// log line does.
-pub fn bind_listener(bind_addr: &str, port: u16) -> io::Result<TcpListener> {
-    let bind_ip = if bind_addr.is_empty() {
-        "0.0.0.0"
-    } else {
-        bind_addr
+/// The sockets a server accepts on: one per address it listens on.
+pub type Listeners = Vec<TcpListener>;
+
+/// Listen on `port` at each address of `bind_addr` (upstream's forms: one IPv4 address, one
+/// IPv6 address, or both as `IPv4,IPv6`); an empty `bind_addr` means every address of the
+/// family `address_family` asks for (auto and IPv4: 0.0.0.0, IPv6: [::], both: the two).
+pub fn bind_listener(bind_addr: &str, family: AddressFamily, port: u16) -> io::Result<Listeners> {
+    let mut addrs: Vec<String> = bind_addr
+        .split(',')
+        .map(|a| {
+            a.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        })
+        .filter(|a| !a.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        addrs = match family {
+            AddressFamily::Auto | AddressFamily::V4 => vec!["0.0.0.0".into()],
+            AddressFamily::V6 => vec!["::".into()],
+            AddressFamily::Both => vec!["0.0.0.0".into(), "::".into()],
+        };
+    }
+    addrs
+        .iter()
+        .map(|a| {
+            bind_one(a, port).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "bind ip {a}, bind port {port} failed, errno: {}, error info: {e}.",
+                        e.raw_os_error().unwrap_or(0)
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// One listening socket; an IPv6 one takes IPv6 only, so that 0.0.0.0 and [::] can share a
+/// port and IPv4 peers keep their plain addresses.
+fn bind_one(addr: &str, port: u16) -> io::Result<TcpListener> {
+    use nix::sys::socket::{self, sockopt, AddressFamily as Af, SockFlag, SockType};
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not an IP address"))?;
+    let IpAddr::V6(v6) = ip else {
+        return TcpListener::bind((ip, port));
     };
-    TcpListener::bind((bind_ip, port)).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "bind ip {bind_ip}, bind port {port} failed, errno: {}, error info: {e}.",
-                e.raw_os_error().unwrap_or(0)
-            ),
-        )
-    })
+    let fd = socket::socket(Af::Inet6, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    let sa = socket::SockaddrIn6::from(std::net::SocketAddrV6::new(v6, port, 0, 0));
+    socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &sa)?;
+    socket::listen(&fd, socket::Backlog::MAXCONN)?;
+    Ok(TcpListener::from(fd))
 }
 
 impl Server {
     /// Serve the FastDFS protocol with `service` on a listener bound beforehand (see
     /// `bind_listener`).
     pub fn start_on<S: Service>(
-        listener: TcpListener,
+        listener: Listeners,
         opts: ServerOptions,
         service: Arc<S>,
     ) -> io::Result<Server> {
@@ -265,11 +308,14 @@ impl Server {
 
     /// Serve connections with `handler` (same pool, limits and shutdown as `start_on`).
     pub fn start_handler<H: Handler>(
-        listener: TcpListener,
+        listeners: Listeners,
         opts: ServerOptions,
         handler: Arc<H>,
     ) -> io::Result<Server> {
-        let local_addr = listener.local_addr()?;
+        let local_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ConnStats::default());
         stats
@@ -279,16 +325,18 @@ impl Server {
         let active = Arc::clone(&pool.active);
         let opts = Arc::new(opts);
         let mut accept_threads = Vec::new();
-        for _ in 0..opts.accept_threads.max(1) {
-            let (l, o, p) = (listener.try_clone()?, Arc::clone(&opts), Arc::clone(&pool));
-            accept_threads.push(
-                thread::Builder::new()
-                    .name(format!("{}-accept", opts.name))
-                    .spawn(move || accept_loop(l, &o, &p))?,
-            );
+        for listener in &listeners {
+            for _ in 0..opts.accept_threads.max(1) {
+                let (l, o, p) = (listener.try_clone()?, Arc::clone(&opts), Arc::clone(&pool));
+                accept_threads.push(
+                    thread::Builder::new()
+                        .name(format!("{}-accept", opts.name))
+                        .spawn(move || accept_loop(l, &o, &p))?,
+                );
+            }
         }
         Ok(Server {
-            local_addr,
+            local_addrs,
             shutdown,
             accept_threads,
             active,
@@ -300,8 +348,11 @@ impl Server {
     pub fn stop(&mut self, wait: Duration) {
         self.shutdown.store(true, Ordering::SeqCst);
         // one connection wakes each blocking accept()
-        for _ in 0..self.accept_threads.len() {
-            let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+        let per_listener = self.accept_threads.len() / self.local_addrs.len().max(1);
+        for a in &self.local_addrs {
+            for _ in 0..per_listener {
+                let _ = TcpStream::connect_timeout(&wake_addr(*a), Duration::from_secs(1));
+            }
         }
         for t in self.accept_threads.drain(..) {
             let _ = t.join();
@@ -317,10 +368,14 @@ impl Server {
 }
 
 fn wake_addr(a: SocketAddr) -> SocketAddr {
-    if a.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), a.port())
-    } else {
-        a
+    match a.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::from([127, 0, 0, 1]), a.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), a.port())
+        }
+        _ => a,
     }
 }
 
