@@ -46,3 +46,9 @@ fn level_name(l: log::Level) -> &'static str {
         log::Level::Trace => "DEBUG",
     }
 }
+
+/// What client.conf's keys call for saying (ignored or unknown keys), at WARNING: shown unless
+/// its `log_level` is above that.
+pub fn key_warnings(cfg: &fdfs_common::config::ClientConfig) {
+    cfg.key_warnings.iter().for_each(|w| log::warn!("{w}"));
+}

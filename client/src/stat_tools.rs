@@ -75,11 +75,7 @@ fn load(conf: &str) -> Result<Client, i32> {
         e.code
     })?;
     crate::logging::set_level(client.cfg.log_level);
-    client
-        .cfg
-        .key_warnings
-        .iter()
-        .for_each(|w| log::warn!("{w}"));
+    crate::logging::key_warnings(&client.cfg);
     Ok(client)
 }
 

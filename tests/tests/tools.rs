@@ -699,3 +699,32 @@ fn health_checker_reports_the_cluster_until_terminated() {
         "{err}"
     );
 }
+
+/// client.conf's `log_level`: a misspelt key is a WARNING on the tools' stderr, naming the
+/// file, line and the nearest known key, unless `log_level` is above warnings.
+#[test]
+fn client_conf_log_level_decides_what_the_tools_log() {
+    let dir = TempDir::new("client-log-level");
+    let conf = |name: &str, extra: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!("base_path=/tmp\ntracker_server=127.0.0.31:22122\nconect_timeout=5\n{extra}"),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let id = "group1/M00/00/00/wKhHf1S-oryAZCpgAAAE2uRlJkA126.xml";
+    let (_, _, err) = run_tool("fdfs_file_info", &[&conf("info.conf", ""), id]);
+    assert!(
+        err.contains("WARNING - conf file \"")
+            && err.contains("line 3")
+            && err.contains("connect_timeout"),
+        "{err}"
+    );
+    let (_, _, err) = run_tool(
+        "fdfs_file_info",
+        &[&conf("error.conf", "log_level=error\n"), id],
+    );
+    assert!(!err.contains("WARNING"), "{err}");
+}

@@ -48,6 +48,7 @@ fn load(conf: &str) -> Result<Client, i32> {
         e.code
     })?;
     crate::logging::set_level(client.cfg.log_level);
+    crate::logging::key_warnings(&client.cfg);
     Ok(client)
 }
 
