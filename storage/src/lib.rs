@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod recovery;
 pub mod replica;
 pub mod reporter;
+pub mod scrub;
 pub mod service;
 pub mod storage;
 pub mod store;
@@ -475,6 +476,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
             })
             .expect("spawn trunk binlog pusher")
     };
+    let scrubber = (cfg.scrub_bytes_per_second > 0).then(|| {
+        let r = Arc::clone(&rep);
+        let rate = cfg.scrub_bytes_per_second;
+        std::thread::Builder::new()
+            .name("scrub".into())
+            .spawn(move || scrub::run(&r, rate))
+            .expect("spawn scrub")
+    });
     let stat_path = data.join(store::STAT_FILE);
     let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
@@ -559,6 +568,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
         let _ = h.join();
     }
     binlog_compression.finish();
+    if let Some(h) = scrubber {
+        let _ = h.join();
+    }
     let _ = watcher.join();
     storage.binlog.sync();
     save_stats(&storage);

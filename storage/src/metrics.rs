@@ -128,6 +128,43 @@ fn render(rep: &Reporter, out: &mut Exposition) {
         out.family_of(name, "gauge", help, samples);
     }
 
+    let scrub = &st.scrub;
+    let scrub_counters: [(&str, &str, &std::sync::atomic::AtomicU64); 5] = [
+        (
+            "scrub_bytes_total",
+            "Bytes the scrub re-read.",
+            &scrub.bytes,
+        ),
+        (
+            "scrub_files_total",
+            "Files the scrub checked.",
+            &scrub.files,
+        ),
+        (
+            "scrub_corrupt_total",
+            "Files the scrub found corrupt and moved aside.",
+            &scrub.corrupt,
+        ),
+        (
+            "scrub_repaired_total",
+            "Corrupt files fetched again intact from a member.",
+            &scrub.repaired,
+        ),
+        (
+            "scrub_unrepairable_total",
+            "Corrupt files no member holds intact.",
+            &scrub.unrepairable,
+        ),
+    ];
+    for (name, help, v) in scrub_counters {
+        out.single(
+            name,
+            "counter",
+            help,
+            v.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
+    }
+
     // how far behind this storage's binlog each member's mark file is
     let end = st.binlog.visible_end();
     let my_id = st.my_id.read().clone();

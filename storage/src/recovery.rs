@@ -121,7 +121,7 @@ fn fetch_file_list(
 }
 
 /// Download one file from the peer into place (through the temp directory), keeping its mtime.
-fn restore_file(
+pub(crate) fn restore_file(
     rep: &Reporter,
     peer: &fdfs_common::proto::cluster::Brief,
     name: &str,

@@ -310,6 +310,19 @@ pub struct Storage {
     /// connections to the trunk server and the members kept between requests
     /// (`use_connection_pool`)
     pub(crate) pool: fdfs_common::net::ConnPool,
+    /// what the scrub found and did (`scrub_bytes_per_second`)
+    pub scrub: ScrubStats,
+}
+
+/// What the scrub (`scrub_bytes_per_second`) did since the daemon started, served on
+/// `/metrics`.
+#[derive(Default)]
+pub struct ScrubStats {
+    pub bytes: AtomicU64,
+    pub files: AtomicU64,
+    pub corrupt: AtomicU64,
+    pub repaired: AtomicU64,
+    pub unrepairable: AtomicU64,
 }
 
 pub fn meta_path(p: &Path) -> PathBuf {
@@ -338,6 +351,7 @@ impl Storage {
         );
         Storage {
             pool,
+            scrub: Default::default(),
             access_log,
             group: cfg.group_name.clone(),
             cfg,

@@ -775,3 +775,68 @@ fn slaves_stored_as_links_replicate_and_delete_with_their_content() {
     assert!(binlog(source).contains(&format!(" D {target}\n")));
     assert_eq!(rfdfs_tests::read_back(&client, &master), content(1));
 }
+
+/// `scrub_bytes_per_second`: a byte flipped in a stored file is found against the CRC32 its name
+/// carries, the corrupt copy is moved into `data/.rfdfs_quarantine/`, the file is fetched again
+/// intact from the other member, and `/metrics` counts it.
+#[test]
+fn scrub_finds_a_flipped_byte_and_repairs_it_from_a_member() {
+    const METRICS: u16 = 9108;
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
+        ..Default::default()
+    });
+    let client = c.client();
+    let data = content(7);
+    let id = rfdfs_tests::upload_via(&client, &data, "bin", &c.storage_addr(0));
+    let on_disk = |i: usize| {
+        c.storages[i].store_paths[0]
+            .join("data")
+            .join(&id.name[4..])
+    };
+    rfdfs_tests::wait_for(
+        "the file on the other member",
+        || (std::fs::read(on_disk(1)).ok()? == data).then_some(()),
+        || c.storages[1].daemon.log(),
+    );
+    let counter = |name: &str| {
+        let (status, _, body) = rfdfs_tests::http_get(&c.storages[0].ip, METRICS, "/metrics");
+        assert_eq!(status, 200);
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("fdfs_storage_{name} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    // flip one byte in place, size and mtime unchanged as a failing disk would leave them
+    let mut bad = std::fs::read(on_disk(0)).unwrap();
+    bad[data.len() / 2] ^= 0x20;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(on_disk(0))
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &bad, 0).unwrap();
+    drop(f);
+    rfdfs_tests::wait_for(
+        "the scrub to repair the file",
+        || (counter("scrub_repaired_total") >= 1.0).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    assert_eq!(std::fs::read(on_disk(0)).unwrap(), data);
+    assert!(counter("scrub_corrupt_total") >= 1.0);
+    assert_eq!(counter("scrub_unrepairable_total"), 0.0);
+    assert!(
+        counter("scrub_files_total") >= 1.0 && counter("scrub_bytes_total") >= data.len() as f64
+    );
+    let quarantine = c.storages[0].store_paths[0].join("data/.rfdfs_quarantine");
+    let kept: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), bad);
+    assert!(c.storages[0].daemon.log().contains("is corrupt"));
+    assert_eq!(
+        client
+            .download_from(&c.storage_addr(0), &id, 0, 0, || Ok(Vec::new()))
+            .unwrap(),
+        data.len() as u64
+    );
+}

@@ -40,6 +40,9 @@ pub struct StorageConfig {
     /// gzip binlog files every reader has passed, daily at `compress_binlog_time`
     pub compress_binlog: bool,
     pub compress_binlog_time: (u8, u8),
+    /// `scrub_bytes_per_second` (rfdfs's own; 0 = off): stored files re-read at this rate and
+    /// checked against the CRC32 their names carry
+    pub scrub_bytes_per_second: u64,
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
     pub http: super::http::HttpConfig,
@@ -148,6 +151,7 @@ impl StorageConfig {
             file_sync_skip_invalid_record: ini.bool_or("file_sync_skip_invalid_record", false),
             compress_binlog: ini.bool_or("compress_binlog", false),
             compress_binlog_time: ini.time_of_day_or("compress_binlog_time", (1, 30))?,
+            scrub_bytes_per_second: ini.bytes_lenient_or("scrub_bytes_per_second", 0).max(0) as u64,
             http: {
                 let mut http = super::http::HttpConfig::from_ini(ini)?;
                 http.apply_module_conf(Path::new(&ini.path).parent().unwrap_or(Path::new(".")))?;
