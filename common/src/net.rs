@@ -230,6 +230,24 @@ impl ConnPool {
         connect()
     }
 
+    /// One exchange with `host:port` on a pooled connection (else a new one from `connect`):
+    /// the connection goes back to the pool only after a whole answer, error statuses
+    /// included; a broken exchange leaves it unusable and it is dropped.
+    pub fn request(
+        &self,
+        host: &str,
+        port: u16,
+        connect: impl FnOnce() -> io::Result<TcpStream>,
+        exchange: impl FnOnce(&mut TcpStream) -> NetResult<Vec<u8>>,
+    ) -> NetResult<Vec<u8>> {
+        let mut s = self.get(host, port, connect)?;
+        let r = exchange(&mut s);
+        if matches!(r, Ok(_) | Err(NetError::Status(_))) {
+            self.put(host, port, s);
+        }
+        r
+    }
+
     /// Give back a connection whose last exchange succeeded.
     pub fn put(&self, host: &str, port: u16, stream: TcpStream) {
         if !self.enabled {

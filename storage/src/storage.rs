@@ -461,21 +461,15 @@ impl Storage {
         self.cfg.client_bind_ip()
     }
 
-    /// One request to another server on a pooled connection (`use_connection_pool`): the
-    /// connection goes back to the pool only after a whole answer.
+    /// One request to another server on a pooled connection (`use_connection_pool`).
     pub(crate) fn pooled_request(
         &self,
         host: &str,
         port: u16,
         exchange: impl FnOnce(&mut std::net::TcpStream) -> fdfs_common::net::NetResult<Vec<u8>>,
     ) -> fdfs_common::net::NetResult<Vec<u8>> {
-        let mut s = self.pool.get(host, port, || self.connect_to(host, port))?;
-        let r = exchange(&mut s);
-        // an error status still ends a whole exchange; a broken one leaves the stream unusable
-        if matches!(r, Ok(_) | Err(fdfs_common::net::NetError::Status(_))) {
-            self.pool.put(host, port, s);
-        }
-        r
+        self.pool
+            .request(host, port, || self.connect_to(host, port), exchange)
     }
 
     /// A connection to a tracker or another member, bound as `client_bind` says, with the

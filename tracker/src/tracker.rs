@@ -226,7 +226,7 @@ impl Tracker {
     }
 
     /// One exchange with another tracker or a storage on a pooled connection
-    /// (`use_connection_pool`), back in the pool only after a whole answer.
+    /// (`use_connection_pool`).
     pub(crate) fn pooled_request(
         &self,
         host: &str,
@@ -235,14 +235,8 @@ impl Tracker {
     ) -> Result<Vec<u8>, NetError> {
         let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
         let bind = self.cfg.server.source_ip();
-        let mut s = self.pool.get(host, port, || {
-            net::connect(host, port, bind, timeout, timeout)
-        })?;
-        let r = exchange(&mut s);
-        if matches!(r, Ok(_) | Err(NetError::Status(_))) {
-            self.pool.put(host, port, s);
-        }
-        r
+        let connect = || net::connect(host, port, bind, timeout, timeout);
+        self.pool.request(host, port, connect, exchange)
     }
 
     pub fn conn_counts(&self) -> [i32; 3] {
