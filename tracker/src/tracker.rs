@@ -80,10 +80,9 @@ impl Tracker {
             .unwrap_or(0);
         let my_ips: Vec<String> = cfg
             .server
-            .bind_addr
-            .split(',')
-            .map(|a| a.trim().trim_matches(['[', ']']).to_string())
-            .filter(|a| !a.is_empty())
+            .bind_addrs()
+            .into_iter()
+            .map(String::from)
             .collect();
         let pool = net::ConnPool::new(
             cfg.server.use_connection_pool,

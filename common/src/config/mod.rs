@@ -280,13 +280,25 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// The addresses of `bind_addr`: none (every address), one, or upstream's `IPv4,IPv6`.
+    pub fn bind_addrs(&self) -> Vec<&str> {
+        split_bind_addr(&self.bind_addr)
+    }
+
     /// The source address of outgoing connections: `bind_addr`, the first of `IPv4,IPv6`
     /// (connections to the other family go unbound).
     pub fn source_ip(&self) -> Option<std::net::IpAddr> {
-        self.bind_addr
-            .split(',')
-            .find_map(|a| a.trim().trim_matches(['[', ']']).parse().ok())
+        self.bind_addrs().iter().find_map(|a| a.parse().ok())
     }
+}
+
+/// A `bind_addr` value's addresses, brackets taken off IPv6 ones.
+pub fn split_bind_addr(bind_addr: &str) -> Vec<&str> {
+    bind_addr
+        .split(',')
+        .map(|a| a.trim().trim_start_matches('[').trim_end_matches(']'))
+        .filter(|a| !a.is_empty())
+        .collect()
 }
 
 /// `address_family` (both daemons): what an empty `bind_addr` listens on.

@@ -243,21 +243,12 @@ pub type Listeners = Vec<TcpListener>;
 /// IPv6 address, or both as `IPv4,IPv6`); an empty `bind_addr` means every address of the
 /// family `address_family` asks for (auto and IPv4: 0.0.0.0, IPv6: [::], both: the two).
 pub fn bind_listener(bind_addr: &str, family: AddressFamily, port: u16) -> io::Result<Listeners> {
-    let mut addrs: Vec<String> = bind_addr
-        .split(',')
-        .map(|a| {
-            a.trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string()
-        })
-        .filter(|a| !a.is_empty())
-        .collect();
+    let mut addrs = crate::config::split_bind_addr(bind_addr);
     if addrs.is_empty() {
         addrs = match family {
-            AddressFamily::Auto | AddressFamily::V4 => vec!["0.0.0.0".into()],
-            AddressFamily::V6 => vec!["::".into()],
-            AddressFamily::Both => vec!["0.0.0.0".into(), "::".into()],
+            AddressFamily::Auto | AddressFamily::V4 => vec!["0.0.0.0"],
+            AddressFamily::V6 => vec!["::"],
+            AddressFamily::Both => vec!["0.0.0.0", "::"],
         };
     }
     addrs
