@@ -687,7 +687,14 @@ pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String
                 let candidates = my_ips
                     .iter()
                     .cloned()
-                    .chain(Some(storage.cfg.server.bind_addr.clone()).filter(|a| !a.is_empty()))
+                    .chain(
+                        storage
+                            .cfg
+                            .server
+                            .bind_addrs()
+                            .into_iter()
+                            .map(String::from),
+                    )
                     .chain(local_ips());
                 for ip in candidates {
                     if let Some(e) = ids.by_group_ip_port(&storage.group, &ip, port) {
