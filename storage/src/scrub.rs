@@ -10,7 +10,6 @@
 use crate::reporter::Reporter;
 use fdfs_common::file_id::{FileKind, RemoteName};
 use fdfs_common::proto::status;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -120,27 +119,6 @@ fn expected(name: &str) -> Option<(u64, u32)> {
     ))
 }
 
-/// Size and CRC32 of the file at `path`, read at the throttle's pace.
-fn checksum(
-    path: &Path,
-    throttle: &mut Throttle,
-    stop: &dyn Fn() -> bool,
-) -> std::io::Result<(u64, u32)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok((size, h.finalize()));
-        }
-        h.update(&buf[..n]);
-        size += n as u64;
-        throttle.pace(n as u64, stop);
-    }
-}
-
 fn scrub_file(
     rep: &Reporter,
     index: usize,
@@ -157,7 +135,7 @@ fn scrub_file(
         return;
     }
     let stats = &rep.storage.scrub;
-    let Ok(got) = checksum(path, throttle, stop) else {
+    let Ok(got) = crate::store::file_crc(path, |n| throttle.pace(n, stop)) else {
         return;
     };
     stats.bytes.fetch_add(got.0, Ordering::Relaxed);
@@ -233,12 +211,7 @@ fn repair(
                 continue;
             }
         }
-        let mut unpaced = Throttle {
-            rate: u64::MAX,
-            started: Instant::now(),
-            read: 0,
-        };
-        if checksum(path, &mut unpaced, &|| false).ok() == Some(want) {
+        if crate::store::file_crc(path, |_| {}).ok() == Some(want) {
             return true;
         }
         log::error!(

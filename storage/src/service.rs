@@ -27,8 +27,8 @@ use fdfs_common::proto::storage::{
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX, HEADER_LEN};
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 use fdfs_common::trunk::TrunkSlot;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs::OpenOptions;
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -565,7 +565,8 @@ impl Storage {
         let path = self.appender_path(&name).map_err(Fail::done)?;
         let _g = self.lock_for(&name);
         let old = RemoteName::decode(&name)?;
-        let (size, crc) = file_crc(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let (size, crc) =
+            crate::store::file_crc(&path, |_| {}).map_err(|e| Fail::done(io_errno(&e)))?;
         let ln = self.parse_name(&name)?;
         let now = fdfs_common::now();
         let tail = &name[name.len() - 7..];
@@ -805,7 +806,9 @@ impl Storage {
         let crc = match kind {
             FileKind::Appender | FileKind::Slave if flags & 1 != 0 => 0,
             FileKind::Appender | FileKind::Slave => {
-                file_crc(&path).map_err(|e| Fail::done(io_errno(&e)))?.1
+                crate::store::file_crc(&path, |_| {})
+                    .map_err(|e| Fail::done(io_errno(&e)))?
+                    .1
             }
             _ => rn.payload.crc32,
         };
@@ -834,23 +837,6 @@ impl Storage {
         self.note_caught_up(session);
         Ok(Vec::new())
     }
-}
-
-/// Size and CRC-32 of a whole file.
-fn file_crc(p: &Path) -> io::Result<(u64, u32)> {
-    let mut f = File::open(p)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((total, h.finalize()))
 }
 
 /// The sum of lengths read from the wire, or `None` where it overflows (a hostile request can

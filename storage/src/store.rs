@@ -762,6 +762,25 @@ pub fn load_stat_file(path: &Path) -> (StatBlock, DistCursor) {
     (s, c)
 }
 
+/// Size and CRC-32 of a whole file, told the length of each chunk as it is read (the scrub
+/// paces its reads with it).
+pub fn file_crc(p: &Path, mut each_chunk: impl FnMut(u64)) -> io::Result<(u64, u32)> {
+    use std::io::Read;
+    let mut f = File::open(p)?;
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok((total, h.finalize()));
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+        each_chunk(n as u64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
