@@ -517,9 +517,8 @@ pub fn fdfs_exporter(args: &[String]) -> i32 {
         }
     );
     if s.daemon {
-        if let Err(e) = nix::unistd::daemon(false, false) {
-            log::error!("run as daemon fail: {e}");
-            return e as i32;
+        if let Err(code) = super::run_as_daemon() {
+            return code;
         }
     }
     let bind = s.bind_addr.clone().unwrap_or_default();

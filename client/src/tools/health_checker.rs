@@ -224,9 +224,8 @@ pub fn fdfs_health_checker(args: &[String]) -> i32 {
     let _ = std::io::stdout().flush();
     let stop = super::stop_flag();
     if daemon {
-        if let Err(e) = nix::unistd::daemon(false, false) {
-            log::error!("run as daemon fail: {e}");
-            return e as i32;
+        if let Err(code) = super::run_as_daemon() {
+            return code;
         }
     }
     let mut alerts = Alerts::default();

@@ -68,6 +68,14 @@ fn load_monitoring_client(conf: &str) -> Result<Client, i32> {
     }
 }
 
+/// `-d`: detach from the terminal as upstream's monitoring programs do; Err holds the exit code.
+fn run_as_daemon() -> Result<(), i32> {
+    nix::unistd::daemon(false, false).map_err(|e| {
+        log::error!("run as daemon fail: {e}");
+        e as i32
+    })
+}
+
 /// A flag SIGINT and SIGTERM raise, for the monitoring programs' loops.
 fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
