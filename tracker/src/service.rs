@@ -893,11 +893,10 @@ impl Tracker {
 
     // ---- client queries -------------------------------------------------------------------
 
-    /// The four QUERY_STORE commands: with or without a group, one storage or all of them.
-    /// The address of `s` handed to a client at `peer_ip`: for a storage listed with several
+    /// The address of `s` handed to the client on `conn`: for a storage listed with several
     /// IPs, the one of the same class as the client's (upstream, cluster-protocol.md 7.4), else
     /// the first listed; otherwise the address it joined from.
-    fn addr_for(&self, s: &crate::state::StorageServer, peer_ip: &str) -> ServerAddr {
+    fn addr_for(&self, s: &crate::state::StorageServer, conn: &Conn) -> ServerAddr {
         let listed = self
             .cfg
             .use_storage_id
@@ -906,7 +905,7 @@ impl Tracker {
             .filter(|e| e.ips.len() > 1);
         let ip = match listed {
             Some(e) => {
-                let class = address_class(peer_ip);
+                let class = address_class(&conn.peer_ip());
                 e.ips
                     .iter()
                     .find(|ip| address_class(ip) == class)
@@ -918,6 +917,7 @@ impl Tracker {
         ServerAddr { ip, port: s.port }
     }
 
+    /// The four QUERY_STORE commands: with or without a group, one storage or all of them.
     fn query_store(&self, conn: &Conn, command: u8, body: &[u8]) -> Reply {
         let with_group = matches!(
             command,
@@ -952,7 +952,7 @@ impl Tracker {
             let path = select::store_path(g, first, &self.cfg)?;
             let servers = w
                 .iter()
-                .map(|&i| self.addr_for(&g.storages[i], &conn.peer_ip()))
+                .map(|&i| self.addr_for(&g.storages[i], conn))
                 .collect();
             return Ok(StoreAllReply {
                 group,
@@ -966,7 +966,7 @@ impl Tracker {
         let path = select::store_path(g, idx, &self.cfg)?;
         Ok(StoreReply {
             group,
-            server: self.addr_for(&g.storages[idx], &conn.peer_ip()),
+            server: self.addr_for(&g.storages[idx], conn),
             store_path_index: path,
             width,
         }
@@ -992,7 +992,7 @@ impl Tracker {
         let idx = select::fetch_servers(g, &name, all, fdfs_common::now(), &self.cfg)?;
         let servers = idx
             .iter()
-            .map(|&i| self.addr_for(&g.storages[i], &conn.peer_ip()))
+            .map(|&i| self.addr_for(&g.storages[i], conn))
             .collect();
         Ok(FetchReply {
             group: req.group,
@@ -1010,7 +1010,7 @@ impl Tracker {
         let i = select::update_server(g, &name, &self.cfg)?;
         Ok(FetchReply {
             group: req.group,
-            servers: vec![self.addr_for(&g.storages[i], &conn.peer_ip())],
+            servers: vec![self.addr_for(&g.storages[i], conn)],
             width: self.width(),
         }
         .to_bytes())
