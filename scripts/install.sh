@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install rfdfs where an operator's FastDFS lives, under upstream's names:
 #   PREFIX/usr/bin/            fdfs_trackerd, fdfs_storaged and every fdfs_* tool (+ rfdfs_bench,
-#                              rfdfs_http_url)
+#                              rfdfs_http_url, rfdfs_admin)
 #   PREFIX/etc/fdfs/           tracker.conf, storage.conf, client.conf, http.conf, mime.types,
 #                              storage_ids.conf: each also as <name>.sample; an existing file is
 #                              never overwritten (the new sample is put beside it)
@@ -28,7 +28,7 @@ touch "$manifest"
 record() { grep -qxF "$1" "$manifest" || echo "$1" >> "$manifest"; }
 
 echo "== binaries -> $prefix/usr/bin"
-for b in "$bin_dir"/fdfs_* "$bin_dir"/rfdfs_bench "$bin_dir"/rfdfs_http_url; do
+for b in "$bin_dir"/fdfs_* "$bin_dir"/rfdfs_bench "$bin_dir"/rfdfs_http_url "$bin_dir"/rfdfs_admin; do
     [ -f "$b" ] && [ -x "$b" ] || continue
     name=$(basename "$b")
     # a new inode, so that running daemons keep their old binary until restarted

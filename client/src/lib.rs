@@ -541,6 +541,14 @@ impl Client {
             .map_err(|e| NetError::Protocol(e.to_string()))
     }
 
+    /// RFDFS_STATUS of an rfdfs storage (a C storage refuses it).
+    pub fn rfdfs_status(&self, addr: &HostPort) -> NetResult<fdfs_common::proto::rfdfs::Status> {
+        let c = self.connect(addr)?;
+        let body = self.exchange(c, cmd::RFDFS_STATUS, &[])?;
+        fdfs_common::proto::rfdfs::Status::from_bytes(&body)
+            .map_err(|e| NetError::Protocol(e.to_string()))
+    }
+
     pub fn active_test(&self, addr: &HostPort) -> NetResult<()> {
         let c = self.connect(addr)?;
         self.exchange(c, cmd::ACTIVE_TEST, &[]).map(|_| ())

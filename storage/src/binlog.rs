@@ -3,7 +3,7 @@
 //! started here. Lines are written whole with one `write` on an `O_APPEND` descriptor, so a
 //! crash can never leave a torn line in the middle of the file.
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Write};
@@ -15,6 +15,26 @@ pub const ROTATE_SIZE: u64 = 1 << 30;
 /// rfdfs's own: the time before which deletes were forgotten, so that a restart does not load
 /// the tombstones of every delete the binlog holds (ignored by upstream)
 pub const TOMBSTONE_HORIZON_FILE: &str = "rfdfs_tombstone_horizon.dat";
+
+/// A place in the binlog: (file index, byte offset), ordered as the lines are.
+pub type Position = (u32, u64);
+
+thread_local! {
+    /// Where the last line this thread wrote ends. A worker serves one request at a time, so
+    /// after a command this covers every line the command wrote (`write_ack_copies` waits until
+    /// the peers are past it) without each command handing positions back.
+    static LAST_END: std::cell::Cell<Option<Position>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forget this thread's last written position (before a request is served).
+pub fn clear_last_end() {
+    LAST_END.with(|c| c.set(None));
+}
+
+/// The end of the last line this thread wrote since `clear_last_end`, if any.
+pub fn last_end() -> Option<Position> {
+    LAST_END.with(|c| c.get())
+}
 
 pub mod op {
     pub const CREATE: char = 'C';
@@ -41,6 +61,9 @@ struct Current {
 pub struct Binlog {
     dir: PathBuf,
     cur: Mutex<Current>,
+    /// woken whenever lines become visible to sync readers, so that a sync thread sends a
+    /// change at once instead of at its next poll (`write_ack_copies` waits on that)
+    visible: Condvar,
     /// lines known to be on disk; one fdatasync covers every line written before it
     synced: Mutex<u64>,
     /// fdatasync each line before its change is made (`fsync_after_written_bytes` > 0);
@@ -98,6 +121,7 @@ impl Binlog {
                 written: 0,
                 pending: BTreeSet::new(),
             }),
+            visible: Condvar::new(),
             synced: Mutex::new(0),
             durable,
             deleted: Mutex::new(std::collections::HashMap::new()),
@@ -202,6 +226,16 @@ impl Binlog {
         (cur.index, cur.pending.first().copied().unwrap_or(cur.size))
     }
 
+    /// Wait up to `timeout` for the visible end to move past `at`; returns the visible end.
+    pub fn wait_visible_past(&self, at: Position, timeout: std::time::Duration) -> Position {
+        let mut cur = self.cur.lock();
+        let end = |c: &Current| (c.index, c.pending.first().copied().unwrap_or(c.size));
+        if end(&cur) == at {
+            self.visible.wait_for(&mut cur, timeout);
+        }
+        end(&cur)
+    }
+
     fn sync_to(&self, seq: u64) {
         let mut synced = self.synced.lock();
         if *synced >= seq {
@@ -238,6 +272,8 @@ impl Binlog {
         cur.pending.insert(start);
         cur.size += line.len() as u64;
         cur.written += 1;
+        let end = (cur.index, cur.size);
+        LAST_END.with(|c| c.set(Some(end)));
         (cur.written, Some(start))
     }
 
@@ -262,6 +298,7 @@ impl Binlog {
     fn done(&self, start: Option<u64>) {
         if let Some(s) = start {
             self.cur.lock().pending.remove(&s);
+            self.visible.notify_all();
         }
     }
 

@@ -18,8 +18,10 @@
 
 pub mod access_log;
 pub mod binlog;
+pub mod copies;
 pub mod http;
 pub mod metrics;
+pub mod reconcile;
 pub mod recovery;
 pub mod replica;
 pub mod reporter;
@@ -484,6 +486,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
             .spawn(move || scrub::run(&r, rate))
             .expect("spawn scrub")
     });
+    let reconciler = (cfg.reconcile_interval > 0).then(|| {
+        let r = Arc::clone(&rep);
+        let interval = cfg.reconcile_interval;
+        std::thread::Builder::new()
+            .name("reconcile".into())
+            .spawn(move || reconcile::run(&r, interval))
+            .expect("spawn reconcile")
+    });
     let stat_path = data.join(store::STAT_FILE);
     let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
@@ -568,7 +578,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         let _ = h.join();
     }
     binlog_compression.finish();
-    if let Some(h) = scrubber {
+    for h in [scrubber, reconciler].into_iter().flatten() {
         let _ = h.join();
     }
     let _ = watcher.join();

@@ -164,6 +164,109 @@ fn render(rep: &Reporter, out: &mut Exposition) {
             v.load(std::sync::atomic::Ordering::Relaxed) as f64,
         );
     }
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let load_i = |a: &std::sync::atomic::AtomicI64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let progress = match load(&scrub.subdirs_total) {
+        0 => 0.0,
+        total => load(&scrub.subdirs_done) as f64 / total as f64,
+    };
+    let rec = &st.reconcile;
+    // (family, type, help, value)
+    let state: [(&str, &str, &str, f64); 15] = [
+        (
+            "scrub_passes_total",
+            "counter",
+            "Full scrub passes over every store path.",
+            load(&scrub.passes) as f64,
+        ),
+        (
+            "scrub_pass_progress_ratio",
+            "gauge",
+            "Share of the sub directories the current scrub pass has done.",
+            progress,
+        ),
+        (
+            "scrub_last_pass_end_timestamp_seconds",
+            "gauge",
+            "When the last full scrub pass ended (0: none yet).",
+            load_i(&scrub.last_pass_end) as f64,
+        ),
+        (
+            "write_ack_copies",
+            "gauge",
+            "Members that must hold a change before it is answered (write_ack_copies).",
+            st.cfg.write_ack_copies as f64,
+        ),
+        (
+            "copies_confirmed_total",
+            "counter",
+            "Changes answered once write_ack_copies members held them.",
+            load(&st.copies.confirmed) as f64,
+        ),
+        (
+            "copies_failed_total",
+            "counter",
+            "Changes refused (and undone) because too few members took them.",
+            load(&st.copies.failed) as f64,
+        ),
+        (
+            "reconcile_passes_total",
+            "counter",
+            "Reconcile passes.",
+            load(&rec.passes) as f64,
+        ),
+        (
+            "reconcile_last_pass_end_timestamp_seconds",
+            "gauge",
+            "When the last reconcile pass ended (0: none yet).",
+            load_i(&rec.last_pass_end) as f64,
+        ),
+        (
+            "reconcile_last_pass_seconds",
+            "gauge",
+            "How long the last reconcile pass took.",
+            load(&rec.last_pass_millis) as f64 / 1000.0,
+        ),
+        (
+            "reconcile_last_pass_files",
+            "gauge",
+            "Files this member listed on the last reconcile pass.",
+            load(&rec.last_pass_files) as f64,
+        ),
+        (
+            "reconcile_last_pass_differences",
+            "gauge",
+            "Differences with the members found on the last reconcile pass.",
+            load(&rec.last_pass_differences) as f64,
+        ),
+        (
+            "reconcile_differences_total",
+            "counter",
+            "Files a member held and this one lacked or held at another size.",
+            load(&rec.differences) as f64,
+        ),
+        (
+            "reconcile_fetched_total",
+            "counter",
+            "Files reconcile fetched from a member.",
+            load(&rec.fetched) as f64,
+        ),
+        (
+            "reconcile_deleted_kept_away_total",
+            "counter",
+            "Missing files not fetched because a delete of them is recorded here.",
+            load(&rec.deleted_kept_away) as f64,
+        ),
+        (
+            "reconcile_failed_fetches_total",
+            "counter",
+            "Fetches reconcile tried and that failed.",
+            load(&rec.failed_fetches) as f64,
+        ),
+    ];
+    for (name, kind, help, v) in state {
+        out.single(name, kind, help, v);
+    }
 
     // how far behind this storage's binlog each member's mark file is
     let end = st.binlog.visible_end();
@@ -210,6 +313,30 @@ fn render(rep: &Reporter, out: &mut Exposition) {
         });
         out.family_of(name, "gauge", help, samples);
     }
+    // how far each member has answered this storage's changes (write_ack_copies counts these)
+    let reached = st.copies.positions();
+    out.family_of(
+        "peer_unconfirmed_bytes",
+        "gauge",
+        "Binlog bytes each member has not answered yet (0 when it has every change).",
+        reached.iter().map(|(peer, at)| {
+            let behind = if at.0 == end.0 {
+                end.1.saturating_sub(at.1)
+            } else {
+                lag_of(
+                    rep,
+                    &Mark {
+                        binlog_index: at.0,
+                        binlog_offset: at.1,
+                        ..Default::default()
+                    },
+                    end,
+                )
+                .0
+            };
+            ([("peer", peer.as_str())], behind as f64)
+        }),
+    );
 }
 
 /// Binlog bytes from `mark` to `end` (index, offset), and the age of the first of them.

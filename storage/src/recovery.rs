@@ -238,3 +238,28 @@ pub fn repair_requested(storage: &Storage, index: usize) -> bool {
     let p = storage.store.data_dir(index).join(REPAIR_REQUEST);
     p.exists() && std::fs::remove_file(&p).is_ok()
 }
+
+/// A file's whole content from a peer, in memory (a trunk file's: small by definition);
+/// `None` when the peer does not have it.
+pub(crate) fn fetch_bytes(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    name: &str,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let st = &rep.storage;
+    let mut s = st.connect_to(&peer.ip, peer.port as u16)?;
+    let req = DownloadReq {
+        offset: 0,
+        count: 0,
+        group: st.group.clone(),
+        filename: name.into(),
+    };
+    match net::request(&mut s, cmd::DOWNLOAD_FILE, &req.to_bytes()) {
+        Ok(b) => {
+            net::quit(s);
+            Ok(Some(b))
+        }
+        Err(net::NetError::Status(s)) if s == errno::ENOENT => Ok(None),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}

@@ -8,6 +8,7 @@
 //! the connection is closed, since the unread bytes would otherwise be taken for a header.
 
 use crate::binlog::op;
+use crate::copies::{Kept, Undo};
 use crate::replica::SyncSession;
 use crate::storage::{io_errno, meta_path, Fail, Storage};
 use crate::store::NewFile;
@@ -112,6 +113,14 @@ impl Storage {
             .store
             .choose_path(req.store_path_index, reserved)
             .ok_or(Fail::early(errno::ENOSPC))?;
+        if let Err(code) = self.enough_members() {
+            self.count(
+                total_idx,
+                false,
+                Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
+            );
+            return Err(Fail::early(code));
+        }
         if !self.reserved_ok(path_index, req.file_size) {
             self.count(
                 total_idx,
@@ -128,6 +137,10 @@ impl Storage {
             }
             None => self.upload_into_plain_file(conn, path_index, &req, &source, &x7, appender),
         };
+        let stored = stored.and_then(|name| {
+            self.await_copies(Undo::Created(vec![name.clone()]))
+                .map(|()| name)
+        });
         self.count(
             total_idx,
             stored.is_ok(),
@@ -281,6 +294,7 @@ impl Storage {
         if !self.reserved_ok(ln.store_path_index, size) {
             return Err(fail(errno::ENOSPC));
         }
+        self.enough_members().map_err(fail)?;
         let use_link = self.params.read().store_slave_file_use_link;
         // with links, the content goes where a normal upload to this store path would
         let subdir = self.store.choose_subdir("");
@@ -346,6 +360,9 @@ impl Storage {
         }
         drop(new);
         self.sync_parent(&slave_path);
+        let created = linked.into_iter().chain([slave.clone()]).collect();
+        self.await_copies(Undo::Created(created))
+            .inspect_err(|_| count_failure())?;
         self.count(
             stat::TOTAL_UPLOAD_COUNT,
             true,
@@ -426,15 +443,17 @@ impl Storage {
         }
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
-        let path = self.appender_path(&name).map_err(|c| {
+        let fail = |c| {
             self.count(
                 stat::TOTAL_APPEND_COUNT,
                 false,
                 Some((stat::TOTAL_APPEND_BYTES, size)),
             );
             Fail::early(c)
-        })?;
-        let _g = self.lock_for(&name);
+        };
+        let path = self.appender_path(&name).map_err(fail)?;
+        self.enough_members().map_err(fail)?;
+        let g = self.lock_for(&name);
         let opened = OpenOptions::new().append(true).open(&path);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let mut f = opened.map_err(|e| Fail::early(io_errno(&e)))?;
@@ -459,6 +478,20 @@ impl Storage {
                 return Err(why);
             }
         }
+        drop(g);
+        let undo = Undo::Content {
+            name,
+            path,
+            len: old,
+            saved: None,
+        };
+        self.await_copies(undo).inspect_err(|_| {
+            self.count(
+                stat::TOTAL_APPEND_COUNT,
+                false,
+                Some((stat::TOTAL_APPEND_BYTES, size)),
+            );
+        })?;
         self.count(
             stat::TOTAL_APPEND_COUNT,
             true,
@@ -493,14 +526,25 @@ impl Storage {
         };
         let fail = |c| failed(Fail::early(c));
         let path = self.appender_path(&name).map_err(fail)?;
-        let _g = self.lock_for(&name);
-        let opened = OpenOptions::new().write(true).open(&path);
+        self.enough_members().map_err(fail)?;
+        let g = self.lock_for(&name);
+        let opened = OpenOptions::new().read(true).write(true).open(&path);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let mut f = opened.map_err(|e| fail(io_errno(&e)))?;
         let cur = f.metadata().map(|m| m.len()).unwrap_or(0);
         if head.offset as u64 > cur {
             return Err(fail(errno::EINVAL));
         }
+        // what the change overwrites, should it have to be taken back
+        let saved = if self.acks_copies() {
+            let at = head.offset as u64;
+            let mut old = vec![0u8; (cur - at).min(size as u64) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut old, at)
+                .map_err(|e| fail(io_errno(&e)))?;
+            Some((at, old))
+        } else {
+            None
+        };
         if size > 0 {
             let _intent = self.binlog.intent(
                 fdfs_common::now(),
@@ -518,6 +562,14 @@ impl Storage {
                 return Err(failed(why));
             }
         }
+        drop(g);
+        let undo = Undo::Content {
+            name,
+            path,
+            len: cur,
+            saved,
+        };
+        self.await_copies(undo).map_err(failed)?;
         self.count(
             stat::TOTAL_MODIFY_COUNT,
             true,
@@ -536,12 +588,23 @@ impl Storage {
             Fail::done(c)
         };
         let path = self.appender_path(&req.filename).map_err(fail)?;
-        let _g = self.lock_for(&req.filename);
+        self.enough_members().map_err(fail)?;
+        let g = self.lock_for(&req.filename);
         let f = OpenOptions::new()
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| fail(io_errno(&e)))?;
         let old = f.metadata().map(|m| m.len() as i64).unwrap_or(0);
+        // the bytes a shrink cuts off, should it have to be taken back
+        let saved = if self.acks_copies() && req.new_size < old {
+            let mut tail = vec![0u8; (old - req.new_size) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut tail, req.new_size as u64)
+                .map_err(|e| fail(io_errno(&e)))?;
+            Some((req.new_size as u64, tail))
+        } else {
+            None
+        };
         if old != req.new_size {
             let _intent = self.binlog.intent(
                 fdfs_common::now(),
@@ -553,6 +616,16 @@ impl Storage {
                 .map_err(|e| fail(io_errno(&e)))?;
             let _ = self.sync_file(&f);
         }
+        drop(g);
+        let undo = Undo::Content {
+            name: req.filename.clone(),
+            path,
+            len: old as u64,
+            saved,
+        };
+        self.await_copies(undo).inspect_err(|_| {
+            self.count(stat::TOTAL_TRUNCATE_COUNT, false, None);
+        })?;
         self.count(stat::TOTAL_TRUNCATE_COUNT, true, None);
         Ok(Vec::new())
     }
@@ -659,56 +732,101 @@ impl Storage {
             self.count(stat::TOTAL_DELETE_COUNT, false, None);
             Fail::done(c)
         };
-        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
-        let now = fdfs_common::now();
-        let trunk = RemoteName::decode(&req.filename)
-            .ok()
-            .and_then(|rn| TrunkSlot::of_name(&rn).map(|slot| slot.block(&rn)));
-        if let Some(block) = trunk {
-            let _g = self.lock_for(&req.filename);
-            let stored = self
-                .store
-                .open_stored(&ln, &req.filename)
-                .map_err(|e| fail(io_errno(&e)))?;
-            let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
-            self.zero_slot(&ln, &stored)
-                .map_err(|e| fail(io_errno(&e)))?;
-            // the source storage gives the slot back; replicas only zero theirs
-            self.free_slot(&block);
-            self.count(stat::TOTAL_DELETE_COUNT, true, None);
-            return Ok(Vec::new());
-        }
-        let path = self.store.local_path(&ln);
-        let md = std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
-        // a slave stored as a link takes its target along; any other link (a dedup link from
-        // a C cluster with check_file_duplicate, whose target other names share) goes alone
-        if md.file_type().is_symlink() && is_slave_name(&req.filename) {
-            if let Ok(target) = std::fs::read_link(&path) {
-                if let Some(target_name) = self.logical_name_of(&target) {
-                    if target.exists() {
-                        let _intent = self.binlog.intent(now, op::DELETE, &target_name, "");
-                        let _ = std::fs::remove_file(&target);
-                    }
-                }
-            }
-        }
-        // lines first: the sync sender skips a delete whose file still exists locally, so a
-        // crash in between leaves every member with the file rather than only some
-        let _intent = self.binlog.intent(now, op::DELETE, &req.filename, "");
-        std::fs::remove_file(&path).map_err(|e| fail(io_errno(&e)))?;
-        let mpath = meta_path(&path);
-        if mpath.exists() {
-            let _intent = self
-                .binlog
-                .intent(now, op::DELETE, &format!("{}-m", req.filename), "");
-            let _ = std::fs::remove_file(&mpath);
-        }
+        self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        self.enough_members().map_err(fail)?;
+        let kept = self
+            .delete_stored(&req.filename, fdfs_common::now(), self.acks_copies())
+            .map_err(fail)?;
+        self.await_copies(Undo::Deleted(kept)).inspect_err(|_| {
+            self.count(stat::TOTAL_DELETE_COUNT, false, None);
+        })?;
         self.count(stat::TOTAL_DELETE_COUNT, true, None);
         Ok(Vec::new())
     }
 
+    /// Delete `name` here and record it (its metadata file, and a slave link's target, go
+    /// along). With `keep`, what was deleted is kept aside, to be given back should the delete
+    /// be taken back (`write_ack_copies`).
+    pub(crate) fn delete_stored(&self, name: &str, now: i64, keep: bool) -> Result<Vec<Kept>, u8> {
+        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|_| errno::EINVAL)?;
+        let mut kept = Vec::new();
+        let trunk = RemoteName::decode(name)
+            .ok()
+            .and_then(|rn| TrunkSlot::of_name(&rn).map(|slot| (slot, slot.block(&rn))));
+        if let Some((slot, block)) = trunk {
+            let _g = self.lock_for(name);
+            let stored = self
+                .store
+                .open_stored(&ln, name)
+                .map_err(|e| io_errno(&e))?;
+            let trunk_path = self.store.trunk_file_path(&ln, &slot);
+            let saved = if keep {
+                let mut bytes = vec![0u8; slot.alloc_size as usize];
+                std::os::unix::fs::FileExt::read_exact_at(
+                    &*stored.file,
+                    &mut bytes,
+                    u64::from(slot.offset),
+                )
+                .map_err(|e| io_errno(&e))?;
+                Some(bytes)
+            } else {
+                None
+            };
+            let _intent = self.binlog.intent(now, op::DELETE, name, "");
+            self.zero_slot(&ln, &stored).map_err(|e| io_errno(&e))?;
+            match saved {
+                // the slot stays taken until the delete is confirmed
+                Some(bytes) => kept.push(Kept::Slot {
+                    name: name.to_string(),
+                    trunk_path,
+                    offset: u64::from(slot.offset),
+                    bytes,
+                    block,
+                }),
+                // the source storage gives the slot back; replicas only zero theirs
+                None => self.free_slot(&block),
+            }
+            return Ok(kept);
+        }
+        let path = self.store.local_path(&ln);
+        let md = std::fs::symlink_metadata(&path).map_err(|e| io_errno(&e))?;
+        let mut remove = |name: &str, path: &Path| -> Result<(), u8> {
+            // lines first: the sync sender skips a delete whose file still exists locally, so
+            // a crash in between leaves every member with the file rather than only some
+            let _intent = self.binlog.intent(now, op::DELETE, name, "");
+            if keep {
+                let aside = self.keep_aside(ln.store_path_index, path)?;
+                kept.push(Kept::File {
+                    name: name.to_string(),
+                    path: path.to_path_buf(),
+                    aside,
+                });
+                Ok(())
+            } else {
+                std::fs::remove_file(path).map_err(|e| io_errno(&e))
+            }
+        };
+        // a slave stored as a link takes its target along; any other link (a dedup link from
+        // a C cluster with check_file_duplicate, whose target other names share) goes alone
+        if md.file_type().is_symlink() && is_slave_name(name) {
+            if let Ok(target) = std::fs::read_link(&path) {
+                if let Some(target_name) = self.logical_name_of(&target) {
+                    if target.exists() {
+                        let _ = remove(&target_name, &target);
+                    }
+                }
+            }
+        }
+        remove(name, &path)?;
+        let mpath = meta_path(&path);
+        if mpath.exists() {
+            let _ = remove(&format!("{name}-m"), &mpath);
+        }
+        Ok(kept)
+    }
+
     /// Logical name of an absolute path inside one of our store paths.
-    fn logical_name_of(&self, p: &Path) -> Option<String> {
+    pub(crate) fn logical_name_of(&self, p: &Path) -> Option<String> {
         for (i, sp) in self.store.paths.iter().enumerate() {
             if let Ok(rel) = p.strip_prefix(sp.join("data")) {
                 return Some(format!("M{i:02X}/{}", rel.to_string_lossy()));
@@ -730,34 +848,49 @@ impl Storage {
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
         let path = self.store.local_path(&ln);
         std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        self.enough_members().map_err(fail)?;
         let mpath = meta_path(&path);
         let mname = format!("{}-m", req.filename);
         let now = fdfs_common::now();
-        let _g = self.lock_for(&mname);
-        let existed = mpath.exists();
+        let g = self.lock_for(&mname);
+        let old = match std::fs::read(&mpath) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(io_errno(&e))),
+        };
         if req.metadata.is_empty() {
-            if req.op == b'O' && existed {
+            if req.op == b'O' && old.is_some() {
                 let _intent = self.binlog.intent(now, op::DELETE, &mname, "");
                 std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
             }
-            self.count(stat::TOTAL_SET_META_COUNT, true, None);
-            return Ok(Vec::new());
-        }
-        let new_items = metadata::unpack(&req.metadata);
-        let items = if req.op == b'M' && existed {
-            let old = std::fs::read(&mpath).map_err(|e| fail(io_errno(&e)))?;
-            metadata::merge(metadata::unpack(&old), new_items)
         } else {
-            metadata::sorted(new_items)
+            let new_items = metadata::unpack(&req.metadata);
+            let items = match &old {
+                Some(old) if req.op == b'M' => metadata::merge(metadata::unpack(old), new_items),
+                _ => metadata::sorted(new_items),
+            };
+            let _intent = self.binlog.intent(
+                now,
+                if old.is_some() {
+                    op::UPDATE
+                } else {
+                    op::CREATE
+                },
+                &mname,
+                "",
+            );
+            crate::store::write_atomic(&mpath, &metadata::pack(&items))
+                .map_err(|e| fail(io_errno(&e)))?;
+        }
+        drop(g);
+        let undo = Undo::Metadata {
+            name: mname,
+            path: mpath,
+            old,
         };
-        let _intent = self.binlog.intent(
-            now,
-            if existed { op::UPDATE } else { op::CREATE },
-            &mname,
-            "",
-        );
-        crate::store::write_atomic(&mpath, &metadata::pack(&items))
-            .map_err(|e| fail(io_errno(&e)))?;
+        self.await_copies(undo).inspect_err(|_| {
+            self.count(stat::TOTAL_SET_META_COUNT, false, None);
+        })?;
         self.count(stat::TOTAL_SET_META_COUNT, true, None);
         Ok(Vec::new())
     }
@@ -865,6 +998,7 @@ impl Storage {
         body: &[u8],
     ) -> Result<Answer, Fail> {
         use Answer::Reply;
+        crate::binlog::clear_last_end();
         match h.cmd {
             cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h).map(Reply),
             cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h).map(Reply),
@@ -897,6 +1031,9 @@ impl Storage {
             cmd::TRUNK_GET_BINLOG_SIZE => self.trunk_get_binlog_size(body).map(Reply),
             cmd::TRUNK_DELETE_BINLOG_MARKS => self.trunk_delete_binlog_marks(body).map(Reply),
             // a stream of unannounced length: it ends when we close, and so does a refusal
+            cmd::RECONCILE_DIGESTS => self.reconcile_digests(body).map(Reply),
+            cmd::RECONCILE_LISTING => self.reconcile_listing(body).map(Reply),
+            cmd::RFDFS_STATUS => self.rfdfs_status().map(Reply),
             cmd::FETCH_ONE_PATH_BINLOG => match self.fetch_one_path_binlog(conn, body) {
                 Ok(()) => Ok(Answer::SentThenClose),
                 Err(f) => Err(f.then_close()),

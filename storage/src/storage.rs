@@ -3,7 +3,7 @@
 //! durable-write and body-receiving helpers. Command handlers live in `service` (client
 //! commands) and `replica` (commands from other members of the group).
 
-use crate::binlog::Binlog;
+use crate::binlog::{Binlog, Position};
 use crate::store::{NewFile, Store, Stored};
 use fdfs_common::codec::DecodeError;
 use fdfs_common::config::{ReservedSpace, StorageConfig};
@@ -312,6 +312,10 @@ pub struct Storage {
     pub(crate) pool: fdfs_common::net::ConnPool,
     /// what the scrub found and did (`scrub_bytes_per_second`)
     pub scrub: ScrubStats,
+    /// how far each peer has taken this member's changes (`write_ack_copies`)
+    pub copies: Copies,
+    /// what reconcile (`reconcile_interval`) found and fetched
+    pub reconcile: ReconcileStats,
 }
 
 /// What the scrub (`scrub_bytes_per_second`) did since the daemon started, served on
@@ -323,6 +327,78 @@ pub struct ScrubStats {
     pub corrupt: AtomicU64,
     pub repaired: AtomicU64,
     pub unrepairable: AtomicU64,
+    /// full passes over every store path
+    pub passes: AtomicU64,
+    /// sub directories of the current pass done, of all of them
+    pub subdirs_done: AtomicU64,
+    pub subdirs_total: AtomicU64,
+    /// when the last full pass ended (unix time; 0: none yet)
+    pub last_pass_end: std::sync::atomic::AtomicI64,
+}
+
+/// `write_ack_copies`: how far through this member's binlog each peer has answered.
+#[derive(Default)]
+pub struct Copies {
+    pub(crate) reached: Mutex<HashMap<String, Position>>,
+    pub(crate) moved: parking_lot::Condvar,
+    /// changes answered once enough members held them
+    pub confirmed: AtomicU64,
+    /// changes refused because too few members were ACTIVE or answered in time
+    pub failed: AtomicU64,
+}
+
+impl Copies {
+    /// A peer's sync thread: every line before `at` has been applied there (or had nothing to
+    /// send).
+    pub fn reached(&self, peer: &str, at: Position) {
+        let mut r = self.reached.lock();
+        match r.get_mut(peer) {
+            Some(p) if *p == at => return,
+            Some(p) => *p = at,
+            None => {
+                r.insert(peer.to_string(), at);
+            }
+        }
+        drop(r);
+        self.moved.notify_all();
+    }
+
+    /// How far each peer has got, for `/metrics` and `rfdfs_admin`.
+    pub fn positions(&self) -> Vec<(String, Position)> {
+        let mut v: Vec<_> = self
+            .reached
+            .lock()
+            .iter()
+            .map(|(k, p)| (k.clone(), *p))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// What reconcile did since the daemon started, for `/metrics` and `rfdfs_admin`.
+#[derive(Default)]
+pub struct ReconcileStats {
+    pub passes: AtomicU64,
+    /// when the last pass ended (unix time; 0: none yet)
+    pub last_pass_end: std::sync::atomic::AtomicI64,
+    pub last_pass_millis: AtomicU64,
+    /// sub directories walked, files listed, on the last pass
+    pub last_pass_files: AtomicU64,
+    /// files a peer held and this member lacked, or held at another size
+    pub differences: AtomicU64,
+    pub last_pass_differences: AtomicU64,
+    /// files fetched from a peer
+    pub fetched: AtomicU64,
+    pub last_pass_fetched: AtomicU64,
+    /// missing files left alone because a delete is recorded here
+    pub deleted_kept_away: AtomicU64,
+    pub failed_fetches: AtomicU64,
+    /// each store path's digests from this member's last walk, and when it was made: a peer's
+    /// RECONCILE_DIGESTS is answered from it while younger than `reconcile_interval`, so that
+    /// each member walks its tree about once per interval, not once per member
+    pub(crate) walked:
+        Mutex<HashMap<usize, (std::time::Instant, fdfs_common::proto::rfdfs::Digests)>>,
 }
 
 pub fn meta_path(p: &Path) -> PathBuf {
@@ -352,6 +428,8 @@ impl Storage {
         Storage {
             pool,
             scrub: Default::default(),
+            copies: Default::default(),
+            reconcile: Default::default(),
             access_log,
             group: cfg.group_name.clone(),
             cfg,
@@ -375,6 +453,17 @@ impl Storage {
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
             metrics: Default::default(),
         }
+    }
+
+    /// The other members of the group that are ACTIVE, as the tracker last listed them.
+    pub(crate) fn active_peers(&self) -> Vec<fdfs_common::proto::cluster::Brief> {
+        let me = self.my_id.read().clone();
+        self.members
+            .read()
+            .iter()
+            .filter(|b| b.id != me && b.status == fdfs_common::proto::status::ACTIVE)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {

@@ -641,11 +641,22 @@ impl PeerSync {
                         mark.save(&path);
                         saved = mark.clone();
                     }
+                    let at = (reader.index, reader.offset);
+                    self.storage().copies.reached(&self.peer.id, at);
                     if last_io.elapsed() >= idle_probe {
                         net::request(&mut sock, cmd::ACTIVE_TEST, &[])?;
                         last_io = Instant::now();
                     }
-                    std::thread::sleep(wait);
+                    // woken by a new line at once: a change waiting for its copies
+                    // (write_ack_copies) is sent without a poll's delay. A line that became
+                    // visible since the read is read at once; a reader past the end (a mark
+                    // from a longer binlog) can only wait for the binlog to grow
+                    let end = self.storage().binlog.visible_end();
+                    if end == at {
+                        self.storage().binlog.wait_visible_past(at, wait);
+                    } else if end < at {
+                        std::thread::sleep(wait);
+                    }
                 }
                 Next::Invalid(line, len) => {
                     // upstream's default: a record that cannot be read stops this peer's sync
@@ -680,6 +691,9 @@ impl PeerSync {
                         last_io = Instant::now();
                     }
                     reader.offset += len;
+                    self.storage()
+                        .copies
+                        .reached(&self.peer.id, (reader.index, reader.offset));
                     if mark.sync_row_count - rows_at_save >= freq {
                         rows_at_save = mark.sync_row_count;
                         mark.at(&reader);

@@ -813,3 +813,96 @@ pub fn round_trip(client: &Client, data: &[u8], ext: &str) -> fdfs_client::FileI
     assert!(read_back(client, &id) == data, "{id} reads back different");
     id
 }
+
+/// Every stored file (data, `-m`, slaves) of a store path with its content hash.
+pub fn snapshot(store: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let data = store.join("data");
+    for h in std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().len() == 2)
+    {
+        for l in std::fs::read_dir(h.path()).unwrap().flatten() {
+            for f in std::fs::read_dir(l.path()).unwrap().flatten() {
+                let rel = f
+                    .path()
+                    .strip_prefix(&data)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes = std::fs::read(f.path()).unwrap_or_default();
+                out.insert(rel, content_digest(&bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Wait until every storage holds the same files as storage 0; returns the common snapshot.
+pub fn wait_converged(
+    c: &Cluster,
+    members: &[usize],
+    timeout: Duration,
+) -> std::collections::BTreeMap<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let snaps: Vec<_> = members
+            .iter()
+            .map(|&i| snapshot(&c.storages[i].store_paths[0]))
+            .collect();
+        if snaps.windows(2).all(|w| w[0] == w[1]) {
+            return snaps.into_iter().next().unwrap();
+        }
+        if Instant::now() > deadline {
+            for (i, s) in members.iter().zip(&snaps) {
+                eprintln!("storage {i}: {} files", s.len());
+            }
+            let a = &snaps[0];
+            for (k, s) in members.iter().zip(&snaps).skip(1) {
+                let missing: Vec<_> = a.keys().filter(|x| !s.contains_key(*x)).take(5).collect();
+                let extra: Vec<_> = s.keys().filter(|x| !a.contains_key(*x)).take(5).collect();
+                let differ: Vec<_> = a
+                    .keys()
+                    .filter(|x| s.get(*x).is_some_and(|v| v != &a[*x]))
+                    .take(5)
+                    .collect();
+                eprintln!("storage {k}: missing {missing:?} extra {extra:?} differ {differ:?}");
+                eprintln!("log:\n{}", c.storages[*k].daemon.log());
+            }
+            panic!("storages did not converge within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One sample of a storage's `/metrics` (`fdfs_storage_<name>`), -1 when absent.
+pub fn storage_metric(ip: &str, port: u16, name: &str) -> f64 {
+    let (status, _, body) = http_get(ip, port, "/metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("fdfs_storage_{name} ")))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(-1.0)
+}
+
+/// How [`snapshot`] names a file's content: its length and CRC32.
+pub fn content_digest(b: &[u8]) -> String {
+    format!("{}:{:08x}", b.len(), crc32fast::hash(b))
+}
+
+/// Wait until storage `i` has heard that another member is ACTIVE and sends it its changes
+/// (the tracker knows a member is ACTIVE before the other members do).
+pub fn wait_sees_a_peer(c: &Cluster, i: usize) {
+    let client = c.client();
+    wait_for(
+        "the storage to see a peer ACTIVE",
+        || {
+            let st = client.rfdfs_status(&c.storage_addr(i)).ok()?;
+            st.get("active_peers")
+                .is_some_and(|p| !p.is_empty())
+                .then_some(())
+        },
+        || c.storages[i].daemon.log(),
+    );
+}

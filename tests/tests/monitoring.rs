@@ -47,7 +47,7 @@ fn promtool_checks_the_config_and_tests_the_rules() {
     let out = run("promtool", &["check", "config", "prometheus.yml"], &dir);
     assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
     let out = run("promtool", &["check", "rules", "alerts.yml"], &dir);
-    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 9 rules found"), "{out}");
     let out = run("promtool", &["test", "rules", "alerts_test.yml"], &dir);
     assert!(out.contains("SUCCESS"), "{out}");
 }
@@ -197,7 +197,7 @@ fn prometheus_scrapes_a_cluster_with_the_shipped_config_and_rules() {
         || p.log(),
     );
     wait_for(
-        "seven rules evaluated",
+        "nine rules evaluated",
         || {
             let data = p.api("/api/v1/rules");
             let rules: Vec<serde_json::Value> = data["groups"]
@@ -209,7 +209,7 @@ fn prometheus_scrapes_a_cluster_with_the_shipped_config_and_rules() {
                 .iter()
                 .filter(|r| r["health"] == "ok" && r["lastEvaluation"] != "0001-01-01T00:00:00Z")
                 .count();
-            (rules.len() == 7 && evaluated == 7).then_some(())
+            (rules.len() == 9 && evaluated == 9).then_some(())
         },
         || format!("{}\n{}", p.api("/api/v1/rules"), p.log()),
     );

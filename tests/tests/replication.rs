@@ -3,68 +3,9 @@
 
 use fdfs_client::Content;
 use fdfs_client::Upload;
-use rfdfs_tests::{Cluster, ClusterOpts};
+use rfdfs_tests::{snapshot, wait_converged, Cluster, ClusterOpts};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Every stored file (data, `-m`, slaves) of a store path with its content hash.
-fn snapshot(store: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let data = store.join("data");
-    for h in std::fs::read_dir(&data)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().len() == 2)
-    {
-        for l in std::fs::read_dir(h.path()).unwrap().flatten() {
-            for f in std::fs::read_dir(l.path()).unwrap().flatten() {
-                let rel = f
-                    .path()
-                    .strip_prefix(&data)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let bytes = std::fs::read(f.path()).unwrap_or_default();
-                out.insert(rel, sha1_smol::Sha1::from(&bytes).digest().to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Wait until every storage holds the same files as storage 0; returns the common snapshot.
-fn wait_converged(c: &Cluster, members: &[usize], timeout: Duration) -> BTreeMap<String, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let snaps: Vec<_> = members
-            .iter()
-            .map(|&i| snapshot(&c.storages[i].store_paths[0]))
-            .collect();
-        if snaps.windows(2).all(|w| w[0] == w[1]) {
-            return snaps.into_iter().next().unwrap();
-        }
-        if Instant::now() > deadline {
-            for (i, s) in members.iter().zip(&snaps) {
-                eprintln!("storage {i}: {} files", s.len());
-            }
-            let a = &snaps[0];
-            for (k, s) in members.iter().zip(&snaps).skip(1) {
-                let missing: Vec<_> = a.keys().filter(|x| !s.contains_key(*x)).take(5).collect();
-                let extra: Vec<_> = s.keys().filter(|x| !a.contains_key(*x)).take(5).collect();
-                let differ: Vec<_> = a
-                    .keys()
-                    .filter(|x| s.get(*x).is_some_and(|v| v != &a[*x]))
-                    .take(5)
-                    .collect();
-                eprintln!("storage {k}: missing {missing:?} extra {extra:?} differ {differ:?}");
-                eprintln!("log:\n{}", c.storages[*k].daemon.log());
-            }
-            panic!("storages did not converge within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn two_members_replicate_every_operation() {
@@ -143,10 +84,6 @@ fn content(k: usize) -> Vec<u8> {
         .collect()
 }
 
-fn sha1(b: &[u8]) -> String {
-    sha1_smol::Sha1::from(b).digest().to_string()
-}
-
 #[test]
 fn three_members_converge_under_load() {
     let c = Cluster::start(ClusterOpts {
@@ -163,7 +100,7 @@ fn three_members_converge_under_load() {
                 for k in (t..3000).step_by(8) {
                     let data = content(k);
                     let id = rfdfs_tests::upload(&client, &data, "bin");
-                    out.push((k, id, sha1(&data)));
+                    out.push((k, id, rfdfs_tests::content_digest(&data)));
                 }
                 out
             })
@@ -186,7 +123,7 @@ fn three_members_converge_under_load() {
             client.truncate(&ap, 5 + k as i64).unwrap();
         }
         let now = rfdfs_tests::read_back(&client, &ap);
-        appenders.push((ap, sha1(&now)));
+        appenders.push((ap, rfdfs_tests::content_digest(&now)));
     }
     // deletes
     for f in files.iter().filter(|f| f.0 % 10 == 0) {
@@ -330,7 +267,10 @@ fn killed_member_catches_up_after_restart() {
                         if let Ok(id) =
                             client.upload(Content::Buffer(&data), "bin", Upload::File, None, None)
                         {
-                            acked.lock().unwrap().push((id, sha1(&data)));
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((id, rfdfs_tests::content_digest(&data)));
                         }
                     }
                 })
@@ -800,14 +740,8 @@ fn scrub_finds_a_flipped_byte_and_repairs_it_from_a_member() {
         || (std::fs::read(on_disk(1)).ok()? == data).then_some(()),
         || c.storages[1].daemon.log(),
     );
-    let counter = |name: &str| {
-        let (status, _, body) = rfdfs_tests::http_get(&c.storages[0].ip, METRICS, "/metrics");
-        assert_eq!(status, 200);
-        body.lines()
-            .find_map(|l| l.strip_prefix(&format!("fdfs_storage_{name} ")))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(-1.0)
-    };
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
     // flip one byte in place, size and mtime unchanged as a failing disk would leave them
     let mut bad = std::fs::read(on_disk(0)).unwrap();
     bad[data.len() / 2] ^= 0x20;

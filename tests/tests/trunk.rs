@@ -720,3 +720,60 @@ fn trunk_requests_reuse_pooled_connections() {
     assert!(pooled <= 2, "{pooled} connections with the pool");
     assert!(unpooled >= 40, "{unpooled} connections without the pool");
 }
+
+/// `scrub_bytes_per_second` on a file in a trunk slot (issue 17): a byte flipped in the slot's
+/// data is found against the CRC32 its name carries, the slot's bytes are kept in quarantine,
+/// the slot is written again from the other member's intact copy, and `/metrics` counts it.
+#[test]
+fn scrub_repairs_a_flipped_byte_in_a_trunk_slot() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    const METRICS: u16 = 9108;
+    let (c, _) = trunk_group_with(
+        "",
+        &format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
+    );
+    let client = c.client();
+    let data: Vec<u8> = (0..3000).map(|k| (k * 13 % 251) as u8).collect();
+    let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
+    let rn = RemoteName::decode(&id.name).unwrap();
+    let slot = TrunkSlot::of_name(&rn).expect("a trunk slot");
+    wait_replicated(&c, 1, &[(id.clone(), data.clone())]);
+    // a repair asks the members storage 0 knows ACTIVE
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    let trunk_file = c.storages[0].store_paths[0]
+        .join("data")
+        .join(format!("{:02X}/{:02X}", rn.subdir_high, rn.subdir_low))
+        .join(slot.file_name());
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&trunk_file)
+        .unwrap();
+    let at = slot.data_offset() + 1234;
+    let mut b = [0u8; 1];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, at).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[b[0] ^ 0x01], at).unwrap();
+    drop(f);
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
+    wait_for(
+        "the scrub to repair the slot",
+        || (counter("scrub_repaired_total") >= 1.0).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    assert!(counter("scrub_corrupt_total") >= 1.0);
+    assert_eq!(
+        counter("scrub_unrepairable_total"),
+        0.0,
+        "{}",
+        c.storages[0].daemon.log()
+    );
+    let s = &c.storages[0];
+    assert!(member_has(&s.ip, s.port, &id, &data).is_some());
+    let quarantine = s.store_paths[0].join("data/.rfdfs_quarantine");
+    let kept: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let copy = std::fs::read(kept[0].path()).unwrap();
+    assert_eq!(copy.len(), 24 + data.len());
+    assert_ne!(&copy[24..], &data[..], "the kept copy is the corrupt one");
+}

@@ -94,6 +94,7 @@ fn io_errno(e: &std::io::Error) -> i32 {
     fdfs_common::proto::errno::of_io(e) as i32
 }
 
+pub mod admin;
 mod exporter;
 mod file_tools;
 mod health_checker;

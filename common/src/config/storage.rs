@@ -43,6 +43,16 @@ pub struct StorageConfig {
     /// `scrub_bytes_per_second` (rfdfs's own; 0 = off): stored files re-read at this rate and
     /// checked against the CRC32 their names carry
     pub scrub_bytes_per_second: u64,
+    /// `scrub_quarantine_size`: bytes of repaired files' corrupt copies kept per store path
+    pub scrub_quarantine_size: u64,
+    /// `write_ack_copies` (rfdfs's own; 1 = upstream): members that must hold a change before
+    /// it is answered
+    pub write_ack_copies: u64,
+    /// `write_ack_timeout`: seconds to wait for those copies
+    pub write_ack_timeout: u64,
+    /// `reconcile_interval` (rfdfs's own; 0 = off): seconds between comparisons of what the
+    /// members hold, without the binlog
+    pub reconcile_interval: u64,
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
     pub http: super::http::HttpConfig,
@@ -152,6 +162,12 @@ impl StorageConfig {
             compress_binlog: ini.bool_or("compress_binlog", false),
             compress_binlog_time: ini.time_of_day_or("compress_binlog_time", (1, 30))?,
             scrub_bytes_per_second: ini.bytes_lenient_or("scrub_bytes_per_second", 0).max(0) as u64,
+            scrub_quarantine_size: ini
+                .bytes_lenient_or("scrub_quarantine_size", 1 << 30)
+                .max(0) as u64,
+            write_ack_copies: ini.positive_required_or("write_ack_copies", 1)? as u64,
+            write_ack_timeout: ini.positive_required_or("write_ack_timeout", 5)? as u64,
+            reconcile_interval: ini.int("reconcile_interval").unwrap_or(0).max(0) as u64,
             http: {
                 let mut http = super::http::HttpConfig::from_ini(ini)?;
                 http.apply_module_conf(Path::new(&ini.path).parent().unwrap_or(Path::new(".")))?;

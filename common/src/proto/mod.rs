@@ -4,6 +4,7 @@
 pub mod client;
 pub mod cluster;
 pub mod leader;
+pub mod rfdfs;
 pub mod stats;
 pub mod storage;
 pub mod sync;
@@ -115,6 +116,12 @@ pub mod cmd {
     pub const SYNC_TRUNCATE_FILE: u8 = 37;
     pub const SYNC_RENAME_FILE: u8 = 40;
 
+    // rfdfs's own storage commands (proto::rfdfs); upstream has no such codes and a C storage
+    // refuses them, so rfdfs only sends them to members that are rfdfs storages too
+    pub const RECONCILE_DIGESTS: u8 = 240;
+    pub const RECONCILE_LISTING: u8 = 241;
+    pub const RFDFS_STATUS: u8 = 242;
+
     /// The command's name in upstream's header (`UPLOAD_FILE`), for logs and metrics.
     pub fn name(code: u8) -> Option<&'static str> {
         Some(match code {
@@ -199,6 +206,9 @@ pub mod cmd {
             SYNC_MODIFY_FILE => "SYNC_MODIFY_FILE",
             SYNC_TRUNCATE_FILE => "SYNC_TRUNCATE_FILE",
             SYNC_RENAME_FILE => "SYNC_RENAME_FILE",
+            RECONCILE_DIGESTS => "RECONCILE_DIGESTS",
+            RECONCILE_LISTING => "RECONCILE_LISTING",
+            RFDFS_STATUS => "RFDFS_STATUS",
             _ => return None,
         })
     }

@@ -1,0 +1,372 @@
+//! Reconcile (`reconcile_interval`, rfdfs's own key): repair that does not trust the binlog.
+//!
+//! Every `reconcile_interval` seconds this member asks each ACTIVE rfdfs peer for one digest per
+//! sub directory of each store path: a hash of the sorted (file name, size) list, built from a
+//! directory walk (readdir and one stat per file; no file is read, since a normal file's CRC32
+//! is in its name and content checks are the scrub's job). Only sub directories whose digests
+//! differ are listed in full, and every file the peer holds and this member lacks is fetched,
+//! unless a delete recorded here says a client deleted it. Nothing is ever deleted: a file this
+//! member holds and a peer lacks is the peer's to fetch on its own pass.
+//!
+//! That repairs what the binlog cannot: a lost or truncated binlog, an emptied or stale mark
+//! file, files removed by hand, a store path replaced by an empty one.
+//!
+//! Not covered: files inside trunk files (a trunk file is compared as a whole, by size only),
+//! and two copies of one name that differ in size (counted and logged, not changed: an
+//! appender file's newer length is for its source's sync to carry).
+
+use crate::reporter::Reporter;
+use crate::storage::{Fail, Storage};
+use fdfs_common::codec::Message;
+use fdfs_common::file_id::RemoteName;
+use fdfs_common::net::{self, NetError};
+use fdfs_common::proto::rfdfs::{Digests, DigestsReq, Listing, ListingReq, Status};
+use fdfs_common::proto::{cmd, errno};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A sub directory's files: name -> size (a link's size is its target's).
+type SubdirFiles = BTreeMap<String, u64>;
+
+fn list_subdir(dir: &Path) -> SubdirFiles {
+    let mut files = SubdirFiles::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return files;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // hidden names are rfdfs's and upstream's own (temp files, quarantine)
+        if name.starts_with('.') {
+            continue;
+        }
+        if let Ok(md) = std::fs::metadata(e.path()) {
+            if md.is_file() {
+                files.insert(name, md.len());
+            }
+        }
+    }
+    files
+}
+
+/// FNV-1a over the sorted list: equal lists give equal digests on every member.
+fn digest(files: &SubdirFiles) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, size) in files {
+        for b in name.bytes().chain([0]).chain(size.to_le_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl Storage {
+    fn subdir_dir(&self, index: usize, high: u32, low: u32) -> std::path::PathBuf {
+        self.store
+            .data_dir(index)
+            .join(format!("{high:02X}"))
+            .join(format!("{low:02X}"))
+    }
+
+    /// The digests of a store path, from the last walk while it is younger than
+    /// `reconcile_interval`.
+    fn recent_digests(&self, index: usize) -> Digests {
+        let fresh = Duration::from_secs(self.cfg.reconcile_interval);
+        if let Some((at, d)) = self.reconcile.walked.lock().get(&index) {
+            if at.elapsed() < fresh {
+                return d.clone();
+            }
+        }
+        self.store_path_digests(index).0
+    }
+
+    /// Every sub directory's digest of one store path (a walk), and how many files were listed.
+    fn store_path_digests(&self, index: usize) -> (Digests, u64) {
+        let n = self.cfg.subdir_count_per_path;
+        let mut files = 0;
+        let mut digests = Vec::with_capacity((n * n) as usize);
+        for high in 0..n {
+            for low in 0..n {
+                let list = list_subdir(&self.subdir_dir(index, high, low));
+                files += list.len() as u64;
+                digests.push(digest(&list));
+            }
+        }
+        let d = Digests {
+            subdir_count: n,
+            digests,
+        };
+        self.reconcile
+            .walked
+            .lock()
+            .insert(index, (Instant::now(), d.clone()));
+        (d, files)
+    }
+
+    /// RECONCILE_DIGESTS
+    pub(crate) fn reconcile_digests(&self, body: &[u8]) -> Result<Vec<u8>, Fail> {
+        let req = DigestsReq::from_bytes(body)?;
+        let index = req.store_path_index as usize;
+        if req.group != self.group || index >= self.store.paths.len() {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        Ok(self.recent_digests(index).to_bytes())
+    }
+
+    /// RECONCILE_LISTING
+    pub(crate) fn reconcile_listing(&self, body: &[u8]) -> Result<Vec<u8>, Fail> {
+        let req = ListingReq::from_bytes(body)?;
+        let index = req.store_path_index as usize;
+        let n = self.cfg.subdir_count_per_path;
+        if req.group != self.group
+            || index >= self.store.paths.len()
+            || u32::from(req.high) >= n
+            || u32::from(req.low) >= n
+        {
+            return Err(Fail::done(errno::EINVAL));
+        }
+        let files = list_subdir(&self.subdir_dir(index, req.high.into(), req.low.into()));
+        Ok(Listing {
+            files: files.into_iter().collect(),
+        }
+        .to_bytes())
+    }
+
+    /// RFDFS_STATUS: what `rfdfs_admin status` shows of this member.
+    pub(crate) fn rfdfs_status(&self) -> Result<Vec<u8>, Fail> {
+        let mut items: Vec<(String, String)> = Vec::new();
+        let mut put = |k: &str, v: String| items.push((k.to_string(), v));
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        put("group", self.group.clone());
+        put("id", self.my_id.read().clone());
+        let active: Vec<String> = self.active_peers().into_iter().map(|b| b.id).collect();
+        put("active_peers", active.join(","));
+        put("write_ack_copies", self.cfg.write_ack_copies.to_string());
+        put("copies_confirmed", load(&self.copies.confirmed));
+        put("copies_failed", load(&self.copies.failed));
+        let end = self.binlog.visible_end();
+        put("binlog_end", format!("{}:{}", end.0, end.1));
+        for (peer, at) in self.copies.positions() {
+            put(&format!("peer.{peer}"), format!("{}:{}", at.0, at.1));
+        }
+        let s = &self.scrub;
+        put(
+            "scrub_bytes_per_second",
+            self.cfg.scrub_bytes_per_second.to_string(),
+        );
+        put("scrub_bytes", load(&s.bytes));
+        put("scrub_files", load(&s.files));
+        put("scrub_corrupt", load(&s.corrupt));
+        put("scrub_repaired", load(&s.repaired));
+        put("scrub_unrepairable", load(&s.unrepairable));
+        put("scrub_passes", load(&s.passes));
+        put(
+            "scrub_pass_subdirs",
+            format!("{}/{}", load(&s.subdirs_done), load(&s.subdirs_total)),
+        );
+        put(
+            "scrub_last_pass_end",
+            s.last_pass_end.load(Ordering::Relaxed).to_string(),
+        );
+        let r = &self.reconcile;
+        put(
+            "reconcile_interval",
+            self.cfg.reconcile_interval.to_string(),
+        );
+        put("reconcile_passes", load(&r.passes));
+        put(
+            "reconcile_last_pass_end",
+            r.last_pass_end.load(Ordering::Relaxed).to_string(),
+        );
+        put("reconcile_last_pass_millis", load(&r.last_pass_millis));
+        put("reconcile_last_pass_files", load(&r.last_pass_files));
+        put(
+            "reconcile_last_pass_differences",
+            load(&r.last_pass_differences),
+        );
+        put("reconcile_last_pass_fetched", load(&r.last_pass_fetched));
+        put("reconcile_differences", load(&r.differences));
+        put("reconcile_fetched", load(&r.fetched));
+        put("reconcile_deleted_kept_away", load(&r.deleted_kept_away));
+        Ok(Status { items }.to_bytes())
+    }
+}
+
+/// The reconcile thread's body.
+pub fn run(rep: &Reporter, interval: u64) {
+    let stop = || rep.stop.load(Ordering::Relaxed);
+    // peers that refused the command (C storages): asked again only after a restart
+    let mut not_rfdfs: Vec<String> = Vec::new();
+    loop {
+        let next = Instant::now() + Duration::from_secs(interval);
+        while !stop() && Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if stop() {
+            return;
+        }
+        pass(rep, &mut not_rfdfs);
+    }
+}
+
+fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
+    let st = &rep.storage;
+    let r = &st.reconcile;
+    let began = Instant::now();
+    let mut peers = st.active_peers();
+    peers.retain(|b| !not_rfdfs.contains(&b.id));
+    let (mut files, mut differences, mut fetched) = (0, 0, 0);
+    for index in 0..st.store.paths.len() {
+        if !st.store.path_ok(index) {
+            continue;
+        }
+        let (mine, listed) = st.store_path_digests(index);
+        files += listed;
+        for peer in &peers {
+            if rep.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match reconcile_with(rep, peer, index, &mine) {
+                Ok((d, f)) => {
+                    differences += d;
+                    fetched += f;
+                }
+                Err(NetError::Status(s)) if s == errno::EINVAL => {
+                    log::info!(
+                        "reconcile: storage {} does not answer rfdfs's RECONCILE_DIGESTS \
+                         (a C storage?); not asked again",
+                        peer.id
+                    );
+                    not_rfdfs.push(peer.id.clone());
+                }
+                Err(e) => log::warn!("reconcile with storage {}: {e}", peer.id),
+            }
+        }
+    }
+    r.passes.fetch_add(1, Ordering::Relaxed);
+    r.last_pass_end.store(fdfs_common::now(), Ordering::Relaxed);
+    r.last_pass_millis
+        .store(began.elapsed().as_millis() as u64, Ordering::Relaxed);
+    r.last_pass_files.store(files, Ordering::Relaxed);
+    r.last_pass_differences
+        .store(differences, Ordering::Relaxed);
+    r.last_pass_fetched.store(fetched, Ordering::Relaxed);
+    if differences > 0 {
+        log::info!(
+            "reconcile: {files} files compared with {} member(s) in {:.1?}; {differences} \
+             difference(s), {fetched} file(s) fetched",
+            peers.len(),
+            began.elapsed()
+        );
+    }
+}
+
+fn peer_request(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    command: u8,
+    body: &[u8],
+) -> Result<Vec<u8>, NetError> {
+    let st = &rep.storage;
+    let mut s = st.connect_to(&peer.ip, peer.port as u16)?;
+    let r = net::request(&mut s, command, body);
+    net::quit(s);
+    r
+}
+
+/// Compare one store path with one peer; fetch what it has and we lack. Returns (differences,
+/// files fetched).
+fn reconcile_with(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    index: usize,
+    mine: &Digests,
+) -> Result<(u64, u64), NetError> {
+    let st = &rep.storage;
+    let req = DigestsReq {
+        group: st.group.clone(),
+        store_path_index: index as u8,
+    };
+    let theirs = peer_request(rep, peer, cmd::RECONCILE_DIGESTS, &req.to_bytes())?;
+    let theirs = Digests::from_bytes(&theirs).map_err(|e| NetError::Protocol(e.to_string()))?;
+    if theirs.subdir_count != mine.subdir_count {
+        return Err(NetError::Protocol(format!(
+            "it has {} sub directories per level, this member {}",
+            theirs.subdir_count, mine.subdir_count
+        )));
+    }
+    let n = mine.subdir_count;
+    let (mut differences, mut fetched) = (0, 0);
+    for (i, (a, b)) in mine.digests.iter().zip(&theirs.digests).enumerate() {
+        if a == b {
+            continue;
+        }
+        let (high, low) = (i as u32 / n, i as u32 % n);
+        let req = ListingReq {
+            group: st.group.clone(),
+            store_path_index: index as u8,
+            high: high as u8,
+            low: low as u8,
+        };
+        let listing = peer_request(rep, peer, cmd::RECONCILE_LISTING, &req.to_bytes())?;
+        let listing =
+            Listing::from_bytes(&listing).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let dir = st.subdir_dir(index, high, low);
+        let here = list_subdir(&dir);
+        for (file, size) in listing.files {
+            if rep.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let name = format!("M{index:02X}/{high:02X}/{low:02X}/{file}");
+            match here.get(&file) {
+                Some(s) if *s == size => continue,
+                Some(s) => {
+                    differences += 1;
+                    st.reconcile.differences.fetch_add(1, Ordering::Relaxed);
+                    log::warn!(
+                        "reconcile: {name} is {s} bytes here and {size} on storage {}; left as is",
+                        peer.id
+                    );
+                    continue;
+                }
+                None => {}
+            }
+
+            st.reconcile.differences.fetch_add(1, Ordering::Relaxed);
+            if st.binlog.deleted_at(&name).is_some() {
+                st.reconcile
+                    .deleted_kept_away
+                    .fetch_add(1, Ordering::Relaxed);
+                continue; // a client deleted it here; the peer's copy goes with that delete
+            }
+            // a trunk file is not a file ID: nothing to download it by
+            let base = name.strip_suffix("-m").unwrap_or(&name);
+            let Ok(rn) = RemoteName::decode(base) else {
+                continue;
+            };
+            let ts = i64::from(rn.payload.timestamp);
+            differences += 1;
+            let dest = dir.join(&file);
+            match crate::recovery::restore_file(rep, peer, &name, ts, &dest, index) {
+                Ok(true) => {
+                    // deleted here while it was on its way: the delete stands
+                    if st.binlog.deleted_at(&name).is_some() {
+                        let _ = std::fs::remove_file(&dest);
+                        continue;
+                    }
+                    fetched += 1;
+                    st.reconcile.fetched.fetch_add(1, Ordering::Relaxed);
+                    log::info!("reconcile: {name} fetched from storage {}", peer.id);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    st.reconcile.failed_fetches.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("reconcile: fetch {name} from storage {}: {e}", peer.id);
+                }
+            }
+        }
+    }
+    Ok((differences, fetched))
+}
