@@ -774,3 +774,49 @@ fn scrub_finds_a_flipped_byte_and_repairs_it_from_a_member() {
         data.len() as u64
     );
 }
+
+/// A corrupt file no member holds intact (here: a storage alone in its group) is reported,
+/// counted, kept in quarantine and no longer served; nothing is deleted.
+#[test]
+fn scrub_keeps_a_file_no_member_holds_intact_and_stops_serving_it() {
+    const METRICS: u16 = 9108;
+    let c = Cluster::start(ClusterOpts {
+        storages: 1,
+        storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
+        ..Default::default()
+    });
+    c.wait_active(1);
+    let client = c.client();
+    let data = content(11);
+    let id = rfdfs_tests::upload_via(&client, &data, "bin", &c.storage_addr(0));
+    let path = c.storages[0].store_paths[0]
+        .join("data")
+        .join(&id.name[4..]);
+    let mut bad = std::fs::read(&path).unwrap();
+    bad[0] ^= 0x01;
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &bad, 0).unwrap();
+    drop(f);
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
+    rfdfs_tests::wait_for(
+        "the scrub to report the file",
+        || (counter("scrub_unrepairable_total") >= 1.0).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    assert_eq!(counter("scrub_repaired_total"), 0.0);
+    let quarantine = c.storages[0].store_paths[0].join("data/.rfdfs_quarantine");
+    let kept: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read(kept[0].path()).unwrap(),
+        bad,
+        "the copy is kept as found"
+    );
+    assert!(client
+        .download_from(&c.storage_addr(0), &id, 0, 0, || Ok(Vec::new()))
+        .is_err());
+    assert!(c.storages[0]
+        .daemon
+        .log()
+        .contains("no member holds an intact copy"));
+}
