@@ -58,6 +58,16 @@ struct Current {
     pending: BTreeSet<u64>,
 }
 
+impl Current {
+    /// The current file up to its first line whose change is not applied yet.
+    fn visible_end(&self) -> Position {
+        (
+            self.index,
+            self.pending.first().copied().unwrap_or(self.size),
+        )
+    }
+}
+
 pub struct Binlog {
     dir: PathBuf,
     cur: Mutex<Current>,
@@ -222,18 +232,16 @@ impl Binlog {
     /// How far sync readers may read: the current file up to its first line whose change is
     /// not applied yet.
     pub fn visible_end(&self) -> (u32, u64) {
-        let cur = self.cur.lock();
-        (cur.index, cur.pending.first().copied().unwrap_or(cur.size))
+        self.cur.lock().visible_end()
     }
 
     /// Wait up to `timeout` for the visible end to move past `at`; returns the visible end.
     pub fn wait_visible_past(&self, at: Position, timeout: std::time::Duration) -> Position {
         let mut cur = self.cur.lock();
-        let end = |c: &Current| (c.index, c.pending.first().copied().unwrap_or(c.size));
-        if end(&cur) == at {
+        if cur.visible_end() == at {
             self.visible.wait_for(&mut cur, timeout);
         }
-        end(&cur)
+        cur.visible_end()
     }
 
     fn sync_to(&self, seq: u64) {

@@ -242,13 +242,7 @@ impl Storage {
                 ..
             } => {
                 let _g = self.lock_for(&name);
-                let put = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&trunk_path)
-                    .and_then(|f| {
-                        f.write_all_at(&bytes, offset)?;
-                        self.sync_file(&f)
-                    });
+                let put = self.write_at(&trunk_path, &[(offset, &bytes)]);
                 match put {
                     Ok(()) => self.binlog.write(now, op::CREATE, &name, ""),
                     Err(e) => log::error!("undo: bring back {name} fail: {e}"),

@@ -346,10 +346,9 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
         return;
     }
     let header_ok = SlotHeader::from_bytes(&head).names(&rn);
-    let mut data = vec![0u8; want.file_size as usize];
-    if f.read_exact_at(&mut data, slot.data_offset()).is_err() {
+    let Ok(data) = crate::store::read_at(&f, slot.data_offset(), want.file_size as usize) else {
         return;
-    }
+    };
     throttle.pace(PER_FILE_CHARGE + data.len() as u64, stop);
     let stats = &st.scrub;
     stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -395,14 +394,13 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
             continue;
         }
         // data first, header last, as a replica is written
-        let put = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|w| {
-                w.write_all_at(&got, slot.data_offset())?;
-                w.write_all_at(&want.to_bytes(), u64::from(slot.offset))?;
-                st.sync_file(&w)
-            });
+        let put = st.write_at(
+            &path,
+            &[
+                (slot.data_offset(), &got),
+                (u64::from(slot.offset), &want.to_bytes()),
+            ],
+        );
         match put {
             Ok(()) => {
                 stats.repaired.fetch_add(1, Ordering::Relaxed);
@@ -415,13 +413,10 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
     }
     // never served again, as a corrupt plain file leaves the served tree: the header goes
     // (the slot stays taken; its bytes are in quarantine)
-    let hidden = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|w| {
-            w.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(slot.offset))?;
-            st.sync_file(&w)
-        });
+    let hidden = st.write_at(
+        &path,
+        &[(u64::from(slot.offset), &[0u8; SLOT_HEADER_LEN as usize])],
+    );
     if let Err(e) = hidden {
         log::error!("scrub: hide the corrupt slot of {name} fail: {e}");
     }

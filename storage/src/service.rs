@@ -538,8 +538,7 @@ impl Storage {
         // what the change overwrites, should it have to be taken back
         let saved = if self.acks_copies() {
             let at = head.offset as u64;
-            let mut old = vec![0u8; (cur - at).min(size as u64) as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&f, &mut old, at)
+            let old = crate::store::read_at(&f, at, (cur - at).min(size as u64) as usize)
                 .map_err(|e| fail(io_errno(&e)))?;
             Some((at, old))
         } else {
@@ -598,10 +597,10 @@ impl Storage {
         let old = f.metadata().map(|m| m.len() as i64).unwrap_or(0);
         // the bytes a shrink cuts off, should it have to be taken back
         let saved = if self.acks_copies() && req.new_size < old {
-            let mut tail = vec![0u8; (old - req.new_size) as usize];
-            std::os::unix::fs::FileExt::read_exact_at(&f, &mut tail, req.new_size as u64)
+            let at = req.new_size as u64;
+            let tail = crate::store::read_at(&f, at, (old - req.new_size) as usize)
                 .map_err(|e| fail(io_errno(&e)))?;
-            Some((req.new_size as u64, tail))
+            Some((at, tail))
         } else {
             None
         };
@@ -761,14 +760,11 @@ impl Storage {
                 .map_err(|e| io_errno(&e))?;
             let trunk_path = self.store.trunk_file_path(&ln, &slot);
             let saved = if keep {
-                let mut bytes = vec![0u8; slot.alloc_size as usize];
-                std::os::unix::fs::FileExt::read_exact_at(
-                    &*stored.file,
-                    &mut bytes,
-                    u64::from(slot.offset),
+                let at = u64::from(slot.offset);
+                Some(
+                    crate::store::read_at(&stored.file, at, slot.alloc_size as usize)
+                        .map_err(|e| io_errno(&e))?,
                 )
-                .map_err(|e| io_errno(&e))?;
-                Some(bytes)
             } else {
                 None
             };

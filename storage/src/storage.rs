@@ -580,10 +580,19 @@ impl Storage {
         let Some((slot, _)) = stored.trunk else {
             return Err(io::Error::from_raw_os_error(errno::EINVAL.into()));
         };
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(self.store.trunk_file_path(n, &slot))?;
-        f.write_all_at(&vec![0u8; slot.alloc_size as usize], u64::from(slot.offset))?;
+        self.write_at(
+            &self.store.trunk_file_path(n, &slot),
+            &[(u64::from(slot.offset), &vec![0u8; slot.alloc_size as usize])],
+        )
+    }
+
+    /// Write each `(offset, bytes)` into the existing file at `path`, in order, then make them
+    /// durable (in durable mode): how a trunk slot is written outside an upload.
+    pub(crate) fn write_at(&self, path: &Path, pieces: &[(u64, &[u8])]) -> io::Result<()> {
+        let f = std::fs::OpenOptions::new().write(true).open(path)?;
+        for (at, bytes) in pieces {
+            f.write_all_at(bytes, *at)?;
+        }
         self.sync_file(&f)
     }
 

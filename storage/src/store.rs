@@ -30,6 +30,14 @@ pub const TEMP_DIR: &str = ".rfdfs_tmp";
 pub use fdfs_common::durable::{sync_dir, write_atomic};
 
 /// Parse a `key=value` state file into an ordered map.
+/// `len` bytes of `f` from `at` (a slot, or the part of a file a change is about to replace).
+pub fn read_at(f: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0u8; len];
+    f.read_exact_at(&mut bytes, at)?;
+    Ok(bytes)
+}
+
 pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
     Ok(parse_kv(&std::fs::read_to_string(path)?))
 }
