@@ -583,12 +583,9 @@ fn bench_client(conf: &Path) -> Result<Arc<Client>, i32> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let cli = match <Cli as clap::Parser>::try_parse_from(args) {
+    let cli = match crate::parse_command_line::<Cli>(args) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
+        Err(code) => return code,
     };
     let (op, load, http) = match cli.run {
         Run::Sendfile {

@@ -853,6 +853,15 @@ pub use fdfs_common::http::anti_steal_token;
 /// `/<group>/M00/...`. With `token = Some((secret, ts))` the anti-steal arguments follow,
 /// computed over the path without the group, which is what storages (and the nginx module)
 /// check.
+/// The command line of one of rfdfs's own tools (clap's conventions): `Err` carries the exit
+/// code after clap printed the usage, `--help` or `--version`.
+pub(crate) fn parse_command_line<T: clap::Parser>(args: &[String]) -> Result<T, i32> {
+    T::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        e.exit_code()
+    })
+}
+
 pub fn http_url(base: &str, id: &FileId, with_group: bool, token: Option<(&str, i64)>) -> String {
     let mut url = base.trim_end_matches('/').to_string();
     if with_group {

@@ -32,12 +32,9 @@ enum AdminCommand {
 }
 
 pub fn rfdfs_admin(args: &[String]) -> i32 {
-    let a = match <AdminArgs as clap::Parser>::try_parse_from(args) {
+    let a = match crate::parse_command_line::<AdminArgs>(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
+        Err(code) => return code,
     };
     crate::logging::init();
     let client = match Client::from_conf(&a.config_file) {

@@ -250,12 +250,9 @@ struct HttpUrlArgs {
 }
 
 pub fn rfdfs_http_url(args: &[String]) -> i32 {
-    let a = match <HttpUrlArgs as clap::Parser>::try_parse_from(args) {
+    let a = match crate::parse_command_line::<HttpUrlArgs>(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
+        Err(code) => return code,
     };
     crate::logging::init();
     let client = match Client::from_conf(&a.config_file) {
