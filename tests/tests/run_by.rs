@@ -105,9 +105,14 @@ fn daemons_switch_to_run_by_user_after_binding() {
         assert!(owned_by_nobody(&s.base.join("data/sync/binlog.000")));
         assert!(owned_by_nobody(&s.base.join("logs/storaged.log")));
     }
-    assert!(owned_by_nobody(
-        &c.tracker.base.join("data/storage_servers_new.dat")
-    ));
+    // the tracker writes its data files shortly after a change, not while answering it
+    let servers = c.tracker.base.join("data/storage_servers_new.dat");
+    rfdfs_tests::wait_for(
+        "the tracker's servers file",
+        || servers.exists().then_some(()),
+        || c.tracker.log(),
+    );
+    assert!(owned_by_nobody(&servers));
     // a restart finds everything still its own
     c.restart_storage(0);
     c.wait_active(2);

@@ -501,7 +501,16 @@ fn state_files_have_upstream_shape() {
     let pid = std::fs::read_to_string(base.join("data/fdfs_storaged.pid")).unwrap();
     assert_eq!(pid, c.storages[0].daemon.pid().unwrap().to_string());
     let tdata = c.tracker.base.join("data");
-    let groups = std::fs::read_to_string(tdata.join("storage_groups_new.dat")).unwrap();
+    // the tracker writes its data files shortly after a change, not while answering it
+    let groups = rfdfs_tests::wait_for(
+        "the tracker's groups file",
+        || {
+            std::fs::read_to_string(tdata.join("storage_groups_new.dat"))
+                .ok()
+                .filter(|t| t.contains("# group: group1"))
+        },
+        || c.tracker.log(),
+    );
     let mut c = c;
     c.restart_storage(0);
     assert!(!stale.exists(), "stale temp file survived a restart");

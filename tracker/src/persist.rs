@@ -65,9 +65,11 @@ fn listed(s: &StorageServer) -> bool {
 }
 
 pub fn groups_text(state: &State) -> String {
+    use std::fmt::Write as _;
     let mut out = format!("[Global]\n\tgroup_count={}\n\n", state.groups.len());
     for (i, g) in state.groups.values().enumerate() {
-        out += &format!(
+        let _ = write!(
+            out,
             "# group: {name}\n[Group{n:03}]\n\tgroup_name={name}\n\tstorage_port={}\n\tstore_path_count={}\n\tsubdir_count_per_path={}\n\tcurrent_trunk_file_id={}\n\ttrunk_server={}\n\tlast_trunk_server={}\n\n",
             g.storage_port,
             g.store_path_count,
@@ -83,64 +85,69 @@ pub fn groups_text(state: &State) -> String {
 }
 
 pub fn servers_text(state: &State) -> String {
-    let mut out = String::new();
+    use std::fmt::Write as _;
+    // written straight into one buffer: with thousands of storages this runs once per round
+    // of beats, and a String per line made it the tracker's largest cost
+    let mut out = String::with_capacity(state.storage_count() * 1400 + 64);
     let mut n = 0;
     for g in state.groups.values() {
         for s in g.storages.iter().filter(|s| listed(s)) {
             n += 1;
-            let host = if s.ip.contains(':') {
-                format!("[{}]", s.ip)
+            if s.ip.contains(':') {
+                let _ = write!(out, "# storage: [{}]:{}\n[Storage{n:03}]\n", s.ip, s.port);
             } else {
-                s.ip.clone()
+                let _ = write!(out, "# storage: {}:{}\n[Storage{n:03}]\n", s.ip, s.port);
+            }
+            let mut kv = |k: &str, v: &dyn std::fmt::Display| {
+                let _ = writeln!(out, "\t{k}={v}");
             };
-            out += &format!("# storage: {host}:{}\n[Storage{n:03}]\n", s.port);
-            let mut kv = |k: &str, v: String| out += &format!("\t{k}={v}\n");
             // a server id differs from the address exactly when use_storage_id is on
             if s.id != s.ip {
-                kv("id", s.id.clone());
+                kv("id", &s.id);
             }
-            kv("group_name", g.name.clone());
-            kv("ip_addr", s.ip.clone());
-            kv("status", s.status.to_string());
-            kv("version", s.version.clone());
-            kv("join_time", s.join_time.to_string());
-            kv("storage_port", s.port.to_string());
-            kv("sync_src_server", s.sync_src_id.clone());
-            kv("sync_until_timestamp", s.sync_until_timestamp.to_string());
-            kv("total_mb", s.total_mb.to_string());
-            kv("free_mb", s.free_mb.to_string());
-            kv("changelog_offset", s.changelog_offset.to_string());
-            kv("store_path_count", s.store_path_count.to_string());
-            kv("subdir_count_per_path", s.subdir_count_per_path.to_string());
-            kv("upload_priority", s.upload_priority.to_string());
+            kv("group_name", &g.name);
+            kv("ip_addr", &s.ip);
+            kv("status", &s.status);
+            kv("version", &s.version);
+            kv("join_time", &s.join_time);
+            kv("storage_port", &s.port);
+            kv("sync_src_server", &s.sync_src_id);
+            kv("sync_until_timestamp", &s.sync_until_timestamp);
+            kv("total_mb", &s.total_mb);
+            kv("free_mb", &s.free_mb);
+            kv("changelog_offset", &s.changelog_offset);
+            kv("store_path_count", &s.store_path_count);
+            kv("subdir_count_per_path", &s.subdir_count_per_path);
+            kv("upload_priority", &s.upload_priority);
             for (name, idx) in PERSISTED_COUNTERS {
                 let v = match idx {
                     stat::LAST_SYNCED_TIMESTAMP => s.last_synced_timestamp,
                     stat::LAST_HEART_BEAT_TIME => s.last_heart_beat_time,
                     _ => s.stat.counters[idx],
                 };
-                kv(name, v.to_string());
+                kv(name, &v);
             }
             out.push('\n');
         }
     }
-    out += &format!("\n[Global]\n\tstorage_count={n}\n");
+    let _ = write!(out, "\n[Global]\n\tstorage_count={n}\n");
     out
 }
 
 pub fn sync_timestamp_text(state: &State) -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     for g in state.groups.values() {
         let members: Vec<&StorageServer> = g.storages.iter().filter(|s| listed(s)).collect();
         for src in &members {
-            out += &format!("{},{}", g.name, src.id);
+            let _ = write!(out, "{},{}", g.name, src.id);
             for dest in &members {
                 let v = if dest.id == src.id {
                     0
                 } else {
                     *dest.synced_from.get(&src.id).unwrap_or(&0)
                 };
-                out += &format!(",{v}");
+                let _ = write!(out, ",{v}");
             }
             out.push('\n');
         }

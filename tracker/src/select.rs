@@ -13,7 +13,7 @@ pub fn store_group(state: &mut State, cfg: &TrackerConfig) -> Result<String, u8>
     }
     if cfg.store_lookup == 1 {
         let g = state.groups.get(&cfg.store_group).ok_or(errno::ENOENT)?;
-        if g.writable().is_empty() {
+        if !g.has_writable() {
             return Err(errno::ENOENT);
         }
         if !g.has_room(cfg.reserved_storage_space) {
@@ -21,26 +21,23 @@ pub fn store_group(state: &mut State, cfg: &TrackerConfig) -> Result<String, u8>
         }
         return Ok(g.name.clone());
     }
-    let names: Vec<String> = state.groups.keys().cloned().collect();
-    let n = names.len();
     if cfg.store_lookup == 2 {
-        // load balance: the group with the most free space among the usable ones
-        let best = names
+        // load balance: the group with the most free space among the usable ones; one look at
+        // each group's cached placement, no copy of the group names
+        let best = state
+            .groups
             .iter()
-            .filter_map(|name| {
-                let g = &state.groups[name];
-                (!g.writable().is_empty() && g.has_room(cfg.reserved_storage_space))
-                    .then(|| (g.space().1, name))
-            })
+            .filter(|(_, g)| g.has_writable() && g.has_room(cfg.reserved_storage_space))
+            .map(|(name, g)| (g.space().1, name))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)));
         return match best {
             Some((_, name)) => Ok(name.clone()),
-            None if names.iter().all(|n| state.groups[n].writable().is_empty()) => {
-                Err(errno::ENOENT)
-            }
+            None if state.groups.values().all(|g| !g.has_writable()) => Err(errno::ENOENT),
             None => Err(errno::ENOSPC),
         };
     }
+    let groups: Vec<(&String, &Group)> = state.groups.iter().collect();
+    let n = groups.len();
     let start = if state.current_write_group >= n {
         0
     } else {
@@ -49,14 +46,14 @@ pub fn store_group(state: &mut State, cfg: &TrackerConfig) -> Result<String, u8>
     let mut any_writable = false;
     for k in 0..n {
         let i = (start + k) % n;
-        let g = &state.groups[&names[i]];
-        if g.writable().is_empty() {
+        let (name, g) = groups[i];
+        if !g.has_writable() {
             continue;
         }
         any_writable = true;
         if g.has_room(cfg.reserved_storage_space) {
             state.current_write_group = (i + 1) % n;
-            return Ok(names[i].clone());
+            return Ok(name.clone());
         }
     }
     Err(if any_writable {

@@ -363,7 +363,7 @@ impl Tracker {
                 j.storage_port,
                 status::name(reply.status)
             );
-            self.save(&mut st);
+            st.dirty = true;
         } else {
             st.dirty = true;
         }
@@ -431,8 +431,11 @@ impl Tracker {
         }
         Self::activate(g, &j.id, now);
         if stat_block.is_some() {
+            // the statistics are saved every 1000 beats, as upstream does, but no more often
+            // than once per round of beats: each save writes every storage's record, so with
+            // thousands of storages saving every 1000 beats would cost O(storages) per beat
             st.beats_since_save += 1;
-            if st.beats_since_save >= 1000 {
+            if st.beats_since_save >= 1000 && st.beats_since_save >= st.storage_count() as u64 {
                 st.beats_since_save = 0;
                 st.dirty = true;
             }
@@ -464,6 +467,7 @@ impl Tracker {
             }
             s.paths = paths;
         }
+        g.members_changed();
         Self::activate(g, &j.id, now);
         Ok(self.change_list(session, &mut st, &j))
     }
@@ -540,7 +544,7 @@ impl Tracker {
             s.status = status::WAIT_SYNC;
         }
         g.bump();
-        self.save(&mut st);
+        st.dirty = true;
         Ok(SyncSource {
             src_id: src,
             until_timestamp: now,
@@ -582,7 +586,7 @@ impl Tracker {
         }
         if changed {
             g.bump();
-            self.save(&mut st);
+            st.dirty = true;
         }
         Ok(Vec::new())
     }
@@ -637,7 +641,7 @@ impl Tracker {
             .to_bytes())
         } else {
             g.storages[dest].sync_src_id.clear();
-            self.save(&mut st);
+            st.dirty = true;
             Ok(Vec::new())
         }
     }
@@ -647,7 +651,7 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&req.group).ok_or(errno::ENOENT)?;
         if State::apply_reported_status(g, &req.brief) {
-            self.save(&mut st);
+            st.dirty = true;
         }
         Ok(Vec::new())
     }
@@ -667,7 +671,8 @@ impl Tracker {
         } else {
             new
         };
-        self.save(&mut st);
+        g.members_changed();
+        st.dirty = true;
         Ok(Vec::new())
     }
 
@@ -688,7 +693,7 @@ impl Tracker {
             .read_from(s.changelog_offset, CHANGELOG_PIECE);
         if !piece.is_empty() {
             s.changelog_offset += piece.len() as i64;
-            self.save(&mut st);
+            st.dirty = true;
         }
         Ok(piece)
     }
@@ -738,7 +743,7 @@ impl Tracker {
             status::IP_CHANGED
         );
         let _ = self.changelog.lock().append(&line);
-        self.save(&mut st);
+        st.dirty = true;
         Ok(Vec::new())
     }
 
@@ -1111,7 +1116,7 @@ impl Tracker {
         if let Err(e) = self.changelog.lock().append(&line) {
             log::error!("write changelog fail: {e}");
         }
-        self.save(&mut st);
+        st.dirty = true;
         log::info!("storage server {}::{id} deleted", req.group);
         Ok(Vec::new())
     }
@@ -1132,7 +1137,7 @@ impl Tracker {
             return Err(errno::EBUSY.into());
         }
         st.groups.remove(&name);
-        self.save(&mut st);
+        st.dirty = true;
         Ok(Vec::new())
     }
 
@@ -1219,7 +1224,7 @@ impl Tracker {
         }
         if i64::from(id) > g.current_trunk_file_id {
             g.current_trunk_file_id = id.into();
-            self.save(&mut st);
+            st.dirty = true;
         }
         Ok(Vec::new())
     }

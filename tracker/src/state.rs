@@ -137,6 +137,18 @@ pub struct Group {
     pub current_write_server: usize,
     pub current_read_server: usize,
     pub change_count: u64,
+    /// bumped whenever what `placement` derives from the members may have changed
+    members_version: u64,
+    placement: std::cell::RefCell<Option<Placement>>,
+}
+
+/// A group's writable and readable members (id order) and its space, as of `version`.
+#[derive(Debug, Clone, Default)]
+struct Placement {
+    version: u64,
+    writable: Vec<usize>,
+    readable: Vec<usize>,
+    space: (i64, i64),
 }
 
 impl Group {
@@ -166,25 +178,51 @@ impl Group {
         v
     }
 
+    /// The writable members in id order, from the placement cache.
     pub fn writable(&self) -> Vec<usize> {
-        self.sorted()
-            .into_iter()
-            .filter(|&i| self.storages[i].writable())
-            .collect()
+        self.placement().writable.clone()
     }
 
     pub fn readable(&self) -> Vec<usize> {
-        self.sorted()
-            .into_iter()
-            .filter(|&i| self.storages[i].readable())
-            .collect()
+        self.placement().readable.clone()
+    }
+
+    pub fn has_writable(&self) -> bool {
+        !self.placement().writable.is_empty()
     }
 
     /// Group space = the writable member with the least free space (total of that member).
     pub fn space(&self) -> (i64, i64) {
-        self.writable()
-            .into_iter()
-            .map(|i| &self.storages[i])
+        self.placement().space
+    }
+
+    /// Who may take uploads and serve downloads, and the group's space, computed once per
+    /// change of the members (statuses, rw modes, disk reports) rather than at every query:
+    /// placing an upload looks at every group, and must not look at every storage.
+    fn placement(&self) -> std::cell::Ref<'_, Placement> {
+        {
+            let cached = self.placement.borrow();
+            if cached
+                .as_ref()
+                .is_some_and(|p| p.version == self.members_version)
+            {
+                return std::cell::Ref::map(cached, |p| p.as_ref().expect("checked"));
+            }
+        }
+        let sorted = self.sorted();
+        let writable: Vec<usize> = sorted
+            .iter()
+            .copied()
+            .filter(|&i| self.storages[i].writable())
+            .collect();
+        let readable: Vec<usize> = sorted
+            .iter()
+            .copied()
+            .filter(|&i| self.storages[i].readable())
+            .collect();
+        let space = writable
+            .iter()
+            .map(|&i| &self.storages[i])
             .filter(|s| s.total_mb > 0)
             .min_by_key(|s| s.free_mb)
             .map(|s| (s.total_mb, s.free_mb))
@@ -196,7 +234,20 @@ impl Group {
                     .min_by_key(|s| s.free_mb)
                     .map(|s| (s.total_mb, s.free_mb))
                     .unwrap_or((0, 0))
-            })
+            });
+        *self.placement.borrow_mut() = Some(Placement {
+            version: self.members_version,
+            writable,
+            readable,
+            space,
+        });
+        std::cell::Ref::map(self.placement.borrow(), |p| p.as_ref().expect("just set"))
+    }
+
+    /// A member's status, rw mode or disk figures changed (without a group list change for
+    /// the storages: `bump` covers both).
+    pub fn members_changed(&mut self) {
+        self.members_version += 1;
     }
 
     pub fn has_room(&self, reserved: ReservedSpace) -> bool {
@@ -206,6 +257,7 @@ impl Group {
 
     pub fn bump(&mut self) {
         self.change_count += 1;
+        self.members_version += 1;
     }
 
     pub fn to_stat(&self, reserved: ReservedSpace, use_trunk_file: bool) -> GroupStat {
@@ -226,8 +278,8 @@ impl Group {
             },
             storage_count: self.storages.len() as i64,
             storage_port: self.storage_port,
-            readable_server_count: self.readable().len() as i64,
-            writable_server_count: self.writable().len() as i64,
+            readable_server_count: self.placement().readable.len() as i64,
+            writable_server_count: self.placement().writable.len() as i64,
             current_write_server: self.current_write_server as i64,
             store_path_count: self.store_path_count,
             subdir_count_per_path: self.subdir_count_per_path,
@@ -241,7 +293,7 @@ impl Group {
 }
 
 /// Everything the tracker knows, behind one lock.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct State {
     pub groups: BTreeMap<String, Group>,
     pub current_write_group: usize,
@@ -254,6 +306,10 @@ pub struct State {
 }
 
 impl State {
+    pub fn storage_count(&self) -> usize {
+        self.groups.values().map(|g| g.storages.len()).sum()
+    }
+
     pub fn group(&self, name: &str) -> Option<&Group> {
         self.groups.get(name)
     }

@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The tracker's whole service state.
 pub struct Tracker {
@@ -36,6 +36,10 @@ pub struct Tracker {
     pub metrics: fdfs_common::metrics::Metrics,
     /// bumped at every trunk server change of any group: followers get the list again
     pub trunk_changes: std::sync::atomic::AtomicU64,
+    /// held while the data files are written
+    writing: Mutex<()>,
+    /// when the last data-file write ended and how long it took
+    last_flush: Mutex<(Instant, Duration)>,
 }
 
 /// Who leads, as this tracker knows it.
@@ -102,18 +106,42 @@ impl Tracker {
             conn_stats: OnceLock::new(),
             metrics: Default::default(),
             trunk_changes: std::sync::atomic::AtomicU64::new(1),
+            writing: Mutex::new(()),
+            last_flush: Mutex::new((Instant::now(), Duration::ZERO)),
         })
     }
 
-    pub(crate) fn save(&self, state: &mut State) {
-        if let Err(e) = persist::save_all(&self.data_dir, state) {
+    /// Write the data files if anything changed since they were last written. A change only
+    /// marks the state dirty: the state is copied under the lock and written outside it, so
+    /// beats and queries never wait for the disk, and a burst of changes (a fleet joining)
+    /// costs one write rather than one per change. `writing` keeps two flushes in order.
+    pub fn flush_data_files(&self) {
+        let _writing = self.writing.lock();
+        let snapshot = {
+            let mut st = self.state.lock();
+            if !st.dirty {
+                return;
+            }
+            st.dirty = false;
+            st.clone()
+        };
+        let began = Instant::now();
+        if let Err(e) = persist::save_all(&self.data_dir, &snapshot) {
             log::error!(
                 "save tracker data files to {} fail: {e}",
                 self.data_dir.display()
             );
-        } else {
-            state.dirty = false;
+            self.state.lock().dirty = true;
         }
+        *self.last_flush.lock() = (Instant::now(), began.elapsed());
+    }
+
+    /// Whether a flush is due: something changed and the disk has been left alone for nine
+    /// times as long as the last write took (at most a tenth of a thread's time goes to the
+    /// data files, however many storages they list).
+    fn flush_due(&self) -> bool {
+        let (ended, took) = *self.last_flush.lock();
+        self.state.lock().dirty && ended.elapsed() >= took * 9
     }
 
     /// Periodic duties: offline detection by `check_active_interval`, lazy saves.
@@ -146,14 +174,15 @@ impl Tracker {
                 st.dirty = true;
             }
         }
-        if st.dirty {
-            self.save(&mut st);
+        drop(st);
+        if self.flush_due() {
+            self.flush_data_files();
         }
     }
 
     pub fn shutdown(&self) {
-        let mut st = self.state.lock();
-        self.save(&mut st);
+        self.state.lock().dirty = true;
+        self.flush_data_files();
         let _ = persist::write_status(&self.data_dir, self.up_time, fdfs_common::now());
     }
 

@@ -130,7 +130,7 @@ impl Tracker {
         g.trunk_change += 1;
         self.trunk_changes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.save(&mut st);
+        st.dirty = true;
         drop(st);
         if changed {
             log::info!("group {group}, trunk server: {id}");
