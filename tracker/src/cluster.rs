@@ -98,9 +98,16 @@ impl Tracker {
                 }
                 Some(l) if Some(&l) == me.as_ref() => follower = None,
                 Some(l) => {
+                    let mut refused = false;
                     if follower.is_none() {
                         first_ping = true;
-                        follower = self.join_leader(&l).ok();
+                        follower = match self.join_leader(&l) {
+                            Ok(s) => Some(s),
+                            Err(e) => {
+                                refused = e.kind() == std::io::ErrorKind::ConnectionRefused;
+                                None
+                            }
+                        };
                     }
                     let ok = follower
                         .as_mut()
@@ -111,11 +118,18 @@ impl Tracker {
                     } else {
                         follower = None;
                         ping_failures += 1;
-                        next_try = Instant::now() + Duration::from_secs(1 << ping_failures.min(2));
+                        // nothing listens at the leader's address: its process is gone, so
+                        // the back-off that rides out a slow or busy leader only delays the
+                        // failover
+                        let back_off = if refused { 0 } else { ping_failures.min(2) };
+                        next_try = Instant::now() + Duration::from_secs(1 << back_off);
                         if ping_failures >= 3 {
                             log::warn!("tracker leader {l} lost after {ping_failures} failed pings, reselect");
                             ping_failures = 0;
                             self.set_leader(None);
+                            // elect now: the storages have been without a leader for the three
+                            // pings already (waiting out the back-off added 4 s to a failover)
+                            next_try = Instant::now();
                         }
                     }
                 }
