@@ -549,6 +549,9 @@ enum Run {
         /// the storage's host:port
         storage: String,
     },
+    /// simulate storage servers in groups against real trackers; time beats, queries, joins
+    /// and leader failover
+    Fleet(crate::fleet::FleetArgs),
     /// the machine's loopback sendfile rate, a reference for download figures
     Sendfile {
         #[arg(default_value_t = 100 << 20)]
@@ -588,6 +591,7 @@ pub fn main(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     let (op, load, http) = match cli.run {
+        Run::Fleet(args) => return crate::fleet::run(args),
         Run::Sendfile {
             bytes,
             seconds,

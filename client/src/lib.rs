@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod fleet;
 pub mod human;
 pub mod logging;
 pub mod personality;

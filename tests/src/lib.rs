@@ -69,6 +69,19 @@ pub fn unique_net() -> (u8, u8) {
     panic!("every test network 127.10-209.x.y is in use");
 }
 
+/// The leader a tracker names (SERVER_GET_LEADER), if any.
+pub fn leader_of(t: &HostPort) -> Option<String> {
+    let mut s = TcpStream::connect((t.host.as_str(), t.port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    match raw::exchange(
+        &mut s,
+        &raw::frame(fdfs_common::proto::cmd::SERVER_GET_LEADER, 0, &[]),
+    ) {
+        Some((0, b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+        _ => None,
+    }
+}
+
 /// A temp directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -632,6 +645,21 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// kill -9 the tracker listening at `addr` (`ip:port`); returns its address.
+    pub fn kill9_tracker(&mut self, addr: &str) -> HostPort {
+        if addr == self.tracker_addr.to_string() {
+            self.tracker.kill9();
+            return self.tracker_addr.clone();
+        }
+        let k = self
+            .more_trackers
+            .iter()
+            .position(|t| t.1.to_string() == addr)
+            .unwrap_or_else(|| panic!("no tracker at {addr}"));
+        self.more_trackers[k].0.kill9();
+        self.more_trackers[k].1.clone()
     }
 
     pub fn storage_addr(&self, i: usize) -> HostPort {

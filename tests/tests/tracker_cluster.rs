@@ -5,18 +5,8 @@ use fdfs_client::Upload;
 use fdfs_common::config::HostPort;
 use fdfs_common::proto::cmd;
 use rfdfs_tests::raw::{exchange, frame};
-use rfdfs_tests::{run_tool, Cluster, ClusterOpts};
+use rfdfs_tests::{leader_of, run_tool, Cluster, ClusterOpts};
 use std::time::{Duration, Instant};
-
-/// The leader a tracker names (SERVER_GET_LEADER), if any.
-fn leader_of(t: &HostPort) -> Option<String> {
-    let mut s = std::net::TcpStream::connect((t.host.as_str(), t.port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    match exchange(&mut s, &frame(cmd::SERVER_GET_LEADER, 0, &[])) {
-        Some((0, b)) => Some(String::from_utf8_lossy(&b).into_owned()),
-        _ => None,
-    }
-}
 
 /// Wait until every given tracker names the same leader (other than `not`); returns it.
 fn agreed_leader(trackers: &[HostPort], not: Option<&str>, timeout: Duration) -> String {
@@ -101,18 +91,7 @@ fn leader_election_failover_and_rejoin() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let killed_at = Instant::now();
-    let killed = if leader == c.tracker_addr.to_string() {
-        c.tracker.kill9();
-        c.tracker_addr.clone()
-    } else {
-        let k = c
-            .more_trackers
-            .iter()
-            .position(|t| t.1.to_string() == leader)
-            .unwrap();
-        c.more_trackers[k].0.kill9();
-        c.more_trackers[k].1.clone()
-    };
+    let killed = c.kill9_tracker(&leader);
     let survivors: Vec<HostPort> = all.iter().filter(|t| **t != killed).cloned().collect();
     let new_leader = agreed_leader(&survivors, Some(&leader), Duration::from_secs(30));
     assert_ne!(new_leader, leader);
