@@ -26,12 +26,10 @@ pub type Snapshot = Vec<Vec<u8>>;
 impl Tracker {
     /// The data files as they are now, saved first so that they hold the current state.
     fn sys_files_now(&self) -> Snapshot {
-        let mut st = self.state.lock();
-        if let Err(e) = persist::save_all(&self.data_dir, &st) {
-            log::error!("save tracker data files fail: {e}");
-        } else {
-            st.dirty = false;
-        }
+        // through the one writer of the data files, which is then kept out until they are read
+        let writing = self.writing.lock();
+        self.state.lock().dirty = true;
+        self.flush_holding(&writing);
         let _changelog = self.changelog.lock();
         SYS_FILES
             .iter()

@@ -36,8 +36,8 @@ pub struct Tracker {
     pub metrics: fdfs_common::metrics::Metrics,
     /// bumped at every trunk server change of any group: followers get the list again
     pub trunk_changes: std::sync::atomic::AtomicU64,
-    /// held while the data files are written
-    writing: Mutex<()>,
+    /// held while the data files are written (or read for a peer)
+    pub(crate) writing: Mutex<()>,
     /// when the last data-file write ended and how long it took
     last_flush: Mutex<(Instant, Duration)>,
 }
@@ -116,7 +116,13 @@ impl Tracker {
     /// beats and queries never wait for the disk, and a burst of changes (a fleet joining)
     /// costs one write rather than one per change. `writing` keeps two flushes in order.
     pub fn flush_data_files(&self) {
-        let _writing = self.writing.lock();
+        let writing = self.writing.lock();
+        self.flush_holding(&writing);
+    }
+
+    /// [`flush_data_files`](Self::flush_data_files) for a caller that holds `writing` (and so
+    /// knows the files stay as written until it lets go).
+    pub(crate) fn flush_holding(&self, _writing: &parking_lot::MutexGuard<'_, ()>) {
         let snapshot = {
             let mut st = self.state.lock();
             if !st.dirty {
