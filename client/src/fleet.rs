@@ -127,6 +127,18 @@ impl Layout {
         Ipv4Addr::from(((net + (k / 254) as u32) << 8) | (k % 254 + 1) as u32)
     }
 
+    /// Which storage has address `ip` (the inverse of [`ip`](Self::ip)).
+    fn index_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        let (a, base) = (u32::from(ip), self.first);
+        let (host, net) = (a & 0xff, a >> 8);
+        if !(1..=254).contains(&host) || net < base >> 8 {
+            return None;
+        }
+        let k = (net - (base >> 8)) as usize * 254 + (host - 1) as usize;
+        let i = k.checked_sub((base & 0xff).saturating_sub(1) as usize)?;
+        (self.ip(i) == ip).then_some(i)
+    }
+
     /// The members of storage `i`'s group other than itself.
     fn peers(&self, i: usize) -> impl Iterator<Item = usize> {
         let g0 = self.group_index(i) * self.per_group;
@@ -136,16 +148,16 @@ impl Layout {
 
 /// Latencies of one kind, as `(ms since start, us)`.
 #[derive(Default)]
-struct Samples(Vec<(u64, u32)>);
+struct Samples(Vec<(u64, u64)>);
 
 impl Samples {
     fn push(&mut self, t0: Instant, took: Duration) {
-        self.0
-            .push((ms_since(t0), took.as_micros().min(u32::MAX as u128) as u32));
+        self.0.push((ms_since(t0), took.as_micros() as u64));
     }
 
-    fn since(&self, from_ms: u64) -> Vec<u32> {
-        let mut v: Vec<u32> = self
+    /// The latencies from `from_ms` on, sorted.
+    fn since(&self, from_ms: u64) -> Vec<u64> {
+        let mut v: Vec<u64> = self
             .0
             .iter()
             .filter(|s| s.0 >= from_ms)
@@ -156,12 +168,7 @@ impl Samples {
     }
 }
 
-fn pct(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-}
+use crate::bench::percentile_ms as pct;
 
 /// What the whole fleet shares.
 struct Shared {
@@ -180,11 +187,10 @@ struct Shared {
     first_failure: Vec<AtomicU64>,
     /// `storage_ip_changed_auto_adjust` as the trackers' parameters say
     changelog_after_beat: AtomicBool,
-    beats: Mutex<Samples>,
     beat_bytes: AtomicU64,
     beat_count: AtomicU64,
-    /// when the late joiner was let go
-    late_started: Mutex<Option<Instant>>,
+    /// the late joiner may start
+    late_go: AtomicBool,
 }
 
 /// One reporter connection of one storage.
@@ -333,8 +339,12 @@ impl Sim {
             } else {
                 SyncSource::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?
             };
-            self.source_index =
-                (0..shared.n).find(|&k| shared.layout.ip(k).to_string() == src.src_id);
+            self.source_index = src
+                .src_id
+                .parse()
+                .ok()
+                .and_then(|ip| shared.layout.index_of(ip))
+                .filter(|&k| k < shared.n);
             self.sync_source = Some(src);
         }
         let src = self.sync_source.clone().unwrap_or_default();
@@ -559,15 +569,33 @@ impl Sim {
 }
 
 impl Shared {
+    /// Per leader (tracker index + 1, 0 = none yet): how many storages follow it, and when
+    /// the last of them took it (ms since the start).
+    fn leader_counts(&self, fleet_n: usize) -> Vec<(usize, u64)> {
+        let mut counts = vec![(0usize, 0u64); self.trackers.len() + 1];
+        for cell in &self.leader[..fleet_n] {
+            let v = cell.load(Ordering::Relaxed);
+            let e = &mut counts[(v >> 40) as usize];
+            e.0 += 1;
+            e.1 = e.1.max(v & ((1 << 40) - 1));
+        }
+        counts
+    }
+
+    /// Leader `k` of [`leader_counts`](Self::leader_counts) by name.
+    fn leader_name(&self, k: usize) -> String {
+        match k {
+            0 => "no leader".into(),
+            _ => self.trackers[k - 1].to_string(),
+        }
+    }
+
     /// The tracker most storages follow as leader.
     fn followed(&self, fleet_n: usize) -> String {
-        let mut count = vec![0usize; self.trackers.len() + 1];
-        for cell in &self.leader[..fleet_n] {
-            count[(cell.load(Ordering::Relaxed) >> 40) as usize] += 1;
-        }
-        match (1..count.len()).max_by_key(|&k| count[k]) {
-            Some(k) if count[k] > 0 => self.trackers[k - 1].to_string(),
-            _ => "no leader".into(),
+        let counts = self.leader_counts(fleet_n);
+        match (1..counts.len()).max_by_key(|&k| counts[k].0) {
+            Some(k) if counts[k].0 > 0 => self.leader_name(k),
+            _ => self.leader_name(0),
         }
     }
 
@@ -597,7 +625,7 @@ fn worker(shared: Arc<Shared>, w: usize, threads: usize, late: Option<usize>) ->
     let mut samples = Samples::default();
     while !shared.stop.load(Ordering::Relaxed) {
         if let Some(i) = late_pending {
-            if shared.late_started.lock().unwrap().is_some() {
+            if shared.late_go.load(Ordering::Relaxed) {
                 late_pending = None;
                 let k = sims.len();
                 sims.push(Sim::new(i, &shared));
@@ -858,10 +886,9 @@ pub fn run(args: FleetArgs) -> i32 {
         leader: (0..n).map(|_| AtomicU64::new(0)).collect(),
         first_failure: args.trackers.iter().map(|_| AtomicU64::new(0)).collect(),
         changelog_after_beat: AtomicBool::new(false),
-        beats: Mutex::new(Samples::default()),
         beat_bytes: AtomicU64::new(0),
         beat_count: AtomicU64::new(0),
-        late_started: Mutex::new(None),
+        late_go: AtomicBool::new(false),
         args: args.clone(),
     });
     println!(
@@ -914,7 +941,7 @@ pub fn run(args: FleetArgs) -> i32 {
     let mut late_line = None;
     if let (Some(i), Some(_)) = (late, steady_from) {
         let began = Instant::now();
-        *shared.late_started.lock().unwrap() = Some(began);
+        shared.late_go.store(true, Ordering::Relaxed);
         while Instant::now() < end {
             if late_joiner_active(&shared, i) {
                 late_line = Some(format!(
@@ -939,20 +966,21 @@ pub fn run(args: FleetArgs) -> i32 {
     let end_beats = shared.beat_count.load(Ordering::Relaxed);
     let (active, answered, not_active) = count_active(&shared, &fleet_ips);
     shared.stop.store(true, Ordering::Relaxed);
+    let mut beats = Samples::default();
     for w in workers {
         if let Ok(s) = w.join() {
-            shared.beats.lock().unwrap().0.extend(s.0);
+            beats.0.extend(s.0);
         }
     }
     let (store, fetch, query_errors) = client.join().unwrap_or_default();
     let from = steady_from.unwrap_or(0);
-    let beats = shared.beats.lock().unwrap().since(from);
+    let beats = beats.since(from);
     let (store, fetch, query_errors) = (
         store.since(from),
         fetch.since(from),
         query_errors.since(from).len(),
     );
-    let mut queries: Vec<u32> = store.iter().chain(fetch.iter()).copied().collect();
+    let mut queries: Vec<u64> = store.iter().chain(fetch.iter()).copied().collect();
     queries.sort_unstable();
     let count = shared.beat_count.load(Ordering::Relaxed).max(1);
     println!(
@@ -1030,42 +1058,30 @@ pub fn run(args: FleetArgs) -> i32 {
 /// Which leader the storages follow, and how long the move to a new one took when the
 /// tracker they followed stopped answering.
 fn leader_lines(shared: &Shared, fleet_n: usize) {
-    let mut by_leader: HashMap<u64, (usize, u64)> = HashMap::new();
-    for cell in &shared.leader[..fleet_n] {
-        let v = cell.load(Ordering::Relaxed);
-        let e = by_leader.entry(v >> 40).or_default();
-        e.0 += 1;
-        e.1 = e.1.max(v & ((1 << 40) - 1));
-    }
-    let name = |k: u64| {
-        if k == 0 {
-            "no leader".to_string()
-        } else {
-            shared.trackers[k as usize - 1].to_string()
-        }
-    };
-    let mut v: Vec<_> = by_leader.into_iter().collect();
-    v.sort_by_key(|e| Reverse(e.1 .0));
-    let (top, (followers, last_ms)) = v[0];
+    let counts = shared.leader_counts(fleet_n);
+    let mut v: Vec<usize> = (0..counts.len()).filter(|&k| counts[k].0 > 0).collect();
+    v.sort_by_key(|&k| Reverse(counts[k].0));
+    let top = v[0];
+    let (followers, last_ms) = counts[top];
     println!(
         "leader: {} followed by {followers}/{fleet_n} storages{}",
-        name(top),
+        shared.leader_name(top),
         v[1..]
             .iter()
-            .map(|(k, (c, _))| format!(", {} by {c}", name(*k)))
+            .map(|&k| format!(", {} by {}", shared.leader_name(k), counts[k].0))
             .collect::<String>()
     );
     // a tracker other than the one followed now that failed: the failover
     for (t, f) in shared.first_failure.iter().enumerate() {
         let failed_ms = f.load(Ordering::Relaxed);
-        if failed_ms == 0 || t as u64 + 1 == top || top == 0 || last_ms < failed_ms {
+        if failed_ms == 0 || t + 1 == top || top == 0 || last_ms < failed_ms {
             continue;
         }
         println!(
             "failover: {} stopped answering at +{:.1} s; {} followed by {followers}/{fleet_n} storages at +{:.1} s ({:.1} s)",
             shared.trackers[t],
             failed_ms as f64 / 1000.0,
-            name(top),
+            shared.leader_name(top),
             last_ms as f64 / 1000.0,
             (last_ms - failed_ms) as f64 / 1000.0
         );
@@ -1077,5 +1093,26 @@ fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_is_found_again_by_its_address() {
+        for first in ["127.64.0.1", "127.19.2.20", "10.0.0.254"] {
+            let layout = Layout {
+                per_group: 5,
+                first: u32::from(first.parse::<Ipv4Addr>().unwrap()),
+                fleet_n: 1000,
+            };
+            for i in 0..1000 {
+                assert_eq!(layout.index_of(layout.ip(i)), Some(i), "{first} + {i}");
+            }
+            let before = Ipv4Addr::from(u32::from(layout.ip(0)) - 1);
+            assert_eq!(layout.index_of(before), None, "{first}");
+        }
     }
 }
