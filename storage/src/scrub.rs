@@ -14,6 +14,7 @@
 
 use crate::reporter::Reporter;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
+use fdfs_common::proto::cluster::Brief;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -255,6 +256,40 @@ fn mark_repaired(rep: &Reporter, index: usize, name: &str) {
 /// The suffix of a quarantined copy whose file was repaired.
 const REPAIRED: &str = ".repaired";
 
+/// Each ACTIVE member in turn until one gives an intact copy of `name`: `fetch` gets it (None:
+/// that member has none), `intact` checks it (and drops it when it is not). A failed fetch and
+/// a corrupt copy are logged, and the next member is asked.
+fn first_intact_copy<T>(
+    rep: &Reporter,
+    name: &str,
+    mut fetch: impl FnMut(&Brief) -> std::io::Result<Option<T>>,
+    mut intact: impl FnMut(&T) -> bool,
+) -> Option<T> {
+    for peer in rep.storage.active_peers() {
+        let got = match fetch(&peer) {
+            Ok(Some(got)) => got,
+            Ok(None) => continue,
+            Err(e) => {
+                log::warn!(
+                    "scrub: fetch {name} from {}:{} fail: {e}",
+                    peer.ip,
+                    peer.port
+                );
+                continue;
+            }
+        };
+        if intact(&got) {
+            return Some(got);
+        }
+        log::error!(
+            "scrub: the copy of {name} on {}:{} is corrupt too",
+            peer.ip,
+            peer.port
+        );
+    }
+    None
+}
+
 /// Fetch `name` again from each ACTIVE member in turn until a copy checks out.
 fn repair(
     rep: &Reporter,
@@ -264,30 +299,22 @@ fn repair(
     mtime: i64,
     want: (u64, u32),
 ) -> bool {
-    for peer in rep.storage.active_peers() {
-        match crate::recovery::restore_file(rep, &peer, name, mtime, path, index) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                log::warn!(
-                    "scrub: fetch {name} from {}:{} fail: {e}",
-                    peer.ip,
-                    peer.port
-                );
-                continue;
+    first_intact_copy(
+        rep,
+        name,
+        |peer| {
+            crate::recovery::restore_file(rep, peer, name, mtime, path, index)
+                .map(|restored| restored.then_some(()))
+        },
+        |_| {
+            let ok = crate::store::file_crc(path, |_| {}).ok() == Some(want);
+            if !ok {
+                let _ = std::fs::remove_file(path);
             }
-        }
-        if crate::store::file_crc(path, |_| {}).ok() == Some(want) {
-            return true;
-        }
-        log::error!(
-            "scrub: the copy of {name} on {}:{} is corrupt too",
-            peer.ip,
-            peer.port
-        );
-        let _ = std::fs::remove_file(path);
-    }
-    false
+            ok
+        },
+    )
+    .is_some()
 }
 
 /// Files in trunk slots, found through the binlog's create records (a slot's header does not
@@ -372,27 +399,13 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
         log::error!("scrub: keep a copy of {name} fail: {e}");
     }
     let _g = st.lock_for(name);
-    for peer in st.active_peers() {
-        let got = match crate::recovery::fetch_bytes(rep, &peer, name) {
-            Ok(Some(b)) => b,
-            Ok(None) => continue,
-            Err(e) => {
-                log::warn!(
-                    "scrub: fetch {name} from {}:{} fail: {e}",
-                    peer.ip,
-                    peer.port
-                );
-                continue;
-            }
-        };
-        if got.len() != data.len() || crc32fast::hash(&got) != want.crc32 {
-            log::error!(
-                "scrub: the copy of {name} on {}:{} is corrupt too",
-                peer.ip,
-                peer.port
-            );
-            continue;
-        }
+    let intact = first_intact_copy(
+        rep,
+        name,
+        |peer| crate::recovery::fetch_bytes(rep, peer, name),
+        |got: &Vec<u8>| got.len() == data.len() && crc32fast::hash(got) == want.crc32,
+    );
+    if let Some(got) = intact {
         // data first, header last, as a replica is written
         let put = st.write_at(
             &path,
