@@ -434,9 +434,12 @@ impl Tracker {
             // the statistics are saved every 1000 beats, as upstream does, but no more often
             // than once per round of beats: each save writes every storage's record, so with
             // thousands of storages saving every 1000 beats would cost O(storages) per beat
-            st.beats_since_save += 1;
-            if st.beats_since_save >= 1000 && st.beats_since_save >= st.storage_count() as u64 {
-                st.beats_since_save = 0;
+            if st.beats_until_save == 0 {
+                // a new round, counted once rather than at every beat
+                st.beats_until_save = st.storage_count().max(1000) as u64;
+            }
+            st.beats_until_save -= 1;
+            if st.beats_until_save == 0 {
                 st.dirty = true;
             }
         }

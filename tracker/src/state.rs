@@ -301,8 +301,8 @@ pub struct State {
     pub trackers: Vec<String>,
     /// the storages, groups or changelog changed since the data files were written
     pub dirty: bool,
-    /// beats since the last save
-    pub beats_since_save: u64,
+    /// beats with statistics still to come before they are saved (0: a round starts)
+    pub beats_until_save: u64,
 }
 
 impl State {
