@@ -20,7 +20,7 @@ pub struct BenchResult {
 
 impl BenchResult {
     fn percentile(&self, p: f64) -> f64 {
-        percentile_ms(&self.latencies_us, p)
+        crate::percentile_ms(&self.latencies_us, p)
     }
 
     pub fn line(&self, op: &str, size: usize, threads: usize) -> String {
@@ -35,15 +35,6 @@ impl BenchResult {
             self.errors
         )
     }
-}
-
-/// The `p` quantile (0..=1) of sorted microsecond latencies, in milliseconds (0 when empty).
-pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    sorted_us[i] as f64 / 1000.0
 }
 
 fn run_threads(

@@ -850,10 +850,16 @@ impl Client {
 
 pub use fdfs_common::http::anti_steal_token;
 
-/// A download URL for `id` under `base` (`http://host:port`): `/M00/...`, or with `with_group`
-/// `/<group>/M00/...`. With `token = Some((secret, ts))` the anti-steal arguments follow,
-/// computed over the path without the group, which is what storages (and the nginx module)
-/// check.
+/// The `p` quantile (0..=1) of sorted microsecond latencies, in milliseconds (0 when empty):
+/// rfdfs_bench's figures and its fleet's.
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[i] as f64 / 1000.0
+}
+
 /// The command line of one of rfdfs's own tools (clap's conventions): `Err` carries the exit
 /// code after clap printed the usage, `--help` or `--version`.
 pub(crate) fn parse_command_line<T: clap::Parser>(args: &[String]) -> Result<T, i32> {
@@ -863,6 +869,10 @@ pub(crate) fn parse_command_line<T: clap::Parser>(args: &[String]) -> Result<T, 
     })
 }
 
+/// A download URL for `id` under `base` (`http://host:port`): `/M00/...`, or with `with_group`
+/// `/<group>/M00/...`. With `token = Some((secret, ts))` the anti-steal arguments follow,
+/// computed over the path without the group, which is what storages (and the nginx module)
+/// check.
 pub fn http_url(base: &str, id: &FileId, with_group: bool, token: Option<(&str, i64)>) -> String {
     let mut url = base.trim_end_matches('/').to_string();
     if with_group {
