@@ -9,19 +9,21 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(content)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // a full file system: leave no half-written temp file behind
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Make a directory's entries (a rename, a new link) durable.
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }

@@ -1,12 +1,16 @@
 //! The binlog in `base_path/data/sync/` (sync-and-storage-layout.md section 2): one
 //! `<timestamp> <op> <name>[ <args>]\n` line per change, upper-case ops for changes that
-//! started here. Lines are written whole with one `write` on an `O_APPEND` descriptor, so a
-//! crash can never leave a torn line in the middle of the file.
+//! started here. Each line is written whole at the end of the lines written so far (a
+//! positional write under the writers' lock); a write that fails part way (a full or failing
+//! disk) is cut off again, so no torn line ever stands in the middle of the file, and the
+//! change it was for is refused. While lines cannot be written, every change is refused (ENOSPC
+//! for a full file system, EIO otherwise) and reads go on; the first write that succeeds again
+//! ends that, without a restart.
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,7 +54,13 @@ pub mod op {
 struct Current {
     index: u32,
     file: Arc<File>,
+    /// where the lines written so far end (the file may be longer after a failed write: see
+    /// `torn`)
     size: u64,
+    /// a failed write may have left bytes past `size` that could not be cut off yet
+    torn: bool,
+    /// while lines cannot be written: the status changes are refused with
+    refusing: Option<u8>,
     compress_index: u32,
     /// lines written so far
     written: u64,
@@ -85,6 +95,18 @@ pub struct Binlog {
     horizon: Mutex<i64>,
     /// whether deletes are remembered at all: not while this storage is alone in its group
     keep_tombstones: std::sync::atomic::AtomicBool,
+    /// changes refused because their line could not be written
+    refused: std::sync::atomic::AtomicU64,
+}
+
+/// The status a change is refused with when its line cannot be written: ENOSPC for a full file
+/// system (or quota), which clients report as such, EIO for anything else.
+pub fn refusal_status(e: &std::io::Error) -> u8 {
+    use fdfs_common::proto::errno;
+    match e.raw_os_error() {
+        Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT) => errno::ENOSPC,
+        _ => errno::EIO,
+    }
 }
 
 /// The records of the last `window` bytes of the binlog file being written (whole lines only),
@@ -119,7 +141,7 @@ impl Binlog {
         let (index, compress_index) = read_index(sync_dir);
         let path = sync_dir.join(binlog_name(index));
         repair_torn_tail(&path)?;
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = open_for_lines(&path)?;
         let size = file.metadata()?.len();
         let b = Binlog {
             dir: sync_dir.to_path_buf(),
@@ -127,6 +149,8 @@ impl Binlog {
                 index,
                 file: Arc::new(file),
                 size,
+                torn: false,
+                refusing: None,
                 compress_index,
                 written: 0,
                 pending: BTreeSet::new(),
@@ -142,6 +166,7 @@ impl Binlog {
                     .unwrap_or(0),
             ),
             keep_tombstones: std::sync::atomic::AtomicBool::new(true),
+            refused: std::sync::atomic::AtomicU64::new(0),
         };
         b.write_index(index, compress_index)?;
         b.load_deletes(index);
@@ -202,31 +227,94 @@ impl Binlog {
 
     /// Append one record for a change already made (on disk when this returns, in durable
     /// mode). `args` is the rest after the name (`"3 5"`, a second name, or empty). Concurrent
-    /// writers share one fdatasync.
-    pub fn write(&self, timestamp: i64, op: char, name: &str, args: &str) {
-        drop(self.intent(timestamp, op, name, args));
+    /// writers share one fdatasync. An error means the line is not in the binlog.
+    pub fn write(&self, timestamp: i64, op: char, name: &str, args: &str) -> std::io::Result<()> {
+        self.intent(timestamp, op, name, args).map(drop)
     }
 
     /// Record a change about to be made. The line is written (and in durable mode on disk)
-    /// when this returns, so a crash cannot leave the change without its line; sync readers
-    /// see it only once the returned guard is dropped (the change made, or given up: the sender
-    /// then finds nothing to send).
-    pub fn intent(&self, timestamp: i64, op: char, name: &str, args: &str) -> Intent<'_> {
-        if op.eq_ignore_ascii_case(&op::DELETE)
-            && self
-                .keep_tombstones
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            self.deleted.lock().insert(name.to_string(), timestamp);
-        }
-        let (seq, start) = self.append(timestamp, op, name, args);
-        if self.durable {
-            self.sync_to(seq);
-        }
-        Intent {
+    /// when this returns `Ok`, so a crash cannot leave the change without its line; sync
+    /// readers see it only once the returned guard is dropped (the change made, or given up:
+    /// the sender then finds nothing to send). An `Err` means the change must not be made: its
+    /// line is not in the binlog (or, in durable mode, may not be on disk).
+    pub fn intent(
+        &self,
+        timestamp: i64,
+        op: char,
+        name: &str,
+        args: &str,
+    ) -> std::io::Result<Intent<'_>> {
+        let (seq, start) = self.append(timestamp, op, name, args).inspect_err(|_| {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
+        let intent = Intent {
             binlog: self,
             start,
+        };
+        self.remember(timestamp, op, name);
+        if self.durable {
+            self.sync_to(seq)?;
         }
+        Ok(intent)
+    }
+
+    /// Keep the tombstones in step with a line just written: a delete is remembered, a create
+    /// or link of the same name made after it (a delete taken back) forgets it.
+    fn remember(&self, timestamp: i64, op: char, name: &str) {
+        let upper = op.to_ascii_uppercase();
+        if upper == op::DELETE {
+            if self
+                .keep_tombstones
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                self.deleted.lock().insert(name.to_string(), timestamp);
+            }
+        } else if upper == op::CREATE || upper == op::LINK {
+            let mut deleted = self.deleted.lock();
+            if deleted.get(name).is_some_and(|d| *d <= timestamp) {
+                deleted.remove(name);
+            }
+        }
+    }
+
+    /// Whether a change can be recorded now: `Ok` while lines could be written last time;
+    /// after a failure, a probe (bytes written past the end and cut off again) tells whether
+    /// there is room again. `Err` is the status to refuse the change with.
+    pub fn writable(&self) -> Result<(), u8> {
+        let mut cur = self.cur.lock();
+        let Some(code) = cur.refusing else {
+            return Ok(());
+        };
+        let probe = [b'\n'; 256];
+        let room = Self::put(&mut cur, &probe).and_then(|()| cur.file.set_len(cur.size));
+        match room {
+            Ok(()) => {
+                cur.torn = false;
+                self.writable_again(&mut cur);
+                Ok(())
+            }
+            Err(e) => {
+                cur.torn = true;
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(if code == refusal_status(&e) {
+                    code
+                } else {
+                    refusal_status(&e)
+                })
+            }
+        }
+    }
+
+    /// The status changes are refused with while lines cannot be written (`None`: writable).
+    pub fn refusing(&self) -> Option<u8> {
+        self.cur.lock().refusing
+    }
+
+    /// Changes refused since the start because their line could not be written.
+    pub fn refused_changes(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How far sync readers may read: the current file up to its first line whose change is
@@ -244,23 +332,32 @@ impl Binlog {
         cur.visible_end()
     }
 
-    fn sync_to(&self, seq: u64) {
+    fn sync_to(&self, seq: u64) -> std::io::Result<()> {
         let mut synced = self.synced.lock();
         if *synced >= seq {
-            return;
+            return Ok(());
         }
         let (file, target) = {
             let cur = self.cur.lock();
             (Arc::clone(&cur.file), cur.written)
         };
         if let Err(e) = file.sync_data() {
-            log::error!("fsync binlog fail: {e}");
-            return;
+            // what the failed fdatasync held may never reach the disk: refuse until a write
+            // (and its fdatasync) succeeds again
+            self.refuse_from_now(&mut self.cur.lock(), &e);
+            return Err(e);
         }
         *synced = target;
+        Ok(())
     }
 
-    fn append(&self, timestamp: i64, op: char, name: &str, args: &str) -> (u64, Option<u64>) {
+    fn append(
+        &self,
+        timestamp: i64,
+        op: char,
+        name: &str,
+        args: &str,
+    ) -> std::io::Result<(u64, u64)> {
         let line = if args.is_empty() {
             format!("{timestamp} {op} {name}\n")
         } else {
@@ -272,29 +369,68 @@ impl Binlog {
         if cur.size >= ROTATE_SIZE && cur.pending.is_empty() {
             self.rotate(&mut cur);
         }
-        if let Err(e) = (&*cur.file).write_all(line.as_bytes()) {
-            log::error!("write binlog fail: {e}");
-            return (cur.written, None);
+        if let Err(e) = Self::put(&mut cur, line.as_bytes()) {
+            self.refuse_from_now(&mut cur, &e);
+            return Err(e);
         }
+        self.writable_again(&mut cur);
         let start = cur.size;
         cur.pending.insert(start);
         cur.size += line.len() as u64;
         cur.written += 1;
         let end = (cur.index, cur.size);
         LAST_END.with(|c| c.set(Some(end)));
-        (cur.written, Some(start))
+        Ok((cur.written, start))
+    }
+
+    /// Write `bytes` where the lines written so far end. A write that fails part way is cut
+    /// off again (or, if that fails too, before the next write), so what follows always
+    /// starts at a line start.
+    fn put(cur: &mut Current, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if cur.torn {
+            cur.file.set_len(cur.size)?;
+            cur.torn = false;
+        }
+        if let Err(e) = cur.file.write_all_at(bytes, cur.size) {
+            cur.torn = cur.file.set_len(cur.size).is_err();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A line could not be written: from now on changes are refused, said once in the log.
+    fn refuse_from_now(&self, cur: &mut Current, e: &std::io::Error) {
+        if cur.refusing.is_none() {
+            log::error!(
+                "write binlog {} fail: {e}; writes are refused until the binlog can grow \
+                 again (reads go on)",
+                self.dir.join(binlog_name(cur.index)).display()
+            );
+        }
+        cur.refusing = Some(refusal_status(e));
+    }
+
+    fn writable_again(&self, cur: &mut Current) {
+        if cur.refusing.take().is_some() {
+            log::info!(
+                "binlog is writable again: writes are accepted ({} refused meanwhile)",
+                self.refused_changes()
+            );
+        }
     }
 
     fn rotate(&self, cur: &mut Current) {
         let next = cur.index + 1;
         let path = self.dir.join(binlog_name(next));
         let _ = std::fs::remove_file(&path);
-        match OpenOptions::new().create(true).append(true).open(&path) {
+        match open_for_lines(&path) {
             Ok(f) => {
                 let _ = cur.file.sync_all();
                 cur.file = Arc::new(f);
                 cur.index = next;
                 cur.size = 0;
+                cur.torn = false;
                 if let Err(e) = self.write_index(next, cur.compress_index) {
                     log::error!("write binlog index fail: {e}");
                 }
@@ -303,17 +439,18 @@ impl Binlog {
         }
     }
 
-    fn done(&self, start: Option<u64>) {
-        if let Some(s) = start {
-            self.cur.lock().pending.remove(&s);
-            self.visible.notify_all();
-        }
+    fn done(&self, start: u64) {
+        self.cur.lock().pending.remove(&start);
+        self.visible.notify_all();
     }
 
-    /// Make what was written durable.
+    /// Make what was written durable (the daemon's `sync_binlog_buff_interval` flush, and at
+    /// exit); a failure is logged, since no answer waited for it.
     pub fn sync(&self) {
-        let cur = self.cur.lock();
-        let _ = cur.file.sync_data();
+        let file = Arc::clone(&self.cur.lock().file);
+        if let Err(e) = file.sync_data() {
+            log::error!("fsync binlog fail: {e}");
+        }
     }
 
     /// Whether no change was ever recorded here (nothing to copy to a new group member).
@@ -343,13 +480,24 @@ impl Binlog {
 /// A change being applied: its line becomes visible to sync readers when this is dropped.
 pub struct Intent<'a> {
     binlog: &'a Binlog,
-    start: Option<u64>,
+    start: u64,
 }
 
 impl Drop for Intent<'_> {
     fn drop(&mut self) {
         self.binlog.done(self.start);
     }
+}
+
+/// A binlog file opened for lines written at known offsets (not `O_APPEND`, so a failed write
+/// can be written over).
+fn open_for_lines(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
 }
 
 /// A crash of an older writer can leave a partial last line; cut it so that new lines start
@@ -468,9 +616,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rfdfs-tombstones-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let b = Binlog::open(&dir, true).unwrap();
-        b.write(10, 'D', "M00/00/00/a", "");
-        b.write(20, 'd', "M00/00/00/b", "");
-        b.write(30, 'C', "M00/00/00/c", "");
+        b.write(10, 'D', "M00/00/00/a", "").unwrap();
+        b.write(20, 'd', "M00/00/00/b", "").unwrap();
+        b.write(30, 'C', "M00/00/00/c", "").unwrap();
         drop(b);
         let b = Binlog::open(&dir, true).unwrap();
         assert_eq!(b.deleted_at("M00/00/00/a"), Some(10));
@@ -486,10 +634,10 @@ mod tests {
         assert_eq!(b.deleted_at("M00/00/00/b"), Some(20));
         // a storage alone in its group remembers no deletes
         b.keep_tombstones(false);
-        b.write(40, 'D', "M00/00/00/d", "");
+        b.write(40, 'D', "M00/00/00/d", "").unwrap();
         assert_eq!(b.deleted_at("M00/00/00/d"), None);
         b.keep_tombstones(true);
-        b.write(41, 'D', "M00/00/00/e", "");
+        b.write(41, 'D', "M00/00/00/e", "").unwrap();
         assert_eq!(b.deleted_at("M00/00/00/e"), Some(41));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -499,10 +647,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rfdfs-binlog-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let b = Binlog::open(&dir, true).unwrap();
-        b.write(1, 'C', "M00/00/00/a", "");
+        b.write(1, 'C', "M00/00/00/a", "").unwrap();
         let first_end = b.visible_end().1;
-        let pending = b.intent(2, 'C', "M00/00/00/b", "");
-        b.write(3, 'D', "M00/00/00/c", "");
+        let pending = b.intent(2, 'C', "M00/00/00/b", "").unwrap();
+        b.write(3, 'D', "M00/00/00/c", "").unwrap();
         // on disk already, but readers stop before the change that is still being applied
         assert_eq!(
             std::fs::read_to_string(dir.join("binlog.000"))
@@ -527,7 +675,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("binlog.000"), "1 C M00/00/00/a\n2 C M00/0").unwrap();
         let b = Binlog::open(&dir, true).unwrap();
-        b.write(3, 'C', "M00/00/00/c", "");
+        b.write(3, 'C', "M00/00/00/c", "").unwrap();
         let text = std::fs::read_to_string(dir.join("binlog.000")).unwrap();
         assert_eq!(text, "1 C M00/00/00/a\n3 C M00/00/00/c\n");
         std::fs::remove_dir_all(&dir).ok();

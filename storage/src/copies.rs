@@ -188,10 +188,10 @@ impl Storage {
                         }
                         self.sync_file(&f)
                     });
-                match restored {
-                    // the peers take the whole restored file, whatever of the change they got
-                    Ok(()) => self.binlog.write(now, op::UPDATE, &name, ""),
-                    Err(e) => log::error!("undo: restore {name} fail: {e}"),
+                // the peers take the whole restored file, whatever of the change they got
+                let told = restored.and_then(|()| self.binlog.write(now, op::UPDATE, &name, ""));
+                if let Err(e) = told {
+                    log::error!("undo: restore {name} fail: {e}");
                 }
             }
             Undo::Deleted(kept) => {
@@ -201,16 +201,16 @@ impl Storage {
             }
             Undo::Metadata { name, path, old } => {
                 let _g = self.lock_for(&name);
-                match old {
-                    Some(bytes) => match crate::store::write_atomic(&path, &bytes) {
-                        Ok(()) => self.binlog.write(now, op::UPDATE, &name, ""),
-                        Err(e) => log::error!("undo: restore {name} fail: {e}"),
+                let told = match old {
+                    Some(bytes) => crate::store::write_atomic(&path, &bytes)
+                        .and_then(|()| self.binlog.write(now, op::UPDATE, &name, "")),
+                    None => match std::fs::remove_file(&path) {
+                        Ok(()) => self.binlog.write(now, op::DELETE, &name, ""),
+                        Err(_) => Ok(()),
                     },
-                    None => {
-                        if std::fs::remove_file(&path).is_ok() {
-                            self.binlog.write(now, op::DELETE, &name, "");
-                        }
-                    }
+                };
+                if let Err(e) = told {
+                    log::error!("undo: restore {name} fail: {e}");
                 }
             }
         }
@@ -227,11 +227,13 @@ impl Storage {
                     log::error!("undo: bring back {name} fail: {e}");
                     return;
                 }
-                self.sync_parent(&path);
                 let target = linked.as_deref().and_then(|t| self.logical_name_of(t));
-                match target {
+                let told = self.sync_parent(&path).and_then(|()| match target {
                     Some(t) => self.binlog.write(now, op::LINK, &name, &t),
                     None => self.binlog.write(now, op::CREATE, &name, ""),
+                });
+                if let Err(e) = told {
+                    log::error!("undo: bring back {name} fail: {e}");
                 }
             }
             Kept::Slot {
@@ -242,10 +244,11 @@ impl Storage {
                 ..
             } => {
                 let _g = self.lock_for(&name);
-                let put = self.write_at(&trunk_path, &[(offset, &bytes)]);
-                match put {
-                    Ok(()) => self.binlog.write(now, op::CREATE, &name, ""),
-                    Err(e) => log::error!("undo: bring back {name} fail: {e}"),
+                let put = self
+                    .write_at(&trunk_path, &[(offset, &bytes)])
+                    .and_then(|()| self.binlog.write(now, op::CREATE, &name, ""));
+                if let Err(e) = put {
+                    log::error!("undo: bring back {name} fail: {e}");
                 }
             }
         }
@@ -260,7 +263,7 @@ impl Storage {
     }
 
     /// Delete a file this member holds, recorded for the peers.
-    fn remove_stored(&self, name: &str, now: i64) -> Result<(), u8> {
+    pub(crate) fn remove_stored(&self, name: &str, now: i64) -> Result<(), u8> {
         self.delete_stored(name, now, false).map(|_| ())
     }
 }

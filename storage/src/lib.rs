@@ -556,6 +556,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
             last_binlog_sync = Instant::now();
             storage.binlog.sync();
         }
+        // a binlog that refused lines is tried again every tick, so that writes come back
+        // (and the trackers hear of it) once there is room, with or without a client asking
+        let _ = storage.binlog.writable();
     });
     if let Some(h) = http_server.as_mut() {
         h.stop(Duration::from_secs(10));

@@ -172,7 +172,20 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     };
     let rec = &st.reconcile;
     // (family, type, help, value)
-    let state: [(&str, &str, &str, f64); 15] = [
+    let state: [(&str, &str, &str, f64); 17] = [
+        (
+            "binlog_writable",
+            "gauge",
+            "1 while changes can be recorded in the binlog; 0 while they are refused (a full \
+             or failing base_path).",
+            st.binlog.refusing().is_none() as u8 as f64,
+        ),
+        (
+            "binlog_refused_changes_total",
+            "counter",
+            "Changes refused because their binlog line could not be written.",
+            st.binlog.refused_changes() as f64,
+        ),
         (
             "scrub_passes_total",
             "counter",

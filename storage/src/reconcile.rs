@@ -148,6 +148,20 @@ impl Storage {
         put("copies_failed", load(&self.copies.failed));
         let end = self.binlog.visible_end();
         put("binlog_end", format!("{}:{}", end.0, end.1));
+        let refusing = self.binlog.refusing();
+        put("binlog_writable", u8::from(refusing.is_none()).to_string());
+        if let Some(code) = refusing {
+            let name = if code == errno::ENOSPC {
+                "ENOSPC"
+            } else {
+                "EIO"
+            };
+            put("binlog_refusing_with", name.into());
+        }
+        put(
+            "binlog_refused_changes",
+            self.binlog.refused_changes().to_string(),
+        );
         for (peer, at) in self.copies.positions() {
             put(&format!("peer.{peer}"), format!("{}:{}", at.0, at.1));
         }

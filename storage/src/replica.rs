@@ -154,9 +154,9 @@ impl Storage {
         let _ = std::fs::create_dir_all(dir);
         let (new, _crc) = self.receive_new_file(conn, index, dir, len)?;
         set_mtime(&new.file, ts);
-        new.rename_as(path).map_err(|e| Fail::done(io_errno(&e)))?;
-        self.sync_parent(path);
-        Ok(())
+        new.rename_as(path)
+            .and_then(|()| self.sync_parent(path))
+            .map_err(|e| Fail::done(io_errno(&e)))
     }
 
     fn store_index_of(&self, path: &Path) -> usize {
@@ -217,7 +217,7 @@ impl Storage {
         if !update && (header_only || same || newer_here) {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             // upstream records the create even when it kept its identical copy
-            self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
+            self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
             return Err(Fail::done(errno::EEXIST));
         }
         if header_only {
@@ -225,23 +225,29 @@ impl Storage {
         }
         self.receive_replica(conn, &path, content, head.timestamp)?;
         let letter = if update { op::UPDATE } else { op::CREATE };
-        self.binlog.write(
-            head.timestamp as i64,
-            letter.to_ascii_lowercase(),
-            &head.filename,
-            "",
-        );
-        self.note_synced(session, head.timestamp);
+        self.record_replica(session, head.timestamp, letter, &head.filename, "")?;
         self.count_sync_in(content as i64);
         Ok(Vec::new())
     }
 
     /// A change applied from a peer: its binlog line (the replica's lower-case op) and the
-    /// peer's progress.
-    fn record_replica(&self, session: &SyncSession, ts: i32, op: char, name: &str, args: &str) {
+    /// peer's progress. A change whose line cannot be written is answered as failed (ENOSPC,
+    /// EIO), so that the peer sends it again, to be applied idempotently, until it can be:
+    /// this member's binlog must name every file it holds (it is a full-sync and recovery
+    /// source).
+    fn record_replica(
+        &self,
+        session: &SyncSession,
+        ts: i32,
+        op: char,
+        name: &str,
+        args: &str,
+    ) -> Result<(), Fail> {
         self.binlog
-            .write(ts as i64, op.to_ascii_lowercase(), name, args);
+            .write(ts as i64, op.to_ascii_lowercase(), name, args)
+            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))?;
         self.note_synced(session, ts);
+        Ok(())
     }
 
     /// A replicated trunk file goes into the same slot of this member's copy of the trunk file
@@ -271,7 +277,7 @@ impl Storage {
         if on_disk != [0u8; SLOT_HEADER_LEN as usize] || header_only {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             if SlotHeader::from_bytes(&on_disk).names(&name) {
-                self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
+                self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
             } else if !header_only {
                 log::warn!(
                     "replica of {} refused: its slot holds another file here",
@@ -290,9 +296,9 @@ impl Storage {
         };
         self.receive_into_file(conn, &mut w, content)?;
         f.write_all_at(&expected.to_bytes(), u64::from(slot.offset))
+            .and_then(|()| self.sync_file(f.as_ref()))
             .map_err(|e| Fail::done(io_errno(&e)))?;
-        let _ = self.sync_file(f.as_ref());
-        self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "");
+        self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
         self.count_sync_in(content as i64);
         Ok(Vec::new())
     }
@@ -316,13 +322,7 @@ impl Storage {
             std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
             std::fs::remove_file(&path).map_err(|e| Fail::done(io_errno(&e)))?;
         }
-        self.binlog.write(
-            req.timestamp as i64,
-            op::DELETE.to_ascii_lowercase(),
-            &req.filename,
-            "",
-        );
-        self.note_synced(session, req.timestamp);
+        self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
         Ok(Vec::new())
     }
 
@@ -372,13 +372,8 @@ impl Storage {
         self.receive_into_file(conn, &mut f, data)?;
         set_mtime(&f, req.timestamp);
         let letter = if modify { op::MODIFY } else { op::APPEND };
-        self.binlog.write(
-            req.timestamp as i64,
-            letter.to_ascii_lowercase(),
-            &req.filename,
-            &format!("{} {}", req.offset, req.length),
-        );
-        self.note_synced(session, req.timestamp);
+        let range = format!("{} {}", req.offset, req.length);
+        self.record_replica(session, req.timestamp, letter, &req.filename, &range)?;
         self.count_sync_in(req.length);
         Ok(Vec::new())
     }
@@ -399,16 +394,11 @@ impl Storage {
             .open(&path)
             .map_err(|e| Fail::done(io_errno(&e)))?;
         f.set_len(new as u64)
+            .and_then(|()| self.sync_file(&f))
             .map_err(|e| Fail::done(io_errno(&e)))?;
-        let _ = self.sync_file(&f);
         set_mtime(&f, req.timestamp);
-        self.binlog.write(
-            req.timestamp as i64,
-            op::TRUNCATE.to_ascii_lowercase(),
-            &req.filename,
-            &format!("{old} {new}"),
-        );
-        self.note_synced(session, req.timestamp);
+        let sizes = format!("{old} {new}");
+        self.record_replica(session, req.timestamp, op::TRUNCATE, &req.filename, &sizes)?;
         Ok(Vec::new())
     }
 
@@ -426,12 +416,15 @@ impl Storage {
         }
         std::fs::rename(&old, &new).map_err(|e| Fail::done(io_errno(&e)))?;
         let _ = std::fs::rename(meta_path(&old), meta_path(&new));
-        self.binlog.write(
-            req.timestamp as i64,
-            op::RENAME.to_ascii_lowercase(),
-            &req.first,
-            &req.second,
-        );
+        // the rename does not count as the peer's progress (upstream's rule)
+        self.binlog
+            .write(
+                req.timestamp as i64,
+                op::RENAME.to_ascii_lowercase(),
+                &req.first,
+                &req.second,
+            )
+            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))?;
         // an empty body, not upstream's echo of the request (C senders accept both)
         Ok(Vec::new())
     }
@@ -450,12 +443,9 @@ impl Storage {
                     return Err(Fail::done(io_errno(&e)));
                 }
             }
-            self.binlog.write(
-                req.timestamp as i64,
-                op::LINK.to_ascii_lowercase(),
-                &req.first,
-                &req.second,
-            );
+            return self
+                .record_replica(session, req.timestamp, op::LINK, &req.first, &req.second)
+                .map(|()| Vec::new());
         }
         self.note_synced(session, req.timestamp);
         Ok(Vec::new())

@@ -240,6 +240,7 @@ impl Reporter {
         let mut trunk_reported = None;
         let mut reported_sync = 0u64;
         let mut last_sync_report: Option<Instant> = None;
+        let mut reported_writable = true;
         while !self.stop.load(Ordering::Relaxed) {
             // the group's member list only comes back with beats: while a cluster is starting
             // (its members joining one by one) beat every second, so that replication to the
@@ -310,9 +311,21 @@ impl Reporter {
                 reported_sync = changed;
                 last_sync_report = Some(Instant::now());
             }
-            if last_df.is_none_or(|t| t.elapsed() >= df) {
+            // a binlog that refuses lines makes the storage take no writes: the trackers hear
+            // it as no free space, at once, and send uploads elsewhere until it can again
+            let writable = self.storage.binlog.refusing().is_none();
+            if last_df.is_none_or(|t| t.elapsed() >= df) || writable != reported_writable {
+                reported_writable = writable;
                 let store = &self.storage.store;
-                let usage: Vec<_> = (0..store.paths.len()).map(|i| store.usage(i)).collect();
+                let usage: Vec<_> = (0..store.paths.len())
+                    .map(|i| {
+                        let mut u = store.usage(i);
+                        if !writable {
+                            u.free_mb = 0;
+                        }
+                        u
+                    })
+                    .collect();
                 let reply = net::request(
                     &mut stream,
                     cmd::STORAGE_REPORT_DISK_USAGE,

@@ -113,7 +113,7 @@ impl Storage {
             .store
             .choose_path(req.store_path_index, reserved)
             .ok_or(Fail::early(errno::ENOSPC))?;
-        if let Err(code) = self.enough_members() {
+        if let Err(code) = self.enough_members().and_then(|()| self.recordable()) {
             self.count(
                 total_idx,
                 false,
@@ -227,11 +227,16 @@ impl Storage {
             let path = self.store.data_dir(path_index).join(&name[4..]);
             // the line first: after a crash here the line names a missing file, which the sync
             // sender skips, instead of a file that exists on this member only
-            let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
+            let _intent = self.intent(timestamp, op::CREATE, &name, "")?;
             // link() refuses to replace an existing name, unlike rename()
             match new.link_as(&path) {
                 Ok(()) => {
-                    self.sync_parent(&path);
+                    if let Err(e) = self.sync_parent(&path) {
+                        // not durable: the upload fails, and leaves nothing
+                        log::error!("fsync the directory of {} fail: {e}", path.display());
+                        let _ = std::fs::remove_file(&path);
+                        return Err(Fail::done(io_errno(&e)));
+                    }
                     return Ok(name);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -294,7 +299,9 @@ impl Storage {
         if !self.reserved_ok(ln.store_path_index, size) {
             return Err(fail(errno::ENOSPC));
         }
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let use_link = self.params.read().store_slave_file_use_link;
         // with links, the content goes where a normal upload to this store path would
         let subdir = self.store.choose_subdir("");
@@ -340,16 +347,23 @@ impl Storage {
         let made = match &linked {
             // upstream's links carry the target's absolute path; the line names both (never
             // 6.16.1's "L  <target>" with the link name missing)
-            Some(target) => {
-                let _intent = self.binlog.intent(mtime, op::LINK, &slave, target);
+            Some(target) => self.intent(mtime, op::LINK, &slave, target).map(|_intent| {
                 let target_path = self.store.data_dir(ln.store_path_index).join(&target[4..]);
                 std::os::unix::fs::symlink(&target_path, &slave_path)
-            }
-            None => {
-                let _intent = self.binlog.intent(mtime, op::CREATE, &slave, "");
-                new.link_as(&slave_path)
-            }
+            }),
+            None => self
+                .intent(mtime, op::CREATE, &slave, "")
+                .map(|_intent| new.link_as(&slave_path)),
         };
+        let made = made
+            .inspect_err(|_| {
+                if let Some(target) = &linked {
+                    // the content's name goes with the refused link
+                    let _ = self.remove_stored(target, mtime);
+                }
+            })
+            .inspect_err(|_| count_failure())?
+            .and_then(|()| self.sync_parent(&slave_path));
         if let Err(e) = made {
             count_failure();
             return Err(Fail::done(if e.kind() == io::ErrorKind::AlreadyExists {
@@ -359,7 +373,6 @@ impl Storage {
             }));
         }
         drop(new);
-        self.sync_parent(&slave_path);
         let created = linked.into_iter().chain([slave.clone()]).collect();
         self.await_copies(Undo::Created(created))
             .inspect_err(|_| count_failure())?;
@@ -452,7 +465,9 @@ impl Storage {
             Fail::early(c)
         };
         let path = self.appender_path(&name).map_err(fail)?;
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let g = self.lock_for(&name);
         let opened = OpenOptions::new().append(true).open(&path);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
@@ -461,12 +476,14 @@ impl Storage {
         if size > 0 {
             // the line first (see commit_new_file); a line whose bytes never arrived is skipped
             // by the sync sender, which finds the file shorter than offset + length
-            let _intent = self.binlog.intent(
-                fdfs_common::now(),
-                op::APPEND,
-                &name,
-                &format!("{old} {size}"),
-            );
+            let _intent = self
+                .intent(
+                    fdfs_common::now(),
+                    op::APPEND,
+                    &name,
+                    &format!("{old} {size}"),
+                )
+                .map_err(|f| fail(f.code))?;
             if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
                 // leave the file as it was before this request
                 let _ = f.set_len(old);
@@ -526,7 +543,9 @@ impl Storage {
         };
         let fail = |c| failed(Fail::early(c));
         let path = self.appender_path(&name).map_err(fail)?;
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let g = self.lock_for(&name);
         let opened = OpenOptions::new().read(true).write(true).open(&path);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
@@ -545,12 +564,10 @@ impl Storage {
             None
         };
         if size > 0 {
-            let _intent = self.binlog.intent(
-                fdfs_common::now(),
-                op::MODIFY,
-                &name,
-                &format!("{} {size}", head.offset),
-            );
+            let range = format!("{} {size}", head.offset);
+            let _intent = self
+                .intent(fdfs_common::now(), op::MODIFY, &name, &range)
+                .map_err(|f| fail(f.code))?;
             f.seek(SeekFrom::Start(head.offset as u64))
                 .map_err(|e| fail(io_errno(&e)))?;
             if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
@@ -587,7 +604,9 @@ impl Storage {
             Fail::done(c)
         };
         let path = self.appender_path(&req.filename).map_err(fail)?;
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let g = self.lock_for(&req.filename);
         let f = OpenOptions::new()
             .read(true)
@@ -605,15 +624,13 @@ impl Storage {
             None
         };
         if old != req.new_size {
-            let _intent = self.binlog.intent(
-                fdfs_common::now(),
-                op::TRUNCATE,
-                &req.filename,
-                &format!("{old} {}", req.new_size),
-            );
+            let sizes = format!("{old} {}", req.new_size);
+            let _intent = self
+                .intent(fdfs_common::now(), op::TRUNCATE, &req.filename, &sizes)
+                .map_err(|f| fail(f.code))?;
             f.set_len(req.new_size as u64)
+                .and_then(|()| self.sync_file(&f))
                 .map_err(|e| fail(io_errno(&e)))?;
-            let _ = self.sync_file(&f);
         }
         drop(g);
         let undo = Undo::Content {
@@ -635,6 +652,7 @@ impl Storage {
             return Err(Fail::done(errno::EINVAL));
         }
         let path = self.appender_path(&name).map_err(Fail::done)?;
+        self.recordable().map_err(Fail::done)?;
         let _g = self.lock_for(&name);
         let old = RemoteName::decode(&name)?;
         let (size, crc) =
@@ -658,10 +676,15 @@ impl Storage {
                 continue;
             }
             // the line first, then one atomic rename: a crash leaves either name, never both
-            let _intent = self.binlog.intent(now, op::RENAME, &new_name, &name);
+            let _intent = self.intent(now, op::RENAME, &new_name, &name)?;
             std::fs::rename(&path, &new_path).map_err(|e| Fail::done(io_errno(&e)))?;
             let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
-            self.sync_parent(&new_path);
+            if let Err(e) = self.sync_parent(&new_path) {
+                // the new name may not survive a power loss: answered as failed, though the
+                // rename stands (the old name is gone either way)
+                log::error!("fsync the directory of {} fail: {e}", new_path.display());
+                return Err(Fail::done(io_errno(&e)));
+            }
             return Ok(FileIdReply {
                 group: self.group.clone(),
                 filename: new_name,
@@ -732,7 +755,9 @@ impl Storage {
             Fail::done(c)
         };
         self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let kept = self
             .delete_stored(&req.filename, fdfs_common::now(), self.acks_copies())
             .map_err(fail)?;
@@ -768,7 +793,7 @@ impl Storage {
             } else {
                 None
             };
-            let _intent = self.binlog.intent(now, op::DELETE, name, "");
+            let _intent = self.intent(now, op::DELETE, name, "").map_err(|f| f.code)?;
             self.zero_slot(&ln, &stored).map_err(|e| io_errno(&e))?;
             match saved {
                 // the slot stays taken until the delete is confirmed
@@ -789,7 +814,7 @@ impl Storage {
         let mut remove = |name: &str, path: &Path| -> Result<(), u8> {
             // lines first: the sync sender skips a delete whose file still exists locally, so
             // a crash in between leaves every member with the file rather than only some
-            let _intent = self.binlog.intent(now, op::DELETE, name, "");
+            let _intent = self.intent(now, op::DELETE, name, "").map_err(|f| f.code)?;
             if keep {
                 let aside = self.keep_aside(ln.store_path_index, path)?;
                 kept.push(Kept::File {
@@ -844,7 +869,9 @@ impl Storage {
         let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
         let path = self.store.local_path(&ln);
         std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
-        self.enough_members().map_err(fail)?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
         let mpath = meta_path(&path);
         let mname = format!("{}-m", req.filename);
         let now = fdfs_common::now();
@@ -856,7 +883,9 @@ impl Storage {
         };
         if req.metadata.is_empty() {
             if req.op == b'O' && old.is_some() {
-                let _intent = self.binlog.intent(now, op::DELETE, &mname, "");
+                let _intent = self
+                    .intent(now, op::DELETE, &mname, "")
+                    .map_err(|f| fail(f.code))?;
                 std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
             }
         } else {
@@ -865,16 +894,14 @@ impl Storage {
                 Some(old) if req.op == b'M' => metadata::merge(metadata::unpack(old), new_items),
                 _ => metadata::sorted(new_items),
             };
-            let _intent = self.binlog.intent(
-                now,
-                if old.is_some() {
-                    op::UPDATE
-                } else {
-                    op::CREATE
-                },
-                &mname,
-                "",
-            );
+            let letter = if old.is_some() {
+                op::UPDATE
+            } else {
+                op::CREATE
+            };
+            let _intent = self
+                .intent(now, letter, &mname, "")
+                .map_err(|f| fail(f.code))?;
             crate::store::write_atomic(&mpath, &metadata::pack(&items))
                 .map_err(|e| fail(io_errno(&e)))?;
         }

@@ -597,10 +597,32 @@ impl Storage {
     }
 
     /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.
-    pub(crate) fn sync_parent(&self, path: &Path) {
+    pub(crate) fn sync_parent(&self, path: &Path) -> io::Result<()> {
         if self.durable() {
-            crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")));
+            crate::store::sync_dir(path.parent().unwrap_or(Path::new(".")))
+        } else {
+            Ok(())
         }
+    }
+
+    /// Before a change: refuse it at once (ENOSPC, EIO) while its binlog line could not be
+    /// written, rather than take its body first.
+    pub(crate) fn recordable(&self) -> Result<(), u8> {
+        self.binlog.writable()
+    }
+
+    /// A binlog line about to be written for a change made by a client: the intent, or the
+    /// refusal the client gets (nothing of the change is made).
+    pub(crate) fn intent(
+        &self,
+        timestamp: i64,
+        op: char,
+        name: &str,
+        args: &str,
+    ) -> Result<crate::binlog::Intent<'_>, Fail> {
+        self.binlog
+            .intent(timestamp, op, name, args)
+            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))
     }
 
     pub(crate) fn count_sync_in(&self, bytes: i64) {

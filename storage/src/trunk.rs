@@ -516,9 +516,22 @@ impl Storage {
         if text.is_empty() {
             return Ok(());
         }
-        st.binlog.write_all(text.as_bytes())?;
-        if self.durable() {
-            st.binlog.sync_data()?;
+        let before = st.binlog.metadata()?.len();
+        let written = st.binlog.write_all(text.as_bytes()).and_then(|()| {
+            if self.durable() {
+                st.binlog.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // a full or failing disk: no torn line is left for the members (or a replay) to
+            // read, and the lines wait for the next write, in order
+            if let Err(cut) = st.binlog.set_len(before) {
+                log::error!("cut the trunk binlog back to {before} bytes fail: {cut}");
+            }
+            st.unwritten.put_back(text);
+            return Err(e);
         }
         Ok(())
     }
@@ -717,8 +730,15 @@ impl Storage {
                 return Err(f);
             }
         };
+        // the line before the confirm: a change that cannot be recorded gives its slot back
+        let _intent = match self.intent(timestamp, op::CREATE, &name, "") {
+            Ok(i) => i,
+            Err(f) => {
+                let _ = self.confirm_slot(&info, errno::EIO);
+                return Err(f);
+            }
+        };
         self.confirm_slot(&info, 0).map_err(Fail::done)?;
-        let _intent = self.binlog.intent(timestamp, op::CREATE, &name, "");
         let written = match image {
             Some(mut image) => {
                 image.0[..SLOT_HEADER_LEN as usize].copy_from_slice(&header.to_bytes());
@@ -726,9 +746,13 @@ impl Storage {
             }
             None => f.write_all_at(&header.to_bytes(), u64::from(info.offset)),
         };
-        written.map_err(|e| Fail::done(io_errno(&e)))?;
-        self.sync_file(f.as_ref())
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+        if let Err(e) = written.and_then(|()| self.sync_file(f.as_ref())) {
+            // not (surely) stored: the slot is emptied and given back, the upload refused
+            log::error!("write trunk slot of {name} fail: {e}");
+            let _ = f.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(info.offset));
+            self.free_slot(&info);
+            return Err(Fail::done(io_errno(&e)));
+        }
         Ok(name)
     }
 
@@ -956,9 +980,15 @@ impl Storage {
             .append(true)
             .open(self.trunk_dir().join("binlog"))
             .map_err(|e| Fail::done(io_errno(&e)))?;
-        f.write_all(lines.text.as_bytes())
-            .map_err(|e| Fail::done(io_errno(&e)))?;
-        self.sync_file(&f).map_err(|e| Fail::done(io_errno(&e)))?;
+        let before = f.metadata().map_err(|e| Fail::done(io_errno(&e)))?.len();
+        let written = f
+            .write_all(lines.text.as_bytes())
+            .and_then(|()| self.sync_file(&f));
+        if let Err(e) = written {
+            // the trunk server sends these lines again: none may stay half written before them
+            let _ = f.set_len(before);
+            return Err(Fail::done(io_errno(&e)));
+        }
         Ok(Vec::new())
     }
 

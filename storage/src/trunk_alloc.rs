@@ -234,6 +234,12 @@ impl UnwrittenLines {
         text
     }
 
+    /// Lines `take_with` gave that could not be written: first again at the next write.
+    pub fn put_back(&mut self, mut text: String) {
+        text.push_str(&self.0);
+        self.0 = text;
+    }
+
     /// Forget the deferred lines: the binlog was rewritten from an index that holds them.
     pub fn clear(&mut self) {
         self.0.clear();

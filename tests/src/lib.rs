@@ -934,3 +934,37 @@ pub fn wait_sees_a_peer(c: &Cluster, i: usize) {
         || c.storages[i].daemon.log(),
     );
 }
+
+/// The whole content of `id` as the storage at `storage` itself serves it (no tracker query).
+pub fn read_from(
+    client: &Client,
+    storage: &HostPort,
+    id: &fdfs_client::FileId,
+) -> Result<Vec<u8>, fdfs_common::net::NetError> {
+    let mut v = Vec::new();
+    client.download_from(storage, id, 0, 0, || Ok(&mut v))?;
+    Ok(v)
+}
+
+/// Wait until member `i` serves `id` with exactly `data`; panics naming the file after 30 s.
+pub fn wait_member_has(c: &Cluster, i: usize, id: &fdfs_client::FileId, data: &[u8]) {
+    let client = c.client();
+    let addr = c.storage_addr(i);
+    wait_for(
+        &format!("storage {i} never served {id} as acknowledged"),
+        || {
+            read_from(&client, &addr, id)
+                .ok()
+                .filter(|got| got == data)
+                .map(|_| ())
+        },
+        || c.storages[i].daemon.log(),
+    );
+}
+
+/// Stop storage `i` with SIGSTOP (a process that hangs: its connections stay open, nothing is
+/// answered) or let it go on with SIGCONT.
+pub fn signal_storage(c: &Cluster, i: usize, sig: Signal) {
+    let pid = c.storages[i].daemon.pid().expect("storage running");
+    kill(Pid::from_raw(pid as i32), sig).expect("signal the storage");
+}

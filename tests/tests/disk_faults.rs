@@ -308,3 +308,150 @@ fn an_unreadable_store_path_is_reported_and_skipped() {
     }
     assert!(c.storages[0].daemon.log().contains("is readable again"));
 }
+
+/// A copy of `dir`'s contents moved onto a tmpfs of `size_mb` mounted over `dir` (so a running
+/// daemon's files there live on a file system that fills up); the contents move back when the
+/// tmpfs is dropped... by the caller, who stops the daemon first.
+fn onto_tmpfs(dir: &Path, size_mb: u64) -> Tmpfs {
+    let saved = dir.with_extension("saved");
+    let _ = std::fs::remove_dir_all(&saved);
+    let cp = |from: &Path, to: &Path| {
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", from.display()))
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+    };
+    std::fs::create_dir_all(&saved).unwrap();
+    cp(dir, &saved);
+    let t = Tmpfs::over(dir, size_mb, false);
+    cp(&saved, dir);
+    std::fs::remove_dir_all(&saved).unwrap();
+    t
+}
+
+/// Fill the file system holding `dir` with `dir/filler` until a write fails.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0x5au8; 64 << 10];
+    while f.write_all(&chunk).is_ok() {}
+    // what is left of a partly written chunk
+    while f.write_all(&chunk[..512]).is_ok() {}
+    path
+}
+
+/// Issue 28, finding 1: base_path (binlog, marks) on a file system that is full while the store
+/// path has room. A change that cannot get its binlog line is refused with ENOSPC and leaves
+/// nothing; every acknowledged one reaches the peer; reads go on; writes come back by themselves
+/// when space does; the log says it once, `/metrics` and `rfdfs_admin status` say it.
+#[test]
+fn a_full_base_path_refuses_writes_until_space_returns_and_loses_nothing() {
+    const METRICS: u16 = 9111;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: format!("metrics.server_port={METRICS}\n"),
+        ..Default::default()
+    });
+    // storage 0's base_path/data (binlog, marks, state files) onto a 2 MiB tmpfs
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let data = c.storages[0].base.join("data");
+    let small = onto_tmpfs(&data, 2);
+    let s = &mut c.storages[0];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base);
+    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.wait_active(2);
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    let client = c.client();
+    let via = c.storage_addr(0);
+    let mut rng = Rng(0xf011_ba5e);
+    let mut acked: Vec<(FileId, Vec<u8>)> = Vec::new();
+    let first = rng.bytes(1000);
+    acked.push((rfdfs_tests::upload_via(&client, &first, "bin", &via), first));
+
+    let filler = fill(&data);
+    let mut refused = 0;
+    for _ in 0..300 {
+        let d = rng.bytes(1000);
+        match client.upload(
+            Content::Buffer(&d),
+            "bin",
+            Upload::File,
+            Some((via.clone(), 0)),
+            None,
+        ) {
+            Ok(id) => acked.push((id, d)),
+            Err(NetError::Status(s)) if s == errno::ENOSPC => refused += 1,
+            Err(e) => panic!("an upload with base_path full failed otherwise than ENOSPC: {e}"),
+        }
+    }
+    // every acknowledged file reached the peer, byte for byte
+    for (id, d) in &acked {
+        rfdfs_tests::wait_member_has(&c, 1, id, d);
+    }
+    assert!(refused > 0, "300 uploads fitted in a full base_path");
+    // reads go on
+    for (id, d) in &acked {
+        assert_eq!(
+            &rfdfs_tests::read_from(&client, &via, id).unwrap(),
+            d,
+            "{id}"
+        );
+    }
+    let log = c.storages[0].daemon.log();
+    assert_eq!(
+        log.matches("writes are refused").count(),
+        1,
+        "the refusal is logged once:\n{log}"
+    );
+    assert_eq!(
+        rfdfs_tests::storage_metric(&via.host, METRICS, "binlog_writable"),
+        0.0
+    );
+    let status = client.rfdfs_status(&via).unwrap();
+    assert_eq!(status.get("binlog_writable"), Some("0"));
+    // nothing of a refused upload is left in the store path
+    let (names, temp) = files_on(&c.storages[0].store_paths[0]);
+    assert!(temp.is_empty(), "temp files left: {temp:?}");
+    assert_eq!(
+        names.len(),
+        acked.len(),
+        "files of refused uploads are left"
+    );
+
+    // space comes back: writes are accepted again without a restart
+    std::fs::remove_file(filler).unwrap();
+    let id = rfdfs_tests::wait_for(
+        "uploads were not accepted again once space came back",
+        || {
+            let d = rng.bytes(1000);
+            client
+                .upload(
+                    Content::Buffer(&d),
+                    "bin",
+                    Upload::File,
+                    Some((via.clone(), 0)),
+                    None,
+                )
+                .ok()
+                .map(|id| (id, d))
+        },
+        || c.storages[0].daemon.log(),
+    );
+    acked.push(id);
+    for (id, d) in &acked {
+        rfdfs_tests::wait_member_has(&c, 1, id, d);
+    }
+    assert_eq!(
+        rfdfs_tests::storage_metric(&via.host, METRICS, "binlog_writable"),
+        1.0
+    );
+    assert!(c.storages[0]
+        .daemon
+        .log()
+        .contains("binlog is writable again"));
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    drop(small);
+}
