@@ -17,6 +17,9 @@ command -v unshare >/dev/null && command -v prlimit >/dev/null || missing+=(util
 # the progress-line test runs the tools on a pty made by script(1)
 command -v script >/dev/null || missing+=(bsdutils)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+# the disk-fault tests make a block unreadable on a btrfs image (data checksums: EIO) mounted on
+# a loop device, as this kernel has no device-mapper
+command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
 # the monitoring tests run promtool on scripts/monitoring/ and a real Prometheus on a cluster
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -703,11 +703,16 @@ impl Client {
 
     pub fn delete(&self, id: &FileId) -> NetResult<()> {
         let addr = self.query_update(id)?;
+        self.delete_on(&addr, id)
+    }
+
+    /// Delete `id` on the storage at `addr` (no tracker query).
+    pub fn delete_on(&self, addr: &HostPort, id: &FileId) -> NetResult<()> {
         let req = GroupFileReq {
             group: id.group.clone(),
             filename: id.name.clone(),
         };
-        self.storage_request(&addr, cmd::DELETE_FILE, &req.to_bytes())
+        self.storage_request(addr, cmd::DELETE_FILE, &req.to_bytes())
             .map(|_| ())
     }
 

@@ -129,7 +129,12 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     }
 
     let scrub = &st.scrub;
-    let scrub_counters: [(&str, &str, &std::sync::atomic::AtomicU64); 5] = [
+    let scrub_counters: [(&str, &str, &std::sync::atomic::AtomicU64); 6] = [
+        (
+            "scrub_unreadable_total",
+            "Files the scrub could not read (EIO, a failing disk), moved aside like corrupt ones.",
+            &scrub.unreadable,
+        ),
         (
             "scrub_bytes_total",
             "Bytes the scrub re-read.",

@@ -173,6 +173,7 @@ impl Storage {
         put("scrub_bytes", load(&s.bytes));
         put("scrub_files", load(&s.files));
         put("scrub_corrupt", load(&s.corrupt));
+        put("scrub_unreadable", load(&s.unreadable));
         put("scrub_repaired", load(&s.repaired));
         put("scrub_unrepairable", load(&s.unrepairable));
         put("scrub_passes", load(&s.passes));

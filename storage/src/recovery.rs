@@ -159,6 +159,17 @@ pub(crate) fn restore_file(
     }
     f.flush()?;
     f.sync_data()?;
+    // a copy that does not match its name never takes the file's place
+    if let Some(want) = crate::store::named_size_and_crc(name) {
+        let got = crate::store::file_crc(&tmp, |_| {});
+        if got.as_ref().ok() != Some(&want) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(std::io::Error::other(format!(
+                "the copy on {}:{} is corrupt too",
+                peer.ip, peer.port
+            )));
+        }
+    }
     let _ = f.set_modified(UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64));
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir)?;

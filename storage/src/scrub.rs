@@ -7,13 +7,17 @@
 //! stays in quarantine, never deleted. Copies that were repaired are kept only while the
 //! quarantine holds less than `scrub_quarantine_size` (oldest dropped first).
 //!
+//! A copy that cannot be read (EIO: a bad sector) is handled as a corrupt one. The file stays
+//! locked against changes from the moment it is found bad until its repair ends, so that a
+//! client's delete neither finds it missing nor is undone by the repair.
+//!
 //! Not checked: appender files and slave files. Their names carry the CRC32 of other content
 //! (an appender's first upload, a slave's master), and no member records a CRC of an
 //! appender's current content (it would cost a re-read of the whole file at every append).
 //! An appender renamed by REGENERATE_APPENDER_FILENAME becomes a normal file and is checked.
 
 use crate::reporter::Reporter;
-use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
+use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::proto::cluster::Brief;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::os::unix::fs::FileExt;
@@ -136,18 +140,6 @@ fn is_subdir_name(p: &Path) -> bool {
     n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()) && p.is_dir()
 }
 
-/// The size and CRC32 a stored normal file must have, from its name.
-fn expected(name: &str) -> Option<(u64, u32)> {
-    let rn = RemoteName::decode(name).ok()?;
-    if rn.kind != FileKind::Normal || name.ends_with("-m") {
-        return None;
-    }
-    Some((
-        u64::try_from(rn.payload.file_size()?).ok()?,
-        rn.payload.crc32,
-    ))
-}
-
 fn scrub_file(
     rep: &Reporter,
     index: usize,
@@ -156,7 +148,9 @@ fn scrub_file(
     throttle: &mut Throttle,
     stop: &dyn Fn() -> bool,
 ) {
-    let Some(want) = expected(name) else { return };
+    let Some(want) = crate::store::named_size_and_crc(name) else {
+        return;
+    };
     let Ok(md) = std::fs::symlink_metadata(path) else {
         return;
     };
@@ -165,22 +159,37 @@ fn scrub_file(
     }
     let stats = &rep.storage.scrub;
     throttle.pace(PER_FILE_CHARGE, stop);
-    let Ok(got) = crate::store::file_crc(path, |n| throttle.pace(n, stop)) else {
-        return;
+    let got = match crate::store::file_crc(path, |n| throttle.pace(n, stop)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return, // deleted meanwhile
+        got => got,
     };
-    stats.bytes.fetch_add(got.0, Ordering::Relaxed);
     stats.files.fetch_add(1, Ordering::Relaxed);
-    if got == want || stop() {
+    if let Ok((len, _)) = &got {
+        stats.bytes.fetch_add(*len, Ordering::Relaxed);
+    }
+    if got.as_ref().is_ok_and(|g| *g == want) || stop() {
         return;
     }
+    // from here to the end of the repair a client's delete of the file waits: it neither
+    // meets the file in quarantine (ENOENT) nor has the repair put it back after it
+    let _g = rep.storage.lock_for(name);
+    if std::fs::symlink_metadata(path).is_err() {
+        return; // deleted while it was read
+    }
     stats.corrupt.fetch_add(1, Ordering::Relaxed);
-    log::error!(
-        "scrub: {name} is corrupt (size {}, crc32 {:08x}; its name says size {}, crc32 {:08x})",
-        got.0,
-        got.1,
-        want.0,
-        want.1
-    );
+    match &got {
+        Ok(got) => log::error!(
+            "scrub: {name} is corrupt (size {}, crc32 {:08x}; its name says size {}, crc32 {:08x})",
+            got.0,
+            got.1,
+            want.0,
+            want.1
+        ),
+        Err(e) => {
+            stats.unreadable.fetch_add(1, Ordering::Relaxed);
+            log::error!("scrub: {name} cannot be read ({e}): a failing disk; fetching it again");
+        }
+    }
     let mtime = md
         .modified()
         .ok()
@@ -190,7 +199,7 @@ fn scrub_file(
         log::error!("scrub: move {name} aside fail: {e}; left in place");
         return;
     }
-    if repair(rep, index, name, path, mtime, want) {
+    if repair(rep, index, name, path, mtime) {
         stats.repaired.fetch_add(1, Ordering::Relaxed);
         log::info!("scrub: {name} repaired from a member's intact copy");
         mark_repaired(rep, index, name);
@@ -290,15 +299,9 @@ fn first_intact_copy<T>(
     None
 }
 
-/// Fetch `name` again from each ACTIVE member in turn until a copy checks out.
-fn repair(
-    rep: &Reporter,
-    index: usize,
-    name: &str,
-    path: &Path,
-    mtime: i64,
-    want: (u64, u32),
-) -> bool {
+/// Fetch `name` again from each ACTIVE member in turn until a copy checks out (the fetch
+/// checks a copy against the name before it takes the file's place).
+fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> bool {
     first_intact_copy(
         rep,
         name,
@@ -306,13 +309,7 @@ fn repair(
             crate::recovery::restore_file(rep, peer, name, mtime, path, index)
                 .map(|restored| restored.then_some(()))
         },
-        |_| {
-            let ok = crate::store::file_crc(path, |_| {}).ok() == Some(want);
-            if !ok {
-                let _ = std::fs::remove_file(path);
-            }
-            ok
-        },
+        |_| true,
     )
     .is_some()
 }

@@ -810,6 +810,8 @@ impl Storage {
             return Ok(kept);
         }
         let path = self.store.local_path(&ln);
+        // a repair of the file (the scrub's) ends before it is deleted
+        let _g = self.lock_for(name);
         let md = std::fs::symlink_metadata(&path).map_err(|e| io_errno(&e))?;
         let mut remove = |name: &str, path: &Path| -> Result<(), u8> {
             // lines first: the sync sender skips a delete whose file still exists locally, so

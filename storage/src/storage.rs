@@ -325,6 +325,8 @@ pub struct ScrubStats {
     pub bytes: AtomicU64,
     pub files: AtomicU64,
     pub corrupt: AtomicU64,
+    /// of the corrupt ones, those that could not be read at all (EIO)
+    pub unreadable: AtomicU64,
     pub repaired: AtomicU64,
     pub unrepairable: AtomicU64,
     /// full passes over every store path

@@ -770,6 +770,20 @@ pub fn load_stat_file(path: &Path) -> (StatBlock, DistCursor) {
     (s, c)
 }
 
+/// The size and CRC32 a stored normal file must have, as its name says; `None` for names that
+/// do not say (appender and slave files, whose names carry another content's CRC32, metadata
+/// files).
+pub fn named_size_and_crc(name: &str) -> Option<(u64, u32)> {
+    let rn = RemoteName::decode(name).ok()?;
+    if rn.kind != fdfs_common::file_id::FileKind::Normal || name.ends_with("-m") {
+        return None;
+    }
+    Some((
+        u64::try_from(rn.payload.file_size()?).ok()?,
+        rn.payload.crc32,
+    ))
+}
+
 /// Size and CRC-32 of a whole file, told the length of each chunk as it is read (the scrub
 /// paces its reads with it).
 pub fn file_crc(p: &Path, mut each_chunk: impl FnMut(u64)) -> io::Result<(u64, u32)> {

@@ -968,3 +968,97 @@ pub fn signal_storage(c: &Cluster, i: usize, sig: Signal) {
     let pid = c.storages[i].daemon.pid().expect("storage running");
     kill(Pid::from_raw(pid as i32), sig).expect("signal the storage");
 }
+
+/// A file system of its own in a sparse image file, mounted through a loop device on a fresh
+/// directory (as root), unmounted and removed on drop. Made with btrfs, which checksums file
+/// data: a byte changed in the image under a file makes reads of that block fail with EIO, a
+/// latent sector error as the kernel reports it. This machine's kernel has no device-mapper
+/// (no `error` or `flakey` target), so this is how the tests make a block unreadable.
+pub struct LoopFs {
+    pub dir: PathBuf,
+    image: PathBuf,
+}
+
+impl LoopFs {
+    /// `fs` is `btrfs` or `ext4` (mkfs.`fs` must be installed: scripts/test.sh does).
+    pub fn new(tag: &str, fs: &str, size_mb: u64) -> LoopFs {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let stem =
+            std::env::temp_dir().join(format!("rfdfs-loop-{tag}-{}-{n}", std::process::id()));
+        let image = stem.with_extension("img");
+        let dir = stem.clone();
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let f = std::fs::File::create(&image).expect("image file");
+        f.set_len(size_mb << 20).expect("size the image");
+        drop(f);
+        let mkfs = Command::new(format!("mkfs.{fs}"))
+            .arg("-q")
+            .arg(&image)
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            mkfs.is_ok_and(|s| s.success()),
+            "mkfs.{fs} failed: install it (scripts/test.sh does)"
+        );
+        let mount = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&dir)
+            .status();
+        assert!(
+            mount.is_ok_and(|s| s.success()),
+            "mounting {} on a loop device failed: these tests need root and loop devices",
+            image.display()
+        );
+        LoopFs { dir, image }
+    }
+
+    /// Make 4 KiB block `block` of `file` (a file of this file system, at least that long)
+    /// unreadable: one byte of it is changed in the image, and the page cache is dropped so
+    /// that the next read goes to the "disk". On btrfs that read fails with EIO.
+    pub fn break_block(&self, file: &Path, block: u64) {
+        use std::os::unix::fs::FileExt;
+        let mut want = vec![0u8; 4096];
+        let f = std::fs::File::open(file).expect("the file to break");
+        f.read_exact_at(&mut want, block * 4096)
+            .expect("the block exists");
+        // on the "disk" (the image) before it is looked for there
+        f.sync_all().expect("fsync the file to break");
+        drop(f);
+        // the data is where its bytes are in the image (file data is not compressed)
+        let img = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.image)
+            .unwrap();
+        let len = img.metadata().unwrap().len();
+        let mut at = None;
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        while pos < len && at.is_none() {
+            let n = img.read_at(&mut chunk, pos).unwrap();
+            at = chunk[..n]
+                .windows(64)
+                .step_by(512)
+                .position(|w| w == &want[..64])
+                .map(|p| pos + (p * 512) as u64);
+            pos += n as u64;
+        }
+        let at =
+            at.unwrap_or_else(|| panic!("block {block} of {} not in the image", file.display()));
+        let mut b = [0u8; 1];
+        img.read_exact_at(&mut b, at + 100).unwrap();
+        img.write_all_at(&[b[0] ^ 0xff], at + 100).unwrap();
+        img.sync_all().unwrap();
+        drop(img);
+        std::fs::write("/proc/sys/vm/drop_caches", "3").expect("drop the page cache (root)");
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+        let _ = std::fs::remove_file(&self.image);
+    }
+}

@@ -1,0 +1,127 @@
+//! The scrub under the faults it is for (issue 28, finding 7): a block that can no longer be
+//! read (EIO, the commonest latent disk fault) is repaired like a corrupt one, and a client's
+//! delete that meets a repair in progress is neither refused nor undone by it.
+
+use fdfs_client::FileId;
+use rfdfs_tests::{read_from, upload_via, wait_for, Cluster, ClusterOpts, LoopFs, Rng};
+
+const METRICS: u16 = 9112;
+
+fn scrubbing_pair(extra_roots: Vec<(String, std::path::PathBuf)>) -> Cluster {
+    Cluster::start(ClusterOpts {
+        storages: 2,
+        group_store_roots: extra_roots,
+        storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
+        ..Default::default()
+    })
+}
+
+fn on_disk(c: &Cluster, i: usize, id: &FileId) -> std::path::PathBuf {
+    c.storages[i].store_paths[0]
+        .join("data")
+        .join(&id.name[4..])
+}
+
+/// A file on member 0 whose third block the disk can no longer read: the scrub counts it,
+/// moves the copy aside and fetches the file again from member 1; member 0 serves it intact.
+#[test]
+fn an_unreadable_block_is_found_and_repaired_from_a_member() {
+    let fs = LoopFs::new("scrub-eio", "btrfs", 256);
+    let c = scrubbing_pair(vec![("group1".into(), fs.dir.clone())]);
+    let client = c.client();
+    let data = Rng(0xeeee_0001).bytes(64 << 10);
+    let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
+    rfdfs_tests::wait_member_has(&c, 1, &id, &data);
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    fs.break_block(&on_disk(&c, 0, &id), 2);
+    assert!(
+        std::fs::read(on_disk(&c, 0, &id)).is_err(),
+        "the broken block still reads"
+    );
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
+    wait_for(
+        "member 0 to serve the file intact again",
+        || {
+            read_from(&client, &c.storage_addr(0), &id)
+                .ok()
+                .filter(|got| *got == data)
+        },
+        || c.storages[0].daemon.log(),
+    );
+    assert!(counter("scrub_unreadable_total") >= 1.0);
+    assert!(counter("scrub_repaired_total") >= 1.0);
+    let log = c.storages[0].daemon.log();
+    assert!(log.contains("cannot be read"), "{log}");
+}
+
+/// A delete that arrives while the scrub is fetching a corrupt file again (its member hangs)
+/// waits for the repair, then deletes: it is not refused, and the repair does not bring the
+/// file back.
+#[test]
+fn a_delete_during_a_repair_is_neither_refused_nor_undone() {
+    let mut c = scrubbing_pair(Vec::new());
+    let client = c.client();
+    let data = Rng(0xeeee_0002).bytes(20 << 10);
+    let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
+    rfdfs_tests::wait_member_has(&c, 1, &id, &data);
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    // member 1 hangs: the repair's fetch from it waits
+    rfdfs_tests::signal_storage(&c, 1, nix::sys::signal::Signal::SIGSTOP);
+    let path = on_disk(&c, 0, &id);
+    let mut bad = std::fs::read(&path).unwrap();
+    bad[100] ^= 0x40;
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new().write(true).open(&path).unwrap(),
+        &bad,
+        0,
+    )
+    .unwrap();
+    wait_for(
+        "the scrub to find the file corrupt",
+        || {
+            c.storages[0]
+                .daemon
+                .log()
+                .contains("is corrupt")
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let deleter = {
+        let client = c.client();
+        let id = id.clone();
+        let member0 = c.storage_addr(0);
+        std::thread::spawn(move || {
+            let r = client.delete_on(&member0, &id);
+            let _ = tx.send(());
+            r
+        })
+    };
+    // a delete refused at once (the file is in quarantine) is the old failure
+    if rx.recv_timeout(std::time::Duration::from_secs(3)).is_ok() {
+        let r = deleter.join().unwrap();
+        panic!("the delete did not wait for the repair: {r:?}");
+    }
+    rfdfs_tests::signal_storage(&c, 1, nix::sys::signal::Signal::SIGCONT);
+    deleter
+        .join()
+        .unwrap()
+        .expect("the delete after the repair succeeds");
+    assert!(
+        std::fs::symlink_metadata(&path).is_err(),
+        "member 0 still holds the deleted file"
+    );
+    // the delete reaches member 1; nothing brings the file back on either
+    wait_for(
+        "member 1 to take the delete",
+        || {
+            std::fs::symlink_metadata(on_disk(&c, 1, &id))
+                .is_err()
+                .then_some(())
+        },
+        || c.storages[1].daemon.log(),
+    );
+    c.restart_storage(0);
+    assert!(std::fs::symlink_metadata(&path).is_err());
+}
