@@ -253,8 +253,9 @@ impl Storage {
     /// A replicated trunk file goes into the same slot of this member's copy of the trunk file
     /// (created, sparse, when this member has none yet). The data is written first and the
     /// header last, so a crash in between leaves a slot that holds nothing. A slot already
-    /// holding this file is EEXIST, as for a plain file; one holding another file is refused
-    /// with EEXIST too and left alone.
+    /// holding this file is EEXIST, as for a plain file; one holding a newer file is refused
+    /// with EEXIST too and left alone (this create is of a file deleted since); one holding an
+    /// older file is taken over (see below).
     fn sync_create_in_trunk(
         &self,
         conn: &mut Conn,
@@ -274,7 +275,15 @@ impl Storage {
         }
         let path = self.store.trunk_file_path(&ln, &slot);
         let (f, on_disk) = self.open_slot_for_write(&path, &slot, u64::from(expected.file_size))?;
-        if on_disk != [0u8; SLOT_HEADER_LEN as usize] || header_only {
+        let held = SlotHeader::from_bytes(&on_disk);
+        let empty = on_disk == [0u8; SLOT_HEADER_LEN as usize];
+        // A slot that holds an older file was freed by that file's delete at its source and
+        // handed out again (never within the second it was freed): the delete comes from
+        // another member than this create and has not arrived yet. The new file takes the
+        // slot, and the delete finds its file gone. Refused (EEXIST, "already there"), the
+        // new file would be missing here for good once the delete emptied the slot.
+        let reused = !empty && !held.names(&name) && held.mtime < expected.mtime;
+        if (!empty && !reused) || header_only {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             if SlotHeader::from_bytes(&on_disk).names(&name) {
                 self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
@@ -289,6 +298,19 @@ impl Storage {
             } else {
                 errno::EEXIST
             }));
+        }
+        if reused {
+            log::warn!(
+                "replica of {}: its slot held an older file (size {}, crc32 {:08x}, created {}) \
+                 whose delete has not reached this member yet; the new file takes the slot",
+                head.filename,
+                held.file_size,
+                held.crc32,
+                held.mtime
+            );
+            // the old file stops opening before its bytes are written over
+            f.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(slot.offset))
+                .map_err(|e| Fail::early(io_errno(&e)))?;
         }
         let mut w = crate::storage::AtOffset {
             file: &f,
@@ -309,18 +331,26 @@ impl Storage {
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
-        if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
-            // a replica only zeroes its slot: freeing it for reuse is the trunk server's
-            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
-            let stored = self
-                .store
-                .open_stored(&ln, &req.filename)
-                .map_err(|e| Fail::done(io_errno(&e)))?;
-            self.zero_slot(&ln, &stored)
-                .map_err(|e| Fail::done(io_errno(&e)))?;
-        } else {
-            std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
-            std::fs::remove_file(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let removed =
+            if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
+                // a replica only zeroes its slot: freeing it for reuse is the trunk server's
+                let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
+                self.store
+                    .open_stored(&ln, &req.filename)
+                    .and_then(|stored| self.zero_slot(&ln, &stored))
+            } else {
+                std::fs::symlink_metadata(&path).and_then(|_| std::fs::remove_file(&path))
+            };
+        match removed {
+            Ok(()) => {}
+            // not here (never arrived, or its slot taken over): the delete is recorded all the
+            // same, so that a late create of the file is known stale after a restart too, and
+            // answered ENOENT as upstream does
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
+                return Err(Fail::done(errno::ENOENT));
+            }
+            Err(e) => return Err(Fail::done(io_errno(&e))),
         }
         self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
         Ok(Vec::new())

@@ -99,8 +99,13 @@ fn trunk_group() -> (Cluster, String) {
 
 /// [`trunk_group`] with more tracker.conf and storage.conf lines.
 fn trunk_group_with(tracker_extra: &str, storage_extra: &str) -> (Cluster, String) {
+    trunk_group_of(2, tracker_extra, storage_extra)
+}
+
+/// [`trunk_group_with`] of `members` members.
+fn trunk_group_of(members: usize, tracker_extra: &str, storage_extra: &str) -> (Cluster, String) {
     let c = Cluster::start(ClusterOpts {
-        storages: 2,
+        storages: members,
         tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
                         slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
             .to_string()
@@ -108,7 +113,7 @@ fn trunk_group_with(tracker_extra: &str, storage_extra: &str) -> (Cluster, Strin
         storage_extra: storage_extra.into(),
         ..Default::default()
     });
-    c.wait_active(2);
+    c.wait_active(members);
     let holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
     // a member takes small uploads into trunks only once it knows the trunk server
     for s in &c.storages {
@@ -776,4 +781,68 @@ fn scrub_repairs_a_flipped_byte_in_a_trunk_slot() {
     let copy = std::fs::read(kept[0].path()).unwrap();
     assert_eq!(copy.len(), 24 + data.len());
     assert_ne!(&copy[24..], &data[..], "the kept copy is the corrupt one");
+}
+
+/// How far member `from` knows member `to` has taken its binlog, and where its binlog ends,
+/// when the two are the same (everything sent).
+fn sent_everything(c: &Cluster, from: usize, to: usize) -> Option<()> {
+    let st = c.client().rfdfs_status(&c.storage_addr(from)).ok()?;
+    let end = st.get("binlog_end")?.to_string();
+    (st.get(&format!("peer.{}", c.storages[to].ip))? == end).then_some(())
+}
+
+/// Issue 28, finding 2: a slot freed by a delete is handed to a new file while a third member
+/// lags. That member gets the new file (from its source) while its slot still holds the deleted
+/// one, and the delete (from the deleted file's source) only after: the new file must survive.
+#[test]
+fn a_slot_reused_while_a_third_member_lags_keeps_the_new_file_there() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    use nix::sys::signal::Signal;
+    let (mut c, holder) = trunk_group_of(3, "", "");
+    let client = c.client();
+    let index_of = |id: &str| c.storages.iter().position(|s| s.ip == id).unwrap();
+    // A allocates (the trunk server), B is the deleted file's source, L lags
+    let a = index_of(&holder);
+    let b = (a + 1) % 3;
+    let l = (a + 2) % 3;
+    let slot_of = |id: &fdfs_client::FileId| {
+        TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap()
+    };
+    let old = vec![0x0fu8; 1000];
+    let x = upload_via(&client, &old, "bin", &c.storage_addr(b));
+    for i in 0..3 {
+        rfdfs_tests::wait_member_has(&c, i, &x, &old);
+    }
+    // L is down: nothing is sent to it, not even into its socket buffers
+    assert_eq!(c.storages[l].daemon.stop(), Some(0));
+    client.delete_on(&c.storage_addr(b), &x).unwrap();
+    // the slot is handed out again from the next second on
+    let freed_in = fdfs_common::now();
+    while fdfs_common::now() == freed_in {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let new = vec![0xf0u8; 1000];
+    let y = upload_via(&client, &new, "bin", &c.storage_addr(a));
+    assert_eq!(slot_of(&y), slot_of(&x), "the freed slot was not reused");
+    // L hears of the new file before it hears of the delete
+    rfdfs_tests::signal_storage(&c, b, Signal::SIGSTOP);
+    let s = &mut c.storages[l];
+    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base);
+    wait_for(
+        "A to send its binlog to L",
+        || sent_everything(&c, a, l),
+        || c.storages[a].daemon.log(),
+    );
+    rfdfs_tests::signal_storage(&c, b, Signal::SIGCONT);
+    wait_for(
+        "B to send its binlog (the delete) to L",
+        || sent_everything(&c, b, l),
+        || c.storages[b].daemon.log(),
+    );
+    for i in 0..3 {
+        rfdfs_tests::wait_member_has(&c, i, &y, &new);
+        let gone = rfdfs_tests::read_from(&client, &c.storage_addr(i), &x);
+        assert!(gone.is_err(), "member {i} still serves the deleted file");
+    }
 }
