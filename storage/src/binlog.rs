@@ -16,6 +16,10 @@ use std::sync::Arc;
 
 pub const INDEX_FILE: &str = "binlog_index.dat";
 pub const ROTATE_SIZE: u64 = 1 << 30;
+/// rfdfs's own: where the binlog ended when it was last flushed (and at a clean exit). A binlog
+/// found shorter at startup lost lines that may not have reached every peer (ignored by
+/// upstream).
+pub const END_FILE: &str = "rfdfs_binlog_end.dat";
 /// rfdfs's own: the time before which deletes were forgotten, so that a restart does not load
 /// the tombstones of every delete the binlog holds (ignored by upstream)
 pub const TOMBSTONE_HORIZON_FILE: &str = "rfdfs_tombstone_horizon.dat";
@@ -97,6 +101,14 @@ pub struct Binlog {
     keep_tombstones: std::sync::atomic::AtomicBool,
     /// changes refused because their line could not be written
     refused: std::sync::atomic::AtomicU64,
+    /// where the binlog ended when it was opened
+    opened: Position,
+    /// damage found since the start
+    damage: std::sync::atomic::AtomicU64,
+    /// lines written again for files whose lines damage had lost
+    rerecorded: std::sync::atomic::AtomicU64,
+    /// the binlog was found shorter at startup than when last flushed
+    lost_lines: std::sync::atomic::AtomicBool,
 }
 
 /// The status a change is refused with when its line cannot be written: ENOSPC for a full file
@@ -113,7 +125,7 @@ pub fn refusal_status(e: &std::io::Error) -> u8 {
 /// oldest first: what the daemon was doing when it stopped.
 pub fn tail_records(sync_dir: &Path, window: u64) -> Vec<Record> {
     use std::io::{Read, Seek, SeekFrom};
-    let (index, _) = read_index(sync_dir);
+    let index = read_index(sync_dir).current;
     let Ok(mut f) = std::fs::File::open(sync_dir.join(binlog_name(index))) else {
         return Vec::new();
     };
@@ -138,12 +150,17 @@ pub fn binlog_name(index: u32) -> String {
 impl Binlog {
     pub fn open(sync_dir: &Path, durable: bool) -> std::io::Result<Binlog> {
         std::fs::create_dir_all(sync_dir)?;
-        let (index, compress_index) = read_index(sync_dir);
+        let read = read_index(sync_dir);
+        let (index, compress_index) = (read.current, read.compress);
         let path = sync_dir.join(binlog_name(index));
         repair_torn_tail(&path)?;
         let file = open_for_lines(&path)?;
         let size = file.metadata()?.len();
         let b = Binlog {
+            opened: (index, size),
+            damage: std::sync::atomic::AtomicU64::new(0),
+            rerecorded: std::sync::atomic::AtomicU64::new(0),
+            lost_lines: std::sync::atomic::AtomicBool::new(false),
             dir: sync_dir.to_path_buf(),
             cur: Mutex::new(Current {
                 index,
@@ -168,9 +185,69 @@ impl Binlog {
             keep_tombstones: std::sync::atomic::AtomicBool::new(true),
             refused: std::sync::atomic::AtomicU64::new(0),
         };
+        let recorded_end = crate::store::read_kv(&sync_dir.join(END_FILE))
+            .ok()
+            .and_then(|kv| {
+                let n = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+                Some((u32::try_from(n("binlog_index")?).ok()?, n("binlog_size")?))
+            });
+        if let Some(was) = recorded_end.filter(|was| *was > (index, size)) {
+            b.note_damage(&format!(
+                "the binlog ended at binlog.{:03} offset {} when last flushed, and now ends at \
+                 binlog.{index:03} offset {size}: lines were lost",
+                was.0, was.1
+            ));
+            b.lost_lines
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(problem) = read.problem {
+            b.note_damage(&format!(
+                "{problem}; binlog.{index:03} is the file written from now on, the binlog index \
+                 is written again"
+            ));
+        }
         b.write_index(index, compress_index)?;
         b.load_deletes(index);
         Ok(b)
+    }
+
+    /// Whether the binlog was found shorter at startup than when it was last flushed.
+    pub fn lost_lines_before_open(&self) -> bool {
+        self.lost_lines.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Where the binlog ended when it was opened: a peer's mark past it points at lines this
+    /// binlog no longer has.
+    pub fn opened_end(&self) -> Position {
+        self.opened
+    }
+
+    /// Damage found (a binlog cut short, lost files, a lost index): logged, counted for
+    /// `/metrics`. Whoever found it repairs what it can.
+    pub fn note_damage(&self, what: &str) {
+        self.damage
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        log::error!("binlog damaged: {what}");
+    }
+
+    /// Damage found since the start.
+    pub fn damage_count(&self) -> u64 {
+        self.damage.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `n` lines written again for files whose lines damage had lost.
+    pub fn note_rerecorded(&self, n: u64) {
+        self.rerecorded
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Lines written again since the start.
+    pub fn rerecorded_count(&self) -> u64 {
+        self.rerecorded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Deletes recorded in the binlog files still on disk (not the compressed ones).
@@ -421,9 +498,18 @@ impl Binlog {
     }
 
     fn rotate(&self, cur: &mut Current) {
-        let next = cur.index + 1;
+        // a file already there holds lines (a binlog index that was lost or restored from a
+        // backup): never written over, the next free index is taken
+        let mut next = cur.index + 1;
+        while self.dir.join(binlog_name(next)).exists() || gz_name(&self.dir, next).exists() {
+            self.note_damage(&format!(
+                "binlog.{next:03} exists already at the rotation of binlog.{:03}; kept, the \
+                 next file is written after it",
+                cur.index
+            ));
+            next += 1;
+        }
         let path = self.dir.join(binlog_name(next));
-        let _ = std::fs::remove_file(&path);
         match open_for_lines(&path) {
             Ok(f) => {
                 let _ = cur.file.sync_all();
@@ -445,11 +531,21 @@ impl Binlog {
     }
 
     /// Make what was written durable (the daemon's `sync_binlog_buff_interval` flush, and at
-    /// exit); a failure is logged, since no answer waited for it.
-    pub fn sync(&self) {
-        let file = Arc::clone(&self.cur.lock().file);
+    /// exit); a failure is logged, since no answer waited for it. With `record_end`, where the
+    /// binlog ends is then written to `END_FILE`.
+    pub fn sync(&self, record_end: bool) {
+        let (file, end) = {
+            let cur = self.cur.lock();
+            (Arc::clone(&cur.file), (cur.index, cur.size))
+        };
         if let Err(e) = file.sync_data() {
             log::error!("fsync binlog fail: {e}");
+            return;
+        }
+        if record_end {
+            let text = format!("binlog_index={}\nbinlog_size={}\n", end.0, end.1);
+            // a full base_path is reported by the binlog itself
+            let _ = crate::store::write_atomic(&self.dir.join(END_FILE), text.as_bytes());
         }
     }
 
@@ -539,30 +635,111 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
 
 /// Call `f` with each record of binlog file `path`, reading it line by line.
 pub fn for_each_record(path: &Path, mut f: impl FnMut(Record)) -> std::io::Result<()> {
+    for_each_line(path, |l| {
+        if let Some(r) = parse_line(l) {
+            f(r);
+        }
+    })
+}
+
+/// Call `f` with each line of binlog file `path` (without its line break; lines that are not
+/// text are passed over).
+pub fn for_each_line(path: &Path, mut f: impl FnMut(&str)) -> std::io::Result<()> {
     let mut reader = std::io::BufReader::with_capacity(64 << 10, File::open(path)?);
     let mut line = Vec::with_capacity(256);
     while reader.read_until(b'\n', &mut line)? > 0 {
-        if let Some(r) = std::str::from_utf8(&line)
-            .ok()
-            .and_then(|l| parse_line(l.trim_end_matches(['\n', '\r'])))
-        {
-            f(r);
+        if let Ok(l) = std::str::from_utf8(&line) {
+            f(l.trim_end_matches(['\n', '\r']));
         }
         line.clear();
     }
     Ok(())
 }
 
-fn read_index(dir: &Path) -> (u32, u32) {
-    if let Ok(kv) = crate::store::read_kv(&dir.join(INDEX_FILE)) {
-        let n = |k: &str| kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        return (n("current_write"), n("current_compress"));
+/// `binlog_index.dat` as read at startup: the file being written, the first one not compressed,
+/// and what was wrong with the index, if anything.
+#[derive(Debug, PartialEq, Eq)]
+struct IndexRead {
+    current: u32,
+    compress: u32,
+    problem: Option<String>,
+}
+
+/// Read the index, checked against the binlog files there are. A lost or garbled index, or
+/// one older than the files (restored from a backup), must not send the writer back to
+/// `binlog.000`: lines would go where no peer reads, and peers whose marks are in a later file
+/// would wait for ever. The newest binlog file there is is the one being written.
+fn read_index(dir: &Path) -> IndexRead {
+    let newest = binlog_files(dir).last().copied();
+    let recorded = match crate::store::read_kv(&dir.join(INDEX_FILE)) {
+        Ok(kv) => {
+            let n = |k: &str| kv.get(k).and_then(|v| v.parse::<u32>().ok());
+            match (n("current_write"), n("current_compress")) {
+                (Some(w), Some(c)) => Ok((w, c)),
+                _ => Err(format!("{INDEX_FILE} is garbled")),
+            }
+        }
+        // upstream's older plain-number index
+        Err(_) => match std::fs::read_to_string(dir.join("binlog.index")) {
+            Ok(t) => t
+                .trim()
+                .parse()
+                .map(|w| (w, 0))
+                .map_err(|_| "binlog.index is garbled".to_string()),
+            Err(_) if newest.is_none() => Ok((0, 0)), // a new storage
+            Err(_) => Err(format!("{INDEX_FILE} is lost")),
+        },
+    };
+    match (recorded, newest) {
+        (Ok((w, c)), Some(n)) if n > w => IndexRead {
+            current: n,
+            compress: c.min(n),
+            problem: Some(format!(
+                "{INDEX_FILE} says binlog.{w:03} is written, but binlog.{n:03} exists"
+            )),
+        },
+        (Ok((w, c)), _) => IndexRead {
+            current: w,
+            compress: c,
+            problem: None,
+        },
+        (Err(why), newest) => {
+            let current = newest.unwrap_or(0);
+            let compress = (0..current)
+                .take_while(|&i| gz_name(dir, i).exists() && !dir.join(binlog_name(i)).exists())
+                .count() as u32;
+            IndexRead {
+                current,
+                compress,
+                problem: Some(why),
+            }
+        }
     }
-    // legacy plain-number index
-    if let Ok(t) = std::fs::read_to_string(dir.join("binlog.index")) {
-        return (t.trim().parse().unwrap_or(0), 0);
-    }
-    (0, 0)
+}
+
+/// The indexes of the binlog files in `dir` (plain or gzip'ed), in order.
+pub fn binlog_files(dir: &Path) -> Vec<u32> {
+    let mut found: Vec<u32> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let rest = name.strip_prefix("binlog.")?;
+                    let digits = rest.strip_suffix(".gz").unwrap_or(rest);
+                    (digits.len() >= 3 && digits.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| digits.parse().ok())?
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// `binlog.NNN.gz`: a binlog file `compress_binlog` compressed.
+pub fn gz_name(dir: &Path, index: u32) -> PathBuf {
+    dir.join(format!("{}.gz", binlog_name(index)))
 }
 
 /// One parsed binlog record.
@@ -678,6 +855,84 @@ mod tests {
         b.write(3, 'C', "M00/00/00/c", "").unwrap();
         let text = std::fs::read_to_string(dir.join("binlog.000")).unwrap();
         assert_eq!(text, "1 C M00/00/00/a\n3 C M00/00/00/c\n");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_lost_garbled_or_stale_index_follows_the_files() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-index-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // a new storage: nothing there, nothing wrong
+        assert_eq!(
+            read_index(&dir),
+            IndexRead {
+                current: 0,
+                compress: 0,
+                problem: None
+            }
+        );
+        std::fs::write(gz_name(&dir, 0), b"").unwrap();
+        std::fs::write(dir.join("binlog.001"), "1 C M00/00/00/a\n").unwrap();
+        std::fs::write(dir.join("binlog.002"), "2 C M00/00/00/b\n").unwrap();
+        // lost: the newest file is written, the compressed ones are counted
+        let lost = read_index(&dir);
+        assert_eq!((lost.current, lost.compress), (2, 1));
+        assert!(lost.problem.unwrap().contains("lost"));
+        // garbled
+        std::fs::write(dir.join(INDEX_FILE), "current_write=x\n").unwrap();
+        let garbled = read_index(&dir);
+        assert_eq!(garbled.current, 2);
+        assert!(garbled.problem.unwrap().contains("garbled"));
+        // older than the files
+        std::fs::write(
+            dir.join(INDEX_FILE),
+            "current_write=1\ncurrent_compress=1\n",
+        )
+        .unwrap();
+        let stale = read_index(&dir);
+        assert_eq!((stale.current, stale.compress), (2, 1));
+        assert!(stale.problem.is_some());
+        // right
+        std::fs::write(
+            dir.join(INDEX_FILE),
+            "current_write=2\ncurrent_compress=1\n",
+        )
+        .unwrap();
+        assert_eq!(read_index(&dir).problem, None);
+        // opening writes the index again, and a rotation never writes over a file there is
+        std::fs::remove_file(dir.join(INDEX_FILE)).unwrap();
+        let b = Binlog::open(&dir, false).unwrap();
+        assert_eq!(b.current_index(), 2);
+        assert_eq!(b.damage_count(), 1);
+        std::fs::write(dir.join("binlog.003"), "3 C M00/00/00/c\n").unwrap();
+        b.rotate(&mut b.cur.lock());
+        assert_eq!(b.current_index(), 4);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("binlog.003")).unwrap(),
+            "3 C M00/00/00/c\n"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_binlog_shorter_than_when_last_flushed_lost_lines() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-end-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let b = Binlog::open(&dir, false).unwrap();
+        b.write(1, 'C', "M00/00/00/a", "").unwrap();
+        b.write(2, 'C', "M00/00/00/b", "").unwrap();
+        b.sync(true);
+        drop(b);
+        assert!(!Binlog::open(&dir, false).unwrap().lost_lines_before_open());
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("binlog.000"))
+            .unwrap();
+        f.set_len(16).unwrap();
+        let b = Binlog::open(&dir, false).unwrap();
+        assert!(b.lost_lines_before_open());
+        assert_eq!(b.damage_count(), 1);
         std::fs::remove_dir_all(&dir).ok();
     }
 

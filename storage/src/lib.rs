@@ -18,6 +18,7 @@
 
 pub mod access_log;
 pub mod binlog;
+pub mod binlog_repair;
 pub mod copies;
 pub mod http;
 pub mod metrics;
@@ -303,9 +304,14 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
     };
     recover_torn_appends(&st, &data.join("sync"));
+    // before any sync thread reads: marks the binlog no longer reaches
+    let lines_lost = binlog_repair::check_marks(&binlog) | binlog.lost_lines_before_open();
     let (stats, cursor) = store::load_stat_file(&data.join(store::STAT_FILE));
     st.set_cursor(cursor);
     let storage = Arc::new(storage::Storage::new(cfg.clone(), st, binlog, stats));
+    if lines_lost {
+        binlog_repair::request(&storage);
+    }
     if let Err(e) = ctx.ready(&base) {
         return fdfs_common::daemon::fail(
             &format!("write pid file fail: {e}"),
@@ -505,8 +511,11 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut last_stat = Instant::now();
     let mut saved_version = 0;
     let mut last_binlog_sync = Instant::now();
+    let mut last_end_record = Instant::now();
     let mut last_repair_check = Instant::now();
     let mut repair: Option<std::thread::JoinHandle<()>> = None;
+    let mut rerecord: Option<std::thread::JoinHandle<()>> = None;
+    let mut last_rerecord_check = Instant::now();
     let mut binlog_compression = BinlogCompression::new(&cfg);
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
@@ -550,11 +559,36 @@ pub fn run(mut ctx: RunContext) -> i32 {
                     .ok();
             }
         }
+        if last_rerecord_check.elapsed() >= Duration::from_secs(1)
+            && rerecord.as_ref().is_none_or(|h| h.is_finished())
+            && binlog_repair::requested(&storage)
+        {
+            last_rerecord_check = Instant::now();
+            let (s, stop) = (Arc::clone(&storage), Arc::clone(&stop));
+            rerecord = std::thread::Builder::new()
+                .name("rerecord".into())
+                .spawn(move || match binlog_repair::rerecord(&s, &stop) {
+                    Ok(_) if stop.load(Ordering::Relaxed) => {} // asked again at the next start
+                    Ok(_) => {
+                        let _ = std::fs::remove_file(s.binlog.dir().join(binlog_repair::REQUEST));
+                    }
+                    Err(e) => {
+                        log::error!("re-record fail: {e}; tried again in a while");
+                        std::thread::sleep(Duration::from_secs(5));
+                    }
+                })
+                .ok();
+        }
         rep.note_trunk_compaction();
         binlog_compression.run_when_due(&storage);
         if last_binlog_sync.elapsed() >= binlog_every {
             last_binlog_sync = Instant::now();
-            storage.binlog.sync();
+            // where it ends is recorded about every 10 s (three fsyncs), to find lines lost
+            let record_end = last_end_record.elapsed() >= Duration::from_secs(10);
+            if record_end {
+                last_end_record = Instant::now();
+            }
+            storage.binlog.sync(record_end);
         }
         // a binlog that refused lines is tried again every tick, so that writes come back
         // (and the trackers hear of it) once there is room, with or without a client asking
@@ -577,7 +611,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
     }
-    if let Some(h) = repair {
+    for h in [repair, rerecord].into_iter().flatten() {
         let _ = h.join();
     }
     binlog_compression.finish();
@@ -585,7 +619,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         let _ = h.join();
     }
     let _ = watcher.join();
-    storage.binlog.sync();
+    storage.binlog.sync(true);
     save_stats(&storage);
     ctx.finish();
     0

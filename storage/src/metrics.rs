@@ -177,7 +177,19 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     };
     let rec = &st.reconcile;
     // (family, type, help, value)
-    let state: [(&str, &str, &str, f64); 17] = [
+    let state: [(&str, &str, &str, f64); 19] = [
+        (
+            "binlog_damage_total",
+            "counter",
+            "Damage found in the binlog (cut short, files or index lost), each logged.",
+            st.binlog.damage_count() as f64,
+        ),
+        (
+            "binlog_rerecorded_total",
+            "counter",
+            "Lines written again for stored files whose binlog lines damage had lost.",
+            st.binlog.rerecorded_count() as f64,
+        ),
         (
             "binlog_writable",
             "gauge",

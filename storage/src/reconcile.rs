@@ -162,6 +162,11 @@ impl Storage {
             "binlog_refused_changes",
             self.binlog.refused_changes().to_string(),
         );
+        put("binlog_damage", self.binlog.damage_count().to_string());
+        put(
+            "binlog_rerecorded",
+            self.binlog.rerecorded_count().to_string(),
+        );
         for (peer, at) in self.copies.positions() {
             put(&format!("peer.{peer}"), format!("{}:{}", at.0, at.1));
         }

@@ -166,6 +166,11 @@ impl BinlogReader {
                         if e.kind() == std::io::ErrorKind::NotFound
                             && self.index < current_write_index =>
                     {
+                        // found at startup (binlog_repair), where the loss is made good
+                        log::error!(
+                            "binlog.{:03} is missing: its lines cannot be sent",
+                            self.index
+                        );
                         self.index += 1;
                         self.offset = 0;
                         continue;
@@ -655,7 +660,15 @@ impl PeerSync {
                     if end == at {
                         self.storage().binlog.wait_visible_past(at, wait);
                     } else if end < at {
-                        std::thread::sleep(wait);
+                        // the binlog was cut short under the running storage (startup moves
+                        // such marks): go on from its end, and look for what was lost
+                        self.storage().binlog.note_damage(&format!(
+                            "the binlog ends at binlog.{:03} offset {}, before the sync of {} \
+                             (offset {}); it goes on from the end",
+                            end.0, end.1, self.peer.id, at.1
+                        ));
+                        crate::binlog_repair::request(self.storage());
+                        reader = BinlogReader::new(&self.sync_dir(), end.0, end.1);
                     }
                 }
                 Next::Invalid(line, len) => {

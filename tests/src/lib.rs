@@ -154,7 +154,11 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        // lazily: a test that failed may leave a daemon with files open there
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
         if self.made {
             let _ = std::fs::remove_dir(&self.dir);
         }
@@ -669,6 +673,13 @@ impl Cluster {
         }
     }
 
+    /// Start storage `i` again (after a stop or a kill) on its config; returns once it listens.
+    pub fn start_storage(&mut self, i: usize) {
+        let s = &mut self.storages[i];
+        s.daemon = Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+        wait_port(&s.ip.clone(), s.port, "storage");
+    }
+
     /// Restart storage `i` on the same config and wait until it is ACTIVE again.
     pub fn restart_storage(&mut self, i: usize) {
         let code = self.storages[i].daemon.stop();
@@ -1057,7 +1068,7 @@ impl LoopFs {
 
 impl Drop for LoopFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         let _ = std::fs::remove_dir(&self.dir);
         let _ = std::fs::remove_file(&self.image);
     }

@@ -3,19 +3,13 @@
 //! back.
 
 use fdfs_client::FileId;
-use rfdfs_tests::{snapshot, upload_via, wait_converged, Cluster, ClusterOpts, Daemon};
+use rfdfs_tests::{snapshot, upload_via, wait_converged, Cluster, ClusterOpts};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn data(i: usize) -> Vec<u8> {
     (0..1000 + i * 37).map(|k| (k * 31 + i) as u8).collect()
-}
-
-fn start(c: &mut Cluster, i: usize) {
-    let s = &mut c.storages[i];
-    s.daemon = Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
-    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
 }
 
 fn stop(c: &mut Cluster, i: usize) {
@@ -77,8 +71,8 @@ fn miss_changes(
     let ids = upload_to(c, 0, 4, known);
     stop(c, 0);
     damage(c, before);
-    start(c, 0);
-    start(c, 1);
+    c.start_storage(0);
+    c.start_storage(1);
     c.wait_active(2);
     ids
 }
@@ -123,8 +117,9 @@ fn reconcile_repairs_what_the_binlog_cannot() {
     assert_members_hold(&c, &known, "files removed by hand");
     assert_reconcile_fetched(&c, &ids[1..3], "files removed by hand");
 
-    // a truncated binlog: the lines of the changes storage 1 had not received are gone
-    let missed = miss_changes(&mut c, &mut known, |c, before| {
+    // a truncated binlog: the lines of the changes storage 1 had not received are gone;
+    // storage 0 finds that out itself (binlog_damage.rs) while reconcile may fetch them first
+    miss_changes(&mut c, &mut known, |c, before| {
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(binlog(c, 0))
@@ -132,7 +127,7 @@ fn reconcile_repairs_what_the_binlog_cannot() {
         f.set_len(before).unwrap();
     });
     assert_members_hold(&c, &known, "binlog truncated");
-    assert_reconcile_fetched(&c, &missed, "binlog truncated");
+    assert!(c.storages[0].daemon.log().contains("binlog damaged"));
 
     // an emptied mark file (the sync thread starts that member over, and resends)
     miss_changes(&mut c, &mut known, |c, _| {
@@ -162,7 +157,7 @@ fn reconcile_repairs_what_the_binlog_cannot() {
     let sp = c.storages[1].store_paths[0].clone();
     std::fs::remove_dir_all(&sp).unwrap();
     std::fs::create_dir_all(&sp).unwrap();
-    start(&mut c, 1);
+    c.start_storage(1);
     c.wait_active(2);
     assert_members_hold(&c, &known, "store path replaced by an empty one");
     assert!(snapshot(&c.storages[1].store_paths[0]).len() == known.len());

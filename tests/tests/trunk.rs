@@ -85,9 +85,7 @@ fn wait_role_moved(c: &Cluster, first: &str, survivor: usize) {
 
 /// Start member `i` again (after a kill or a stop) and wait until both are ACTIVE.
 fn start_again(c: &mut Cluster, i: usize) {
-    let s = &mut c.storages[i];
-    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
-    rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
+    c.start_storage(i);
     c.wait_active(2);
 }
 
@@ -827,8 +825,7 @@ fn a_slot_reused_while_a_third_member_lags_keeps_the_new_file_there() {
     assert_eq!(slot_of(&y), slot_of(&x), "the freed slot was not reused");
     // L hears of the new file before it hears of the delete
     rfdfs_tests::signal_storage(&c, b, Signal::SIGSTOP);
-    let s = &mut c.storages[l];
-    s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base);
+    c.start_storage(l);
     wait_for(
         "A to send its binlog to L",
         || sent_everything(&c, a, l),
