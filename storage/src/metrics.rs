@@ -177,7 +177,7 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     };
     let rec = &st.reconcile;
     // (family, type, help, value)
-    let state: [(&str, &str, &str, f64); 19] = [
+    let state: [(&str, &str, &str, f64); 20] = [
         (
             "binlog_damage_total",
             "counter",
@@ -286,6 +286,12 @@ fn render(rep: &Reporter, out: &mut Exposition) {
             "counter",
             "Missing files not fetched because a delete of them is recorded here.",
             load(&rec.deleted_kept_away) as f64,
+        ),
+        (
+            "reconcile_deletes_sent_total",
+            "counter",
+            "Deletes made here sent to a member that still held the file.",
+            load(&rec.deletes_sent) as f64,
         ),
         (
             "reconcile_failed_fetches_total",

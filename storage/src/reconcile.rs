@@ -5,8 +5,16 @@
 //! directory walk (readdir and one stat per file; no file is read, since a normal file's CRC32
 //! is in its name and content checks are the scrub's job). Only sub directories whose digests
 //! differ are listed in full, and every file the peer holds and this member lacks is fetched,
-//! unless a delete recorded here says a client deleted it. Nothing is ever deleted: a file this
-//! member holds and a peer lacks is the peer's to fetch on its own pass.
+//! unless a delete recorded here says a client deleted it: then the peer is sent that delete (a
+//! fact it missed, its line lost with a damaged binlog or never sent), rather than this member
+//! fetching the file back. Nothing else is ever deleted: a file this member holds and a peer
+//! lacks is the peer's to fetch on its own pass.
+//!
+//! Deletes are remembered (the binlog's tombstones) until every member has sent something newer
+//! (see `prune_tombstones`) and, with reconcile on, until a pass that began at least
+//! `TOMBSTONE_MARGIN` after the delete compared with every rfdfs member, none of them down:
+//! by then every member that still held the file has been sent its delete, so no pass can
+//! fetch it back. A member that is down keeps every delete remembered until it is back.
 //!
 //! That repairs what the binlog cannot: a lost or truncated binlog, an emptied or stale mark
 //! file, files removed by hand, a store path replaced by an empty one.
@@ -21,7 +29,8 @@ use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::rfdfs::{Digests, DigestsReq, Listing, ListingReq, Status};
-use fdfs_common::proto::{cmd, errno};
+use fdfs_common::proto::sync::SyncDeleteReq;
+use fdfs_common::proto::{cmd, errno, status};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,6 +219,7 @@ impl Storage {
         put("reconcile_differences", load(&r.differences));
         put("reconcile_fetched", load(&r.fetched));
         put("reconcile_deleted_kept_away", load(&r.deleted_kept_away));
+        put("reconcile_deletes_sent", load(&r.deletes_sent));
         Ok(Status { items }.to_bytes())
     }
 }
@@ -235,11 +245,22 @@ fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
     let st = &rep.storage;
     let r = &st.reconcile;
     let began = Instant::now();
+    let started_at = fdfs_common::now();
     let mut peers = st.active_peers();
     peers.retain(|b| !not_rfdfs.contains(&b.id));
+    // a pass that compares with every rfdfs member (none down) lets the deletes older than it
+    // be forgotten: any member that still held such a file was sent its delete
+    let me = st.my_id.read().clone();
+    let mut complete = st.members.read().iter().all(|m| {
+        m.id == me
+            || status::gone(m.status)
+            || not_rfdfs.contains(&m.id)
+            || m.status == status::ACTIVE
+    });
     let (mut files, mut differences, mut fetched) = (0, 0, 0);
     for index in 0..st.store.paths.len() {
         if !st.store.path_ok(index) {
+            complete = false;
             continue;
         }
         let (mine, listed) = st.store_path_digests(index);
@@ -254,6 +275,7 @@ fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
                     fetched += f;
                 }
                 Err(NetError::Status(s)) if s == errno::EINVAL => {
+                    complete = false;
                     log::info!(
                         "reconcile: storage {} does not answer rfdfs's RECONCILE_DIGESTS \
                          (a C storage?); not asked again",
@@ -261,9 +283,15 @@ fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
                     );
                     not_rfdfs.push(peer.id.clone());
                 }
-                Err(e) => log::warn!("reconcile with storage {}: {e}", peer.id),
+                Err(e) => {
+                    complete = false;
+                    log::warn!("reconcile with storage {}: {e}", peer.id)
+                }
             }
         }
+    }
+    if complete {
+        r.complete_pass_start.store(started_at, Ordering::Relaxed);
     }
     r.passes.fetch_add(1, Ordering::Relaxed);
     r.last_pass_end.store(fdfs_common::now(), Ordering::Relaxed);
@@ -294,6 +322,40 @@ fn peer_request(
     let r = net::request(&mut s, command, body);
     net::quit(s);
     r
+}
+
+/// Send the delete of `name` (made here at `deleted`) to a peer that still holds the file, as
+/// the sync thread would have (SYNC_DELETE_FILE: the peer records it as a replicated delete).
+fn pass_on_delete(
+    rep: &Reporter,
+    peer: &fdfs_common::proto::cluster::Brief,
+    name: &str,
+    deleted: i64,
+) {
+    let st = &rep.storage;
+    // a file created after that delete (a delete taken back) is not the one deleted
+    let created = RemoteName::decode(name.strip_suffix("-m").unwrap_or(name))
+        .map(|rn| i64::from(rn.payload.timestamp))
+        .unwrap_or(0);
+    if created > deleted {
+        return;
+    }
+    let body = SyncDeleteReq {
+        timestamp: deleted as i32,
+        group: st.group.clone(),
+        filename: name.to_string(),
+    }
+    .to_bytes();
+    match peer_request(rep, peer, cmd::SYNC_DELETE_FILE, &body) {
+        Ok(_) | Err(NetError::Status(errno::ENOENT)) => {
+            st.reconcile.deletes_sent.fetch_add(1, Ordering::Relaxed);
+            log::info!(
+                "reconcile: {name} was deleted here; the delete sent to storage {}",
+                peer.id
+            );
+        }
+        Err(e) => log::warn!("reconcile: send the delete of {name} to {}: {e}", peer.id),
+    }
 }
 
 /// Compare one store path with one peer; fetch what it has and we lack. Returns (differences,
@@ -355,11 +417,14 @@ fn reconcile_with(
             }
 
             st.reconcile.differences.fetch_add(1, Ordering::Relaxed);
-            if st.binlog.deleted_at(&name).is_some() {
+            if let Some(deleted) = st.binlog.deleted_at(&name) {
                 st.reconcile
                     .deleted_kept_away
                     .fetch_add(1, Ordering::Relaxed);
-                continue; // a client deleted it here; the peer's copy goes with that delete
+                // deleted here: a fact the peer missed (a line lost with a damaged binlog, a
+                // member away): it gets the delete, rather than this member the file again
+                pass_on_delete(rep, peer, &name, deleted);
+                continue;
             }
             // a trunk file is not a file ID: nothing to download it by
             let base = name.strip_suffix("-m").unwrap_or(&name);

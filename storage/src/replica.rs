@@ -101,6 +101,15 @@ impl Storage {
             self.binlog.forget_deletes_before(now + 1);
             return;
         }
+        // reconcile passes a delete on to a member that still holds the file: a delete is
+        // kept until a pass that compared with every member began after it (reconcile.rs)
+        if self.cfg.reconcile_interval > 0 {
+            let pass = self
+                .reconcile
+                .complete_pass_start
+                .load(std::sync::atomic::Ordering::Relaxed);
+            horizon = horizon.min(pass);
+        }
         // room for clocks that differ between members
         self.binlog
             .forget_deletes_before(horizon - TOMBSTONE_MARGIN);

@@ -395,6 +395,10 @@ pub struct ReconcileStats {
     pub last_pass_fetched: AtomicU64,
     /// missing files left alone because a delete is recorded here
     pub deleted_kept_away: AtomicU64,
+    /// of those, deletes sent to the peer that still held the file
+    pub deletes_sent: AtomicU64,
+    /// when the last pass that compared with every rfdfs member began (unix time; 0: none)
+    pub complete_pass_start: std::sync::atomic::AtomicI64,
     pub failed_fetches: AtomicU64,
     /// each store path's digests from this member's last walk, and when it was made: a peer's
     /// RECONCILE_DIGESTS is answered from it while younger than `reconcile_interval`, so that

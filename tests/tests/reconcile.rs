@@ -179,3 +179,65 @@ fn reconcile_repairs_what_the_binlog_cannot() {
     assert!(out.contains("scrub: off"), "{out}");
     assert!(c.storages[1].daemon.log().contains("reconcile: "));
 }
+
+/// Issue 28, finding 6: a delete one member missed for good (its source's binlog lost the line
+/// before sending it) is a fact reconcile passes on: the member that still holds the file
+/// deletes it, and no member fetches it back, then or once the tombstones are old.
+#[test]
+fn a_delete_one_member_missed_is_passed_on_and_never_undone() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 3,
+        storage_extra: "reconcile_interval=1\n".into(),
+        ..Default::default()
+    });
+    c.wait_active(3);
+    let client = c.client();
+    let mut known = BTreeMap::new();
+    let ids = upload_to(&c, 0, 3, &mut known);
+    let gone = ids[0].clone();
+    let paths: Vec<PathBuf> = c
+        .storages
+        .iter()
+        .map(|s| s.store_paths[0].join("data").join(&gone.name[4..]))
+        .collect();
+    let on = |i: usize| paths[i].clone();
+    for i in 0..3 {
+        rfdfs_tests::wait_member_has(&c, i, &gone, &known[&gone.name[4..]]);
+    }
+    // member 2 is away while member 0 takes the delete; member 1 receives it
+    stop(&mut c, 2);
+    let before = std::fs::metadata(binlog(&c, 0)).unwrap().len();
+    client.delete_on(&c.storage_addr(0), &gone).unwrap();
+    known.remove(&gone.name[4..]);
+    rfdfs_tests::wait_for(
+        "member 1 to take the delete",
+        || std::fs::symlink_metadata(on(1)).is_err().then_some(()),
+        || c.storages[1].daemon.log(),
+    );
+    // member 0's binlog loses the delete's line before member 2 could get it
+    stop(&mut c, 0);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(binlog(&c, 0))
+        .unwrap()
+        .set_len(before)
+        .unwrap();
+    c.start_storage(0);
+    c.start_storage(2);
+    c.wait_active(3);
+    rfdfs_tests::wait_for(
+        "the file to be gone from every member",
+        || {
+            (0..3)
+                .all(|i| std::fs::symlink_metadata(on(i)).is_err())
+                .then_some(())
+        },
+        || c.storages[2].daemon.log(),
+    );
+    let common = wait_converged(&c, &[0, 1, 2], Duration::from_secs(30));
+    assert!(!common.contains_key(&gone.name[4..]));
+    assert!(c.storages[1]
+        .daemon
+        .log()
+        .contains("the delete sent to storage"));
+}
