@@ -129,10 +129,18 @@ fn init_store(
         })?;
         let created = missing > 0;
         if in_service && created {
-            log::warn!(
-                "store path #{i}: {missing} sub directories were missing; repairing it from a peer"
-            );
-            let _ = std::fs::write(st.data_dir(i).join(recovery::REPAIR_REQUEST), b"");
+            // a recovery is recorded in the store path itself (upstream's flag): a store path
+            // that is there but blank is not new
+            let flag = st.data_dir(i).join(recovery::RECOVERY_FLAG);
+            if !flag.exists() {
+                log::warn!(
+                    "store path #{i}: {missing} sub directories were missing; its files are \
+                     fetched from the group's members"
+                );
+                let text = "saved_storage_status=7\nfetch_binlog_done=0\nrecovery_threads=-1\n";
+                store::write_atomic(&flag, text.as_bytes())
+                    .map_err(|e| format!("write {} fail: {e}", flag.display()))?;
+            }
         }
         if !cfg.check_store_path_mark {
             continue;
@@ -371,6 +379,9 @@ pub fn run(mut ctx: RunContext) -> i32 {
             storage
                 .trunk_last_compress_time
                 .store(f.trunk_last_compress_time, Ordering::Relaxed);
+            storage
+                .join_time
+                .store(f.storage_join_time, Ordering::Relaxed);
             *rep.init_flag.lock() = f;
             let p = storage.params.read().clone();
             if !p.use_storage_id
@@ -539,20 +550,29 @@ pub fn run(mut ctx: RunContext) -> i32 {
             && repair.as_ref().is_none_or(|h| h.is_finished())
         {
             last_repair_check = Instant::now();
-            if let Some(i) =
-                (0..storage.store.paths.len()).find(|&i| recovery::repair_requested(&storage, i))
-            {
+            if let Some(i) = (0..storage.store.paths.len()).find(|&i| recovery::due(&storage, i)) {
                 let r = Arc::clone(&rep);
                 repair = std::thread::Builder::new()
-                    .name("repair".into())
-                    .spawn(move || {
-                        if let Err(e) = recovery::repair_store_path(&r, i) {
-                            // try again later (no ACTIVE peer known yet, peer unreachable, ...)
-                            log::warn!("repair of store path {i} postponed: {e}");
-                            let _ = std::fs::write(
-                                r.storage.store.data_dir(i).join(recovery::REPAIR_REQUEST),
-                                b"",
-                            );
+                    .name("recovery".into())
+                    .spawn(move || match recovery::recover_store_path(&r, i) {
+                        Ok(recovery::Outcome::Done { failed: 0, .. }) => {}
+                        Ok(recovery::Outcome::Done { .. }) => {
+                            std::thread::sleep(Duration::from_secs(2))
+                        }
+                        Ok(recovery::Outcome::Waiting) => {
+                            // said once: a storage alone in its group may wait for ever
+                            if !r.storage.recovery_waiting.swap(true, Ordering::Relaxed) {
+                                log::info!(
+                                    "recovery of store path #{i} waits for a member of group {} \
+                                     to be ACTIVE",
+                                    r.storage.group
+                                );
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                        Err(e) => {
+                            // tried again later (a member unreachable, ...)
+                            log::warn!("recovery of store path #{i} postponed: {e}");
                             std::thread::sleep(Duration::from_secs(2));
                         }
                     })

@@ -177,7 +177,14 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     };
     let rec = &st.reconcile;
     // (family, type, help, value)
-    let state: [(&str, &str, &str, f64); 20] = [
+    let state: [(&str, &str, &str, f64); 21] = [
+        (
+            "recovering_store_paths",
+            "gauge",
+            "Store paths being recovered from the group's members (the storage is RECOVERY at \
+             the trackers meanwhile).",
+            st.recovering.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        ),
         (
             "binlog_damage_total",
             "counter",

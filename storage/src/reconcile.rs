@@ -172,6 +172,8 @@ impl Storage {
             self.binlog.refused_changes().to_string(),
         );
         put("binlog_damage", self.binlog.damage_count().to_string());
+        let recovering = self.recovering.load(Ordering::Relaxed);
+        put("recovering_store_paths", recovering.to_string());
         put(
             "binlog_rerecorded",
             self.binlog.rerecorded_count().to_string(),
@@ -434,12 +436,16 @@ fn reconcile_with(
             let ts = i64::from(rn.payload.timestamp);
             differences += 1;
             let dest = dir.join(&file);
-            match crate::recovery::restore_file(rep, peer, &name, ts, &dest, index) {
+            match crate::recovery::restore_file(rep, peer, &name, ts, &dest, index, false) {
                 Ok(true) => {
                     // deleted here while it was on its way: the delete stands
                     if st.binlog.deleted_at(&name).is_some() {
                         let _ = std::fs::remove_file(&dest);
                         continue;
+                    }
+                    // this storage's binlog names every file it holds
+                    if let Err(e) = st.binlog.write(ts, 'c', &name, "") {
+                        log::error!("reconcile: record {name} in the binlog fail: {e}");
                     }
                     fetched += 1;
                     st.reconcile.fetched.fetch_add(1, Ordering::Relaxed);

@@ -216,6 +216,11 @@ impl Reporter {
                         .map_err(|e| NetError::Protocol(e.to_string()))?;
                     f.sync_src_server = src.src_id;
                     f.sync_until_timestamp = src.until_timestamp;
+                } else {
+                    // no member to copy from: the group's first storage, or one rebuilt blank
+                    // while the members that hold the files are away or unknown to the
+                    // trackers (recovery.rs tells the two apart later)
+                    crate::recovery::started_without_source(&self.storage);
                 }
                 f.sync_old_done = true;
             }
@@ -241,6 +246,7 @@ impl Reporter {
         let mut reported_sync = 0u64;
         let mut last_sync_report: Option<Instant> = None;
         let mut reported_writable = true;
+        let mut told_recovering = false;
         while !self.stop.load(Ordering::Relaxed) {
             // the group's member list only comes back with beats: while a cluster is starting
             // (its members joining one by one) beat every second, so that replication to the
@@ -300,6 +306,26 @@ impl Reporter {
                         return Ok(());
                     }
                 }
+            }
+            // while store paths are recovered, the trackers send no reads here (upstream's
+            // RECOVERY, which its storages report before they join; this one recovers online)
+            let recovering = self.storage.recovering.load(Ordering::SeqCst) > 0;
+            if recovering != told_recovering {
+                let status = if recovering {
+                    status::RECOVERY
+                } else {
+                    status::ACTIVE
+                };
+                net::request(
+                    &mut stream,
+                    cmd::STORAGE_CHANGE_STATUS,
+                    &ChangeStatusReq { status }.to_bytes(),
+                )?;
+                told_recovering = recovering;
+                log::info!(
+                    "tracker server {tracker}: my status {}",
+                    status::name(status)
+                );
             }
             let changed = self.storage.sync_changed.load(Ordering::Relaxed);
             if changed != reported_sync && last_sync_report.is_none_or(|t| t.elapsed() >= hb) {

@@ -306,7 +306,7 @@ fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> 
         rep,
         name,
         |peer| {
-            crate::recovery::restore_file(rep, peer, name, mtime, path, index)
+            crate::recovery::restore_file(rep, peer, name, mtime, path, index, false)
                 .map(|restored| restored.then_some(()))
         },
         |_| true,
@@ -403,16 +403,8 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
         |got: &Vec<u8>| got.len() == data.len() && crc32fast::hash(got) == want.crc32,
     );
     if let Some(got) = intact {
-        // data first, header last, as a replica is written
-        let put = st.write_at(
-            &path,
-            &[
-                (slot.data_offset(), &got),
-                (u64::from(slot.offset), &want.to_bytes()),
-            ],
-        );
-        match put {
-            Ok(()) => {
+        match st.put_slot(name, &got, true) {
+            Ok(_) => {
                 stats.repaired.fetch_add(1, Ordering::Relaxed);
                 log::info!("scrub: {name} repaired from a member's intact copy");
                 mark_repaired(rep, ln.store_path_index, name);

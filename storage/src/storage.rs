@@ -316,6 +316,12 @@ pub struct Storage {
     pub copies: Copies,
     /// what reconcile (`reconcile_interval`) found and fetched
     pub reconcile: ReconcileStats,
+    /// store paths being recovered from the group (the reporter says RECOVERY meanwhile)
+    pub recovering: std::sync::atomic::AtomicUsize,
+    /// a recovery is due but no member is ACTIVE to recover from (said once in the log)
+    pub recovery_waiting: std::sync::atomic::AtomicBool,
+    /// `storage_join_time` of `.data_init_flag`: when this storage started blank
+    pub join_time: std::sync::atomic::AtomicI64,
 }
 
 /// What the scrub (`scrub_bytes_per_second`) did since the daemon started, served on
@@ -436,6 +442,9 @@ impl Storage {
             scrub: Default::default(),
             copies: Default::default(),
             reconcile: Default::default(),
+            recovering: Default::default(),
+            recovery_waiting: Default::default(),
+            join_time: Default::default(),
             access_log,
             group: cfg.group_name.clone(),
             cfg,

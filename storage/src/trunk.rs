@@ -816,6 +816,40 @@ impl Storage {
         })
     }
 
+    /// Write the bytes of the file `name` names into its trunk slot here (data first, the
+    /// header last, as a replica is written), once they match the size and CRC32 the name
+    /// carries. A slot that holds this file already, or another one, is left alone (`false`)
+    /// unless `over` (the scrub, rewriting a corrupt copy of the same file).
+    pub(crate) fn put_slot(&self, name: &str, bytes: &[u8], over: bool) -> std::io::Result<bool> {
+        let bad = |why: &str| std::io::Error::other(format!("{name}: {why}"));
+        let rn = RemoteName::decode(name).map_err(|_| bad("not a file ID"))?;
+        let slot = TrunkSlot::of_name(&rn).ok_or_else(|| bad("not in a trunk slot"))?;
+        let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or_else(|| bad("no size"))?;
+        if bytes.len() != header.file_size as usize || crc32fast::hash(bytes) != header.crc32 {
+            return Err(bad("the copy does not match its name"));
+        }
+        let ln = fdfs_common::file_id::LogicalName::parse(name, self.store.paths.len())
+            .map_err(|_| bad("not a file ID"))?;
+        let path = self.store.trunk_file_path(&ln, &slot);
+        let (_, on_disk) = self
+            .open_slot_for_write(&path, &slot, bytes.len() as u64)
+            .map_err(|f| std::io::Error::from_raw_os_error(f.code.into()))?;
+        if !over && on_disk != [0u8; SLOT_HEADER_LEN as usize] {
+            if !SlotHeader::from_bytes(&on_disk).names(&rn) {
+                log::warn!("{name}: its slot holds another file here; left alone");
+            }
+            return Ok(false);
+        }
+        self.write_at(
+            &path,
+            &[
+                (slot.data_offset(), bytes),
+                (u64::from(slot.offset), &header.to_bytes()),
+            ],
+        )?;
+        Ok(true)
+    }
+
     /// TRUNK_ALLOC_SPACE (27), on the trunk server.
     pub(crate) fn trunk_alloc_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkAllocReq::from_bytes(body)?;

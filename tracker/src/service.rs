@@ -187,7 +187,9 @@ impl Tracker {
         cl.to_bytes()
     }
 
-    /// BEAT and DISK_USAGE make a storage ACTIVE unless it is still syncing in.
+    /// BEAT and DISK_USAGE make a storage ACTIVE unless it is still syncing in, or recovering
+    /// a store path: an rfdfs storage recovers online, beating meanwhile (upstream's recover
+    /// before they join), and says when it is done (CHANGE_STATUS).
     fn activate(g: &mut Group, id: &str, now: i64) {
         let mut changed = false;
         if let Some(s) = g.storage_mut(id) {
@@ -198,6 +200,7 @@ impl Tracker {
                     | status::SYNCING
                     | status::IP_CHANGED
                     | status::DELETED
+                    | status::RECOVERY
             ) && s.status != status::ACTIVE
             {
                 s.status = status::ACTIVE;
