@@ -18,7 +18,8 @@ command -v unshare >/dev/null && command -v prlimit >/dev/null || missing+=(util
 command -v script >/dev/null || missing+=(bsdutils)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 # the disk-fault tests make a block unreadable on a btrfs image (data checksums: EIO) mounted on
-# a loop device, as this kernel has no device-mapper
+# a loop device, as this kernel has no device-mapper; the 4 GiB file test stores its zeros on a
+# compressed btrfs image
 command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
 # the monitoring tests run promtool on scripts/monitoring/ and a real Prometheus on a cluster
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)

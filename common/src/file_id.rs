@@ -402,6 +402,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_over_4_gib_are_carried_whole() {
+        let size = (5i64 << 30) + 123;
+        let p = FilePayload {
+            source: Source::Ipv4([10, 0, 0, 1]),
+            timestamp: 1_796_000_000,
+            size_field: FilePayload::make_size_field(size, false, 0x7f_ffff),
+            crc32: 0xdead_beef,
+        };
+        // no random bits above 4 GiB: the size field is the size
+        assert_eq!(p.size_field, size);
+        let back = FilePayload::decode_b27(&p.encode_b27()).unwrap();
+        assert_eq!(back.file_size(), Some(size));
+        assert!(!back.is_appender() && !back.is_trunk());
+        let small = FilePayload {
+            size_field: FilePayload::make_size_field(4096, false, 0x12345),
+            ..p
+        };
+        assert_eq!(
+            FilePayload::decode_b27(&small.encode_b27())
+                .unwrap()
+                .file_size(),
+            Some(4096)
+        );
+    }
+
+    #[test]
     fn decode_spec_example() {
         let n = RemoteName::decode("M00/00/00/fwAAA2sEyyCAT2X8AAAAE2WoGAU042.txt").unwrap();
         assert_eq!(n.payload.source, Source::Ipv4([127, 0, 0, 3]));

@@ -16,6 +16,8 @@
 use crate::binlog::{op, Position};
 use crate::storage::{io_errno, Fail, Storage};
 use fdfs_common::proto::errno;
+use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -54,7 +56,7 @@ pub(crate) enum Undo {
         name: String,
         path: PathBuf,
         len: u64,
-        saved: Option<(u64, Vec<u8>)>,
+        saved: Option<(u64, Saved)>,
     },
     /// what a delete removed, kept until the delete is confirmed (empty without
     /// `write_ack_copies`)
@@ -65,6 +67,87 @@ pub(crate) enum Undo {
         path: PathBuf,
         old: Option<Vec<u8>>,
     },
+}
+
+/// Bytes a change overwrites or cuts off, kept to be put back should it be undone: in memory up
+/// to `SAVED_IN_MEMORY`, beyond in a file of the store path's temp directory (a truncate of
+/// several GiB must not be held in memory; copy_file_range lets the file system share extents
+/// where it can, so saving costs no copy on btrfs or XFS). The file goes when this is dropped.
+pub(crate) enum Saved {
+    Bytes(Vec<u8>),
+    /// the bytes from `skip` on in `file`
+    File {
+        path: PathBuf,
+        file: File,
+        skip: u64,
+        len: u64,
+    },
+}
+
+const SAVED_IN_MEMORY: u64 = 1 << 20;
+
+impl Saved {
+    /// `len` bytes of `f` from `at`; beyond `SAVED_IN_MEMORY` into a new file at `temp`.
+    pub(crate) fn of(temp: PathBuf, f: &File, at: u64, len: u64) -> io::Result<Saved> {
+        if len <= SAVED_IN_MEMORY {
+            return crate::store::read_at(f, at, len as usize).map(Saved::Bytes);
+        }
+        let path = temp;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        // from the block the range starts in: extents are shared only block by block
+        let skip = at % 4096;
+        let saved = Saved::File {
+            path,
+            file,
+            skip,
+            len,
+        };
+        if let Saved::File { file, .. } = &saved {
+            copy_range(f, at - skip, file, 0, skip + len)?;
+        }
+        Ok(saved)
+    }
+
+    /// Write the saved bytes back into `f` at `at`.
+    fn put_back(&self, f: &File, at: u64) -> io::Result<()> {
+        match self {
+            Saved::Bytes(b) => f.write_all_at(b, at),
+            Saved::File {
+                file, skip, len, ..
+            } => copy_range(file, *skip, f, at, *len),
+        }
+    }
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        if let Saved::File { path, .. } = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `len` bytes from `from` at `at` into `to` at `to_at`, in the kernel.
+fn copy_range(from: &File, at: u64, to: &File, to_at: u64, len: u64) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (at as i64, to_at as i64);
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(1 << 30) as usize;
+        let n = nix::fcntl::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), want)
+            .map_err(io::Error::from)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while its bytes were saved",
+            ));
+        }
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 impl Storage {
@@ -184,7 +267,7 @@ impl Storage {
                     .and_then(|f| {
                         f.set_len(len)?;
                         if let Some((at, bytes)) = &saved {
-                            f.write_all_at(bytes, *at)?;
+                            bytes.put_back(&f, *at)?;
                         }
                         self.sync_file(&f)
                     });
@@ -265,5 +348,40 @@ impl Storage {
     /// Delete a file this member holds, recorded for the peers.
     pub(crate) fn remove_stored(&self, name: &str, now: i64) -> Result<(), u8> {
         self.delete_stored(name, now, false).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_bytes_go_back_where_they_were_from_memory_or_a_file() {
+        let dir = std::env::temp_dir().join(format!("rfdfs-saved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let content: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let path = dir.join("f");
+        std::fs::write(&path, &content).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        for (at, len) in [(10u64, 100u64), ((1 << 20) + 5, (2 << 20) - 5)] {
+            let temp = dir.join("saved");
+            let saved = Saved::of(temp.clone(), &f, at, len).unwrap();
+            assert_eq!(matches!(saved, Saved::File { .. }), len > SAVED_IN_MEMORY);
+            // the change: written over
+            f.write_all_at(&vec![0xee; len as usize], at).unwrap();
+            saved.put_back(&f, at).unwrap();
+            assert!(
+                std::fs::read(&path).unwrap() == content,
+                "at {at}, {len} bytes"
+            );
+            drop(saved);
+            assert!(!temp.exists(), "the saved file is left behind");
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -8,7 +8,7 @@
 //! the connection is closed, since the unread bytes would otherwise be taken for a header.
 
 use crate::binlog::op;
-use crate::copies::{Kept, Undo};
+use crate::copies::{Kept, Saved, Undo};
 use crate::replica::SyncSession;
 use crate::storage::{io_errno, meta_path, Fail, Storage};
 use crate::store::NewFile;
@@ -557,8 +557,14 @@ impl Storage {
         // what the change overwrites, should it have to be taken back
         let saved = if self.acks_copies() {
             let at = head.offset as u64;
-            let old = crate::store::read_at(&f, at, (cur - at).min(size as u64) as usize)
-                .map_err(|e| fail(io_errno(&e)))?;
+            let index = self.parse_name(&name)?.store_path_index;
+            let old = Saved::of(
+                self.store.temp_path(index),
+                &f,
+                at,
+                (cur - at).min(size as u64),
+            )
+            .map_err(|e| fail(io_errno(&e)))?;
             Some((at, old))
         } else {
             None
@@ -617,8 +623,14 @@ impl Storage {
         // the bytes a shrink cuts off, should it have to be taken back
         let saved = if self.acks_copies() && req.new_size < old {
             let at = req.new_size as u64;
-            let tail = crate::store::read_at(&f, at, (old - req.new_size) as usize)
-                .map_err(|e| fail(io_errno(&e)))?;
+            let index = self.parse_name(&req.filename)?.store_path_index;
+            let tail = Saved::of(
+                self.store.temp_path(index),
+                &f,
+                at,
+                (old - req.new_size) as u64,
+            )
+            .map_err(|e| fail(io_errno(&e)))?;
             Some((at, tail))
         } else {
             None
