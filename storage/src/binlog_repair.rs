@@ -24,8 +24,8 @@
 //! had not received the delete.
 
 use crate::binlog::{binlog_name, gz_name, op, parse_line, Binlog, Position};
+use crate::mark::Mark;
 use crate::storage::Storage;
-use crate::sync::Mark;
 use fdfs_common::file_id::{RemoteName, Source};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};

@@ -21,6 +21,7 @@ pub mod binlog;
 pub mod binlog_repair;
 pub mod copies;
 pub mod http;
+pub mod mark;
 pub mod metrics;
 pub mod reconcile;
 pub mod recovery;
@@ -554,28 +555,30 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 let r = Arc::clone(&rep);
                 repair = std::thread::Builder::new()
                     .name("recovery".into())
-                    .spawn(move || match recovery::recover_store_path(&r, i) {
-                        Ok(recovery::Outcome::Done { failed: 0, .. }) => {}
-                        Ok(recovery::Outcome::Done { .. }) => {
-                            std::thread::sleep(Duration::from_secs(2))
-                        }
-                        Ok(recovery::Outcome::Waiting) => {
-                            // said once: a storage alone in its group may wait for ever
-                            if !r.storage.recovery_waiting.swap(true, Ordering::Relaxed) {
-                                log::info!(
+                    .spawn(
+                        move || match recovery::recover_store_path(&r.storage, i, &r.stop) {
+                            Ok(recovery::Outcome::Done { failed: 0, .. }) => {}
+                            Ok(recovery::Outcome::Done { .. }) => {
+                                std::thread::sleep(Duration::from_secs(2))
+                            }
+                            Ok(recovery::Outcome::Waiting) => {
+                                // said once: a storage alone in its group may wait for ever
+                                if !r.storage.recovery_waiting.swap(true, Ordering::Relaxed) {
+                                    log::info!(
                                     "recovery of store path #{i} waits for a member of group {} \
                                      to be ACTIVE",
                                     r.storage.group
                                 );
+                                }
+                                std::thread::sleep(Duration::from_secs(1));
                             }
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                        Err(e) => {
-                            // tried again later (a member unreachable, ...)
-                            log::warn!("recovery of store path #{i} postponed: {e}");
-                            std::thread::sleep(Duration::from_secs(2));
-                        }
-                    })
+                            Err(e) => {
+                                // tried again later (a member unreachable, ...)
+                                log::warn!("recovery of store path #{i} postponed: {e}");
+                                std::thread::sleep(Duration::from_secs(2));
+                            }
+                        },
+                    )
                     .ok();
             }
         }

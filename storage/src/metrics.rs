@@ -3,8 +3,8 @@
 //! member is behind this storage's binlog.
 
 use crate::binlog::{binlog_name, parse_line};
+use crate::mark::Mark;
 use crate::reporter::Reporter;
-use crate::sync::Mark;
 use fdfs_common::metrics::Exposition;
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::status;

@@ -436,7 +436,7 @@ fn reconcile_with(
             let ts = i64::from(rn.payload.timestamp);
             differences += 1;
             let dest = dir.join(&file);
-            match crate::recovery::restore_file(rep, peer, &name, ts, &dest, index, false) {
+            match crate::recovery::restore_file(st, peer, &name, ts, &dest, index, false) {
                 Ok(true) => {
                     // deleted here while it was on its way: the delete stands
                     if st.binlog.deleted_at(&name).is_some() {

@@ -21,7 +21,6 @@
 //! reads are not sent to it; it keeps taking replicas meanwhile.
 
 use crate::binlog::{binlog_name, for_each_record, op, parse_line, Record};
-use crate::reporter::Reporter;
 use crate::storage::{Fail, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{LogicalName, RemoteName};
@@ -134,17 +133,17 @@ fn is_trunk_name(name: &str) -> bool {
 }
 
 /// Fetch a peer's list of one store path: `(timestamp, op, name, second name)` records.
-fn fetch_file_list(rep: &Reporter, peer: &Brief, index: u8) -> std::io::Result<Vec<Record>> {
-    let c = &rep.storage.cfg.server;
+fn fetch_file_list(st: &Storage, peer: &Brief, index: u8) -> std::io::Result<Vec<Record>> {
+    let c = &st.cfg.server;
     let mut s = net::connect(
         &peer.ip,
         peer.port as u16,
-        rep.storage.client_bind_ip(),
+        st.client_bind_ip(),
         Duration::from_secs(c.connect_timeout),
         Duration::from_secs(600),
     )?;
     let body = FetchPathBinlogReq {
-        group: rep.storage.group.clone(),
+        group: st.group.clone(),
         store_path_index: index,
     }
     .to_bytes();
@@ -166,7 +165,7 @@ fn fetch_file_list(rep: &Reporter, peer: &Brief, index: u8) -> std::io::Result<V
 /// `replace` says the one there is known incomplete. `Ok(false)`: nothing to take (the peer
 /// does not have it, or the file is there).
 pub(crate) fn restore_file(
-    rep: &Reporter,
+    st: &Storage,
     peer: &Brief,
     name: &str,
     ts: i64,
@@ -174,7 +173,6 @@ pub(crate) fn restore_file(
     index: usize,
     replace: bool,
 ) -> std::io::Result<bool> {
-    let st = &rep.storage;
     let mut s = st.connect_to(&peer.ip, peer.port as u16)?;
     let req = DownloadReq {
         offset: 0,
@@ -224,9 +222,8 @@ pub(crate) fn restore_file(
 /// A file in a trunk slot from the peer, into its slot here (checked against its name first).
 /// `Ok(false)`: nothing to take (the peer does not have it, or the slot holds it already, or
 /// holds another file, which is left alone).
-fn restore_slot(rep: &Reporter, peer: &Brief, name: &str) -> std::io::Result<bool> {
-    let st = &rep.storage;
-    let Some(bytes) = fetch_bytes(rep, peer, name)? else {
+fn restore_slot(st: &Storage, peer: &Brief, name: &str) -> std::io::Result<bool> {
+    let Some(bytes) = fetch_bytes(st, peer, name)? else {
         return Ok(false);
     };
     st.put_slot(name, &bytes, false)
@@ -287,10 +284,12 @@ pub const NO_SOURCE: &str = ".rfdfs_no_source";
 /// tracker that lost its data). Which one shows when another member is ACTIVE: one this
 /// storage copied its files to (a sync it began as the source after it started) holds nothing
 /// it lacks; one it did not may hold the group's files, and a recovery from the members is due.
-pub fn started_without_source(storage: &Storage) {
-    let path = storage.cfg.server.base_path.join("data").join(NO_SOURCE);
-    if let Err(e) = std::fs::write(&path, b"") {
-        log::error!("write {} fail: {e}", path.display());
+impl Storage {
+    pub(crate) fn started_without_source(&self) {
+        let path = self.cfg.server.base_path.join("data").join(NO_SOURCE);
+        if let Err(e) = std::fs::write(&path, b"") {
+            log::error!("write {} fail: {e}", path.display());
+        }
     }
 }
 
@@ -309,7 +308,7 @@ pub fn due(storage: &Storage, index: usize) -> bool {
         // copied nothing from this blank one)
         let joined = storage.join_time.load(Ordering::Relaxed);
         let not_copied_from_here = storage.active_peers().into_iter().find(|p| {
-            crate::sync::Mark::load(&storage.mark_path(&p.id))
+            crate::mark::Mark::load(&storage.mark_path(&p.id))
                 .ok()
                 .flatten()
                 .is_some_and(|m| !m.need_sync_old || m.until_timestamp < joined)
@@ -360,8 +359,11 @@ impl Drop for Recovering<'_> {
 }
 
 /// Recover store path `index` from every ACTIVE member in turn; the flag goes once done.
-pub fn recover_store_path(rep: &Reporter, index: usize) -> Result<Outcome, String> {
-    let st = &rep.storage;
+pub fn recover_store_path(
+    st: &Storage,
+    index: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Outcome, String> {
     let peers = st.active_peers();
     if peers.is_empty() {
         return Ok(Outcome::Waiting);
@@ -393,7 +395,7 @@ pub fn recover_store_path(rep: &Reporter, index: usize) -> Result<Outcome, Strin
             peer.ip,
             peer.port
         );
-        let list = match fetch_file_list(rep, peer, index as u8) {
+        let list = match fetch_file_list(st, peer, index as u8) {
             Ok(l) => l,
             Err(e) => {
                 log::warn!("recovery: file list from {}: {e}", peer.id);
@@ -403,10 +405,10 @@ pub fn recover_store_path(rep: &Reporter, index: usize) -> Result<Outcome, Strin
         };
         listed += 1;
         for rec in list {
-            if rep.stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 return Err("stopped".into());
             }
-            match restore_one(rep, peer, index, &rec, &unfinished) {
+            match restore_one(st, peer, index, &rec, &unfinished) {
                 Ok(true) => restored += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -434,13 +436,12 @@ pub fn recover_store_path(rep: &Reporter, index: usize) -> Result<Outcome, Strin
 /// Restore one listed file from the peer when it is missing here (or known unfinished), and
 /// record it in the binlog as a replica. `Ok(true)`: restored.
 fn restore_one(
-    rep: &Reporter,
+    st: &Storage,
     peer: &Brief,
     index: usize,
     rec: &Record,
     unfinished: &HashSet<String>,
 ) -> std::io::Result<bool> {
-    let st = &rep.storage;
     let Ok(ln) = LogicalName::parse(&rec.name, st.store.paths.len()) else {
         return Ok(false);
     };
@@ -462,7 +463,7 @@ fn restore_one(
             return Ok(false);
         }
         (
-            restore_slot(rep, peer, &rec.name)?,
+            restore_slot(st, peer, &rec.name)?,
             (op::CREATE, String::new()),
         )
     } else if rec.op.eq_ignore_ascii_case(&op::LINK) {
@@ -482,7 +483,7 @@ fn restore_one(
         if !again && std::fs::symlink_metadata(&dest).is_ok() {
             return Ok(false);
         }
-        let r = restore_file(rep, peer, &rec.name, rec.timestamp, &dest, index, again)?;
+        let r = restore_file(st, peer, &rec.name, rec.timestamp, &dest, index, again)?;
         (r, (op::CREATE, String::new()))
     };
     if restored {
@@ -500,11 +501,10 @@ fn restore_one(
 /// A file's whole content from a peer, in memory (a trunk file's: small by definition);
 /// `None` when the peer does not have it.
 pub(crate) fn fetch_bytes(
-    rep: &Reporter,
+    st: &Storage,
     peer: &Brief,
     name: &str,
 ) -> std::io::Result<Option<Vec<u8>>> {
-    let st = &rep.storage;
     let mut s = st.connect_to(&peer.ip, peer.port as u16)?;
     let req = DownloadReq {
         offset: 0,

@@ -220,7 +220,7 @@ impl Reporter {
                     // no member to copy from: the group's first storage, or one rebuilt blank
                     // while the members that hold the files are away or unknown to the
                     // trackers (recovery.rs tells the two apart later)
-                    crate::recovery::started_without_source(&self.storage);
+                    self.storage.started_without_source();
                 }
                 f.sync_old_done = true;
             }

@@ -306,7 +306,7 @@ fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> 
         rep,
         name,
         |peer| {
-            crate::recovery::restore_file(rep, peer, name, mtime, path, index, false)
+            crate::recovery::restore_file(&rep.storage, peer, name, mtime, path, index, false)
                 .map(|restored| restored.then_some(()))
         },
         |_| true,
@@ -399,7 +399,7 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
     let intact = first_intact_copy(
         rep,
         name,
-        |peer| crate::recovery::fetch_bytes(rep, peer, name),
+        |peer| crate::recovery::fetch_bytes(&rep.storage, peer, name),
         |got: &Vec<u8>| got.len() == data.len() && crc32fast::hash(got) == want.crc32,
     );
     if let Some(got) = intact {

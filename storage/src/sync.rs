@@ -7,6 +7,7 @@
 //! answer idempotently).
 
 use crate::binlog::{binlog_name, parse_line, Record};
+use crate::mark::Mark;
 use crate::storage::Storage;
 use crate::store::Stored;
 use crate::tracker_link::TrackerLink;
@@ -23,74 +24,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Per-peer progress (`<peer ip>_<port>.mark`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mark {
-    pub binlog_index: u32,
-    pub binlog_offset: u64,
-    pub need_sync_old: bool,
-    pub sync_old_done: bool,
-    pub until_timestamp: i64,
-    pub scan_row_count: i64,
-    pub sync_row_count: i64,
-}
-
-impl Mark {
-    /// Where `reader` stands.
-    fn at(&mut self, reader: &BinlogReader) {
-        self.binlog_index = reader.index;
-        self.binlog_offset = reader.offset;
-    }
-
-    pub fn to_text(&self) -> String {
-        format!(
-            "binlog_index={}\nbinlog_offset={}\nneed_sync_old={}\nsync_old_done={}\nuntil_timestamp={}\nscan_row_count={}\nsync_row_count={}\n",
-            self.binlog_index,
-            self.binlog_offset,
-            self.need_sync_old as u8,
-            self.sync_old_done as u8,
-            self.until_timestamp,
-            self.scan_row_count,
-            self.sync_row_count
-        )
-    }
-
-    /// `None` when absent; an unreadable or incomplete mark is an error (upstream exits).
-    pub fn load(path: &Path) -> Result<Option<Mark>, String> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("read {} fail: {e}", path.display()))?;
-        Mark::parse(&text, &path.display().to_string()).map(Some)
-    }
-
-    /// A mark file's text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Mark, String> {
-        let kv = crate::store::parse_kv(text);
-        let num = |k: &str| -> Result<i64, String> {
-            kv.get(k)
-                .and_then(|v| v.parse::<i64>().ok())
-                .ok_or_else(|| format!("{origin}: item \"{k}\" missing or invalid"))
-        };
-        Ok(Mark {
-            binlog_index: num("binlog_index")?.max(0) as u32,
-            binlog_offset: num("binlog_offset")?.max(0) as u64,
-            need_sync_old: num("need_sync_old")? != 0,
-            sync_old_done: num("sync_old_done")? != 0,
-            until_timestamp: num("until_timestamp")?,
-            scan_row_count: num("scan_row_count")?,
-            sync_row_count: num("sync_row_count")?,
-        })
-    }
-
-    pub fn save(&self, path: &Path) {
-        if let Err(e) = crate::store::write_atomic(path, self.to_text().as_bytes()) {
-            log::error!("write mark file {} fail: {e}", path.display());
-        }
-    }
-}
 
 /// Reads records from `binlog.NNN` files, following them across rotation.
 pub struct BinlogReader {
@@ -119,6 +52,11 @@ impl BinlogReader {
             file: None,
             buf: Vec::new(),
         }
+    }
+
+    /// Where the reader stands.
+    pub fn position(&self) -> crate::binlog::Position {
+        (self.index, self.offset)
     }
 
     /// If `offset` is not at a line start (an inherited upstream mark), move to the next one.
@@ -487,7 +425,7 @@ impl PeerSync {
                     _ => break,
                 }
             }
-            m.at(&r);
+            m.at(r.position());
         }
         m.save(&self.mark_path());
         m
@@ -635,13 +573,13 @@ impl PeerSync {
                 Next::Eof => {
                     if mark.need_sync_old && !mark.sync_old_done {
                         mark.sync_old_done = true;
-                        mark.at(&reader);
+                        mark.at(reader.position());
                         mark.save(&path);
                         saved = mark.clone();
                         self.report_peer_status(status::OFFLINE);
                         log::info!("initial sync of storage {} done", self.peer.id);
                     }
-                    mark.at(&reader);
+                    mark.at(reader.position());
                     if mark != saved {
                         mark.save(&path);
                         saved = mark.clone();
@@ -676,7 +614,7 @@ impl PeerSync {
                     // (retried, and stopped again, until the binlog is mended or the key is
                     // set), rather than leave the peer without a change unnoticed
                     if !self.storage().cfg.file_sync_skip_invalid_record {
-                        mark.at(&reader);
+                        mark.at(reader.position());
                         mark.save(&path);
                         return Err(NetError::Protocol(format!(
                             "invalid binlog record, binlog index: {}, offset: {}: {line:?}; \
@@ -696,7 +634,7 @@ impl PeerSync {
                     mark.scan_row_count += 1;
                     if needs_sync(&rec, &mark) {
                         if let Err(e) = self.send(&mut sock, &rec) {
-                            mark.at(&reader);
+                            mark.at(reader.position());
                             mark.save(&path);
                             return Err(e);
                         }
@@ -709,7 +647,7 @@ impl PeerSync {
                         .reached(&self.peer.id, (reader.index, reader.offset));
                     if mark.sync_row_count - rows_at_save >= freq {
                         rows_at_save = mark.sync_row_count;
-                        mark.at(&reader);
+                        mark.at(reader.position());
                         mark.save(&path);
                         saved = mark.clone();
                     }
@@ -720,7 +658,7 @@ impl PeerSync {
                 }
             }
         }
-        mark.at(&reader);
+        mark.at(reader.position());
         mark.save(&path);
         net::quit(sock);
         Ok(())
@@ -1018,21 +956,5 @@ mod tests {
         assert!(in_sync_window(at(23, 0, 0), (22, 0), (6, 0)));
         assert!(in_sync_window(at(3, 0, 0), (22, 0), (6, 0)));
         assert!(!in_sync_window(at(12, 0, 0), (22, 0), (6, 0)));
-    }
-
-    #[test]
-    fn mark_text_is_upstreams() {
-        let m = Mark {
-            binlog_index: 0,
-            binlog_offset: 874,
-            until_timestamp: 0,
-            scan_row_count: 14,
-            sync_row_count: 13,
-            ..Default::default()
-        };
-        assert_eq!(
-            m.to_text(),
-            "binlog_index=0\nbinlog_offset=874\nneed_sync_old=0\nsync_old_done=0\nuntil_timestamp=0\nscan_row_count=14\nsync_row_count=13\n"
-        );
     }
 }

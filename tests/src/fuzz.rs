@@ -142,7 +142,7 @@ pub fn binlog(b: &[u8]) {
 
 /// Mark files.
 pub fn mark(b: &[u8]) {
-    let _ = fdfs_storage::sync::Mark::parse(&text(b), "fuzz.mark");
+    let _ = fdfs_storage::mark::Mark::parse(&text(b), "fuzz.mark");
 }
 
 /// HTTP request heads, their parameters, Range and If-Modified-Since headers.

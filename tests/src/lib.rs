@@ -1062,7 +1062,22 @@ impl LoopFs {
         img.write_all_at(&[b[0] ^ 0xff], at + 100).unwrap();
         img.sync_all().unwrap();
         drop(img);
-        std::fs::write("/proc/sys/vm/drop_caches", "3").expect("drop the page cache (root)");
+        // the good copy leaves the page cache; a page some reader holds at that moment (a
+        // daemon's scrub) stays, so drop again until a read of the block goes to the "disk"
+        for _ in 0..100 {
+            std::fs::write("/proc/sys/vm/drop_caches", "3").expect("drop the page cache (root)");
+            let mut got = vec![0u8; 4096];
+            let read =
+                std::fs::File::open(file).and_then(|f| f.read_exact_at(&mut got, block * 4096));
+            if read.is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "block {block} of {} still reads after its byte was changed",
+            file.display()
+        );
     }
 }
 

@@ -178,7 +178,7 @@ fn check_state_files(base: &Path) {
             }
         }
         if name.ends_with(".mark") {
-            fdfs_storage::sync::Mark::load(&e.path())
+            fdfs_storage::mark::Mark::load(&e.path())
                 .unwrap_or_else(|err| panic!("{name}: {err}"))
                 .expect("mark present");
         }

@@ -1480,7 +1480,7 @@ fn fixture_binlog_and_mark_resume() {
             std::fs::write(sync.join(name), sf["content"].as_str().unwrap()).unwrap();
         }
     }
-    let mark = fdfs_storage::sync::Mark::load(&sync.join("127.0.0.152_23000.mark"))
+    let mark = fdfs_storage::mark::Mark::load(&sync.join("127.0.0.152_23000.mark"))
         .unwrap()
         .unwrap();
     assert_eq!(

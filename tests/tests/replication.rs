@@ -236,7 +236,7 @@ fn new_member_receives_old_files_and_reads_never_fail() {
             let p = c.storages[i]
                 .base
                 .join(format!("data/sync/{}_23000.mark", c.storages[3].ip));
-            fdfs_storage::sync::Mark::load(&p).unwrap()
+            fdfs_storage::mark::Mark::load(&p).unwrap()
         })
         .collect();
     assert!(
@@ -318,7 +318,7 @@ fn killed_member_catches_up_after_restart() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.ends_with(".mark") {
                 assert!(
-                    fdfs_storage::sync::Mark::load(&e.path()).unwrap().is_some(),
+                    fdfs_storage::mark::Mark::load(&e.path()).unwrap().is_some(),
                     "{name}"
                 );
             }

@@ -85,7 +85,7 @@ fn status_report(
                 s.id,
                 status::name(s.status)
             )?;
-            if s.status != status::ACTIVE && s.status != status::ONLINE {
+            if !matches!(s.status, status::ACTIVE | status::ONLINE | status::RECOVERY) {
                 continue;
             }
             match client.rfdfs_status(&addr) {
@@ -113,6 +113,28 @@ fn member_lines(st: &Status, out: &mut impl Write) -> std::io::Result<()> {
         get("copies_failed"),
         get("binlog_end")
     )?;
+    let refused = get("binlog_refused_changes");
+    if get("binlog_writable") == "0" {
+        writeln!(
+            out,
+            "    binlog: REFUSES CHANGES ({}: base_path full or failing), {refused} refused since \
+             the start; reads go on",
+            get("binlog_refusing_with")
+        )?;
+    } else {
+        writeln!(
+            out,
+            "    binlog: writable, {refused} changes refused since the start"
+        )?;
+    }
+    writeln!(
+        out,
+        "    binlog damage found: {}; lines written again for files it had lost: {}; store \
+         paths being recovered: {}",
+        get("binlog_damage"),
+        get("binlog_rerecorded"),
+        get("recovering_store_paths")
+    )?;
     writeln!(
         out,
         "    ACTIVE members it sends to: {}",
@@ -130,13 +152,15 @@ fn member_lines(st: &Status, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(
             out,
             "    scrub: {rate} bytes/s, {} full passes (last ended {}), current pass {} sub \
-             directories; {} files / {} bytes checked, {} corrupt, {} repaired, {} unrepairable",
+             directories; {} files / {} bytes checked, {} corrupt ({} unreadable), {} repaired, \
+             {} unrepairable",
             get("scrub_passes"),
             when(&get("scrub_last_pass_end")),
             get("scrub_pass_subdirs"),
             get("scrub_files"),
             get("scrub_bytes"),
             get("scrub_corrupt"),
+            get("scrub_unreadable"),
             get("scrub_repaired"),
             get("scrub_unrepairable")
         )?;
@@ -149,7 +173,7 @@ fn member_lines(st: &Status, out: &mut impl Write) -> std::io::Result<()> {
             out,
             "    reconcile: every {every} s, {} passes; last ended {} ({} ms, {} files): {} \
              differences, {} fetched; since start {} differences, {} fetched, {} kept away by \
-             a recorded delete",
+             a recorded delete ({} deletes sent to members that still held the file)",
             get("reconcile_passes"),
             when(&get("reconcile_last_pass_end")),
             get("reconcile_last_pass_millis"),
@@ -158,7 +182,8 @@ fn member_lines(st: &Status, out: &mut impl Write) -> std::io::Result<()> {
             get("reconcile_last_pass_fetched"),
             get("reconcile_differences"),
             get("reconcile_fetched"),
-            get("reconcile_deleted_kept_away")
+            get("reconcile_deleted_kept_away"),
+            get("reconcile_deletes_sent")
         )?;
     }
     Ok(())
