@@ -145,6 +145,29 @@ impl SlotHeader {
         }
     }
 
+    /// Whether this header is `other` but for a field or two (a damaged byte): at least four
+    /// of its six fields equal. Another file's header, even of the same slot size and second,
+    /// shares at most three (type, slot size, time); random bytes share none.
+    pub fn resembles(&self, other: &SlotHeader) -> bool {
+        let same = [
+            self.file_type == other.file_type,
+            self.alloc_size == other.alloc_size,
+            self.file_size == other.file_size,
+            self.crc32 == other.crc32,
+            self.mtime == other.mtime,
+            self.ext == other.ext,
+        ];
+        same.iter().filter(|s| **s).count() >= 4
+    }
+
+    /// Whether these are the bytes of a file's header (not zeros, not the middle of some data):
+    /// a file type, and sizes that fit `alloc_size`, the slot it was read at.
+    pub fn is_a_header_for(&self, alloc_size: u32) -> bool {
+        matches!(self.file_type, SLOT_REGULAR | SLOT_LINK)
+            && self.alloc_size == alloc_size
+            && u64::from(self.file_size) + u64::from(SLOT_HEADER_LEN) <= u64::from(alloc_size)
+    }
+
     /// Whether this header, read from a slot, says the slot holds `name` (of either type).
     pub fn names(&self, name: &RemoteName) -> bool {
         matches!(self.file_type, SLOT_REGULAR | SLOT_LINK)

@@ -286,12 +286,16 @@ impl Storage {
         let (f, on_disk) = self.open_slot_for_write(&path, &slot, u64::from(expected.file_size))?;
         let held = SlotHeader::from_bytes(&on_disk);
         let empty = on_disk == [0u8; SLOT_HEADER_LEN as usize];
-        // A slot that holds an older file was freed by that file's delete at its source and
-        // handed out again (never within the second it was freed): the delete comes from
-        // another member than this create and has not arrived yet. The new file takes the
-        // slot, and the delete finds its file gone. Refused (EEXIST, "already there"), the
-        // new file would be missing here for good once the delete emptied the slot.
-        let reused = !empty && !held.names(&name) && held.mtime < expected.mtime;
+        // The trunk server hands a slot out only once it is free: a slot that holds an older
+        // file here, or bytes that are no header at all (the middle of an older file, the
+        // slot cut from a bigger one), holds what was deleted elsewhere (never within the
+        // second it was freed) whose delete, from another member than this create, has not
+        // arrived yet. The new file takes the slot, and the delete finds its file gone.
+        // Refused (EEXIST, "already there"), it would be missing here for good once the
+        // delete emptied the slot. A newer file's header in the slot means this create is the
+        // stale one (this file was deleted and the slot given again): refused.
+        let newer_there = held.is_a_header_for(slot.alloc_size) && held.mtime >= expected.mtime;
+        let reused = !empty && !held.names(&name) && !newer_there;
         if (!empty && !reused) || header_only {
             conn.discard(content).map_err(|_| Fail::early(0))?;
             if SlotHeader::from_bytes(&on_disk).names(&name) {
@@ -309,13 +313,18 @@ impl Storage {
             }));
         }
         if reused {
+            let what = if held.is_a_header_for(slot.alloc_size) {
+                format!(
+                    "an older file (size {}, crc32 {:08x}, created {})",
+                    held.file_size, held.crc32, held.mtime
+                )
+            } else {
+                "the bytes of an older file".to_string()
+            };
             log::warn!(
-                "replica of {}: its slot held an older file (size {}, crc32 {:08x}, created {}) \
-                 whose delete has not reached this member yet; the new file takes the slot",
-                head.filename,
-                held.file_size,
-                held.crc32,
-                held.mtime
+                "replica of {}: its slot held {what}, deleted elsewhere and its delete not \
+                 here yet; the new file takes the slot",
+                head.filename
             );
             // the old file stops opening before its bytes are written over
             f.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(slot.offset))

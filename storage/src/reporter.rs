@@ -283,6 +283,12 @@ impl Reporter {
                     self.apply_changelog(&String::from_utf8_lossy(&changes));
                 }
                 self.apply_change_list(&reply);
+                // the leader answered and its list leaves the trunk server role here
+                if self.storage.is_trunk_server()
+                    && self.leader.lock().as_ref().is_none_or(|l| l == tracker)
+                {
+                    self.storage.renew_trunk_lease();
+                }
                 last_beat = Some(Instant::now());
                 if self.follower_disagrees(tracker, here).is_some() {
                     // the JOIN's answer may be old by now (a new member joins INIT and becomes

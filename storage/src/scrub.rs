@@ -316,7 +316,9 @@ fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> 
 
 /// Files in trunk slots, found through the binlog's create records (a slot's header does not
 /// carry the whole file ID a repair has to ask for). A slot whose header is all zeros holds
-/// nothing here (not arrived yet, or deleted); one whose header or data disagree with the name
+/// nothing here (not arrived yet, or deleted), one whose header is another file's holds that
+/// file (this one was deleted, its slot reused once its tombstone was forgotten); one whose
+/// header is this file's (but for a damaged byte or two) and whose data disagree with the name
 /// is corrupt.
 fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
     let st = &rep.storage;
@@ -369,7 +371,14 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
     {
         return;
     }
-    let header_ok = SlotHeader::from_bytes(&head).names(&rn);
+    let held = SlotHeader::from_bytes(&head);
+    let header_ok = held.names(&rn);
+    // a header that is not this file's, and not this file's with a byte or two damaged, is
+    // another file's: this name was deleted and its slot (or a part of it) given to a newer
+    // file. Nothing to check, and above all nothing to hide: that file is live.
+    if !header_ok && !held.resembles(&want) {
+        return;
+    }
     let Ok(data) = crate::store::read_at(&f, slot.data_offset(), want.file_size as usize) else {
         return;
     };

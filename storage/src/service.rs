@@ -131,10 +131,14 @@ impl Storage {
         }
         let x7 = self.store.format_ext(&req.ext);
         let source = self.source();
-        let stored = match self.trunk_slot_size(req.file_size).filter(|_| !appender) {
-            Some(requested) => {
-                self.upload_into_trunk(conn, path_index, req.file_size, requested, &source, &x7)
-            }
+        // a slot when the trunk server gives one; without it (not reachable, or not sure it
+        // still is the trunk server) a plain file, which every member and client reads alike
+        let slot = self
+            .trunk_slot_size(req.file_size)
+            .filter(|_| !appender)
+            .and_then(|requested| self.slot_for_upload(path_index, requested));
+        let stored = match slot {
+            Some(info) => self.upload_into_trunk(conn, info, req.file_size, &source, &x7),
             None => self.upload_into_plain_file(conn, path_index, &req, &source, &x7, appender),
         };
         let stored = stored.and_then(|name| {

@@ -289,6 +289,10 @@ pub struct Storage {
     pub(crate) trunk_push_lock: Mutex<()>,
     /// `trunk_last_compress_time` of `.data_init_flag`, which the reporter saves
     pub trunk_last_compress_time: std::sync::atomic::AtomicI64,
+    /// while this storage is the trunk server: until when its last beat holds the role
+    pub(crate) trunk_lease_until: Mutex<Option<std::time::Instant>>,
+    /// when a failed trunk allocation was last logged (unix time)
+    pub(crate) trunk_alloc_fail_logged: std::sync::atomic::AtomicI64,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -458,6 +462,8 @@ impl Storage {
             trunk_state: Mutex::new(None),
             trunk_push_lock: Mutex::new(()),
             trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
+            trunk_lease_until: Mutex::new(None),
+            trunk_alloc_fail_logged: std::sync::atomic::AtomicI64::new(0),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

@@ -72,6 +72,11 @@ impl crate::storage::DataSink for SlotImage {
     }
 }
 
+/// Trunk file ids a new trunk server leaves unused after the last one it knows of: more than
+/// the trunk server before it can have made between its last beat and the end of its lease
+/// (each takes `trunk_file_size` bytes of uploads).
+const TAKEOVER_ID_GAP: u32 = 100;
+
 /// How long every member must have been ACTIVE before a new trunk server allocates from the
 /// trunk files of the one before it: the files that one handed out last have reached us by
 /// then (they sync within seconds of its return).
@@ -114,6 +119,27 @@ impl Storage {
             .read()
             .as_ref()
             .is_some_and(|b| !me.is_empty() && b.id == *me)
+    }
+
+    /// A beat answered by the leader tracker, whose change list leaves the trunk server role
+    /// here: the role is sure for another `trunk_lease()`.
+    pub(crate) fn renew_trunk_lease(&self) {
+        let until = std::time::Instant::now() + self.trunk_lease();
+        *self.trunk_lease_until.lock() = Some(until);
+    }
+
+    /// How long a beat holds the role: one and a half beat intervals, less than the tracker's
+    /// `check_active_interval` (upstream's advice: three beats or more), after which a trunk
+    /// server that stopped beating loses the role.
+    fn trunk_lease(&self) -> std::time::Duration {
+        let hb = self.cfg.heart_beat_interval.max(1);
+        std::time::Duration::from_millis(hb * 1500)
+    }
+
+    fn trunk_lease_holds(&self) -> bool {
+        self.trunk_lease_until
+            .lock()
+            .is_some_and(|until| std::time::Instant::now() < until)
     }
 
     /// TRUNK_GET_BINLOG_SIZE (31): how much trunk history this storage holds; the tracker
@@ -162,6 +188,12 @@ impl Storage {
     fn with_trunk_state<R>(&self, f: impl FnOnce(&mut TrunkServerState) -> R) -> Result<R, u8> {
         if !self.is_trunk_server() {
             return Err(errno::EINVAL);
+        }
+        // the role is held on a lease: a trunk server that has not heard the leader tracker
+        // lately (paused, cut off) may have lost it to another one, which allocates from the
+        // same trunk files; it gives nothing out until its next beat says it still holds it
+        if !self.trunk_lease_holds() {
+            return Err(errno::EAGAIN);
         }
         let mut guard = self.trunk_state.lock();
         if guard.is_none() {
@@ -218,6 +250,9 @@ impl Storage {
         // yet; its trunk files wait until every member is back (`lift_quarantine`)
         if dir.join(TAKEOVER_MARKER).exists() && last_trunk_id > 0 {
             index.quarantine_up_to = last_trunk_id;
+            // the one before may have made trunk files this one never heard of, in the moments
+            // before its lease ran out: new ones start well past any id it could have taken
+            last_trunk_id += TAKEOVER_ID_GAP;
             log::warn!(
                 "trunk server after another one: trunk files up to id {last_trunk_id} are not \
                  allocated from until every member has been ACTIVE for {}s",
@@ -696,13 +731,12 @@ impl Storage {
     pub(crate) fn upload_into_trunk(
         &self,
         conn: &mut Conn,
-        spi: usize,
+        info: TrunkInfo,
         size: i64,
-        requested: u32,
         source: &Source,
         x7: &str,
     ) -> Result<String, Fail> {
-        let info = self.alloc_slot(spi as u8, requested).map_err(Fail::early)?;
+        let spi = usize::from(info.store_path_index);
         let slot = TrunkSlot {
             trunk_id: info.trunk_id,
             offset: info.offset,
@@ -754,6 +788,25 @@ impl Storage {
             return Err(Fail::done(io_errno(&e)));
         }
         Ok(name)
+    }
+
+    /// A slot of `requested` bytes on store path `spi` for an upload, from the trunk server;
+    /// `None` (said once a minute at most) when it gives none: the upload becomes a plain file.
+    pub(crate) fn slot_for_upload(&self, spi: usize, requested: u32) -> Option<TrunkInfo> {
+        match self.alloc_slot(spi as u8, requested) {
+            Ok(info) => Some(info),
+            Err(code) => {
+                let now = fdfs_common::now();
+                let last = self.trunk_alloc_fail_logged.swap(now, Ordering::Relaxed);
+                if now - last >= 60 {
+                    log::warn!(
+                        "no trunk slot from the trunk server (errno {code}): small uploads are \
+                         stored as plain files meanwhile"
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// The upload's bytes into the slot of this member's trunk file (a small one into memory,

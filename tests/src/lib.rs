@@ -35,6 +35,12 @@ pub fn bin_dir() -> PathBuf {
 }
 
 pub fn bin(name: &str) -> PathBuf {
+    // the daemons of another build (upstream's, for a side-by-side run by hand)
+    if let Some(dir) = std::env::var_os("RFDFS_DAEMON_DIR") {
+        if matches!(name, "fdfs_trackerd" | "fdfs_storaged") {
+            return PathBuf::from(dir).join(name);
+        }
+    }
     bin_dir().join(name)
 }
 
@@ -378,6 +384,8 @@ pub struct ClusterOpts {
     pub net: Option<(u8, u8)>,
     /// `(group, dir)`: that group's store paths live under `dir` (another file system)
     pub group_store_roots: Vec<(String, PathBuf)>,
+    /// storage `i`'s store paths live under `member_store_roots[i]` (a file system of its own)
+    pub member_store_roots: Vec<PathBuf>,
     /// extra `key=value` lines for tracker.conf / storage.conf
     pub tracker_extra: String,
     pub storage_extra: String,
@@ -396,6 +404,7 @@ impl Default for ClusterOpts {
             groups: 1,
             storage_ids: false,
             group_store_roots: Vec::new(),
+            member_store_roots: Vec::new(),
             net: None,
             tracker_extra: String::new(),
             storage_extra: String::new(),
@@ -550,8 +559,13 @@ impl Cluster {
         let ip = format!("127.{}.{}.{}", self.net.0, self.net.1, 10 + i);
         let base = self.dir.path().join(format!("storage{i}"));
         std::fs::create_dir_all(&base).unwrap();
-        let store_base = match opts.group_store_roots.iter().find(|(g, _)| *g == group) {
-            Some((_, root)) => {
+        let root = opts.member_store_roots.get(i).or(opts
+            .group_store_roots
+            .iter()
+            .find(|(g, _)| *g == group)
+            .map(|(_, r)| r));
+        let store_base = match root {
+            Some(root) => {
                 let d = TempDir::new_in(root, "store");
                 let p = d.path().to_path_buf();
                 self.outside_dirs.push(d);
@@ -978,6 +992,41 @@ pub fn wait_member_has(c: &Cluster, i: usize, id: &fdfs_client::FileId, data: &[
 pub fn signal_storage(c: &Cluster, i: usize, sig: Signal) {
     let pid = c.storages[i].daemon.pid().expect("storage running");
     kill(Pid::from_raw(pid as i32), sig).expect("signal the storage");
+}
+
+/// `dir`'s contents moved onto a tmpfs of `size_mb` mounted over `dir` (whose own contents it
+/// hides until it is dropped): a daemon's files there then live on a file system that fills up.
+/// Stop the daemon before, and before the tmpfs is dropped.
+pub fn onto_tmpfs(dir: &Path, size_mb: u64) -> Tmpfs {
+    let saved = dir.with_extension("saved");
+    let _ = std::fs::remove_dir_all(&saved);
+    let cp = |from: &Path, to: &Path| {
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", from.display()))
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+    };
+    std::fs::create_dir_all(&saved).unwrap();
+    cp(dir, &saved);
+    let t = Tmpfs::over(dir, size_mb, false);
+    cp(&saved, dir);
+    std::fs::remove_dir_all(&saved).unwrap();
+    t
+}
+
+/// Fill the file system holding `dir` with `dir/filler` until a write fails.
+pub fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0x5au8; 64 << 10];
+    while f.write_all(&chunk).is_ok() {}
+    // what is left of a partly written chunk
+    while f.write_all(&chunk[..512]).is_ok() {}
+    path
 }
 
 /// A file system of its own in a sparse image file, mounted through a loop device on a fresh

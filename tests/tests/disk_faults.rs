@@ -309,40 +309,6 @@ fn an_unreadable_store_path_is_reported_and_skipped() {
     assert!(c.storages[0].daemon.log().contains("is readable again"));
 }
 
-/// A copy of `dir`'s contents moved onto a tmpfs of `size_mb` mounted over `dir` (so a running
-/// daemon's files there live on a file system that fills up); the contents move back when the
-/// tmpfs is dropped... by the caller, who stops the daemon first.
-fn onto_tmpfs(dir: &Path, size_mb: u64) -> Tmpfs {
-    let saved = dir.with_extension("saved");
-    let _ = std::fs::remove_dir_all(&saved);
-    let cp = |from: &Path, to: &Path| {
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", from.display()))
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(st.success(), "cp -a {} {}", from.display(), to.display());
-    };
-    std::fs::create_dir_all(&saved).unwrap();
-    cp(dir, &saved);
-    let t = Tmpfs::over(dir, size_mb, false);
-    cp(&saved, dir);
-    std::fs::remove_dir_all(&saved).unwrap();
-    t
-}
-
-/// Fill the file system holding `dir` with `dir/filler` until a write fails.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0x5au8; 64 << 10];
-    while f.write_all(&chunk).is_ok() {}
-    // what is left of a partly written chunk
-    while f.write_all(&chunk[..512]).is_ok() {}
-    path
-}
-
 /// Issue 28, finding 1: base_path (binlog, marks) on a file system that is full while the store
 /// path has room. A change that cannot get its binlog line is refused with ENOSPC and leaves
 /// nothing; every acknowledged one reaches the peer; reads go on; writes come back by themselves
@@ -358,7 +324,7 @@ fn a_full_base_path_refuses_writes_until_space_returns_and_loses_nothing() {
     // storage 0's base_path/data (binlog, marks, state files) onto a 2 MiB tmpfs
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
     let data = c.storages[0].base.join("data");
-    let small = onto_tmpfs(&data, 2);
+    let small = rfdfs_tests::onto_tmpfs(&data, 2);
     let s = &mut c.storages[0];
     s.daemon = rfdfs_tests::Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base);
     rfdfs_tests::wait_port(&s.ip.clone(), s.port, "storage");
@@ -371,7 +337,7 @@ fn a_full_base_path_refuses_writes_until_space_returns_and_loses_nothing() {
     let first = rng.bytes(1000);
     acked.push((rfdfs_tests::upload_via(&client, &first, "bin", &via), first));
 
-    let filler = fill(&data);
+    let filler = rfdfs_tests::fill(&data);
     let mut refused = 0;
     for _ in 0..300 {
         let d = rng.bytes(1000);

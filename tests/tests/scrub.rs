@@ -122,3 +122,69 @@ fn a_delete_during_a_repair_is_neither_refused_nor_undone() {
     c.restart_storage(0);
     assert!(std::fs::symlink_metadata(&path).is_err());
 }
+
+/// A file deleted and its trunk slot given to a new file, with the delete no longer remembered
+/// (a storage alone in its group keeps no tombstones): the scrub meets the old name's create
+/// line and a slot holding another file. That is no corruption: the new file stays served.
+#[test]
+fn a_reused_trunk_slot_is_not_taken_for_a_corrupt_one() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let c = Cluster::start(ClusterOpts {
+        storages: 1,
+        tracker_extra: "use_trunk_file=true\nslot_min_size=256\nslot_max_size=64KB\n\
+                        trunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
+            .into(),
+        storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
+        ..Default::default()
+    });
+    wait_for(
+        "the member to be told the trunk server",
+        || {
+            c.storages[0]
+                .daemon
+                .log()
+                .contains("trunk server: ")
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    let client = c.client();
+    let member = c.storage_addr(0);
+    let old = upload_via(&client, &[1u8; 700], "bin", &member);
+    client.delete_on(&member, &old).unwrap();
+    let freed_in = fdfs_common::now();
+    while fdfs_common::now() == freed_in {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let data = Rng(0xeeee_0003).bytes(700);
+    let new = upload_via(&client, &data, "bin", &member);
+    let slot = |id: &FileId| TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+    assert_eq!(slot(&new), slot(&old), "the slot was not reused");
+    // the delete forgotten: a storage alone in its group drops its tombstones (every 10 s)
+    let horizon = c.storages[0]
+        .base
+        .join("data/sync/rfdfs_tombstone_horizon.dat");
+    wait_for(
+        "the delete to be forgotten",
+        || {
+            let t: i64 = std::fs::read_to_string(&horizon)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            (t > freed_in).then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    // two full scrub passes over the binlog's create lines, the old name's included
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
+    let passes = counter("scrub_passes_total");
+    wait_for(
+        "two scrub passes",
+        || (counter("scrub_passes_total") >= passes + 2.0).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    assert_eq!(read_from(&client, &member, &new).unwrap(), data);
+    assert_eq!(counter("scrub_corrupt_total"), 0.0);
+}

@@ -843,3 +843,45 @@ fn a_slot_reused_while_a_third_member_lags_keeps_the_new_file_there() {
         assert!(gone.is_err(), "member {i} still serves the deleted file");
     }
 }
+
+/// A trunk server that hangs (SIGSTOP) loses the role; the allocation it was asked for just
+/// before is answered when it goes on, after another member took the role and allocates from
+/// the same trunk files. Its lease ran out with its beats: it gives no slot, and the upload is
+/// stored as a plain file instead of in a slot the new trunk server may hand out too.
+#[test]
+fn a_trunk_server_paused_past_its_role_gives_no_slot() {
+    use nix::sys::signal::Signal;
+    let (c, holder) = trunk_group_of(3, "", "");
+    let t = c.storages.iter().position(|s| s.ip == holder).unwrap();
+    let a = (t + 1) % 3;
+    rfdfs_tests::signal_storage(&c, t, Signal::SIGSTOP);
+    // asked of the trunk server while it hangs
+    let upload = {
+        let client = c.client();
+        let via = c.storage_addr(a);
+        std::thread::spawn(move || {
+            let data = vec![0x3cu8; 900];
+            (upload_via(&client, &data, "bin", &via), data)
+        })
+    };
+    wait_for(
+        "the role to move",
+        || trunk_server(&c).filter(|id| *id != holder),
+        || c.tracker.log(),
+    );
+    rfdfs_tests::signal_storage(&c, t, Signal::SIGCONT);
+    let (id, data) = upload.join().unwrap();
+    assert!(
+        !is_trunk_name(&id),
+        "{id}: a slot from a trunk server that had lost the role"
+    );
+    for i in 0..3 {
+        rfdfs_tests::wait_member_has(&c, i, &id, &data);
+    }
+}
+
+fn is_trunk_name(id: &fdfs_client::FileId) -> bool {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    RemoteName::decode(&id.name).is_ok_and(|rn| TrunkSlot::of_name(&rn).is_some())
+}
