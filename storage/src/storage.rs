@@ -293,6 +293,9 @@ pub struct Storage {
     pub(crate) trunk_lease_until: Mutex<Option<std::time::Instant>>,
     /// when a failed trunk allocation was last logged (unix time)
     pub(crate) trunk_alloc_fail_logged: std::sync::atomic::AtomicI64,
+    /// as trunk server: when each member's copy of the trunk binlog was last found as long as
+    /// what was pushed to it
+    pub(crate) trunk_copies_checked: Mutex<HashMap<String, std::time::Instant>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -464,6 +467,7 @@ impl Storage {
             trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
             trunk_lease_until: Mutex::new(None),
             trunk_alloc_fail_logged: std::sync::atomic::AtomicI64::new(0),
+            trunk_copies_checked: Mutex::new(HashMap::new()),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

@@ -24,9 +24,7 @@ use fdfs_common::proto::trunk::{
 };
 use fdfs_common::proto::{cmd, errno, Header};
 use fdfs_common::server::Conn;
-use fdfs_common::trunk::{
-    SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_LINK, SLOT_REGULAR,
-};
+use fdfs_common::trunk::{SlotHeader, TrunkBinlogRecord, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -71,6 +69,10 @@ impl crate::storage::DataSink for SlotImage {
         Ok(())
     }
 }
+
+/// How often the trunk server checks that a member's copy of the trunk binlog is as long as
+/// what it pushed there.
+const TRUNK_COPY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Trunk file ids a new trunk server leaves unused after the last one it knows of: more than
 /// the trunk server before it can have made between its last beat and the end of its lease
@@ -221,6 +223,9 @@ impl Storage {
         if tuning.init_reload_from_binlog {
             let _ = std::fs::remove_file(&snapshot);
         }
+        // a binlog shorter than when the snapshot was taken lost lines: allocations among
+        // them, whose slots hold files now, must not be handed out again
+        let mut lost_lines = false;
         if let Ok(s) = std::fs::read_to_string(&snapshot) {
             let mut lines = s.lines();
             match lines.next().and_then(|l| l.trim().parse::<usize>().ok()) {
@@ -229,6 +234,15 @@ impl Storage {
                         .filter_map(TrunkBinlogRecord::parse)
                         .for_each(&mut apply);
                     from = size;
+                }
+                Some(size) if size > text.len() => {
+                    lost_lines = true;
+                    self.binlog.note_damage(&format!(
+                        "the trunk binlog is {} bytes, {size} when {} was written; replaying \
+                         it whole, and looking in the trunk files for slots in use",
+                        text.len(),
+                        snapshot.display()
+                    ));
                 }
                 _ => log::warn!(
                     "{} does not fit the trunk binlog: replaying the whole binlog",
@@ -242,8 +256,8 @@ impl Storage {
                 None => log::warn!("trunk binlog line skipped: {line:?}"),
             }
         }
-        if tuning.init_check_occupying {
-            self.drop_occupied_blocks(&mut index);
+        if tuning.init_check_occupying || lost_lines {
+            self.carve_occupied_blocks(&mut index);
         }
         // taking over from another trunk server (the tracker said so with 32): that server
         // may have handed out blocks in lines we never got, and their files may not be here
@@ -283,31 +297,70 @@ impl Storage {
         Ok(st)
     }
 
-    /// `trunk_init_check_occupying`: a free block whose first bytes are a live slot header
-    /// is in use (a binlog that lost its last lines): it leaves the index.
-    fn drop_occupied_blocks(&self, index: &mut FreeIndex) {
-        let occupied: Vec<TrunkInfo> = index
-            .blocks()
-            .filter(|b| {
-                let path = self.store.trunk_file_of(b.store_path_index.into(), b);
-                let mut kind = [0u8; 1];
-                self.store
-                    .open_trunk_file(&path, None)
-                    .and_then(|(f, _)| f.read_exact_at(&mut kind, u64::from(b.offset)))
-                    .is_ok_and(|_| kind[0] == SLOT_REGULAR || kind[0] == SLOT_LINK)
-            })
-            .copied()
-            .collect();
-        for b in occupied {
-            log::warn!(
-                "trunk space occupied, not free: store path {} trunk {} offset {} size {}",
-                b.store_path_index,
-                b.trunk_id,
-                b.offset,
-                b.size
-            );
-            index.drop_block(&b);
+    /// `trunk_init_check_occupying`, and a trunk binlog that lost lines: slots in use inside
+    /// the free blocks (their allocations' lines lost) leave the index; the free space between
+    /// them stays. Upstream drops a block whose first bytes are a slot header; this looks
+    /// through every block, so a slot cut from the middle of a block is found too.
+    fn carve_occupied_blocks(&self, index: &mut FreeIndex) {
+        let blocks: Vec<TrunkInfo> = index.blocks().copied().collect();
+        let mut taken = 0;
+        for b in blocks {
+            let occupied = self.slots_in_use(&b);
+            if !occupied.is_empty() {
+                log::warn!(
+                    "trunk space occupied, not free: store path {} trunk {} offset {} size {}: \
+                     {} slot(s) in use",
+                    b.store_path_index,
+                    b.trunk_id,
+                    b.offset,
+                    b.size,
+                    occupied.len()
+                );
+                taken += index.carve(&b, &occupied);
+            }
         }
+        if taken > 0 {
+            log::warn!("{taken} bytes of trunk space found in use were taken out of the free list");
+        }
+    }
+
+    /// The slots (offset, size) whose header says they hold a file inside block `b` of this
+    /// storage's trunk file.
+    fn slots_in_use(&self, b: &TrunkInfo) -> Vec<(u32, u32)> {
+        let path = self.store.trunk_file_of(b.store_path_index.into(), b);
+        let Ok((f, len)) = self.store.open_trunk_file(&path, None) else {
+            return Vec::new();
+        };
+        let end = (u64::from(b.offset) + u64::from(b.size)).min(len);
+        let Some(n) = end.checked_sub(u64::from(b.offset)) else {
+            return Vec::new();
+        };
+        let Ok(bytes) = crate::store::read_at(&f, u64::from(b.offset), n as usize) else {
+            return Vec::new();
+        };
+        let head = SLOT_HEADER_LEN as usize;
+        let mut out = Vec::new();
+        let mut p = 0;
+        while p + head <= bytes.len() {
+            // a free slot is zeros: what is not starts a slot, or is bytes of one never made
+            // visible (its upload failed before its header)
+            match bytes[p..].iter().position(|&c| c != 0) {
+                Some(k) => p += k,
+                None => break,
+            }
+            if p + head > bytes.len() {
+                break;
+            }
+            let h = SlotHeader::from_bytes(bytes[p..p + head].try_into().expect("24 bytes"));
+            // a slot may reach past the block (carving clips it), not past the trunk file
+            if h.is_a_header_for(h.alloc_size) && u64::from(h.alloc_size) <= len {
+                out.push((b.offset + p as u32, h.alloc_size));
+                p += h.alloc_size as usize;
+            } else {
+                p += 1;
+            }
+        }
+        out
     }
 
     fn trunk_snapshot_path(&self) -> PathBuf {
@@ -393,6 +446,7 @@ impl Storage {
     pub(crate) fn trunk_role_arrived(&self) {
         let _push = self.trunk_push_lock.lock();
         self.remove_trunk_marks();
+        self.trunk_copies_checked.lock().clear();
     }
 
     fn remove_trunk_marks(&self) {
@@ -995,6 +1049,10 @@ impl Storage {
             .filter(|b| b.id != me && b.status == fdfs_common::proto::status::ACTIVE)
             .cloned()
             .collect();
+        // a member that was away may come back with its copy cut short: checked again
+        self.trunk_copies_checked
+            .lock()
+            .retain(|id, _| members.iter().any(|m| m.id == *id));
         for m in members {
             let mark = self.trunk_mark_path(&m.id);
             let offset = std::fs::read_to_string(&mark)
@@ -1009,6 +1067,7 @@ impl Storage {
             if offset == len {
                 continue;
             }
+            let offset = self.trunk_copy_agrees(&m, offset);
             let read = |n: u64| {
                 let mut buf = vec![0u8; n as usize];
                 binlog.read_exact_at(&mut buf, offset).map(|_| buf)
@@ -1041,6 +1100,49 @@ impl Storage {
                 Err(e) => log::warn!("push trunk binlog to {}:{} fail: {e}", m.ip, m.port),
             }
         }
+    }
+
+    /// The offset to push member `m`'s copy of the trunk binlog from: its mark, unless the copy
+    /// is not that long (cut short, or replaced): then it gets the whole binlog again. Asked
+    /// (TRUNK_GET_BINLOG_SIZE, which C storages answer too) at the first push and every
+    /// `TRUNK_COPY_CHECK` after; lines appended to a copy shorter than the mark would sit at
+    /// the wrong place in it, and a member elected trunk server from such a copy would hand
+    /// out slots in use.
+    fn trunk_copy_agrees(&self, m: &Brief, offset: u64) -> u64 {
+        if offset == 0 {
+            return 0;
+        }
+        let due = self
+            .trunk_copies_checked
+            .lock()
+            .get(&m.id)
+            .is_none_or(|at| at.elapsed() >= TRUNK_COPY_CHECK);
+        if !due {
+            return offset;
+        }
+        let Ok(port) = u16::try_from(m.port) else {
+            return offset;
+        };
+        let asked = self.pooled_request(&m.ip, port, |s| {
+            net::request(s, cmd::TRUNK_GET_BINLOG_SIZE, &[])
+        });
+        let Ok(size) = asked.and_then(|b| {
+            TrunkBinlogSize::from_bytes(&b).map_err(|e| NetError::Protocol(e.to_string()))
+        }) else {
+            return offset; // asked again at the next push
+        };
+        self.trunk_copies_checked
+            .lock()
+            .insert(m.id.clone(), std::time::Instant::now());
+        if u64::try_from(size.size) == Ok(offset) {
+            return offset;
+        }
+        self.binlog.note_damage(&format!(
+            "storage {}'s copy of the trunk binlog is {} bytes, {offset} were pushed to it: it \
+             gets the trunk binlog again from the start",
+            m.id, size.size
+        ));
+        0
     }
 
     fn send_trunk_lines(&self, m: &Brief, from_start: bool, lines: &[u8]) -> Result<(), NetError> {

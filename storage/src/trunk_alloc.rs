@@ -188,6 +188,47 @@ impl FreeIndex {
         self.remove(b);
     }
 
+    /// Block `b` holds files after all (their allocations' lines were lost): it leaves the
+    /// index, and what lies between the `occupied` extents (offset, size, in any order; parts
+    /// outside `b` do not count) comes back as free blocks, without a binlog line (the
+    /// snapshot written next carries them). Returns the bytes taken out.
+    pub fn carve(&mut self, b: &TrunkInfo, occupied: &[(u32, u32)]) -> u64 {
+        let (start, end) = (b.offset, b.offset + b.size);
+        let mut taken: Vec<(u32, u32)> = occupied
+            .iter()
+            .map(|&(o, n)| (o.max(start), o.saturating_add(n).min(end)))
+            .filter(|(from, to)| from < to)
+            .collect();
+        if taken.is_empty() {
+            return 0;
+        }
+        taken.sort_unstable();
+        self.remove(b);
+        let mut at = start;
+        let mut out = 0u64;
+        for (from, to) in taken {
+            if from > at {
+                self.insert(TrunkInfo {
+                    offset: at,
+                    size: from - at,
+                    ..*b
+                });
+            }
+            if to > at {
+                out += u64::from(to - from.max(at));
+                at = to;
+            }
+        }
+        if end > at {
+            self.insert(TrunkInfo {
+                offset: at,
+                size: end - at,
+                ..*b
+            });
+        }
+        out
+    }
+
     /// Free blocks (held ones included), in place order.
     pub fn blocks(&self) -> impl Iterator<Item = &TrunkInfo> {
         self.blocks.values()
@@ -349,6 +390,21 @@ mod tests {
         assert!(ix.alloc(1, 0, 4096, 256).is_none());
         ix.quarantine_up_to = 0;
         assert_eq!(ix.alloc(1, 0, 4096, 256).unwrap().0.trunk_id, 1);
+    }
+
+    #[test]
+    fn carving_keeps_the_free_space_between_occupied_slots() {
+        let mut index = FreeIndex::default();
+        index.replay(&record(1, TrunkOp::Add, block(0, 4096)));
+        // two slots the lost lines had allocated, one reaching past the block
+        let out = index.carve(&block(0, 4096), &[(1024, 512), (3584, 1024), (9000, 10)]);
+        assert_eq!(out, 512 + 512);
+        let left: Vec<(u32, u32)> = index.blocks().map(|b| (b.offset, b.size)).collect();
+        assert_eq!(left, [(0, 1024), (1536, 2048)]);
+        assert_eq!(index.free_bytes(), 3072);
+        // nothing occupied: the block stays as it is
+        assert_eq!(index.carve(&block(0, 1024), &[]), 0);
+        assert_eq!(index.blocks().count(), 2);
     }
 
     #[test]

@@ -1137,3 +1137,20 @@ impl Drop for LoopFs {
         let _ = std::fs::remove_file(&self.image);
     }
 }
+
+/// tracker.conf lines for a group with small trunk files: 4 MiB files, slots of 256 bytes to
+/// 64 KiB in steps of 256.
+pub const SMALL_TRUNKS: &str = "use_trunk_file=true\nslot_min_size=256\nslot_max_size=64KB\n\
+                                trunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n";
+
+/// Wait until every storage of `c` was told its group's trunk server (a member takes small
+/// uploads into trunk slots only from then on).
+pub fn wait_trunk_server_known(c: &Cluster) {
+    for s in &c.storages {
+        wait_for(
+            "a member was not told the trunk server",
+            || s.daemon.log().contains("trunk server: ").then_some(()),
+            || s.daemon.log(),
+        );
+    }
+}

@@ -15,18 +15,10 @@ use std::path::Path;
 fn trunk_group(members: usize) -> Cluster {
     let c = Cluster::start(ClusterOpts {
         storages: members,
-        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
-                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
-            .into(),
+        tracker_extra: format!("{}check_active_interval=2\n", rfdfs_tests::SMALL_TRUNKS),
         ..Default::default()
     });
-    for s in &c.storages {
-        wait_for(
-            "a member was not told the trunk server",
-            || s.daemon.log().contains("trunk server: ").then_some(()),
-            || s.daemon.log(),
-        );
-    }
+    rfdfs_tests::wait_trunk_server_known(&c);
     c
 }
 

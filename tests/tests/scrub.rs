@@ -132,23 +132,11 @@ fn a_reused_trunk_slot_is_not_taken_for_a_corrupt_one() {
     use fdfs_common::trunk::TrunkSlot;
     let c = Cluster::start(ClusterOpts {
         storages: 1,
-        tracker_extra: "use_trunk_file=true\nslot_min_size=256\nslot_max_size=64KB\n\
-                        trunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
-            .into(),
+        tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
         storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
         ..Default::default()
     });
-    wait_for(
-        "the member to be told the trunk server",
-        || {
-            c.storages[0]
-                .daemon
-                .log()
-                .contains("trunk server: ")
-                .then_some(())
-        },
-        || c.storages[0].daemon.log(),
-    );
+    rfdfs_tests::wait_trunk_server_known(&c);
     let client = c.client();
     let member = c.storage_addr(0);
     let old = upload_via(&client, &[1u8; 700], "bin", &member);

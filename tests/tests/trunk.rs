@@ -2,7 +2,7 @@
 //! each group as its trunk server, tells the members, logs the change, and moves the role when
 //! its holder goes away.
 
-use rfdfs_tests::{upload_via, wait_for, Cluster, ClusterOpts};
+use rfdfs_tests::{upload_via, wait_for, Cluster, ClusterOpts, SMALL_TRUNKS};
 use std::time::Duration;
 
 /// The id of group1's trunk server as the tracker lists it, once there is one.
@@ -104,23 +104,13 @@ fn trunk_group_with(tracker_extra: &str, storage_extra: &str) -> (Cluster, Strin
 fn trunk_group_of(members: usize, tracker_extra: &str, storage_extra: &str) -> (Cluster, String) {
     let c = Cluster::start(ClusterOpts {
         storages: members,
-        tracker_extra: "use_trunk_file=true\ncheck_active_interval=2\nslot_min_size=256\n\
-                        slot_max_size=64KB\ntrunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n"
-            .to_string()
-            + tracker_extra,
+        tracker_extra: format!("{SMALL_TRUNKS}check_active_interval=2\n{tracker_extra}"),
         storage_extra: storage_extra.into(),
         ..Default::default()
     });
     c.wait_active(members);
     let holder = wait_for("no trunk server", || trunk_server(&c), || c.tracker.log());
-    // a member takes small uploads into trunks only once it knows the trunk server
-    for s in &c.storages {
-        wait_for(
-            "a member was not told the trunk server",
-            || s.daemon.log().contains("trunk server: ").then_some(()),
-            || s.daemon.log(),
-        );
-    }
+    rfdfs_tests::wait_trunk_server_known(&c);
     (c, holder)
 }
 
@@ -884,4 +874,85 @@ fn is_trunk_name(id: &fdfs_client::FileId) -> bool {
     use fdfs_common::file_id::RemoteName;
     use fdfs_common::trunk::TrunkSlot;
     RemoteName::decode(&id.name).is_ok_and(|rn| TrunkSlot::of_name(&rn).is_some())
+}
+
+/// A member's copy of the trunk binlog cut to half while it was stopped: the trunk server finds
+/// the copy shorter than what it pushed and sends the whole binlog again (lines appended to the
+/// short copy would sit at the wrong place, and a member elected trunk server from it would
+/// hand out slots in use).
+#[test]
+fn a_members_trunk_binlog_cut_short_is_sent_again_whole() {
+    let (mut c, holder) = trunk_group();
+    let h = c.storages.iter().position(|s| s.ip == holder).unwrap();
+    let m = 1 - h;
+    let client = c.client();
+    for k in 0..12u8 {
+        upload_via(&client, &[k; 1000], "bin", &c.storage_addr(k as usize % 2));
+    }
+    let copies: Vec<std::path::PathBuf> = c
+        .storages
+        .iter()
+        .map(|s| s.base.join("data/trunk/binlog"))
+        .collect();
+    let copy = |i: usize| copies[i].clone();
+    wait_for(
+        "the member's copy of the trunk binlog",
+        || same_trunk_binlog(&copy(h), &copy(m)),
+        || c.storages[h].daemon.log(),
+    );
+    assert_eq!(c.storages[m].daemon.stop(), Some(0));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(copy(m))
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() / 2).unwrap();
+    start_again(&mut c, m);
+    for k in 12..20u8 {
+        upload_via(&client, &[k; 1000], "bin", &c.storage_addr(k as usize % 2));
+    }
+    wait_for(
+        "the member's copy to be the trunk server's again",
+        || same_trunk_binlog(&copy(h), &copy(m)),
+        || c.storages[h].daemon.log(),
+    );
+}
+
+/// The trunk server's own trunk binlog cut to half while it was stopped (a storage alone in
+/// its group keeps the role): the allocations among the lost lines hold files, and their slots
+/// must not be handed out again.
+#[test]
+fn a_trunk_servers_binlog_cut_short_hands_out_no_slot_in_use() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 1,
+        tracker_extra: SMALL_TRUNKS.into(),
+        ..Default::default()
+    });
+    rfdfs_tests::wait_trunk_server_known(&c);
+    let client = c.client();
+    let member = c.storage_addr(0);
+    let mut files = Vec::new();
+    for k in 0..20u8 {
+        let data = vec![k; 1000];
+        files.push((upload_via(&client, &data, "bin", &member), data));
+    }
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let binlog = c.storages[0].base.join("data/trunk/binlog");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&binlog)
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() / 2).unwrap();
+    c.start_storage(0);
+    c.wait_active(1);
+    wait_for(
+        "the member to be told the trunk server again",
+        || (c.storages[0].daemon.log().matches("trunk server: ").count() >= 2).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    for k in 20..60u8 {
+        let data = vec![k; 1000];
+        files.push((upload_via(&client, &data, "bin", &member), data));
+    }
+    assert_read_back_in_distinct_slots(&client, &files);
+    assert!(c.storages[0].daemon.log().contains("binlog damaged"));
 }
