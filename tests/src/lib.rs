@@ -617,6 +617,19 @@ impl Cluster {
 
     /// Wait until `n` storages (of all groups) are ACTIVE on the tracker.
     pub fn wait_active(&self, n: usize) {
+        if let Err(why) = self.wait_active_for(n, Duration::from_secs(60)) {
+            let logs: Vec<String> = self.storages.iter().map(|s| s.daemon.log()).collect();
+            panic!(
+                "{why}\ntracker log:\n{}\nstorage logs:\n{}",
+                self.tracker.log(),
+                logs.join("\n----\n")
+            );
+        }
+    }
+
+    /// Wait up to `limit` until `n` storages (of all groups) are ACTIVE on every tracker; the
+    /// counts seen when not.
+    pub fn wait_active_for(&self, n: usize, limit: Duration) -> Result<(), String> {
         // every running tracker must see them: each keeps its own view, and a client may ask any
         let per_tracker: Vec<Client> = self
             .tracker_addrs()
@@ -627,7 +640,7 @@ impl Cluster {
                 Client::new(ClientConfig::from_ini(&ini).unwrap())
             })
             .collect();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + limit;
         loop {
             let counts: Vec<Option<usize>> = per_tracker
                 .iter()
@@ -651,15 +664,12 @@ impl Cluster {
             // a tracker that does not answer (stopped by the test) has no say
             let active = counts.iter().flatten().min().copied().unwrap_or(0);
             if active >= n {
-                return;
+                return Ok(());
             }
             if Instant::now() > deadline {
-                let logs: Vec<String> = self.storages.iter().map(|s| s.daemon.log()).collect();
-                panic!(
-                    "only {active} of {n} storages ACTIVE after 60 s (per tracker: {counts:?})\ntracker log:\n{}\nstorage logs:\n{}",
-                    self.tracker.log(),
-                    logs.join("\n----\n")
-                );
+                return Err(format!(
+                    "only {active} of {n} storages ACTIVE after {limit:?} (per tracker: {counts:?})"
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -209,6 +209,8 @@ struct Holds {
 /// What one round found once the fault was healed.
 #[derive(Debug, Default, Clone)]
 struct RoundResult {
+    /// members whose process died, started again (as systemd would)
+    died: usize,
     acked: usize,
     lost: usize,
     corrupt: usize,
@@ -228,12 +230,14 @@ struct Campaign {
     rounds_done: usize,
     /// binlog faults so far: they cut the binlog and remove the index in turn
     binlog_rounds: usize,
+    /// files an earlier round found lost, corrupt or deleted and served again
+    known_bad: std::collections::BTreeSet<String>,
 }
 
 impl Campaign {
     fn start(holds: Holds) -> Campaign {
         let stores: Vec<LoopFs> = (0..MEMBERS)
-            .map(|i| LoopFs::new(&format!("campaign{i}"), "btrfs", 4096))
+            .map(|i| LoopFs::new(&format!("campaign{i}"), "btrfs", 8192))
             .collect();
         let mut c = Cluster::start(ClusterOpts {
             storages: MEMBERS,
@@ -285,6 +289,7 @@ impl Campaign {
             threads,
             rounds_done: 0,
             binlog_rounds: 0,
+            known_bad: Default::default(),
         }
     }
 
@@ -411,10 +416,29 @@ impl Campaign {
 
     /// Wait until every acknowledged file is served byte for byte by every member (or the
     /// convergence time is over), and no member serves a deleted one.
-    fn check(&self) -> RoundResult {
+    /// Files found lost, corrupt or brought back in an earlier round are not counted again, nor
+    /// waited for: each round is charged with what it did.
+    fn check(&mut self) -> RoundResult {
         let began = Instant::now();
-        let acked = self.load.acked.lock().unwrap().clone();
-        let deleted = self.load.deleted.lock().unwrap().clone();
+        let known_bad = self.known_bad.clone();
+        let acked: Vec<Acked> = self
+            .load
+            .acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| !known_bad.contains(&a.id.name))
+            .cloned()
+            .collect();
+        let deleted: Vec<FileId> = self
+            .load
+            .deleted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|id| !known_bad.contains(&id.name))
+            .cloned()
+            .collect();
         let mut pending: Vec<(usize, usize)> = (0..acked.len())
             .flat_map(|f| (0..MEMBERS).map(move |m| (f, m)))
             .collect();
@@ -457,13 +481,20 @@ impl Campaign {
             .map(|((f, _), _)| *f)
             .collect();
         let client = self.c.client();
-        let resurrected = deleted
+        let resurrected: Vec<&FileId> = deleted
             .iter()
             .filter(|id| {
                 (0..MEMBERS)
                     .any(|m| rfdfs_tests::read_from(&client, &self.c.storage_addr(m), id).is_ok())
             })
-            .count();
+            .collect();
+        self.known_bad.extend(
+            lost.iter()
+                .chain(&corrupt)
+                .map(|&f| acked[f].id.name.clone()),
+        );
+        self.known_bad
+            .extend(resurrected.iter().map(|id| id.name.clone()));
         for ((f, m), corrupt) in bad.iter().take(10) {
             eprintln!(
                 "  {} on member {m}: {}",
@@ -476,10 +507,11 @@ impl Campaign {
             );
         }
         RoundResult {
+            died: 0,
             acked: acked.len(),
             lost: lost.len(),
             corrupt: corrupt.len(),
-            resurrected,
+            resurrected: resurrected.len(),
             refused: 0,
             converged,
         }
@@ -531,10 +563,22 @@ impl Campaign {
             fault.name()
         );
         self.inject(fault, x);
+        let mut died = 0;
+        for i in 0..MEMBERS {
+            if !self.c.storages[i].daemon.alive() {
+                eprintln!("  member {i} died: started again");
+                died += 1;
+                self.c.storages[i].daemon.child = None;
+                self.start_member(i);
+            }
+        }
         self.load.pause();
         // members stopped by the fault are back before anything is read from them
-        self.c.wait_active(MEMBERS);
+        if let Err(e) = self.c.wait_active_for(MEMBERS, Duration::from_secs(120)) {
+            eprintln!("  {e}");
+        }
         let mut r = self.check();
+        r.died = died;
         self.load.resume();
         r.refused = self.load.refused.load(Ordering::Relaxed) - refused_before;
         eprintln!(
@@ -654,9 +698,9 @@ fn every_acknowledged_file_survives_a_storages_bad_days() {
         total.as_secs_f64() / 60.0
     );
     println!(
-        "| fault | rounds | acknowledged files | lost | corrupt | deleted served again | refused writes | seconds to converge (max) |"
+        "| fault | rounds | acknowledged files | lost | corrupt | deleted served again | refused writes | daemon died | seconds to converge (max) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut failures = Vec::new();
     for (fault, rs) in &results {
         let converge = if rs.iter().all(|r| r.converged.is_some()) {
@@ -669,7 +713,7 @@ fn every_acknowledged_file_survives_a_storages_bad_days() {
         };
         let sum = |f: fn(&RoundResult) -> usize| rs.iter().map(f).sum::<usize>();
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {converge} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {converge} |",
             fault.name(),
             rs.len(),
             rs.iter().map(|r| r.acked).max().unwrap_or(0),
@@ -677,15 +721,16 @@ fn every_acknowledged_file_survives_a_storages_bad_days() {
             sum(|r| r.corrupt),
             sum(|r| r.resurrected),
             rs.iter().map(|r| r.refused).sum::<u64>(),
+            sum(|r| r.died),
         );
-        if sum(|r| r.lost) + sum(|r| r.corrupt) + sum(|r| r.resurrected) > 0 {
+        if sum(|r| r.lost) + sum(|r| r.corrupt) + sum(|r| r.resurrected) + sum(|r| r.died) > 0 {
             failures.push(fault.name());
         }
     }
     if !upstream {
         assert!(
             failures.is_empty(),
-            "acknowledged files lost, corrupt or brought back after: {failures:?}"
+            "acknowledged files lost, corrupt or brought back, or a daemon died, after: {failures:?}"
         );
     }
 }
