@@ -141,6 +141,21 @@ pub fn requested(storage: &Storage) -> bool {
     storage.binlog.dir().join(REQUEST).exists()
 }
 
+/// A run of the daemon's re-record job (`job::Job`); how long to wait before the next run.
+pub fn run_requested(storage: &Storage, stop: &AtomicBool) -> std::time::Duration {
+    match rerecord(storage, stop) {
+        Ok(_) if stop.load(Ordering::Relaxed) => {} // asked again at the next start
+        Ok(_) => {
+            let _ = std::fs::remove_file(storage.binlog.dir().join(REQUEST));
+        }
+        Err(e) => {
+            log::error!("re-record fail: {e}; tried again in a minute");
+            return std::time::Duration::from_secs(60);
+        }
+    }
+    std::time::Duration::from_secs(1)
+}
+
 /// A name's place in the set of names the binlog records (8 bytes a name, whatever its length:
 /// a store of millions of files is re-recorded in tens of MB).
 fn key(name: &str) -> u64 {

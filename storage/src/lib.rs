@@ -21,6 +21,7 @@ pub mod binlog;
 pub mod binlog_repair;
 pub mod copies;
 pub mod http;
+pub mod job;
 pub mod mark;
 pub mod metrics;
 pub mod reconcile;
@@ -524,10 +525,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut saved_version = 0;
     let mut last_binlog_sync = Instant::now();
     let mut last_end_record = Instant::now();
-    let mut last_repair_check = Instant::now();
-    let mut repair: Option<std::thread::JoinHandle<()>> = None;
-    let mut rerecord: Option<std::thread::JoinHandle<()>> = None;
-    let mut last_rerecord_check = Instant::now();
+    let mut recoveries = job::Job::new("recovery", Duration::from_secs(1));
+    let mut rerecords = job::Job::new("rerecord", Duration::from_secs(1));
     let mut binlog_compression = BinlogCompression::new(&cfg);
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
@@ -547,61 +546,16 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 save_stats(&storage);
             }
         }
-        if last_repair_check.elapsed() >= Duration::from_secs(1)
-            && repair.as_ref().is_none_or(|h| h.is_finished())
-        {
-            last_repair_check = Instant::now();
-            if let Some(i) = (0..storage.store.paths.len()).find(|&i| recovery::due(&storage, i)) {
-                let r = Arc::clone(&rep);
-                repair = std::thread::Builder::new()
-                    .name("recovery".into())
-                    .spawn(
-                        move || match recovery::recover_store_path(&r.storage, i, &r.stop) {
-                            Ok(recovery::Outcome::Done { failed: 0, .. }) => {}
-                            Ok(recovery::Outcome::Done { .. }) => {
-                                std::thread::sleep(Duration::from_secs(2))
-                            }
-                            Ok(recovery::Outcome::Waiting) => {
-                                // said once: a storage alone in its group may wait for ever
-                                if !r.storage.recovery_waiting.swap(true, Ordering::Relaxed) {
-                                    log::info!(
-                                    "recovery of store path #{i} waits for a member of group {} \
-                                     to be ACTIVE",
-                                    r.storage.group
-                                );
-                                }
-                                std::thread::sleep(Duration::from_secs(1));
-                            }
-                            Err(e) => {
-                                // tried again later (a member unreachable, ...)
-                                log::warn!("recovery of store path #{i} postponed: {e}");
-                                std::thread::sleep(Duration::from_secs(2));
-                            }
-                        },
-                    )
-                    .ok();
-            }
-        }
-        if last_rerecord_check.elapsed() >= Duration::from_secs(1)
-            && rerecord.as_ref().is_none_or(|h| h.is_finished())
-            && binlog_repair::requested(&storage)
-        {
-            last_rerecord_check = Instant::now();
-            let (s, stop) = (Arc::clone(&storage), Arc::clone(&stop));
-            rerecord = std::thread::Builder::new()
-                .name("rerecord".into())
-                .spawn(move || match binlog_repair::rerecord(&s, &stop) {
-                    Ok(_) if stop.load(Ordering::Relaxed) => {} // asked again at the next start
-                    Ok(_) => {
-                        let _ = std::fs::remove_file(s.binlog.dir().join(binlog_repair::REQUEST));
-                    }
-                    Err(e) => {
-                        log::error!("re-record fail: {e}; tried again in a while");
-                        std::thread::sleep(Duration::from_secs(5));
-                    }
-                })
-                .ok();
-        }
+        let (s, stop2) = (Arc::clone(&storage), Arc::clone(&stop));
+        recoveries.poll(
+            || (0..storage.store.paths.len()).find(|&i| recovery::due(&storage, i)),
+            move |i| recovery::run_due(&s, i, &stop2),
+        );
+        let (s, stop2) = (Arc::clone(&storage), Arc::clone(&stop));
+        rerecords.poll(
+            || binlog_repair::requested(&storage).then_some(()),
+            move |()| binlog_repair::run_requested(&s, &stop2),
+        );
         rep.note_trunk_compaction();
         binlog_compression.run_when_due(&storage);
         if last_binlog_sync.elapsed() >= binlog_every {
@@ -634,9 +588,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
     }
-    for h in [repair, rerecord].into_iter().flatten() {
-        let _ = h.join();
-    }
+    recoveries.finish();
+    rerecords.finish();
     binlog_compression.finish();
     for h in [scrubber, reconciler].into_iter().flatten() {
         let _ = h.join();

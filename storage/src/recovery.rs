@@ -358,6 +358,31 @@ impl Drop for Recovering<'_> {
     }
 }
 
+/// A run of the daemon's recovery job (`job::Job`): store path `index`'s recovery, and how long
+/// to wait before the next run.
+pub fn run_due(st: &Storage, index: usize, stop: &std::sync::atomic::AtomicBool) -> Duration {
+    match recover_store_path(st, index, stop) {
+        Ok(Outcome::Done { failed: 0, .. }) => Duration::from_secs(1),
+        // what failed (a member unreachable, every copy corrupt) is tried again in a while,
+        // not in a loop over every member's list
+        Ok(Outcome::Done { .. }) => Duration::from_secs(30),
+        Ok(Outcome::Waiting) => {
+            // said once: a storage alone in its group may wait for ever
+            if !st.recovery_waiting.swap(true, Ordering::Relaxed) {
+                log::info!(
+                    "recovery of store path #{index} waits for a member of group {} to be ACTIVE",
+                    st.group
+                );
+            }
+            Duration::from_secs(1)
+        }
+        Err(e) => {
+            log::warn!("recovery of store path #{index} postponed: {e}");
+            Duration::from_secs(5)
+        }
+    }
+}
+
 /// Recover store path `index` from every ACTIVE member in turn; the flag goes once done.
 pub fn recover_store_path(
     st: &Storage,

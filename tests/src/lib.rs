@@ -1095,30 +1095,42 @@ impl LoopFs {
         // on the "disk" (the image) before it is looked for there
         f.sync_all().expect("fsync the file to break");
         drop(f);
-        // the data is where its bytes are in the image (file data is not compressed)
+        // the data is where its bytes are in the image (file data is not compressed); the
+        // same bytes may also stand in freed extents (an older copy of the file, renamed over
+        // or moved aside): every place they stand is changed, so the live one surely is
         let img = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(&self.image)
             .unwrap();
         let len = img.metadata().unwrap().len();
-        let mut at = None;
+        let mut places = Vec::new();
         let mut chunk = vec![0u8; 1 << 20];
         let mut pos = 0u64;
-        while pos < len && at.is_none() {
+        while pos < len {
             let n = img.read_at(&mut chunk, pos).unwrap();
-            at = chunk[..n]
-                .windows(64)
-                .step_by(512)
-                .position(|w| w == &want[..64])
-                .map(|p| pos + (p * 512) as u64);
+            if n == 0 {
+                break;
+            }
+            places.extend(
+                chunk[..n]
+                    .chunks(512)
+                    .enumerate()
+                    .filter(|(_, c)| c.len() >= 64 && c[..64] == want[..64])
+                    .map(|(k, _)| pos + (k * 512) as u64),
+            );
             pos += n as u64;
         }
-        let at =
-            at.unwrap_or_else(|| panic!("block {block} of {} not in the image", file.display()));
-        let mut b = [0u8; 1];
-        img.read_exact_at(&mut b, at + 100).unwrap();
-        img.write_all_at(&[b[0] ^ 0xff], at + 100).unwrap();
+        assert!(
+            !places.is_empty(),
+            "block {block} of {} not in the image",
+            file.display()
+        );
+        for at in places {
+            let mut b = [0u8; 1];
+            img.read_exact_at(&mut b, at + 100).unwrap();
+            img.write_all_at(&[b[0] ^ 0xff], at + 100).unwrap();
+        }
         img.sync_all().unwrap();
         drop(img);
         // the good copy leaves the page cache; a page some reader holds at that moment (a

@@ -314,6 +314,20 @@ impl Campaign {
         std::thread::sleep(d);
     }
 
+    /// Start again the members whose process died (counted, and said); how many.
+    fn restart_the_dead(&mut self) -> usize {
+        let mut died = 0;
+        for i in 0..MEMBERS {
+            if !self.c.storages[i].daemon.alive() {
+                eprintln!("  member {i} died: started again");
+                died += 1;
+                self.c.storages[i].daemon.child = None;
+                self.start_member(i);
+            }
+        }
+        died
+    }
+
     /// Inject `fault` into member `x` and heal it.
     fn inject(&mut self, fault: Fault, x: usize) {
         match fault {
@@ -444,7 +458,10 @@ impl Campaign {
             .collect();
         let mut bad: BTreeMap<(usize, usize), bool> = BTreeMap::new();
         let mut converged = None;
+        let mut died = 0;
         loop {
+            // a daemon that dies meanwhile is started again at once, as systemd would
+            died += self.restart_the_dead();
             let results = self.serve_check(&acked, &pending);
             bad.clear();
             pending = results
@@ -507,7 +524,7 @@ impl Campaign {
             );
         }
         RoundResult {
-            died: 0,
+            died,
             acked: acked.len(),
             lost: lost.len(),
             corrupt: corrupt.len(),
@@ -563,22 +580,14 @@ impl Campaign {
             fault.name()
         );
         self.inject(fault, x);
-        let mut died = 0;
-        for i in 0..MEMBERS {
-            if !self.c.storages[i].daemon.alive() {
-                eprintln!("  member {i} died: started again");
-                died += 1;
-                self.c.storages[i].daemon.child = None;
-                self.start_member(i);
-            }
-        }
+        let died = self.restart_the_dead();
         self.load.pause();
         // members stopped by the fault are back before anything is read from them
         if let Err(e) = self.c.wait_active_for(MEMBERS, Duration::from_secs(120)) {
             eprintln!("  {e}");
         }
         let mut r = self.check();
-        r.died = died;
+        r.died += died;
         self.load.resume();
         r.refused = self.load.refused.load(Ordering::Relaxed) - refused_before;
         eprintln!(
