@@ -30,6 +30,7 @@ pub mod replica;
 pub mod reporter;
 pub mod scrub;
 pub mod service;
+pub mod slot_blocks;
 pub mod storage;
 pub mod store;
 pub mod sync;

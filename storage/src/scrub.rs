@@ -7,7 +7,9 @@
 //! stays in quarantine, never deleted. Copies that were repaired are kept only while the
 //! quarantine holds less than `scrub_quarantine_size` (oldest dropped first).
 //!
-//! A copy that cannot be read (EIO: a bad sector) is handled as a corrupt one. The file stays
+//! A copy that cannot be read (EIO: a bad sector) is handled as a corrupt one; in a trunk file,
+//! the unreadable blocks are written again whole, with every live slot they hold fetched from a
+//! member (`slot_blocks`: a write into part of such a block fails too). The file stays
 //! locked against changes from the moment it is found bad until its repair ends, so that a
 //! client's delete neither finds it missing nor is undone by the repair.
 //!
@@ -17,6 +19,7 @@
 //! An appender renamed by REGENERATE_APPENDER_FILENAME becomes a normal file and is checked.
 
 use crate::reporter::Reporter;
+use crate::slot_blocks::{self, SlotBytes};
 use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::proto::cluster::Brief;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
@@ -324,22 +327,24 @@ fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() ->
     let st = &rep.storage;
     let sync_dir = st.cfg.server.base_path.join("data/sync");
     let mut seen = std::collections::HashSet::new();
+    let mut live = Vec::new();
     for i in 0..=st.binlog.current_index() {
-        let mut names = Vec::new();
         let _ =
             crate::binlog::for_each_record(&sync_dir.join(crate::binlog::binlog_name(i)), |r| {
-                if r.op.eq_ignore_ascii_case(&'C') && is_trunk_name(&r.name) {
-                    names.push(r.name);
+                if r.op.eq_ignore_ascii_case(&'C')
+                    && is_trunk_name(&r.name)
+                    && seen.insert(r.name.clone())
+                {
+                    live.push(r.name);
                 }
             });
-        for name in names {
-            if stop() {
-                return;
-            }
-            if seen.insert(name.clone()) && st.binlog.deleted_at(&name).is_none() {
-                scrub_slot(rep, &name, throttle, stop);
-            }
+    }
+    live.retain(|name| st.binlog.deleted_at(name).is_none());
+    for name in &live {
+        if stop() {
+            return;
         }
+        scrub_slot(rep, name, &live, throttle, stop);
     }
 }
 
@@ -347,7 +352,14 @@ fn is_trunk_name(name: &str) -> bool {
     RemoteName::decode(name).is_ok_and(|rn| TrunkSlot::of_name(&rn).is_some())
 }
 
-fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
+/// `live`: the trunk names the binlog holds live (the neighbours an unreadable block may hold).
+fn scrub_slot(
+    rep: &Reporter,
+    name: &str,
+    live: &[String],
+    throttle: &mut Throttle,
+    stop: &dyn Fn() -> bool,
+) {
     let st = &rep.storage;
     let Ok(ln) = LogicalName::parse(name, st.store.paths.len()) else {
         return;
@@ -365,10 +377,17 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
     let Ok(f) = std::fs::File::open(&path) else {
         return;
     };
+    let unreadable = |e: std::io::Error| {
+        // past the trunk file's end is a slot not written here yet, not a failing disk
+        if e.kind() != std::io::ErrorKind::UnexpectedEof {
+            unreadable_slot(rep, name, &path, live, &e);
+        }
+    };
     let mut head = [0u8; SLOT_HEADER_LEN as usize];
-    if f.read_exact_at(&mut head, u64::from(slot.offset)).is_err()
-        || head == [0u8; SLOT_HEADER_LEN as usize]
-    {
+    if let Err(e) = f.read_exact_at(&mut head, u64::from(slot.offset)) {
+        return unreadable(e);
+    }
+    if head == [0u8; SLOT_HEADER_LEN as usize] {
         return;
     }
     let held = SlotHeader::from_bytes(&head);
@@ -379,8 +398,9 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
     if !header_ok && !held.resembles(&want) {
         return;
     }
-    let Ok(data) = crate::store::read_at(&f, slot.data_offset(), want.file_size as usize) else {
-        return;
+    let data = match crate::store::read_at(&f, slot.data_offset(), want.file_size as usize) {
+        Ok(data) => data,
+        Err(e) => return unreadable(e),
     };
     throttle.pace(PER_FILE_CHARGE + data.len() as u64, stop);
     let stats = &st.scrub;
@@ -436,4 +456,107 @@ fn scrub_slot(rep: &Reporter, name: &str, throttle: &mut Throttle, stop: &dyn Fn
         "scrub: no member holds an intact copy of {name}; a copy of its slot is kept in {}",
         QUARANTINE_DIR
     );
+}
+
+/// The trunk file a trunk name's slot is in, and the slot's place there (its bytes zeros).
+fn slot_place(st: &crate::storage::Storage, name: &str) -> Option<(PathBuf, SlotBytes)> {
+    let ln = LogicalName::parse(name, st.store.paths.len()).ok()?;
+    let rn = RemoteName::decode(name).ok()?;
+    let slot = TrunkSlot::of_name(&rn)?;
+    let header = SlotHeader::for_name(&rn, SLOT_REGULAR)?;
+    let place = SlotBytes {
+        offset: u64::from(slot.offset),
+        bytes: vec![0; SLOT_HEADER_LEN as usize + header.file_size as usize],
+    };
+    Some((st.store.trunk_file_path(&ln, &slot), place))
+}
+
+/// A live trunk name and its slot's bytes as they should be (header and data), with the data
+/// fetched intact from a member.
+fn intact_slot(rep: &Reporter, name: &str) -> Option<SlotBytes> {
+    let rn = RemoteName::decode(name).ok()?;
+    let slot = TrunkSlot::of_name(&rn)?;
+    let header = SlotHeader::for_name(&rn, SLOT_REGULAR)?;
+    let got = first_intact_copy(
+        rep,
+        name,
+        |peer| crate::recovery::fetch_bytes(&rep.storage, peer, name),
+        |got: &Vec<u8>| {
+            got.len() == header.file_size as usize && crc32fast::hash(got) == header.crc32
+        },
+    )?;
+    let mut bytes = header.to_bytes().to_vec();
+    bytes.extend_from_slice(&got);
+    Some(SlotBytes {
+        offset: u64::from(slot.offset),
+        bytes,
+    })
+}
+
+/// `name`'s slot in trunk file `path` cannot be read: each unreadable block it touches is
+/// written again whole from the intact copies of the live slots it holds (`slot_blocks`), then
+/// the slot itself.
+fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: &std::io::Error) {
+    let st = &rep.storage;
+    let stats = &st.scrub;
+    stats.files.fetch_add(1, Ordering::Relaxed);
+    stats.corrupt.fetch_add(1, Ordering::Relaxed);
+    stats.unreadable.fetch_add(1, Ordering::Relaxed);
+    log::error!(
+        "scrub: {name} cannot be read in its trunk slot ({e}): a failing disk; fetching it again"
+    );
+    let _g = st.lock_for(name);
+    let (Some(mine), Ok(f)) = (intact_slot(rep, name), std::fs::File::open(path)) else {
+        stats.unrepairable.fetch_add(1, Ordering::Relaxed);
+        log::error!("scrub: no member holds an intact copy of {name}; its slot is left as it is");
+        return;
+    };
+    let bad =
+        slot_blocks::unreadable_blocks(&f, mine.offset, mine.offset + mine.bytes.len() as u64);
+    let mut slots = vec![mine];
+    for other in live.iter().filter(|o| o.as_str() != name) {
+        let place = slot_place(st, other);
+        let touches = |s: &SlotBytes| bad.iter().any(|&b| s.touches(b));
+        if !place.is_some_and(|(p, s)| p == path && touches(&s))
+            || st.binlog.deleted_at(other).is_some()
+        {
+            continue;
+        }
+        match intact_slot(rep, other) {
+            Some(s) => slots.push(s),
+            None => {
+                stats.unrepairable.fetch_add(1, Ordering::Relaxed);
+                log::error!(
+                    "scrub: no member holds an intact copy of {other}, whose slot shares an \
+                     unreadable block with {name}; left out of the block written again"
+                );
+            }
+        }
+    }
+    // a block some writer wrote whole since (a new slot) reads again, and is left alone
+    let blocks: Vec<(u64, Vec<u8>)> = bad
+        .iter()
+        .filter(|&&b| !slot_blocks::unreadable_blocks(&f, b, b + 1).is_empty())
+        .map(|&b| (b, slot_blocks::compose(b, &slots)))
+        .collect();
+    let pieces: Vec<(u64, &[u8])> = blocks.iter().map(|(b, v)| (*b, v.as_slice())).collect();
+    let mine = &slots[0];
+    let written = st
+        .write_at(path, &pieces)
+        .and_then(|()| st.write_at(path, &[(mine.offset, &mine.bytes)]));
+    match written {
+        Ok(()) => {
+            stats
+                .repaired
+                .fetch_add(slots.len() as u64, Ordering::Relaxed);
+            log::info!(
+                "scrub: {name} repaired from a member's intact copy ({} unreadable block(s) of \
+                 {} written again whole, with {} other file(s) they hold)",
+                blocks.len(),
+                path.display(),
+                slots.len() - 1
+            );
+        }
+        Err(e) => log::error!("scrub: rewrite the slot of {name} fail: {e}"),
+    }
 }

@@ -1,16 +1,19 @@
 //! The scrub under the faults it is for (issue 28, finding 7): a block that can no longer be
 //! read (EIO, the commonest latent disk fault) is repaired like a corrupt one, and a client's
-//! delete that meets a repair in progress is neither refused nor undone by it.
+//! delete that meets a repair in progress is neither refused nor undone by it. In a trunk file
+//! the unreadable block is written again whole, with the other files it holds.
 
 use fdfs_client::FileId;
 use rfdfs_tests::{read_from, upload_via, wait_for, Cluster, ClusterOpts, LoopFs, Rng};
 
 const METRICS: u16 = 9112;
 
-fn scrubbing_pair(extra_roots: Vec<(String, std::path::PathBuf)>) -> Cluster {
+/// Two members scrubbing; `member_roots[i]`: where member i's store path lives.
+fn scrubbing_pair(member_roots: Vec<std::path::PathBuf>, tracker_extra: &str) -> Cluster {
     Cluster::start(ClusterOpts {
         storages: 2,
-        group_store_roots: extra_roots,
+        member_store_roots: member_roots,
+        tracker_extra: tracker_extra.into(),
         storage_extra: format!("scrub_bytes_per_second=64MB\nmetrics.server_port={METRICS}\n"),
         ..Default::default()
     })
@@ -26,8 +29,9 @@ fn on_disk(c: &Cluster, i: usize, id: &FileId) -> std::path::PathBuf {
 /// moves the copy aside and fetches the file again from member 1; member 0 serves it intact.
 #[test]
 fn an_unreadable_block_is_found_and_repaired_from_a_member() {
+    // member 0's store path alone on the image: member 1's copy holds the same bytes
     let fs = LoopFs::new("scrub-eio", "btrfs", 256);
-    let c = scrubbing_pair(vec![("group1".into(), fs.dir.clone())]);
+    let c = scrubbing_pair(vec![fs.dir.clone()], "");
     let client = c.client();
     let data = Rng(0xeeee_0001).bytes(64 << 10);
     let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
@@ -51,12 +55,63 @@ fn an_unreadable_block_is_found_and_repaired_from_a_member() {
     assert!(log.contains("cannot be read"), "{log}");
 }
 
+/// A block of a trunk file that member 0's disk can no longer read, holding the slots of three
+/// files: the scrub finds each unreadable, fetches them from member 1 and writes the block
+/// again whole (a write into part of it would have to read the rest first, and fail).
+#[test]
+fn an_unreadable_block_of_a_trunk_file_is_repaired_from_a_member() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let fs = LoopFs::new("scrub-eio-trunk", "btrfs", 256);
+    let c = scrubbing_pair(vec![fs.dir.clone()], rfdfs_tests::SMALL_TRUNKS);
+    rfdfs_tests::wait_trunk_server_known(&c);
+    let client = c.client();
+    let files: Vec<(FileId, Vec<u8>)> = (0..3u64)
+        .map(|k| {
+            let data = Rng(0xeeee_0010 + k).bytes(1000);
+            (upload_via(&client, &data, "bin", &c.storage_addr(0)), data)
+        })
+        .collect();
+    let slot = |id: &FileId| TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+    let first = slot(&files[0].0);
+    for (id, data) in &files {
+        assert_eq!(
+            slot(id).trunk_id,
+            first.trunk_id,
+            "{id:?} in another trunk file"
+        );
+        assert_eq!(
+            slot(id).offset / 4096,
+            first.offset / 4096,
+            "{id:?} in another block"
+        );
+        rfdfs_tests::wait_member_has(&c, 1, id, data);
+    }
+    rfdfs_tests::wait_sees_a_peer(&c, 0);
+    let trunk_file = on_disk(&c, 0, &files[0].0).with_file_name(first.file_name());
+    fs.break_block(&trunk_file, u64::from(first.offset / 4096));
+    for (id, data) in &files {
+        wait_for(
+            "member 0 to serve the files of the block intact again",
+            || {
+                read_from(&client, &c.storage_addr(0), id)
+                    .ok()
+                    .filter(|got| got == data)
+            },
+            || c.storages[0].daemon.log(),
+        );
+    }
+    let counter = |name: &str| rfdfs_tests::storage_metric(&c.storages[0].ip, METRICS, name);
+    assert!(counter("scrub_unreadable_total") >= 1.0);
+    assert!(counter("scrub_repaired_total") >= 1.0);
+}
+
 /// A delete that arrives while the scrub is fetching a corrupt file again (its member hangs)
 /// waits for the repair, then deletes: it is not refused, and the repair does not bring the
 /// file back.
 #[test]
 fn a_delete_during_a_repair_is_neither_refused_nor_undone() {
-    let mut c = scrubbing_pair(Vec::new());
+    let mut c = scrubbing_pair(Vec::new(), "");
     let client = c.client();
     let data = Rng(0xeeee_0002).bytes(20 << 10);
     let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
