@@ -10,6 +10,8 @@
 #
 #   scripts/fault-campaign.sh [minutes]                   (default 60)
 #
+# RFDFS_CAMPAIGN_FAULTS=<parts of fault names, comma-separated> (e.g. "EIO,flipped") keeps to
+# those faults.
 # RFDFS_DAEMON_DIR=<dir holding fdfs_trackerd and fdfs_storaged> runs another build's daemons
 # (upstream's, built beside the repository) in the same campaign; nothing is asserted then.
 # Needs root (tmpfs and loop mounts) and mkfs.btrfs (btrfs-progs).

@@ -25,6 +25,7 @@
 //! comparison; they ignore those keys), and then nothing is asserted: the table says what
 //! happened. `RFDFS_CAMPAIGN_MINUTES` runs rounds for that long (`scripts/fault-campaign.sh`);
 //! without it, as in the suite, each fault is injected once with short holds.
+//! `RFDFS_CAMPAIGN_FAULTS` (a comma-separated list of parts of fault names) keeps to those.
 
 use fdfs_client::personality::{Personality, WireClient};
 use fdfs_client::{Client, FileId};
@@ -684,8 +685,17 @@ fn every_acknowledged_file_survives_a_storages_bad_days() {
     campaign.under_load(Duration::from_secs(10));
     let began = Instant::now();
     let mut results: BTreeMap<Fault, Vec<RoundResult>> = BTreeMap::new();
+    // RFDFS_CAMPAIGN_FAULTS="EIO,flipped": only the faults whose names hold one of these
+    let only: Vec<String> = std::env::var("RFDFS_CAMPAIGN_FAULTS")
+        .map(|v| v.split(',').map(|f| f.trim().to_lowercase()).collect())
+        .unwrap_or_default();
+    let faults: Vec<Fault> = Fault::ALL
+        .into_iter()
+        .filter(|f| only.is_empty() || only.iter().any(|o| f.name().to_lowercase().contains(o)))
+        .collect();
+    assert!(!faults.is_empty(), "RFDFS_CAMPAIGN_FAULTS names no fault");
     'rounds: loop {
-        for fault in Fault::ALL {
+        for &fault in &faults {
             let r = campaign.round(fault);
             results.entry(fault).or_default().push(r);
             match minutes {
