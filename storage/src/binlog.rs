@@ -283,9 +283,7 @@ impl Binlog {
         if ts > *horizon {
             *horizon = ts;
             let path = self.dir.join(TOMBSTONE_HORIZON_FILE);
-            if let Err(e) = crate::store::write_atomic(&path, format!("{ts}\n").as_bytes()) {
-                log::error!("write {} fail: {e}", path.display());
-            }
+            let _ = crate::state_file::save(&path, format!("{ts}\n").as_bytes());
         }
         drop(horizon);
         // give the memory back after a burst of deletes (or the history loaded at startup)

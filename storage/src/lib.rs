@@ -31,6 +31,7 @@ pub mod reporter;
 pub mod scrub;
 pub mod service;
 pub mod slot_blocks;
+pub mod state_file;
 pub mod storage;
 pub mod store;
 pub mod sync;
@@ -518,9 +519,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
         let text = store::stat_file_text(&s, storage.store.cursor());
-        if let Err(e) = store::write_atomic(&stat_path, text.as_bytes()) {
-            log::error!("write {} fail: {e}", stat_path.display());
-        }
+        let _ = state_file::save(&stat_path, text.as_bytes());
     };
     let mut last_stat = Instant::now();
     let mut saved_version = 0;

@@ -66,9 +66,7 @@ impl Mark {
     }
 
     pub fn save(&self, path: &Path) {
-        if let Err(e) = crate::store::write_atomic(path, self.to_text().as_bytes()) {
-            log::error!("write mark file {} fail: {e}", path.display());
-        }
+        let _ = crate::state_file::save(path, self.to_text().as_bytes());
     }
 }
 

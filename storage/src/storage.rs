@@ -296,6 +296,9 @@ pub struct Storage {
     /// as trunk server: when each member's copy of the trunk binlog was last found as long as
     /// what was pushed to it
     pub(crate) trunk_copies_checked: Mutex<HashMap<String, std::time::Instant>>,
+    /// as trunk server: how much of the trunk binlog each member has taken, as known in this
+    /// run (its trunk mark file may lag when it cannot be written: a full base_path)
+    pub(crate) trunk_pushed: Mutex<HashMap<String, u64>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
     pub params: RwLock<TrackerParams>,
@@ -468,6 +471,7 @@ impl Storage {
             trunk_lease_until: Mutex::new(None),
             trunk_alloc_fail_logged: std::sync::atomic::AtomicI64::new(0),
             trunk_copies_checked: Mutex::new(HashMap::new()),
+            trunk_pushed: Mutex::new(HashMap::new()),
             params: RwLock::new(TrackerParams::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),

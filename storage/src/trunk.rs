@@ -168,6 +168,7 @@ impl Storage {
         }
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         self.remove_trunk_marks();
+        self.trunk_pushed.lock().clear();
         std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
         std::fs::write(self.trunk_dir().join(TAKEOVER_MARKER), b"")
             .map_err(|e| Fail::done(io_errno(&e)))?;
@@ -447,6 +448,7 @@ impl Storage {
         let _push = self.trunk_push_lock.lock();
         self.remove_trunk_marks();
         self.trunk_copies_checked.lock().clear();
+        self.trunk_pushed.lock().clear();
     }
 
     fn remove_trunk_marks(&self) {
@@ -1055,12 +1057,16 @@ impl Storage {
             .retain(|id, _| members.iter().any(|m| m.id == *id));
         for m in members {
             let mark = self.trunk_mark_path(&m.id);
-            let offset = std::fs::read_to_string(&mark)
-                .ok()
-                .and_then(|t| {
-                    t.lines()
-                        .find_map(|l| l.strip_prefix("binlog_offset="))
-                        .and_then(|v| v.trim().parse::<u64>().ok())
+            // what this run pushed comes first: a mark that could not be written must not
+            // make the same lines go again (the member would hold them twice)
+            let pushed = self.trunk_pushed.lock().get(&m.id).copied();
+            let offset = pushed
+                .or_else(|| {
+                    std::fs::read_to_string(&mark).ok().and_then(|t| {
+                        t.lines()
+                            .find_map(|l| l.strip_prefix("binlog_offset="))
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                    })
                 })
                 .unwrap_or(0)
                 .min(len);
@@ -1092,10 +1098,9 @@ impl Storage {
             let chunk_end = offset + whole as u64;
             match self.send_trunk_lines(&m, offset == 0, &lines[..whole]) {
                 Ok(()) => {
+                    self.trunk_pushed.lock().insert(m.id.clone(), chunk_end);
                     let text = format!("binlog_offset={chunk_end}\n");
-                    if let Err(e) = crate::store::write_atomic(&mark, text.as_bytes()) {
-                        log::error!("write {} fail: {e}", mark.display());
-                    }
+                    let _ = crate::state_file::save(&mark, text.as_bytes());
                 }
                 Err(e) => log::warn!("push trunk binlog to {}:{} fail: {e}", m.ip, m.port),
             }

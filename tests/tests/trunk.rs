@@ -917,6 +917,62 @@ fn a_members_trunk_binlog_cut_short_is_sent_again_whole() {
     );
 }
 
+/// The trunk server cannot write its trunk mark for a member (a full or failing base_path;
+/// here the mark's temp file is a directory): what it pushed is pushed once, not again at every
+/// round (the member's copy held the same lines over and over until the next size check).
+#[test]
+fn a_trunk_mark_that_cannot_be_written_sends_no_line_twice() {
+    let (c, holder) = trunk_group();
+    let h = c.storages.iter().position(|s| s.ip == holder).unwrap();
+    let m = 1 - h;
+    let client = c.client();
+    let copy = |i: usize| c.storages[i].base.join("data/trunk/binlog");
+    for k in 0..4u8 {
+        upload_via(&client, &[k; 1000], "bin", &c.storage_addr(h));
+    }
+    wait_for(
+        "the member's copy of the trunk binlog",
+        || same_trunk_binlog(&copy(h), &copy(m)),
+        || c.storages[h].daemon.log(),
+    );
+    let mark = c.storages[h].base.join(format!(
+        "data/trunk/{}_{}.mark",
+        c.storages[m].ip, c.storages[h].port
+    ));
+    // (a mark being written at that moment has its temp file there for a moment)
+    wait_for(
+        "the mark's temp file to be made a directory",
+        || std::fs::create_dir(mark.with_extension("mark.tmp")).ok(),
+        || c.storages[h].daemon.log(),
+    );
+    let len = |i: usize| std::fs::metadata(copy(i)).map(|md| md.len()).unwrap_or(0);
+    let longest = std::cell::Cell::new(0);
+    for round in 0..3u8 {
+        for k in 0..4u8 {
+            upload_via(&client, &[16 * round + k; 1000], "bin", &c.storage_addr(h));
+            longest.set(longest.get().max(len(m)));
+        }
+        wait_for(
+            "the member's copy to be the trunk server's",
+            || {
+                longest.set(longest.get().max(len(m)));
+                same_trunk_binlog(&copy(h), &copy(m))
+            },
+            || format!("trunk server's {} bytes, member's {}", len(h), len(m)),
+        );
+    }
+    // the member's copy never held more than the trunk server's (lines sent again)
+    assert_eq!(
+        longest.get(),
+        len(h),
+        "the member's copy grew past the trunk server's"
+    );
+    // said once, not at every push
+    let log = c.storages[h].daemon.log();
+    let fails = log.matches(".mark fail").count();
+    assert_eq!(fails, 1, "the mark's failure logged {fails} times");
+}
+
 /// The trunk server's own trunk binlog cut to half while it was stopped (a storage alone in
 /// its group keeps the role): the allocations among the lost lines hold files, and their slots
 /// must not be handed out again.
