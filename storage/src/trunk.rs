@@ -168,7 +168,6 @@ impl Storage {
         }
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         self.remove_trunk_marks();
-        self.trunk_pushed.lock().clear();
         std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
         std::fs::write(self.trunk_dir().join(TAKEOVER_MARKER), b"")
             .map_err(|e| Fail::done(io_errno(&e)))?;
@@ -448,10 +447,11 @@ impl Storage {
         let _push = self.trunk_push_lock.lock();
         self.remove_trunk_marks();
         self.trunk_copies_checked.lock().clear();
-        self.trunk_pushed.lock().clear();
     }
 
+    /// Every member's mark goes (and what this run knows it pushed): the next push starts over.
     fn remove_trunk_marks(&self) {
+        self.trunk_pushed.lock().clear();
         if let Ok(dir) = std::fs::read_dir(self.trunk_dir()) {
             for e in dir.flatten() {
                 if e.path().extension().is_some_and(|x| x == "mark") {
