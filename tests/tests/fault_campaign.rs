@@ -191,8 +191,18 @@ fn deleter(load: Arc<Load>, client: Client, seed: u64) {
                     .retain(|a| a.id.name != victim.id.name);
                 load.deleted.lock().unwrap().push(victim.id);
             }
+            // refused: the file stays acknowledged
+            Err(fdfs_common::net::NetError::Status(_)) => {
+                load.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            // not answered (a member stopped, a timeout): it may have been done later, so the
+            // file is checked neither way
             Err(_) => {
                 load.refused.fetch_add(1, Ordering::Relaxed);
+                load.acked
+                    .lock()
+                    .unwrap()
+                    .retain(|a| a.id.name != victim.id.name);
             }
         }
         load.done();
