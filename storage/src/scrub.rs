@@ -458,17 +458,15 @@ fn scrub_slot(
     );
 }
 
-/// The trunk file a trunk name's slot is in, and the slot's place there (its bytes zeros).
-fn slot_place(st: &crate::storage::Storage, name: &str) -> Option<(PathBuf, SlotBytes)> {
+/// The trunk file a trunk name's slot is in, and the bytes the slot spans there (header and data).
+fn slot_place(st: &crate::storage::Storage, name: &str) -> Option<(PathBuf, u64, u64)> {
     let ln = LogicalName::parse(name, st.store.paths.len()).ok()?;
     let rn = RemoteName::decode(name).ok()?;
     let slot = TrunkSlot::of_name(&rn)?;
     let header = SlotHeader::for_name(&rn, SLOT_REGULAR)?;
-    let place = SlotBytes {
-        offset: u64::from(slot.offset),
-        bytes: vec![0; SLOT_HEADER_LEN as usize + header.file_size as usize],
-    };
-    Some((st.store.trunk_file_path(&ln, &slot), place))
+    let start = u64::from(slot.offset);
+    let end = slot.data_offset() + u64::from(header.file_size);
+    Some((st.store.trunk_file_path(&ln, &slot), start, end))
 }
 
 /// A live trunk name and its slot's bytes as they should be (header and data), with the data
@@ -515,11 +513,10 @@ fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: 
         slot_blocks::unreadable_blocks(&f, mine.offset, mine.offset + mine.bytes.len() as u64);
     let mut slots = vec![mine];
     for other in live.iter().filter(|o| o.as_str() != name) {
-        let place = slot_place(st, other);
-        let touches = |s: &SlotBytes| bad.iter().any(|&b| s.touches(b));
-        if !place.is_some_and(|(p, s)| p == path && touches(&s))
-            || st.binlog.deleted_at(other).is_some()
-        {
+        let in_a_bad_block = slot_place(st, other).is_some_and(|(p, start, end)| {
+            p == path && bad.iter().any(|&b| slot_blocks::touches(start, end, b))
+        });
+        if !in_a_bad_block || st.binlog.deleted_at(other).is_some() {
             continue;
         }
         match intact_slot(rep, other) {

@@ -21,11 +21,11 @@ impl SlotBytes {
     fn end(&self) -> u64 {
         self.offset + self.bytes.len() as u64
     }
+}
 
-    /// Whether any of its bytes are in the block at `at`.
-    pub fn touches(&self, at: u64) -> bool {
-        self.offset < at + BLOCK && at < self.end()
-    }
+/// Whether bytes `[start, end)` of a trunk file reach into the block at `at`.
+pub fn touches(start: u64, end: u64, at: u64) -> bool {
+    start < at + BLOCK && at < end
 }
 
 /// The blocks of `[from, to)` in `f` that cannot be read, by their offsets.
@@ -84,7 +84,10 @@ mod tests {
         assert!(b[256..768].iter().all(|&x| x == 2));
         assert!(b[768..BLOCK as usize - 10].iter().all(|&x| x == 0));
         assert!(b[BLOCK as usize - 10..].iter().all(|&x| x == 3));
-        let touching: Vec<bool> = slots.iter().map(|s| s.touches(BLOCK)).collect();
+        let touching: Vec<bool> = slots
+            .iter()
+            .map(|s| touches(s.offset, s.end(), BLOCK))
+            .collect();
         assert_eq!(touching, [true, true, true, false]);
     }
 
