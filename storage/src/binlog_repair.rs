@@ -18,15 +18,24 @@
 //! (`data/sync/.rfdfs_rerecord`): a crash in the middle runs it again, and an operator can ask
 //! for it by hand.
 //!
-//! Not covered: files in trunk slots whose lines were lost. A slot's header does not carry the
-//! whole file ID (its random bits), so no line can be written for them; they are counted in the
-//! log. Deletes whose lines were lost cannot be known either: the file stays on the peers that
+//! Files in trunk slots cannot be named from the store paths: a slot's header does not carry
+//! the whole file ID (its random bits). So when a store path has trunk files, the walk leaves a
+//! second request (`data/sync/.rfdfs_rerecord_slots`), and [`rerecord_slots`] asks every ACTIVE
+//! member for its list of the store path (FETCH_ONE_PATH_BINLOG, which C storages serve too):
+//! each listed file in a trunk slot that no line here names, and that this member's slot holds
+//! (its header names it), gets its line. Until a member answers, the request waits; without it,
+//! a member recovering from this one alone would never get those files (the 60-minute fault
+//! campaign lost 2568 that way). Files in slots that no member lists stay unnamed, counted in
+//! the log.
+//!
+//! Not covered: deletes whose lines were lost cannot be known: the file stays on the peers that
 //! had not received the delete.
 
 use crate::binlog::{binlog_name, gz_name, op, parse_line, Binlog, Position};
 use crate::mark::Mark;
+use crate::recovery::{fetch_file_list, is_trunk_name};
 use crate::storage::Storage;
-use fdfs_common::file_id::{RemoteName, Source};
+use fdfs_common::file_id::{LogicalName, RemoteName, Source};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::io::BufRead;
@@ -35,6 +44,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The request for a re-record, in `data/sync`.
 pub const REQUEST: &str = ".rfdfs_rerecord";
+/// What is left of a re-record once the store paths are walked: naming the files of trunk
+/// slots from the members' lists, in `data/sync`.
+pub const SLOTS_REQUEST: &str = ".rfdfs_rerecord_slots";
 
 /// Check every peer's mark against the binlog as it was opened (no sync thread has read yet).
 /// A mark the binlog no longer reaches is moved to where lines continue; returns whether lines
@@ -136,23 +148,48 @@ pub fn request(storage: &Storage) {
     }
 }
 
-/// Whether a re-record is asked for.
+/// Whether a re-record (or what is left of one) is asked for.
 pub fn requested(storage: &Storage) -> bool {
-    storage.binlog.dir().join(REQUEST).exists()
+    let dir = storage.binlog.dir();
+    dir.join(REQUEST).exists() || dir.join(SLOTS_REQUEST).exists()
 }
 
 /// A run of the daemon's re-record job (`job::Job`); how long to wait before the next run.
 pub fn run_requested(storage: &Storage, stop: &AtomicBool) -> std::time::Duration {
-    match rerecord(storage, stop) {
-        Ok(_) if stop.load(Ordering::Relaxed) => {} // asked again at the next start
-        Ok(_) => {
-            let _ = std::fs::remove_file(storage.binlog.dir().join(REQUEST));
-        }
-        Err(e) => {
-            log::error!("re-record fail: {e}; tried again in a minute");
-            return std::time::Duration::from_secs(60);
+    let dir = storage.binlog.dir().to_path_buf();
+    let again = std::time::Duration::from_secs(60);
+    if dir.join(REQUEST).exists() {
+        match rerecord(storage, stop) {
+            Ok(_) if stop.load(Ordering::Relaxed) => return again, // asked again at the next start
+            Ok(trunk_files) => {
+                if trunk_files > 0 {
+                    if let Err(e) = std::fs::write(dir.join(SLOTS_REQUEST), b"") {
+                        log::error!("write {} fail: {e}; tried again in a minute", SLOTS_REQUEST);
+                        return again;
+                    }
+                }
+                let _ = std::fs::remove_file(dir.join(REQUEST));
+            }
+            Err(e) => {
+                log::error!("re-record fail: {e}; tried again in a minute");
+                return again;
+            }
         }
     }
+    if dir.join(SLOTS_REQUEST).exists() {
+        match rerecord_slots(storage, stop) {
+            Ok(Slots::Done) => {
+                let _ = std::fs::remove_file(dir.join(SLOTS_REQUEST));
+            }
+            // the tracker has not listed the members yet, or none is ACTIVE
+            Ok(Slots::Waiting) => return std::time::Duration::from_secs(5),
+            Err(e) => {
+                log::error!("re-record of the trunk slots fail: {e}; tried again in a minute");
+                return again;
+            }
+        }
+    }
+    log::warn!("re-record done");
     std::time::Duration::from_secs(1)
 }
 
@@ -211,8 +248,10 @@ fn started_here(storage: &Storage, name: &str) -> bool {
     }
 }
 
-/// Write a line for every file of the store paths no binlog line names; returns how many.
-/// Runs while the storage serves (a file created meanwhile may get a second line: harmless).
+/// Write a line for every file of the store paths no binlog line names, files of trunk slots
+/// aside; returns how many trunk files the store paths hold (their slots are for
+/// [`rerecord_slots`]). Runs while the storage serves (a file created meanwhile may get a
+/// second line: harmless).
 pub fn rerecord(storage: &Storage, stop: &AtomicBool) -> std::io::Result<u64> {
     let names = recorded_names(&storage.binlog)?;
     log::info!(
@@ -225,7 +264,7 @@ pub fn rerecord(storage: &Storage, stop: &AtomicBool) -> std::io::Result<u64> {
         let data = storage.store.data_dir(index);
         for (high, low) in subdirs(&data) {
             if stop.load(Ordering::Relaxed) {
-                return Ok(written);
+                return Ok(trunk_files);
             }
             let Ok(rd) = std::fs::read_dir(data.join(&high).join(&low)) else {
                 continue;
@@ -236,7 +275,7 @@ pub fn rerecord(storage: &Storage, stop: &AtomicBool) -> std::io::Result<u64> {
                     continue;
                 }
                 if file.bytes().all(|b| b.is_ascii_digit()) {
-                    trunk_files += 1; // a trunk file: its slots cannot be named
+                    trunk_files += 1; // a trunk file: its slots are named from the members' lists
                     continue;
                 }
                 let name = format!("M{index:02X}/{high}/{low}/{file}");
@@ -273,17 +312,99 @@ pub fn rerecord(storage: &Storage, stop: &AtomicBool) -> std::io::Result<u64> {
     }
     storage.binlog.note_rerecorded(written);
     log::warn!(
-        "re-record done: {written} files the binlog had lost are recorded again{}",
+        "re-record of the store paths done: {written} files the binlog had lost are recorded \
+         again{}",
         if trunk_files > 0 {
-            format!(
-                "; files in the {trunk_files} trunk files cannot be named from their slots and \
-                 are not (their lines, where lost, stay lost)"
-            )
+            format!("; the slots of {trunk_files} trunk files are named from the members' lists")
         } else {
             String::new()
         }
     );
-    Ok(written)
+    Ok(trunk_files)
+}
+
+/// How a run of [`rerecord_slots`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Slots {
+    /// Every store path was compared with at least one member's list (or the group has no
+    /// other member to ask).
+    Done,
+    /// No member could be asked yet: run again later.
+    Waiting,
+}
+
+/// Write a line for every file of a trunk slot here that an ACTIVE member lists and no line of
+/// this binlog names.
+pub fn rerecord_slots(storage: &Storage, stop: &AtomicBool) -> std::io::Result<Slots> {
+    let me = storage.my_id.read().clone();
+    let members = storage.members.read().clone();
+    if members.is_empty() {
+        return Ok(Slots::Waiting); // the tracker has not answered since the start
+    }
+    if members.iter().all(|b| b.id == me) {
+        log::warn!(
+            "re-record: this storage is its group's only member: the files of trunk slots whose \
+             lines were lost cannot be named"
+        );
+        return Ok(Slots::Done);
+    }
+    let peers = storage.active_peers();
+    if peers.is_empty() {
+        return Ok(Slots::Waiting);
+    }
+    let mut names = recorded_names(&storage.binlog)?;
+    let mut written = 0;
+    for index in 0..storage.store.paths.len() {
+        let mut asked = 0;
+        for peer in &peers {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Slots::Waiting);
+            }
+            let list = match fetch_file_list(storage, peer, index as u8) {
+                Ok(l) => l,
+                Err(e) => {
+                    log::warn!(
+                        "re-record: file list of store path #{index} from {}: {e}",
+                        peer.id
+                    );
+                    continue;
+                }
+            };
+            asked += 1;
+            for rec in list {
+                if !is_trunk_name(&rec.name) || names.contains(&key(&rec.name)) {
+                    continue;
+                }
+                let Ok(ln) = LogicalName::parse(&rec.name, storage.store.paths.len()) else {
+                    continue;
+                };
+                let _g = storage.lock_for(&rec.name);
+                if storage.binlog.deleted_at(&rec.name).is_some()
+                    || storage.store.open_stored(&ln, &rec.name).is_err()
+                {
+                    continue; // deleted here, or its slot here holds another file (or none)
+                }
+                let letter = if started_here(storage, &rec.name) {
+                    op::CREATE
+                } else {
+                    op::CREATE.to_ascii_lowercase()
+                };
+                storage.binlog.write(rec.timestamp, letter, &rec.name, "")?;
+                names.insert(key(&rec.name));
+                written += 1;
+            }
+        }
+        if asked == 0 {
+            return Ok(Slots::Waiting);
+        }
+    }
+    storage.binlog.note_rerecorded(written);
+    log::warn!(
+        "re-record of the trunk slots done: {written} files of trunk slots the binlog had lost \
+         are recorded again from {} member(s)' lists",
+        peers.len()
+    );
+    Ok(Slots::Done)
 }
 
 /// The `HH/HH` sub directories of a store path's data dir, in order.

@@ -128,12 +128,16 @@ impl Storage {
     }
 }
 
-fn is_trunk_name(name: &str) -> bool {
+pub(crate) fn is_trunk_name(name: &str) -> bool {
     RemoteName::decode(name).is_ok_and(|rn| TrunkSlot::of_name(&rn).is_some())
 }
 
 /// Fetch a peer's list of one store path: `(timestamp, op, name, second name)` records.
-fn fetch_file_list(st: &Storage, peer: &Brief, index: u8) -> std::io::Result<Vec<Record>> {
+pub(crate) fn fetch_file_list(
+    st: &Storage,
+    peer: &Brief,
+    index: u8,
+) -> std::io::Result<Vec<Record>> {
     let c = &st.cfg.server;
     let mut s = net::connect(
         &peer.ip,

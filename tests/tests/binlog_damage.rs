@@ -109,3 +109,59 @@ fn a_lost_binlog_index_neither_stalls_the_peers_nor_loses_lines() {
     assert!(index.starts_with("current_write=1\n"), "{index}");
     assert!(c.storages[0].daemon.log().contains("binlog index"));
 }
+
+/// Member 0's binlog loses every line while it is stopped, in a group whose small files are in
+/// trunk slots (a slot's header cannot name its file, so the store paths alone cannot give
+/// those lines back). Then member 1's store path is replaced by a blank one and recovers from
+/// member 0, the only member there is: every acknowledged file, those in trunk slots included,
+/// is read back from both members.
+#[test]
+fn trunk_files_whose_lines_were_lost_still_reach_a_member_recovering_from_here() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
+        ..Default::default()
+    });
+    rfdfs_tests::wait_trunk_server_known(&c);
+    let client = c.client();
+    let mut rng = Rng(0xb1_0003);
+    let files: Vec<(FileId, Vec<u8>)> = (0..24)
+        .map(|k| {
+            let d = rng.bytes(500 + 97 * k);
+            (upload_via(&client, &d, "bin", &c.storage_addr(k % 2)), d)
+        })
+        .collect();
+    assert!(
+        files.iter().all(|(id, _)| id.name.len() > 50),
+        "not all in trunk slots"
+    );
+    for (id, d) in &files {
+        wait_member_has(&c, 0, id, d);
+        wait_member_has(&c, 1, id, d);
+    }
+    stop(&mut c, 0);
+    std::fs::write(sync_dir(&c, 0).join("binlog.000"), b"").unwrap();
+    c.start_storage(0);
+    c.wait_active(2);
+    rfdfs_tests::wait_for(
+        "member 0 never finished its re-record",
+        || {
+            c.storages[0]
+                .daemon
+                .log()
+                .contains("re-record done")
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    stop(&mut c, 1);
+    let store = c.storages[1].store_paths[0].clone();
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    c.start_storage(1);
+    c.wait_active(2);
+    for (id, d) in &files {
+        wait_member_has(&c, 0, id, d);
+        wait_member_has(&c, 1, id, d);
+    }
+}
