@@ -2,15 +2,15 @@
 //!
 //! Each simulated storage has its own loopback address (`127.x.y.z`, bound before connecting,
 //! as a storage's `client_bind` does) and speaks the storage-to-tracker protocol a 6.16.1
-//! storage speaks (cluster-protocol.md 1.2-1.3): GET_MY_IP and PARAMETER_REQ at its start, one
-//! reporter connection per tracker with JOIN, the initial-sync handshake (SYNC_DEST_REQ on the
-//! first tracker, SYNC_NOTIFY on every one), then BEAT with its statistics block and
-//! CHANGELOG_REQ every beat interval, SYNC_REPORT when it has peers, REPORT_DISK_USAGE every
-//! stat report interval, and the trunk server's FETCH_TRUNK_FID / REPORT_TRUNK_FREE once a
-//! tracker names it trunk server. A member that was given a sync source is carried through
-//! the source's part as well: at the source's next beat it asks SYNC_SRC_REQ and reports the
-//! new member SYNCING, then OFFLINE, to every tracker (the status machine of 3.2-3.3), after
-//! which the new member's next beat makes it ACTIVE.
+//! storage speaks (docs/protocol/cluster-protocol.md 1.2-1.3): GET_MY_IP and PARAMETER_REQ at its
+//! start, one reporter connection per tracker with JOIN, the initial-sync handshake (SYNC_DEST_REQ
+//! on the first tracker, SYNC_NOTIFY on every one), then BEAT with its statistics block and
+//! CHANGELOG_REQ every beat interval, SYNC_REPORT when it has peers, REPORT_DISK_USAGE every stat
+//! report interval, and the trunk server's FETCH_TRUNK_FID / REPORT_TRUNK_FREE once a tracker names
+//! it trunk server. A member that was given a sync source is carried through the source's part as
+//! well: at the source's next beat it asks SYNC_SRC_REQ and reports the new member SYNCING, then
+//! OFFLINE, to every tracker (the status machine of 3.2-3.3), after which the new member's next
+//! beat makes it ACTIVE.
 //!
 //! A few worker threads serve all storages from a timer queue, so tens of thousands of
 //! reporter connections cost the simulator a file descriptor each and no thread. Clients

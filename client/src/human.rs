@@ -1,4 +1,5 @@
-//! Human-readable figures exactly as the C tools print them (config-cli-http.md 4.15).
+//! Human-readable figures exactly as the C tools print them (docs/protocol/config-cli-http.md
+//! 4.15).
 
 const KB: i64 = 1 << 10;
 const MB: i64 = 1 << 20;

@@ -1,5 +1,5 @@
 //! fdfs_tracker_stat, fdfs_storage_stat and fdfs_volumn_stat ("volumn" is upstream's spelling):
-//! upstream's options and output (config-cli-http.md 4.10 to 4.12).
+//! upstream's options and output (docs/protocol/config-cli-http.md 4.10 to 4.12).
 
 use crate::human::mb_to_human;
 use crate::Client;

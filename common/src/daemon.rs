@@ -1,5 +1,5 @@
 //! `<daemon> [options] <config_file> [start | stop | restart | status]` as upstream's daemons
-//! take it (config-cli-http.md 3.1-3.4), daemonizing, the pid file and signals.
+//! take it (docs/protocol/config-cli-http.md 3.1-3.4), daemonizing, the pid file and signals.
 //!
 //! `start` re-executes the binary as a detached child and waits until that child reports that
 //! it is listening and has written its pid file, so `ExecStart=... start` with `Type=forking`

@@ -1,4 +1,5 @@
-//! File IDs and remote file names, byte-exact with upstream (client-protocol.md section 5).
+//! File IDs and remote file names, byte-exact with upstream (docs/protocol/client-protocol.md
+//! section 5).
 //!
 //! `group1/M00/00/00/fwAAA2sEyyCAT2X8AAAAE2WoGAU042.txt` is the group, the store path `M00`,
 //! two subdirectories, 27 base64 characters of a 20-byte payload (source, timestamp, size with

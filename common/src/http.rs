@@ -1,6 +1,6 @@
 //! HTTP pieces shared by the storage's file server, the tracker's redirector and the client's
-//! URL builder (config-cli-http.md section 5): `http.*` settings, `mime.types`, the anti-steal
-//! token, request heads, `Range` headers and HTTP dates.
+//! URL builder (docs/protocol/config-cli-http.md section 5): `http.*` settings, `mime.types`, the
+//! anti-steal token, request heads, `Range` headers and HTTP dates.
 
 use crate::server::{Conn, Flow};
 use std::io;
@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn token_as_upstream() {
-        // verified upstream example (config-cli-http.md 5.5)
+        // verified upstream example (docs/protocol/config-cli-http.md 5.5)
         let t = anti_steal_token(
             "group1/M00/00/00/fwAAA2sEzDmALZHpAAAAE2WoGAU383.txt",
             "FastDFS1234567890",

@@ -1,4 +1,5 @@
-//! Metadata packing: `name 0x02 value` records joined by `0x01` (client-protocol.md section 4).
+//! Metadata packing: `name 0x02 value` records joined by `0x01` (docs/protocol/client-protocol.md
+//! section 4).
 
 pub const NAME_MAX: usize = 64;
 pub const VALUE_MAX: usize = 256;

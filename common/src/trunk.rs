@@ -1,5 +1,5 @@
-//! Trunk files (sync-and-storage-layout.md section 6): where a small file lives inside a trunk
-//! file, and the 24-byte header in front of its data.
+//! Trunk files (docs/protocol/sync-and-storage-layout.md section 6): where a small file lives
+//! inside a trunk file, and the 24-byte header in front of its data.
 //!
 //! A trunk name carries 16 base64 characters after its payload: the trunk file id, the slot's
 //! offset and its allocated size, big-endian u32 each. The slot header is an on-disk image of

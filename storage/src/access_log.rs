@@ -158,7 +158,7 @@ mod tests {
     fn stamps_are_upstreams() {
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 84_413_000);
         assert!(stamp(t, false).ends_with(".084]"), "{}", stamp(t, false));
-        // microseconds are not zero-padded (config-cli-http.md 3.5)
+        // microseconds are not zero-padded (docs/protocol/config-cli-http.md 3.5)
         assert!(stamp(t, true).ends_with(".84413]"), "{}", stamp(t, true));
     }
 }

@@ -1,4 +1,4 @@
-//! The binlog in `base_path/data/sync/` (sync-and-storage-layout.md section 2): one
+//! The binlog in `base_path/data/sync/` (docs/protocol/sync-and-storage-layout.md section 2): one
 //! `<timestamp> <op> <name>[ <args>]\n` line per change, upper-case ops for changes that
 //! started here. Each line is written whole at the end of the lines written so far (a
 //! positional write under the writers' lock); a write that fails part way (a full or failing

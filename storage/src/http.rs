@@ -1,7 +1,7 @@
-//! The storage's HTTP file server on `http.server_port` (config-cli-http.md section 5): what
-//! upstream needs nginx plus fastdfs-nginx-module for. `GET`/`HEAD` of `/M00/..` and
-//! `/<group>/M00/..`, conditional requests, ranges (multipart when several), the anti-steal
-//! token, keep-alive; bodies leave by sendfile through the zero-copy module.
+//! The storage's HTTP file server on `http.server_port` (docs/protocol/config-cli-http.md section
+//! 5): what upstream needs nginx plus fastdfs-nginx-module for. `GET`/`HEAD` of `/M00/..` and
+//! `/<group>/M00/..`, conditional requests, ranges (multipart when several), the anti-steal token,
+//! keep-alive; bodies leave by sendfile through the zero-copy module.
 //!
 //! A path is served only if it parses as a file name of this storage (store path index, two
 //! upper-case hex subdirectories, a name without `/`), so nothing outside the store paths can

@@ -1,6 +1,6 @@
-//! Mark files (sync-and-storage-layout.md 3): how far through this storage's binlog each member
-//! of the group has been sent, upstream's `<peer ip>_<port>.mark` (`<id>.mark` with storage
-//! ids), written whole through a temp file.
+//! Mark files (docs/protocol/sync-and-storage-layout.md 3): how far through this storage's binlog
+//! each member of the group has been sent, upstream's `<peer ip>_<port>.mark` (`<id>.mark` with
+//! storage ids), written whole through a temp file.
 
 use crate::binlog::Position;
 use std::path::Path;

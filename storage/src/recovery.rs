@@ -1,4 +1,5 @@
-//! Making a store path whole again from the group (sync-and-storage-layout.md 5.7, done online).
+//! Making a store path whole again from the group (docs/protocol/sync-and-storage-layout.md 5.7,
+//! done online).
 //!
 //! A recovery is due when a store path's sub directories had to be made again on a storage in
 //! service (a disk replaced by a blank one), when a storage starts with no sync source while the

@@ -1,7 +1,7 @@
 //! The receiving side of replication: one function per command a peer of the group sends
-//! (sync-and-storage-layout.md 4.4). Every answer follows upstream's idempotency table (4.4.1)
-//! so that re-sent records after a crash or a retry are harmless, and every applied change is
-//! recorded with its lower-case binlog letter and the source's timestamp.
+//! (docs/protocol/sync-and-storage-layout.md 4.4). Every answer follows upstream's idempotency
+//! table (4.4.1) so that re-sent records after a crash or a retry are harmless, and every applied
+//! change is recorded with its lower-case binlog letter and the source's timestamp.
 
 use crate::binlog::op;
 use crate::storage::{io_errno, meta_path, Fail, Storage};

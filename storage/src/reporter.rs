@@ -1,6 +1,6 @@
 //! One thread per tracker: join, the initial-sync handshake, beats, disk usage reports, and the
-//! change lists the leader sends back (cluster-protocol.md 1.3). Also the startup requests
-//! GET_MY_IP and PARAMETER_REQ.
+//! change lists the leader sends back (docs/protocol/cluster-protocol.md 1.3). Also the startup
+//! requests GET_MY_IP and PARAMETER_REQ.
 
 use crate::storage::{Storage, TrackerParams};
 use crate::store::InitFlag;
@@ -705,9 +705,9 @@ fn fetch_storage_ids(rep: &Reporter) -> Result<StorageIds, String> {
     Err("no tracker gave the storage ids".into())
 }
 
-/// The storage's identity in its group (cluster-protocol.md 7.2): its IP without storage ids;
-/// with them the `server_id` of storage.conf, else the id listed for one of its addresses, else
-/// (or when ids are not trusted) what GET_SERVER_ID answers.
+/// The storage's identity in its group (docs/protocol/cluster-protocol.md 7.2): its IP without
+/// storage ids; with them the `server_id` of storage.conf, else the id listed for one of its
+/// addresses, else (or when ids are not trusted) what GET_SERVER_ID answers.
 pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String> {
     let storage = &rep.storage;
     let params = storage.params.read().clone();

@@ -1,4 +1,4 @@
-//! One function per client command of the storage, named after it (client-protocol.md
+//! One function per client command of the storage, named after it (docs/protocol/client-protocol.md
 //! section 3), and the one dispatch of every storage command (the replica commands are in
 //! `replica`).
 //!

@@ -78,7 +78,7 @@ pub struct TrackerParams {
     pub store_slave_file_use_link: bool,
 }
 
-/// The trunk server's housekeeping, as tracker.conf sets it (config-cli-http.md 2).
+/// The trunk server's housekeeping, as tracker.conf sets it (docs/protocol/config-cli-http.md 2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrunkTuning {
     /// create trunk files ahead of need, at `create_file_time_base` and every

@@ -1,5 +1,5 @@
-//! Store paths and the storage's own state files (sync-and-storage-layout.md section 1):
-//! the `data/HH/HH` tree, `.data_init_flag`, `.fastdfs_vars` marks, `storage_stat.dat`, the
+//! Store paths and the storage's own state files (docs/protocol/sync-and-storage-layout.md section
+//! 1): the `data/HH/HH` tree, `.data_init_flag`, `.fastdfs_vars` marks, `storage_stat.dat`, the
 //! round-robin subdirectory cursor and new file names.
 
 use fdfs_common::config::ini::atoi;

@@ -1,5 +1,5 @@
 //! The sending side of replication: one thread per peer of the group reads the binlog from
-//! its mark and pushes each change (sync-and-storage-layout.md 3 and 4).
+//! its mark and pushes each change (docs/protocol/sync-and-storage-layout.md 3 and 4).
 //!
 //! Positions are kept in upstream's `.mark` files, written whole through a temp file, and always
 //! at a line start: every consumed byte is accounted, so a restart resumes exactly where the last

@@ -1,4 +1,4 @@
-//! A storage's part in trunk files (sync-and-storage-layout.md 6.5, 6.6).
+//! A storage's part in trunk files (docs/protocol/sync-and-storage-layout.md 6.5, 6.6).
 //!
 //! Every member: small uploads go into a slot it asks the trunk server for (TRUNK_ALLOC_SPACE),
 //! written data first, confirmed (TRUNK_ALLOC_CONFIRM), then made visible by the slot header; a

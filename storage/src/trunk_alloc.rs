@@ -1,8 +1,8 @@
-//! The trunk server's free-space index (sync-and-storage-layout.md 6.5 and 6.6): which blocks of
-//! the group's trunk files are free, best-fit allocation with splitting, blocks held between an
-//! allocation and its confirmation, and the trunk binlog lines each step writes, in upstream's
-//! order, so that a C member replaying our binlog (or we replaying a C trunk server's) ends with
-//! the same index.
+//! The trunk server's free-space index (docs/protocol/sync-and-storage-layout.md 6.5 and 6.6):
+//! which blocks of the group's trunk files are free, best-fit allocation with splitting, blocks
+//! held between an allocation and its confirmation, and the trunk binlog lines each step writes, in
+//! upstream's order, so that a C member replaying our binlog (or we replaying a C trunk server's)
+//! ends with the same index.
 //!
 //! Bookkeeping only: nothing here reads or writes. The caller appends the returned records to
 //! `data/trunk/binlog` (whose handle the state carries) before it answers, and creates the trunk

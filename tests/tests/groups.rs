@@ -1,5 +1,5 @@
 //! Several groups: `store_lookup` 0/1/2, reserved space per group, and several store paths
-//! (cluster-protocol.md section 5).
+//! (docs/protocol/cluster-protocol.md section 5).
 //!
 //! The groups keep their store paths on two file systems with very different free space
 //! (`/dev/shm` and the temp dir, or a small tmpfs the test mounts), so that "most free space"

@@ -1,4 +1,4 @@
-//! The storage's HTTP server, driven by curl (config-cli-http.md section 5).
+//! The storage's HTTP server, driven by curl (docs/protocol/config-cli-http.md section 5).
 
 use fdfs_client::Upload;
 use fdfs_client::{Content, FileId};

@@ -1,4 +1,5 @@
-//! Server ids: `use_storage_id = true` with `id_type_in_filename = id` (cluster-protocol.md 7).
+//! Server ids: `use_storage_id = true` with `id_type_in_filename = id`
+//! (docs/protocol/cluster-protocol.md 7).
 
 use fdfs_client::FileId;
 use fdfs_common::config::HostPort;

@@ -1,4 +1,5 @@
-//! The fdfs_* tools: upstream's arguments, stdout and exit codes (config-cli-http.md 4).
+//! The fdfs_* tools: upstream's arguments, stdout and exit codes (docs/protocol/config-cli-http.md
+//! 4).
 
 use fdfs_common::proto::status;
 use rfdfs_tests::{run_tool, Cluster, ClusterOpts, TempDir};

@@ -1,8 +1,8 @@
-//! The tracker cluster (cluster-protocol.md section 4): trackers learn each other from the
-//! storages' JOIN lists, elect a leader with GET_STATUS / NOTIFY_NEXT_LEADER /
-//! COMMIT_NEXT_LEADER, and followers keep a JOIN_LEADER connection to it and ping it every
-//! second, re-electing after three failed pings. Outgoing connections bind to `bind_addr` so
-//! that several trackers on one host's 127.x addresses recognise each other.
+//! The tracker cluster (docs/protocol/cluster-protocol.md section 4): trackers learn each other
+//! from the storages' JOIN lists, elect a leader with GET_STATUS / NOTIFY_NEXT_LEADER /
+//! COMMIT_NEXT_LEADER, and followers keep a JOIN_LEADER connection to it and ping it every second,
+//! re-electing after three failed pings. Outgoing connections bind to `bind_addr` so that several
+//! trackers on one host's 127.x addresses recognise each other.
 
 use crate::tracker::{FollowerInfo, Tracker};
 use fdfs_common::codec::Message;

@@ -1,6 +1,6 @@
-//! The tracker's data files in `base_path/data` (cluster-protocol.md section 6), in upstream's
-//! exact format so a C tracker can read ours and we can read its. Every file is written to a
-//! `.tmp` sibling, fsynced and renamed, so a crash leaves the old or the new file, never half.
+//! The tracker's data files in `base_path/data` (docs/protocol/cluster-protocol.md section 6), in
+//! upstream's exact format so a C tracker can read ours and we can read its. Every file is written
+//! to a `.tmp` sibling, fsynced and renamed, so a crash leaves the old or the new file, never half.
 
 use crate::state::{Group, State, StorageServer};
 use fdfs_common::config::ini::{atoi, Item};

@@ -1,5 +1,5 @@
 //! Where to upload and where to download: `store_lookup`, `store_server`, `store_path` and
-//! `download_server` (cluster-protocol.md section 5).
+//! `download_server` (docs/protocol/cluster-protocol.md section 5).
 
 use crate::state::{Group, State};
 use fdfs_common::config::TrackerConfig;

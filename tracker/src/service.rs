@@ -373,8 +373,8 @@ impl Tracker {
         Ok(reply.to_bytes())
     }
 
-    /// Who a joining storage is (cluster-protocol.md 2.2 step 5 and 7.2): its IP, or with
-    /// `use_storage_id` the id it claims (when trusted) or the id listed for its address.
+    /// Who a joining storage is (docs/protocol/cluster-protocol.md 2.1 and 7.2): its IP, or
+    /// with `use_storage_id` the id it claims (when trusted) or the id listed for its address.
     fn storage_identity(&self, j: &JoinReq, peer_ip: &str) -> Result<(String, u8), u8> {
         if !self.cfg.use_storage_id {
             return Ok((peer_ip.to_string(), rw_mode::BOTH));
@@ -905,8 +905,8 @@ impl Tracker {
     // ---- client queries -------------------------------------------------------------------
 
     /// The address of `s` handed to the client on `conn`: for a storage listed with several
-    /// IPs, the one of the same class as the client's (upstream, cluster-protocol.md 7.4), else
-    /// the first listed; otherwise the address it joined from.
+    /// IPs, the one of the same class as the client's (upstream, docs/protocol/cluster-protocol.md
+    /// 7.4), else the first listed; otherwise the address it joined from.
     fn addr_for(&self, s: &crate::state::StorageServer, conn: &Conn) -> ServerAddr {
         let listed = self
             .cfg

@@ -1,5 +1,5 @@
 //! Groups and storage servers as the tracker knows them, and the status machine
-//! (cluster-protocol.md section 3).
+//! (docs/protocol/cluster-protocol.md section 3).
 
 use fdfs_common::config::{ReservedSpace, TrackerConfig};
 use fdfs_common::proto::client::{GroupStat, IpWidth, StorageStat};

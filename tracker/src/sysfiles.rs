@@ -1,7 +1,7 @@
-//! Tracker data files copied between trackers (cluster-protocol.md 4.6): the serving side of
-//! GET_SYS_FILES_START / GET_ONE_SYS_FILE / GET_SYS_FILES_END, and the bootstrap a tracker runs
-//! at the first storage JOIN after it starts, so that one that was empty or long down learns the
-//! cluster (including storages that are down now) from its peers.
+//! Tracker data files copied between trackers (docs/protocol/cluster-protocol.md 4.6): the serving
+//! side of GET_SYS_FILES_START / GET_ONE_SYS_FILE / GET_SYS_FILES_END, and the bootstrap a tracker
+//! runs at the first storage JOIN after it starts, so that one that was empty or long down learns
+//! the cluster (including storages that are down now) from its peers.
 
 use crate::persist;
 use crate::state::State;

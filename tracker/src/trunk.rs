@@ -1,7 +1,7 @@
-//! Trunk servers (cluster-protocol.md 5.6, 6.8): with `use_trunk_file`, the leader gives each
-//! group one storage that allocates trunk space for all its members. The writable member with
-//! the largest trunk binlog is chosen (asked with TRUNK_GET_BINLOG_SIZE); a storage taking over
-//! from another first gets TRUNK_DELETE_BINLOG_MARKS; every change goes to
+//! Trunk servers (docs/protocol/cluster-protocol.md 5.6, 6.8): with `use_trunk_file`, the leader
+//! gives each group one storage that allocates trunk space for all its members. The writable member
+//! with the largest trunk binlog is chosen (asked with TRUNK_GET_BINLOG_SIZE); a storage taking
+//! over from another first gets TRUNK_DELETE_BINLOG_MARKS; every change goes to
 //! `logs/trunk_server_change.log`, to the group's storages (their next change list) and to the
 //! follower trackers (their next PING_LEADER answer).
 

@@ -1,6 +1,6 @@
 //! The `fdfs_*` tools: the same arguments, stdout and exit codes as upstream's
-//! (config-cli-http.md section 4). Library errors are logged on stderr; what scripts parse
-//! (file IDs, info blocks, failure lines and exit codes) matches upstream exactly.
+//! (docs/protocol/config-cli-http.md section 4). Library errors are logged on stderr; what scripts
+//! parse (file IDs, info blocks, failure lines and exit codes) matches upstream exactly.
 //!
 //! Three families: the file tools (`file_tools`), `fdfs_monitor` (`monitor`) and `fdfs_test`
 //! (`test_program`); the cluster statistics tools are in `stat_tools`.

@@ -1,7 +1,7 @@
-//! The libfastcommon ini dialect (config-cli-http.md section 1): `key = value` split at the first
-//! `=`, `#` comments, `[section]`s, `#include` resolved against the top-level file's directory,
-//! repeated keys kept in file order. Every item remembers its file and line so that a bad value
-//! can be reported precisely.
+//! The libfastcommon ini dialect (docs/protocol/config-cli-http.md section 1): `key = value` split
+//! at the first `=`, `#` comments, `[section]`s, `#include` resolved against the top-level file's
+//! directory, repeated keys kept in file order. Every item remembers its file and line so that a
+//! bad value can be reported precisely.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashSet};

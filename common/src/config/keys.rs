@@ -67,7 +67,8 @@ const SERVER_KEYS: &[&str] = &[
     "connection_pool_max_idle_time",
 ];
 
-/// The log keys, global or in `[error-log]` / `[access-log]` (config-cli-http.md 2.3).
+/// The log keys, global or in `[error-log]` / `[access-log]` (docs/protocol/config-cli-http.md
+/// 2.3).
 const LOG_KEYS: &[&str] = &[
     "sync_log_buff_interval",
     "log_file_rotate_everyday",

@@ -1,5 +1,6 @@
 //! Typed views of tracker.conf, storage.conf and client.conf, with upstream's code defaults
-//! (not the sample values) for absent keys and its validation rules (config-cli-http.md 2).
+//! (not the sample values) for absent keys and its validation rules
+//! (docs/protocol/config-cli-http.md 2).
 
 mod client;
 pub mod http;

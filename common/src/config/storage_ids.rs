@@ -1,5 +1,6 @@
 //! `storage_ids.conf`: server ids of the storages, read by the tracker when `use_storage_id` is
-//! on and handed to storages through FETCH_STORAGE_IDS (cluster-protocol.md 7.1 and 2.18).
+//! on and handed to storages through FETCH_STORAGE_IDS (docs/protocol/cluster-protocol.md 7.1 and
+//! 2.18).
 //!
 //! A line is `<id> <group> <host>[,<host2>][:<port>] [rw=<mode>]`. The same line shape, with the
 //! port always written, is what FETCH_STORAGE_IDS carries, so one parser serves both.

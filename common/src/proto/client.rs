@@ -1,5 +1,5 @@
 //! Tracker queries a client sends and the records the tracker answers with
-//! (client-protocol.md section 2).
+//! (docs/protocol/client-protocol.md section 2).
 
 use super::cluster::StatBlock;
 use super::{GROUP_NAME_MAX, IPV4_ADDR_SIZE, IPV6_ADDR_SIZE, STORAGE_ID_MAX, VERSION_SIZE};

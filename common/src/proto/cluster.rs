@@ -1,4 +1,4 @@
-//! Storage <-> tracker messages (cluster-protocol.md sections 0 and 2).
+//! Storage <-> tracker messages (docs/protocol/cluster-protocol.md sections 0 and 2).
 
 use super::{GROUP_NAME_MAX, IPV6_ADDR_SIZE, STORAGE_ID_MAX, VERSION_SIZE};
 use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};

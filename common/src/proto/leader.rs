@@ -1,5 +1,5 @@
 //! Tracker <-> tracker messages of the leader election and the followers' link to the leader
-//! (cluster-protocol.md 4.2 to 4.4).
+//! (docs/protocol/cluster-protocol.md 4.2 to 4.4).
 
 use super::{GROUP_NAME_MAX, STORAGE_ID_MAX, VERSION_SIZE};
 use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
     use crate::unhex;
 
-    /// Bodies upstream sent, as cluster-protocol.md 4.2 and 4.4 recorded them.
+    /// Bodies upstream sent, as docs/protocol/cluster-protocol.md 4.2 and 4.4 recorded them.
     #[test]
     fn upstream_bodies() {
         let join = unhex("000000006b04cb47 362e31362e310000 000000000000566a");

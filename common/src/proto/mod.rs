@@ -1,5 +1,5 @@
 //! FastDFS packets: the 10-byte header, command and status codes, and one module per message
-//! family. Layouts follow `shared/protocol/*.md`; every integer is big-endian.
+//! family. Layouts follow `docs/protocol/*.md`; every integer is big-endian.
 
 pub mod client;
 pub mod cluster;
@@ -104,7 +104,7 @@ pub mod cmd {
     pub const SYNC_CREATE_LINK: u8 = 19;
     pub const SYNC_APPEND_FILE: u8 = 25;
     pub const FETCH_ONE_PATH_BINLOG: u8 = 26;
-    // trunk server <-> storages, tracker -> storage (sync-and-storage-layout.md 6.5)
+    // trunk server <-> storages, tracker -> storage (docs/protocol/sync-and-storage-layout.md 6.5)
     pub const TRUNK_ALLOC_SPACE: u8 = 27;
     pub const TRUNK_ALLOC_CONFIRM: u8 = 28;
     pub const TRUNK_FREE_SPACE: u8 = 29;

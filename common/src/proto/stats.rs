@@ -1,5 +1,5 @@
-//! Monitoring replies 96/97/98 (client-protocol.md 2.10). Text fields are zero-filled after the
-//! NUL (upstream leaks stale buffer bytes there; readers stop at the NUL either way).
+//! Monitoring replies 96/97/98 (docs/protocol/client-protocol.md 2.10). Text fields are zero-filled
+//! after the NUL (upstream leaks stale buffer bytes there; readers stop at the NUL either way).
 
 use super::{GROUP_NAME_MAX, STORAGE_ID_MAX, VERSION_SIZE};
 use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};

@@ -1,5 +1,5 @@
-//! Storage commands a client sends (client-protocol.md section 3). For the streamed commands
-//! (uploads, append, modify) these types are the fixed part in front of the file content.
+//! Storage commands a client sends (docs/protocol/client-protocol.md section 3). For the streamed
+//! commands (uploads, append, modify) these types are the fixed part in front of the file content.
 
 use super::client::IpWidth;
 use super::{FILE_EXT_MAX, GROUP_NAME_MAX, SLAVE_PREFIX_MAX};

@@ -1,5 +1,6 @@
-//! Storage -> storage replication requests (sync-and-storage-layout.md 4.4). Every request
-//! carries the binlog record's timestamp; file content, when present, follows the fixed part.
+//! Storage -> storage replication requests (docs/protocol/sync-and-storage-layout.md 4.4). Every
+//! request carries the binlog record's timestamp; file content, when present, follows the fixed
+//! part.
 
 use super::{GROUP_NAME_MAX, STORAGE_ID_MAX};
 use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};

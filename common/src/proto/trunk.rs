@@ -1,7 +1,7 @@
-//! Trunk messages (sync-and-storage-layout.md 6.5, cluster-protocol.md 2.20): slot allocation
-//! through the trunk server (27-29), the trunk binlog pushed to the members (30, 33), the binlog
-//! size the tracker elects by (31), and the trunk file id and free space the trunk server
-//! reports to the tracker (72-74).
+//! Trunk messages (docs/protocol/sync-and-storage-layout.md 6.5, docs/protocol/cluster-protocol.md
+//! 2.20): slot allocation through the trunk server (27-29), the trunk binlog pushed to the members
+//! (30, 33), the binlog size the tracker elects by (31), and the trunk file id and free space the
+//! trunk server reports to the tracker (72-74).
 
 use super::GROUP_NAME_MAX;
 use crate::codec::{DecodeError, DecodeResult, Message, Reader, Writer};
