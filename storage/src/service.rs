@@ -58,11 +58,33 @@ impl Storage {
         Ok(())
     }
 
+    /// The name a client command gives, which must be a file ID's: a trunk file's own name
+    /// (`M00/HH/HH/000001`), a metadata file's or a temp file's would otherwise let one request
+    /// delete or rewrite what many files live in (upstream's storage takes them; its tools
+    /// refuse them client-side).
     fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
-        LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
+        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
             log::error!("invalid file name \"{name}\": {e}");
             Fail::done(errno::EINVAL)
-        })
+        })?;
+        if let Err(e) = RemoteName::decode(name) {
+            log::error!("file name \"{name}\" is not a file ID ({e}): refused");
+            return Err(Fail::done(errno::EINVAL));
+        }
+        Ok(ln)
+    }
+
+    /// The name a DOWNLOAD_FILE gives: a file ID, or a trunk file's own name, which a C
+    /// storage recovering a store path from this one asks for whole.
+    fn parse_download_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
+            log::error!("invalid file name \"{name}\": {e}");
+            Fail::done(errno::EINVAL)
+        })?;
+        if ln.file_name().bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(ln);
+        }
+        self.parse_name(name)
     }
 
     fn reserved_ok(&self, path_index: usize, size: i64) -> bool {
@@ -719,7 +741,9 @@ impl Storage {
             self.count(stat::TOTAL_DOWNLOAD_COUNT, false, None);
             Fail::done(c)
         };
-        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let ln = self
+            .parse_download_name(&req.filename)
+            .map_err(|f| fail(f.code))?;
         let opened = self.store.open_stored(&ln, &req.filename);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let stored = opened.map_err(|e| fail(io_errno(&e)))?;

@@ -1,0 +1,93 @@
+//! Names that are not file IDs and peers that are not members (issue 29): a client command may
+//! name only a file ID, and what only a member of the group may ask (sync, trunk, reconcile) is
+//! refused to anyone else.
+
+use fdfs_client::FileId;
+use fdfs_common::proto::{cmd, errno};
+use rfdfs_tests::raw::{connect, exchange, frame};
+use rfdfs_tests::{upload_via, wait_member_has, Cluster, ClusterOpts, Rng};
+use std::path::Path;
+
+fn trunk_pair() -> Cluster {
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
+        ..Default::default()
+    });
+    rfdfs_tests::wait_trunk_server_known(&c);
+    c
+}
+
+/// `n` small files (into trunk slots), through both members, on both members.
+fn small_files(c: &Cluster, rng: &mut Rng, n: usize) -> Vec<(FileId, Vec<u8>)> {
+    let client = c.client();
+    let files: Vec<(FileId, Vec<u8>)> = (0..n)
+        .map(|k| {
+            let d = rng.bytes(300 + 41 * k);
+            (upload_via(&client, &d, "bin", &c.storage_addr(k % 2)), d)
+        })
+        .collect();
+    for (id, d) in &files {
+        wait_member_has(c, 0, id, d);
+        wait_member_has(c, 1, id, d);
+    }
+    files
+}
+
+/// The logical names (`M00/HH/HH/NNNNNN`) of the trunk files under a store path.
+fn trunk_file_names(store: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let data = store.join("data");
+    for high in std::fs::read_dir(&data).unwrap().flatten() {
+        let h = high.file_name().to_string_lossy().into_owned();
+        if h.len() != 2 {
+            continue;
+        }
+        for low in std::fs::read_dir(high.path()).unwrap().flatten() {
+            let l = low.file_name().to_string_lossy().into_owned();
+            for f in std::fs::read_dir(low.path()).unwrap().flatten() {
+                let n = f.file_name().to_string_lossy().into_owned();
+                if n.bytes().all(|b| b.is_ascii_digit()) {
+                    names.push(format!("M00/{h}/{l}/{n}"));
+                }
+            }
+        }
+    }
+    names
+}
+
+fn group_and_name(name: &str) -> Vec<u8> {
+    let mut body = b"group1".to_vec();
+    body.resize(16, 0);
+    body.extend_from_slice(name.as_bytes());
+    body
+}
+
+/// DELETE_FILE of a trunk file's own name, sent straight to a member: refused (EINVAL), and
+/// every file in it is still served by both members.
+#[test]
+fn a_client_delete_of_a_name_that_is_no_file_id_is_refused() {
+    let c = trunk_pair();
+    let mut rng = Rng(0x7051_0001);
+    let files = small_files(&c, &mut rng, 30);
+    let trunks = trunk_file_names(&c.storages[0].store_paths[0]);
+    assert!(!trunks.is_empty(), "no trunk file");
+    let member = c.storage_addr(0);
+    for name in &trunks {
+        let mut s = connect(&member.host, member.port);
+        let reply = exchange(&mut s, &frame(cmd::DELETE_FILE, 0, &group_and_name(name)));
+        assert_eq!(
+            reply.map(|r| r.0),
+            Some(errno::EINVAL),
+            "DELETE_FILE of {name} was not refused"
+        );
+    }
+    for (id, d) in &files {
+        wait_member_has(&c, 0, id, d);
+        wait_member_has(&c, 1, id, d);
+    }
+    assert!(
+        c.storages[0].daemon.log().contains("is not a file ID"),
+        "the refusal is not logged"
+    );
+}
