@@ -24,6 +24,7 @@ pub mod http;
 pub mod job;
 pub mod mark;
 pub mod metrics;
+pub mod peers;
 pub mod reconcile;
 pub mod recovery;
 pub mod replica;

@@ -1064,6 +1064,10 @@ impl Storage {
     ) -> Result<Answer, Fail> {
         use Answer::Reply;
         crate::binlog::clear_last_end();
+        if !self.may_send(h.cmd, &conn.peer_ip()) {
+            // a body left unread (a replica's content) must not be taken for the next request
+            return Err(Fail::done(errno::EACCES).then_close());
+        }
         match h.cmd {
             cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h).map(Reply),
             cmd::UPLOAD_SLAVE_FILE => self.upload_slave_file(conn, h).map(Reply),

@@ -316,6 +316,8 @@ pub struct Storage {
     /// the listener's connection counters, reported in beats
     pub conn_stats: std::sync::OnceLock<std::sync::Arc<fdfs_common::metrics::ConnStats>>,
     file_locks: Vec<Mutex<()>>,
+    /// when a refusal of each non-member address was last logged (`peers`)
+    pub(crate) refused_peers: Mutex<HashMap<String, i64>>,
     pub metrics: fdfs_common::metrics::Metrics,
     /// connections to the trunk server and the members kept between requests
     /// (`use_connection_pool`)
@@ -480,6 +482,7 @@ impl Storage {
             sync_changed: AtomicU64::new(0),
             conn_stats: std::sync::OnceLock::new(),
             file_locks: (0..FILE_LOCKS).map(|_| Mutex::new(())).collect(),
+            refused_peers: Mutex::new(HashMap::new()),
             metrics: Default::default(),
         }
     }

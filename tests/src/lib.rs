@@ -790,6 +790,19 @@ pub mod raw {
         s
     }
 
+    /// A connection from the local address `from` (a member's, for the commands only members
+    /// may send; or an address of no member).
+    pub fn connect_from(from: &str, host: &str, port: u16) -> TcpStream {
+        fdfs_common::net::connect(
+            host,
+            port,
+            Some(from.parse().expect("an IP")),
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+        )
+        .expect("connect")
+    }
+
     pub fn frame(cmd: u8, status: u8, body: &[u8]) -> Vec<u8> {
         fdfs_common::proto::Header::frame(cmd, status, body)
     }

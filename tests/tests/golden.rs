@@ -1435,9 +1435,10 @@ fn replication_streams_are_answered_as_recorded() {
             1
         };
         let key = format!("{target}-{}", x["connection"].as_str().unwrap_or(""));
-        let s = conns
-            .entry(key.clone())
-            .or_insert_with(|| raw::connect(&c.storages[target].ip, 23000));
+        // from the other member's address: replication is taken only from members
+        let s = conns.entry(key.clone()).or_insert_with(|| {
+            raw::connect_from(&c.storages[1 - target].ip, &c.storages[target].ip, 23000)
+        });
         let (st, _) = raw::exchange(s, &req).unwrap_or_else(|| panic!("{name}: no reply"));
         assert_eq!(
             st as u64,

@@ -3,8 +3,10 @@
 //! refused to anyone else.
 
 use fdfs_client::FileId;
+use fdfs_common::codec::Message;
+use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::{cmd, errno};
-use rfdfs_tests::raw::{connect, exchange, frame};
+use rfdfs_tests::raw::{connect, connect_from, exchange, frame};
 use rfdfs_tests::{upload_via, wait_member_has, Cluster, ClusterOpts, Rng};
 use std::path::Path;
 
@@ -88,6 +90,43 @@ fn a_client_delete_of_a_name_that_is_no_file_id_is_refused() {
     }
     assert!(
         c.storages[0].daemon.log().contains("is not a file ID"),
+        "the refusal is not logged"
+    );
+}
+
+/// SYNC_DELETE_FILE of a live file from 127.0.0.99, no member of the group: refused
+/// (EACCES), logged, and the file is still served by both members; the members' own
+/// replication goes on.
+#[test]
+fn a_sync_delete_from_a_host_that_is_no_member_is_refused() {
+    let c = trunk_pair();
+    let mut rng = Rng(0x7051_0002);
+    let files = small_files(&c, &mut rng, 4);
+    let member = c.storage_addr(0);
+    for (id, _) in &files {
+        let mut s = connect_from("127.0.0.99", &member.host, member.port);
+        let req = SyncDeleteReq {
+            timestamp: 2_000_000_000,
+            group: "group1".into(),
+            filename: id.name.clone(),
+        };
+        let reply = exchange(&mut s, &frame(cmd::SYNC_DELETE_FILE, 0, &req.to_bytes()));
+        assert_eq!(
+            reply.map(|r| r.0),
+            Some(errno::EACCES),
+            "SYNC_DELETE_FILE of {id} from 127.0.0.99 was not refused"
+        );
+    }
+    let more = small_files(&c, &mut rng, 4);
+    for (id, d) in files.iter().chain(&more) {
+        wait_member_has(&c, 0, id, d);
+        wait_member_has(&c, 1, id, d);
+    }
+    assert!(
+        c.storages[0]
+            .daemon
+            .log()
+            .contains("127.0.0.99 is no member"),
         "the refusal is not logged"
     );
 }

@@ -231,10 +231,15 @@ fn malformed_requests_are_logged_with_command_field_and_peer() {
         ),
     ];
     for (to_tracker, command, body, field) in cases {
-        let (daemon, mut s) = if to_tracker {
-            (&c.tracker, connect(th, tp))
+        // to the storage from its own address: some of these commands are for members only
+        let (daemon, mut s, from) = if to_tracker {
+            (&c.tracker, connect(th, tp), "127.0.0.1")
         } else {
-            (&st.daemon, connect(&st.ip, st.port))
+            (
+                &st.daemon,
+                rfdfs_tests::raw::connect_from(&st.ip, &st.ip, st.port),
+                st.ip.as_str(),
+            )
         };
         let mut request = frame(command, 0, &body);
         if command == cmd::SYNC_CREATE_FILE {
@@ -247,7 +252,7 @@ fn malformed_requests_are_logged_with_command_field_and_peer() {
         let name = fdfs_common::proto::cmd::name(command).unwrap();
         wait_for_log(
             daemon,
-            &format!("client ip: 127.0.0.1, cmd: {command} ({name}), malformed request: {field}"),
+            &format!("client ip: {from}, cmd: {command} ({name}), malformed request: {field}"),
         );
     }
 }

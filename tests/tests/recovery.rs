@@ -245,7 +245,8 @@ fn a_c_storage_recovering_from_this_one_gets_the_trunk_files() {
         wait_member_has(&c, 0, id, d);
     }
     let member = c.storage_addr(0);
-    let mut s = rfdfs_tests::raw::connect(&member.host, member.port);
+    // as member 1 would ask: the listing is for members only
+    let mut s = rfdfs_tests::raw::connect_from(&c.storages[1].ip, &member.host, member.port);
     let req = FetchPathBinlogReq {
         group: "group1".into(),
         store_path_index: 0,

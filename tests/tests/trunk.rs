@@ -377,7 +377,7 @@ fn trunk_commands_refused_where_they_do_not_belong() {
     use fdfs_common::codec::Message;
     use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkInfo, TrunkSlotReq};
     use fdfs_common::proto::{cmd, errno};
-    use rfdfs_tests::raw::{connect, exchange, frame};
+    use rfdfs_tests::raw::{exchange, frame};
     let (c, holder) = trunk_group();
     let ts = c.storages.iter().find(|s| s.ip == holder).unwrap();
     let member = c.storages.iter().find(|s| s.ip != holder).unwrap();
@@ -399,8 +399,10 @@ fn trunk_commands_refused_where_they_do_not_belong() {
         },
     }
     .to_bytes();
+    // asked from the other member's address: trunk commands are for members only
     let ask = |s: &rfdfs_tests::Storage, command: u8, body: &[u8]| {
-        let mut conn = connect(&s.ip, s.port);
+        let from = if s.ip == holder { &member.ip } else { &ts.ip };
+        let mut conn = rfdfs_tests::raw::connect_from(from, &s.ip, s.port);
         exchange(&mut conn, &frame(command, 0, body)).map(|r| r.0)
     };
     assert_eq!(
