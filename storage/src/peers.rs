@@ -14,6 +14,7 @@
 
 use crate::storage::Storage;
 use fdfs_common::proto::{cmd, status};
+use fdfs_common::server::Conn;
 use std::net::ToSocketAddrs;
 
 /// Who may send a command.
@@ -53,16 +54,17 @@ pub fn senders(command: u8) -> Senders {
 }
 
 impl Storage {
-    /// Whether a connection from `ip` may send `command`; a refusal is logged once a minute
-    /// for each address.
-    pub(crate) fn may_send(&self, command: u8, ip: &str) -> bool {
-        let allowed = match senders(command) {
-            Senders::Anyone => true,
-            Senders::Members => self.is_member_address(ip),
-            Senders::MembersAndTrackers => {
-                self.is_member_address(ip) || self.is_tracker_address(ip)
-            }
-        };
+    /// Whether `conn` may send `command`; a refusal is logged once a minute for each address.
+    /// Clients' commands (every upload and download) cost one match, no address text.
+    pub(crate) fn may_send(&self, command: u8, conn: &Conn) -> bool {
+        let who = senders(command);
+        if who == Senders::Anyone {
+            return true;
+        }
+        let ip = conn.peer_ip();
+        let ip = ip.as_str();
+        let allowed = self.is_member_address(ip)
+            || (who == Senders::MembersAndTrackers && self.is_tracker_address(ip));
         if !allowed {
             let now = fdfs_common::now();
             let mut logged = self.refused_peers.lock();

@@ -58,33 +58,39 @@ impl Storage {
         Ok(())
     }
 
+    /// A name's store path and place, as every command that carries one parses it.
+    fn parse_logical<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+        LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
+            log::error!("invalid file name \"{name}\": {e}");
+            Fail::done(errno::EINVAL)
+        })
+    }
+
     /// The name a client command gives, which must be a file ID's: a trunk file's own name
     /// (`M00/HH/HH/000001`), a metadata file's or a temp file's would otherwise let one request
     /// delete or rewrite what many files live in (upstream's storage takes them; its tools
     /// refuse them client-side).
     fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
-        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
-            log::error!("invalid file name \"{name}\": {e}");
-            Fail::done(errno::EINVAL)
-        })?;
-        if let Err(e) = RemoteName::decode(name) {
-            log::error!("file name \"{name}\" is not a file ID ({e}): refused");
-            return Err(Fail::done(errno::EINVAL));
-        }
+        let ln = self.parse_logical(name)?;
+        Self::require_file_id(name)?;
         Ok(ln)
+    }
+
+    fn require_file_id(name: &str) -> Result<(), Fail> {
+        RemoteName::decode(name).map(drop).map_err(|e| {
+            log::error!("file name \"{name}\" is not a file ID ({e}): refused");
+            Fail::done(errno::EINVAL)
+        })
     }
 
     /// The name a DOWNLOAD_FILE gives: a file ID, or a trunk file's own name, which a C
     /// storage recovering a store path from this one asks for whole.
     fn parse_download_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
-        let ln = LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
-            log::error!("invalid file name \"{name}\": {e}");
-            Fail::done(errno::EINVAL)
-        })?;
-        if ln.file_name().bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(ln);
+        let ln = self.parse_logical(name)?;
+        if !ln.file_name().bytes().all(|b| b.is_ascii_digit()) {
+            Self::require_file_id(name)?;
         }
-        self.parse_name(name)
+        Ok(ln)
     }
 
     fn reserved_ok(&self, path_index: usize, size: i64) -> bool {
@@ -1064,7 +1070,7 @@ impl Storage {
     ) -> Result<Answer, Fail> {
         use Answer::Reply;
         crate::binlog::clear_last_end();
-        if !self.may_send(h.cmd, &conn.peer_ip()) {
+        if !self.may_send(h.cmd, conn) {
             // a body left unread (a replica's content) must not be taken for the next request
             return Err(Fail::done(errno::EACCES).then_close());
         }
