@@ -509,8 +509,7 @@ fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: 
         log::error!("scrub: no member holds an intact copy of {name}; its slot is left as it is");
         return;
     };
-    let bad =
-        slot_blocks::unreadable_blocks(&f, mine.offset, mine.offset + mine.bytes.len() as u64);
+    let bad = slot_blocks::unreadable_blocks(&f, mine.offset, mine.end());
     let mut slots = vec![mine];
     for other in live.iter().filter(|o| o.as_str() != name) {
         let in_a_bad_block = slot_place(st, other).is_some_and(|(p, start, end)| {

@@ -18,7 +18,8 @@ pub struct SlotBytes {
 }
 
 impl SlotBytes {
-    fn end(&self) -> u64 {
+    /// Where its bytes end in the trunk file.
+    pub fn end(&self) -> u64 {
         self.offset + self.bytes.len() as u64
     }
 }
