@@ -1182,6 +1182,18 @@ impl Drop for LoopFs {
 pub const SMALL_TRUNKS: &str = "use_trunk_file=true\nslot_min_size=256\nslot_max_size=64KB\n\
                                 trunk_file_size=4MB\ntrunk_alloc_alignment_size=256\n";
 
+/// A cluster of `storages` members in one group with small trunk files ([`SMALL_TRUNKS`]),
+/// started once every member knows its trunk server.
+pub fn trunk_cluster(storages: usize) -> Cluster {
+    let c = Cluster::start(ClusterOpts {
+        storages,
+        tracker_extra: SMALL_TRUNKS.into(),
+        ..Default::default()
+    });
+    wait_trunk_server_known(&c);
+    c
+}
+
 /// Wait until every storage of `c` was told its group's trunk server (a member takes small
 /// uploads into trunk slots only from then on).
 pub fn wait_trunk_server_known(c: &Cluster) {

@@ -117,12 +117,7 @@ fn a_lost_binlog_index_neither_stalls_the_peers_nor_loses_lines() {
 /// is read back from both members.
 #[test]
 fn trunk_files_whose_lines_were_lost_still_reach_a_member_recovering_from_here() {
-    let mut c = Cluster::start(ClusterOpts {
-        storages: 2,
-        tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
-        ..Default::default()
-    });
-    rfdfs_tests::wait_trunk_server_known(&c);
+    let mut c = rfdfs_tests::trunk_cluster(2);
     let client = c.client();
     let mut rng = Rng(0xb1_0003);
     let files: Vec<(FileId, Vec<u8>)> = (0..24)

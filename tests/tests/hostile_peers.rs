@@ -7,18 +7,8 @@ use fdfs_common::codec::Message;
 use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::{cmd, errno};
 use rfdfs_tests::raw::{connect, connect_from, exchange, frame};
-use rfdfs_tests::{upload_via, wait_member_has, Cluster, ClusterOpts, Rng};
+use rfdfs_tests::{upload_via, wait_member_has, Cluster, Rng};
 use std::path::Path;
-
-fn trunk_pair() -> Cluster {
-    let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
-        ..Default::default()
-    });
-    rfdfs_tests::wait_trunk_server_known(&c);
-    c
-}
 
 /// `n` small files (into trunk slots), through both members, on both members.
 fn small_files(c: &Cluster, rng: &mut Rng, n: usize) -> Vec<(FileId, Vec<u8>)> {
@@ -69,7 +59,7 @@ fn group_and_name(name: &str) -> Vec<u8> {
 /// every file in it is still served by both members.
 #[test]
 fn a_client_delete_of_a_name_that_is_no_file_id_is_refused() {
-    let c = trunk_pair();
+    let c = rfdfs_tests::trunk_cluster(2);
     let mut rng = Rng(0x7051_0001);
     let files = small_files(&c, &mut rng, 30);
     let trunks = trunk_file_names(&c.storages[0].store_paths[0]);
@@ -99,7 +89,7 @@ fn a_client_delete_of_a_name_that_is_no_file_id_is_refused() {
 /// replication goes on.
 #[test]
 fn a_sync_delete_from_a_host_that_is_no_member_is_refused() {
-    let c = trunk_pair();
+    let c = rfdfs_tests::trunk_cluster(2);
     let mut rng = Rng(0x7051_0002);
     let files = small_files(&c, &mut rng, 4);
     let member = c.storage_addr(0);

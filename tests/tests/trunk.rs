@@ -980,12 +980,7 @@ fn a_trunk_mark_that_cannot_be_written_sends_no_line_twice() {
 /// must not be handed out again.
 #[test]
 fn a_trunk_servers_binlog_cut_short_hands_out_no_slot_in_use() {
-    let mut c = Cluster::start(ClusterOpts {
-        storages: 1,
-        tracker_extra: SMALL_TRUNKS.into(),
-        ..Default::default()
-    });
-    rfdfs_tests::wait_trunk_server_known(&c);
+    let mut c = rfdfs_tests::trunk_cluster(1);
     let client = c.client();
     let member = c.storage_addr(0);
     let mut files = Vec::new();
