@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod fuzz;
+pub mod load;
+pub mod power;
 
 use fdfs_client::Client;
 use fdfs_client::Upload;

@@ -27,15 +27,14 @@
 //! without it, as in the suite, each fault is injected once with short holds.
 //! `RFDFS_CAMPAIGN_FAULTS` (a comma-separated list of parts of fault names) keeps to those.
 
-use fdfs_client::personality::{Personality, WireClient};
-use fdfs_client::{Client, FileId};
-use fdfs_common::config::HostPort;
+use fdfs_client::FileId;
 use nix::sys::signal::Signal;
+use rfdfs_tests::load::{not_served_right, serve_check, served_again, start_clients, Acked, Load};
 use rfdfs_tests::{Cluster, ClusterOpts, LoopFs, Rng, Tmpfs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MEMBERS: usize = 3;
@@ -75,137 +74,6 @@ impl Fault {
             Fault::ByteFlipped => "a byte flipped",
             Fault::BlockUnreadable => "a block unreadable (EIO)",
         }
-    }
-}
-
-/// The content of an uploaded file: `len` bytes drawn from `seed`, 8 at a time (fast enough to
-/// be made again for every check instead of kept).
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut r = Rng(seed | 1);
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        v.extend_from_slice(&r.next_u64().to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
-#[derive(Clone, Debug)]
-struct Acked {
-    id: FileId,
-    seed: u64,
-    len: usize,
-}
-
-/// What the clients did, shared by their threads.
-#[derive(Default)]
-struct Load {
-    acked: Mutex<Vec<Acked>>,
-    deleted: Mutex<Vec<FileId>>,
-    refused: AtomicU64,
-    paused: AtomicBool,
-    /// operations under way: a pause waits for them (a delete answered after the check took
-    /// its list would look like a lost file)
-    busy: std::sync::atomic::AtomicUsize,
-    stop: AtomicBool,
-}
-
-impl Load {
-    /// Whether an operation may start now; if so it counts as under way until `done`.
-    fn begin(&self) -> bool {
-        self.busy.fetch_add(1, Ordering::SeqCst);
-        if self.paused.load(Ordering::SeqCst) {
-            self.busy.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
-    }
-
-    fn done(&self) {
-        self.busy.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Stop the clients, once what they are doing is answered.
-    fn pause(&self) {
-        self.paused.store(true, Ordering::SeqCst);
-        while self.busy.load(Ordering::SeqCst) > 0 {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn resume(&self) {
-        self.paused.store(false, Ordering::SeqCst);
-    }
-}
-
-/// One client: uploads (small ones go into trunk slots, larger ones are plain files), about
-/// two a second, as `personality` writes them.
-fn uploader(load: Arc<Load>, personality: Personality, tracker: HostPort, seed: u64) {
-    let mut rng = Rng(seed);
-    let mut client = WireClient::new(personality, tracker.clone(), Duration::from_secs(30));
-    while !load.stop.load(Ordering::Relaxed) {
-        if !load.begin() {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
-        }
-        let len = match rng.below(100) {
-            0..50 => 100 + rng.index(8000),
-            50..85 => 9000 + rng.index(60_000),
-            _ => 70_000 + rng.index(900_000),
-        };
-        let seed = rng.next_u64();
-        match client.upload(&content(seed, len), "bin") {
-            Ok(id) => load.acked.lock().unwrap().push(Acked { id, seed, len }),
-            Err(_) => {
-                load.refused.fetch_add(1, Ordering::Relaxed);
-                // the client's connections may be the broken part
-                client = WireClient::new(personality, tracker.clone(), Duration::from_secs(30));
-            }
-        }
-        load.done();
-        std::thread::sleep(Duration::from_millis(400));
-    }
-}
-
-/// Deletes one acknowledged file every few seconds (through the tracker, as the tools do).
-fn deleter(load: Arc<Load>, client: Client, seed: u64) {
-    let mut rng = Rng(seed);
-    while !load.stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_secs(3));
-        if !load.begin() {
-            continue;
-        }
-        let victim = {
-            let acked = load.acked.lock().unwrap();
-            if acked.len() < 20 {
-                load.done();
-                continue;
-            }
-            acked[rng.index(acked.len())].clone()
-        };
-        match client.delete(&victim.id) {
-            Ok(()) => {
-                load.acked
-                    .lock()
-                    .unwrap()
-                    .retain(|a| a.id.name != victim.id.name);
-                load.deleted.lock().unwrap().push(victim.id);
-            }
-            // refused: the file stays acknowledged
-            Err(fdfs_common::net::NetError::Status(_)) => {
-                load.refused.fetch_add(1, Ordering::Relaxed);
-            }
-            // not answered (a member stopped, a timeout): it may have been done later, so the
-            // file is checked neither way
-            Err(_) => {
-                load.refused.fetch_add(1, Ordering::Relaxed);
-                load.acked
-                    .lock()
-                    .unwrap()
-                    .retain(|a| a.id.name != victim.id.name);
-            }
-        }
-        load.done();
     }
 }
 
@@ -273,23 +141,7 @@ impl Campaign {
             c.start_storage(i);
         }
         c.wait_active(MEMBERS);
-        let load = Arc::new(Load::default());
-        let mut threads = Vec::new();
-        for (k, p) in [
-            Personality::Libfdfsclient,
-            Personality::Java,
-            Personality::Py3fdfs,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let (load, tracker) = (Arc::clone(&load), c.tracker_addr.clone());
-            threads.push(std::thread::spawn(move || {
-                uploader(load, p, tracker, 0xca3a_0000 + k as u64)
-            }));
-        }
-        let (l, client) = (Arc::clone(&load), c.client());
-        threads.push(std::thread::spawn(move || deleter(l, client, 0xde1e7e)));
+        let (load, threads) = start_clients(&c, 0xca3a_0000);
         Campaign {
             c,
             stores,
@@ -473,22 +325,7 @@ impl Campaign {
         loop {
             // a daemon that dies meanwhile is started again at once, as systemd would
             died += self.restart_the_dead();
-            let results = self.serve_check(&acked, &pending);
-            bad.clear();
-            pending = results
-                .into_iter()
-                .filter_map(|(pair, ok)| match ok {
-                    Served::Same => None,
-                    Served::Missing => {
-                        bad.insert(pair, false);
-                        Some(pair)
-                    }
-                    Served::Different => {
-                        bad.insert(pair, true);
-                        Some(pair)
-                    }
-                })
-                .collect();
+            pending = not_served_right(serve_check(&self.c, &acked, &pending), &mut bad);
             if pending.is_empty() {
                 converged = Some(began.elapsed().as_secs_f64());
                 break;
@@ -508,14 +345,7 @@ impl Campaign {
             .filter(|(_, c)| **c)
             .map(|((f, _), _)| *f)
             .collect();
-        let client = self.c.client();
-        let resurrected: Vec<&FileId> = deleted
-            .iter()
-            .filter(|id| {
-                (0..MEMBERS)
-                    .any(|m| rfdfs_tests::read_from(&client, &self.c.storage_addr(m), id).is_ok())
-            })
-            .collect();
+        let resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
         self.known_bad.extend(
             lost.iter()
                 .chain(&corrupt)
@@ -543,42 +373,6 @@ impl Campaign {
             refused: 0,
             converged,
         }
-    }
-
-    /// Each (file, member) pair read back from that member, eight at a time.
-    fn serve_check(
-        &self,
-        acked: &[Acked],
-        pairs: &[(usize, usize)],
-    ) -> Vec<((usize, usize), Served)> {
-        let chunk = pairs.len().div_ceil(8).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = pairs
-                .chunks(chunk)
-                .map(|part| {
-                    let client = self.c.client();
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|&(f, m)| {
-                                let a = &acked[f];
-                                let got =
-                                    rfdfs_tests::read_from(&client, &self.c.storage_addr(m), &a.id);
-                                let verdict = match got {
-                                    Ok(b) if b == content(a.seed, a.len) => Served::Same,
-                                    Ok(_) => Served::Different,
-                                    Err(_) => Served::Missing,
-                                };
-                                ((f, m), verdict)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        })
     }
 
     /// One round: the fault, healed, then the check with the clients paused.
@@ -629,12 +423,6 @@ impl Campaign {
         drop(self.bases);
         drop(self.stores);
     }
-}
-
-enum Served {
-    Same,
-    Missing,
-    Different,
 }
 
 /// Remove everything inside `dir` (a store path, a base_path's data on its tmpfs).
