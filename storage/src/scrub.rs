@@ -328,35 +328,54 @@ fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() ->
     let sync_dir = st.cfg.server.base_path.join("data/sync");
     let mut seen = std::collections::HashSet::new();
     let mut live = Vec::new();
+    // names with a delete line, and when each create line was stamped: an empty slot is
+    // fetched again only for a file never deleted and created a while ago
+    let mut ever_deleted = std::collections::HashSet::new();
+    let mut created_at = std::collections::HashMap::new();
     for i in 0..=st.binlog.current_index() {
         let _ =
             crate::binlog::for_each_record(&sync_dir.join(crate::binlog::binlog_name(i)), |r| {
-                if r.op.eq_ignore_ascii_case(&'C')
+                if r.op.eq_ignore_ascii_case(&'D') {
+                    ever_deleted.insert(r.name);
+                } else if r.op.eq_ignore_ascii_case(&'C')
                     && is_trunk_name(&r.name)
                     && seen.insert(r.name.clone())
                 {
+                    created_at.insert(r.name.clone(), r.timestamp);
                     live.push(r.name);
                 }
             });
     }
     live.retain(|name| st.binlog.deleted_at(name).is_none());
+    let now = fdfs_common::now();
     for name in &live {
         if stop() {
             return;
         }
-        scrub_slot(rep, name, &live, throttle, stop);
+        let settled = !ever_deleted.contains(name)
+            && created_at
+                .get(name)
+                .is_some_and(|&t| now - t >= EMPTY_SLOT_SETTLE_SECS);
+        scrub_slot(rep, name, &live, settled, throttle, stop);
     }
 }
+
+/// How old a file's create line must be before an empty slot for it counts as lost (a power
+/// cut kept the line but not the bytes) rather than not written yet.
+const EMPTY_SLOT_SETTLE_SECS: i64 = 30;
 
 fn is_trunk_name(name: &str) -> bool {
     RemoteName::decode(name).is_ok_and(|rn| TrunkSlot::of_name(&rn).is_some())
 }
 
-/// `live`: the trunk names the binlog holds live (the neighbours an unreadable block may hold).
+/// `live`: the trunk names the binlog holds live (the neighbours an unreadable block may hold);
+/// `settled`: the file was never deleted here and its line is old enough that an empty slot
+/// means its bytes were lost.
 fn scrub_slot(
     rep: &Reporter,
     name: &str,
     live: &[String],
+    settled: bool,
     throttle: &mut Throttle,
     stop: &dyn Fn() -> bool,
 ) {
@@ -375,12 +394,18 @@ fn scrub_slot(
     };
     let path = st.store.trunk_file_path(&ln, &slot);
     let Ok(f) = std::fs::File::open(&path) else {
+        if settled {
+            empty_slot(rep, name);
+        }
         return;
     };
     let unreadable = |e: std::io::Error| {
-        // past the trunk file's end is a slot not written here yet, not a failing disk
+        // past the trunk file's end is a slot not written here (yet, or a power cut lost
+        // it), not a failing disk
         if e.kind() != std::io::ErrorKind::UnexpectedEof {
             unreadable_slot(rep, name, &path, live, &e);
+        } else if settled {
+            empty_slot(rep, name);
         }
     };
     let mut head = [0u8; SLOT_HEADER_LEN as usize];
@@ -388,6 +413,9 @@ fn scrub_slot(
         return unreadable(e);
     }
     if head == [0u8; SLOT_HEADER_LEN as usize] {
+        if settled {
+            empty_slot(rep, name);
+        }
         return;
     }
     let held = SlotHeader::from_bytes(&head);
@@ -456,6 +484,35 @@ fn scrub_slot(
         "scrub: no member holds an intact copy of {name}; a copy of its slot is kept in {}",
         QUARANTINE_DIR
     );
+}
+
+/// A live file's slot is empty here though its line is old: the bytes were lost after the line
+/// was kept (a power cut in page-cache mode keeps the binlog, fdatasynced every second, and not
+/// always the trunk file), and the peer that sent it counts it as delivered. Fetched from a
+/// member whose copy checks out; when none has it, nothing happens.
+fn empty_slot(rep: &Reporter, name: &str) {
+    let st = &rep.storage;
+    let _g = st.lock_for(name);
+    let Some(got) = intact_slot(rep, name) else {
+        return;
+    };
+    // the slot may have been written meanwhile (a late replica): only an empty one is filled
+    if let Some((path, start, _)) = slot_place(st, name) {
+        let mut head = [0u8; SLOT_HEADER_LEN as usize];
+        let empty = std::fs::File::open(&path)
+            .and_then(|f| f.read_exact_at(&mut head, start))
+            .map_or(true, |()| head == [0u8; SLOT_HEADER_LEN as usize]);
+        if !empty {
+            return;
+        }
+    }
+    match st.put_slot(name, &got.bytes[SLOT_HEADER_LEN as usize..], true) {
+        Ok(_) => {
+            st.scrub.repaired.fetch_add(1, Ordering::Relaxed);
+            log::warn!("scrub: {name}'s slot was empty here (bytes lost after its line was kept); fetched from a member");
+        }
+        Err(e) => log::error!("scrub: fill the empty slot of {name} fail: {e}"),
+    }
 }
 
 /// The trunk file a trunk name's slot is in, and the bytes the slot spans there (header and data).
