@@ -284,6 +284,12 @@ pub struct Storage {
     pub trunk_server: RwLock<Option<fdfs_common::proto::cluster::Brief>>,
     /// this storage's free-space index and trunk binlog while it is the trunk server
     pub(crate) trunk_state: Mutex<Option<crate::trunk_alloc::TrunkServerState>>,
+    /// TRUNK_FREE_SPACE requests for slots whose header here still names a file, and when the
+    /// last retry was: freed once this copy's file is deleted (`trunk::retry_deferred_frees`)
+    pub(crate) deferred_frees: Mutex<(
+        Vec<fdfs_common::proto::trunk::TrunkInfo>,
+        Option<std::time::Instant>,
+    )>,
     /// held by a round of the trunk binlog push and by a compaction: a mark is never written
     /// for a binlog that has just been replaced
     pub(crate) trunk_push_lock: Mutex<()>,
@@ -468,6 +474,7 @@ impl Storage {
             members: RwLock::new(Vec::new()),
             trunk_server: RwLock::new(None),
             trunk_state: Mutex::new(None),
+            deferred_frees: Mutex::new((Vec::new(), None)),
             trunk_push_lock: Mutex::new(()),
             trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
             trunk_lease_until: Mutex::new(None),

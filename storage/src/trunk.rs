@@ -70,6 +70,9 @@ impl crate::storage::DataSink for SlotImage {
     }
 }
 
+/// Deferred TRUNK_FREE_SPACE requests kept at the most (each waits for a delete to arrive).
+const MAX_DEFERRED_FREES: usize = 100_000;
+
 /// How often the trunk server checks that a member's copy of the trunk binlog is as long as
 /// what it pushed there.
 const TRUNK_COPY_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
@@ -481,6 +484,7 @@ impl Storage {
             return;
         }
         self.lift_quarantine();
+        self.retry_deferred_frees();
         let t = self.params.read().trunk.clone();
         let now = fdfs_common::now();
         // the first run at the time base, then every interval after the previous one
@@ -987,14 +991,79 @@ impl Storage {
         Ok(Vec::new())
     }
 
-    /// TRUNK_FREE_SPACE (29), on the trunk server: a deleted file's slot.
+    /// TRUNK_FREE_SPACE (29), on the trunk server: a deleted file's slot. A slot whose header
+    /// in this member's copy still names a file is not freed now: the delete may not have
+    /// reached this copy yet (it is then freed when it does), or the request frees a live
+    /// file's slot (a buggy or hostile peer), which the next allocation would overwrite. It is
+    /// answered 0 either way, so a member's delete goes on as with upstream.
     pub(crate) fn trunk_free_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
         if req.group != self.group {
             return Err(Fail::done(errno::EINVAL));
         }
+        if self.slot_holds_a_file_here(&req.info) {
+            self.defer_free(req.info);
+            return Ok(Vec::new());
+        }
         self.free_here(&req.info).map_err(Fail::done)?;
         Ok(Vec::new())
+    }
+
+    /// Whether block `info`'s slot header in this member's copy of its trunk file is set.
+    fn slot_holds_a_file_here(&self, info: &TrunkInfo) -> bool {
+        let path = self.store.trunk_file_of(info.store_path_index.into(), info);
+        let mut head = [0u8; SLOT_HEADER_LEN as usize];
+        File::open(path)
+            .and_then(|f| f.read_exact_at(&mut head, u64::from(info.offset)))
+            .is_ok_and(|()| head != [0u8; SLOT_HEADER_LEN as usize])
+    }
+
+    fn defer_free(&self, info: TrunkInfo) {
+        let mut d = self.deferred_frees.lock();
+        if d.0.contains(&info) {
+            return;
+        }
+        if d.0.len() >= MAX_DEFERRED_FREES {
+            let dropped = d.0.remove(0);
+            log::warn!(
+                "too many deferred trunk frees: {dropped:?} stays allocated (a leak, not a loss)"
+            );
+        }
+        log::warn!(
+            "TRUNK_FREE_SPACE of {info:?}: its slot still holds a file here; freed once that \
+             file's delete arrives"
+        );
+        d.0.push(info);
+    }
+
+    /// Free the deferred slots whose file has been deleted here since; every second at most.
+    fn retry_deferred_frees(&self) {
+        let ready: Vec<TrunkInfo> = {
+            let mut d = self.deferred_frees.lock();
+            if d.0.is_empty()
+                || d.1
+                    .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+            {
+                return;
+            }
+            d.1 = Some(std::time::Instant::now());
+            let (ready, waiting) = std::mem::take(&mut d.0)
+                .into_iter()
+                .partition(|info| !self.slot_holds_a_file_here(info));
+            d.0 = waiting;
+            ready
+        };
+        for info in ready {
+            match self.free_here(&info) {
+                Ok(()) => {
+                    log::info!("deferred trunk free of {info:?} done: its file was deleted here")
+                }
+                Err(code) => {
+                    log::warn!("deferred trunk free of {info:?} fail, errno {code}: tried again");
+                    self.deferred_frees.lock().0.push(info);
+                }
+            }
+        }
     }
 
     /// This member's copy of a trunk file, ready to take `file_size` bytes into `slot`: created

@@ -1,11 +1,15 @@
 //! Names that are not file IDs and peers that are not members (issue 29): a client command may
 //! name only a file ID, and what only a member of the group may ask (sync, trunk, reconcile) is
-//! refused to anyone else.
+//! refused to anyone else; a member's TRUNK_FREE_SPACE of a slot that still holds a file frees
+//! nothing until the file's delete arrives.
 
 use fdfs_client::FileId;
 use fdfs_common::codec::Message;
+use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::sync::SyncDeleteReq;
+use fdfs_common::proto::trunk::{TrunkInfo, TrunkSlotReq};
 use fdfs_common::proto::{cmd, errno};
+use fdfs_common::trunk::TrunkSlot;
 use rfdfs_tests::raw::{connect, connect_from, exchange, frame};
 use rfdfs_tests::{upload_via, wait_member_has, Cluster, Rng};
 use std::path::Path;
@@ -118,5 +122,93 @@ fn a_sync_delete_from_a_host_that_is_no_member_is_refused() {
             .log()
             .contains("127.0.0.99 is no member"),
         "the refusal is not logged"
+    );
+}
+
+/// The trunk block of a file in a trunk slot, as TRUNK_FREE_SPACE names it.
+fn block_of(id: &FileId) -> TrunkInfo {
+    let rn = RemoteName::decode(&id.name).expect("a file ID");
+    let slot = TrunkSlot::of_name(&rn).expect("a file in a trunk slot");
+    let hex = |at: usize| u8::from_str_radix(&id.name[at..at + 2], 16).unwrap();
+    TrunkInfo {
+        store_path_index: 0,
+        sub_path_high: hex(4),
+        sub_path_low: hex(7),
+        trunk_id: slot.trunk_id,
+        offset: slot.offset,
+        size: slot.alloc_size,
+    }
+}
+
+/// TRUNK_FREE_SPACE of a live file's slot, sent to the trunk server from the other member (a
+/// member may send it, so the address rule lets it in): the slot stays allocated while the
+/// trunk server's copy holds the file, so no later upload is given it, and the file is still
+/// served by both members. A real delete of the file frees it.
+#[test]
+fn a_trunk_free_of_a_live_files_slot_frees_nothing() {
+    let c = rfdfs_tests::trunk_cluster(2);
+    let client = c.client();
+    let ts = client
+        .list_storages("group1", None)
+        .unwrap()
+        .iter()
+        .position(|s| s.if_trunk_server != 0)
+        .expect("a trunk server");
+    let other = 1 - ts;
+    let mut rng = Rng(0x7051_0003);
+    // files of one size: each takes a slot of the same size
+    let upload = |rng: &mut Rng| {
+        let d = rng.bytes(700);
+        (upload_via(&client, &d, "bin", &c.storage_addr(other)), d)
+    };
+    let files: Vec<(FileId, Vec<u8>)> = (0..4).map(|_| upload(&mut rng)).collect();
+    for (id, d) in &files {
+        wait_member_has(&c, ts, id, d);
+    }
+    let victim = block_of(&files[1].0);
+    let server = c.storage_addr(ts);
+    let mut s = connect_from(&c.storages[other].ip, &server.host, server.port);
+    let req = TrunkSlotReq {
+        group: "group1".into(),
+        info: victim,
+    };
+    let reply = exchange(&mut s, &frame(cmd::TRUNK_FREE_SPACE, 0, &req.to_bytes()));
+    assert_eq!(
+        reply.map(|r| r.0),
+        Some(0),
+        "TRUNK_FREE_SPACE was not answered"
+    );
+    // uploads for two seconds: a block freed in a second is not given again in that second
+    let began = std::time::Instant::now();
+    let mut later: Vec<(FileId, Vec<u8>)> = Vec::new();
+    while later.len() < 12 || began.elapsed() < std::time::Duration::from_secs(2) {
+        later.push(upload(&mut rng));
+    }
+    for (id, _) in &later {
+        let b = block_of(id);
+        assert!(
+            !(b.trunk_id == victim.trunk_id
+                && b.sub_path_high == victim.sub_path_high
+                && b.sub_path_low == victim.sub_path_low
+                && b.offset < victim.offset + victim.size
+                && victim.offset < b.offset + b.size),
+            "{id} was given the slot of {}, a live file",
+            files[1].0
+        );
+    }
+    for (id, d) in files.iter().chain(&later) {
+        wait_member_has(&c, 0, id, d);
+        wait_member_has(&c, 1, id, d);
+    }
+    // the file's own delete frees the slot: an upload gets it again
+    client.delete(&files[1].0).unwrap();
+    rfdfs_tests::wait_for(
+        "the slot of a deleted file to be given again",
+        || {
+            let (id, _) = upload(&mut rng);
+            (block_of(&id).offset == victim.offset && block_of(&id).trunk_id == victim.trunk_id)
+                .then_some(())
+        },
+        || c.storages[ts].daemon.log(),
     );
 }
