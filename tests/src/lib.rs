@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod fuzz;
 pub mod load;
 pub mod power;
@@ -215,6 +216,17 @@ impl Daemon {
         base: &Path,
         nofile: Option<(u64, Option<u64>)>,
     ) -> Daemon {
+        Self::start_with(program, conf, base, nofile, &[])
+    }
+
+    /// Start with RLIMIT_NOFILE as in `start_with_nofile` and more environment variables.
+    pub fn start_with(
+        program: &'static str,
+        conf: &Path,
+        base: &Path,
+        nofile: Option<(u64, Option<u64>)>,
+        env: &[(String, String)],
+    ) -> Daemon {
         let log =
             std::fs::File::create(base.join(format!("{program}.stderr"))).expect("stderr file");
         let mut cmd = match nofile {
@@ -232,6 +244,7 @@ impl Daemon {
             }
         };
         let child = cmd
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("-N")
             .arg(conf)
             .stdin(Stdio::null())
@@ -703,6 +716,20 @@ impl Cluster {
     pub fn start_storage(&mut self, i: usize) {
         let s = &mut self.storages[i];
         s.daemon = Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());
+        wait_port(&s.ip.clone(), s.port, "storage");
+    }
+
+    /// Start storage `i` again with more environment variables (a clock shifted by
+    /// libfaketime, say); returns once it listens.
+    pub fn start_storage_with_env(&mut self, i: usize, env: &[(String, String)]) {
+        let s = &mut self.storages[i];
+        s.daemon = Daemon::start_with(
+            "fdfs_storaged",
+            &s.daemon.conf.clone(),
+            &s.base.clone(),
+            None,
+            env,
+        );
         wait_port(&s.ip.clone(), s.port, "storage");
     }
 

@@ -241,3 +241,57 @@ pub fn served_again<'a>(c: &Cluster, deleted: &'a [FileId]) -> Vec<&'a FileId> {
         })
         .collect()
 }
+
+/// What a wait for convergence found.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub acked: usize,
+    /// acknowledged files some member did not serve at the end
+    pub not_served: Vec<String>,
+    /// acknowledged files some member served with other bytes
+    pub corrupt: Vec<String>,
+    /// deleted files some member still serves
+    pub resurrected: Vec<String>,
+    /// seconds until every acknowledged file was served right by every member
+    pub converged: Option<f64>,
+}
+
+/// Pause the load and wait up to `limit` until every acknowledged file is served byte for byte
+/// by every member; then look for deleted files served again. The load stays paused.
+pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> Verdict {
+    load.pause();
+    let began = std::time::Instant::now();
+    let acked: Vec<Acked> = load.acked.lock().unwrap().clone();
+    let deleted: Vec<FileId> = load.deleted.lock().unwrap().clone();
+    let mut pending: Vec<(usize, usize)> = (0..acked.len())
+        .flat_map(|f| (0..c.storages.len()).map(move |m| (f, m)))
+        .collect();
+    let mut bad = std::collections::BTreeMap::new();
+    let mut converged = None;
+    while converged.is_none() && began.elapsed() < limit {
+        pending = not_served_right(serve_check(c, &acked, &pending), &mut bad);
+        if pending.is_empty() {
+            converged = Some(began.elapsed().as_secs_f64());
+        } else {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let names = |corrupt: bool| {
+        let set: std::collections::BTreeSet<String> = bad
+            .iter()
+            .filter(|(_, c)| **c == corrupt)
+            .map(|((f, _), _)| acked[*f].id.to_string())
+            .collect();
+        set.into_iter().collect()
+    };
+    Verdict {
+        acked: acked.len(),
+        not_served: names(false),
+        corrupt: names(true),
+        resurrected: served_again(c, &deleted)
+            .iter()
+            .map(|id| id.to_string())
+            .collect(),
+        converged,
+    }
+}
