@@ -19,9 +19,13 @@
 //! That repairs what the binlog cannot: a lost or truncated binlog, an emptied or stale mark
 //! file, files removed by hand, a store path replaced by an empty one.
 //!
-//! Not covered: files inside trunk files (a trunk file is compared as a whole, by size only),
-//! and two copies of one name that differ in size (counted and logged, not changed: an
-//! appender file's newer length is for its source's sync to carry).
+//! Files in trunk slots are compared too: a sub directory's list holds, beside its plain
+//! files, the files of trunk slots the binlog creates there and no delete undoes, whose slot
+//! header here names them (a slot emptied by a power cut, or not written yet, is not held);
+//! one a peer holds and this member lacks is fetched into its slot (never over another file's).
+//! A trunk file itself is compared by size only. Not covered: two copies of one name that
+//! differ in size (counted and logged, not changed: an appender file's newer length is for its
+//! source's sync to carry).
 
 use crate::reporter::Reporter;
 use crate::storage::{Fail, Storage};
@@ -38,6 +42,71 @@ use std::time::{Duration, Instant};
 
 /// A sub directory's files: name -> size (a link's size is its target's).
 type SubdirFiles = BTreeMap<String, u64>;
+
+/// A store path's files of trunk slots held here, by sub directory (high, low).
+pub(crate) type SlotFiles = BTreeMap<(u32, u32), SubdirFiles>;
+
+/// The files of trunk slots of store path `index` that this member holds: created by a binlog
+/// line, not deleted since (a line or a remembered delete), and named by their slot's header
+/// here. A pass over the binlog and one header read per file.
+fn held_slot_files(st: &Storage, index: usize) -> SlotFiles {
+    use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
+    use std::os::unix::fs::FileExt;
+    let sync_dir = st.cfg.server.base_path.join("data/sync");
+    let prefix = format!("M{index:02X}/");
+    let mut live = std::collections::BTreeSet::new();
+    for i in 0..=st.binlog.current_index() {
+        let _ =
+            crate::binlog::for_each_record(&sync_dir.join(crate::binlog::binlog_name(i)), |r| {
+                if !r.name.starts_with(&prefix) {
+                    return;
+                }
+                if r.op.eq_ignore_ascii_case(&'C') {
+                    live.insert(r.name);
+                } else if r.op.eq_ignore_ascii_case(&'D') {
+                    live.remove(&r.name);
+                }
+            });
+    }
+    let mut held = SlotFiles::new();
+    let mut trunk_files: BTreeMap<std::path::PathBuf, Option<std::fs::File>> = BTreeMap::new();
+    for name in live {
+        if st.binlog.deleted_at(&name).is_some() {
+            continue;
+        }
+        let Ok(rn) = RemoteName::decode(&name) else {
+            continue;
+        };
+        let (Some(slot), Ok(ln)) = (
+            TrunkSlot::of_name(&rn),
+            fdfs_common::file_id::LogicalName::parse(&name, st.store.paths.len()),
+        ) else {
+            continue;
+        };
+        let path = st.store.trunk_file_path(&ln, &slot);
+        let f = trunk_files
+            .entry(path.clone())
+            .or_insert_with(|| std::fs::File::open(&path).ok());
+        let mut head = [0u8; SLOT_HEADER_LEN as usize];
+        let named = f.as_ref().is_some_and(|f| {
+            f.read_exact_at(&mut head, u64::from(slot.offset)).is_ok()
+                && SlotHeader::from_bytes(&head).names(&rn)
+        });
+        let (Some(high), Some(low)) = (
+            u32::from_str_radix(&name[4..6], 16).ok(),
+            u32::from_str_radix(&name[7..9], 16).ok(),
+        ) else {
+            continue;
+        };
+        if named {
+            let size = rn.payload.file_size().unwrap_or(0).max(0) as u64;
+            held.entry((high, low))
+                .or_default()
+                .insert(name[10..].to_string(), size);
+        }
+    }
+    held
+}
 
 fn list_subdir(dir: &Path) -> SubdirFiles {
     let mut files = SubdirFiles::new();
@@ -91,14 +160,43 @@ impl Storage {
         self.store_path_digests(index).0
     }
 
+    /// The files of trunk slots of store path `index` held here, listed again when the last
+    /// list is older than `reconcile_interval`.
+    fn slot_files(&self, index: usize, fresh: bool) -> std::sync::Arc<SlotFiles> {
+        let max_age = Duration::from_secs(self.cfg.reconcile_interval);
+        if !fresh {
+            if let Some((at, l)) = self.reconcile.slots_listed.lock().get(&index) {
+                if at.elapsed() < max_age {
+                    return std::sync::Arc::clone(l);
+                }
+            }
+        }
+        let l = std::sync::Arc::new(held_slot_files(self, index));
+        self.reconcile
+            .slots_listed
+            .lock()
+            .insert(index, (Instant::now(), std::sync::Arc::clone(&l)));
+        l
+    }
+
+    /// A sub directory's plain files and the files of trunk slots held there.
+    fn subdir_files(&self, index: usize, high: u32, low: u32, slots: &SlotFiles) -> SubdirFiles {
+        let mut files = list_subdir(&self.subdir_dir(index, high, low));
+        if let Some(more) = slots.get(&(high, low)) {
+            files.extend(more.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        files
+    }
+
     /// Every sub directory's digest of one store path (a walk), and how many files were listed.
     fn store_path_digests(&self, index: usize) -> (Digests, u64) {
         let n = self.cfg.subdir_count_per_path;
         let mut files = 0;
         let mut digests = Vec::with_capacity((n * n) as usize);
+        let slots = self.slot_files(index, true);
         for high in 0..n {
             for low in 0..n {
-                let list = list_subdir(&self.subdir_dir(index, high, low));
+                let list = self.subdir_files(index, high, low, &slots);
                 files += list.len() as u64;
                 digests.push(digest(&list));
             }
@@ -136,7 +234,8 @@ impl Storage {
         {
             return Err(Fail::done(errno::EINVAL));
         }
-        let files = list_subdir(&self.subdir_dir(index, req.high.into(), req.low.into()));
+        let slots = self.slot_files(index, false);
+        let files = self.subdir_files(index, req.high.into(), req.low.into(), &slots);
         Ok(Listing {
             files: files.into_iter().collect(),
         }
@@ -383,6 +482,7 @@ fn reconcile_with(
     }
     let n = mine.subdir_count;
     let (mut differences, mut fetched) = (0, 0);
+    let slots = st.slot_files(index, false);
     for (i, (a, b)) in mine.digests.iter().zip(&theirs.digests).enumerate() {
         if a == b {
             continue;
@@ -398,7 +498,7 @@ fn reconcile_with(
         let listing =
             Listing::from_bytes(&listing).map_err(|e| NetError::Protocol(e.to_string()))?;
         let dir = st.subdir_dir(index, high, low);
-        let here = list_subdir(&dir);
+        let here = st.subdir_files(index, high, low, &slots);
         for (file, size) in listing.files {
             if rep.stop.load(Ordering::Relaxed) {
                 break;
@@ -436,11 +536,22 @@ fn reconcile_with(
             let ts = i64::from(rn.payload.timestamp);
             differences += 1;
             let dest = dir.join(&file);
-            match crate::recovery::restore_file(st, peer, &name, ts, &dest, index, false) {
+            let in_slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).is_some();
+            let restored = if in_slot {
+                let _g = st.lock_for(&name);
+                crate::recovery::restore_slot(st, peer, &name)
+            } else {
+                crate::recovery::restore_file(st, peer, &name, ts, &dest, index, false)
+            };
+            match restored {
                 Ok(true) => {
                     // deleted here while it was on its way: the delete stands
                     if st.binlog.deleted_at(&name).is_some() {
-                        let _ = std::fs::remove_file(&dest);
+                        if in_slot {
+                            hide_slot(st, &name);
+                        } else {
+                            let _ = std::fs::remove_file(&dest);
+                        }
                         continue;
                     }
                     // this storage's binlog names every file it holds
@@ -460,4 +571,24 @@ fn reconcile_with(
         }
     }
     Ok((differences, fetched))
+}
+
+/// Empty the slot of `name` again (its header zeroed), for a file deleted while it was fetched.
+fn hide_slot(st: &Storage, name: &str) {
+    use fdfs_common::trunk::{TrunkSlot, SLOT_HEADER_LEN};
+    let (Ok(rn), Ok(ln)) = (
+        RemoteName::decode(name),
+        fdfs_common::file_id::LogicalName::parse(name, st.store.paths.len()),
+    ) else {
+        return;
+    };
+    if let Some(slot) = TrunkSlot::of_name(&rn) {
+        let path = st.store.trunk_file_path(&ln, &slot);
+        if let Err(e) = st.write_at(
+            &path,
+            &[(u64::from(slot.offset), &[0u8; SLOT_HEADER_LEN as usize])],
+        ) {
+            log::error!("reconcile: empty the slot of {name} again fail: {e}");
+        }
+    }
 }

@@ -227,7 +227,7 @@ pub(crate) fn restore_file(
 /// A file in a trunk slot from the peer, into its slot here (checked against its name first).
 /// `Ok(false)`: nothing to take (the peer does not have it, or the slot holds it already, or
 /// holds another file, which is left alone).
-fn restore_slot(st: &Storage, peer: &Brief, name: &str) -> std::io::Result<bool> {
+pub(crate) fn restore_slot(st: &Storage, peer: &Brief, name: &str) -> std::io::Result<bool> {
     let Some(bytes) = fetch_bytes(st, peer, name)? else {
         return Ok(false);
     };

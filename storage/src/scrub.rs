@@ -496,18 +496,10 @@ fn empty_slot(rep: &Reporter, name: &str) {
     let Some(got) = intact_slot(rep, name) else {
         return;
     };
-    // the slot may have been written meanwhile (a late replica): only an empty one is filled
-    if let Some((path, start, _)) = slot_place(st, name) {
-        let mut head = [0u8; SLOT_HEADER_LEN as usize];
-        let empty = std::fs::File::open(&path)
-            .and_then(|f| f.read_exact_at(&mut head, start))
-            .map_or(true, |()| head == [0u8; SLOT_HEADER_LEN as usize]);
-        if !empty {
-            return;
-        }
-    }
-    match st.put_slot(name, &got.bytes[SLOT_HEADER_LEN as usize..], true) {
-        Ok(_) => {
+    // never over another file: the slot may have been written meanwhile (a late replica)
+    match st.put_slot(name, &got.bytes[SLOT_HEADER_LEN as usize..], false) {
+        Ok(false) => {}
+        Ok(true) => {
             st.scrub.repaired.fetch_add(1, Ordering::Relaxed);
             log::warn!("scrub: {name}'s slot was empty here (bytes lost after its line was kept); fetched from a member");
         }

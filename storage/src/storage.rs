@@ -429,6 +429,17 @@ pub struct ReconcileStats {
     /// each member walks its tree about once per interval, not once per member
     pub(crate) walked:
         Mutex<HashMap<usize, (std::time::Instant, fdfs_common::proto::rfdfs::Digests)>>,
+    /// each store path's files of trunk slots held here, by sub directory, and when they were
+    /// listed (from the binlog and the slots' headers; reused as `walked` is)
+    pub(crate) slots_listed: Mutex<
+        HashMap<
+            usize,
+            (
+                std::time::Instant,
+                std::sync::Arc<crate::reconcile::SlotFiles>,
+            ),
+        >,
+    >,
 }
 
 pub fn meta_path(p: &Path) -> PathBuf {
