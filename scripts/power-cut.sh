@@ -11,15 +11,18 @@
 # Runs: durable mode (fsync_after_written_bytes > 0) with trunk files on and off, cuts/2 each,
 # nothing unsynced surviving a cut; page-cache mode (upstream's default) with trunk files on,
 # cuts/4, the kernel's 30 s writeback in effect. RFDFS_POWER_MODES=durable or =page-cache keeps
-# to one. Needs root and /dev/fuse.
+# to one. RFDFS_DAEMON_DIR=<dir holding fdfs_trackerd and fdfs_storaged> runs another build's
+# daemons (upstream's, built beside the repository) in the same harness; nothing is asserted then.
+# Needs root and /dev/fuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cuts=${1:-200}
 modes=${RFDFS_POWER_MODES:-durable,page-cache}
 cargo build --release --workspace --bins -q
+echo "power cuts: $cuts, daemons from ${RFDFS_DAEMON_DIR:-this build}"
 run() {
     RFDFS_POWER_CUTS=$1 cargo test --release -q -p rfdfs-tests --test power_cut "$2" -- --nocapture 2>&1 |
-        grep --line-buffered -E "^cut|^  |^\||test result|panicked"
+        grep --line-buffered -E "^cut|^  |^\||daemons$|test result|panicked"
 }
 if [[ $modes == *durable* ]]; then
     run $((cuts / 2)) durable_mode_keeps_every_acknowledged_file_through_power_cuts_with_trunk

@@ -105,7 +105,8 @@ impl Rig {
             c.start_storage(i);
         }
         c.wait_active(MEMBERS);
-        if trunk {
+        // (upstream's daemons say it otherwise; their first small uploads may be plain files)
+        if trunk && !upstream() {
             rfdfs_tests::wait_trunk_server_known(&c);
         }
         let (load, threads) = start_clients(&c, 0x90e7_0000);
@@ -498,7 +499,8 @@ fn campaign(mode: Mode, trunk: bool, cuts: usize) -> Vec<CutResult> {
     rig.finish();
     let sum = |f: fn(&CutResult) -> usize| results.iter().map(f).sum::<usize>();
     println!(
-        "\n| mode | trunk | cuts | acknowledged files (last) | lost | lost outside the promise | corrupt | deleted served again | outside the promise | state problems | binlogs disagree | converged (max s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n| {mode:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "\n{} daemons\n| mode | trunk | cuts | acknowledged files (last) | lost | lost outside the promise | corrupt | deleted served again | outside the promise | state problems | binlogs disagree | converged (max s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n| {mode:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        if upstream() { "upstream's" } else { "rfdfs's" },
         if trunk { "on" } else { "off" },
         results.len(),
         results.last().map_or(0, |r| r.acked),
@@ -521,7 +523,16 @@ fn campaign(mode: Mode, trunk: bool, cuts: usize) -> Vec<CutResult> {
     results
 }
 
+/// Whether another build's daemons run (`RFDFS_DAEMON_DIR`, upstream's for the comparison):
+/// then the table says what happened and nothing is asserted.
+fn upstream() -> bool {
+    std::env::var_os("RFDFS_DAEMON_DIR").is_some()
+}
+
 fn assert_kept(results: &[CutResult], mode: Mode) {
+    if upstream() {
+        return;
+    }
     for (k, r) in results.iter().enumerate() {
         let lost = if mode == Mode::Durable {
             &r.lost
