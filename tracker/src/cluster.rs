@@ -16,22 +16,50 @@ use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// How long a leader goes on without word from a majority of the trackers (followers ping
+/// every second; one that lost the leader re-elects after three failed pings).
+const STEP_DOWN_AFTER: Duration = Duration::from_secs(6);
+
+/// Whether `reached` trackers (this one counted) are enough to lead `known`: a strict majority
+/// with three or more; with one or two, any (two cannot tell a partition from a crash).
+fn has_majority(reached: usize, known: usize) -> bool {
+    known < 3 || reached * 2 > known
+}
+
 impl Tracker {
     /// One election round (4.3). Returns false when it failed and should back off.
     fn elect(&self) -> bool {
         let Some(me) = self.me() else { return true };
         let trackers = self.state.lock().trackers.clone();
-        let mut candidates: Vec<(RunningStatus, String)> = Vec::new();
-        for t in &trackers {
-            if *t == me {
-                candidates.push((self.running_status(), t.clone()));
-                continue;
-            }
-            if let Ok(b) = self.request_tracker(t, cmd::TRACKER_GET_STATUS, &[]) {
-                if let Ok(st) = RunningStatus::from_bytes(&b) {
-                    candidates.push((st, t.clone()));
-                }
-            }
+        // asked all at once: a tracker behind a dropped link costs one connect timeout, not
+        // one per tracker
+        let mut candidates: Vec<(RunningStatus, String)> = std::thread::scope(|scope| {
+            let asks: Vec<_> = trackers
+                .iter()
+                .filter(|t| **t != me)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let b = self.request_tracker(t, cmd::TRACKER_GET_STATUS, &[]).ok()?;
+                        Some((RunningStatus::from_bytes(&b).ok()?, t.clone()))
+                    })
+                })
+                .collect();
+            asks.into_iter()
+                .filter_map(|a| a.join().ok().flatten())
+                .collect()
+        });
+        candidates.push((self.running_status(), me.clone()));
+        // with three trackers or more, a leader is elected only by a side that reaches a
+        // majority of them (itself counted): the other side of a partition elects none, where
+        // upstream's would act as a second leader. Two trackers cannot tell a partition from a
+        // crash: there the survivor elects itself, as upstream's does.
+        if !has_majority(candidates.len(), trackers.len()) {
+            log::warn!(
+                "only {} of {} trackers answer: no leader elected on this side of the network",
+                candidates.len(),
+                trackers.len()
+            );
+            return false;
         }
         let key = |(st, addr): &(RunningStatus, String)| {
             let hp = parse_host_port(addr, 22122).ok();
@@ -53,20 +81,28 @@ impl Tracker {
             return true; // otherwise wait for its announcement
         }
         // two-phase announcement to every other tracker
+        let body = LeaderAddr { addr: me.clone() }.to_bytes();
         for command in [
             cmd::TRACKER_NOTIFY_NEXT_LEADER,
             cmd::TRACKER_COMMIT_NEXT_LEADER,
         ] {
-            for t in trackers.iter().filter(|t| **t != me) {
-                let body = LeaderAddr { addr: me.clone() }.to_bytes();
-                match self.request_tracker(t, command, &body) {
-                    Ok(_) => {}
-                    Err(NetError::Io(_)) => {} // unreachable trackers do not stop an election
-                    Err(e) => {
+            let refused = std::thread::scope(|scope| {
+                let sends: Vec<_> = trackers
+                    .iter()
+                    .filter(|t| **t != me)
+                    .map(|t| (t, scope.spawn(|| self.request_tracker(t, command, &body))))
+                    .collect();
+                sends.into_iter().any(|(t, send)| match send.join() {
+                    Ok(Ok(_)) | Ok(Err(NetError::Io(_))) => false, // unreachable: no veto
+                    Ok(Err(e)) => {
                         log::warn!("announce leader {me} to tracker {t} fail: {e}");
-                        return false;
+                        true
                     }
-                }
+                    Err(_) => true,
+                })
+            });
+            if refused {
+                return false;
             }
         }
         log::info!("I am the new tracker leader {me}");
@@ -80,6 +116,8 @@ impl Tracker {
         let mut ping_failures = 0u32;
         let mut next_try = Instant::now();
         let mut first_ping = true;
+        // while this tracker leads: when it last heard from a majority of the trackers
+        let mut leading_with_majority: Option<Instant> = None;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             if Instant::now() < next_try {
@@ -91,12 +129,27 @@ impl Tracker {
             match leader {
                 None => {
                     follower = None;
+                    leading_with_majority = None;
                     if !self.elect() {
                         next_try = Instant::now()
                             + Duration::from_millis(1000 + (fdfs_common::now() % 4) as u64 * 1000);
                     }
                 }
-                Some(l) if Some(&l) == me.as_ref() => follower = None,
+                Some(l) if Some(&l) == me.as_ref() => {
+                    follower = None;
+                    let since = *leading_with_majority.get_or_insert_with(Instant::now);
+                    if self.followers_in_touch() {
+                        leading_with_majority = Some(Instant::now());
+                    } else if since.elapsed() > STEP_DOWN_AFTER {
+                        log::warn!(
+                            "tracker leader {l}: no word from a majority of the trackers for {} s: \
+                             stepping down (a partition: the other side elects the leader)",
+                            STEP_DOWN_AFTER.as_secs()
+                        );
+                        self.set_leader(None);
+                        leading_with_majority = None;
+                    }
+                }
                 Some(l) => {
                     let mut refused = false;
                     if follower.is_none() {
@@ -135,6 +188,21 @@ impl Tracker {
                 }
             }
         }
+    }
+
+    /// Whether this leader heard a majority of the known trackers (itself counted) ping it in
+    /// the last few seconds; always with fewer than three trackers.
+    fn followers_in_touch(&self) -> bool {
+        let known = self.state.lock().trackers.len();
+        let recent = fdfs_common::now() - 3;
+        let pinging = self
+            .relation
+            .lock()
+            .followers
+            .values()
+            .filter(|f| f.last_heartbeat >= recent)
+            .count();
+        has_majority(pinging + 1, known)
     }
 
     fn join_leader(&self, leader: &str) -> std::io::Result<TcpStream> {
@@ -274,5 +342,20 @@ impl Tracker {
                 .collect(),
         }
         .to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_majority;
+
+    #[test]
+    fn a_leader_needs_a_strict_majority_of_three_or_more_trackers() {
+        assert!(has_majority(1, 1));
+        assert!(has_majority(1, 2), "two trackers: a survivor leads");
+        assert!(!has_majority(1, 3));
+        assert!(has_majority(2, 3));
+        assert!(!has_majority(2, 4));
+        assert!(has_majority(3, 5));
     }
 }
