@@ -23,6 +23,8 @@ command -v script >/dev/null || missing+=(bsdutils)
 command -v mkfs.btrfs >/dev/null || missing+=(btrfs-progs)
 # the monitoring tests run promtool on scripts/monitoring/ and a real Prometheus on a cluster
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+# the partition tests cut links between the daemons' loopback addresses with nftables
+command -v nft >/dev/null || missing+=(nftables)
 # the clock-skew tests shift a daemon's wall clock with libfaketime (LD_PRELOAD)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 # the power-cut tests mount tests/cutfs through FUSE: they need /dev/fuse (and root)

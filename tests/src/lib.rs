@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod fuzz;
 pub mod load;
+pub mod partition;
 pub mod power;
 
 use fdfs_client::Client;
@@ -690,6 +691,14 @@ impl Cluster {
         }
     }
 
+    /// The log of tracker `k` (0: the first, then `more_trackers` in order).
+    pub fn tracker_log_of(&self, k: usize) -> String {
+        match k {
+            0 => self.tracker.log(),
+            k => self.more_trackers[k - 1].0.log(),
+        }
+    }
+
     /// kill -9 the tracker listening at `addr` (`ip:port`); returns its address.
     pub fn kill9_tracker(&mut self, addr: &str) -> HostPort {
         if addr == self.tracker_addr.to_string() {
@@ -861,8 +870,18 @@ pub mod raw {
 }
 
 /// Poll `f` every 100 ms until it gives a value; after 30 s, panic with `what` and `log()`.
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>, log: impl Fn() -> String) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>, log: impl Fn() -> String) -> T {
+    wait_for_up_to(Duration::from_secs(30), what, f, log)
+}
+
+/// `wait_for` with a limit of its own.
+pub fn wait_for_up_to<T>(
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    log: impl Fn() -> String,
+) -> T {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
             return v;

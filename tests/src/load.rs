@@ -256,6 +256,24 @@ pub struct Verdict {
     pub converged: Option<f64>,
 }
 
+impl Verdict {
+    /// Panics, naming `what`, unless every acknowledged file was on every member, byte for
+    /// byte, and no deleted file was served again.
+    pub fn assert_all_kept(&self, what: &str) {
+        assert!(
+            self.converged.is_some() && self.corrupt.is_empty(),
+            "{what}: not every acknowledged file is on every member: missing {:?}, corrupt {:?}",
+            &self.not_served[..self.not_served.len().min(5)],
+            &self.corrupt[..self.corrupt.len().min(5)]
+        );
+        assert!(
+            self.resurrected.is_empty(),
+            "{what}: deleted files served again: {:?}",
+            self.resurrected
+        );
+    }
+}
+
 /// Pause the load and wait up to `limit` until every acknowledged file is served byte for byte
 /// by every member; then look for deleted files served again. The load stays paused.
 pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> Verdict {

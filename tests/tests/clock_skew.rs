@@ -9,7 +9,7 @@
 //! member 0), turns member 0's clock back an hour while the load runs: its sync must go on.
 
 use rfdfs_tests::clock::SkewedClock;
-use rfdfs_tests::load::{start_clients, wait_converged, Verdict};
+use rfdfs_tests::load::{start_clients, wait_converged};
 use rfdfs_tests::{Cluster, ClusterOpts};
 use std::time::Duration;
 
@@ -82,20 +82,6 @@ fn newest_stamp(c: &Cluster, i: usize) -> i64 {
     own_stamps(c, i).into_iter().max().unwrap_or(0)
 }
 
-fn assert_converged(v: &Verdict) {
-    assert!(
-        v.converged.is_some() && v.corrupt.is_empty(),
-        "not every acknowledged file on every member: missing {:?}, corrupt {:?}",
-        &v.not_served[..v.not_served.len().min(5)],
-        &v.corrupt[..v.corrupt.len().min(5)]
-    );
-    assert!(
-        v.resurrected.is_empty(),
-        "deleted files served again: {:?}",
-        v.resurrected
-    );
-}
-
 #[test]
 fn members_an_hour_apart_lose_no_file_and_bring_no_delete_back() {
     let (c, _clocks) = group([0, 3600, -3600], false);
@@ -106,12 +92,12 @@ fn members_an_hour_apart_lose_no_file_and_bring_no_delete_back() {
     assert_clock_off(&c, 2, -3600);
     let v = wait_converged(&c, &load, Duration::from_secs(120));
     assert!(v.acked > 50, "only {} uploads acknowledged", v.acked);
-    assert_converged(&v);
+    v.assert_all_kept("members with skewed clocks");
     // reconcile has compared the members since (every 5 s): still nothing back
     load.resume();
     std::thread::sleep(Duration::from_secs(12));
     let v = wait_converged(&c, &load, Duration::from_secs(120));
-    assert_converged(&v);
+    v.assert_all_kept("members with skewed clocks");
     load.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();
@@ -133,7 +119,7 @@ fn a_member_whose_clock_jumps_back_an_hour_keeps_syncing_with_trunk_files() {
         "member 0's clock did not jump back (last line {last}, before {before})"
     );
     let v = wait_converged(&c, &load, Duration::from_secs(120));
-    assert_converged(&v);
+    v.assert_all_kept("members with skewed clocks");
     load.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in threads {
         t.join().unwrap();
