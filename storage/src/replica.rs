@@ -120,6 +120,13 @@ impl Storage {
             return Err(Fail::early(errno::EINVAL));
         }
         let ln = LogicalName::parse(name, self.store.paths.len())?;
+        // a file ID, or its metadata file's name: a member never replicates anything else, and
+        // a SYNC_DELETE_FILE of a trunk file's own name (M00/00/00/000001) removed the trunk
+        // file, and every file in it, here (found by tests/stateful_fuzz.rs)
+        if RemoteName::decode(name.strip_suffix("-m").unwrap_or(name)).is_err() {
+            log::error!("replica of \"{name}\": not a file ID: refused");
+            return Err(Fail::early(errno::EINVAL));
+        }
         Ok(self.store.local_path(&ln))
     }
 

@@ -212,3 +212,41 @@ fn a_trunk_free_of_a_live_files_slot_frees_nothing() {
         || c.storages[ts].daemon.log(),
     );
 }
+
+/// SYNC_DELETE_FILE of a trunk file's own name (`M00/00/00/000001`), sent from a member's address
+/// (which the member rule lets in): refused (EINVAL), the trunk file stays, and the files in it
+/// are served by both members. It used to be answered 0 and remove the trunk file.
+#[test]
+fn a_member_sync_delete_of_a_trunk_files_own_name_is_refused() {
+    let c = rfdfs_tests::trunk_cluster(2);
+    let mut rng = Rng(0x7051_0004);
+    let files = small_files(&c, &mut rng, 6);
+    let trunks = trunk_file_names(&c.storages[1].store_paths[0]);
+    assert!(!trunks.is_empty(), "no trunk file");
+    let member = c.storage_addr(1);
+    for name in &trunks {
+        let mut s = connect_from(&c.storages[0].ip, &member.host, member.port);
+        let req = SyncDeleteReq {
+            timestamp: 2_000_000_000,
+            group: "group1".into(),
+            filename: name.clone(),
+        };
+        let reply = exchange(&mut s, &frame(cmd::SYNC_DELETE_FILE, 0, &req.to_bytes()));
+        assert_eq!(
+            reply.map(|r| r.0),
+            Some(errno::EINVAL),
+            "SYNC_DELETE_FILE of {name} was not refused"
+        );
+    }
+    assert_eq!(
+        trunk_file_names(&c.storages[1].store_paths[0]),
+        trunks,
+        "a trunk file is gone"
+    );
+    // restarted, the member serves from its disk, not from a trunk file it still had open
+    let mut c = c;
+    c.restart_storage(1);
+    for (id, d) in &files {
+        wait_member_has(&c, 1, id, d);
+    }
+}
