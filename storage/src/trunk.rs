@@ -1001,6 +1001,16 @@ impl Storage {
         if req.group != self.group {
             return Err(Fail::done(errno::EINVAL));
         }
+        // a block that is (partly) free or held already: a double free, or no block this
+        // trunk server handed out; freeing it would give the same bytes to two files
+        let bogus = self.with_trunk_state(|st| st.index.overlaps(&req.info));
+        if bogus == Ok(true) {
+            log::error!(
+                "TRUNK_FREE_SPACE of {:?}: its bytes are free or held already: refused",
+                req.info
+            );
+            return Err(Fail::done(errno::EINVAL));
+        }
         if self.slot_holds_a_file_here(&req.info) {
             self.defer_free(req.info);
             return Ok(Vec::new());

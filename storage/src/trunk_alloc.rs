@@ -121,6 +121,20 @@ impl FreeIndex {
         }
     }
 
+    /// Whether any of block `b`'s bytes are in a block of the index (free, or held for an
+    /// allocation not yet confirmed): a free of `b` would then hand those bytes out twice.
+    pub fn overlaps(&self, b: &TrunkInfo) -> bool {
+        let end = u64::from(b.offset) + u64::from(b.size);
+        let trunk =
+            (b.store_path_index, b.trunk_id, 0)..=(b.store_path_index, b.trunk_id, u32::MAX);
+        // blocks in the index never overlap each other: the last one starting before `b`'s
+        // end is the only one that can reach into it, besides those starting inside it
+        self.blocks
+            .range(trunk)
+            .take_while(|(p, _)| u64::from(p.2) < end)
+            .any(|(_, x)| u64::from(x.offset) + u64::from(x.size) > u64::from(b.offset))
+    }
+
     /// TRUNK_FREE_SPACE (a deleted file's slot): the block is free again.
     pub fn free(&mut self, ts: i64, block: TrunkInfo) -> Vec<TrunkBinlogRecord> {
         self.insert(block);
@@ -297,6 +311,32 @@ fn record(timestamp: i64, op: TrunkOp, block: TrunkInfo) -> TrunkBinlogRecord {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_block_that_reaches_into_a_free_or_held_one_overlaps() {
+        let mut ix = FreeIndex::default();
+        let b = |offset, size| TrunkInfo {
+            store_path_index: 0,
+            sub_path_high: 0,
+            sub_path_low: 0,
+            trunk_id: 1,
+            offset,
+            size,
+        };
+        ix.insert(b(1000, 1000));
+        assert!(ix.overlaps(&b(1500, 10)), "inside");
+        assert!(ix.overlaps(&b(500, 501)), "reaching in from before");
+        assert!(ix.overlaps(&b(1999, 100)), "reaching in from inside");
+        assert!(ix.overlaps(&b(0, 5000)), "around");
+        assert!(!ix.overlaps(&b(0, 1000)), "touching before");
+        assert!(!ix.overlaps(&b(2000, 10)), "touching after");
+        let other_trunk = TrunkInfo {
+            trunk_id: 2,
+            ..b(1500, 10)
+        };
+        assert!(!ix.overlaps(&other_trunk));
+    }
+
     use super::*;
 
     fn block(offset: u32, size: u32) -> TrunkInfo {
