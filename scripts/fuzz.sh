@@ -2,6 +2,11 @@
 # Coverage-guided fuzzing of every decoder with cargo-fuzz (libFuzzer), by hand:
 #
 #   scripts/fuzz.sh [seconds per target] [target ...]      (default 3600 s, all targets)
+#   scripts/fuzz.sh --stateful [seconds] [seed]               (default 3600 s)
+#
+# --stateful runs tests/tests/stateful_fuzz.rs for that long instead: sequences of legitimate and
+# hostile commands against a running two-member trunk group, the group checked every 20 steps
+# (the suite runs it for 20 s).
 #
 # Targets: tests/fuzz/fuzz_targets/ (the functions in tests/src/fuzz.rs). Seeds: the committed
 # corpus in tests/fuzz-corpus/<target>/, plus, for `packets`, every packet body of the golden
@@ -13,6 +18,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+if [ "${1:-}" = --stateful ]; then
+    cargo build --workspace --bins -q
+    export RFDFS_STATEFUL_FUZZ_SECONDS=${2:-3600} RFDFS_STATEFUL_FUZZ_SEED=${3:-$(date +%s)}
+    exec cargo test -q -p rfdfs-tests --test stateful_fuzz -- --nocapture
+fi
 seconds=${1:-3600}
 shift || true
 targets=("$@")

@@ -20,9 +20,11 @@ cuts=${1:-200}
 modes=${RFDFS_POWER_MODES:-durable,page-cache}
 cargo build --release --workspace --bins -q
 echo "power cuts: $cuts, daemons from ${RFDFS_DAEMON_DIR:-this build}"
+failed=0
+# every run goes on to the end and prints its table; the script fails if one did
 run() {
     RFDFS_POWER_CUTS=$1 cargo test --release -q -p rfdfs-tests --test power_cut "$2" -- --nocapture 2>&1 |
-        grep --line-buffered -E "^cut|^  |^\||daemons$|test result|panicked"
+        grep --line-buffered -E "^cut|^  |^\||daemons$|test result|panicked" || failed=1
 }
 if [[ $modes == *durable* ]]; then
     run $((cuts / 2)) durable_mode_keeps_every_acknowledged_file_through_power_cuts_with_trunk
@@ -31,3 +33,4 @@ fi
 if [[ $modes == *page-cache* ]]; then
     run $((cuts / 4)) page_cache_mode
 fi
+exit $failed

@@ -113,7 +113,7 @@ fn a_member_cut_off_from_its_peers_acknowledges_nothing_alone_and_catches_up() {
     let (_, refused) = partition_under_load(
         &c,
         "member 2 cut off from its peers",
-        Duration::from_secs(20),
+        Duration::from_secs(12),
         || Partition::new(&refs(&cut), &refs(&rest), Link::Down),
     );
     // the cut took: the uploads member 2 took could not get their second copy
@@ -130,7 +130,7 @@ fn a_member_cut_off_from_the_trackers_catches_up_after_the_heal() {
     partition_under_load(
         &c,
         "member 2 cut off from the trackers",
-        Duration::from_secs(20),
+        Duration::from_secs(12),
         || Partition::new(&refs(&cut), &refs(&trackers), Link::Down),
     );
 }
@@ -142,7 +142,7 @@ fn a_lossy_link_between_members_loses_nothing() {
     partition_under_load(
         &c,
         "a link losing 30% of packets",
-        Duration::from_secs(20),
+        Duration::from_secs(12),
         || Partition::new(&refs(&a), &refs(&b), Link::Lossy(30)),
     );
 }
@@ -154,7 +154,7 @@ fn connections_refused_between_members_lose_nothing() {
     partition_under_load(
         &c,
         "member 1's links reset",
-        Duration::from_secs(15),
+        Duration::from_secs(10),
         || Partition::new(&refs(&a), &refs(&b), Link::Refused),
     );
 }

@@ -596,13 +596,13 @@ fn assert_kept(results: &[CutResult], mode: Mode) {
 
 #[test]
 fn durable_mode_keeps_every_acknowledged_file_through_power_cuts_with_trunk_files() {
-    let r = campaign(Mode::Durable, true, 3);
+    let r = campaign(Mode::Durable, true, 2);
     assert_kept(&r, Mode::Durable);
 }
 
 #[test]
 fn durable_mode_keeps_every_acknowledged_file_through_power_cuts_without_trunk_files() {
-    let r = campaign(Mode::Durable, false, 3);
+    let r = campaign(Mode::Durable, false, 2);
     assert_kept(&r, Mode::Durable);
 }
 
