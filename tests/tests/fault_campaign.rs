@@ -346,6 +346,9 @@ impl Campaign {
             .map(|((f, _), _)| *f)
             .collect();
         let resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
+        for id in &resurrected {
+            eprintln!("  {id}: deleted, served again");
+        }
         self.known_bad.extend(
             lost.iter()
                 .chain(&corrupt)
