@@ -43,8 +43,7 @@ use std::time::{Duration, Instant};
 /// A sub directory's files: name -> size (a link's size is its target's).
 type SubdirFiles = BTreeMap<String, u64>;
 
-/// A store path's files of trunk slots held here, by sub directory (high, low).
-pub(crate) type SlotFiles = BTreeMap<(u32, u32), SubdirFiles>;
+use crate::storage::SlotFiles;
 
 /// The files of trunk slots of store path `index` that this member holds: created by a binlog
 /// line, not deleted since (a line or a remembered delete), and named by their slot's header

@@ -402,6 +402,10 @@ impl Copies {
     }
 }
 
+/// A store path's files of trunk slots held here, by sub directory (high, low): name -> size.
+pub(crate) type SlotFiles =
+    std::collections::BTreeMap<(u32, u32), std::collections::BTreeMap<String, u64>>;
+
 /// What reconcile did since the daemon started, for `/metrics` and `rfdfs_admin`.
 #[derive(Default)]
 pub struct ReconcileStats {
@@ -431,15 +435,7 @@ pub struct ReconcileStats {
         Mutex<HashMap<usize, (std::time::Instant, fdfs_common::proto::rfdfs::Digests)>>,
     /// each store path's files of trunk slots held here, by sub directory, and when they were
     /// listed (from the binlog and the slots' headers; reused as `walked` is)
-    pub(crate) slots_listed: Mutex<
-        HashMap<
-            usize,
-            (
-                std::time::Instant,
-                std::sync::Arc<crate::reconcile::SlotFiles>,
-            ),
-        >,
-    >,
+    pub(crate) slots_listed: Mutex<HashMap<usize, (std::time::Instant, std::sync::Arc<SlotFiles>)>>,
 }
 
 pub fn meta_path(p: &Path) -> PathBuf {
