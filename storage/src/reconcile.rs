@@ -572,22 +572,17 @@ fn reconcile_with(
     Ok((differences, fetched))
 }
 
-/// Empty the slot of `name` again (its header zeroed), for a file deleted while it was fetched.
+/// Empty the slot of `name` again, for a file deleted while it was fetched: as a replica's
+/// delete empties it.
 fn hide_slot(st: &Storage, name: &str) {
-    use fdfs_common::trunk::{TrunkSlot, SLOT_HEADER_LEN};
-    let (Ok(rn), Ok(ln)) = (
-        RemoteName::decode(name),
-        fdfs_common::file_id::LogicalName::parse(name, st.store.paths.len()),
-    ) else {
+    let Ok(ln) = fdfs_common::file_id::LogicalName::parse(name, st.store.paths.len()) else {
         return;
     };
-    if let Some(slot) = TrunkSlot::of_name(&rn) {
-        let path = st.store.trunk_file_path(&ln, &slot);
-        if let Err(e) = st.write_at(
-            &path,
-            &[(u64::from(slot.offset), &[0u8; SLOT_HEADER_LEN as usize])],
-        ) {
-            log::error!("reconcile: empty the slot of {name} again fail: {e}");
-        }
+    let emptied = st
+        .store
+        .open_stored(&ln, name)
+        .and_then(|stored| st.zero_slot(&ln, &stored));
+    if let Err(e) = emptied {
+        log::error!("reconcile: empty the slot of {name} again fail: {e}");
     }
 }
