@@ -724,6 +724,12 @@ impl Storage {
 
     fn free_here(&self, info: &TrunkInfo) -> Result<(), u8> {
         self.with_trunk_state(|st| {
+            // checked again under the lock that frees: a deferred free is applied long after
+            // its request was checked, and this storage's own deletes free here too
+            if st.index.overlaps(info) {
+                log::error!("trunk free of {info:?}: its bytes are free or held already: refused");
+                return Err(errno::EINVAL);
+            }
             let lines = st.index.free(fdfs_common::now(), *info);
             self.append_trunk_binlog(st, &lines)
                 .map_err(|e| io_errno(&e))
