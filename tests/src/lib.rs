@@ -1242,6 +1242,23 @@ pub fn trunk_cluster(storages: usize) -> Cluster {
     c
 }
 
+/// The trunk block of a file in a trunk slot, as TRUNK_FREE_SPACE names it (store path 0);
+/// `None` for a name that is no file ID of a trunk slot.
+pub fn trunk_block_of(id: &fdfs_client::FileId) -> Option<fdfs_common::proto::trunk::TrunkInfo> {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).ok()?)?;
+    let hex = |at: usize| u8::from_str_radix(id.name.get(at..at + 2)?, 16).ok();
+    Some(fdfs_common::proto::trunk::TrunkInfo {
+        store_path_index: 0,
+        sub_path_high: hex(4)?,
+        sub_path_low: hex(7)?,
+        trunk_id: slot.trunk_id,
+        offset: slot.offset,
+        size: slot.alloc_size,
+    })
+}
+
 /// Wait until every storage of `c` was told its group's trunk server (a member takes small
 /// uploads into trunk slots only from then on).
 pub fn wait_trunk_server_known(c: &Cluster) {

@@ -5,11 +5,9 @@
 
 use fdfs_client::FileId;
 use fdfs_common::codec::Message;
-use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::trunk::{TrunkInfo, TrunkSlotReq};
 use fdfs_common::proto::{cmd, errno};
-use fdfs_common::trunk::TrunkSlot;
 use rfdfs_tests::raw::{connect, connect_from, exchange, frame};
 use rfdfs_tests::{upload_via, wait_member_has, Cluster, Rng};
 use std::path::Path;
@@ -127,17 +125,7 @@ fn a_sync_delete_from_a_host_that_is_no_member_is_refused() {
 
 /// The trunk block of a file in a trunk slot, as TRUNK_FREE_SPACE names it.
 fn block_of(id: &FileId) -> TrunkInfo {
-    let rn = RemoteName::decode(&id.name).expect("a file ID");
-    let slot = TrunkSlot::of_name(&rn).expect("a file in a trunk slot");
-    let hex = |at: usize| u8::from_str_radix(&id.name[at..at + 2], 16).unwrap();
-    TrunkInfo {
-        store_path_index: 0,
-        sub_path_high: hex(4),
-        sub_path_low: hex(7),
-        trunk_id: slot.trunk_id,
-        offset: slot.offset,
-        size: slot.alloc_size,
-    }
+    rfdfs_tests::trunk_block_of(id).expect("a file in a trunk slot")
 }
 
 /// TRUNK_FREE_SPACE of a live file's slot, sent to the trunk server from the other member (a

@@ -21,7 +21,6 @@ use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::cmd;
 use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkInfo, TrunkSlotReq};
-use fdfs_common::trunk::TrunkSlot;
 use rfdfs_tests::raw::{connect_from, frame};
 use rfdfs_tests::{Cluster, Rng};
 use std::collections::{BTreeMap, VecDeque};
@@ -256,14 +255,16 @@ impl Fuzz {
                 let held = (!self.checked.is_empty())
                     .then(|| self.checked[self.rng.index(self.checked.len())].clone())
                     .filter(|id| self.model.contains_key(&id.name));
-                let info = held.and_then(|id| block_of(&id)).unwrap_or(TrunkInfo {
-                    store_path_index: 0,
-                    sub_path_high: self.rng.index(4) as u8,
-                    sub_path_low: self.rng.index(4) as u8,
-                    trunk_id: self.rng.index(4) as u32,
-                    offset: self.rng.index(1 << 22) as u32,
-                    size: self.rng.index(1 << 16) as u32,
-                });
+                let info = held
+                    .and_then(|id| rfdfs_tests::trunk_block_of(&id))
+                    .unwrap_or(TrunkInfo {
+                        store_path_index: 0,
+                        sub_path_high: self.rng.index(4) as u8,
+                        sub_path_low: self.rng.index(4) as u8,
+                        trunk_id: self.rng.index(4) as u32,
+                        offset: self.rng.index(1 << 22) as u32,
+                        size: self.rng.index(1 << 16) as u32,
+                    });
                 let req = TrunkSlotReq {
                     group: "group1".into(),
                     info,
@@ -391,7 +392,8 @@ impl Fuzz {
                     group: "group1".into(),
                     name: w.trim_end_matches(':').into(),
                 };
-                let slot = block_of(&id).map(|b| format!("offset: {}", b.offset));
+                let slot =
+                    rfdfs_tests::trunk_block_of(&id).map(|b| format!("offset: {}", b.offset));
                 [Some(w.trim_end_matches(':').to_string()), slot]
             })
             .flatten()
@@ -419,19 +421,6 @@ impl Fuzz {
             self.c.storages[1].daemon.log()
         );
     }
-}
-
-fn block_of(id: &FileId) -> Option<TrunkInfo> {
-    let slot = TrunkSlot::of_name(&RemoteName::decode(&id.name).ok()?)?;
-    let hex = |at: usize| u8::from_str_radix(id.name.get(at..at + 2)?, 16).ok();
-    Some(TrunkInfo {
-        store_path_index: 0,
-        sub_path_high: hex(4)?,
-        sub_path_low: hex(7)?,
-        trunk_id: slot.trunk_id,
-        offset: slot.offset,
-        size: slot.alloc_size,
-    })
 }
 
 #[test]
