@@ -177,6 +177,24 @@ impl CutFs {
         );
     }
 
+    /// Answer a lookup or a new name with `made`'s metadata, remembering the name.
+    fn reply_entry(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        made: std::io::Result<std::fs::Metadata>,
+        reply: ReplyEntry,
+    ) {
+        match made {
+            Ok(m) => {
+                let a = self.attr(&m);
+                self.remember(parent, name, &a);
+                reply.entry(&TTL, &a, Generation(0))
+            }
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
     fn attr(&self, m: &std::fs::Metadata) -> FileAttr {
         let time = |s: i64, ns: i64| {
             if s >= 0 {
@@ -272,14 +290,7 @@ impl Filesystem for CutFs {
         let Some(p) = self.child(parent, name) else {
             return reply.error(Errno::ENOENT);
         };
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) => {
-                let a = self.attr(&m);
-                self.remember(parent, name, &a);
-                reply.entry(&TTL, &a, Generation(0))
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, name, std::fs::symlink_metadata(&p), reply)
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -387,14 +398,7 @@ impl Filesystem for CutFs {
             .mode(mode & !umask & 0o7777)
             .create(&p)
             .and_then(|()| std::fs::symlink_metadata(&p));
-        match r {
-            Ok(m) => {
-                let a = self.attr(&m);
-                self.remember(parent, name, &a);
-                reply.entry(&TTL, &a, Generation(0))
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        self.reply_entry(parent, name, r, reply)
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -427,14 +431,9 @@ impl Filesystem for CutFs {
         let Some(p) = self.child(parent, link_name) else {
             return reply.error(Errno::ENOENT);
         };
-        match std::os::unix::fs::symlink(target, &p).and_then(|()| std::fs::symlink_metadata(&p)) {
-            Ok(m) => {
-                let a = self.attr(&m);
-                self.remember(parent, link_name, &a);
-                reply.entry(&TTL, &a, Generation(0))
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        let made =
+            std::os::unix::fs::symlink(target, &p).and_then(|()| std::fs::symlink_metadata(&p));
+        self.reply_entry(parent, link_name, made, reply)
     }
 
     fn rename(
@@ -494,15 +493,10 @@ impl Filesystem for CutFs {
         let (Some(from), Some(to)) = (self.path(ino), self.child(newparent, newname)) else {
             return reply.error(Errno::ENOENT);
         };
-        match std::fs::hard_link(&from, &to).and_then(|()| std::fs::symlink_metadata(&to)) {
-            Ok(m) => {
-                let a = self.attr(&m);
-                // the new name: the old one is usually about to be removed (write, link, unlink)
-                self.remember(newparent, newname, &a);
-                reply.entry(&TTL, &a, Generation(0))
-            }
-            Err(e) => reply.error(errno(e)),
-        }
+        // remembered by the new name: the old one is usually about to be removed (write, link,
+        // unlink)
+        let made = std::fs::hard_link(&from, &to).and_then(|()| std::fs::symlink_metadata(&to));
+        self.reply_entry(newparent, newname, made, reply)
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
