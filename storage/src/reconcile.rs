@@ -22,7 +22,8 @@
 //! Files in trunk slots are compared too: a sub directory's list holds, beside its plain
 //! files, the files of trunk slots the binlog creates there and no delete undoes, whose slot
 //! header here names them (a slot emptied by a power cut, or not written yet, is not held);
-//! one a peer holds and this member lacks is fetched into its slot (never over another file's).
+//! one a peer holds and this member lacks is fetched into its slot, never over a file held
+//! here (see `may_write_over` for the dead file a power cut can leave in the slot).
 //! A trunk file itself is compared by size only. Not covered: two copies of one name that
 //! differ in size (counted and logged, not changed: an appender file's newer length is for its
 //! source's sync to carry).
@@ -35,6 +36,7 @@ use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::rfdfs::{Digests, DigestsReq, Listing, ListingReq, Status};
 use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::{cmd, errno, status};
+use fdfs_common::trunk::{SlotHeader, TrunkSlot};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -482,6 +484,7 @@ fn reconcile_with(
     let n = mine.subdir_count;
     let (mut differences, mut fetched) = (0, 0);
     let slots = st.slot_files(index, false);
+    let places = std::cell::OnceCell::new();
     for (i, (a, b)) in mine.digests.iter().zip(&theirs.digests).enumerate() {
         if a == b {
             continue;
@@ -537,8 +540,10 @@ fn reconcile_with(
             let dest = dir.join(&file);
             let in_slot = fdfs_common::trunk::TrunkSlot::of_name(&rn).is_some();
             let restored = if in_slot {
+                let places = places.get_or_init(|| held_slot_places(&slots, index));
+                let over = |holder: &SlotHeader| may_write_over(places, &rn, holder);
                 let _g = st.lock_for(&name);
-                crate::recovery::restore_slot(st, peer, &name)
+                crate::recovery::restore_slot(st, peer, &name, &over)
             } else {
                 crate::recovery::restore_file(st, peer, &name, ts, &dest, index, false)
             };
@@ -570,6 +575,59 @@ fn reconcile_with(
         }
     }
     Ok((differences, fetched))
+}
+
+/// Where the files held here in trunk slots of one store path lie: trunk id -> slot offset ->
+/// slot end.
+type HeldSlots = BTreeMap<u32, BTreeMap<u64, u64>>;
+
+fn held_slot_places(slots: &SlotFiles, index: usize) -> HeldSlots {
+    let mut places = HeldSlots::new();
+    for ((high, low), files) in slots {
+        for file in files.keys() {
+            let name = format!("M{index:02X}/{high:02X}/{low:02X}/{file}");
+            let Some(slot) = RemoteName::decode(&name)
+                .ok()
+                .and_then(|rn| TrunkSlot::of_name(&rn))
+            else {
+                continue;
+            };
+            places
+                .entry(slot.trunk_id)
+                .or_default()
+                .insert(u64::from(slot.offset), slot_end(&slot));
+        }
+    }
+    places
+}
+
+fn slot_end(slot: &TrunkSlot) -> u64 {
+    u64::from(slot.offset) + u64::from(slot.alloc_size)
+}
+
+/// Whether the bytes of `rn`, a file a peer holds live and this member lacks, may be written
+/// over what its slot holds here (`holder`, another file's header or the middle of its data).
+/// A power cut in page-cache mode brings this about: the member had written `rn` over the slot
+/// of a file deleted before, and the cut took `rn`'s bytes and left the old file's. The old
+/// file is dead, as the trunk server gives a slot out again only once its file is deleted, so
+/// it is written over, unless a file held here (live in this binlog and named by its own
+/// header) overlaps the slot (then one of the two binlogs is wrong: left alone and logged), or
+/// the holder is a file's header newer than `rn` (a replica that arrived after `rn` was
+/// deleted and its slot given out again, since the listing was made).
+fn may_write_over(places: &HeldSlots, rn: &RemoteName, holder: &SlotHeader) -> bool {
+    let Some(slot) = TrunkSlot::of_name(rn) else {
+        return false;
+    };
+    if holder.names(rn) {
+        return false;
+    }
+    let overlaps = places.get(&slot.trunk_id).is_some_and(|held| {
+        held.range(..slot_end(&slot))
+            .next_back()
+            .is_some_and(|(_, end)| *end > u64::from(slot.offset))
+    });
+    let newer = holder.is_a_header_for(holder.alloc_size) && holder.mtime > rn.payload.timestamp;
+    !overlaps && !newer
 }
 
 /// Empty the slot of `name` again, for a file deleted while it was fetched: as a replica's

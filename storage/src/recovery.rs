@@ -226,12 +226,17 @@ pub(crate) fn restore_file(
 
 /// A file in a trunk slot from the peer, into its slot here (checked against its name first).
 /// `Ok(false)`: nothing to take (the peer does not have it, or the slot holds it already, or
-/// holds another file, which is left alone).
-pub(crate) fn restore_slot(st: &Storage, peer: &Brief, name: &str) -> std::io::Result<bool> {
+/// holds another file that `over` says to leave alone).
+pub(crate) fn restore_slot(
+    st: &Storage,
+    peer: &Brief,
+    name: &str,
+    over: &dyn Fn(&fdfs_common::trunk::SlotHeader) -> bool,
+) -> std::io::Result<bool> {
     let Some(bytes) = fetch_bytes(st, peer, name)? else {
         return Ok(false);
     };
-    st.put_slot(name, &bytes, false)
+    st.put_slot(name, &bytes, over)
 }
 
 /// What a C storage's interrupted recovery of this store path had not surely finished: the
@@ -493,7 +498,7 @@ fn restore_one(
             return Ok(false);
         }
         (
-            restore_slot(st, peer, &rec.name)?,
+            restore_slot(st, peer, &rec.name, &|_| false)?,
             (op::CREATE, String::new()),
         )
     } else if rec.op.eq_ignore_ascii_case(&op::LINK) {

@@ -320,7 +320,8 @@ fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> 
 /// Files in trunk slots, found through the binlog's create records (a slot's header does not
 /// carry the whole file ID a repair has to ask for). A slot whose header is all zeros holds
 /// nothing here (not arrived yet, or deleted), one whose header is another file's holds that
-/// file (this one was deleted, its slot reused once its tombstone was forgotten); one whose
+/// file (this one was deleted, its slot reused once its tombstone was forgotten; or a power
+/// cut took this file's bytes and left a deleted one's, which reconcile writes over); one whose
 /// header is this file's (but for a damaged byte or two) and whose data disagree with the name
 /// is corrupt.
 fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
@@ -460,7 +461,7 @@ fn scrub_slot(
         |got: &Vec<u8>| got.len() == data.len() && crc32fast::hash(got) == want.crc32,
     );
     if let Some(got) = intact {
-        match st.put_slot(name, &got, true) {
+        match st.put_slot(name, &got, &|_| true) {
             Ok(_) => {
                 stats.repaired.fetch_add(1, Ordering::Relaxed);
                 log::info!("scrub: {name} repaired from a member's intact copy");
@@ -497,7 +498,7 @@ fn empty_slot(rep: &Reporter, name: &str) {
         return;
     };
     // never over another file: the slot may have been written meanwhile (a late replica)
-    match st.put_slot(name, &got.bytes[SLOT_HEADER_LEN as usize..], false) {
+    match st.put_slot(name, &got.bytes[SLOT_HEADER_LEN as usize..], &|_| false) {
         Ok(false) => {}
         Ok(true) => {
             st.scrub.repaired.fetch_add(1, Ordering::Relaxed);

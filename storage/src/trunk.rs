@@ -943,9 +943,16 @@ impl Storage {
 
     /// Write the bytes of the file `name` names into its trunk slot here (data first, the
     /// header last, as a replica is written), once they match the size and CRC32 the name
-    /// carries. A slot that holds this file already, or another one, is left alone (`false`)
-    /// unless `over` (the scrub, rewriting a corrupt copy of the same file).
-    pub(crate) fn put_slot(&self, name: &str, bytes: &[u8], over: bool) -> std::io::Result<bool> {
+    /// carries. A slot that is not empty (it holds this file already, or another one) is left
+    /// alone (`false`) unless `over` says otherwise of the header found there: the scrub,
+    /// rewriting a corrupt copy of the same file; reconcile, over the bytes of a file deleted
+    /// long ago that a power cut brought back in place of this one's.
+    pub(crate) fn put_slot(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        over: &dyn Fn(&SlotHeader) -> bool,
+    ) -> std::io::Result<bool> {
         let bad = |why: &str| std::io::Error::other(format!("{name}: {why}"));
         let rn = RemoteName::decode(name).map_err(|_| bad("not a file ID"))?;
         let slot = TrunkSlot::of_name(&rn).ok_or_else(|| bad("not in a trunk slot"))?;
@@ -959,11 +966,15 @@ impl Storage {
         let (_, on_disk) = self
             .open_slot_for_write(&path, &slot, bytes.len() as u64)
             .map_err(|f| std::io::Error::from_raw_os_error(f.code.into()))?;
-        if !over && on_disk != [0u8; SLOT_HEADER_LEN as usize] {
-            if !SlotHeader::from_bytes(&on_disk).names(&rn) {
+        let holder = SlotHeader::from_bytes(&on_disk);
+        if on_disk != [0u8; SLOT_HEADER_LEN as usize] && !over(&holder) {
+            if !holder.names(&rn) {
                 log::warn!("{name}: its slot holds another file here; left alone");
             }
             return Ok(false);
+        }
+        if on_disk != [0u8; SLOT_HEADER_LEN as usize] && !holder.names(&rn) {
+            log::warn!("{name}: written over what its slot held here ({holder:?})");
         }
         self.write_at(
             &path,

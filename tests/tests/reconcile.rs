@@ -247,15 +247,21 @@ fn a_delete_one_member_missed_is_passed_on_and_never_undone() {
 /// into one no replay reads (same length: nothing looks cut short). The scrub cannot see it
 /// (no line names it), the sync will not send it again (the mark is past it): reconcile finds
 /// it in member 0's list of the sub directory and fetches it into its slot.
-#[test]
-fn a_trunk_slot_file_lost_with_its_line_is_fetched_back() {
-    let mut c = Cluster::start(ClusterOpts {
+/// Two members with small trunk files, reconciling every second, once they use trunk slots.
+fn trunk_pair() -> Cluster {
+    let c = Cluster::start(ClusterOpts {
         storages: 2,
         tracker_extra: rfdfs_tests::SMALL_TRUNKS.into(),
         storage_extra: "reconcile_interval=1\n".into(),
         ..Default::default()
     });
     rfdfs_tests::wait_trunk_server_known(&c);
+    c
+}
+
+#[test]
+fn a_trunk_slot_file_lost_with_its_line_is_fetched_back() {
+    let mut c = trunk_pair();
     let client = c.client();
     let files: Vec<(FileId, Vec<u8>)> = (0..6)
         .map(|k| {
@@ -300,4 +306,66 @@ fn a_trunk_slot_file_lost_with_its_line_is_fetched_back() {
         rfdfs_tests::wait_member_has(&c, 1, id, d);
     }
     assert_reconcile_fetched(&c, std::slice::from_ref(victim), "a lost slot file");
+}
+
+/// A power cut in page-cache mode can take a replica's bytes and leave in its slot the bytes
+/// of the file deleted there before (the trunk server gave the slot out again): the header
+/// then names a dead file. Reconcile writes the live file over it.
+#[test]
+fn a_slot_a_power_cut_gave_back_to_a_deleted_file_is_filled_again() {
+    use fdfs_common::file_id::RemoteName;
+    use fdfs_common::trunk::TrunkSlot;
+    use std::os::unix::fs::FileExt;
+    let mut c = trunk_pair();
+    let client = c.client();
+    let slot_of = |id: &FileId| TrunkSlot::of_name(&RemoteName::decode(&id.name).unwrap()).unwrap();
+    let body = |k: u8| -> Vec<u8> { (0..3000u32).map(|i| (i as u8) ^ k).collect() };
+    let old = body(0);
+    let dead = upload_via(&client, &old, "bin", &c.storage_addr(0));
+    rfdfs_tests::wait_member_has(&c, 1, &dead, &old);
+    let at = slot_of(&dead);
+    let trunk = c.storages[1].store_paths[0]
+        .join("data")
+        .join(&dead.name[4..9])
+        .join(at.file_name());
+    let mut kept = vec![0u8; at.alloc_size as usize];
+    std::fs::File::open(&trunk)
+        .unwrap()
+        .read_exact_at(&mut kept, u64::from(at.offset))
+        .unwrap();
+    client.delete_on(&c.storage_addr(0), &dead).unwrap();
+    // uploads of the same size until one is given the dead file's slot (once its delete
+    // reached the trunk server's copy)
+    let mut live = None;
+    for k in 1..=60u8 {
+        let d = body(k);
+        let id = upload_via(&client, &d, "bin", &c.storage_addr(0));
+        if slot_of(&id) == at {
+            live = Some((id, d));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (live, d) = live.expect("no upload was given the deleted file's slot again");
+    rfdfs_tests::wait_member_has(&c, 1, &live, &d);
+    // the cut: member 1 keeps the line that names `live` but its slot has the old bytes
+    c.storages[1].daemon.kill9();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&trunk)
+        .unwrap()
+        .write_all_at(&kept, u64::from(at.offset))
+        .unwrap();
+    c.start_storage(1);
+    c.wait_active(2);
+    rfdfs_tests::wait_member_has(&c, 1, &live, &d);
+    assert!(
+        rfdfs_tests::read_from(&client, &c.storage_addr(1), &dead).is_err(),
+        "member 1 serves the deleted file again"
+    );
+    assert_reconcile_fetched(
+        &c,
+        std::slice::from_ref(&live),
+        "a slot holding a dead file",
+    );
 }
