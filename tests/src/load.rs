@@ -275,7 +275,8 @@ impl Verdict {
 }
 
 /// Pause the load and wait up to `limit` until every acknowledged file is served byte for byte
-/// by every member; then look for deleted files served again. The load stays paused.
+/// by every member and no deleted file is served (within the same `limit`). The load stays
+/// paused.
 pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> Verdict {
     load.pause();
     let began = std::time::Instant::now();
@@ -302,14 +303,19 @@ pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> V
             .collect();
         set.into_iter().collect()
     };
+    // a delete answered just before the pause may still be on its way to a member (behind
+    // the sync of the files before it): what is served for good is what is still served
+    // once the limit is reached
+    let mut resurrected = served_again(c, &deleted);
+    while !resurrected.is_empty() && began.elapsed() < limit {
+        std::thread::sleep(Duration::from_secs(1));
+        resurrected = served_again(c, &deleted);
+    }
     Verdict {
         acked: acked.len(),
         not_served: names(false),
         corrupt: names(true),
-        resurrected: served_again(c, &deleted)
-            .iter()
-            .map(|id| id.to_string())
-            .collect(),
+        resurrected: resurrected.iter().map(|id| id.to_string()).collect(),
         converged,
     }
 }
