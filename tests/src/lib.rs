@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod delay;
 pub mod fuzz;
 pub mod load;
 pub mod partition;

@@ -31,7 +31,7 @@ pub struct Partition {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-fn nft(script: &str) {
+pub(crate) fn nft(script: &str) {
     use std::io::Write;
     let mut child = Command::new("nft")
         .arg("-f")
