@@ -356,16 +356,20 @@ impl Storage {
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
-        let removed =
-            if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
-                // a replica only zeroes its slot: freeing it for reuse is the trunk server's
-                let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
-                self.store
-                    .open_stored(&ln, &req.filename)
-                    .and_then(|stored| self.zero_slot(&ln, &stored))
-            } else {
-                std::fs::symlink_metadata(&path).and_then(|_| std::fs::remove_file(&path))
-            };
+        let in_slot = RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk);
+        if in_slot {
+            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
+            self.note_slot_deleted(ln.store_path_index as u8, &req.filename);
+        }
+        let removed = if in_slot {
+            // a replica only zeroes its slot: freeing it for reuse is the trunk server's
+            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
+            self.store
+                .open_stored(&ln, &req.filename)
+                .and_then(|stored| self.zero_slot(&ln, &stored))
+        } else {
+            std::fs::symlink_metadata(&path).and_then(|_| std::fs::remove_file(&path))
+        };
         match removed {
             Ok(()) => {}
             // not here (never arrived, or its slot taken over): the delete is recorded all the

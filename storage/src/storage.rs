@@ -290,6 +290,10 @@ pub struct Storage {
         Vec<fdfs_common::proto::trunk::TrunkInfo>,
         Option<std::time::Instant>,
     )>,
+    /// slots (store path, trunk id, offset) a delete line of whose file this trunk server
+    /// recorded since it last gave them out: what a member's TRUNK_FREE_SPACE must find
+    /// (`trunk::may_free_now`); in memory only
+    pub(crate) slots_deleted_here: Mutex<std::collections::HashSet<(u8, u32, u32)>>,
     /// held by a round of the trunk binlog push and by a compaction: a mark is never written
     /// for a binlog that has just been replaced
     pub(crate) trunk_push_lock: Mutex<()>,
@@ -482,6 +486,7 @@ impl Storage {
             trunk_server: RwLock::new(None),
             trunk_state: Mutex::new(None),
             deferred_frees: Mutex::new((Vec::new(), None)),
+            slots_deleted_here: Mutex::new(Default::default()),
             trunk_push_lock: Mutex::new(()),
             trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
             trunk_lease_until: Mutex::new(None),

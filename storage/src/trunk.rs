@@ -676,6 +676,11 @@ impl Storage {
                 }
             };
             st.unwritten.defer(&found.1);
+            self.slots_deleted_here.lock().remove(&(
+                found.0.store_path_index,
+                found.0.trunk_id,
+                found.0.offset,
+            ));
             Ok(found.0)
         })?
     }
@@ -1008,11 +1013,14 @@ impl Storage {
         Ok(Vec::new())
     }
 
-    /// TRUNK_FREE_SPACE (29), on the trunk server: a deleted file's slot. A slot whose header
-    /// in this member's copy still names a file is not freed now: the delete may not have
-    /// reached this copy yet (it is then freed when it does), or the request frees a live
-    /// file's slot (a buggy or hostile peer), which the next allocation would overwrite. It is
-    /// answered 0 either way, so a member's delete goes on as with upstream.
+    /// TRUNK_FREE_SPACE (29), on the trunk server: a deleted file's slot. The slot is freed
+    /// once this member has recorded the delete of a file in it (the delete's line arrived, as
+    /// it does from the member that sends the free) and its copy of the slot holds no file. Till
+    /// then the free waits: the delete may not have reached this copy yet (it is then freed when
+    /// it does), or the request frees a live file's slot (a buggy or hostile peer; also one
+    /// whose replica has not reached this member, so that the slot looks empty here), which
+    /// the next allocation would overwrite. It is answered 0 either way, so a member's delete
+    /// goes on as with upstream.
     pub(crate) fn trunk_free_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
         if req.group != self.group {
@@ -1020,20 +1028,57 @@ impl Storage {
         }
         // a block that is (partly) free or held already: a double free, or no block this
         // trunk server handed out; freeing it would give the same bytes to two files
-        let bogus = self.with_trunk_state(|st| st.index.overlaps(&req.info));
-        if bogus == Ok(true) {
+        // (an error: this member is not the trunk server)
+        let bogus = self
+            .with_trunk_state(|st| st.index.overlaps(&req.info))
+            .map_err(Fail::done)?;
+        if bogus {
             log::error!(
                 "TRUNK_FREE_SPACE of {:?}: its bytes are free or held already: refused",
                 req.info
             );
             return Err(Fail::done(errno::EINVAL));
         }
-        if self.slot_holds_a_file_here(&req.info) {
+        if !self.may_free_now(&req.info) {
             self.defer_free(req.info);
             return Ok(Vec::new());
         }
         self.free_here(&req.info).map_err(Fail::done)?;
         Ok(Vec::new())
+    }
+
+    /// Whether a member's free of block `info` may be applied now: since the block was last
+    /// given out, this trunk server recorded the delete line of a file in it, and its copy of
+    /// the slot holds no file. (A tombstone would not do: the file deleted in the slot before
+    /// it was given out again has one too.) After a restart the record is empty: a free whose
+    /// delete line arrived before it waits for good, a leak of one slot, not a loss.
+    fn may_free_now(&self, info: &TrunkInfo) -> bool {
+        let key = (info.store_path_index, info.trunk_id, info.offset);
+        self.slots_deleted_here.lock().contains(&key) && !self.slot_holds_a_file_here(info)
+    }
+
+    /// A delete line of `name`, a file in a trunk slot of store path `spi`, was recorded here:
+    /// on the trunk server, a member's free of that slot may be applied (`may_free_now`).
+    pub(crate) fn note_slot_deleted(&self, spi: u8, name: &str) {
+        if !self.is_trunk_server() {
+            return;
+        }
+        let Some(slot) = RemoteName::decode(name)
+            .ok()
+            .and_then(|rn| TrunkSlot::of_name(&rn))
+        else {
+            return;
+        };
+        let mut seen = self.slots_deleted_here.lock();
+        if seen.len() >= MAX_DEFERRED_FREES {
+            log::warn!(
+                "{} deleted slots not freed yet: forgotten (their frees wait for good: a leak, \
+                 not a loss)",
+                seen.len()
+            );
+            seen.clear();
+        }
+        seen.insert((spi, slot.trunk_id, slot.offset));
     }
 
     /// Whether block `info`'s slot header in this member's copy of its trunk file is set.
@@ -1057,8 +1102,8 @@ impl Storage {
             );
         }
         log::warn!(
-            "TRUNK_FREE_SPACE of {info:?}: its slot still holds a file here; freed once that \
-             file's delete arrives"
+            "TRUNK_FREE_SPACE of {info:?}: no delete of a file in it is recorded here yet, or \
+             its slot still holds a file here; freed once that file's delete arrives"
         );
         d.0.push(info);
     }
@@ -1076,7 +1121,7 @@ impl Storage {
             d.1 = Some(std::time::Instant::now());
             let (ready, waiting) = std::mem::take(&mut d.0)
                 .into_iter()
-                .partition(|info| !self.slot_holds_a_file_here(info));
+                .partition(|info| self.may_free_now(info));
             d.0 = waiting;
             ready
         };
