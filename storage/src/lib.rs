@@ -24,6 +24,7 @@ pub mod http;
 pub mod job;
 pub mod mark;
 pub mod metrics;
+pub mod open_syncs;
 pub mod peers;
 pub mod reconcile;
 pub mod recovery;
@@ -586,6 +587,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let _ = trunk_pusher.join();
     storage.save_trunk_state_at_exit();
     rep.note_trunk_compaction();
+    storage.open_syncs.end_all();
     for (_, t) in rep.sync_threads.lock().drain() {
         let _ = t.join();
     }

@@ -294,6 +294,8 @@ pub struct Storage {
     /// recorded since it last gave them out: what a member's TRUNK_FREE_SPACE must find
     /// (`trunk::may_free_now`); in memory only
     pub(crate) slots_deleted_here: Mutex<std::collections::HashSet<(u8, u32, u32)>>,
+    /// the connections of the sync sessions under way, shut down at the stop
+    pub(crate) open_syncs: crate::open_syncs::OpenSyncs,
     /// held by a round of the trunk binlog push and by a compaction: a mark is never written
     /// for a binlog that has just been replaced
     pub(crate) trunk_push_lock: Mutex<()>,
@@ -487,6 +489,7 @@ impl Storage {
             trunk_state: Mutex::new(None),
             deferred_frees: Mutex::new((Vec::new(), None)),
             slots_deleted_here: Mutex::new(Default::default()),
+            open_syncs: Default::default(),
             trunk_push_lock: Mutex::new(()),
             trunk_last_compress_time: std::sync::atomic::AtomicI64::new(0),
             trunk_lease_until: Mutex::new(None),

@@ -525,6 +525,7 @@ impl PeerSync {
             ));
         };
         let mut sock = self.connect_peer()?;
+        let _registered = self.storage().open_syncs.register(&sock);
         let me = self.storage().my_id.read().clone();
         net::request(
             &mut sock,

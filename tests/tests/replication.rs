@@ -820,3 +820,55 @@ fn scrub_keeps_a_file_no_member_holds_intact_and_stops_serving_it() {
         .log()
         .contains("no member holds an intact copy"));
 }
+
+/// A member whose peer stopped answering (SIGSTOP: its connections stay open, nothing comes
+/// back) stops at once on SIGTERM: the sync session waiting for the peer's reply is ended, not
+/// waited for (it waited up to its 60 s read timeout); after both are back the file is on both.
+#[test]
+fn a_member_stops_at_once_while_its_peer_does_not_answer() {
+    use nix::sys::signal::Signal;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let client = c.client();
+    let d = content(1);
+    let first = rfdfs_tests::upload_via(&client, &d, "bin", &c.storage_addr(0));
+    rfdfs_tests::wait_member_has(&c, 1, &first, &d);
+    rfdfs_tests::signal_storage(&c, 1, Signal::SIGSTOP);
+    let d2 = content(2);
+    let second = rfdfs_tests::upload_via(&client, &d2, "bin", &c.storage_addr(0));
+    // the sync of `second` is sent and waits for member 1's reply: its bytes lie unread in
+    // member 1's receive queue
+    let (m0, m1) = (c.storages[0].ip.clone(), c.storages[1].ip.clone());
+    let port = c.storages[1].port;
+    rfdfs_tests::wait_for(
+        "member 0's sync to wait on the stopped member",
+        || {
+            let out = std::process::Command::new("ss")
+                .args(["-Htn", "src", &format!("{m1}:{port}"), "dst", &m0])
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines()
+                .any(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|q| q.parse::<u64>().ok())
+                        .is_some_and(|q| q >= d2.len() as u64)
+                })
+                .then_some(())
+        },
+        || c.storages[0].daemon.log(),
+    );
+    let began = std::time::Instant::now();
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let took = began.elapsed();
+    rfdfs_tests::signal_storage(&c, 1, Signal::SIGCONT);
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "member 0 took {took:?} to stop while member 1 did not answer"
+    );
+    c.start_storage(0);
+    rfdfs_tests::wait_member_has(&c, 1, &second, &d2);
+}
