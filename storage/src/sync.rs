@@ -718,9 +718,13 @@ impl PeerSync {
                     return Ok(());
                 };
                 let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                if size < offset + len {
-                    return Ok(()); // changed since: a later record carries the state
+                if size <= offset {
+                    return Ok(()); // truncated away since: a later record carries the state
                 }
+                // cut short by a later truncate: what the file still holds of the range is
+                // sent as it is now (the truncate's record carries only the new size, so the
+                // peer would keep its old bytes there)
+                let len = len.min(size - offset);
                 let mut data = vec![0u8; len as usize];
                 f.seek(SeekFrom::Start(offset))?;
                 f.read_exact(&mut data)?;

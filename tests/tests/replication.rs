@@ -872,3 +872,38 @@ fn a_member_stops_at_once_while_its_peer_does_not_answer() {
     c.start_storage(0);
     rfdfs_tests::wait_member_has(&c, 1, &second, &d2);
 }
+
+/// An appender file modified and then truncated inside the modified range before the modify
+/// reached a member: the modify's bytes that the truncate kept reach the member too (the sync
+/// skipped a modify whose range the file no longer spanned, and the member kept the old bytes
+/// under the new size; found by the stateful fuzzer).
+#[test]
+fn a_modify_cut_short_by_a_later_truncate_still_reaches_the_member() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let client = c.client();
+    let first: Vec<u8> = (0..500u32).map(|k| k as u8).collect();
+    let ap = client
+        .upload(
+            Content::Buffer(&first),
+            "log",
+            Upload::Appender,
+            Some((c.storage_addr(0), 0)),
+            None,
+        )
+        .unwrap();
+    rfdfs_tests::wait_member_has(&c, 1, &ap, &first);
+    assert_eq!(c.storages[1].daemon.stop(), Some(0));
+    // while member 1 is away: bytes 200..300 changed, then the file cut to 250
+    client
+        .modify(&ap, 200, Content::Buffer(&[b'M'; 100]))
+        .unwrap();
+    client.truncate(&ap, 250).unwrap();
+    let mut want = first[..200].to_vec();
+    want.extend_from_slice(&[b'M'; 50]);
+    assert_eq!(rfdfs_tests::read_back(&client, &ap), want);
+    c.start_storage(1);
+    rfdfs_tests::wait_member_has(&c, 1, &ap, &want);
+}
