@@ -245,14 +245,26 @@ impl Rig {
             })
             .map(|&f| name(f))
             .collect();
-        let resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
+        // a delete answered just before the cut may still be on its way to the other members
+        // (its source sends it after the restart, behind what it had not sent yet): what is
+        // served for good is what is still served once every delete could have arrived, so
+        // the served-again ones outside the promise are looked at again until none is left or
+        // the time is up
+        let outside_promise = |id: &FileId| {
+            let at = self.deleted_at.get(&id.name).copied();
+            self.mode == Mode::Durable
+                || at.is_none_or(|at| cut_at.saturating_duration_since(at) > window)
+        };
+        let mut resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
+        while resurrected.iter().any(|id| outside_promise(id))
+            && began.elapsed() < Duration::from_secs(180)
+        {
+            std::thread::sleep(Duration::from_secs(2));
+            resurrected = served_again(&self.c, &deleted);
+        }
         let resurrected_outside_promise = resurrected
             .iter()
-            .filter(|id| {
-                let at = self.deleted_at.get(&id.name).copied();
-                self.mode == Mode::Durable
-                    || at.is_none_or(|at| cut_at.saturating_duration_since(at) > window)
-            })
+            .filter(|id| outside_promise(id))
             .map(|id| id.to_string())
             .collect();
         // a delete undone by the cut is a file again: later rounds need not see it deleted
