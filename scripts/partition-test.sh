@@ -20,4 +20,5 @@ export RFDFS_PARTITION_SEED=${2:-$(date +%s)}
 cargo build --release --workspace --bins -q
 echo "partitions: ${RFDFS_PARTITION_MINUTES} minutes, seed ${RFDFS_PARTITION_SEED}"
 cargo test --release -q -p rfdfs-tests --test partitions randomised_partitions_lose_nothing \
-    -- --nocapture 2>&1 | grep --line-buffered -E "^round|^partitions:|panicked|test result|^thread"
+    -- --nocapture 2>&1 |
+    grep --line-buffered --no-group-separator -A3 -E "^round|^partitions:|panicked|test result"
