@@ -95,6 +95,10 @@ pub struct Binlog {
     durable: bool,
     /// name -> time of its newest delete recorded here (source or replica)
     deleted: Mutex<std::collections::HashMap<String, i64>>,
+    /// names whose delete a later create or link of this binlog took back (`write_ack_copies`
+    /// undoing a delete no peer confirmed), with that line's time: a delete older than it,
+    /// passed on by a peer that got the delete and not yet the take-back, is stale
+    recreated: Mutex<std::collections::HashMap<String, i64>>,
     /// deletes before this time are forgotten (persisted in `TOMBSTONE_HORIZON_FILE`)
     horizon: Mutex<i64>,
     /// whether deletes are remembered at all: not while this storage is alone in its group
@@ -176,6 +180,7 @@ impl Binlog {
             synced: Mutex::new(0),
             durable,
             deleted: Mutex::new(std::collections::HashMap::new()),
+            recreated: Mutex::new(std::collections::HashMap::new()),
             horizon: Mutex::new(
                 std::fs::read_to_string(sync_dir.join(TOMBSTONE_HORIZON_FILE))
                     .ok()
@@ -254,13 +259,42 @@ impl Binlog {
     fn load_deletes(&self, last: u32) {
         let horizon = *self.horizon.lock();
         let mut deleted = self.deleted.lock();
+        let mut recreated = self.recreated.lock();
         for i in 0..=last {
             let _ = for_each_record(&self.dir.join(binlog_name(i)), |r| {
-                if r.op.eq_ignore_ascii_case(&op::DELETE) && r.timestamp >= horizon {
-                    deleted.insert(r.name, r.timestamp);
+                if r.timestamp >= horizon {
+                    Self::apply(&mut deleted, &mut recreated, r.timestamp, r.op, &r.name);
                 }
             });
         }
+    }
+
+    /// A line's effect on the tombstones: a delete is remembered, a create or link of the same
+    /// name made after it (a delete taken back) forgets it and is remembered as a take-back.
+    fn apply(
+        deleted: &mut std::collections::HashMap<String, i64>,
+        recreated: &mut std::collections::HashMap<String, i64>,
+        timestamp: i64,
+        op: char,
+        name: &str,
+    ) {
+        let upper = op.to_ascii_uppercase();
+        if upper == op::DELETE {
+            deleted.insert(name.to_string(), timestamp);
+            if recreated.get(name).is_some_and(|c| *c <= timestamp) {
+                recreated.remove(name);
+            }
+        } else if (upper == op::CREATE || upper == op::LINK)
+            && deleted.get(name).is_some_and(|d| *d <= timestamp)
+        {
+            deleted.remove(name);
+            recreated.insert(name.to_string(), timestamp);
+        }
+    }
+
+    /// When the delete of `name` was taken back here by a create or link line, if it was.
+    pub fn recreated_at(&self, name: &str) -> Option<i64> {
+        self.recreated.lock().get(name).copied()
     }
 
     /// When `name` was last deleted here, if it was. A replicated create of a file older than
@@ -279,6 +313,7 @@ impl Binlog {
     pub fn forget_deletes_before(&self, ts: i64) -> usize {
         let mut deleted = self.deleted.lock();
         deleted.retain(|_, d| *d >= ts);
+        self.recreated.lock().retain(|_, c| *c >= ts);
         let mut horizon = self.horizon.lock();
         if ts > *horizon {
             *horizon = ts;
@@ -337,20 +372,21 @@ impl Binlog {
     /// Keep the tombstones in step with a line just written: a delete is remembered, a create
     /// or link of the same name made after it (a delete taken back) forgets it.
     fn remember(&self, timestamp: i64, op: char, name: &str) {
-        let upper = op.to_ascii_uppercase();
-        if upper == op::DELETE {
-            if self
+        if op.eq_ignore_ascii_case(&op::DELETE)
+            && !self
                 .keep_tombstones
                 .load(std::sync::atomic::Ordering::Relaxed)
-            {
-                self.deleted.lock().insert(name.to_string(), timestamp);
-            }
-        } else if upper == op::CREATE || upper == op::LINK {
-            let mut deleted = self.deleted.lock();
-            if deleted.get(name).is_some_and(|d| *d <= timestamp) {
-                deleted.remove(name);
-            }
+        {
+            return;
         }
+        let mut deleted = self.deleted.lock();
+        Self::apply(
+            &mut deleted,
+            &mut self.recreated.lock(),
+            timestamp,
+            op,
+            name,
+        );
     }
 
     /// Whether a change can be recorded now: `Ok` while lines could be written last time;

@@ -356,6 +356,20 @@ impl Storage {
             .sync_path(&req.group, &req.filename)
             .map_err(|f| Fail::done(f.code))?;
         let _g = self.lock_for(&req.filename);
+        // a delete this storage took back since (write_ack_copies: no peer confirmed it), passed
+        // on by a peer that got the delete and not yet the take-back: stale
+        if self
+            .binlog
+            .recreated_at(&req.filename)
+            .is_some_and(|c| c >= i64::from(req.timestamp))
+        {
+            log::warn!(
+                "SYNC_DELETE_FILE of {} (deleted at {}) ignored: that delete was taken back here",
+                req.filename,
+                req.timestamp
+            );
+            return Ok(Vec::new());
+        }
         let in_slot = RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk);
         if in_slot {
             let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;

@@ -286,3 +286,49 @@ fn changes_not_copied_in_time_are_undone_everywhere() {
     );
     assert!(c.storages[0].daemon.log().contains("undoing it"));
 }
+
+/// A delete no peer confirmed is taken back (the file restored, a create line after the
+/// delete line); a peer that got the delete line and not yet the take-back may pass the delete
+/// on (reconcile does, from its tombstone). That delete is stale and must not remove the file
+/// taken back (it did, in the randomised partition run: the file was then lost everywhere).
+#[test]
+fn a_delete_taken_back_is_not_undone_by_its_own_stale_copy() {
+    use fdfs_common::codec::Message;
+    use fdfs_common::proto::{cmd, sync::SyncDeleteReq};
+    use rfdfs_tests::raw::{connect_from, exchange, frame};
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: "write_ack_copies=2\nwrite_ack_timeout=2\n".into(),
+        ..Default::default()
+    });
+    let client: Client = c.client();
+    let to0 = Some((c.storage_addr(0), 0));
+    let data = b"taken back".to_vec();
+    let id = first_upload(&c, &client, &data, &to0);
+    rfdfs_tests::wait_member_has(&c, 1, &id, &data);
+    let pid1 = Pid::from_raw(c.storages[1].daemon.pid().unwrap() as i32);
+    kill(pid1, Signal::SIGSTOP).unwrap();
+    assert_eq!(status_of(client.delete(&id)), NOT_ENOUGH_COPIES);
+    let binlog = std::fs::read_to_string(c.storages[0].base.join("data/sync/binlog.000")).unwrap();
+    let deleted_at: i32 = binlog
+        .lines()
+        .find(|l| l.ends_with(&format!(" D {}", &id.name)))
+        .and_then(|l| l.split(' ').next()?.parse().ok())
+        .expect("storage 0's binlog has the delete line");
+    // the stale delete, from the other member's address
+    let req = SyncDeleteReq {
+        timestamp: deleted_at,
+        group: "group1".into(),
+        filename: id.name.clone(),
+    };
+    let at = c.storage_addr(0);
+    let mut s = connect_from(&c.storages[1].ip, &at.host, at.port);
+    exchange(&mut s, &frame(cmd::SYNC_DELETE_FILE, 0, &req.to_bytes()));
+    kill(pid1, Signal::SIGCONT).unwrap();
+    assert_eq!(
+        rfdfs_tests::read_from(&client, &c.storage_addr(0), &id).ok(),
+        Some(data.clone()),
+        "the stale delete removed the file taken back"
+    );
+    rfdfs_tests::wait_member_has(&c, 1, &id, &data);
+}
