@@ -1260,6 +1260,22 @@ pub fn trunk_block_of(id: &fdfs_client::FileId) -> Option<fdfs_common::proto::tr
     })
 }
 
+/// Where the file `id` lies on storage `member` of `c` when it is in a trunk slot (store path
+/// 0): its trunk file and its slot; `None` for a file ID of no trunk slot.
+pub fn trunk_slot_of(
+    c: &Cluster,
+    member: usize,
+    id: &fdfs_client::FileId,
+) -> Option<(PathBuf, fdfs_common::trunk::TrunkSlot)> {
+    use fdfs_common::file_id::RemoteName;
+    let slot = fdfs_common::trunk::TrunkSlot::of_name(&RemoteName::decode(&id.name).ok()?)?;
+    let file = c.storages[member].store_paths[0]
+        .join("data")
+        .join(id.name.get(4..9)?)
+        .join(slot.file_name());
+    Some((file, slot))
+}
+
 /// Wait until every storage of `c` was told its group's trunk server (a member takes small
 /// uploads into trunk slots only from then on).
 pub fn wait_trunk_server_known(c: &Cluster) {

@@ -166,15 +166,9 @@ fn trunk_free_of_a_live_files_slot(not_arrived: bool) {
     }
     let victim = block_of(&files[1].0);
     if not_arrived {
-        use fdfs_common::file_id::RemoteName;
-        use fdfs_common::trunk::{TrunkSlot, SLOT_HEADER_LEN};
+        use fdfs_common::trunk::SLOT_HEADER_LEN;
         use std::os::unix::fs::FileExt;
-        let name = &files[1].0.name;
-        let slot = TrunkSlot::of_name(&RemoteName::decode(name).unwrap()).unwrap();
-        let trunk = c.storages[ts].store_paths[0]
-            .join("data")
-            .join(&name[4..9])
-            .join(slot.file_name());
+        let (trunk, slot) = rfdfs_tests::trunk_slot_of(&c, ts, &files[1].0).unwrap();
         std::fs::OpenOptions::new()
             .write(true)
             .open(trunk)

@@ -275,14 +275,9 @@ fn a_trunk_slot_file_lost_with_its_line_is_fetched_back() {
     let (victim, _) = &files[2];
     stop(&mut c, 1);
     // member 1 loses the slot's bytes and the line that named it
-    use fdfs_common::file_id::RemoteName;
-    use fdfs_common::trunk::{TrunkSlot, SLOT_HEADER_LEN};
+    use fdfs_common::trunk::SLOT_HEADER_LEN;
     use std::os::unix::fs::FileExt;
-    let slot = TrunkSlot::of_name(&RemoteName::decode(&victim.name).unwrap()).unwrap();
-    let trunk = c.storages[1].store_paths[0]
-        .join("data")
-        .join(&victim.name[4..9])
-        .join(slot.file_name());
+    let (trunk, slot) = rfdfs_tests::trunk_slot_of(&c, 1, victim).unwrap();
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&trunk)
@@ -323,11 +318,7 @@ fn a_slot_a_power_cut_gave_back_to_a_deleted_file_is_filled_again() {
     let old = body(0);
     let dead = upload_via(&client, &old, "bin", &c.storage_addr(0));
     rfdfs_tests::wait_member_has(&c, 1, &dead, &old);
-    let at = slot_of(&dead);
-    let trunk = c.storages[1].store_paths[0]
-        .join("data")
-        .join(&dead.name[4..9])
-        .join(at.file_name());
+    let (trunk, at) = rfdfs_tests::trunk_slot_of(&c, 1, &dead).unwrap();
     let mut kept = vec![0u8; at.alloc_size as usize];
     std::fs::File::open(&trunk)
         .unwrap()

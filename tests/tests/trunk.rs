@@ -721,8 +721,6 @@ fn trunk_requests_reuse_pooled_connections() {
 /// the slot is written again from the other member's intact copy, and `/metrics` counts it.
 #[test]
 fn scrub_repairs_a_flipped_byte_in_a_trunk_slot() {
-    use fdfs_common::file_id::RemoteName;
-    use fdfs_common::trunk::TrunkSlot;
     const METRICS: u16 = 9108;
     let (c, _) = trunk_group_with(
         "",
@@ -731,15 +729,10 @@ fn scrub_repairs_a_flipped_byte_in_a_trunk_slot() {
     let client = c.client();
     let data: Vec<u8> = (0..3000).map(|k| (k * 13 % 251) as u8).collect();
     let id = upload_via(&client, &data, "bin", &c.storage_addr(0));
-    let rn = RemoteName::decode(&id.name).unwrap();
-    let slot = TrunkSlot::of_name(&rn).expect("a trunk slot");
+    let (trunk_file, slot) = rfdfs_tests::trunk_slot_of(&c, 0, &id).expect("a trunk slot");
     wait_replicated(&c, 1, &[(id.clone(), data.clone())]);
     // a repair asks the members storage 0 knows ACTIVE
     rfdfs_tests::wait_sees_a_peer(&c, 0);
-    let trunk_file = c.storages[0].store_paths[0]
-        .join("data")
-        .join(format!("{:02X}/{:02X}", rn.subdir_high, rn.subdir_low))
-        .join(slot.file_name());
     let f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
