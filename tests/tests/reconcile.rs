@@ -236,10 +236,18 @@ fn a_delete_one_member_missed_is_passed_on_and_never_undone() {
     );
     let common = wait_converged(&c, &[0, 1, 2], Duration::from_secs(30));
     assert!(!common.contains_key(&gone.name[4..]));
-    assert!(c.storages[1]
-        .daemon
-        .log()
-        .contains("the delete sent to storage"));
+    // member 1 logs it once member 2 has answered, which is after the file went there
+    rfdfs_tests::wait_for(
+        "member 1 to log the delete it passed on",
+        || {
+            c.storages[1]
+                .daemon
+                .log()
+                .contains("the delete sent to storage")
+                .then_some(())
+        },
+        || c.storages[1].daemon.log(),
+    );
 }
 
 /// A file of a trunk slot that member 1 lost together with its binlog line (what a power cut
