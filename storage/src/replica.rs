@@ -370,20 +370,17 @@ impl Storage {
             );
             return Ok(Vec::new());
         }
-        let in_slot = RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk);
-        if in_slot {
-            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
-            self.note_slot_deleted(ln.store_path_index as u8, &req.filename);
-        }
-        let removed = if in_slot {
-            // a replica only zeroes its slot: freeing it for reuse is the trunk server's
-            let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
-            self.store
-                .open_stored(&ln, &req.filename)
-                .and_then(|stored| self.zero_slot(&ln, &stored))
-        } else {
-            std::fs::symlink_metadata(&path).and_then(|_| std::fs::remove_file(&path))
-        };
+        let removed =
+            if RemoteName::decode(&req.filename).is_ok_and(|rn| rn.kind == FileKind::Trunk) {
+                // a replica only zeroes its slot: freeing it for reuse is the trunk server's
+                let ln = LogicalName::parse(&req.filename, self.store.paths.len())?;
+                self.note_slot_deleted(ln.store_path_index as u8, &req.filename);
+                self.store
+                    .open_stored(&ln, &req.filename)
+                    .and_then(|stored| self.zero_slot(&ln, &stored))
+            } else {
+                std::fs::symlink_metadata(&path).and_then(|_| std::fs::remove_file(&path))
+            };
         match removed {
             Ok(()) => {}
             // not here (never arrived, or its slot taken over): the delete is recorded all the

@@ -971,15 +971,18 @@ impl Storage {
         let (_, on_disk) = self
             .open_slot_for_write(&path, &slot, bytes.len() as u64)
             .map_err(|f| std::io::Error::from_raw_os_error(f.code.into()))?;
-        let holder = SlotHeader::from_bytes(&on_disk);
-        if on_disk != [0u8; SLOT_HEADER_LEN as usize] && !over(&holder) {
-            if !holder.names(&rn) {
-                log::warn!("{name}: its slot holds another file here; left alone");
+        if on_disk != [0u8; SLOT_HEADER_LEN as usize] {
+            let holder = SlotHeader::from_bytes(&on_disk);
+            let other = !holder.names(&rn);
+            if !over(&holder) {
+                if other {
+                    log::warn!("{name}: its slot holds another file here; left alone");
+                }
+                return Ok(false);
             }
-            return Ok(false);
-        }
-        if on_disk != [0u8; SLOT_HEADER_LEN as usize] && !holder.names(&rn) {
-            log::warn!("{name}: written over what its slot held here ({holder:?})");
+            if other {
+                log::warn!("{name}: written over what its slot held here ({holder:?})");
+            }
         }
         self.write_at(
             &path,
