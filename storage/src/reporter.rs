@@ -9,6 +9,7 @@ use fdfs_common::codec::Message;
 use fdfs_common::config::storage_ids::StorageIds;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
+use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::cluster::{
     encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, GetMyIpReq,
     JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
@@ -482,23 +483,22 @@ impl Reporter {
         }
     }
 
-    /// Changelog lines `ts group old_id status new_id` (2.13): a deleted peer's mark is set
+    /// Changelog lines (2.13, [`ChangelogLine`]): a deleted peer's mark is set
     /// aside, a peer's mark follows its IP change. Both wait for the peer's sync thread to end
     /// (`settle_mark_moves`).
     fn apply_changelog(&self, text: &str) {
         let storage = &self.storage;
         let by_ids = storage.params.read().use_storage_id;
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() != 5 || f[1] != storage.group || f[2] == *storage.my_id.read() {
+        for line in ChangelogLine::parse_all(text) {
+            if line.group != storage.group || line.old_id == *storage.my_id.read() {
                 continue;
             }
-            let old = f[2].to_string();
-            let pending = match f[3].parse::<u8>() {
-                Ok(status::DELETED) => MarkMove::SetAside { old },
-                Ok(status::IP_CHANGED) if !by_ids => MarkMove::Follow {
+            let old = line.old_id;
+            let pending = match line.status {
+                status::DELETED => MarkMove::SetAside { old },
+                status::IP_CHANGED if !by_ids => MarkMove::Follow {
                     old,
-                    new: f[4].to_string(),
+                    new: line.new_id,
                 },
                 _ => continue,
             };

@@ -907,3 +907,54 @@ fn a_modify_cut_short_by_a_later_truncate_still_reaches_the_member() {
     c.start_storage(1);
     rfdfs_tests::wait_member_has(&c, 1, &ap, &want);
 }
+
+/// The tracker writes a deleted member's changelog line with four fields (`ts group id 4`, as
+/// upstream does): its peers still set that member's mark file aside, so a member later added
+/// under the same address starts its sync from the beginning.
+#[test]
+fn a_deleted_members_mark_is_set_aside_by_its_peers() {
+    use fdfs_common::proto::status;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        ..Default::default()
+    });
+    let client = c.client();
+    rfdfs_tests::upload(&client, b"before the delete", "txt");
+    wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    let gone = c.storages[0].ip.clone();
+    let marks = c.storages[1].base.join("data/sync");
+    let mark = marks.join(format!("{gone}_23000.mark"));
+    assert!(mark.exists(), "member 1 has no mark for member 0");
+
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = client.list_storages("group1", Some(&gone)).unwrap();
+        if list[0].status == status::OFFLINE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.delete_storage("group1", &gone).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mark.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "member 1 kept the deleted member's mark\n{}",
+            c.storages[1].daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let aside: Vec<String> = std::fs::read_dir(&marks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{gone}_23000.mark.")))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(c.storages[1]
+        .daemon
+        .log()
+        .contains(&format!("storage {gone} deleted, its mark set aside")));
+}

@@ -7,6 +7,7 @@ use crate::state::{Group, State, StorageServer};
 use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::RemoteName;
+use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::client::{
     DeleteStorageReq, FetchReply, GroupFileReq, GroupReq, ListStorageReq, ServerAddr,
     StoreAllReply, StoreReply,
@@ -743,12 +744,8 @@ impl Tracker {
         g.storages[old].ip = new_ip.clone();
         g.storages.push(tomb);
         g.bump();
-        let line = format!(
-            "{} {group} {old_ip} {} {new_ip}\n",
-            fdfs_common::now(),
-            status::IP_CHANGED
-        );
-        let _ = self.changelog.lock().append(&line);
+        let line = ChangelogLine::ip_changed(fdfs_common::now(), &group, &old_ip, &new_ip);
+        let _ = self.changelog.lock().append(&line.to_line());
         st.dirty = true;
         Ok(Vec::new())
     }
@@ -1113,13 +1110,8 @@ impl Tracker {
             }
         }
         g.bump();
-        let line = format!(
-            "{} {} {id} {} \n",
-            fdfs_common::now(),
-            req.group,
-            status::DELETED
-        );
-        if let Err(e) = self.changelog.lock().append(&line) {
+        let line = ChangelogLine::deleted(fdfs_common::now(), &req.group, &id);
+        if let Err(e) = self.changelog.lock().append(&line.to_line()) {
             log::error!("write changelog fail: {e}");
         }
         st.dirty = true;

@@ -1,6 +1,7 @@
 //! FastDFS packets: the 10-byte header, command and status codes, and one module per message
 //! family. Layouts follow `docs/protocol/*.md`; every integer is big-endian.
 
+pub mod changelog;
 pub mod client;
 pub mod cluster;
 pub mod leader;
