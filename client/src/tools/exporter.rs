@@ -7,7 +7,7 @@
 //! groups), each family is written once with all its samples; with one group the output is
 //! upstream's byte for byte.
 
-use super::prog;
+use super::startup::prog;
 use crate::Client;
 use base64::Engine;
 use fdfs_common::config::IniFile;
@@ -503,7 +503,7 @@ pub fn fdfs_exporter(args: &[String]) -> i32 {
         }
     }
     println!("FastDFS Prometheus Exporter\n===========================\n");
-    let client = match super::load_monitoring_client(&s.client_conf) {
+    let client = match super::startup::load_monitoring_client(&s.client_conf) {
         Ok(c) => Arc::new(c),
         Err(code) => return code,
     };
@@ -517,7 +517,7 @@ pub fn fdfs_exporter(args: &[String]) -> i32 {
         }
     );
     if s.daemon {
-        if let Err(code) = super::run_as_daemon() {
+        if let Err(code) = super::startup::run_as_daemon() {
             return code;
         }
     }
@@ -546,7 +546,7 @@ pub fn fdfs_exporter(args: &[String]) -> i32 {
         println!("Metrics endpoint: http://{bind}:{}/metrics\n", s.port);
     }
     let _ = std::io::stdout().flush();
-    let stop = super::stop_flag();
+    let stop = super::startup::stop_flag();
     // a slow or idle scraper holds its own thread, never the listener
     let _ = listener.set_nonblocking(true);
     let auth = Arc::new(s.basic_auth);

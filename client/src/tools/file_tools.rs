@@ -1,7 +1,8 @@
 //! The file tools: upload, append, download, delete, file info, regenerate a name, CRC32, and
 //! rfdfs_http_url.
 
-use super::{err_line, io_errno, load, log_error, prog};
+use super::failure::{err_line, io_errno, log_error};
+use super::startup::{load, prog};
 use crate::Upload;
 use crate::{progress, Client, Content, FileId};
 use fdfs_common::config::parse_host_port;

@@ -1,7 +1,7 @@
 //! `fdfs_health_checker`: upstream 6.16's cluster health loop, with its argv, stdout report and
 //! alert lines (logged on stderr and sent to syslog, a repeated alert at most every 5 minutes).
 
-use super::prog;
+use super::startup::prog;
 use crate::Client;
 use fdfs_common::net::NetError;
 use fdfs_common::proto::client::StorageStat;
@@ -215,16 +215,16 @@ pub fn fdfs_health_checker(args: &[String]) -> i32 {
         }
     }
     crate::logging::init();
-    let client = match super::load_monitoring_client(&args[1]) {
+    let client = match super::startup::load_monitoring_client(&args[1]) {
         Ok(c) => c,
         Err(code) => return code,
     };
     println!("Check interval: {interval} seconds");
     println!("Mode: {}\n", if daemon { "daemon" } else { "foreground" });
     let _ = std::io::stdout().flush();
-    let stop = super::stop_flag();
+    let stop = super::startup::stop_flag();
     if daemon {
-        if let Err(code) = super::run_as_daemon() {
+        if let Err(code) = super::startup::run_as_daemon() {
             return code;
         }
     }

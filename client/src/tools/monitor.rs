@@ -1,7 +1,8 @@
 //! fdfs_monitor: the cluster as the trackers see it, and its list/delete/set_trunk_server
 //! actions.
 
-use super::{err_line, load, prog};
+use super::failure::err_line;
+use super::startup::{load, prog};
 use crate::human::{mb_to_human, seconds_to_human};
 use crate::Client;
 use fdfs_common::config::parse_host_port;

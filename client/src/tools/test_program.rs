@@ -2,7 +2,8 @@
 //! every client operation, `fdfs_appender_test` / `fdfs_appender_test1` through an appender
 //! file's life (upload, truncate, append, modify).
 
-use super::{err_line, io_errno, load, prog};
+use super::failure::{err_line, io_errno};
+use super::startup::{load, prog};
 use crate::Upload;
 use crate::{anti_steal_token, Client, Content, FileId};
 use fdfs_common::codec::Message;

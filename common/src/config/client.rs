@@ -1,6 +1,8 @@
 //! client.conf (the `fdfs_*` tools and rfdfs_bench).
 
-use super::{parse_log_level, tracker_servers, ConfigError, HostPort, IniFile};
+use super::address::{tracker_servers, HostPort};
+use super::ini::{ConfigError, IniFile};
+use super::server::parse_log_level;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]

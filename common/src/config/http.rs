@@ -1,6 +1,6 @@
 //! `http.*` keys and the `mime.types` file they name.
 
-use super::{ConfigError, IniFile};
+use super::ini::{ConfigError, IniFile};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! storage.conf.
 
-use super::{disabled_check, ini, tracker_servers, ConfigError, HostPort, IniFile, ServerConfig};
+use super::address::{tracker_servers, HostPort};
+use super::ini::{self, ConfigError, IniFile};
+use super::server::{disabled_check, LogConfig, ServerConfig};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -30,7 +32,7 @@ pub struct StorageConfig {
     pub access_log: bool,
     pub access_log_micros: bool,
     /// the `log_file_*` keys for the access log (`[access-log]`, else global)
-    pub access_log_rotation: super::LogConfig,
+    pub access_log_rotation: LogConfig,
     /// the daily window replication runs in (local HH:MM, both ends included; an end before
     /// the start runs over midnight): 00:00..23:59 is all day
     pub sync_start_time: (u8, u8),
@@ -154,7 +156,7 @@ impl StorageConfig {
             access_log: access_log_key(ini, "enabled")
                 .is_some_and(|i| super::ini::parse_bool(&i.value)),
             access_log_micros,
-            access_log_rotation: super::LogConfig::load_section(ini, "access-log")?,
+            access_log_rotation: LogConfig::load_section(ini, "access-log")?,
             sync_start_time: ini.time_of_day_or("sync_start_time", (0, 0))?,
             sync_end_time: ini.time_of_day_or("sync_end_time", (23, 59))?,
             write_mark_file_freq: ini.positive_or("write_mark_file_freq", 500) as u64,
@@ -225,5 +227,37 @@ fn access_log_micros(ini: &IniFile) -> (bool, Option<String>) {
                 i.file, i.line, i.value
             )),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IniFile;
+
+    #[test]
+    fn storage_conf_errors_name_line() {
+        let ini = IniFile::parse_str(
+            "s.conf",
+            "group_name=group1\nbase_path=/tmp\ntracker_server=127.0.0.1:22122\nthread_stack_size=512KB\n",
+        )
+        .unwrap();
+        let e = StorageConfig::from_ini(&ini).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "tracker_server"));
+        let ini = IniFile::parse_str(
+            "s.conf",
+            "group_name=group1\nbase_path=/tmp\ntracker_server=127.0.0.2:22122\n",
+        )
+        .unwrap();
+        assert!(StorageConfig::from_ini(&ini).is_ok());
+        let ini = IniFile::parse_str(
+            "s.conf",
+            "group_name=group1\nbase_path=/tmp\ntracker_server=127.0.0.2:22122\nthread_stack_size=256KB\n",
+        )
+        .unwrap();
+        assert_eq!(
+            StorageConfig::from_ini(&ini).unwrap_err().key,
+            "thread_stack_size"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! A line is `<id> <group> <host>[,<host2>][:<port>] [rw=<mode>]`. The same line shape, with the
 //! port always written, is what FETCH_STORAGE_IDS carries, so one parser serves both.
 
-use super::{resolve_host, ConfigError};
+use super::address::resolve_host;
+use super::ini::ConfigError;
 use crate::proto::rw_mode;
 use std::path::Path;
 
@@ -171,7 +172,7 @@ impl StorageIds {
 
     /// The table `storage_ids_filename` of `ini` names (default `storage_ids.conf`), a relative
     /// name taken beside the config file, as upstream's daemons and client library do.
-    pub fn load_named_in(ini: &super::IniFile) -> Result<StorageIds, ConfigError> {
+    pub fn load_named_in(ini: &super::ini::IniFile) -> Result<StorageIds, ConfigError> {
         let name = ini.string_or("storage_ids_filename", "storage_ids.conf");
         let path = Path::new(&ini.path)
             .parent()

@@ -1,8 +1,8 @@
 //! tracker.conf.
 
-use super::{
-    disabled_check, ini, optional_port, ConfigError, IniFile, ReservedSpace, ServerConfig,
-};
+use super::ini::{self, ConfigError, IniFile};
+use super::reserved_space::ReservedSpace;
+use super::server::{disabled_check, optional_port, ServerConfig};
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -253,5 +253,27 @@ impl TrackerConfig {
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Tracker);
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IniFile;
+
+    #[test]
+    fn tracker_conf_errors() {
+        let ini = IniFile::parse_str("t.conf", "base_path=/tmp\nwork_threads=abc\n").unwrap();
+        let e = TrackerConfig::from_ini(&ini).unwrap_err();
+        assert_eq!((e.line, e.key.as_str(), e.code), (2, "work_threads", 22));
+        let ini =
+            IniFile::parse_str("t.conf", "base_path=/tmp\nreserved_storage_space=120%\n").unwrap();
+        assert_eq!(
+            TrackerConfig::from_ini(&ini).unwrap_err().key,
+            "reserved_storage_space"
+        );
+        let ini =
+            IniFile::parse_str("t.conf", "base_path=/tmp\n[error-log]\nstore_lookup=1\n").unwrap();
+        assert_eq!(TrackerConfig::from_ini(&ini).unwrap().store_lookup, 0);
     }
 }

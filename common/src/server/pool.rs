@@ -11,8 +11,9 @@
 //! never depends on how many connections are open.
 
 use super::conn::{Conn, TICK};
+use super::handler::{Flow, Handler};
+use super::options::ServerOptions;
 use super::watcher::{Connection, Watcher};
-use super::{Flow, Handler, ServerOptions};
 use crate::metrics::ConnStats;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
