@@ -4,7 +4,7 @@
 //! change is recorded with its lower-case binlog letter and the source's timestamp.
 
 use crate::binlog::op;
-use crate::storage::{io_errno, meta_path, Fail, Storage};
+use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::proto::sync::leading_name_len;
@@ -25,8 +25,6 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct SyncSession {
     pub server_id: Option<String>,
 }
-
-type Outcome = Result<Vec<u8>, Fail>;
 
 /// Seconds a tombstone outlives the point every member has synced past.
 const TOMBSTONE_MARGIN: i64 = 120;

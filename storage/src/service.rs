@@ -10,7 +10,7 @@
 use crate::binlog::op;
 use crate::copies::{Kept, Saved, Undo};
 use crate::replica::SyncSession;
-use crate::storage::{io_errno, meta_path, Fail, Storage};
+use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
 use crate::store::NewFile;
 use crate::zero_copy;
 use fdfs_common::codec::DecodeError;
@@ -32,8 +32,6 @@ use std::fs::OpenOptions;
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-type Outcome = Result<Vec<u8>, Fail>;
 
 impl Storage {
     fn source(&self) -> Source {

@@ -200,6 +200,9 @@ impl TrackerParams {
     }
 }
 
+/// What a command handler answers: the reply body, or why it failed.
+pub(crate) type Outcome = Result<Vec<u8>, Fail>;
+
 /// Why a request failed: the errno to answer, whether the body was fully consumed (if not,
 /// the connection must close after the answer), and for a malformed request the field the
 /// codec refused, for the log line that names command, field and peer.
