@@ -1,0 +1,92 @@
+//! SET_METADATA and GET_METADATA (docs/protocol/client-protocol.md 3.10, 3.11): the `-m` file
+//! beside a stored file, overwritten or merged.
+
+use crate::binlog::op;
+use crate::copies::Undo;
+use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
+use fdfs_common::codec::Message;
+use fdfs_common::metadata;
+use fdfs_common::proto::client::GroupFileReq;
+use fdfs_common::proto::cluster::stat;
+use fdfs_common::proto::errno;
+use fdfs_common::proto::storage::SetMetadataReq;
+use std::io::{self};
+
+impl Storage {
+    pub(super) fn set_metadata(&self, body: &[u8]) -> Outcome {
+        let req = SetMetadataReq::from_bytes(body)?;
+        let fail = |c| {
+            self.count(stat::TOTAL_SET_META_COUNT, false, None);
+            Fail::done(c)
+        };
+        if req.op != b'O' && req.op != b'M' {
+            return Err(fail(errno::EINVAL));
+        }
+        self.check_group(&req.group)?;
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        self.enough_members()
+            .and_then(|()| self.recordable())
+            .map_err(fail)?;
+        let mpath = meta_path(&path);
+        let mname = format!("{}-m", req.filename);
+        let now = fdfs_common::now();
+        let g = self.lock_for(&mname);
+        let old = match std::fs::read(&mpath) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(io_errno(&e))),
+        };
+        if req.metadata.is_empty() {
+            if req.op == b'O' && old.is_some() {
+                let _intent = self
+                    .intent(now, op::DELETE, &mname, "")
+                    .map_err(|f| fail(f.code))?;
+                std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
+            }
+        } else {
+            let new_items = metadata::unpack(&req.metadata);
+            let items = match &old {
+                Some(old) if req.op == b'M' => metadata::merge(metadata::unpack(old), new_items),
+                _ => metadata::sorted(new_items),
+            };
+            let letter = if old.is_some() {
+                op::UPDATE
+            } else {
+                op::CREATE
+            };
+            let _intent = self
+                .intent(now, letter, &mname, "")
+                .map_err(|f| fail(f.code))?;
+            crate::store::write_atomic(&mpath, &metadata::pack(&items))
+                .map_err(|e| fail(io_errno(&e)))?;
+        }
+        drop(g);
+        let undo = Undo::Metadata {
+            name: mname,
+            path: mpath,
+            old,
+        };
+        self.await_copies(undo).inspect_err(|_| {
+            self.count(stat::TOTAL_SET_META_COUNT, false, None);
+        })?;
+        self.count(stat::TOTAL_SET_META_COUNT, true, None);
+        Ok(Vec::new())
+    }
+
+    pub(super) fn get_metadata(&self, body: &[u8]) -> Outcome {
+        let req = GroupFileReq::from_bytes(body)?;
+        self.check_group(&req.group)?;
+        let fail = |c| {
+            self.count(stat::TOTAL_GET_META_COUNT, false, None);
+            Fail::done(c)
+        };
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let path = self.store.local_path(&ln);
+        std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
+        let m = std::fs::read(meta_path(&path)).map_err(|e| fail(io_errno(&e)))?;
+        self.count(stat::TOTAL_GET_META_COUNT, true, None);
+        Ok(m)
+    }
+}
