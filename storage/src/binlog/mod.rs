@@ -6,15 +6,24 @@
 //! change it was for is refused. While lines cannot be written, every change is refused (ENOSPC
 //! for a full file system, EIO otherwise) and reads go on; the first write that succeeds again
 //! ends that, without a restart.
+//!
+//! This file is the writer; `record` is a line as a value, `files` the files on disk and the
+//! index, `tombstones` what is remembered of deletes.
+
+mod files;
+mod record;
+mod tombstones;
+
+pub use files::{binlog_files, binlog_name, gz_name, tail_records, INDEX_FILE};
+use files::{open_for_lines, read_index, repair_torn_tail};
+pub use record::{for_each_line, for_each_record, op, parse_line, Record};
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
-use std::io::BufRead;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub const INDEX_FILE: &str = "binlog_index.dat";
 pub const ROTATE_SIZE: u64 = 1 << 30;
 /// rfdfs's own: where the binlog ended when it was last flushed (and at a clean exit). A binlog
 /// found shorter at startup lost lines that may not have reached every peer (ignored by
@@ -42,17 +51,6 @@ pub fn clear_last_end() {
 /// The end of the last line this thread wrote since `clear_last_end`, if any.
 pub fn last_end() -> Option<Position> {
     LAST_END.with(|c| c.get())
-}
-
-pub mod op {
-    pub const CREATE: char = 'C';
-    pub const DELETE: char = 'D';
-    pub const UPDATE: char = 'U';
-    pub const APPEND: char = 'A';
-    pub const MODIFY: char = 'M';
-    pub const TRUNCATE: char = 'T';
-    pub const LINK: char = 'L';
-    pub const RENAME: char = 'R';
 }
 
 struct Current {
@@ -123,32 +121,6 @@ pub fn refusal_status(e: &std::io::Error) -> u8 {
         Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT) => errno::ENOSPC,
         _ => errno::EIO,
     }
-}
-
-/// The records of the last `window` bytes of the binlog file being written (whole lines only),
-/// oldest first: what the daemon was doing when it stopped.
-pub fn tail_records(sync_dir: &Path, window: u64) -> Vec<Record> {
-    use std::io::{Read, Seek, SeekFrom};
-    let index = read_index(sync_dir).current;
-    let Ok(mut f) = std::fs::File::open(sync_dir.join(binlog_name(index))) else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(window);
-    let mut text = String::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut text).is_err() {
-        return Vec::new();
-    }
-    let whole = if from == 0 {
-        &text[..]
-    } else {
-        text.split_once('\n').map_or("", |(_, rest)| rest)
-    };
-    whole.lines().filter_map(parse_line).collect()
-}
-
-pub fn binlog_name(index: u32) -> String {
-    format!("binlog.{index:03}")
 }
 
 impl Binlog {
@@ -255,79 +227,6 @@ impl Binlog {
         &self.dir
     }
 
-    /// Deletes recorded in the binlog files still on disk (not the compressed ones).
-    fn load_deletes(&self, last: u32) {
-        let horizon = *self.horizon.lock();
-        let mut deleted = self.deleted.lock();
-        let mut recreated = self.recreated.lock();
-        for i in 0..=last {
-            let _ = for_each_record(&self.dir.join(binlog_name(i)), |r| {
-                if r.timestamp >= horizon {
-                    Self::apply(&mut deleted, &mut recreated, r.timestamp, r.op, &r.name);
-                }
-            });
-        }
-    }
-
-    /// A line's effect on the tombstones: a delete is remembered, a create or link of the same
-    /// name made after it (a delete taken back) forgets it and is remembered as a take-back.
-    fn apply(
-        deleted: &mut std::collections::HashMap<String, i64>,
-        recreated: &mut std::collections::HashMap<String, i64>,
-        timestamp: i64,
-        op: char,
-        name: &str,
-    ) {
-        let upper = op.to_ascii_uppercase();
-        if upper == op::DELETE {
-            deleted.insert(name.to_string(), timestamp);
-            if recreated.get(name).is_some_and(|c| *c <= timestamp) {
-                recreated.remove(name);
-            }
-        } else if (upper == op::CREATE || upper == op::LINK)
-            && deleted.get(name).is_some_and(|d| *d <= timestamp)
-        {
-            deleted.remove(name);
-            recreated.insert(name.to_string(), timestamp);
-        }
-    }
-
-    /// When the delete of `name` was taken back here by a create or link line, if it was.
-    pub fn recreated_at(&self, name: &str) -> Option<i64> {
-        self.recreated.lock().get(name).copied()
-    }
-
-    /// When `name` was last deleted here, if it was. A replicated create of a file older than
-    /// that is stale: a peer that crashed before sending it must not bring a deleted file back.
-    pub fn deleted_at(&self, name: &str) -> Option<i64> {
-        self.deleted.lock().get(name).copied()
-    }
-
-    /// Whether deletes from now on are remembered (see [`Binlog::deleted_at`]).
-    pub fn keep_tombstones(&self, keep: bool) {
-        self.keep_tombstones
-            .store(keep, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Drop the tombstones of deletes made before `ts`; returns how many are left.
-    pub fn forget_deletes_before(&self, ts: i64) -> usize {
-        let mut deleted = self.deleted.lock();
-        deleted.retain(|_, d| *d >= ts);
-        self.recreated.lock().retain(|_, c| *c >= ts);
-        let mut horizon = self.horizon.lock();
-        if ts > *horizon {
-            *horizon = ts;
-            let path = self.dir.join(TOMBSTONE_HORIZON_FILE);
-            let _ = crate::state_file::save(&path, format!("{ts}\n").as_bytes());
-        }
-        drop(horizon);
-        // give the memory back after a burst of deletes (or the history loaded at startup)
-        if deleted.capacity() > 4 * deleted.len().max(1024) {
-            deleted.shrink_to_fit();
-        }
-        deleted.len()
-    }
-
     fn write_index(&self, index: u32, compress: u32) -> std::io::Result<()> {
         crate::store::write_atomic(
             &self.dir.join(INDEX_FILE),
@@ -367,26 +266,6 @@ impl Binlog {
             self.sync_to(seq)?;
         }
         Ok(intent)
-    }
-
-    /// Keep the tombstones in step with a line just written: a delete is remembered, a create
-    /// or link of the same name made after it (a delete taken back) forgets it.
-    fn remember(&self, timestamp: i64, op: char, name: &str) {
-        if op.eq_ignore_ascii_case(&op::DELETE)
-            && !self
-                .keep_tombstones
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return;
-        }
-        let mut deleted = self.deleted.lock();
-        Self::apply(
-            &mut deleted,
-            &mut self.recreated.lock(),
-            timestamp,
-            op,
-            name,
-        );
     }
 
     /// Whether a change can be recorded now: `Ok` while lines could be written last time;
@@ -619,207 +498,9 @@ impl Drop for Intent<'_> {
     }
 }
 
-/// A binlog file opened for lines written at known offsets (not `O_APPEND`, so a failed write
-/// can be written over).
-fn open_for_lines(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-}
-
-/// A crash of an older writer can leave a partial last line; cut it so that new lines start
-/// at a line start and every reader sees whole records. Reads backwards from the end only as
-/// far as the last line break (a binlog file can be 1 GiB).
-fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let Ok(f) = OpenOptions::new().read(true).write(true).open(path) else {
-        return Ok(());
-    };
-    let len = f.metadata()?.len();
-    let mut end = len;
-    let mut buf = vec![0u8; 4096];
-    let keep = loop {
-        if end == 0 {
-            break 0;
-        }
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        f.read_exact_at(chunk, start)?;
-        if end == len && chunk.last() == Some(&b'\n') {
-            return Ok(());
-        }
-        if let Some(p) = chunk.iter().rposition(|&c| c == b'\n') {
-            break start + p as u64 + 1;
-        }
-        end = start;
-    };
-    if keep == len {
-        return Ok(());
-    }
-    log::warn!(
-        "binlog {} ends with a partial line of {} bytes; cut it",
-        path.display(),
-        len - keep
-    );
-    f.set_len(keep)
-}
-
-/// Call `f` with each record of binlog file `path`, reading it line by line.
-pub fn for_each_record(path: &Path, mut f: impl FnMut(Record)) -> std::io::Result<()> {
-    for_each_line(path, |l| {
-        if let Some(r) = parse_line(l) {
-            f(r);
-        }
-    })
-}
-
-/// Call `f` with each line of binlog file `path` (without its line break; lines that are not
-/// text are passed over).
-pub fn for_each_line(path: &Path, mut f: impl FnMut(&str)) -> std::io::Result<()> {
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, File::open(path)?);
-    let mut line = Vec::with_capacity(256);
-    while reader.read_until(b'\n', &mut line)? > 0 {
-        if let Ok(l) = std::str::from_utf8(&line) {
-            f(l.trim_end_matches(['\n', '\r']));
-        }
-        line.clear();
-    }
-    Ok(())
-}
-
-/// `binlog_index.dat` as read at startup: the file being written, the first one not compressed,
-/// and what was wrong with the index, if anything.
-#[derive(Debug, PartialEq, Eq)]
-struct IndexRead {
-    current: u32,
-    compress: u32,
-    problem: Option<String>,
-}
-
-/// Read the index, checked against the binlog files there are. A lost or garbled index, or
-/// one older than the files (restored from a backup), must not send the writer back to
-/// `binlog.000`: lines would go where no peer reads, and peers whose marks are in a later file
-/// would wait for ever. The newest binlog file there is is the one being written.
-fn read_index(dir: &Path) -> IndexRead {
-    let newest = binlog_files(dir).last().copied();
-    let recorded = match crate::store::read_kv(&dir.join(INDEX_FILE)) {
-        Ok(kv) => {
-            let n = |k: &str| kv.get(k).and_then(|v| v.parse::<u32>().ok());
-            match (n("current_write"), n("current_compress")) {
-                (Some(w), Some(c)) => Ok((w, c)),
-                _ => Err(format!("{INDEX_FILE} is garbled")),
-            }
-        }
-        // upstream's older plain-number index
-        Err(_) => match std::fs::read_to_string(dir.join("binlog.index")) {
-            Ok(t) => t
-                .trim()
-                .parse()
-                .map(|w| (w, 0))
-                .map_err(|_| "binlog.index is garbled".to_string()),
-            Err(_) if newest.is_none() => Ok((0, 0)), // a new storage
-            Err(_) => Err(format!("{INDEX_FILE} is lost")),
-        },
-    };
-    match (recorded, newest) {
-        (Ok((w, c)), Some(n)) if n > w => IndexRead {
-            current: n,
-            compress: c.min(n),
-            problem: Some(format!(
-                "{INDEX_FILE} says binlog.{w:03} is written, but binlog.{n:03} exists"
-            )),
-        },
-        (Ok((w, c)), _) => IndexRead {
-            current: w,
-            compress: c,
-            problem: None,
-        },
-        (Err(why), newest) => {
-            let current = newest.unwrap_or(0);
-            let compress = (0..current)
-                .take_while(|&i| gz_name(dir, i).exists() && !dir.join(binlog_name(i)).exists())
-                .count() as u32;
-            IndexRead {
-                current,
-                compress,
-                problem: Some(why),
-            }
-        }
-    }
-}
-
-/// The indexes of the binlog files in `dir` (plain or gzip'ed), in order.
-pub fn binlog_files(dir: &Path) -> Vec<u32> {
-    let mut found: Vec<u32> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let rest = name.strip_prefix("binlog.")?;
-                    let digits = rest.strip_suffix(".gz").unwrap_or(rest);
-                    (digits.len() >= 3 && digits.bytes().all(|b| b.is_ascii_digit()))
-                        .then(|| digits.parse().ok())?
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort_unstable();
-    found.dedup();
-    found
-}
-
-/// `binlog.NNN.gz`: a binlog file `compress_binlog` compressed.
-pub fn gz_name(dir: &Path, index: u32) -> PathBuf {
-    dir.join(format!("{}.gz", binlog_name(index)))
-}
-
-/// One parsed binlog record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub timestamp: i64,
-    pub op: char,
-    pub name: String,
-    pub args: String,
-}
-
-impl Record {
-    /// The two numbers of an append, modify or truncate line (`offset length`, `old new`).
-    pub fn arg_pair<T: std::str::FromStr>(&self) -> Option<(T, T)> {
-        let mut nums = self.args.split(' ').filter_map(|v| v.parse::<T>().ok());
-        Some((nums.next()?, nums.next()?))
-    }
-}
-
-/// Parse a line (without its newline). Upstream's malformed `L  <target>` / `l ` lines and
-/// anything else that does not parse give `None`: skipped, never fatal.
-pub fn parse_line(line: &str) -> Option<Record> {
-    if line.len() >= 256 {
-        return None;
-    }
-    let mut it = line.splitn(3, ' ');
-    let ts = it.next()?.parse().ok()?;
-    let op = it.next()?.chars().next()?;
-    let rest = it.next()?;
-    let (name, args) = match rest.split_once(' ') {
-        Some((n, a)) => (n, a),
-        None => (rest, ""),
-    };
-    if name.is_empty() {
-        return None;
-    }
-    Some(Record {
-        timestamp: ts,
-        op,
-        name: name.to_string(),
-        args: args.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::files::IndexRead;
     use super::*;
 
     #[test]
