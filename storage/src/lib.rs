@@ -18,6 +18,7 @@
 
 pub mod access_log;
 pub mod binlog;
+pub mod binlog_compression;
 pub mod binlog_repair;
 pub mod copies;
 pub mod http;
@@ -529,7 +530,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let mut last_end_record = Instant::now();
     let mut recoveries = job::Job::new("recovery", Duration::from_secs(1));
     let mut rerecords = job::Job::new("rerecord", Duration::from_secs(1));
-    let mut binlog_compression = BinlogCompression::new(&cfg);
+    let mut binlog_compression = binlog_compression::BinlogCompression::new(&cfg);
     let stat_every = Duration::from_secs(cfg.sync_stat_file_interval);
     let binlog_every = Duration::from_secs(cfg.sync_binlog_buff_interval);
     let more_logs: Vec<fdfs_common::log::Rotation> = match storage.access_log {
@@ -618,57 +619,4 @@ fn serve_metrics(
         )?;
     }
     Ok(())
-}
-
-/// `compress_binlog`: the daily gzip of the binlog files every peer has passed, in a thread of
-/// its own (a 1 GiB file takes a while).
-struct BinlogCompression {
-    time: (u8, u8),
-    next: Option<i64>,
-    running: Option<std::thread::JoinHandle<()>>,
-}
-
-impl BinlogCompression {
-    const DAY: u64 = 86400;
-
-    fn new(cfg: &StorageConfig) -> BinlogCompression {
-        let next = cfg.compress_binlog.then(|| {
-            fdfs_common::log::next_scheduled(
-                fdfs_common::now(),
-                cfg.compress_binlog_time,
-                Self::DAY,
-            )
-        });
-        BinlogCompression {
-            time: cfg.compress_binlog_time,
-            next,
-            running: None,
-        }
-    }
-
-    fn run_when_due(&mut self, storage: &Arc<storage::Storage>) {
-        let now = fdfs_common::now();
-        if self.next.is_none_or(|at| now < at)
-            || self.running.as_ref().is_some_and(|h| !h.is_finished())
-        {
-            return;
-        }
-        self.next = Some(fdfs_common::log::next_scheduled(now, self.time, Self::DAY));
-        let storage = Arc::clone(storage);
-        self.running = std::thread::Builder::new()
-            .name("binlog-compress".into())
-            .spawn(move || {
-                let dir = storage.cfg.server.base_path.join("data/sync");
-                let n = sync::compress_binlogs(&storage.binlog, &dir);
-                log::info!("binlog compression done, {n} file(s) compressed");
-            })
-            .map_err(|e| log::error!("spawn binlog compression fail: {e}"))
-            .ok();
-    }
-
-    fn finish(&mut self) {
-        if let Some(h) = self.running.take() {
-            let _ = h.join();
-        }
-    }
 }

@@ -1498,18 +1498,18 @@ fn fixture_binlog_and_mark_resume() {
         std::fs::read_to_string(sync.join("127.0.0.152_23000.mark")).unwrap()
     );
     let len = std::fs::metadata(sync.join("binlog.000")).unwrap().len();
-    let mut from_start = fdfs_storage::sync::BinlogReader::new(&sync, 0, 0);
+    let mut from_start = fdfs_storage::binlog::BinlogReader::new(&sync, 0, 0);
     let mut records = 0;
-    while let fdfs_storage::sync::Next::Record(_, n) = from_start.next((0, len)).unwrap() {
+    while let fdfs_storage::binlog::Next::Record(_, n) = from_start.next((0, len)).unwrap() {
         from_start.offset += n;
         records += 1;
     }
     assert_eq!((from_start.offset, records), (len, 86), "every line parses");
     let mut resumed =
-        fdfs_storage::sync::BinlogReader::new(&sync, mark.binlog_index, mark.binlog_offset);
+        fdfs_storage::binlog::BinlogReader::new(&sync, mark.binlog_index, mark.binlog_offset);
     assert!(matches!(
         resumed.next((0, len)).unwrap(),
-        fdfs_storage::sync::Next::Eof
+        fdfs_storage::binlog::Next::Eof
     ));
 }
 

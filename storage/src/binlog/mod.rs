@@ -11,12 +11,14 @@
 //! index, `tombstones` what is remembered of deletes.
 
 mod files;
+mod reader;
 mod record;
 mod tombstones;
 
 pub use files::{binlog_files, binlog_name, gz_name, tail_records, INDEX_FILE};
 use files::{open_for_lines, read_index, repair_torn_tail};
-pub use record::{for_each_line, for_each_record, op, parse_line, Record};
+pub use reader::{BinlogReader, Next};
+pub use record::{for_each_line, for_each_record, op, parse_line, Position, Record};
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
@@ -32,9 +34,6 @@ pub const END_FILE: &str = "rfdfs_binlog_end.dat";
 /// rfdfs's own: the time before which deletes were forgotten, so that a restart does not load
 /// the tombstones of every delete the binlog holds (ignored by upstream)
 pub const TOMBSTONE_HORIZON_FILE: &str = "rfdfs_tombstone_horizon.dat";
-
-/// A place in the binlog: (file index, byte offset), ordered as the lines are.
-pub type Position = (u32, u64);
 
 thread_local! {
     /// Where the last line this thread wrote ends. A worker serves one request at a time, so

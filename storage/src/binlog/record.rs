@@ -5,6 +5,9 @@ use std::fs::File;
 use std::io::BufRead;
 use std::path::Path;
 
+/// A place in the binlog: (file index, byte offset), ordered as the lines are.
+pub type Position = (u32, u64);
+
 pub mod op {
     pub const CREATE: char = 'C';
     pub const DELETE: char = 'D';
