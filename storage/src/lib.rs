@@ -22,6 +22,7 @@ pub mod binlog_compression;
 pub mod binlog_repair;
 pub mod copies;
 pub mod http;
+pub mod init_flag;
 pub mod job;
 pub mod mark;
 pub mod metrics;
@@ -34,6 +35,7 @@ pub mod reporter;
 pub mod scrub;
 pub mod service;
 pub mod slot_blocks;
+pub mod stat_file;
 pub mod state_file;
 pub mod storage;
 pub mod store;
@@ -101,14 +103,14 @@ fn init_store(
     cfg: &StorageConfig,
     st: &store::Store,
     my_ip: &str,
-) -> Result<(store::InitFlag, String), String> {
+) -> Result<(init_flag::InitFlag, String), String> {
     let data = cfg.server.base_path.join("data");
-    let flag_path = data.join(store::DATA_INIT_FLAG);
+    let flag_path = data.join(init_flag::DATA_INIT_FLAG);
     let n = cfg.store_paths.len();
     let now = fdfs_common::now();
-    let existing = store::InitFlag::load(&flag_path, n)?;
+    let existing = init_flag::InitFlag::load(&flag_path, n)?;
     let in_service = existing.as_ref().is_some_and(|f| f.sync_old_done);
-    let mut flag = existing.unwrap_or_else(|| store::InitFlag {
+    let mut flag = existing.unwrap_or_else(|| init_flag::InitFlag {
         storage_join_time: now,
         last_server_port: cfg.server.port as i64,
         store_path_marks: vec![None; n],
@@ -153,7 +155,7 @@ fn init_store(
             continue;
         }
         let mark_file = st.data_dir(i).join(store::MARK_FILE);
-        let on_disk = store::read_kv(&mark_file)
+        let on_disk = state_file::read_kv(&mark_file)
             .ok()
             .and_then(|kv| kv.get("store_path_mark").cloned());
         match (&flag.store_path_marks[i], on_disk) {
@@ -174,7 +176,7 @@ fn init_store(
                 if flag.store_path_marks[i].is_some() && !created {
                     log::warn!("store path #{i} lost its mark file, make a new one");
                 }
-                let mark = store::make_mark(my_ip, cfg.server.port, i as u8, now as i32);
+                let mark = init_flag::make_mark(my_ip, cfg.server.port, i as u8, now as i32);
                 store::write_atomic(&mark_file, format!("store_path_mark={mark}\n").as_bytes())
                     .map_err(|e| format!("write {} fail: {e}", mark_file.display()))?;
                 flag.store_path_marks[i] = Some(mark);
@@ -321,7 +323,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
     recover_torn_appends(&st, &data.join("sync"));
     // before any sync thread reads: marks the binlog no longer reaches
     let lines_lost = binlog_repair::check_marks(&binlog) | binlog.lost_lines_before_open();
-    let (stats, cursor) = store::load_stat_file(&data.join(store::STAT_FILE));
+    let (stats, cursor) = stat_file::load_stat_file(&data.join(stat_file::STAT_FILE));
     st.set_cursor(cursor);
     let storage = Arc::new(storage::Storage::new(cfg.clone(), st, binlog, stats));
     if lines_lost {
@@ -336,8 +338,8 @@ pub fn run(mut ctx: RunContext) -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     let rep = Arc::new(reporter::Reporter {
         storage: Arc::clone(&storage),
-        init_flag: Mutex::new(store::InitFlag::default()),
-        init_flag_path: data.join(store::DATA_INIT_FLAG),
+        init_flag: Mutex::new(init_flag::InitFlag::default()),
+        init_flag_path: data.join(init_flag::DATA_INIT_FLAG),
         up_time: fdfs_common::now(),
         stop: Arc::clone(&stop),
         joined: Mutex::new(Vec::new()),
@@ -518,10 +520,10 @@ pub fn run(mut ctx: RunContext) -> i32 {
             .spawn(move || reconcile::run(&r, interval))
             .expect("spawn reconcile")
     });
-    let stat_path = data.join(store::STAT_FILE);
+    let stat_path = data.join(stat_file::STAT_FILE);
     let save_stats = |storage: &storage::Storage| {
         let s = *storage.stats.lock();
-        let text = store::stat_file_text(&s, storage.store.cursor());
+        let text = stat_file::stat_file_text(&s, storage.store.cursor());
         let _ = state_file::save(&stat_path, text.as_bytes());
     };
     let mut last_stat = Instant::now();

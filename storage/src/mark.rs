@@ -48,7 +48,7 @@ impl Mark {
 
     /// A mark file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Mark, String> {
-        let kv = crate::store::parse_kv(text);
+        let kv = crate::state_file::parse_kv(text);
         let num = |k: &str| -> Result<i64, String> {
             kv.get(k)
                 .and_then(|v| v.parse::<i64>().ok())

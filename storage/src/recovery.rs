@@ -249,7 +249,7 @@ fn unfinished_by_upstream(data: &Path) -> HashSet<String> {
         let Ok(text) = std::fs::read_to_string(&binlog) else {
             break;
         };
-        let done = crate::store::read_kv(&data.join(format!(".recovery.mark.{k}")))
+        let done = crate::state_file::read_kv(&data.join(format!(".recovery.mark.{k}")))
             .ok()
             .and_then(|kv| kv.get("binlog_offset")?.parse::<usize>().ok())
             .unwrap_or(0)

@@ -2,8 +2,8 @@
 //! change lists the leader sends back (docs/protocol/cluster-protocol.md 1.3). Also the startup
 //! requests GET_MY_IP and PARAMETER_REQ.
 
+use crate::init_flag::InitFlag;
 use crate::storage::{Storage, TrackerParams};
-use crate::store::InitFlag;
 use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
 use fdfs_common::config::storage_ids::StorageIds;

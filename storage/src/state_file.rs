@@ -5,9 +5,21 @@
 //! once it is written again, so the log tells what happened without drowning everything else.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
+    Ok(parse_kv(&std::fs::read_to_string(path)?))
+}
+
+/// `key=value` lines into an ordered map (other lines are ignored).
+pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
 
 /// How often a file that keeps failing is logged again.
 const EVERY: Duration = Duration::from_secs(60);
@@ -15,7 +27,7 @@ const EVERY: Duration = Duration::from_secs(60);
 /// Write `content` to `path` atomically; a failure is logged (as above) and returned.
 pub fn save(path: &Path, content: &[u8]) -> std::io::Result<()> {
     static FAILING: Mutex<Option<Failing>> = Mutex::new(None);
-    let written = crate::store::write_atomic(path, content);
+    let written = fdfs_common::durable::write_atomic(path, content);
     let mut failing = FAILING.lock();
     let failing = failing.get_or_insert_with(Failing::default);
     match &written {

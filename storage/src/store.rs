@@ -1,18 +1,16 @@
-//! Store paths and the storage's own state files (docs/protocol/sync-and-storage-layout.md section
-//! 1): the `data/HH/HH` tree, `.data_init_flag`, `.fastdfs_vars` marks, `storage_stat.dat`, the
-//! round-robin subdirectory cursor and new file names.
+//! Store paths (docs/protocol/sync-and-storage-layout.md section 1): the `data/HH/HH` tree, the
+//! `.fastdfs_vars` mark of each path, new files and their names, the round-robin subdirectory
+//! cursor, trunk files opened for reading, and each path's space. The state files beside it are
+//! `init_flag` (`.data_init_flag`) and `stat_file` (`storage_stat.dat`).
 
-use fdfs_common::config::ini::atoi;
 use fdfs_common::config::{ReservedSpace, StorageConfig};
-use fdfs_common::file_id::{
-    base64_encode, format_ext, FilePayload, LogicalName, RemoteName, Source,
-};
-use fdfs_common::proto::cluster::{PathUsage, StatBlock};
+use fdfs_common::file_id::{format_ext, FilePayload, LogicalName, RemoteName, Source};
+use fdfs_common::proto::cluster::PathUsage;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::TrunkInfo;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -22,8 +20,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub const DATA_INIT_FLAG: &str = ".data_init_flag";
-pub const STAT_FILE: &str = "storage_stat.dat";
 pub const MARK_FILE: &str = ".fastdfs_vars";
 pub const TEMP_DIR: &str = ".rfdfs_tmp";
 
@@ -36,18 +32,6 @@ pub fn read_at(f: &File, at: u64, len: usize) -> std::io::Result<Vec<u8>> {
     let mut bytes = vec![0u8; len];
     f.read_exact_at(&mut bytes, at)?;
     Ok(bytes)
-}
-
-pub fn read_kv(path: &Path) -> std::io::Result<BTreeMap<String, String>> {
-    Ok(parse_kv(&std::fs::read_to_string(path)?))
-}
-
-/// `key=value` lines into an ordered map (other lines are ignored).
-pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
 }
 
 /// A file being received, with no file ID until it is complete. Unnamed (O_TMPFILE) in the
@@ -111,91 +95,6 @@ impl Drop for NewFile {
             let _ = std::fs::remove_file(temp);
         }
     }
-}
-
-/// `.data_init_flag`: identity and initial-sync state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InitFlag {
-    pub storage_join_time: i64,
-    pub sync_old_done: bool,
-    pub sync_src_server: String,
-    pub sync_until_timestamp: i64,
-    pub last_ip_addr: String,
-    pub last_server_port: i64,
-    pub current_trunk_file_id: i64,
-    pub trunk_last_compress_time: i64,
-    pub trunk_binlog_compress_stage: i64,
-    pub store_path_marks: Vec<Option<String>>,
-}
-
-impl InitFlag {
-    pub fn to_text(&self) -> String {
-        let mut s = format!(
-            "storage_join_time={}\nsync_old_done={}\nsync_src_server={}\nsync_until_timestamp={}\n\
-             last_ip_addr={}\nlast_server_port={}\ncurrent_trunk_file_id={}\ntrunk_last_compress_time={}\n\
-             trunk_binlog_compress_stage={}\n",
-            self.storage_join_time,
-            self.sync_old_done as u8,
-            self.sync_src_server,
-            self.sync_until_timestamp,
-            self.last_ip_addr,
-            self.last_server_port,
-            self.current_trunk_file_id,
-            self.trunk_last_compress_time,
-            self.trunk_binlog_compress_stage,
-        );
-        for (i, m) in self.store_path_marks.iter().enumerate() {
-            if let Some(m) = m {
-                s += &format!("store_path_mark{i}={m}\n");
-            }
-        }
-        s
-    }
-
-    pub fn load(path: &Path, path_count: usize) -> Result<Option<InitFlag>, String> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let kv = read_kv(path).map_err(|e| format!("read {} fail: {e}", path.display()))?;
-        for k in ["storage_join_time", "sync_old_done", "sync_src_server"] {
-            if !kv.contains_key(k) {
-                return Err(format!("{} has no item \"{k}\"", path.display()));
-            }
-        }
-        let n = |k: &str| kv.get(k).map(|v| atoi(v)).unwrap_or(0);
-        let b = |k: &str| {
-            kv.get(k)
-                .map(|v| fdfs_common::config::ini::parse_bool(v))
-                .unwrap_or(false)
-        };
-        Ok(Some(InitFlag {
-            storage_join_time: n("storage_join_time"),
-            sync_old_done: b("sync_old_done"),
-            sync_src_server: kv.get("sync_src_server").cloned().unwrap_or_default(),
-            sync_until_timestamp: n("sync_until_timestamp"),
-            last_ip_addr: kv.get("last_ip_addr").cloned().unwrap_or_default(),
-            last_server_port: n("last_server_port"),
-            current_trunk_file_id: n("current_trunk_file_id"),
-            trunk_last_compress_time: n("trunk_last_compress_time"),
-            trunk_binlog_compress_stage: n("trunk_binlog_compress_stage"),
-            store_path_marks: (0..path_count)
-                .map(|i| kv.get(&format!("store_path_mark{i}")).cloned())
-                .collect(),
-        }))
-    }
-}
-
-/// The 75-character mark of a store path: base64 of ip[46], port, index, padding, create time.
-// An on-disk image of upstream's C struct (little-endian, with its padding), not a protocol
-// body: it is laid out here, where the mark file is written, rather than in the codec.
-pub fn make_mark(ip: &str, port: u16, index: u8, create_time: i32) -> String {
-    let mut b = [0u8; 56];
-    let ipb = ip.as_bytes();
-    b[..ipb.len().min(45)].copy_from_slice(&ipb[..ipb.len().min(45)]);
-    b[46..48].copy_from_slice(&port.to_le_bytes());
-    b[48] = index;
-    b[52..56].copy_from_slice(&create_time.to_le_bytes());
-    base64_encode(&b)
 }
 
 /// The bytes of one stored file: all of a plain file, or a trunk slot's data.
@@ -695,81 +594,6 @@ pub fn path_usage(p: &Path) -> PathUsage {
     }
 }
 
-/// `storage_stat.dat` keys, in file order, mapped to the stat block (None: cursor keys).
-const STAT_FILE_KEYS: [(&str, Option<usize>); 40] = [
-    ("total_upload_count", Some(0)),
-    ("success_upload_count", Some(1)),
-    ("total_append_count", Some(2)),
-    ("success_append_count", Some(3)),
-    ("total_modify_count", Some(4)),
-    ("success_modify_count", Some(5)),
-    ("total_truncate_count", Some(6)),
-    ("success_truncate_count", Some(7)),
-    ("total_download_count", Some(12)),
-    ("success_download_count", Some(13)),
-    ("last_source_update", Some(38)),
-    ("last_sync_update", Some(39)),
-    ("total_set_meta_count", Some(8)),
-    ("success_set_meta_count", Some(9)),
-    ("total_delete_count", Some(10)),
-    ("success_delete_count", Some(11)),
-    ("total_get_meta_count", Some(14)),
-    ("success_get_meta_count", Some(15)),
-    ("total_create_link_count", Some(16)),
-    ("success_create_link_count", Some(17)),
-    ("total_delete_link_count", Some(18)),
-    ("success_delete_link_count", Some(19)),
-    ("total_upload_bytes", Some(20)),
-    ("success_upload_bytes", Some(21)),
-    ("total_append_bytes", Some(22)),
-    ("success_append_bytes", Some(23)),
-    ("total_modify_bytes", Some(24)),
-    ("success_modify_bytes", Some(25)),
-    ("total_download_bytes", Some(26)),
-    ("success_download_bytes", Some(27)),
-    ("total_sync_in_bytes", Some(28)),
-    ("success_sync_in_bytes", Some(29)),
-    ("total_sync_out_bytes", Some(30)),
-    ("success_sync_out_bytes", Some(31)),
-    ("total_file_open_count", Some(32)),
-    ("success_file_open_count", Some(33)),
-    ("total_file_read_count", Some(34)),
-    ("success_file_read_count", Some(35)),
-    ("total_file_write_count", Some(36)),
-    ("success_file_write_count", Some(37)),
-];
-
-pub fn stat_file_text(s: &StatBlock, c: DistCursor) -> String {
-    let mut out = String::new();
-    for (k, idx) in STAT_FILE_KEYS {
-        out += &format!("{k}={}\n", idx.map(|i| s.counters[i]).unwrap_or(0));
-    }
-    out += &format!(
-        "dist_path_index_high={}\ndist_path_index_low={}\ndist_write_file_count={}\n",
-        c.high, c.low, c.count
-    );
-    out
-}
-
-pub fn load_stat_file(path: &Path) -> (StatBlock, DistCursor) {
-    let mut s = StatBlock::default();
-    let mut c = DistCursor::default();
-    if let Ok(kv) = read_kv(path) {
-        for (k, idx) in STAT_FILE_KEYS {
-            if let (Some(i), Some(v)) = (idx, kv.get(k)) {
-                s.counters[i] = atoi(v);
-            }
-        }
-        let n = |k: &str| kv.get(k).map(|v| atoi(v).max(0) as u32).unwrap_or(0);
-        c = DistCursor {
-            high: n("dist_path_index_high"),
-            low: n("dist_path_index_low"),
-            count: n("dist_write_file_count"),
-        };
-    }
-    (s, c)
-}
-
 /// The size and CRC32 a stored normal file must have, as its name says; `None` for names that
 /// do not say (appender and slave files, whose names carry another content's CRC32, metadata
 /// files).
@@ -844,27 +668,5 @@ mod tests {
             assert_eq!(std::fs::read_dir(st.temp_dir(0)).unwrap().count(), 0);
         }
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn mark_matches_upstream() {
-        // store_path_mark0 of the fixture: 127.0.0.151, port 23000, path 0, created 1795479174
-        let m = make_mark("127.0.0.151", 23000, 0, 1795479174);
-        assert_eq!(
-            m,
-            "MTI3LjAuMC4xNTEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAANhZAAAAAIbWBGs"
-        );
-    }
-
-    #[test]
-    fn init_flag_roundtrip() {
-        let text = "storage_join_time=1795479174\nsync_old_done=1\nsync_src_server=\nsync_until_timestamp=0\nlast_ip_addr=127.0.0.151\nlast_server_port=23000\ncurrent_trunk_file_id=0\ntrunk_last_compress_time=0\ntrunk_binlog_compress_stage=0\nstore_path_mark0=abc\n";
-        let dir = std::env::temp_dir().join(format!("rfdfs-flag-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(DATA_INIT_FLAG);
-        std::fs::write(&p, text).unwrap();
-        let f = InitFlag::load(&p, 1).unwrap().unwrap();
-        assert_eq!(f.to_text(), text);
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -1084,8 +1084,8 @@ fn fixture_storage_serves_upstream_tree_and_replays_captured_requests() {
         if path.ends_with("storage_stat.dat") {
             // our writer produces exactly upstream's shape from what it read
             std::fs::write(fx.root.join("stat-copy"), content).unwrap();
-            let (s, c) = fdfs_storage::store::load_stat_file(&fx.root.join("stat-copy"));
-            assert_eq!(fdfs_storage::store::stat_file_text(&s, c), content);
+            let (s, c) = fdfs_storage::stat_file::load_stat_file(&fx.root.join("stat-copy"));
+            assert_eq!(fdfs_storage::stat_file::stat_file_text(&s, c), content);
         }
         if path.ends_with("binlog_index.dat") {
             assert_eq!(on_disk, content);

@@ -75,7 +75,7 @@ pub(super) struct IndexRead {
 /// would wait for ever. The newest binlog file there is is the one being written.
 pub(super) fn read_index(dir: &Path) -> IndexRead {
     let newest = binlog_files(dir).last().copied();
-    let recorded = match crate::store::read_kv(&dir.join(INDEX_FILE)) {
+    let recorded = match crate::state_file::read_kv(&dir.join(INDEX_FILE)) {
         Ok(kv) => {
             let n = |k: &str| kv.get(k).and_then(|v| v.parse::<u32>().ok());
             match (n("current_write"), n("current_compress")) {

@@ -161,7 +161,7 @@ impl Binlog {
             keep_tombstones: std::sync::atomic::AtomicBool::new(true),
             refused: std::sync::atomic::AtomicU64::new(0),
         };
-        let recorded_end = crate::store::read_kv(&sync_dir.join(END_FILE))
+        let recorded_end = crate::state_file::read_kv(&sync_dir.join(END_FILE))
             .ok()
             .and_then(|kv| {
                 let n = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
