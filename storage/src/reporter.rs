@@ -3,7 +3,7 @@
 //! requests GET_MY_IP and PARAMETER_REQ.
 
 use crate::init_flag::InitFlag;
-use crate::storage::{Storage, TrackerParams};
+use crate::storage::Storage;
 use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
 use fdfs_common::config::storage_ids::StorageIds;
@@ -14,6 +14,7 @@ use fdfs_common::proto::cluster::{
     encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, GetMyIpReq,
     JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
 };
+use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
 use fdfs_common::proto::{cmd, errno, status, VERSION};
 use parking_lot::Mutex;
@@ -663,7 +664,7 @@ pub fn get_my_ip(rep: &Reporter) -> Option<String> {
 }
 
 /// PARAMETER_REQ from the first tracker that answers.
-pub fn fetch_parameters(rep: &Reporter) -> Option<TrackerParams> {
+pub fn fetch_parameters(rep: &Reporter) -> Option<StorageParameters> {
     while !rep.stop.load(Ordering::Relaxed) {
         for t in &rep.trackers_leader_first() {
             if let Ok(mut s) = rep.connect(t) {
@@ -672,7 +673,7 @@ pub fn fetch_parameters(rep: &Reporter) -> Option<TrackerParams> {
                         net::quit(s);
                         let text = String::from_utf8_lossy(&text).into_owned();
                         log::info!("{}", text.trim_end().replace('\n', ", "));
-                        return Some(TrackerParams::parse(&text));
+                        return Some(StorageParameters::parse(&text));
                     }
                     Ok(_) => log::error!("parameter reply from tracker server {t} too long"),
                     Err(NetError::Status(s)) if s == errno::EINVAL => {}

@@ -6,11 +6,11 @@
 use crate::binlog::{Binlog, Position};
 use crate::store::{NewFile, Store, Stored};
 use fdfs_common::codec::DecodeError;
-use fdfs_common::config::{ReservedSpace, StorageConfig};
+use fdfs_common::config::StorageConfig;
 use fdfs_common::file_id::LogicalName;
-use fdfs_common::proto::client::IpWidth;
 use fdfs_common::proto::cluster::{stat, StatBlock};
 use fdfs_common::proto::errno;
+use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::server::Conn;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -52,151 +52,6 @@ impl Write for AtOffset<'_> {
 impl DataSink for AtOffset<'_> {
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
-    }
-}
-
-/// What the tracker told us at startup (PARAMETER_REQ).
-#[derive(Debug, Clone)]
-pub struct TrackerParams {
-    pub reserved: Option<ReservedSpace>,
-    pub width: IpWidth,
-    pub store_path_mode: u8,
-    pub storage_ip_changed_auto_adjust: bool,
-    pub use_storage_id: bool,
-    /// file names carry the server id rather than the IP
-    pub id_in_filename: bool,
-    pub trust_storage_server_id: bool,
-    /// size of a trunk file (tracker.conf `trunk_file_size`, upstream's default 64 MiB)
-    pub trunk_file_size: u64,
-    /// small uploads go into trunk files
-    pub use_trunk_file: bool,
-    pub slot_min_size: u32,
-    pub slot_max_size: u32,
-    pub trunk_alloc_alignment_size: u32,
-    pub trunk: TrunkTuning,
-    /// a slave's content goes under a generated name, the slave name is a symlink to it
-    pub store_slave_file_use_link: bool,
-}
-
-/// The trunk server's housekeeping, as tracker.conf sets it (docs/protocol/config-cli-http.md 2).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrunkTuning {
-    /// create trunk files ahead of need, at `create_file_time_base` and every
-    /// `create_file_interval` seconds, until `create_file_space_threshold` bytes are free
-    pub create_file_advance: bool,
-    pub create_file_time_base: (u8, u8),
-    pub create_file_interval: u64,
-    pub create_file_space_threshold: u64,
-    /// on loading the index, drop free blocks whose slot holds a file
-    pub init_check_occupying: bool,
-    /// on loading the index, ignore `storage_trunk.dat` and replay the whole binlog
-    pub init_reload_from_binlog: bool,
-    /// join touching free blocks when the snapshot is written
-    pub free_space_merge: bool,
-    /// compact the binlog at a snapshot when the last compaction is older than this (0 never)
-    pub compress_binlog_min_interval: i64,
-    /// compact the binlog at `compress_binlog_time_base` and every this many seconds (0 never)
-    pub compress_binlog_interval: u64,
-    pub compress_binlog_time_base: (u8, u8),
-    pub binlog_max_backups: u32,
-}
-
-impl Default for TrackerParams {
-    fn default() -> Self {
-        TrackerParams {
-            reserved: None,
-            width: IpWidth::V6,
-            store_path_mode: 0,
-            storage_ip_changed_auto_adjust: true,
-            use_storage_id: false,
-            id_in_filename: false,
-            trust_storage_server_id: true,
-            trunk_file_size: 64 << 20,
-            use_trunk_file: false,
-            slot_min_size: 256,
-            slot_max_size: 8 << 20,
-            trunk_alloc_alignment_size: 0,
-            trunk: TrunkTuning {
-                create_file_time_base: (2, 0),
-                create_file_interval: 86400,
-                compress_binlog_time_base: (3, 0),
-                ..TrunkTuning::default()
-            },
-            store_slave_file_use_link: false,
-        }
-    }
-}
-
-impl TrackerParams {
-    pub fn parse(text: &str) -> TrackerParams {
-        let mut p = TrackerParams::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            match k.trim() {
-                "reserved_storage_space" => p.reserved = ReservedSpace::parse(v),
-                "response_ip_addr_size" => {
-                    p.width = if v.trim() == "16" {
-                        IpWidth::V4
-                    } else {
-                        IpWidth::V6
-                    };
-                }
-                "store_path" => p.store_path_mode = v.trim().parse().unwrap_or(0),
-                "storage_ip_changed_auto_adjust" => {
-                    p.storage_ip_changed_auto_adjust = v.trim() == "1"
-                }
-                "use_storage_id" => p.use_storage_id = v.trim() == "1",
-                "id_type_in_filename" => p.id_in_filename = v.trim() == "id",
-                "trust_storage_server_id" => p.trust_storage_server_id = v.trim() == "1",
-                "trunk_file_size" => {
-                    if let Ok(n @ 1..) = v.trim().parse::<u64>() {
-                        p.trunk_file_size = n;
-                    }
-                }
-                "use_trunk_file" => p.use_trunk_file = v.trim() == "1",
-                "slot_min_size" => p.slot_min_size = v.trim().parse().unwrap_or(256),
-                "slot_max_size" => p.slot_max_size = v.trim().parse().unwrap_or(8 << 20),
-                "trunk_alloc_alignment_size" => {
-                    p.trunk_alloc_alignment_size = v.trim().parse().unwrap_or(0)
-                }
-                "trunk_create_file_advance" => p.trunk.create_file_advance = v.trim() == "1",
-                "trunk_create_file_time_base" => {
-                    if let Some(t) = fdfs_common::config::ini::parse_time_of_day(v.trim()) {
-                        p.trunk.create_file_time_base = t;
-                    }
-                }
-                "trunk_create_file_interval" => {
-                    p.trunk.create_file_interval = v.trim().parse().unwrap_or(86400)
-                }
-                "trunk_create_file_space_threshold" => {
-                    p.trunk.create_file_space_threshold = v.trim().parse().unwrap_or(0)
-                }
-                "trunk_init_check_occupying" => p.trunk.init_check_occupying = v.trim() == "1",
-                "trunk_init_reload_from_binlog" => {
-                    p.trunk.init_reload_from_binlog = v.trim() == "1"
-                }
-                "trunk_free_space_merge" => p.trunk.free_space_merge = v.trim() == "1",
-                "trunk_compress_binlog_min_interval" => {
-                    p.trunk.compress_binlog_min_interval = v.trim().parse().unwrap_or(0)
-                }
-                "trunk_compress_binlog_interval" => {
-                    p.trunk.compress_binlog_interval = v.trim().parse().unwrap_or(0)
-                }
-                "trunk_compress_binlog_time_base" => {
-                    if let Some(t) = fdfs_common::config::ini::parse_time_of_day(v.trim()) {
-                        p.trunk.compress_binlog_time_base = t;
-                    }
-                }
-                "trunk_binlog_max_backups" => {
-                    p.trunk.binlog_max_backups = v.trim().parse().unwrap_or(0)
-                }
-                "store_slave_file_use_link" => p.store_slave_file_use_link = v.trim() == "1",
-                _ => {}
-            }
-        }
-        p
     }
 }
 
@@ -316,7 +171,7 @@ pub struct Storage {
     pub(crate) trunk_pushed: Mutex<HashMap<String, u64>>,
     /// the trackers' storage_ids.conf, when `use_storage_id` is on
     pub storage_ids: RwLock<fdfs_common::config::storage_ids::StorageIds>,
-    pub params: RwLock<TrackerParams>,
+    pub params: RwLock<StorageParameters>,
     pub stats: Mutex<StatBlock>,
     /// bumped at every statistics change; the reporter sends a full beat when it moved
     pub stats_version: AtomicU64,
@@ -499,7 +354,7 @@ impl Storage {
             trunk_alloc_fail_logged: std::sync::atomic::AtomicI64::new(0),
             trunk_copies_checked: Mutex::new(HashMap::new()),
             trunk_pushed: Mutex::new(HashMap::new()),
-            params: RwLock::new(TrackerParams::default()),
+            params: RwLock::new(StorageParameters::default()),
             stats: Mutex::new(stats),
             stats_version: AtomicU64::new(1),
             synced_from: Mutex::new(HashMap::new()),

@@ -3,6 +3,7 @@
 use super::ini::{self, ConfigError, IniFile};
 use super::reserved_space::ReservedSpace;
 use super::server::{disabled_check, optional_port, ServerConfig};
+use crate::proto::parameters::TrunkTuning;
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -40,8 +41,10 @@ pub struct TrackerConfig {
     pub trust_storage_server_id: bool,
     pub store_slave_file_use_link: bool,
     pub response_ip_v6: bool,
-    /// parameter-reply texts of the trunk keys we accept but do not act on
-    pub trunk_params: Vec<(String, String)>,
+    /// passed on to storages, which round slot sizes up to it
+    pub trunk_alloc_alignment_size: u32,
+    /// the trunk server's housekeeping keys, passed on to storages in the parameter answer
+    pub trunk: TrunkTuning,
 }
 
 impl TrackerConfig {
@@ -156,67 +159,29 @@ impl TrackerConfig {
                         .any(|e| e.ips.iter().any(|ip| ip.contains(':')))
             }
         };
-        let mut trunk_params = Vec::new();
-        let mut tp = |k: &str, v: String| trunk_params.push((k.to_string(), v));
-        tp(
-            "trunk_alloc_alignment_size",
-            ini.int("trunk_alloc_alignment_size")
-                .unwrap_or(0)
-                .to_string(),
-        );
-        let b = |k: &str| if ini.bool_or(k, false) { "1" } else { "0" }.to_string();
-        let hm = |t: (u8, u8)| format!("{:02}:{:02}", t.0, t.1);
-        tp("trunk_file_size", trunk_file_size.to_string());
-        tp("trunk_create_file_advance", b("trunk_create_file_advance"));
-        tp(
-            "trunk_create_file_time_base",
-            hm(ini.time_of_day_or("trunk_create_file_time_base", (2, 0))?),
-        );
-        tp(
-            "trunk_create_file_interval",
-            ini.positive_or("trunk_create_file_interval", 86400)
-                .to_string(),
-        );
-        tp(
-            "trunk_create_file_space_threshold",
-            ini.bytes_strict_or("trunk_create_file_space_threshold", 0)?
-                .to_string(),
-        );
-        tp(
-            "trunk_init_check_occupying",
-            b("trunk_init_check_occupying"),
-        );
-        tp(
-            "trunk_init_reload_from_binlog",
-            b("trunk_init_reload_from_binlog"),
-        );
-        tp("trunk_free_space_merge", b("trunk_free_space_merge"));
-        tp("delete_unused_trunk_files", b("delete_unused_trunk_files"));
-        tp(
-            "trunk_compress_binlog_min_interval",
-            ini.int("trunk_compress_binlog_min_interval")
-                .unwrap_or(0)
-                .max(0)
-                .to_string(),
-        );
-        tp(
-            "trunk_compress_binlog_interval",
-            ini.int("trunk_compress_binlog_interval")
-                .unwrap_or(0)
-                .max(0)
-                .to_string(),
-        );
-        tp(
-            "trunk_compress_binlog_time_base",
-            hm(ini.time_of_day_or("trunk_compress_binlog_time_base", (3, 0))?),
-        );
-        tp(
-            "trunk_binlog_max_backups",
-            ini.int("trunk_binlog_max_backups")
-                .unwrap_or(0)
-                .max(0)
-                .to_string(),
-        );
+        let time = |k: &str, d: (u8, u8)| ini.time_of_day_or(k, d);
+        let non_negative = |k: &str| ini.int(k).unwrap_or(0).max(0);
+        let trunk_alloc_alignment_size = ini
+            .int("trunk_alloc_alignment_size")
+            .unwrap_or(0)
+            .clamp(0, u32::MAX as i64) as u32;
+        let trunk = TrunkTuning {
+            create_file_advance: ini.bool_or("trunk_create_file_advance", false),
+            create_file_time_base: time("trunk_create_file_time_base", (2, 0))?,
+            create_file_interval: ini.positive_or("trunk_create_file_interval", 86400) as u64,
+            create_file_space_threshold: ini
+                .bytes_strict_or("trunk_create_file_space_threshold", 0)?
+                .max(0) as u64,
+            init_check_occupying: ini.bool_or("trunk_init_check_occupying", false),
+            init_reload_from_binlog: ini.bool_or("trunk_init_reload_from_binlog", false),
+            free_space_merge: ini.bool_or("trunk_free_space_merge", false),
+            delete_unused_trunk_files: ini.bool_or("delete_unused_trunk_files", false),
+            compress_binlog_min_interval: non_negative("trunk_compress_binlog_min_interval"),
+            compress_binlog_interval: non_negative("trunk_compress_binlog_interval") as u64,
+            compress_binlog_time_base: time("trunk_compress_binlog_time_base", (3, 0))?,
+            binlog_max_backups: non_negative("trunk_binlog_max_backups").min(u32::MAX as i64)
+                as u32,
+        };
         let mut cfg = TrackerConfig {
             key_warnings: Vec::new(),
             server,
@@ -249,7 +214,8 @@ impl TrackerConfig {
             trust_storage_server_id: ini.bool_or("trust_storage_server_id", true),
             store_slave_file_use_link: ini.bool_or("store_slave_file_use_link", false),
             response_ip_v6,
-            trunk_params,
+            trunk_alloc_alignment_size,
+            trunk,
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Tracker);
         Ok(cfg)

@@ -5,6 +5,7 @@ pub mod changelog;
 pub mod client;
 pub mod cluster;
 pub mod leader;
+pub mod parameters;
 pub mod rfdfs;
 pub mod stats;
 pub mod storage;

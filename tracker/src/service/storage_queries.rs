@@ -11,6 +11,7 @@ use fdfs_common::proto::cluster::{
     FetchStorageIdsReq, GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq,
     ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
 };
+use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::proto::{errno, rw_mode, status, Refusal};
 use fdfs_common::server::Conn;
 
@@ -89,31 +90,24 @@ impl Tracker {
             return Err(errno::EINVAL.into());
         }
         let c = &self.cfg;
-        let b = |v: bool| if v { 1 } else { 0 };
-        let mut text = format!(
-            "use_storage_id={}\nid_type_in_filename={}\ntrust_storage_server_id={}\nresponse_ip_addr_size={}\n\
-             storage_ip_changed_auto_adjust={}\nstorage_sync_file_max_delay={}\nstore_path={}\n\
-             reserved_storage_space={}\nuse_trunk_file={}\nslot_min_size={}\nslot_max_size={}\n",
-            b(c.use_storage_id),
-            if c.use_storage_id && c.id_type_in_filename_id { "id" } else { "ip" },
-            b(c.trust_storage_server_id),
-            self.width().size(),
-            b(c.storage_ip_changed_auto_adjust),
-            c.storage_sync_file_max_delay,
-            c.store_path,
-            c.reserved_storage_space.to_text(),
-            b(c.use_trunk_file),
-            c.slot_min_size,
-            c.slot_max_size,
-        );
-        for (k, v) in &c.trunk_params {
-            text += &format!("{k}={v}\n");
-        }
-        text += &format!(
-            "store_slave_file_use_link={}\n",
-            b(c.store_slave_file_use_link)
-        );
-        Ok(text.into_bytes())
+        let parameters = StorageParameters {
+            use_storage_id: c.use_storage_id,
+            id_in_filename: c.use_storage_id && c.id_type_in_filename_id,
+            trust_storage_server_id: c.trust_storage_server_id,
+            width: self.width(),
+            storage_ip_changed_auto_adjust: c.storage_ip_changed_auto_adjust,
+            storage_sync_file_max_delay: c.storage_sync_file_max_delay,
+            store_path_mode: c.store_path,
+            reserved: Some(c.reserved_storage_space),
+            use_trunk_file: c.use_trunk_file,
+            slot_min_size: c.slot_min_size.clamp(0, u32::MAX as i64) as u32,
+            slot_max_size: c.slot_max_size.clamp(0, u32::MAX as i64) as u32,
+            trunk_alloc_alignment_size: c.trunk_alloc_alignment_size,
+            trunk_file_size: c.trunk_file_size.max(0) as u64,
+            trunk: c.trunk.clone(),
+            store_slave_file_use_link: c.store_slave_file_use_link,
+        };
+        Ok(parameters.to_text().into_bytes())
     }
 
     /// GET_STATUS and GET_SERVER_ID name a storage by group and `ip:port`.
