@@ -371,7 +371,6 @@ pub fn run(mut ctx: RunContext) -> i32 {
         return 0;
     };
     // with storage ids the tracker may answer both listed addresses, inner first
-    let my_ips: Vec<String> = my_ips.split(',').map(|s| s.trim().to_string()).collect();
     let my_ip = my_ips[0].clone();
     *storage.my_ip.write() = my_ip.clone();
     let Some(params) = reporter::fetch_parameters(&rep) else {

@@ -12,7 +12,7 @@ use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::cluster::{
     encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, GetMyIpReq,
-    JoinReply, JoinReq, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
+    JoinReply, JoinReq, MyIpReply, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
 };
 use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
@@ -638,7 +638,7 @@ impl Reporter {
 }
 
 /// Ask the trackers for our own IP (as they see us) until one answers.
-pub fn get_my_ip(rep: &Reporter) -> Option<String> {
+pub fn get_my_ip(rep: &Reporter) -> Option<Vec<String>> {
     let cfg = &rep.storage.cfg;
     let req = GetMyIpReq {
         group: rep.storage.group.clone(),
@@ -648,13 +648,17 @@ pub fn get_my_ip(rep: &Reporter) -> Option<String> {
     while !rep.stop.load(Ordering::Relaxed) {
         for t in &cfg.tracker_servers {
             match rep.connect(t) {
-                Ok(mut s) => match net::request(&mut s, cmd::STORAGE_GET_MY_IP, &req) {
-                    Ok(ip) => {
-                        net::quit(s);
-                        return Some(String::from_utf8_lossy(&ip).into_owned());
+                Ok(mut s) => {
+                    match net::request(&mut s, cmd::STORAGE_GET_MY_IP, &req).and_then(|b| {
+                        MyIpReply::from_bytes(&b).map_err(|e| NetError::Protocol(e.to_string()))
+                    }) {
+                        Ok(reply) => {
+                            net::quit(s);
+                            return Some(reply.ips);
+                        }
+                        Err(e) => log::error!("get my ip from tracker server {t} fail: {e}"),
                     }
-                    Err(e) => log::error!("get my ip from tracker server {t} fail: {e}"),
-                },
+                }
                 Err(e) => log::error!("connect to tracker server {t} fail, error info: {e}"),
             }
         }

@@ -416,6 +416,32 @@ impl Message for GetMyIpReq {
     }
 }
 
+/// GET_MY_IP reply: the address the tracker sees the storage connect from, or, with storage
+/// ids, every address of its storage_ids.conf entry, comma separated, inner first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyIpReply {
+    pub ips: Vec<String>,
+}
+
+impl Message for MyIpReply {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_bytes(self.ips.join(",").as_bytes());
+    }
+    fn decode(r: &mut Reader<'_>) -> DecodeResult<Self> {
+        let text = std::str::from_utf8(r.rest())
+            .map_err(|_| DecodeError::invalid("ip_addr", "not text"))?;
+        let ips: Vec<String> = text
+            .split(',')
+            .map(|s| s.trim_end_matches('\0').trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if ips.is_empty() {
+            return Err(DecodeError::invalid("ip_addr", "empty"));
+        }
+        Ok(MyIpReply { ips })
+    }
+}
+
 /// FETCH_STORAGE_IDS request: the first entry wanted and whether an id-less tracker may answer
 /// with an empty page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -708,6 +734,21 @@ mod tests {
     #[test]
     fn stat_block_len() {
         assert_eq!(StatBlock::default().to_bytes().len(), StatBlock::LEN);
+    }
+
+    #[test]
+    fn my_ip_reply_one_or_both_addresses() {
+        let one = MyIpReply::from_bytes(b"10.0.0.5").unwrap();
+        assert_eq!(one.ips, ["10.0.0.5"]);
+        let both = MyIpReply {
+            ips: vec!["10.0.0.5".into(), "122.244.141.46".into()],
+        };
+        assert_eq!(both.to_bytes(), b"10.0.0.5,122.244.141.46");
+        assert_eq!(MyIpReply::from_bytes(&both.to_bytes()).unwrap(), both);
+        assert_eq!(
+            MyIpReply::from_bytes(b"").unwrap_err(),
+            DecodeError::invalid("ip_addr", "empty")
+        );
     }
 
     #[test]

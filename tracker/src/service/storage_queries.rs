@@ -8,7 +8,7 @@ use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::cluster::{
-    FetchStorageIdsReq, GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq,
+    FetchStorageIdsReq, GetGroupNameReq, GetMyIpReq, GroupName, GroupStorageReq, MyIpReply,
     ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
 };
 use fdfs_common::proto::parameters::StorageParameters;
@@ -153,10 +153,10 @@ impl Tracker {
         if self.cfg.use_storage_id {
             let port = u16::try_from(req.port).unwrap_or(0);
             if let Some(e) = self.cfg.storage_ids.by_group_ip_port(&req.group, &ip, port) {
-                return Ok(e.ips.join(",").into_bytes());
+                return Ok(MyIpReply { ips: e.ips.clone() }.to_bytes());
             }
         }
-        Ok(ip.into_bytes())
+        Ok(MyIpReply { ips: vec![ip] }.to_bytes())
     }
 
     pub(super) fn storage_fetch_storage_ids(&self, body: &[u8]) -> Reply {
