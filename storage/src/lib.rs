@@ -25,6 +25,7 @@ pub mod http;
 pub mod init_flag;
 pub mod job;
 pub mod mark;
+pub mod mark_moves;
 pub mod metrics;
 pub mod open_syncs;
 pub mod peers;
@@ -40,6 +41,7 @@ pub mod state_file;
 pub mod storage;
 pub mod store;
 pub mod sync;
+pub mod tracker_handshake;
 pub mod tracker_link;
 pub mod trunk;
 pub mod trunk_alloc;
@@ -347,7 +349,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         leader: Arc::new(Mutex::new(None)),
         sync_dest_lock: Mutex::new(()),
         sync_threads: Mutex::new(std::collections::HashMap::new()),
-        mark_moves: Mutex::new(Vec::new()),
+        mark_moves: Default::default(),
         last_prune: std::sync::atomic::AtomicI64::new(0),
     });
     // /health says 503 while the tracker handshake waits; started here only when no switch to
@@ -367,17 +369,17 @@ pub fn run(mut ctx: RunContext) -> i32 {
         }
         stop2.store(true, Ordering::SeqCst);
     });
-    let Some(my_ips) = reporter::get_my_ip(&rep) else {
+    let Some(my_ips) = tracker_handshake::get_my_ip(&rep) else {
         return 0;
     };
     // with storage ids the tracker may answer both listed addresses, inner first
     let my_ip = my_ips[0].clone();
     *storage.my_ip.write() = my_ip.clone();
-    let Some(params) = reporter::fetch_parameters(&rep) else {
+    let Some(params) = tracker_handshake::fetch_parameters(&rep) else {
         return 0;
     };
     *storage.params.write() = params;
-    match reporter::resolve_my_id(&rep, &my_ips) {
+    match tracker_handshake::resolve_my_id(&rep, &my_ips) {
         Ok(id) => *storage.my_id.write() = id,
         Err(_) if stop.load(Ordering::SeqCst) => return 0,
         Err(e) => return fdfs_common::daemon::fail(&format!("get my server id fail: {e}"), 2),
@@ -397,7 +399,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
                 && !previous_ip.is_empty()
                 && previous_ip != my_ip
             {
-                reporter::report_ip_changed(&rep, &previous_ip, &my_ip);
+                tracker_handshake::report_ip_changed(&rep, &previous_ip, &my_ip);
             }
         }
         Err(e) => return fdfs_common::daemon::fail(&e, 2),

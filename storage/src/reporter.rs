@@ -3,20 +3,18 @@
 //! requests GET_MY_IP and PARAMETER_REQ.
 
 use crate::init_flag::InitFlag;
+use crate::mark_moves::MarkMoves;
 use crate::storage::Storage;
 use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
-use fdfs_common::config::storage_ids::StorageIds;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
-use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::cluster::{
-    encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, GetMyIpReq,
-    JoinReply, JoinReq, MyIpReply, ReportIpChangedReq, StorageAddrReq, SyncReportEntry, SyncSource,
+    encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, JoinReply, JoinReq,
+    StorageAddrReq, SyncReportEntry, SyncSource,
 };
-use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
-use fdfs_common::proto::{cmd, errno, status, VERSION};
+use fdfs_common::proto::{cmd, status, VERSION};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -50,26 +48,9 @@ pub struct Reporter {
     pub sync_threads: Mutex<HashMap<String, std::thread::JoinHandle<()>>>,
     /// changelog entries whose mark file is still held by a running sync thread: the thread
     /// saves its mark once more on its way out, so the file is moved only after it ends
-    pub mark_moves: Mutex<Vec<MarkMove>>,
+    pub mark_moves: MarkMoves,
     /// when the delete tombstones were last pruned
     pub last_prune: AtomicI64,
-}
-
-/// What a changelog line asks of a departed peer's mark file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MarkMove {
-    /// the peer came back on a new address: `old` id's mark becomes `new` id's
-    Follow { old: String, new: String },
-    /// the peer was deleted: its mark is renamed out of the way
-    SetAside { old: String },
-}
-
-impl MarkMove {
-    fn old(&self) -> &str {
-        match self {
-            MarkMove::Follow { old, .. } | MarkMove::SetAside { old } => old,
-        }
-    }
 }
 
 impl Reporter {
@@ -111,7 +92,7 @@ impl Reporter {
         }
     }
 
-    fn sleep_unless_stopped(&self, d: Duration) {
+    pub(crate) fn sleep_unless_stopped(&self, d: Duration) {
         let end = Instant::now() + d;
         while Instant::now() < end && !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
@@ -282,7 +263,8 @@ impl Reporter {
                     // before the new member list: a peer's renamed mark must be in place when
                     // the sync thread for its new address starts
                     let changes = net::request(&mut stream, cmd::STORAGE_CHANGELOG_REQ, &[])?;
-                    self.apply_changelog(&String::from_utf8_lossy(&changes));
+                    self.mark_moves
+                        .apply_changelog(&self.storage, &String::from_utf8_lossy(&changes));
                 }
                 self.apply_change_list(&reply);
                 // the leader answered and its list leaves the trunk server role here
@@ -464,7 +446,8 @@ impl Reporter {
                     }
                 }
                 // every beat, not only on a new list: a deferred mark move may be due now
-                self.settle_mark_moves();
+                self.mark_moves
+                    .settle(&self.storage, &self.sync_threads.lock());
                 let (now, last) = (fdfs_common::now(), self.last_prune.load(Ordering::Relaxed));
                 if now - last >= PRUNE_EVERY
                     && self
@@ -482,66 +465,6 @@ impl Reporter {
             }
             Err(e) => log::warn!("invalid change list from tracker: {e}"),
         }
-    }
-
-    /// Changelog lines (2.13, [`ChangelogLine`]): a deleted peer's mark is set
-    /// aside, a peer's mark follows its IP change. Both wait for the peer's sync thread to end
-    /// (`settle_mark_moves`).
-    fn apply_changelog(&self, text: &str) {
-        let storage = &self.storage;
-        let by_ids = storage.params.read().use_storage_id;
-        for line in ChangelogLine::parse_all(text) {
-            if line.group != storage.group || line.old_id == *storage.my_id.read() {
-                continue;
-            }
-            let old = line.old_id;
-            let pending = match line.status {
-                status::DELETED => MarkMove::SetAside { old },
-                status::IP_CHANGED if !by_ids => MarkMove::Follow {
-                    old,
-                    new: line.new_id,
-                },
-                _ => continue,
-            };
-            self.mark_moves.lock().push(pending);
-        }
-    }
-
-    /// Carry out the pending mark moves whose peer no longer has a running sync thread.
-    fn settle_mark_moves(&self) {
-        let threads = self.sync_threads.lock();
-        self.mark_moves.lock().retain(|m| {
-            if threads.get(m.old()).is_some_and(|h| !h.is_finished()) {
-                return true;
-            }
-            let old = self.storage.mark_path(m.old());
-            if !old.exists() {
-                return false;
-            }
-            match m {
-                MarkMove::SetAside { old: id } => {
-                    let aside = old.with_file_name(format!(
-                        "{}.{}",
-                        old.file_name().unwrap_or_default().to_string_lossy(),
-                        fdfs_common::log::local_time_suffix()
-                    ));
-                    log::info!("storage {id} deleted, its mark set aside");
-                    if let Err(e) = std::fs::rename(&old, &aside) {
-                        log::warn!("set aside {}: {e}", old.display());
-                    }
-                }
-                MarkMove::Follow { old: id, new } => {
-                    let to = self.storage.mark_path(new);
-                    if !to.exists() {
-                        log::info!("storage {id} is now {new}, its mark follows");
-                        if let Err(e) = std::fs::rename(&old, &to) {
-                            log::warn!("rename {}: {e}", old.display());
-                        }
-                    }
-                }
-            }
-            false
-        });
     }
 
     /// GET_STATUS of this storage on the tracker at the other end of `stream`.
@@ -592,12 +515,7 @@ impl Reporter {
             return;
         }
         // a peer on its new address starts from the mark of its old one, once that is moved
-        if self
-            .mark_moves
-            .lock()
-            .iter()
-            .any(|m| matches!(m, MarkMove::Follow { new, .. } if *new == peer.id))
-        {
+        if self.mark_moves.awaited_by(&peer.id) {
             return;
         }
         let mut threads = self.sync_threads.lock();
@@ -634,193 +552,5 @@ impl Reporter {
             })
             .collect();
         encode_sync_report(&entries)
-    }
-}
-
-/// Ask the trackers for our own IP (as they see us) until one answers.
-pub fn get_my_ip(rep: &Reporter) -> Option<Vec<String>> {
-    let cfg = &rep.storage.cfg;
-    let req = GetMyIpReq {
-        group: rep.storage.group.clone(),
-        port: cfg.server.port as i32,
-    }
-    .to_bytes();
-    while !rep.stop.load(Ordering::Relaxed) {
-        for t in &cfg.tracker_servers {
-            match rep.connect(t) {
-                Ok(mut s) => {
-                    match net::request(&mut s, cmd::STORAGE_GET_MY_IP, &req).and_then(|b| {
-                        MyIpReply::from_bytes(&b).map_err(|e| NetError::Protocol(e.to_string()))
-                    }) {
-                        Ok(reply) => {
-                            net::quit(s);
-                            return Some(reply.ips);
-                        }
-                        Err(e) => log::error!("get my ip from tracker server {t} fail: {e}"),
-                    }
-                }
-                Err(e) => log::error!("connect to tracker server {t} fail, error info: {e}"),
-            }
-        }
-        rep.sleep_unless_stopped(Duration::from_secs(1));
-    }
-    None
-}
-
-/// PARAMETER_REQ from the first tracker that answers.
-pub fn fetch_parameters(rep: &Reporter) -> Option<StorageParameters> {
-    while !rep.stop.load(Ordering::Relaxed) {
-        for t in &rep.trackers_leader_first() {
-            if let Ok(mut s) = rep.connect(t) {
-                match net::request(&mut s, cmd::STORAGE_PARAMETER_REQ, &[]) {
-                    Ok(text) if text.len() < 1024 => {
-                        net::quit(s);
-                        let text = String::from_utf8_lossy(&text).into_owned();
-                        log::info!("{}", text.trim_end().replace('\n', ", "));
-                        return Some(StorageParameters::parse(&text));
-                    }
-                    Ok(_) => log::error!("parameter reply from tracker server {t} too long"),
-                    Err(NetError::Status(s)) if s == errno::EINVAL => {}
-                    Err(e) => log::error!("get parameters from tracker server {t} fail: {e}"),
-                }
-            }
-        }
-        rep.sleep_unless_stopped(Duration::from_secs(1));
-    }
-    None
-}
-
-/// FETCH_STORAGE_IDS, paged, from the first tracker that answers (5 rounds over the trackers).
-fn fetch_storage_ids(rep: &Reporter) -> Result<StorageIds, String> {
-    for _round in 0..5 {
-        for t in &rep.trackers_leader_first() {
-            let Ok(mut s) = rep.connect(t) else { continue };
-            let fetched = net::fetch_storage_ids(&mut s);
-            net::quit(s);
-            match fetched {
-                Ok(ids) => return Ok(ids),
-                Err(e) => log::error!("fetch storage ids from tracker server {t} fail: {e}"),
-            }
-        }
-        rep.sleep_unless_stopped(Duration::from_secs(1));
-        if rep.stop.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    Err("no tracker gave the storage ids".into())
-}
-
-/// The storage's identity in its group (docs/protocol/cluster-protocol.md 7.2): its IP without
-/// storage ids; with them the `server_id` of storage.conf, else the id listed for one of its
-/// addresses, else (or when ids are not trusted) what GET_SERVER_ID answers.
-pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String> {
-    let storage = &rep.storage;
-    let params = storage.params.read().clone();
-    if !params.use_storage_id {
-        return Ok(my_ips.first().cloned().unwrap_or_default());
-    }
-    let ids = fetch_storage_ids(rep)?;
-    *storage.storage_ids.write() = ids.clone();
-    let port = storage.cfg.server.port;
-    if params.trust_storage_server_id {
-        match &storage.cfg.server_id {
-            Some(id) if !id.is_empty() => {
-                if ids.by_id(id).is_none() {
-                    return Err(format!(
-                        "server_id {id} is not in the trackers' storage ids"
-                    ));
-                }
-                return Ok(id.clone());
-            }
-            Some(_) => {}
-            None => {
-                let candidates = my_ips
-                    .iter()
-                    .cloned()
-                    .chain(
-                        storage
-                            .cfg
-                            .server
-                            .bind_addrs()
-                            .into_iter()
-                            .map(String::from),
-                    )
-                    .chain(local_ips());
-                for ip in candidates {
-                    if let Some(e) = ids.by_group_ip_port(&storage.group, &ip, port) {
-                        return Ok(e.id.clone());
-                    }
-                }
-                return Err(format!(
-                    "none of my addresses ({}) with port {port} is in the storage ids of group {}",
-                    my_ips.join(","),
-                    storage.group
-                ));
-            }
-        }
-    }
-    let body = StorageAddrReq {
-        group: storage.group.clone(),
-        addr: format!("{}:{port}", my_ips.first().cloned().unwrap_or_default()),
-    }
-    .to_bytes();
-    for t in &storage.cfg.tracker_servers {
-        if let Ok(mut s) = rep.connect(t) {
-            match net::request(&mut s, cmd::STORAGE_GET_SERVER_ID, &body) {
-                Ok(id) => {
-                    net::quit(s);
-                    return Ok(String::from_utf8_lossy(&id).into_owned());
-                }
-                Err(e) => log::error!("get server id from tracker server {t} fail: {e}"),
-            }
-        }
-    }
-    Err("no tracker told my server id".into())
-}
-
-/// The host's interface addresses.
-fn local_ips() -> Vec<String> {
-    nix::ifaddrs::getifaddrs()
-        .map(|addrs| {
-            addrs
-                .filter_map(|a| {
-                    let sa = a.address?;
-                    sa.as_sockaddr_in()
-                        .map(|v4| v4.ip().to_string())
-                        .or_else(|| sa.as_sockaddr_in6().map(|v6| v6.ip().to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// REPORT_IP_CHANGED to every tracker (startup step 8, without storage ids): the storage ran at
-/// `old_ip` before, so the trackers move its record, history and all, to the new address.
-pub fn report_ip_changed(rep: &Reporter, old_ip: &str, new_ip: &str) {
-    let body = ReportIpChangedReq {
-        group: rep.storage.group.clone(),
-        old_ip: old_ip.into(),
-        new_ip: new_ip.into(),
-    }
-    .to_bytes();
-    log::info!("my ip changed from {old_ip} to {new_ip}, telling the trackers");
-    for t in &rep.storage.cfg.tracker_servers {
-        for _attempt in 0..3 {
-            let Ok(mut s) = rep.connect(t) else {
-                rep.sleep_unless_stopped(Duration::from_secs(1));
-                continue;
-            };
-            let r = net::request(&mut s, cmd::STORAGE_REPORT_IP_CHANGED, &body);
-            net::quit(s);
-            match r {
-                Ok(_) => {}
-                // already done, or nothing to move: all final
-                Err(NetError::Status(
-                    errno::EALREADY | errno::ENOENT | errno::EEXIST | errno::EBUSY,
-                )) => {}
-                Err(e) => log::error!("report ip changed to tracker server {t} fail: {e}"),
-            }
-            break;
-        }
     }
 }
