@@ -506,19 +506,19 @@ pub fn run(mut ctx: RunContext) -> i32 {
             .expect("spawn trunk binlog pusher")
     };
     let scrubber = (cfg.scrub_bytes_per_second > 0).then(|| {
-        let r = Arc::clone(&rep);
+        let (s, stop) = (Arc::clone(&storage), Arc::clone(&stop));
         let rate = cfg.scrub_bytes_per_second;
         std::thread::Builder::new()
             .name("scrub".into())
-            .spawn(move || scrub::run(&r, rate))
+            .spawn(move || scrub::run(&s, &stop, rate))
             .expect("spawn scrub")
     });
     let reconciler = (cfg.reconcile_interval > 0).then(|| {
-        let r = Arc::clone(&rep);
+        let (s, stop) = (Arc::clone(&storage), Arc::clone(&stop));
         let interval = cfg.reconcile_interval;
         std::thread::Builder::new()
             .name("reconcile".into())
-            .spawn(move || reconcile::run(&r, interval))
+            .spawn(move || reconcile::run(&s, &stop, interval))
             .expect("spawn reconcile")
     });
     let stat_path = data.join(stat_file::STAT_FILE);

@@ -28,7 +28,6 @@
 //! differ in size (counted and logged, not changed: an appender file's newer length is for its
 //! source's sync to carry).
 
-use crate::reporter::Reporter;
 use crate::storage::{Fail, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
@@ -39,7 +38,7 @@ use fdfs_common::proto::{cmd, errno, status};
 use fdfs_common::trunk::{SlotHeader, TrunkSlot};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A sub directory's files: name -> size (a link's size is its target's).
@@ -327,8 +326,8 @@ impl Storage {
 }
 
 /// The reconcile thread's body.
-pub fn run(rep: &Reporter, interval: u64) {
-    let stop = || rep.stop.load(Ordering::Relaxed);
+pub fn run(st: &Storage, stop_flag: &AtomicBool, interval: u64) {
+    let stop = || stop_flag.load(Ordering::Relaxed);
     // peers that refused the command (C storages): asked again only after a restart
     let mut not_rfdfs: Vec<String> = Vec::new();
     loop {
@@ -339,12 +338,11 @@ pub fn run(rep: &Reporter, interval: u64) {
         if stop() {
             return;
         }
-        pass(rep, &mut not_rfdfs);
+        pass(st, stop_flag, &mut not_rfdfs);
     }
 }
 
-fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
-    let st = &rep.storage;
+fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
     let r = &st.reconcile;
     let began = Instant::now();
     let started_at = fdfs_common::now();
@@ -368,10 +366,10 @@ fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
         let (mine, listed) = st.store_path_digests(index);
         files += listed;
         for peer in &peers {
-            if rep.stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 return;
             }
-            match reconcile_with(rep, peer, index, &mine) {
+            match reconcile_with(st, stop, peer, index, &mine) {
                 Ok((d, f)) => {
                     differences += d;
                     fetched += f;
@@ -414,12 +412,11 @@ fn pass(rep: &Reporter, not_rfdfs: &mut Vec<String>) {
 }
 
 fn peer_request(
-    rep: &Reporter,
+    st: &Storage,
     peer: &fdfs_common::proto::cluster::Brief,
     command: u8,
     body: &[u8],
 ) -> Result<Vec<u8>, NetError> {
-    let st = &rep.storage;
     let mut s = st.connect_to(&peer.ip, peer.port as u16)?;
     let r = net::request(&mut s, command, body);
     net::quit(s);
@@ -429,12 +426,11 @@ fn peer_request(
 /// Send the delete of `name` (made here at `deleted`) to a peer that still holds the file, as
 /// the sync thread would have (SYNC_DELETE_FILE: the peer records it as a replicated delete).
 fn pass_on_delete(
-    rep: &Reporter,
+    st: &Storage,
     peer: &fdfs_common::proto::cluster::Brief,
     name: &str,
     deleted: i64,
 ) {
-    let st = &rep.storage;
     // a file created after that delete (a delete taken back) is not the one deleted
     let created = RemoteName::decode(name.strip_suffix("-m").unwrap_or(name))
         .map(|rn| i64::from(rn.payload.timestamp))
@@ -448,7 +444,7 @@ fn pass_on_delete(
         filename: name.to_string(),
     }
     .to_bytes();
-    match peer_request(rep, peer, cmd::SYNC_DELETE_FILE, &body) {
+    match peer_request(st, peer, cmd::SYNC_DELETE_FILE, &body) {
         Ok(_) | Err(NetError::Status(errno::ENOENT)) => {
             st.reconcile.deletes_sent.fetch_add(1, Ordering::Relaxed);
             log::info!(
@@ -463,17 +459,17 @@ fn pass_on_delete(
 /// Compare one store path with one peer; fetch what it has and we lack. Returns (differences,
 /// files fetched).
 fn reconcile_with(
-    rep: &Reporter,
+    st: &Storage,
+    stop: &AtomicBool,
     peer: &fdfs_common::proto::cluster::Brief,
     index: usize,
     mine: &Digests,
 ) -> Result<(u64, u64), NetError> {
-    let st = &rep.storage;
     let req = DigestsReq {
         group: st.group.clone(),
         store_path_index: index as u8,
     };
-    let theirs = peer_request(rep, peer, cmd::RECONCILE_DIGESTS, &req.to_bytes())?;
+    let theirs = peer_request(st, peer, cmd::RECONCILE_DIGESTS, &req.to_bytes())?;
     let theirs = Digests::from_bytes(&theirs).map_err(|e| NetError::Protocol(e.to_string()))?;
     if theirs.subdir_count != mine.subdir_count {
         return Err(NetError::Protocol(format!(
@@ -496,13 +492,13 @@ fn reconcile_with(
             high: high as u8,
             low: low as u8,
         };
-        let listing = peer_request(rep, peer, cmd::RECONCILE_LISTING, &req.to_bytes())?;
+        let listing = peer_request(st, peer, cmd::RECONCILE_LISTING, &req.to_bytes())?;
         let listing =
             Listing::from_bytes(&listing).map_err(|e| NetError::Protocol(e.to_string()))?;
         let dir = st.subdir_dir(index, high, low);
         let here = st.subdir_files(index, high, low, &slots);
         for (file, size) in listing.files {
-            if rep.stop.load(Ordering::Relaxed) {
+            if stop.load(Ordering::Relaxed) {
                 break;
             }
             let name = format!("M{index:02X}/{high:02X}/{low:02X}/{file}");
@@ -527,7 +523,7 @@ fn reconcile_with(
                     .fetch_add(1, Ordering::Relaxed);
                 // deleted here: a fact the peer missed (a line lost with a damaged binlog, a
                 // member away): it gets the delete, rather than this member the file again
-                pass_on_delete(rep, peer, &name, deleted);
+                pass_on_delete(st, peer, &name, deleted);
                 continue;
             }
             // a trunk file is not a file ID: nothing to download it by

@@ -18,14 +18,14 @@
 //! appender's current content (it would cost a re-read of the whole file at every append).
 //! An appender renamed by REGENERATE_APPENDER_FILENAME becomes a normal file and is checked.
 
-use crate::reporter::Reporter;
 use crate::slot_blocks::{self, SlotBytes};
+use crate::storage::Storage;
 use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::proto::cluster::Brief;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where corrupt copies are kept, under a store path's `data/`.
@@ -58,24 +58,23 @@ impl Throttle {
 }
 
 /// The scrub thread's body: passes over every store path until the daemon stops.
-pub fn run(rep: &Reporter, rate: u64) {
-    let stop = || rep.stop.load(Ordering::Relaxed);
+pub fn run(st: &Storage, stop_flag: &AtomicBool, rate: u64) {
+    let stop = || stop_flag.load(Ordering::Relaxed);
     while !stop() {
         let mut throttle = Throttle {
             rate,
             started: Instant::now(),
             read: 0,
         };
-        let st = &rep.storage;
         let n = u64::from(st.cfg.subdir_count_per_path);
         st.scrub
             .subdirs_total
             .store(n * n * st.store.paths.len() as u64, Ordering::Relaxed);
         st.scrub.subdirs_done.store(0, Ordering::Relaxed);
         for index in 0..st.store.paths.len() {
-            scrub_store_path(rep, index, &mut throttle, &stop);
+            scrub_store_path(st, index, &mut throttle, &stop);
         }
-        scrub_trunk_slots(rep, &mut throttle, &stop);
+        scrub_trunk_slots(st, &mut throttle, &stop);
         if !stop() {
             st.scrub.passes.fetch_add(1, Ordering::Relaxed);
             st.scrub
@@ -90,13 +89,8 @@ pub fn run(rep: &Reporter, rate: u64) {
     }
 }
 
-fn scrub_store_path(
-    rep: &Reporter,
-    index: usize,
-    throttle: &mut Throttle,
-    stop: &dyn Fn() -> bool,
-) {
-    let data = rep.storage.store.data_dir(index);
+fn scrub_store_path(st: &Storage, index: usize, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
+    let data = st.store.data_dir(index);
     let Ok(top) = std::fs::read_dir(&data) else {
         return;
     };
@@ -109,10 +103,7 @@ fn scrub_store_path(
         let mut low: Vec<PathBuf> = low.flatten().map(|e| e.path()).collect();
         low.sort();
         for l in low.iter().filter(|p| is_subdir_name(p)) {
-            rep.storage
-                .scrub
-                .subdirs_done
-                .fetch_add(1, Ordering::Relaxed);
+            st.scrub.subdirs_done.fetch_add(1, Ordering::Relaxed);
             let Ok(files) = std::fs::read_dir(l) else {
                 continue;
             };
@@ -126,7 +117,7 @@ fn scrub_store_path(
                     file_name(l),
                     f.file_name().to_string_lossy()
                 );
-                scrub_file(rep, index, &name, &f.path(), throttle, stop);
+                scrub_file(st, index, &name, &f.path(), throttle, stop);
             }
         }
     }
@@ -144,7 +135,7 @@ fn is_subdir_name(p: &Path) -> bool {
 }
 
 fn scrub_file(
-    rep: &Reporter,
+    st: &Storage,
     index: usize,
     name: &str,
     path: &Path,
@@ -160,7 +151,7 @@ fn scrub_file(
     if !md.file_type().is_file() {
         return;
     }
-    let stats = &rep.storage.scrub;
+    let stats = &st.scrub;
     throttle.pace(PER_FILE_CHARGE, stop);
     let got = match crate::store::file_crc(path, |n| throttle.pace(n, stop)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return, // deleted meanwhile
@@ -175,7 +166,7 @@ fn scrub_file(
     }
     // from here to the end of the repair a client's delete of the file waits: it neither
     // meets the file in quarantine (ENOENT) nor has the repair put it back after it
-    let _g = rep.storage.lock_for(name);
+    let _g = st.lock_for(name);
     if std::fs::symlink_metadata(path).is_err() {
         return; // deleted while it was read
     }
@@ -198,14 +189,14 @@ fn scrub_file(
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
     let mtime = mtime.map(|d| d.as_secs() as i64).unwrap_or(0);
-    if let Err(e) = quarantine(rep, index, name, path) {
+    if let Err(e) = quarantine(st, index, name, path) {
         log::error!("scrub: move {name} aside fail: {e}; left in place");
         return;
     }
-    if repair(rep, index, name, path, mtime) {
+    if repair(st, index, name, path, mtime) {
         stats.repaired.fetch_add(1, Ordering::Relaxed);
         log::info!("scrub: {name} repaired from a member's intact copy");
-        mark_repaired(rep, index, name);
+        mark_repaired(st, index, name);
     } else {
         stats.unrepairable.fetch_add(1, Ordering::Relaxed);
         log::error!(
@@ -215,8 +206,8 @@ fn scrub_file(
     }
 }
 
-fn quarantine_path(rep: &Reporter, index: usize, name: &str) -> std::io::Result<PathBuf> {
-    let dir = rep.storage.store.data_dir(index).join(QUARANTINE_DIR);
+fn quarantine_path(st: &Storage, index: usize, name: &str) -> std::io::Result<PathBuf> {
+    let dir = st.store.data_dir(index).join(QUARANTINE_DIR);
     std::fs::create_dir_all(&dir)?;
     Ok(dir.join(quarantine_name(name)))
 }
@@ -226,16 +217,16 @@ fn quarantine_name(name: &str) -> String {
 }
 
 /// Move a corrupt copy out of the served tree, named after its file ID.
-fn quarantine(rep: &Reporter, index: usize, name: &str, path: &Path) -> std::io::Result<()> {
-    let kept = quarantine_path(rep, index, name)?;
+fn quarantine(st: &Storage, index: usize, name: &str, path: &Path) -> std::io::Result<()> {
+    let kept = quarantine_path(st, index, name)?;
     std::fs::rename(path, kept)
 }
 
 /// A quarantined copy whose file was repaired: marked as one that may be dropped, and the
 /// quarantine held to its size by dropping such copies, oldest first. A copy whose file no
 /// member holds intact is never dropped.
-fn mark_repaired(rep: &Reporter, index: usize, name: &str) {
-    let dir = rep.storage.store.data_dir(index).join(QUARANTINE_DIR);
+fn mark_repaired(st: &Storage, index: usize, name: &str) {
+    let dir = st.store.data_dir(index).join(QUARANTINE_DIR);
     let q = dir.join(quarantine_name(name));
     let _ = std::fs::rename(&q, dir.join(format!("{}{REPAIRED}", quarantine_name(name))));
     let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -250,7 +241,7 @@ fn mark_repaired(rep: &Reporter, index: usize, name: &str) {
         .collect();
     let mut total: u64 = kept.iter().map(|k| k.1).sum();
     kept.sort();
-    let limit = rep.storage.cfg.scrub_quarantine_size;
+    let limit = st.cfg.scrub_quarantine_size;
     for (_, len, path) in kept {
         if total <= limit {
             break;
@@ -272,12 +263,12 @@ const REPAIRED: &str = ".repaired";
 /// that member has none), `intact` checks it (and drops it when it is not). A failed fetch and
 /// a corrupt copy are logged, and the next member is asked.
 fn first_intact_copy<T>(
-    rep: &Reporter,
+    st: &Storage,
     name: &str,
     mut fetch: impl FnMut(&Brief) -> std::io::Result<Option<T>>,
     mut intact: impl FnMut(&T) -> bool,
 ) -> Option<T> {
-    for peer in rep.storage.active_peers() {
+    for peer in st.active_peers() {
         let got = match fetch(&peer) {
             Ok(Some(got)) => got,
             Ok(None) => continue,
@@ -304,12 +295,12 @@ fn first_intact_copy<T>(
 
 /// Fetch `name` again from each ACTIVE member in turn until a copy checks out (the fetch
 /// checks a copy against the name before it takes the file's place).
-fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> bool {
+fn repair(st: &Storage, index: usize, name: &str, path: &Path, mtime: i64) -> bool {
     first_intact_copy(
-        rep,
+        st,
         name,
         |peer| {
-            crate::recovery::restore_file(&rep.storage, peer, name, mtime, path, index, false)
+            crate::recovery::restore_file(st, peer, name, mtime, path, index, false)
                 .map(|restored| restored.then_some(()))
         },
         |_| true,
@@ -324,8 +315,7 @@ fn repair(rep: &Reporter, index: usize, name: &str, path: &Path, mtime: i64) -> 
 /// cut took this file's bytes and left a deleted one's, which reconcile writes over); one whose
 /// header is this file's (but for a damaged byte or two) and whose data disagree with the name
 /// is corrupt.
-fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
-    let st = &rep.storage;
+fn scrub_trunk_slots(st: &Storage, throttle: &mut Throttle, stop: &dyn Fn() -> bool) {
     let sync_dir = st.cfg.server.base_path.join("data/sync");
     let mut seen = std::collections::HashSet::new();
     let mut live = Vec::new();
@@ -357,7 +347,7 @@ fn scrub_trunk_slots(rep: &Reporter, throttle: &mut Throttle, stop: &dyn Fn() ->
             && created_at
                 .get(name)
                 .is_some_and(|&t| now - t >= EMPTY_SLOT_SETTLE_SECS);
-        scrub_slot(rep, name, &live, settled, throttle, stop);
+        scrub_slot(st, name, &live, settled, throttle, stop);
     }
 }
 
@@ -373,14 +363,13 @@ fn is_trunk_name(name: &str) -> bool {
 /// `settled`: the file was never deleted here and its line is old enough that an empty slot
 /// means its bytes were lost.
 fn scrub_slot(
-    rep: &Reporter,
+    st: &Storage,
     name: &str,
     live: &[String],
     settled: bool,
     throttle: &mut Throttle,
     stop: &dyn Fn() -> bool,
 ) {
-    let st = &rep.storage;
     let Ok(ln) = LogicalName::parse(name, st.store.paths.len()) else {
         return;
     };
@@ -396,7 +385,7 @@ fn scrub_slot(
     let path = st.store.trunk_file_path(&ln, &slot);
     let Ok(f) = std::fs::File::open(&path) else {
         if settled {
-            empty_slot(rep, name);
+            empty_slot(st, name);
         }
         return;
     };
@@ -404,9 +393,9 @@ fn scrub_slot(
         // past the trunk file's end is a slot not written here (yet, or a power cut lost
         // it), not a failing disk
         if e.kind() != std::io::ErrorKind::UnexpectedEof {
-            unreadable_slot(rep, name, &path, live, &e);
+            unreadable_slot(st, name, &path, live, &e);
         } else if settled {
-            empty_slot(rep, name);
+            empty_slot(st, name);
         }
     };
     let mut head = [0u8; SLOT_HEADER_LEN as usize];
@@ -415,7 +404,7 @@ fn scrub_slot(
     }
     if head == [0u8; SLOT_HEADER_LEN as usize] {
         if settled {
-            empty_slot(rep, name);
+            empty_slot(st, name);
         }
         return;
     }
@@ -449,15 +438,15 @@ fn scrub_slot(
     let mut whole = head.to_vec();
     whole.extend_from_slice(&data);
     let kept =
-        quarantine_path(rep, ln.store_path_index, name).and_then(|q| std::fs::write(q, &whole));
+        quarantine_path(st, ln.store_path_index, name).and_then(|q| std::fs::write(q, &whole));
     if let Err(e) = kept {
         log::error!("scrub: keep a copy of {name} fail: {e}");
     }
     let _g = st.lock_for(name);
     let intact = first_intact_copy(
-        rep,
+        st,
         name,
-        |peer| crate::recovery::fetch_bytes(&rep.storage, peer, name),
+        |peer| crate::recovery::fetch_bytes(st, peer, name),
         |got: &Vec<u8>| got.len() == data.len() && crc32fast::hash(got) == want.crc32,
     );
     if let Some(got) = intact {
@@ -465,7 +454,7 @@ fn scrub_slot(
             Ok(_) => {
                 stats.repaired.fetch_add(1, Ordering::Relaxed);
                 log::info!("scrub: {name} repaired from a member's intact copy");
-                mark_repaired(rep, ln.store_path_index, name);
+                mark_repaired(st, ln.store_path_index, name);
             }
             Err(e) => log::error!("scrub: rewrite the slot of {name} fail: {e}"),
         }
@@ -491,10 +480,9 @@ fn scrub_slot(
 /// was kept (a power cut in page-cache mode keeps the binlog, fdatasynced every second, and not
 /// always the trunk file), and the peer that sent it counts it as delivered. Fetched from a
 /// member whose copy checks out; when none has it, nothing happens.
-fn empty_slot(rep: &Reporter, name: &str) {
-    let st = &rep.storage;
+fn empty_slot(st: &Storage, name: &str) {
     let _g = st.lock_for(name);
-    let Some(got) = intact_slot(rep, name) else {
+    let Some(got) = intact_slot(st, name) else {
         return;
     };
     // never over another file: the slot may have been written meanwhile (a late replica)
@@ -521,14 +509,14 @@ fn slot_place(st: &crate::storage::Storage, name: &str) -> Option<(PathBuf, u64,
 
 /// A live trunk name and its slot's bytes as they should be (header and data), with the data
 /// fetched intact from a member.
-fn intact_slot(rep: &Reporter, name: &str) -> Option<SlotBytes> {
+fn intact_slot(st: &Storage, name: &str) -> Option<SlotBytes> {
     let rn = RemoteName::decode(name).ok()?;
     let slot = TrunkSlot::of_name(&rn)?;
     let header = SlotHeader::for_name(&rn, SLOT_REGULAR)?;
     let got = first_intact_copy(
-        rep,
+        st,
         name,
-        |peer| crate::recovery::fetch_bytes(&rep.storage, peer, name),
+        |peer| crate::recovery::fetch_bytes(st, peer, name),
         |got: &Vec<u8>| {
             got.len() == header.file_size as usize && crc32fast::hash(got) == header.crc32
         },
@@ -544,8 +532,7 @@ fn intact_slot(rep: &Reporter, name: &str) -> Option<SlotBytes> {
 /// `name`'s slot in trunk file `path` cannot be read: each unreadable block it touches is
 /// written again whole from the intact copies of the live slots it holds (`slot_blocks`), then
 /// the slot itself.
-fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: &std::io::Error) {
-    let st = &rep.storage;
+fn unreadable_slot(st: &Storage, name: &str, path: &Path, live: &[String], e: &std::io::Error) {
     let stats = &st.scrub;
     stats.files.fetch_add(1, Ordering::Relaxed);
     stats.corrupt.fetch_add(1, Ordering::Relaxed);
@@ -554,7 +541,7 @@ fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: 
         "scrub: {name} cannot be read in its trunk slot ({e}): a failing disk; fetching it again"
     );
     let _g = st.lock_for(name);
-    let (Some(mine), Ok(f)) = (intact_slot(rep, name), std::fs::File::open(path)) else {
+    let (Some(mine), Ok(f)) = (intact_slot(st, name), std::fs::File::open(path)) else {
         stats.unrepairable.fetch_add(1, Ordering::Relaxed);
         log::error!("scrub: no member holds an intact copy of {name}; its slot is left as it is");
         return;
@@ -568,7 +555,7 @@ fn unreadable_slot(rep: &Reporter, name: &str, path: &Path, live: &[String], e: 
         if !in_a_bad_block || st.binlog.deleted_at(other).is_some() {
             continue;
         }
-        match intact_slot(rep, other) {
+        match intact_slot(st, other) {
             Some(s) => slots.push(s),
             None => {
                 stats.unrepairable.fetch_add(1, Ordering::Relaxed);
