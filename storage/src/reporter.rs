@@ -2,7 +2,7 @@
 //! change lists the leader sends back (docs/protocol/cluster-protocol.md 1.3). Also the startup
 //! requests GET_MY_IP and PARAMETER_REQ.
 
-use crate::init_flag::InitFlag;
+use crate::init_flag::{InitFlag, DATA_INIT_FLAG};
 use crate::mark_moves::MarkMoves;
 use crate::storage::Storage;
 use crate::tracker_link::TrackerLink;
@@ -18,7 +18,7 @@ use fdfs_common::proto::{cmd, status, VERSION};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,6 +54,24 @@ pub struct Reporter {
 }
 
 impl Reporter {
+    /// The reporter's state before the first tracker is reached.
+    pub(crate) fn new(storage: &Arc<Storage>, stop: &Arc<AtomicBool>, data: &Path) -> Reporter {
+        Reporter {
+            storage: Arc::clone(storage),
+            init_flag: Mutex::new(InitFlag::default()),
+            init_flag_path: data.join(DATA_INIT_FLAG),
+            up_time: fdfs_common::now(),
+            stop: Arc::clone(stop),
+            joined: Mutex::new(Vec::new()),
+            answered_join: Mutex::new(Default::default()),
+            leader: Arc::new(Mutex::new(None)),
+            sync_dest_lock: Mutex::new(()),
+            sync_threads: Mutex::new(std::collections::HashMap::new()),
+            mark_moves: Default::default(),
+            last_prune: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
     /// The part of the reporter the sync threads use.
     pub fn link(&self) -> TrackerLink {
         TrackerLink {

@@ -1,0 +1,117 @@
+//! The storage's ports: the FastDFS port served by `crate::service`, the HTTP port
+//! (`crate::http`) and the metrics port (`crate::metrics`), bound as root before anything else
+//! and served once the tracker handshake is done (metrics earlier, so that `/health` can say
+//! the storage is waiting for it).
+
+use crate::reporter::Reporter;
+use crate::{http, metrics};
+use fdfs_common::config::StorageConfig;
+use fdfs_common::server::{AllowHosts, Listeners, Server, ServerOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The listeners bound at startup, not yet served.
+pub(super) struct Ports {
+    main: Option<Listeners>,
+    http: Option<Listeners>,
+    metrics: Option<Listeners>,
+}
+
+impl Ports {
+    pub(super) fn bind(cfg: &StorageConfig) -> Result<Ports, i32> {
+        let (main, http) = fdfs_common::daemon::bind_ports(
+            &cfg.server,
+            cfg.http.enabled().then_some(cfg.http.server_port),
+        )?;
+        let metrics = fdfs_common::daemon::bind_metrics(&cfg.server)?;
+        Ok(Ports {
+            main: Some(main),
+            http,
+            metrics,
+        })
+    }
+}
+
+/// The servers running on those ports.
+#[derive(Default)]
+pub(super) struct Servers {
+    main: Option<Server>,
+    http: Option<Server>,
+    metrics: Option<Server>,
+}
+
+impl Servers {
+    /// Serve `/metrics` and `/health` now, unless that was done already.
+    pub(super) fn serve_metrics(
+        &mut self,
+        ports: &mut Ports,
+        rep: &Arc<Reporter>,
+    ) -> Result<(), i32> {
+        if let Some(l) = ports.metrics.take() {
+            self.metrics = fdfs_common::daemon::start_metrics(
+                Some(l),
+                &rep.storage.cfg.server,
+                metrics::endpoint(rep),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Serve every port.
+    pub(super) fn start(&mut self, mut ports: Ports, rep: &Arc<Reporter>) -> Result<(), i32> {
+        let storage = &rep.storage;
+        let cfg = &storage.cfg;
+        let opts = ServerOptions {
+            name: "storage",
+            bind_addr: cfg.server.bind_addr.clone(),
+            port: cfg.server.port,
+            accept_threads: cfg.server.accept_threads,
+            work_threads: cfg.server.work_threads,
+            max_connections: cfg.server.max_connections,
+            network_timeout: Duration::from_secs(cfg.server.network_timeout),
+            allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
+        };
+        let http_opts = ServerOptions {
+            name: "http",
+            port: cfg.http.server_port,
+            ..opts.clone()
+        };
+        let main = ports.main.take().ok_or(1)?;
+        let main = Server::start_on(main, opts, Arc::clone(storage)).map_err(|e| {
+            fdfs_common::daemon::fail(
+                &format!("start service fail: {e}"),
+                e.raw_os_error().unwrap_or(5),
+            )
+        })?;
+        let _ = storage.conn_stats.set(Arc::clone(&main.stats));
+        self.main = Some(main);
+        if let Some(l) = ports.http.take() {
+            let h = Arc::new(http::HttpServer {
+                storage: Arc::clone(storage),
+                cfg: cfg.http.clone(),
+            });
+            let s = Server::start_handler(l, http_opts, h).map_err(|e| {
+                fdfs_common::daemon::fail(
+                    &format!("start http service fail: {e}"),
+                    e.raw_os_error().unwrap_or(5),
+                )
+            })?;
+            log::info!("http service on port {}", cfg.http.server_port);
+            self.http = Some(s);
+        }
+        self.serve_metrics(&mut ports, rep)
+    }
+
+    /// Stop taking requests; the main port's requests in progress get 90 s to finish.
+    pub(super) fn stop(&mut self) {
+        if let Some(h) = self.http.as_mut() {
+            h.stop(Duration::from_secs(10));
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.stop(Duration::from_secs(1));
+        }
+        if let Some(s) = self.main.as_mut() {
+            s.stop(Duration::from_secs(90));
+        }
+    }
+}

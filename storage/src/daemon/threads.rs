@@ -1,0 +1,95 @@
+//! The storage's threads beside the server loop (docs/architecture.md): one reporter per
+//! tracker, the trunk binlog pusher, and scrub and reconcile when configured; and their end,
+//! in the order a clean stop needs.
+
+use crate::reporter::Reporter;
+use crate::storage::Storage;
+use crate::{reconcile, scrub, trunk};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub(super) struct Background {
+    reporters: Vec<JoinHandle<()>>,
+    trunk_pusher: JoinHandle<()>,
+    scrubber: Option<JoinHandle<()>>,
+    reconciler: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    pub(super) fn start(rep: &Arc<Reporter>, stop: &Arc<AtomicBool>) -> Background {
+        let storage = &rep.storage;
+        let cfg = &storage.cfg;
+        let reporters = cfg
+            .tracker_servers
+            .iter()
+            .map(|t| {
+                let r = Arc::clone(rep);
+                let t = t.clone();
+                std::thread::Builder::new()
+                    .name("reporter".into())
+                    .spawn(move || r.run(t))
+                    .expect("spawn reporter")
+            })
+            .collect();
+        // the trunk server pushes its trunk binlog to the members (nothing to do otherwise)
+        // every 100 ms, not upstream's second: a member taking the role after a crash knows
+        // nothing of the allocations it was not sent, and may hand their slots out again
+        let trunk_pusher = {
+            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+            std::thread::Builder::new()
+                .name("trunk-binlog".into())
+                .spawn(move || {
+                    let mut jobs = trunk::TrunkJobs::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        s.trunk_housekeeping(&mut jobs);
+                        s.push_trunk_binlog();
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                })
+                .expect("spawn trunk binlog pusher")
+        };
+        let scrubber = (cfg.scrub_bytes_per_second > 0).then(|| {
+            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+            let rate = cfg.scrub_bytes_per_second;
+            std::thread::Builder::new()
+                .name("scrub".into())
+                .spawn(move || scrub::run(&s, &stop, rate))
+                .expect("spawn scrub")
+        });
+        let reconciler = (cfg.reconcile_interval > 0).then(|| {
+            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+            let interval = cfg.reconcile_interval;
+            std::thread::Builder::new()
+                .name("reconcile".into())
+                .spawn(move || reconcile::run(&s, &stop, interval))
+                .expect("spawn reconcile")
+        });
+        Background {
+            reporters,
+            trunk_pusher,
+            scrubber,
+            reconciler,
+        }
+    }
+
+    /// After the stop flag is set: reporters and the trunk pusher end, the trunk state is saved,
+    /// the sync sessions' sockets are shut so that no sync thread waits for a silent peer, and
+    /// every thread is joined.
+    pub(super) fn join(self, rep: &Reporter, storage: &Storage) {
+        for r in self.reporters {
+            let _ = r.join();
+        }
+        let _ = self.trunk_pusher.join();
+        storage.save_trunk_state_at_exit();
+        rep.note_trunk_compaction();
+        storage.open_syncs.end_all();
+        for (_, t) in rep.sync_threads.lock().drain() {
+            let _ = t.join();
+        }
+        for h in [self.scrubber, self.reconciler].into_iter().flatten() {
+            let _ = h.join();
+        }
+    }
+}
