@@ -241,14 +241,11 @@ pub fn start_metrics(
         return Ok(None);
     };
     let opts = crate::server::ServerOptions {
-        name: "metrics",
-        bind_addr: server.bind_addr.clone(),
         port: server.metrics_port,
         accept_threads: 1,
         work_threads: 1,
         max_connections: 16,
-        network_timeout: std::time::Duration::from_secs(server.network_timeout),
-        allow_hosts: crate::server::AllowHosts::parse(&server.allow_hosts),
+        ..crate::server::ServerOptions::of("metrics", server)
     };
     match crate::server::Server::start_handler(l, opts, endpoint) {
         Ok(s) => {

@@ -22,7 +22,7 @@ pub mod trunk;
 
 use fdfs_common::config::TrackerConfig;
 use fdfs_common::daemon::{DaemonSpec, RunContext};
-use fdfs_common::server::{AllowHosts, Server, ServerOptions};
+use fdfs_common::server::{Server, ServerOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,16 +79,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
             return fdfs_common::daemon::fail(&format!("load tracker data files fail: {e}"), 22)
         }
     };
-    let opts = ServerOptions {
-        name: "tracker",
-        bind_addr: cfg.server.bind_addr.clone(),
-        port: cfg.server.port,
-        accept_threads: cfg.server.accept_threads,
-        work_threads: cfg.server.work_threads,
-        max_connections: cfg.server.max_connections,
-        network_timeout: Duration::from_secs(cfg.server.network_timeout),
-        allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
-    };
+    let opts = ServerOptions::of("tracker", &cfg.server);
     let http_opts = ServerOptions {
         name: "http",
         port: cfg.http_redirect_port,

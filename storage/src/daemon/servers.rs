@@ -6,7 +6,7 @@
 use crate::reporter::Reporter;
 use crate::{http, metrics};
 use fdfs_common::config::StorageConfig;
-use fdfs_common::server::{AllowHosts, Listeners, Server, ServerOptions};
+use fdfs_common::server::{Listeners, Server, ServerOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,16 +61,7 @@ impl Servers {
     pub(super) fn start(&mut self, mut ports: Ports, rep: &Arc<Reporter>) -> Result<(), i32> {
         let storage = &rep.storage;
         let cfg = &storage.cfg;
-        let opts = ServerOptions {
-            name: "storage",
-            bind_addr: cfg.server.bind_addr.clone(),
-            port: cfg.server.port,
-            accept_threads: cfg.server.accept_threads,
-            work_threads: cfg.server.work_threads,
-            max_connections: cfg.server.max_connections,
-            network_timeout: Duration::from_secs(cfg.server.network_timeout),
-            allow_hosts: AllowHosts::parse(&cfg.server.allow_hosts),
-        };
+        let opts = ServerOptions::of("storage", &cfg.server);
         let http_opts = ServerOptions {
             name: "http",
             port: cfg.http.server_port,
