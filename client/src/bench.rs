@@ -3,7 +3,7 @@
 //! cluster through a `client.conf`, so upstream's daemons can be measured the same way.
 
 use crate::personality::{Personality, WireClient};
-use crate::Upload;
+use crate::storage_requests::Upload;
 use crate::{Client, Content, FileId};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ pub struct BenchResult {
 
 impl BenchResult {
     fn percentile(&self, p: f64) -> f64 {
-        crate::percentile_ms(&self.latencies_us, p)
+        crate::latency::percentile_ms(&self.latencies_us, p)
     }
 
     pub fn line(&self, op: &str, size: usize, threads: usize) -> String {
@@ -582,7 +582,7 @@ fn bench_client(conf: &Path) -> Result<Arc<Client>, i32> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let cli = match crate::parse_command_line::<Cli>(args) {
+    let cli = match crate::command_line::parse_command_line::<Cli>(args) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -168,7 +168,7 @@ impl Samples {
     }
 }
 
-use crate::percentile_ms as pct;
+use crate::latency::percentile_ms as pct;
 
 /// What the whole fleet shares.
 struct Shared {

@@ -10,7 +10,7 @@
 //! | `java` (fastdfs-client-java) | off | header + fixed part, then content | one write | pooled |
 //! | `py3fdfs` | off | header, fixed part, content: three writes | header, then body | tracker kept, a new storage connection per operation, closed without QUIT |
 
-use crate::FileId;
+use crate::file_id::FileId;
 use fdfs_common::codec::Message;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};

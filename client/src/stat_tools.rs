@@ -1,8 +1,8 @@
 //! fdfs_tracker_stat, fdfs_storage_stat and fdfs_volumn_stat ("volumn" is upstream's spelling):
 //! upstream's options and output (docs/protocol/config-cli-http.md 4.10 to 4.12).
 
+use crate::client::Client;
 use crate::human::mb_to_human;
-use crate::Client;
 use fdfs_common::log::format_time;
 use fdfs_common::proto::stats::VolumeStat;
 use fdfs_common::proto::stats::{StorageClusterStatReq, TrackerClusterStatReq, VolumeStatReq};

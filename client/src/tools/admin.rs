@@ -1,7 +1,7 @@
 //! `rfdfs_admin`: what rfdfs's own guarantees are doing on every member (rfdfs's own tool, so
 //! clap's conventions; `fdfs_monitor` keeps upstream's output).
 
-use crate::Client;
+use crate::client::Client;
 use fdfs_common::config::HostPort;
 use fdfs_common::log::format_time;
 use fdfs_common::proto::rfdfs::Status;
@@ -32,7 +32,7 @@ enum AdminCommand {
 }
 
 pub fn rfdfs_admin(args: &[String]) -> i32 {
-    let a = match crate::parse_command_line::<AdminArgs>(args) {
+    let a = match crate::command_line::parse_command_line::<AdminArgs>(args) {
         Ok(a) => a,
         Err(code) => return code,
     };

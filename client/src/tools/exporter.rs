@@ -8,7 +8,7 @@
 //! upstream's byte for byte.
 
 use super::startup::prog;
-use crate::Client;
+use crate::client::Client;
 use base64::Engine;
 use fdfs_common::config::IniFile;
 use fdfs_common::proto::client::{GroupStat, StorageStat};

@@ -3,7 +3,7 @@
 
 use super::failure::{err_line, io_errno, log_error};
 use super::startup::{load, prog};
-use crate::Upload;
+use crate::storage_requests::Upload;
 use crate::{progress, Client, Content, FileId};
 use fdfs_common::config::parse_host_port;
 use fdfs_common::file_id::{ext_from_local_name, FileKind};
@@ -251,7 +251,7 @@ struct HttpUrlArgs {
 }
 
 pub fn rfdfs_http_url(args: &[String]) -> i32 {
-    let a = match crate::parse_command_line::<HttpUrlArgs>(args) {
+    let a = match crate::command_line::parse_command_line::<HttpUrlArgs>(args) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -286,7 +286,10 @@ pub fn rfdfs_http_url(args: &[String]) -> i32 {
             fdfs_common::now(),
         )
     });
-    println!("{}", crate::http_url(&base, &id, with_group, token));
+    println!(
+        "{}",
+        crate::command_line::http_url(&base, &id, with_group, token)
+    );
     0
 }
 

@@ -2,7 +2,7 @@
 //! alert lines (logged on stderr and sent to syslog, a repeated alert at most every 5 minutes).
 
 use super::startup::prog;
-use crate::Client;
+use crate::client::Client;
 use fdfs_common::net::NetError;
 use fdfs_common::proto::client::StorageStat;
 use fdfs_common::proto::cluster::stat;

@@ -3,8 +3,8 @@
 
 use super::failure::err_line;
 use super::startup::{load, prog};
+use crate::client::Client;
 use crate::human::{mb_to_human, seconds_to_human};
-use crate::Client;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::log::format_time;
 use fdfs_common::proto::cluster::STAT_NAMES;

@@ -2,7 +2,7 @@
 //! program name; and the monitoring programs' daemon mode and stop flag.
 
 use super::failure::log_error;
-use crate::Client;
+use crate::client::Client;
 use std::io::Write;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 
 use super::failure::{err_line, io_errno};
 use super::startup::{load, prog};
-use crate::Upload;
+use crate::storage_requests::Upload;
 use crate::{anti_steal_token, Client, Content, FileId};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{ext_from_local_name, slave_name};
@@ -218,7 +218,7 @@ fn test_upload(
     let data = std::fs::read(Path::new(local_name)).map_err(|e| io_errno(&e))?;
     let ext = ext_from_local_name(local_name);
     let meta = metadata::parse_cli_list(TEST_METADATA);
-    let target = crate::Client::addr_of(&store.server);
+    let target = crate::client::Client::addr_of(&store.server);
     let fail = |what: &str, e: NetError| {
         let (n, l) = err_line(&e);
         println!("{what} fail, {l}");
