@@ -151,9 +151,9 @@ impl WireClient {
     }
 
     pub fn upload(&mut self, content: &[u8], ext: &str) -> NetResult<FileId> {
-        let store =
-            StoreReply::from_bytes(&self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])?)
-                .map_err(|e| NetError::Protocol(e.to_string()))?;
+        let store = StoreReply::from_bytes(
+            &self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])?,
+        )?;
         let addr = HostPort {
             host: store.server.ip.clone(),
             port: store.server.port as u16,
@@ -169,7 +169,7 @@ impl WireClient {
         let request = Header::frame(cmd::UPLOAD_FILE, 0, &body);
         let pieces = self.personality.upload_writes(&request, fixed.len());
         let reply = self.with_storage(&addr, |s| Self::exchange(s, &pieces))?;
-        let id = FileIdReply::from_bytes(&reply).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let id = FileIdReply::from_bytes(&reply)?;
         Ok(FileId {
             group: id.group,
             name: id.filename,
@@ -183,8 +183,7 @@ impl WireClient {
             filename: id.name.clone(),
         }
         .to_bytes();
-        let fetch = FetchReply::from_bytes(&self.tracker_request(cmd::QUERY_FETCH_ONE, &query)?)
-            .map_err(|e| NetError::Protocol(e.to_string()))?;
+        let fetch = FetchReply::from_bytes(&self.tracker_request(cmd::QUERY_FETCH_ONE, &query)?)?;
         let server = fetch
             .servers
             .first()

@@ -35,8 +35,7 @@ impl Client {
     pub fn rfdfs_status(&self, addr: &HostPort) -> NetResult<fdfs_common::proto::rfdfs::Status> {
         let c = self.connect(addr)?;
         let body = self.exchange(c, cmd::RFDFS_STATUS, &[])?;
-        fdfs_common::proto::rfdfs::Status::from_bytes(&body)
-            .map_err(|e| NetError::Protocol(e.to_string()))
+        fdfs_common::proto::rfdfs::Status::from_bytes(&body).map_err(NetError::from)
     }
 
     pub fn active_test(&self, addr: &HostPort) -> NetResult<()> {
@@ -103,7 +102,7 @@ impl Client {
             Upload::Appender => cmd::UPLOAD_APPENDER_FILE,
         };
         let body = self.streamed(&addr, command, &head.to_bytes(), &content)?;
-        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let r = FileIdReply::from_bytes(&body)?;
         Ok(FileId {
             group: r.group,
             name: r.filename,
@@ -127,7 +126,7 @@ impl Client {
         .to_bytes();
         head.extend_from_slice(master.name.as_bytes());
         let body = self.streamed(&addr, cmd::UPLOAD_SLAVE_FILE, &head, &content)?;
-        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let r = FileIdReply::from_bytes(&body)?;
         Ok(FileId {
             group: r.group,
             name: r.filename,
@@ -248,7 +247,7 @@ impl Client {
         let h = net::recv_header(&mut c.stream).inspect_err(|e| status_err(&addr, e))?;
         let body = net::recv_body(&mut c.stream, &h)?;
         self.release(c);
-        FileInfoReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        FileInfoReply::from_bytes(&body).map_err(NetError::from)
     }
 
     /// What `fdfs_file_info` prints: decoded from the name for normal files, asked from the
@@ -329,7 +328,7 @@ impl Client {
         let addr = self.query_update(id)?;
         let body =
             self.storage_request(&addr, cmd::REGENERATE_APPENDER_FILENAME, id.name.as_bytes())?;
-        let r = FileIdReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let r = FileIdReply::from_bytes(&body)?;
         Ok(FileId {
             group: r.group,
             name: r.filename,

@@ -26,7 +26,7 @@ impl Client {
             )?,
             None => self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])?,
         };
-        StoreReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        StoreReply::from_bytes(&body).map_err(NetError::from)
     }
 
     pub fn query_store_all(&self, group: Option<&str>) -> NetResult<StoreAllReply> {
@@ -37,7 +37,7 @@ impl Client {
             )?,
             None => self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ALL, &[])?,
         };
-        StoreAllReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        StoreAllReply::from_bytes(&body).map_err(NetError::from)
     }
 
     fn query_file(&self, command: u8, id: &FileId) -> NetResult<FetchReply> {
@@ -46,7 +46,7 @@ impl Client {
             filename: id.name.clone(),
         };
         let body = self.tracker_request(command, &req.to_bytes())?;
-        FetchReply::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        FetchReply::from_bytes(&body).map_err(NetError::from)
     }
 
     pub fn query_fetch(&self, id: &FileId) -> NetResult<HostPort> {
@@ -76,7 +76,7 @@ impl Client {
 
     pub fn list_groups(&self) -> NetResult<Vec<GroupStat>> {
         let body = self.tracker_request(cmd::SERVER_LIST_ALL_GROUPS, &[])?;
-        decode_group_stats(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        decode_group_stats(&body).map_err(NetError::from)
     }
 
     pub fn list_one_group(&self, group: &str) -> NetResult<GroupStat> {
@@ -87,7 +87,7 @@ impl Client {
             }
             .to_bytes(),
         )?;
-        GroupStat::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        GroupStat::from_bytes(&body).map_err(NetError::from)
     }
 
     pub fn list_storages(&self, group: &str, id: Option<&str>) -> NetResult<Vec<StorageStat>> {
@@ -96,7 +96,7 @@ impl Client {
             storage_id: id.map(String::from),
         };
         let body = self.tracker_request(cmd::SERVER_LIST_STORAGE, &req.to_bytes())?;
-        decode_storage_stats(&body).map_err(|e| NetError::Protocol(e.to_string()))
+        decode_storage_stats(&body).map_err(NetError::from)
     }
 
     /// On every configured tracker, as the C client does.
@@ -112,8 +112,7 @@ impl Client {
             let c = self.connect(t)?;
             match self.exchange(c, cmd::SERVER_LIST_STORAGE, &req) {
                 Ok(b) => {
-                    let list =
-                        decode_storage_stats(&b).map_err(|e| NetError::Protocol(e.to_string()))?;
+                    let list = decode_storage_stats(&b)?;
                     if list.iter().any(|s| {
                         matches!(
                             s.status,
@@ -187,8 +186,7 @@ impl Client {
             fdfs_common::config::parse_host_port(&leader, 22122).map_err(NetError::Protocol)?;
         let body =
             self.storage_request(&hp, cmd::SERVER_TRACKER_CLUSTER_STAT, &filter.to_bytes())?;
-        fdfs_common::proto::stats::TrackerClusterStat::decode_list(&body)
-            .map_err(|e| NetError::Protocol(e.to_string()))
+        fdfs_common::proto::stats::TrackerClusterStat::decode_list(&body).map_err(NetError::from)
     }
 
     /// STORAGE_CLUSTER_STAT: `(use_storage_id, use_trunk_file, records)`.
@@ -201,8 +199,7 @@ impl Client {
         Vec<fdfs_common::proto::stats::StorageClusterStat>,
     )> {
         let body = self.tracker_request(cmd::SERVER_STORAGE_CLUSTER_STAT, &filter.to_bytes())?;
-        fdfs_common::proto::stats::StorageClusterStat::decode_list(&body)
-            .map_err(|e| NetError::Protocol(e.to_string()))
+        fdfs_common::proto::stats::StorageClusterStat::decode_list(&body).map_err(NetError::from)
     }
 
     /// STORAGE_VOLUMN_STAT: `(use_trunk_file, groups)`.
@@ -211,7 +208,6 @@ impl Client {
         filter: fdfs_common::proto::stats::VolumeStatReq,
     ) -> NetResult<(bool, Vec<fdfs_common::proto::stats::VolumeStat>)> {
         let body = self.tracker_request(cmd::SERVER_STORAGE_VOLUMN_STAT, &filter.to_bytes())?;
-        fdfs_common::proto::stats::VolumeStat::decode_list(&body)
-            .map_err(|e| NetError::Protocol(e.to_string()))
+        fdfs_common::proto::stats::VolumeStat::decode_list(&body).map_err(NetError::from)
     }
 }

@@ -47,6 +47,13 @@ impl From<io::Error> for NetError {
     }
 }
 
+/// An answer that does not decode: the codec's account of it (which field).
+impl From<crate::codec::DecodeError> for NetError {
+    fn from(e: crate::codec::DecodeError) -> Self {
+        NetError::Protocol(e.to_string())
+    }
+}
+
 pub type NetResult<T> = Result<T, NetError>;
 
 /// Connect to `host:port` within `timeout`, from `bind_ip` when given.
@@ -118,7 +125,7 @@ pub fn send_request(
 pub fn recv_header(stream: &mut TcpStream) -> NetResult<Header> {
     let mut b = [0u8; HEADER_LEN];
     stream.read_exact(&mut b)?;
-    let h = Header::decode(&b).map_err(|e| NetError::Protocol(e.to_string()))?;
+    let h = Header::decode(&b)?;
     if h.cmd != cmd::RESP {
         return Err(NetError::Protocol(format!(
             "response cmd {} != {}",

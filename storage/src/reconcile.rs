@@ -470,7 +470,7 @@ fn reconcile_with(
         store_path_index: index as u8,
     };
     let theirs = peer_request(st, peer, cmd::RECONCILE_DIGESTS, &req.to_bytes())?;
-    let theirs = Digests::from_bytes(&theirs).map_err(|e| NetError::Protocol(e.to_string()))?;
+    let theirs = Digests::from_bytes(&theirs)?;
     if theirs.subdir_count != mine.subdir_count {
         return Err(NetError::Protocol(format!(
             "it has {} sub directories per level, this member {}",
@@ -493,8 +493,7 @@ fn reconcile_with(
             low: low as u8,
         };
         let listing = peer_request(st, peer, cmd::RECONCILE_LISTING, &req.to_bytes())?;
-        let listing =
-            Listing::from_bytes(&listing).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let listing = Listing::from_bytes(&listing)?;
         let dir = st.subdir_dir(index, high, low);
         let here = st.subdir_files(index, high, low, &slots);
         for (file, size) in listing.files {

@@ -198,8 +198,7 @@ impl Reporter {
         if matches!(answer, Ok(_) | Err(NetError::Status(_))) {
             self.answered_join.lock().insert(tracker.to_string());
         }
-        let reply =
-            JoinReply::from_bytes(&answer?).map_err(|e| NetError::Protocol(e.to_string()))?;
+        let reply = JoinReply::from_bytes(&answer?)?;
         log::info!(
             "tracker server {tracker}, join ok, my status: {}",
             status::name(reply.status)
@@ -213,8 +212,7 @@ impl Reporter {
             {
                 let mut f = self.init_flag.lock();
                 if !body.is_empty() {
-                    let src = SyncSource::from_bytes(&body)
-                        .map_err(|e| NetError::Protocol(e.to_string()))?;
+                    let src = SyncSource::from_bytes(&body)?;
                     f.sync_src_server = src.src_id;
                     f.sync_until_timestamp = src.until_timestamp;
                 } else {
@@ -499,7 +497,7 @@ impl Reporter {
         let b = net::request(stream, cmd::STORAGE_GET_STATUS, &body)?;
         Brief::from_bytes(&b)
             .map(|b| b.status)
-            .map_err(|e| NetError::Protocol(e.to_string()))
+            .map_err(NetError::from)
     }
 
     /// The status the leader lists for this storage, when `tracker` is a follower whose JOIN

@@ -26,9 +26,9 @@ pub fn get_my_ip(rep: &Reporter) -> Option<Vec<String>> {
         for t in &cfg.tracker_servers {
             match rep.connect(t) {
                 Ok(mut s) => {
-                    match net::request(&mut s, cmd::STORAGE_GET_MY_IP, &req).and_then(|b| {
-                        MyIpReply::from_bytes(&b).map_err(|e| NetError::Protocol(e.to_string()))
-                    }) {
+                    match net::request(&mut s, cmd::STORAGE_GET_MY_IP, &req)
+                        .and_then(|b| MyIpReply::from_bytes(&b).map_err(NetError::from))
+                    {
                         Ok(reply) => {
                             net::quit(s);
                             return Some(reply.ips);

@@ -162,7 +162,7 @@ impl Sim {
             let src = if body.is_empty() {
                 SyncSource::default()
             } else {
-                SyncSource::from_bytes(&body).map_err(|e| NetError::Protocol(e.to_string()))?
+                SyncSource::from_bytes(&body)?
             };
             self.source_index = src
                 .src_id

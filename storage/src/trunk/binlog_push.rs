@@ -136,9 +136,8 @@ impl Storage {
         let asked = self.pooled_request(&m.ip, port, |s| {
             net::request(s, cmd::TRUNK_GET_BINLOG_SIZE, &[])
         });
-        let Ok(size) = asked.and_then(|b| {
-            TrunkBinlogSize::from_bytes(&b).map_err(|e| NetError::Protocol(e.to_string()))
-        }) else {
+        let Ok(size) = asked.and_then(|b| TrunkBinlogSize::from_bytes(&b).map_err(NetError::from))
+        else {
             return offset; // asked again at the next push
         };
         self.trunk_copies_checked
