@@ -3,7 +3,7 @@
 //! default, serves nothing). Upstream ships a separate exporter that polls the tracker; these
 //! come from inside each daemon, per command and per peer.
 
-use crate::proto::cmd;
+use crate::proto::commands;
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -63,7 +63,7 @@ impl Metrics {
 
     /// The request-loop families, prefixed `fdfs_<daemon>_`.
     pub fn render(&self, out: &mut Exposition, conns: Option<&ConnStats>) {
-        let name = |code: u8| cmd::name(code).map_or_else(|| code.to_string(), str::to_string);
+        let name = |code: u8| commands::name(code).map_or_else(|| code.to_string(), str::to_string);
         let seen: Vec<(u8, &CommandStats)> = self
             .commands
             .iter()
@@ -215,6 +215,7 @@ pub struct ConnStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::cmd;
 
     #[test]
     fn samples_escape_labels_and_histograms_accumulate() {

@@ -21,21 +21,9 @@ pub struct AccessLog {
     micros: bool,
 }
 
-/// The word upstream logs for a command, for the commands it logs.
+/// The word upstream logs for a command, for the commands it logs (the command table's).
 pub fn action(command: u8) -> Option<&'static str> {
-    Some(match command {
-        cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE | cmd::UPLOAD_SLAVE_FILE => "upload",
-        cmd::DOWNLOAD_FILE => "download",
-        cmd::DELETE_FILE => "delete",
-        cmd::GET_METADATA => "get_metadata",
-        cmd::SET_METADATA => "set_metadata",
-        cmd::MODIFY_FILE => "modify",
-        cmd::APPEND_FILE => "append",
-        cmd::TRUNCATE_FILE => "truncate",
-        cmd::QUERY_FILE_INFO => "status",
-        cmd::REGENERATE_APPENDER_FILENAME => "rename",
-        _ => return None,
-    })
+    fdfs_common::proto::commands::find(command).and_then(|c| c.access_action)
 }
 
 /// The file a request whose body was read whole names (commands that stream their body name it

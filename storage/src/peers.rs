@@ -13,44 +13,14 @@
 //! sync threads try again a few seconds later.
 
 use crate::storage::Storage;
-use fdfs_common::proto::{cmd, status};
+use fdfs_common::proto::commands::{self, Senders};
+use fdfs_common::proto::status;
 use fdfs_common::server::Conn;
 use std::net::ToSocketAddrs;
 
-/// Who may send a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Senders {
-    /// anyone `allow_hosts` lets in (clients' commands)
-    Anyone,
-    /// members of the group
-    Members,
-    /// members of the group and the trackers
-    MembersAndTrackers,
-}
-
-/// Who may send `command`.
+/// Who may send `command` (the command table's word for it).
 pub fn senders(command: u8) -> Senders {
-    match command {
-        cmd::REPORT_SERVER_ID
-        | cmd::SYNC_CREATE_FILE
-        | cmd::SYNC_DELETE_FILE
-        | cmd::SYNC_UPDATE_FILE
-        | cmd::SYNC_CREATE_LINK
-        | cmd::SYNC_APPEND_FILE
-        | cmd::SYNC_MODIFY_FILE
-        | cmd::SYNC_TRUNCATE_FILE
-        | cmd::SYNC_RENAME_FILE
-        | cmd::FETCH_ONE_PATH_BINLOG
-        | cmd::TRUNK_ALLOC_SPACE
-        | cmd::TRUNK_ALLOC_CONFIRM
-        | cmd::TRUNK_FREE_SPACE
-        | cmd::TRUNK_SYNC_BINLOG
-        | cmd::TRUNK_TRUNCATE_BINLOG_FILE
-        | cmd::RECONCILE_DIGESTS
-        | cmd::RECONCILE_LISTING => Senders::Members,
-        cmd::TRUNK_GET_BINLOG_SIZE | cmd::TRUNK_DELETE_BINLOG_MARKS => Senders::MembersAndTrackers,
-        _ => Senders::Anyone,
-    }
+    commands::find(command).map_or(Senders::Anyone, |c| c.senders)
 }
 
 impl Storage {
@@ -113,6 +83,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdfs_common::proto::cmd;
 
     #[test]
     fn client_commands_are_anyones_and_replication_is_members() {

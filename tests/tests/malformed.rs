@@ -249,7 +249,7 @@ fn malformed_requests_are_logged_with_command_field_and_peer() {
         s.write_all(&request).unwrap();
         let status = rfdfs_tests::raw::read_response(&mut s).unwrap().0;
         assert_eq!(status, errno::EINVAL, "cmd {command}");
-        let name = fdfs_common::proto::cmd::name(command).unwrap();
+        let name = fdfs_common::proto::commands::name(command).unwrap();
         wait_for_log(
             daemon,
             &format!("client ip: {from}, cmd: {command} ({name}), malformed request: {field}"),
@@ -548,5 +548,61 @@ fn max_connections_and_network_timeout() {
         }
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The command table (`fdfs_common::proto::commands`) and the daemons' dispatch agree: every
+/// command the table says a daemon answers reaches one of its handlers (an empty body is
+/// refused there, or answered), none is logged as an unknown command; a code the table does
+/// not have is. Storage commands are sent from the storage's own address, which may send the
+/// member-only ones.
+#[test]
+fn every_command_of_the_table_reaches_a_handler() {
+    use fdfs_common::proto::commands::{self, ServedBy};
+    use rfdfs_tests::raw::{connect_from, read_response};
+    let c = Cluster::start(ClusterOpts::default());
+    let storage_ip = c.storages[0].ip.clone();
+    let daemons = [
+        (
+            ServedBy::Storage,
+            storage_ip.clone(),
+            storage_ip.clone(),
+            23000,
+        ),
+        (
+            ServedBy::Tracker,
+            storage_ip.clone(),
+            c.tracker_addr.host.clone(),
+            c.tracker_addr.port,
+        ),
+    ];
+    for (daemon, from, host, port) in daemons {
+        let log = || match daemon {
+            ServedBy::Tracker => c.tracker.log(),
+            _ => c.storages[0].daemon.log(),
+        };
+        let mut sent = 0;
+        for command in commands::served_by(daemon) {
+            let mut s = connect_from(&from, &host, port);
+            s.write_all(&frame(command.code, 0, &[])).unwrap();
+            let _ = read_response(&mut s);
+            sent += 1;
+            assert!(
+                !log().contains(&format!("unknown cmd: {}\n", command.code)),
+                "{daemon:?} has no handler for {} ({})",
+                command.name,
+                command.code
+            );
+        }
+        assert!(sent > 30, "{daemon:?}: only {sent} commands in the table");
+        // a code outside the table is what the log line above is about
+        let mut s = connect_from(&from, &host, port);
+        s.write_all(&frame(250, 0, &[])).unwrap();
+        let _ = read_response(&mut s);
+        rfdfs_tests::wait_for(
+            "the unknown command's log line",
+            || log().contains("unknown cmd: 250\n").then_some(()),
+            log,
+        );
     }
 }

@@ -4,7 +4,7 @@
 use super::args::FleetArgs;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError};
-use fdfs_common::proto::cmd;
+use fdfs_common::proto::commands;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +18,7 @@ pub(super) fn request(s: &mut TcpStream, command: u8, body: &[u8]) -> Result<Vec
     if began.elapsed() > Duration::from_millis(200) {
         log::debug!(
             "{} to {:?} took {:?}",
-            cmd::name(command).unwrap_or("?"),
+            commands::name(command).unwrap_or("?"),
             s.peer_addr(),
             began.elapsed()
         );

@@ -3,7 +3,7 @@
 
 use super::conn::Conn;
 use super::handler::{Flow, Handler};
-use crate::proto::{cmd, errno, Header};
+use crate::proto::{cmd, commands, errno, Header};
 use std::io;
 use std::sync::Arc;
 
@@ -67,7 +67,7 @@ pub fn log_malformed(conn: &Conn, command: u8, e: &crate::codec::DecodeError) {
     log::warn!(
         "client ip: {}, cmd: {command} ({}), malformed request: {e}",
         conn.peer_ip(),
-        cmd::name(command).unwrap_or("unknown")
+        commands::name(command).unwrap_or("unknown")
     );
 }
 
@@ -150,7 +150,7 @@ impl<S: Service> Framed<S> {
                     "client ip: {}, cmd: {} ({}), {e}, close connection",
                     conn.peer_ip(),
                     header.cmd,
-                    cmd::name(header.cmd).unwrap_or("unknown")
+                    commands::name(header.cmd).unwrap_or("unknown")
                 );
                 if S::ANSWER_UNREADABLE_BODY {
                     let _ = conn.respond_status(errno::EINVAL);

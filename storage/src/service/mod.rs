@@ -20,6 +20,7 @@ use crate::replica::SyncSession;
 use crate::storage::{Fail, Outcome, Storage};
 use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::proto::commands;
 use fdfs_common::proto::storage::FileIdReply;
 use fdfs_common::proto::{cmd, errno, Header, HEADER_LEN};
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
@@ -117,18 +118,7 @@ impl Service for Storage {
 
     /// File content is streamed from the socket to the disk, never held whole.
     fn streams(&self, command: u8) -> bool {
-        matches!(
-            command,
-            cmd::UPLOAD_FILE
-                | cmd::UPLOAD_APPENDER_FILE
-                | cmd::UPLOAD_SLAVE_FILE
-                | cmd::APPEND_FILE
-                | cmd::MODIFY_FILE
-                | cmd::SYNC_CREATE_FILE
-                | cmd::SYNC_UPDATE_FILE
-                | cmd::SYNC_APPEND_FILE
-                | cmd::SYNC_MODIFY_FILE
-        )
+        commands::find(command).is_some_and(|c| c.streams_body)
     }
 
     fn metrics(&self) -> Option<&fdfs_common::metrics::Metrics> {
