@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod metrics_endpoint;
 pub mod net;
 pub mod proto;
+pub mod refusal;
 pub mod server;
 pub mod trunk;
 

@@ -14,8 +14,9 @@
 //! [`NOT_ENOUGH_COPIES`].
 
 use crate::binlog::{op, Position};
-use crate::storage::{io_errno, Fail, Storage};
+use crate::storage::{io_errno, Storage};
 use fdfs_common::proto::errno;
+use fdfs_common::refusal::Refusal;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -207,7 +208,7 @@ impl Storage {
 
     /// After a change made by this request: answer once enough members hold it, or undo it
     /// and fail. Without `write_ack_copies` this only finishes a kept-aside delete.
-    pub(crate) fn await_copies(&self, undo: Undo) -> Result<(), Fail> {
+    pub(crate) fn await_copies(&self, undo: Undo) -> Result<(), Refusal> {
         if !self.acks_copies() {
             self.forget_undo(undo);
             return Ok(());
@@ -228,7 +229,7 @@ impl Storage {
             self.cfg.write_ack_timeout
         );
         self.undo(undo);
-        Err(Fail::done(NOT_ENOUGH_COPIES))
+        Err(Refusal::done(NOT_ENOUGH_COPIES))
     }
 
     /// The change stands: drop what was kept to undo it.

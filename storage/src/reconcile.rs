@@ -28,13 +28,14 @@
 //! differ in size (counted and logged, not changed: an appender file's newer length is for its
 //! source's sync to carry).
 
-use crate::storage::{Fail, Storage};
+use crate::storage::Storage;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::rfdfs::{Digests, DigestsReq, Listing, ListingReq, Status};
 use fdfs_common::proto::sync::SyncDeleteReq;
 use fdfs_common::proto::{cmd, errno, status};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -213,17 +214,17 @@ impl Storage {
     }
 
     /// RECONCILE_DIGESTS
-    pub(crate) fn reconcile_digests(&self, body: &[u8]) -> Result<Vec<u8>, Fail> {
+    pub(crate) fn reconcile_digests(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         let req = DigestsReq::from_bytes(body)?;
         let index = req.store_path_index as usize;
         if req.group != self.group || index >= self.store.paths.len() {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         Ok(self.recent_digests(index).to_bytes())
     }
 
     /// RECONCILE_LISTING
-    pub(crate) fn reconcile_listing(&self, body: &[u8]) -> Result<Vec<u8>, Fail> {
+    pub(crate) fn reconcile_listing(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         let req = ListingReq::from_bytes(body)?;
         let index = req.store_path_index as usize;
         let n = self.cfg.subdir_count_per_path;
@@ -232,7 +233,7 @@ impl Storage {
             || u32::from(req.high) >= n
             || u32::from(req.low) >= n
         {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         let slots = self.slot_files(index, false);
         let files = self.subdir_files(index, req.high.into(), req.low.into(), &slots);
@@ -243,7 +244,7 @@ impl Storage {
     }
 
     /// RFDFS_STATUS: what `rfdfs_admin status` shows of this member.
-    pub(crate) fn rfdfs_status(&self) -> Result<Vec<u8>, Fail> {
+    pub(crate) fn rfdfs_status(&self) -> Result<Vec<u8>, Refusal> {
         let mut items: Vec<(String, String)> = Vec::new();
         let mut put = |k: &str, v: String| items.push((k.to_string(), v));
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();

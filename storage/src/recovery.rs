@@ -22,7 +22,7 @@
 //! reads are not sent to it; it keeps taking replicas meanwhile.
 
 use crate::binlog::{binlog_name, for_each_record, op, parse_line, Record};
-use crate::storage::{Fail, Storage};
+use crate::storage::Storage;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::net;
@@ -30,6 +30,7 @@ use fdfs_common::proto::cluster::Brief;
 use fdfs_common::proto::storage::DownloadReq;
 use fdfs_common::proto::sync::{FetchPathBinlogReq, PathBinlogStream};
 use fdfs_common::proto::{cmd, errno, Header};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use fdfs_common::trunk::TrunkSlot;
 use std::collections::HashSet;
@@ -48,11 +49,15 @@ impl Storage {
     /// store path, then their byte count, then close. Files in trunk slots are listed when
     /// their slot holds them (a C storage recovering from this one fetches their whole trunk
     /// files by the trunk file's own name).
-    pub(crate) fn fetch_one_path_binlog(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Fail> {
+    pub(crate) fn fetch_one_path_binlog(
+        &self,
+        conn: &mut Conn,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
         let req = FetchPathBinlogReq::from_bytes(body)?;
         let index = req.store_path_index as usize;
         if req.group != self.group || index >= self.store.paths.len() {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         let header = Header {
             pkg_len: PathBinlogStream::ANNOUNCED_LEN,
@@ -60,7 +65,7 @@ impl Storage {
             status: 0,
         };
         conn.write_all(&header.to_bytes())
-            .map_err(|_| Fail::done(errno::EIO))?;
+            .map_err(|_| Refusal::done(errno::EIO))?;
         let prefix = format!("M{index:02X}/");
         let mut sent: u64 = 0;
         let sync_dir = self.cfg.server.base_path.join("data/sync");
@@ -88,11 +93,12 @@ impl Storage {
                 }
             });
             if failed {
-                return Err(Fail::done(errno::EIO));
+                return Err(Refusal::done(errno::EIO));
             }
         }
         out.extend_from_slice(&PathBinlogStream::trailer(sent));
-        conn.write_all(&out).map_err(|_| Fail::done(errno::EIO))?;
+        conn.write_all(&out)
+            .map_err(|_| Refusal::done(errno::EIO))?;
         Ok(())
     }
 

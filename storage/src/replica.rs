@@ -4,7 +4,7 @@
 //! change is recorded with its lower-case binlog letter and the source's timestamp.
 
 use crate::binlog::op;
-use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
+use crate::storage::{io_errno, meta_path, Outcome, Storage};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::proto::sync::leading_name_len;
@@ -12,6 +12,7 @@ use fdfs_common::proto::sync::{
     ReportServerId, SyncDeleteReq, SyncFileHead, SyncRangeReq, SyncTwoNamesReq,
 };
 use fdfs_common::proto::{cmd, errno, status, Header};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::fs::{File, OpenOptions};
@@ -113,9 +114,12 @@ impl Storage {
             .forget_deletes_before(horizon - TOMBSTONE_MARGIN);
     }
 
-    fn sync_path(&self, group: &str, name: &str) -> Result<PathBuf, Fail> {
+    fn sync_path(&self, group: &str, name: &str) -> Result<PathBuf, Refusal> {
         if group != self.group {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{group} is not {}", self.group),
+            ));
         }
         let ln = LogicalName::parse(name, self.store.paths.len())?;
         // a file ID, or its metadata file's name: a member never replicates anything else, and
@@ -123,7 +127,7 @@ impl Storage {
         // file, and every file in it, here (found by tests/stateful_fuzz.rs)
         if RemoteName::decode(name.strip_suffix("-m").unwrap_or(name)).is_err() {
             log::error!("replica of \"{name}\": not a file ID: refused");
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::early(errno::EINVAL));
         }
         Ok(self.store.local_path(&ln))
     }
@@ -135,7 +139,7 @@ impl Storage {
         conn: &mut Conn,
         h: &Header,
         fixed: usize,
-    ) -> Result<Vec<u8>, Fail> {
+    ) -> Result<Vec<u8>, Refusal> {
         if h.pkg_len < fixed as i64 {
             return Err(DecodeError::Short {
                 field: "fixed part",
@@ -143,14 +147,14 @@ impl Storage {
             .into());
         }
         let mut buf = vec![0u8; fixed];
-        conn.read_exact(&mut buf).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut buf).map_err(|_| Refusal::early(0))?;
         let name_len = leading_name_len(&buf)?;
         if h.pkg_len < (fixed + name_len) as i64 {
             return Err(DecodeError::Short { field: "filename" }.into());
         }
         buf.resize(fixed + name_len, 0);
         conn.read_exact(&mut buf[fixed..])
-            .map_err(|_| Fail::early(0))?;
+            .map_err(|_| Refusal::early(0))?;
         Ok(buf)
     }
 
@@ -162,7 +166,13 @@ impl Storage {
 
     /// Write `len` bytes from the connection into a new temp file, stamp it and put it at
     /// `path` (replacing what was there).
-    fn receive_replica(&self, conn: &mut Conn, path: &Path, len: u64, ts: i32) -> Result<(), Fail> {
+    fn receive_replica(
+        &self,
+        conn: &mut Conn,
+        path: &Path,
+        len: u64,
+        ts: i32,
+    ) -> Result<(), Refusal> {
         let index = self.store_index_of(path);
         let dir = path.parent().unwrap_or(Path::new("."));
         let _ = std::fs::create_dir_all(dir);
@@ -170,7 +180,7 @@ impl Storage {
         set_mtime(&new.file, ts);
         new.rename_as(path)
             .and_then(|()| self.sync_parent(path))
-            .map_err(|e| Fail::done(io_errno(&e)))
+            .map_err(|e| Refusal::done(io_errno(&e)))
     }
 
     fn store_index_of(&self, path: &Path) -> usize {
@@ -194,7 +204,10 @@ impl Storage {
         let content = (h.pkg_len - raw.len() as i64).max(0) as u64;
         let header_only = h.status != 0;
         if head.file_size < 0 || (!header_only && content != head.file_size as u64) {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "file_size",
+                format!("{} with {content} bytes of content", head.file_size),
+            ));
         }
         let path = self.sync_path(&head.group, &head.filename)?;
         let _g = self.lock_for(&head.filename);
@@ -205,7 +218,7 @@ impl Storage {
         {
             // deleted here after the peer created it (the peer crashed before sending the
             // create): accept and drop it, and the delete's own record will reach the peer
-            conn.discard(content).map_err(|_| Fail::early(0))?;
+            conn.discard(content).map_err(|_| Refusal::early(0))?;
             log::info!("replica of {} skipped: deleted here since", head.filename);
             self.note_synced(session, head.timestamp);
             return Ok(Vec::new());
@@ -229,13 +242,16 @@ impl Storage {
             (m.mtime(), m.mtime_nsec()) > (head.timestamp as i64, 0)
         });
         if !update && (header_only || same || newer_here) {
-            conn.discard(content).map_err(|_| Fail::early(0))?;
+            conn.discard(content).map_err(|_| Refusal::early(0))?;
             // upstream records the create even when it kept its identical copy
             self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
-            return Err(Fail::done(errno::EEXIST));
+            return Err(Refusal::done(errno::EEXIST));
         }
         if header_only {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "status",
+                "a header-only create of a file this member does not hold",
+            ));
         }
         self.receive_replica(conn, &path, content, head.timestamp)?;
         let letter = if update { op::UPDATE } else { op::CREATE };
@@ -256,10 +272,10 @@ impl Storage {
         op: char,
         name: &str,
         args: &str,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), Refusal> {
         self.binlog
             .write(ts as i64, op.to_ascii_lowercase(), name, args)
-            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))?;
+            .map_err(|e| Refusal::done(crate::binlog::refusal_status(&e)))?;
         self.note_synced(session, ts);
         Ok(())
     }
@@ -285,7 +301,13 @@ impl Storage {
             "a trunk name without its size",
         ))?;
         if !header_only && content != u64::from(expected.file_size) {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "file_size",
+                format!(
+                    "{content} bytes of content, the name says {}",
+                    expected.file_size
+                ),
+            ));
         }
         let path = self.store.trunk_file_path(&ln, &slot);
         let (f, on_disk) = self.open_slot_for_write(&path, &slot, u64::from(expected.file_size))?;
@@ -302,7 +324,7 @@ impl Storage {
         let newer_there = held.is_a_header_for(slot.alloc_size) && held.mtime >= expected.mtime;
         let reused = !empty && !held.names(&name) && !newer_there;
         if (!empty && !reused) || header_only {
-            conn.discard(content).map_err(|_| Fail::early(0))?;
+            conn.discard(content).map_err(|_| Refusal::early(0))?;
             if SlotHeader::from_bytes(&on_disk).names(&name) {
                 self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
             } else if !header_only {
@@ -311,7 +333,7 @@ impl Storage {
                     head.filename
                 );
             }
-            return Err(Fail::done(if header_only {
+            return Err(Refusal::done(if header_only {
                 errno::EINVAL
             } else {
                 errno::EEXIST
@@ -333,7 +355,7 @@ impl Storage {
             );
             // the old file stops opening before its bytes are written over
             f.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(slot.offset))
-                .map_err(|e| Fail::early(io_errno(&e)))?;
+                .map_err(|e| Refusal::early(io_errno(&e)))?;
         }
         let mut w = crate::storage::AtOffset {
             file: &f,
@@ -342,7 +364,7 @@ impl Storage {
         self.receive_into_file(conn, &mut w, content)?;
         f.write_all_at(&expected.to_bytes(), u64::from(slot.offset))
             .and_then(|()| self.sync_file(f.as_ref()))
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+            .map_err(|e| Refusal::done(io_errno(&e)))?;
         self.record_replica(session, head.timestamp, op::CREATE, &head.filename, "")?;
         self.count_sync_in(content as i64);
         Ok(Vec::new())
@@ -352,7 +374,7 @@ impl Storage {
         let req = SyncDeleteReq::from_bytes(body)?;
         let path = self
             .sync_path(&req.group, &req.filename)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         let _g = self.lock_for(&req.filename);
         // a delete this storage took back since (write_ack_copies: no peer confirmed it), passed
         // on by a peer that got the delete and not yet the take-back: stale
@@ -386,9 +408,9 @@ impl Storage {
             // answered ENOENT as upstream does
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
-                return Err(Fail::done(errno::ENOENT));
+                return Err(Refusal::done(errno::ENOENT));
             }
-            Err(e) => return Err(Fail::done(io_errno(&e))),
+            Err(e) => return Err(Refusal::done(io_errno(&e))),
         }
         self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
         Ok(Vec::new())
@@ -406,7 +428,13 @@ impl Storage {
         let req = SyncRangeReq::from_bytes(&raw)?;
         let data = (h.pkg_len - raw.len() as i64).max(0) as u64;
         if req.offset < 0 || req.length < 0 || data != req.length as u64 {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "length",
+                format!(
+                    "offset {} length {} with {data} bytes",
+                    req.offset, req.length
+                ),
+            ));
         }
         let path = self.sync_path(&req.group, &req.filename)?;
         let _g = self.lock_for(&req.filename);
@@ -428,15 +456,15 @@ impl Storage {
             }
         };
         if let Some(code) = refuse {
-            conn.discard(data).map_err(|_| Fail::early(0))?;
-            return Err(Fail::done(code));
+            conn.discard(data).map_err(|_| Refusal::early(0))?;
+            return Err(Refusal::done(code));
         }
         let mut f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+            .map_err(|e| Refusal::early(io_errno(&e)))?;
         f.seek(SeekFrom::Start(req.offset as u64))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+            .map_err(|e| Refusal::early(io_errno(&e)))?;
         self.receive_into_file(conn, &mut f, data)?;
         set_mtime(&f, req.timestamp);
         let letter = if modify { op::MODIFY } else { op::APPEND };
@@ -451,19 +479,19 @@ impl Storage {
         let (old, new) = (req.offset, req.length);
         let path = self
             .sync_path(&req.group, &req.filename)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         let _g = self.lock_for(&req.filename);
-        let md = std::fs::symlink_metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+        let md = std::fs::symlink_metadata(&path).map_err(|e| Refusal::done(io_errno(&e)))?;
         if !md.is_file() || md.len() as i64 != old || new < 0 {
-            return Err(Fail::done(errno::EEXIST));
+            return Err(Refusal::done(errno::EEXIST));
         }
         let f = OpenOptions::new()
             .write(true)
             .open(&path)
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+            .map_err(|e| Refusal::done(io_errno(&e)))?;
         f.set_len(new as u64)
             .and_then(|()| self.sync_file(&f))
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+            .map_err(|e| Refusal::done(io_errno(&e)))?;
         set_mtime(&f, req.timestamp);
         let sizes = format!("{old} {new}");
         self.record_replica(session, req.timestamp, op::TRUNCATE, &req.filename, &sizes)?;
@@ -474,15 +502,15 @@ impl Storage {
         let req = SyncTwoNamesReq::from_bytes(body)?;
         let new = self
             .sync_path(&req.group, &req.first)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         let old = self
             .sync_path(&req.group, &req.second)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         let _g = self.lock_for(&req.second);
         if std::fs::symlink_metadata(&new).is_ok() {
-            return Err(Fail::done(errno::EEXIST));
+            return Err(Refusal::done(errno::EEXIST));
         }
-        std::fs::rename(&old, &new).map_err(|e| Fail::done(io_errno(&e)))?;
+        std::fs::rename(&old, &new).map_err(|e| Refusal::done(io_errno(&e)))?;
         let _ = std::fs::rename(meta_path(&old), meta_path(&new));
         // the rename does not count as the peer's progress (upstream's rule)
         self.binlog
@@ -492,7 +520,7 @@ impl Storage {
                 &req.first,
                 &req.second,
             )
-            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))?;
+            .map_err(|e| Refusal::done(crate::binlog::refusal_status(&e)))?;
         // an empty body, not upstream's echo of the request (C senders accept both)
         Ok(Vec::new())
     }
@@ -501,14 +529,14 @@ impl Storage {
         let req = SyncTwoNamesReq::from_bytes(body)?;
         let link = self
             .sync_path(&req.group, &req.first)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         let target = self
             .sync_path(&req.group, &req.second)
-            .map_err(|f| Fail::done(f.code))?;
+            .map_err(|f| Refusal::done(f.status))?;
         if std::fs::symlink_metadata(&link).is_err() && target.exists() {
             if let Err(e) = std::os::unix::fs::symlink(&target, &link) {
                 if e.kind() != io::ErrorKind::AlreadyExists {
-                    return Err(Fail::done(io_errno(&e)));
+                    return Err(Refusal::done(io_errno(&e)));
                 }
             }
             return self

@@ -5,12 +5,12 @@
 
 use crate::binlog::{Binlog, Position};
 use crate::store::{NewFile, Store, Stored};
-use fdfs_common::codec::DecodeError;
 use fdfs_common::config::StorageConfig;
 use fdfs_common::file_id::LogicalName;
 use fdfs_common::proto::cluster::{stat, StatBlock};
 use fdfs_common::proto::errno;
 use fdfs_common::proto::parameters::StorageParameters;
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -56,69 +56,7 @@ impl DataSink for AtOffset<'_> {
 }
 
 /// What a command handler answers: the reply body, or why it failed.
-pub(crate) type Outcome = Result<Vec<u8>, Fail>;
-
-/// Why a request failed: the errno to answer, whether the body was fully consumed (if not,
-/// the connection must close after the answer), and for a malformed request the field the
-/// codec refused, for the log line that names command, field and peer.
-#[derive(Debug)]
-pub(crate) struct Fail {
-    pub(crate) code: u8,
-    body_consumed: bool,
-    /// the connection ends after the answer, whatever was read
-    close: bool,
-    pub(crate) malformed: Option<DecodeError>,
-}
-
-impl Fail {
-    /// Failed before the whole body was read.
-    pub(crate) fn early(code: u8) -> Fail {
-        Fail {
-            code,
-            body_consumed: false,
-            close: false,
-            malformed: None,
-        }
-    }
-    /// Failed with the body read to its end.
-    pub(crate) fn done(code: u8) -> Fail {
-        Fail {
-            code,
-            body_consumed: true,
-            close: false,
-            malformed: None,
-        }
-    }
-    pub(crate) fn body_consumed(&self) -> bool {
-        self.body_consumed
-    }
-    pub(crate) fn closes(&self) -> bool {
-        self.close
-    }
-    pub(crate) fn then_close(mut self) -> Fail {
-        self.close = true;
-        self
-    }
-}
-
-/// A body the codec refused: EINVAL, and the storage closes the connection after an EINVAL
-/// (whatever of the body was left unread cannot be trusted).
-impl From<DecodeError> for Fail {
-    fn from(e: DecodeError) -> Fail {
-        Fail {
-            code: errno::EINVAL,
-            body_consumed: false,
-            close: true,
-            malformed: Some(e),
-        }
-    }
-}
-
-impl From<fdfs_common::file_id::FileIdError> for Fail {
-    fn from(e: fdfs_common::file_id::FileIdError) -> Fail {
-        DecodeError::from(e).into()
-    }
-}
+pub(crate) type Outcome = Result<Vec<u8>, Refusal>;
 
 /// The status to answer for a failed file operation.
 pub(crate) fn io_errno(e: &io::Error) -> u8 {
@@ -422,7 +360,7 @@ impl Storage {
         conn: &mut Conn,
         f: &mut impl DataSink,
         len: u64,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), Refusal> {
         self.receive_and_sync(conn, f, len, None)
     }
 
@@ -433,7 +371,7 @@ impl Storage {
         f: &mut impl DataSink,
         len: u64,
         crc: Option<&mut crc32fast::Hasher>,
-    ) -> Result<(), Fail> {
+    ) -> Result<(), Refusal> {
         self.receive_into(conn, f, len, crc)
             .and_then(|_| self.sync_file(f).map_err(|e| Some(io_errno(&e))))
             .map_err(Storage::body_fail)
@@ -531,10 +469,10 @@ impl Storage {
         op: char,
         name: &str,
         args: &str,
-    ) -> Result<crate::binlog::Intent<'_>, Fail> {
+    ) -> Result<crate::binlog::Intent<'_>, Refusal> {
         self.binlog
             .intent(timestamp, op, name, args)
-            .map_err(|e| Fail::done(crate::binlog::refusal_status(&e)))
+            .map_err(|e| Refusal::done(crate::binlog::refusal_status(&e)))
     }
 
     pub(crate) fn count_sync_in(&self, bytes: i64) {
@@ -611,11 +549,11 @@ impl Storage {
     }
 
     /// The failure to answer for an `Err` of `receive_into` (and of the `sync_data` after it).
-    pub(crate) fn body_fail(e: Option<u8>) -> Fail {
+    pub(crate) fn body_fail(e: Option<u8>) -> Refusal {
         match e {
-            Some(code) => Fail::done(code),
+            Some(code) => Refusal::done(code),
             // the peer is gone: nothing to answer
-            None => Fail::early(0),
+            None => Refusal::early(0),
         }
     }
 
@@ -627,14 +565,14 @@ impl Storage {
         index: usize,
         dir: &Path,
         len: u64,
-    ) -> Result<(NewFile, u32), Fail> {
+    ) -> Result<(NewFile, u32), Refusal> {
         let created = self.store.new_file(index, dir);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, created.is_ok());
         let mut new = match created {
             Ok(f) => f,
             Err(e) => {
                 log::error!("create file in {} fail: {e}", dir.display());
-                return Err(Fail::early(io_errno(&e)));
+                return Err(Refusal::early(io_errno(&e)));
             }
         };
         let mut crc = crc32fast::Hasher::new();

@@ -606,3 +606,40 @@ fn every_command_of_the_table_reaches_a_handler() {
         );
     }
 }
+
+/// A refusal of a request's contents is logged the one way every malformed request is (command,
+/// field, peer), in both daemons: a body too short for UPLOAD_FILE's header, a tracker command
+/// with a body where none belongs, a group name of the wrong length.
+#[test]
+fn refusals_name_the_field_in_the_log() {
+    let c = Cluster::start(ClusterOpts::default());
+    let ip = c.storages[0].ip.clone();
+    let mut s = connect(&ip, 23000);
+    assert_eq!(
+        exchange(&mut s, &frame(cmd::UPLOAD_FILE, 0, b"short")).map(|r| r.0),
+        Some(errno::EINVAL)
+    );
+    let (h, p) = (c.tracker_addr.host.as_str(), c.tracker_addr.port);
+    let mut t = connect(h, p);
+    for (command, body) in [
+        (cmd::SERVER_GET_LEADER, &b"x"[..]),
+        (cmd::SERVER_LIST_ONE_GROUP, &b"group1"[..]),
+    ] {
+        assert_eq!(
+            exchange(&mut t, &frame(command, 0, body)).map(|r| r.0),
+            Some(errno::EINVAL)
+        );
+    }
+    let storage_log = c.storages[0].daemon.log();
+    assert!(
+        storage_log.contains("cmd: 11 (UPLOAD_FILE), malformed request: invalid body: 5 bytes"),
+        "{storage_log}"
+    );
+    let tracker_log = c.tracker.log();
+    for line in [
+        "cmd: 95 (SERVER_GET_LEADER), malformed request: 1 unexpected trailing bytes",
+        "cmd: 90 (SERVER_LIST_ONE_GROUP), malformed request: invalid group_name: 6 bytes",
+    ] {
+        assert!(tracker_log.contains(line), "{line}\n{tracker_log}");
+    }
+}

@@ -5,13 +5,15 @@
 //! trackers on one host's 127.x addresses recognise each other.
 
 use crate::tracker::{FollowerInfo, Tracker};
+use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::leader::{
     JoinLeaderReq, LeaderAddr, PingLeaderReq, RunningStatus, TrunkServers,
 };
-use fdfs_common::proto::{cmd, errno, Refusal, VERSION};
+use fdfs_common::proto::{cmd, errno, VERSION};
+use fdfs_common::refusal::Refusal;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -275,7 +277,10 @@ impl Tracker {
     pub fn tracker_commit_next_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         let named = self.named_tracker(&LeaderAddr::from_bytes(body)?.addr)?;
         if self.relation.lock().next_leader.as_ref() != Some(&named) {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "leader",
+                format!("{named} is not the next leader"),
+            ));
         }
         self.set_leader(Some(named));
         Ok(Vec::new())
@@ -283,7 +288,7 @@ impl Tracker {
 
     pub fn tracker_notify_reselect_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         if !self.am_leader() {
             return Err(errno::EOPNOTSUPP.into());
@@ -323,7 +328,10 @@ impl Tracker {
             return Err(errno::EOPNOTSUPP.into());
         }
         let Some(addr) = follower else {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "follower",
+                "the connection did not JOIN_LEADER",
+            ));
         };
         let req = PingLeaderReq::from_bytes(body)?;
         if let Some(f) = self.relation.lock().followers.get_mut(addr) {

@@ -6,12 +6,14 @@
 use crate::persist;
 use crate::state::State;
 use crate::tracker::Tracker;
+use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::{SysFileChunk, SysFileReq, SYS_FILES, SYS_FILE_CHUNK};
 use fdfs_common::proto::leader::RunningStatus;
-use fdfs_common::proto::{cmd, errno, Refusal};
+use fdfs_common::proto::{cmd, errno};
+use fdfs_common::refusal::Refusal;
 use std::time::Duration;
 
 /// A tracker down longer than this re-learns the cluster from a better-placed peer.
@@ -40,7 +42,7 @@ impl Tracker {
     /// TRACKER_GET_SYS_FILES_START: a snapshot that the rest of this connection's copy reads.
     pub fn tracker_get_sys_files_start(&self, body: &[u8]) -> Result<Snapshot, Refusal> {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         if self.state.lock().groups.is_empty() {
             return Err(errno::ENOENT.into());
@@ -57,7 +59,10 @@ impl Tracker {
         let req = SysFileReq::from_bytes(body)?;
         let index = req.index as usize;
         if index >= SYS_FILES.len() || req.offset < 0 {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "index",
+                format!("file {index} at {}", req.offset),
+            ));
         }
         let owned;
         let file = match snapshot {
@@ -70,7 +75,10 @@ impl Tracker {
         };
         let offset = req.offset as usize;
         if offset > file.len() {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "offset",
+                format!("{offset} past {}", file.len()),
+            ));
         }
         let end = (offset + SYS_FILE_CHUNK).min(file.len());
         Ok(SysFileChunk {

@@ -127,32 +127,6 @@ pub mod cmd {
 }
 
 /// Linux errno values that travel in the status byte (the numbers are protocol, whatever the host).
-/// Why a request is answered with an error status: the errno, and, for a body that does not
-/// decode, the codec's account of it (which field), so that the log can name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u8,
-    pub malformed: Option<crate::codec::DecodeError>,
-}
-
-impl From<u8> for Refusal {
-    fn from(status: u8) -> Refusal {
-        Refusal {
-            status,
-            malformed: None,
-        }
-    }
-}
-
-impl From<crate::codec::DecodeError> for Refusal {
-    fn from(e: crate::codec::DecodeError) -> Refusal {
-        Refusal {
-            status: errno::EINVAL,
-            malformed: Some(e),
-        }
-    }
-}
-
 pub mod errno {
     pub const EPERM: u8 = 1;
     pub const ENOENT: u8 = 2;

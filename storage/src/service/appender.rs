@@ -5,12 +5,13 @@
 use super::upload::checked_sum;
 use crate::binlog::op;
 use crate::copies::{Saved, Undo};
-use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
+use crate::storage::{io_errno, meta_path, Outcome, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{FileKind, FilePayload, LogicalName, RemoteName, Source};
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::storage::{AppendHead, FileIdReply, ModifyHead, TruncateReq};
 use fdfs_common::proto::{errno, Header, FILENAME_MAX};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom};
@@ -59,12 +60,12 @@ impl Storage {
             .map(|b| b.id.clone())
     }
 
-    fn read_name_after(&self, conn: &mut Conn, len: i64) -> Result<String, Fail> {
+    fn read_name_after(&self, conn: &mut Conn, len: i64) -> Result<String, Refusal> {
         if !(44..FILENAME_MAX as i64).contains(&len) {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid("filename_len", len.to_string()));
         }
         let mut b = vec![0u8; len as usize];
-        conn.read_exact(&mut b).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut b).map_err(|_| Refusal::early(0))?;
         let name = String::from_utf8_lossy(&b).into_owned();
         conn.log_name.clone_from(&name);
         Ok(name)
@@ -72,16 +73,22 @@ impl Storage {
 
     pub(super) fn append_file(&self, conn: &mut Conn, h: Header) -> Outcome {
         if h.pkg_len <= AppendHead::LEN as i64 {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid("body", format!("{} bytes", h.pkg_len)));
         }
         let mut fixed = [0u8; AppendHead::LEN];
-        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let head = AppendHead::from_bytes(&fixed)?;
         if head.file_size < 0
             || checked_sum(&[AppendHead::LEN as i64, head.name_len, head.file_size])
                 != Some(h.pkg_len)
         {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "file_size",
+                format!(
+                    "{}, name {}, body {}",
+                    head.file_size, head.name_len, h.pkg_len
+                ),
+            ));
         }
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
@@ -91,7 +98,7 @@ impl Storage {
                 false,
                 Some((stat::TOTAL_APPEND_BYTES, size)),
             );
-            Fail::early(c)
+            Refusal::early(c)
         };
         let path = self.appender_path(&name).map_err(fail)?;
         self.enough_members()
@@ -100,7 +107,7 @@ impl Storage {
         let g = self.lock_for(&name);
         let opened = OpenOptions::new().append(true).open(&path);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
-        let mut f = opened.map_err(|e| Fail::early(io_errno(&e)))?;
+        let mut f = opened.map_err(|e| Refusal::early(io_errno(&e)))?;
         let old = f.metadata().map(|m| m.len()).unwrap_or(0);
         if size > 0 {
             // the line first (see commit_new_file); a line whose bytes never arrived is skipped
@@ -112,7 +119,7 @@ impl Storage {
                     &name,
                     &format!("{old} {size}"),
                 )
-                .map_err(|f| fail(f.code))?;
+                .map_err(|f| fail(f.status))?;
             if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
                 // leave the file as it was before this request
                 let _ = f.set_len(old);
@@ -148,21 +155,27 @@ impl Storage {
 
     pub(super) fn modify_file(&self, conn: &mut Conn, h: Header) -> Outcome {
         if h.pkg_len <= ModifyHead::LEN as i64 {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid("body", format!("{} bytes", h.pkg_len)));
         }
         let mut fixed = [0u8; ModifyHead::LEN];
-        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let head = ModifyHead::from_bytes(&fixed)?;
         if head.file_size < 0
             || head.offset < 0
             || checked_sum(&[ModifyHead::LEN as i64, head.name_len, head.file_size])
                 != Some(h.pkg_len)
         {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "file_size",
+                format!(
+                    "{}, name {}, body {}",
+                    head.file_size, head.name_len, h.pkg_len
+                ),
+            ));
         }
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
-        let failed = |f: Fail| {
+        let failed = |f: Refusal| {
             self.count(
                 stat::TOTAL_MODIFY_COUNT,
                 false,
@@ -170,7 +183,7 @@ impl Storage {
             );
             f
         };
-        let fail = |c| failed(Fail::early(c));
+        let fail = |c| failed(Refusal::early(c));
         let path = self.appender_path(&name).map_err(fail)?;
         self.enough_members()
             .and_then(|()| self.recordable())
@@ -202,7 +215,7 @@ impl Storage {
             let range = format!("{} {size}", head.offset);
             let _intent = self
                 .intent(fdfs_common::now(), op::MODIFY, &name, &range)
-                .map_err(|f| fail(f.code))?;
+                .map_err(|f| fail(f.status))?;
             f.seek(SeekFrom::Start(head.offset as u64))
                 .map_err(|e| fail(io_errno(&e)))?;
             if let Err(why) = self.receive_into_file(conn, &mut f, size as u64) {
@@ -232,11 +245,11 @@ impl Storage {
     pub(super) fn truncate_file(&self, body: &[u8]) -> Outcome {
         let req = TruncateReq::from_bytes(body)?;
         if req.new_size < 0 || !(44..FILENAME_MAX).contains(&req.filename.len()) {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         let fail = |c| {
             self.count(stat::TOTAL_TRUNCATE_COUNT, false, None);
-            Fail::done(c)
+            Refusal::done(c)
         };
         let path = self.appender_path(&req.filename).map_err(fail)?;
         self.enough_members()
@@ -268,7 +281,7 @@ impl Storage {
             let sizes = format!("{old} {}", req.new_size);
             let _intent = self
                 .intent(fdfs_common::now(), op::TRUNCATE, &req.filename, &sizes)
-                .map_err(|f| fail(f.code))?;
+                .map_err(|f| fail(f.status))?;
             f.set_len(req.new_size as u64)
                 .and_then(|()| self.sync_file(&f))
                 .map_err(|e| fail(io_errno(&e)))?;
@@ -290,14 +303,14 @@ impl Storage {
     pub(super) fn regenerate_appender_filename(&self, body: &[u8]) -> Outcome {
         let name = String::from_utf8_lossy(body).into_owned();
         if !(44..FILENAME_MAX).contains(&name.len()) {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
-        let path = self.appender_path(&name).map_err(Fail::done)?;
-        self.recordable().map_err(Fail::done)?;
+        let path = self.appender_path(&name).map_err(Refusal::done)?;
+        self.recordable().map_err(Refusal::done)?;
         let _g = self.lock_for(&name);
         let old = RemoteName::decode(&name)?;
         let (size, crc) =
-            crate::store::file_crc(&path, |_| {}).map_err(|e| Fail::done(io_errno(&e)))?;
+            crate::store::file_crc(&path, |_| {}).map_err(|e| Refusal::done(io_errno(&e)))?;
         let ln = self.parse_name(&name)?;
         let now = fdfs_common::now();
         let tail = &name[name.len() - 7..];
@@ -318,13 +331,13 @@ impl Storage {
             }
             // the line first, then one atomic rename: a crash leaves either name, never both
             let _intent = self.intent(now, op::RENAME, &new_name, &name)?;
-            std::fs::rename(&path, &new_path).map_err(|e| Fail::done(io_errno(&e)))?;
+            std::fs::rename(&path, &new_path).map_err(|e| Refusal::done(io_errno(&e)))?;
             let _ = std::fs::rename(meta_path(&path), meta_path(&new_path));
             if let Err(e) = self.sync_parent(&new_path) {
                 // the new name may not survive a power loss: answered as failed, though the
                 // rename stands (the old name is gone either way)
                 log::error!("fsync the directory of {} fail: {e}", new_path.display());
-                return Err(Fail::done(io_errno(&e)));
+                return Err(Refusal::done(io_errno(&e)));
             }
             return Ok(FileIdReply {
                 group: self.group.clone(),
@@ -332,6 +345,6 @@ impl Storage {
             }
             .to_bytes());
         }
-        Err(Fail::done(errno::EBUSY))
+        Err(Refusal::done(errno::EBUSY))
     }
 }

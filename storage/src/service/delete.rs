@@ -4,12 +4,13 @@
 
 use crate::binlog::op;
 use crate::copies::{Kept, Undo};
-use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
+use crate::storage::{io_errno, meta_path, Outcome, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{is_slave_name, LogicalName, RemoteName};
 use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::errno;
+use fdfs_common::refusal::Refusal;
 use fdfs_common::trunk::TrunkSlot;
 use std::path::Path;
 
@@ -19,9 +20,9 @@ impl Storage {
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_DELETE_COUNT, false, None);
-            Fail::done(c)
+            Refusal::done(c)
         };
-        self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        self.parse_name(&req.filename).map_err(|f| fail(f.status))?;
         self.enough_members()
             .and_then(|()| self.recordable())
             .map_err(fail)?;
@@ -60,7 +61,9 @@ impl Storage {
             } else {
                 None
             };
-            let _intent = self.intent(now, op::DELETE, name, "").map_err(|f| f.code)?;
+            let _intent = self
+                .intent(now, op::DELETE, name, "")
+                .map_err(|f| f.status)?;
             self.zero_slot(&ln, &stored).map_err(|e| io_errno(&e))?;
             match saved {
                 // the slot stays taken until the delete is confirmed
@@ -83,7 +86,9 @@ impl Storage {
         let mut remove = |name: &str, path: &Path| -> Result<(), u8> {
             // lines first: the sync sender skips a delete whose file still exists locally, so
             // a crash in between leaves every member with the file rather than only some
-            let _intent = self.intent(now, op::DELETE, name, "").map_err(|f| f.code)?;
+            let _intent = self
+                .intent(now, op::DELETE, name, "")
+                .map_err(|f| f.status)?;
             if keep {
                 let aside = self.keep_aside(ln.store_path_index, path)?;
                 kept.push(Kept::File {

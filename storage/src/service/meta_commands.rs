@@ -3,13 +3,14 @@
 
 use crate::binlog::op;
 use crate::copies::Undo;
-use crate::storage::{io_errno, meta_path, Fail, Outcome, Storage};
+use crate::storage::{io_errno, meta_path, Outcome, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::metadata;
 use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::storage::SetMetadataReq;
+use fdfs_common::refusal::Refusal;
 use std::io::{self};
 
 impl Storage {
@@ -17,13 +18,13 @@ impl Storage {
         let req = SetMetadataReq::from_bytes(body)?;
         let fail = |c| {
             self.count(stat::TOTAL_SET_META_COUNT, false, None);
-            Fail::done(c)
+            Refusal::done(c)
         };
         if req.op != b'O' && req.op != b'M' {
             return Err(fail(errno::EINVAL));
         }
         self.check_group(&req.group)?;
-        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.status))?;
         let path = self.store.local_path(&ln);
         std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
         self.enough_members()
@@ -42,7 +43,7 @@ impl Storage {
             if req.op == b'O' && old.is_some() {
                 let _intent = self
                     .intent(now, op::DELETE, &mname, "")
-                    .map_err(|f| fail(f.code))?;
+                    .map_err(|f| fail(f.status))?;
                 std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
             }
         } else {
@@ -58,7 +59,7 @@ impl Storage {
             };
             let _intent = self
                 .intent(now, letter, &mname, "")
-                .map_err(|f| fail(f.code))?;
+                .map_err(|f| fail(f.status))?;
             crate::store::write_atomic(&mpath, &metadata::pack(&items))
                 .map_err(|e| fail(io_errno(&e)))?;
         }
@@ -80,9 +81,9 @@ impl Storage {
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_GET_META_COUNT, false, None);
-            Fail::done(c)
+            Refusal::done(c)
         };
-        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.code))?;
+        let ln = self.parse_name(&req.filename).map_err(|f| fail(f.status))?;
         let path = self.store.local_path(&ln);
         std::fs::symlink_metadata(&path).map_err(|e| fail(io_errno(&e)))?;
         let m = std::fs::read(meta_path(&path)).map_err(|e| fail(io_errno(&e)))?;

@@ -17,12 +17,13 @@ mod reads;
 mod upload;
 
 use crate::replica::SyncSession;
-use crate::storage::{Fail, Outcome, Storage};
+use crate::storage::{Outcome, Storage};
 use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::proto::commands;
 use fdfs_common::proto::storage::FileIdReply;
 use fdfs_common::proto::{cmd, errno, Header, HEADER_LEN};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 
 impl Storage {
@@ -53,12 +54,12 @@ impl Storage {
         session: &mut SyncSession,
         h: Header,
         body: &[u8],
-    ) -> Result<Answer, Fail> {
+    ) -> Result<Answer, Refusal> {
         use Answer::Reply;
         crate::binlog::clear_last_end();
         if !self.may_send(h.cmd, conn) {
             // a body left unread (a replica's content) must not be taken for the next request
-            return Err(Fail::done(errno::EACCES).then_close());
+            return Err(Refusal::done(errno::EACCES).then_close());
         }
         match h.cmd {
             cmd::UPLOAD_FILE | cmd::UPLOAD_APPENDER_FILE => self.upload_file(conn, h).map(Reply),
@@ -101,7 +102,7 @@ impl Storage {
             },
             other => {
                 log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());
-                Err(Fail::done(errno::EINVAL))
+                Err(Refusal::done(errno::EINVAL))
             }
         }
     }
@@ -172,7 +173,7 @@ impl Service for Storage {
 
 impl Storage {
     /// Send what `dispatch` came to, and say whether the connection goes on.
-    fn answer(&self, conn: &mut Conn, h: Header, answer: Result<Answer, Fail>) -> Flow {
+    fn answer(&self, conn: &mut Conn, h: Header, answer: Result<Answer, Refusal>) -> Flow {
         match answer {
             Ok(Answer::Sent) => Flow::Continue,
             Ok(Answer::SentThenClose) => Flow::Close,
@@ -181,7 +182,7 @@ impl Storage {
                 if let Some(e) = &f.malformed {
                     log_malformed(conn, h.cmd, e);
                 }
-                if f.code == 0 {
+                if f.status == 0 {
                     return Flow::Close;
                 }
                 // a well-formed request refused for want of room, a missing file or the like
@@ -189,10 +190,10 @@ impl Storage {
                 // before reading gets the status rather than a reset, and keeps the connection
                 // (a malformed one, EINVAL, has no trustworthy length and is closed)
                 let unread = (h.pkg_len as u64).saturating_sub(conn.body_read());
-                let drained =
-                    f.body_consumed() || (f.code != errno::EINVAL && conn.discard(unread).is_ok());
-                if conn.respond_status(f.code).is_err()
-                    || f.code == errno::EINVAL
+                let drained = f.body_consumed()
+                    || (f.status != errno::EINVAL && conn.discard(unread).is_ok());
+                if conn.respond_status(f.status).is_err()
+                    || f.status == errno::EINVAL
                     || !drained
                     || f.closes()
                 {

@@ -2,24 +2,25 @@
 //! and place parsed, and only names that are file IDs taken (a trunk file's own name, a metadata
 //! or temp file's, would let one request delete or rewrite what many files live in).
 
-use crate::storage::{Fail, Storage};
+use crate::storage::Storage;
 use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::proto::errno;
+use fdfs_common::refusal::Refusal;
 
 impl Storage {
-    pub(super) fn check_group(&self, group: &str) -> Result<(), Fail> {
+    pub(super) fn check_group(&self, group: &str) -> Result<(), Refusal> {
         if group != self.group {
             log::error!("group_name: {group} not correct, should be: {}", self.group);
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         Ok(())
     }
 
     /// A name's store path and place, as every command that carries one parses it.
-    fn parse_logical<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+    fn parse_logical<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Refusal> {
         LogicalName::parse(name, self.store.paths.len()).map_err(|e| {
             log::error!("invalid file name \"{name}\": {e}");
-            Fail::done(errno::EINVAL)
+            Refusal::done(errno::EINVAL)
         })
     }
 
@@ -27,22 +28,25 @@ impl Storage {
     /// (`M00/HH/HH/000001`), a metadata file's or a temp file's would otherwise let one request
     /// delete or rewrite what many files live in (upstream's storage takes them; its tools
     /// refuse them client-side).
-    pub(super) fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+    pub(super) fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Refusal> {
         let ln = self.parse_logical(name)?;
         Self::require_file_id(name)?;
         Ok(ln)
     }
 
-    fn require_file_id(name: &str) -> Result<(), Fail> {
+    fn require_file_id(name: &str) -> Result<(), Refusal> {
         RemoteName::decode(name).map(drop).map_err(|e| {
             log::error!("file name \"{name}\" is not a file ID ({e}): refused");
-            Fail::done(errno::EINVAL)
+            Refusal::done(errno::EINVAL)
         })
     }
 
     /// The name a DOWNLOAD_FILE gives: a file ID, or a trunk file's own name, which a C
     /// storage recovering a store path from this one asks for whole.
-    pub(super) fn parse_download_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Fail> {
+    pub(super) fn parse_download_name<'a>(
+        &self,
+        name: &'a str,
+    ) -> Result<LogicalName<'a>, Refusal> {
         let ln = self.parse_logical(name)?;
         if !ln.file_name().bytes().all(|b| b.is_ascii_digit()) {
             Self::require_file_id(name)?;

@@ -1,7 +1,7 @@
 //! DOWNLOAD_FILE and QUERY_FILE_INFO (docs/protocol/client-protocol.md 3.8, 3.12): bytes sent
 //! zero-copy (`crate::zero_copy`), a file's size, time, CRC and source.
 
-use crate::storage::{io_errno, Fail, Outcome, Storage};
+use crate::storage::{io_errno, Outcome, Storage};
 use crate::zero_copy;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{classify, FileKind, RemoteName, Source};
@@ -9,6 +9,7 @@ use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::storage::{DownloadReq, FileInfoReply};
 use fdfs_common::proto::{errno, Header};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use std::io::{self};
 use std::os::unix::fs::MetadataExt;
@@ -16,16 +17,16 @@ use std::os::unix::fs::MetadataExt;
 impl Storage {
     // ---- reads and deletes -------------------------------------------------------------------
 
-    pub(super) fn download_file(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Fail> {
+    pub(super) fn download_file(&self, conn: &mut Conn, body: &[u8]) -> Result<(), Refusal> {
         let req = DownloadReq::from_bytes(body)?;
         self.check_group(&req.group)?;
         let fail = |c| {
             self.count(stat::TOTAL_DOWNLOAD_COUNT, false, None);
-            Fail::done(c)
+            Refusal::done(c)
         };
         let ln = self
             .parse_download_name(&req.filename)
-            .map_err(|f| fail(f.code))?;
+            .map_err(|f| fail(f.status))?;
         let opened = self.store.open_stored(&ln, &req.filename);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let stored = opened.map_err(|e| fail(io_errno(&e)))?;
@@ -65,7 +66,7 @@ impl Storage {
                 conn.peer_ip(),
                 req.filename
             );
-            Fail::early(0)
+            Refusal::early(0)
         })
     }
 
@@ -79,7 +80,7 @@ impl Storage {
             if flags & 2 == 0 {
                 log::error!("file: {} not exist", path.display());
             }
-            Fail::done(io_errno(e))
+            Refusal::done(io_errno(e))
         };
         let (file_size, create_timestamp) = if rn.kind == FileKind::Trunk {
             // the slot's header, checked against the name, has the size and the time
@@ -91,7 +92,7 @@ impl Storage {
             (stored.size as i64, i64::from(header.mtime))
         } else {
             let lmd = std::fs::symlink_metadata(&path).map_err(|e| not_there(&e))?;
-            let md = std::fs::metadata(&path).map_err(|e| Fail::done(io_errno(&e)))?;
+            let md = std::fs::metadata(&path).map_err(|e| Refusal::done(io_errno(&e)))?;
             (md.len() as i64, lmd.mtime())
         };
         let kind = classify(req.filename.len(), &rn.payload);
@@ -99,7 +100,7 @@ impl Storage {
             FileKind::Appender | FileKind::Slave if flags & 1 != 0 => 0,
             FileKind::Appender | FileKind::Slave => {
                 crate::store::file_crc(&path, |_| {})
-                    .map_err(|e| Fail::done(io_errno(&e)))?
+                    .map_err(|e| Refusal::done(io_errno(&e)))?
                     .1
             }
             _ => rn.payload.crc32,

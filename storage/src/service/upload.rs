@@ -4,13 +4,14 @@
 
 use crate::binlog::op;
 use crate::copies::Undo;
-use crate::storage::{io_errno, Fail, Outcome, Storage};
+use crate::storage::{io_errno, Outcome, Storage};
 use crate::store::NewFile;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{slave_name, FilePayload, LogicalName, Source};
 use fdfs_common::proto::cluster::stat;
 use fdfs_common::proto::storage::{FileIdReply, UploadReq, UploadSlaveHead};
 use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use std::io::{self};
 use std::os::unix::fs::MetadataExt;
@@ -45,10 +46,10 @@ impl Storage {
         let appender = h.cmd == cmd::UPLOAD_APPENDER_FILE;
         let total_idx = stat::TOTAL_UPLOAD_COUNT;
         if h.pkg_len < UploadReq::LEN as i64 {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid("body", format!("{} bytes", h.pkg_len)));
         }
         let mut fixed = [0u8; UploadReq::LEN];
-        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let req = UploadReq::from_bytes(&fixed)?;
         if req.file_size < 0 || req.file_size != h.pkg_len - UploadReq::LEN as i64 {
             log::error!(
@@ -56,7 +57,7 @@ impl Storage {
                 conn.peer_ip(),
                 req.file_size
             );
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::early(errno::EINVAL));
         }
         if !valid_name_chars(&req.ext) {
             log::error!(
@@ -64,7 +65,7 @@ impl Storage {
                 conn.peer_ip(),
                 req.ext
             );
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::early(errno::EINVAL));
         }
         if req.store_path_index != 0xFF && req.store_path_index as usize >= self.store.paths.len() {
             log::error!(
@@ -72,20 +73,20 @@ impl Storage {
                 conn.peer_ip(),
                 req.store_path_index
             );
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::early(errno::EINVAL));
         }
         let reserved = self.params.read().reserved;
         let path_index = self
             .store
             .choose_path(req.store_path_index, reserved)
-            .ok_or(Fail::early(errno::ENOSPC))?;
+            .ok_or(Refusal::early(errno::ENOSPC))?;
         if let Err(code) = self.enough_members().and_then(|()| self.recordable()) {
             self.count(
                 total_idx,
                 false,
                 Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
             );
-            return Err(Fail::early(code));
+            return Err(Refusal::early(code));
         }
         if !self.reserved_ok(path_index, req.file_size) {
             self.count(
@@ -93,7 +94,7 @@ impl Storage {
                 false,
                 Some((stat::TOTAL_UPLOAD_BYTES, req.file_size)),
             );
-            return Err(Fail::early(errno::ENOSPC));
+            return Err(Refusal::early(errno::ENOSPC));
         }
         let x7 = self.store.format_ext(&req.ext);
         let source = self.source();
@@ -132,7 +133,7 @@ impl Storage {
         source: &Source,
         x7: &str,
         appender: bool,
-    ) -> Result<String, Fail> {
+    ) -> Result<String, Refusal> {
         let subdir = if self.store.distribute_mode == 1 {
             // hash mode needs the name: use a provisional one as upstream does
             let provisional = FilePayload {
@@ -182,7 +183,7 @@ impl Storage {
         appender: bool,
         crc: u32,
         x7: &str,
-    ) -> Result<String, Fail> {
+    ) -> Result<String, Refusal> {
         for _ in 0..10 {
             let name = self.store.make_name(
                 path_index,
@@ -205,26 +206,26 @@ impl Storage {
                         // not durable: the upload fails, and leaves nothing
                         log::error!("fsync the directory of {} fail: {e}", path.display());
                         let _ = std::fs::remove_file(&path);
-                        return Err(Fail::done(io_errno(&e)));
+                        return Err(Refusal::done(io_errno(&e)));
                     }
                     return Ok(name);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
                     log::error!("link to {} fail: {e}", path.display());
-                    return Err(Fail::done(io_errno(&e)));
+                    return Err(Refusal::done(io_errno(&e)));
                 }
             }
         }
-        Err(Fail::done(errno::EEXIST))
+        Err(Refusal::done(errno::EEXIST))
     }
 
     pub(super) fn upload_slave_file(&self, conn: &mut Conn, h: Header) -> Outcome {
         if h.pkg_len <= UploadSlaveHead::LEN as i64 {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid("body", format!("{} bytes", h.pkg_len)));
         }
         let mut fixed = [0u8; UploadSlaveHead::LEN];
-        conn.read_exact(&mut fixed).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let head = UploadSlaveHead::from_bytes(&fixed)?;
         let l = head.master_len;
         if l <= 10
@@ -232,10 +233,13 @@ impl Storage {
             || head.file_size < 0
             || checked_sum(&[UploadSlaveHead::LEN as i64, l, head.file_size]) != Some(h.pkg_len)
         {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "master_filename_len",
+                format!("{l}, file size {}, body {}", head.file_size, h.pkg_len),
+            ));
         }
         let mut mb = vec![0u8; l as usize];
-        conn.read_exact(&mut mb).map_err(|_| Fail::early(0))?;
+        conn.read_exact(&mut mb).map_err(|_| Refusal::early(0))?;
         let master = String::from_utf8_lossy(&mb).into_owned();
         let size = head.file_size;
         let fail = |code| {
@@ -244,7 +248,7 @@ impl Storage {
                 false,
                 Some((stat::TOTAL_UPLOAD_BYTES, size)),
             );
-            Fail::early(code)
+            Refusal::early(code)
         };
         if head.prefix.is_empty()
             || !valid_name_chars(&head.prefix)
@@ -336,7 +340,7 @@ impl Storage {
             .and_then(|()| self.sync_parent(&slave_path));
         if let Err(e) = made {
             count_failure();
-            return Err(Fail::done(if e.kind() == io::ErrorKind::AlreadyExists {
+            return Err(Refusal::done(if e.kind() == io::ErrorKind::AlreadyExists {
                 errno::EEXIST
             } else {
                 io_errno(&e)

@@ -2,12 +2,13 @@
 //! TRUNK_FREE_SPACE, each change appended to the trunk binlog before the answer depends on it, and
 //! frees deferred until the delete they follow has arrived here.
 
-use crate::storage::{io_errno, Fail, Outcome, Storage};
+use crate::storage::{io_errno, Outcome, Storage};
 use crate::trunk_alloc::TrunkServerState;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkInfo, TrunkSlotReq};
 use fdfs_common::proto::{errno, Header};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::trunk::{TrunkSlot, SLOT_HEADER_LEN};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -134,11 +135,14 @@ impl Storage {
     pub(crate) fn trunk_alloc_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkAllocReq::from_bytes(body)?;
         if req.group != self.group {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{} is not {}", req.group, self.group),
+            ));
         }
         let info = self
             .alloc_here(req.store_path_index, req.size as u32)
-            .map_err(Fail::done)?;
+            .map_err(Refusal::done)?;
         Ok(info.to_bytes())
     }
 
@@ -146,9 +150,13 @@ impl Storage {
     pub(crate) fn trunk_alloc_confirm(&self, h: Header, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
         if req.group != self.group {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{} is not {}", req.group, self.group),
+            ));
         }
-        self.confirm_here(&req.info, h.status).map_err(Fail::done)?;
+        self.confirm_here(&req.info, h.status)
+            .map_err(Refusal::done)?;
         Ok(Vec::new())
     }
 
@@ -163,26 +171,29 @@ impl Storage {
     pub(crate) fn trunk_free_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
         if req.group != self.group {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{} is not {}", req.group, self.group),
+            ));
         }
         // a block that is (partly) free or held already: a double free, or no block this
         // trunk server handed out; freeing it would give the same bytes to two files
         // (an error: this member is not the trunk server)
         let bogus = self
             .with_trunk_state(|st| st.index.overlaps(&req.info))
-            .map_err(Fail::done)?;
+            .map_err(Refusal::done)?;
         if bogus {
             log::error!(
                 "TRUNK_FREE_SPACE of {:?}: its bytes are free or held already: refused",
                 req.info
             );
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::done(errno::EINVAL));
         }
         if !self.may_free_now(&req.info) {
             self.defer_free(req.info);
             return Ok(Vec::new());
         }
-        self.free_here(&req.info).map_err(Fail::done)?;
+        self.free_here(&req.info).map_err(Refusal::done)?;
         Ok(Vec::new())
     }
 

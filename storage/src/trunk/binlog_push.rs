@@ -4,12 +4,13 @@
 //! appends what it is sent and keeps a bounded number of backups.
 
 use super::server::TAKEOVER_MARKER;
-use crate::storage::{io_errno, Fail, Outcome, Storage};
+use crate::storage::{io_errno, Outcome, Storage};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::Brief;
 use fdfs_common::proto::trunk::{TrunkBinlogLines, TrunkBinlogSize};
 use fdfs_common::proto::{cmd, errno};
+use fdfs_common::refusal::Refusal;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -169,23 +170,26 @@ impl Storage {
     pub(crate) fn trunk_sync_binlog(&self, body: &[u8]) -> Outcome {
         let lines = TrunkBinlogLines::from_bytes(body)?;
         if self.is_trunk_server() {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "command",
+                "sent to the trunk server itself",
+            ));
         }
-        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
+        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Refusal::done(io_errno(&e)))?;
         let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.trunk_dir().join("binlog"))
-            .map_err(|e| Fail::done(io_errno(&e)))?;
-        let before = f.metadata().map_err(|e| Fail::done(io_errno(&e)))?.len();
+            .map_err(|e| Refusal::done(io_errno(&e)))?;
+        let before = f.metadata().map_err(|e| Refusal::done(io_errno(&e)))?.len();
         let written = f
             .write_all(lines.text.as_bytes())
             .and_then(|()| self.sync_file(&f));
         if let Err(e) = written {
             // the trunk server sends these lines again: none may stay half written before them
             let _ = f.set_len(before);
-            return Err(Fail::done(io_errno(&e)));
+            return Err(Refusal::done(io_errno(&e)));
         }
         Ok(Vec::new())
     }
@@ -197,7 +201,10 @@ impl Storage {
             return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         if self.is_trunk_server() {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "command",
+                "sent to the trunk server itself",
+            ));
         }
         let path = self.trunk_dir().join("binlog");
         let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
@@ -208,12 +215,12 @@ impl Storage {
             if keep == 0 {
                 let f = OpenOptions::new().write(true).open(&path);
                 f.and_then(|f| f.set_len(0))
-                    .map_err(|e| Fail::done(io_errno(&e)))?;
+                    .map_err(|e| Refusal::done(io_errno(&e)))?;
             } else {
                 let stamp =
                     fdfs_common::log::format_time(fdfs_common::now()).replace(['-', ' ', ':'], "");
                 let backup = self.trunk_dir().join(format!("binlog.{stamp}"));
-                std::fs::rename(&path, &backup).map_err(|e| Fail::done(io_errno(&e)))?;
+                std::fs::rename(&path, &backup).map_err(|e| Refusal::done(io_errno(&e)))?;
                 self.prune_trunk_binlog_backups(keep);
             }
         }

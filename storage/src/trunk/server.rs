@@ -4,11 +4,12 @@
 //! trunk files created ahead, and what the tracker asks of trunk servers (TRUNK_GET_BINLOG_SIZE,
 //! TRUNK_DELETE_BINLOG_MARKS). docs/protocol/sync-and-storage-layout.md 6.5, 6.6.
 
-use crate::storage::{io_errno, Fail, Outcome, Storage};
+use crate::storage::{io_errno, Outcome, Storage};
 use crate::trunk_alloc::{FreeIndex, TrunkServerState};
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::{TrunkBinlogSize, TrunkInfo};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::trunk::{SlotHeader, TrunkBinlogRecord, SLOT_HEADER_LEN};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -103,13 +104,16 @@ impl Storage {
             return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         if self.is_trunk_server() {
-            return Err(Fail::done(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "command",
+                "sent to the trunk server itself",
+            ));
         }
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         self.remove_trunk_marks();
-        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Fail::done(io_errno(&e)))?;
+        std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Refusal::done(io_errno(&e)))?;
         std::fs::write(self.trunk_dir().join(TAKEOVER_MARKER), b"")
-            .map_err(|e| Fail::done(io_errno(&e)))?;
+            .map_err(|e| Refusal::done(io_errno(&e)))?;
         log::info!("trunk binlog marks deleted: this storage becomes the trunk server");
         Ok(Vec::new())
     }

@@ -4,12 +4,13 @@
 //! wrote it.
 
 use crate::binlog::op;
-use crate::storage::{io_errno, AtOffset, Fail, Storage};
+use crate::storage::{io_errno, AtOffset, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{FilePayload, RemoteName, Source, TRUNK_FILE_FLAG};
 use fdfs_common::net::{self};
 use fdfs_common::proto::trunk::{TrunkAllocReq, TrunkInfo, TrunkSlotReq};
 use fdfs_common::proto::{cmd, errno};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN, SLOT_REGULAR};
 use std::fs::File;
@@ -134,7 +135,7 @@ impl Storage {
         size: i64,
         source: &Source,
         x7: &str,
-    ) -> Result<String, Fail> {
+    ) -> Result<String, Refusal> {
         let spi = usize::from(info.store_path_index);
         let slot = TrunkSlot {
             trunk_id: info.trunk_id,
@@ -154,7 +155,7 @@ impl Storage {
         } = match received {
             Ok(r) => r,
             Err(f) => {
-                let status = if f.code == errno::EEXIST {
+                let status = if f.status == errno::EEXIST {
                     errno::EEXIST
                 } else {
                     errno::EIO
@@ -171,7 +172,7 @@ impl Storage {
                 return Err(f);
             }
         };
-        self.confirm_slot(&info, 0).map_err(Fail::done)?;
+        self.confirm_slot(&info, 0).map_err(Refusal::done)?;
         let written = match image {
             Some(mut image) => {
                 image.0[..SLOT_HEADER_LEN as usize].copy_from_slice(&header.to_bytes());
@@ -184,7 +185,7 @@ impl Storage {
             log::error!("write trunk slot of {name} fail: {e}");
             let _ = f.write_all_at(&[0u8; SLOT_HEADER_LEN as usize], u64::from(info.offset));
             self.free_slot(&info);
-            return Err(Fail::done(io_errno(&e)));
+            return Err(Refusal::done(io_errno(&e)));
         }
         Ok(name)
     }
@@ -221,12 +222,12 @@ impl Storage {
         size: i64,
         source: &Source,
         x7: &str,
-    ) -> Result<ReceivedSlot, Fail> {
+    ) -> Result<ReceivedSlot, Refusal> {
         let path = self.store.trunk_file_of(spi, info);
         let (f, head) = self.open_slot_for_write(&path, slot, size as u64)?;
         if head != [0u8; SLOT_HEADER_LEN as usize] {
             log::error!("trunk slot {slot:?} handed out is not empty");
-            return Err(Fail::early(errno::EEXIST));
+            return Err(Refusal::early(errno::EEXIST));
         }
         let mut crc = crc32fast::Hasher::new();
         let image = if size <= SLOT_IN_ONE_WRITE {
@@ -257,8 +258,8 @@ impl Storage {
             payload.encode_b27(),
             slot.encode_b16()
         );
-        let rn = RemoteName::decode(&name).map_err(|_| Fail::done(errno::EINVAL))?;
-        let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or(Fail::done(errno::EINVAL))?;
+        let rn = RemoteName::decode(&name).map_err(|_| Refusal::done(errno::EINVAL))?;
+        let header = SlotHeader::for_name(&rn, SLOT_REGULAR).ok_or(Refusal::done(errno::EINVAL))?;
         Ok(ReceivedSlot {
             file: f,
             name,
@@ -292,7 +293,7 @@ impl Storage {
         let path = self.store.trunk_file_path(&ln, &slot);
         let (_, on_disk) = self
             .open_slot_for_write(&path, &slot, bytes.len() as u64)
-            .map_err(|f| std::io::Error::from_raw_os_error(f.code.into()))?;
+            .map_err(|f| std::io::Error::from_raw_os_error(f.status.into()))?;
         if on_disk != [0u8; SLOT_HEADER_LEN as usize] {
             let holder = SlotHeader::from_bytes(&on_disk);
             let other = !holder.names(&rn);
@@ -324,19 +325,22 @@ impl Storage {
         path: &std::path::Path,
         slot: &TrunkSlot,
         file_size: u64,
-    ) -> Result<(Arc<File>, [u8; SLOT_HEADER_LEN as usize]), Fail> {
+    ) -> Result<(Arc<File>, [u8; SLOT_HEADER_LEN as usize]), Refusal> {
         let end = u64::from(slot.offset) + u64::from(slot.alloc_size);
         let trunk_file_size = self.params.read().trunk_file_size;
         let (f, len) = self
             .store
             .open_trunk_file(path, Some((end, trunk_file_size)))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+            .map_err(|e| Refusal::early(io_errno(&e)))?;
         if !slot.holds(file_size, len) {
-            return Err(Fail::early(errno::EINVAL));
+            return Err(Refusal::invalid(
+                "file_size",
+                format!("{file_size} bytes do not fit the slot {slot:?}"),
+            ));
         }
         let mut head = [0u8; SLOT_HEADER_LEN as usize];
         f.read_exact_at(&mut head, u64::from(slot.offset))
-            .map_err(|e| Fail::early(io_errno(&e)))?;
+            .map_err(|e| Refusal::early(io_errno(&e)))?;
         Ok((f, head))
     }
 }

@@ -4,6 +4,7 @@
 
 use super::Reply;
 use crate::tracker::Tracker;
+use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::client::{DeleteStorageReq, GroupReq, ListStorageReq};
@@ -14,12 +15,16 @@ use fdfs_common::proto::stats::{
 };
 use fdfs_common::proto::trunk::TrunkServerId;
 use fdfs_common::proto::{errno, status, GROUP_NAME_MAX, STORAGE_ID_MAX};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 
 impl Tracker {
     pub(super) fn server_list_one_group(&self, body: &[u8]) -> Reply {
         if body.len() != GROUP_NAME_MAX {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{} bytes", body.len()),
+            ));
         }
         let name = GroupReq::from_bytes(body)?.group;
         let st = self.state.lock();
@@ -32,7 +37,7 @@ impl Tracker {
 
     pub(super) fn server_list_all_groups(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         let st = self.state.lock();
         let mut out = Vec::new();
@@ -48,7 +53,10 @@ impl Tracker {
 
     pub(super) fn server_list_storage(&self, body: &[u8]) -> Reply {
         if body.len() < GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "storage_id",
+                format!("body of {} bytes", body.len()),
+            ));
         }
         let req = ListStorageReq::from_bytes(body)?;
         let st = self.state.lock();
@@ -74,7 +82,10 @@ impl Tracker {
 
     pub(super) fn server_delete_storage(&self, body: &[u8]) -> Reply {
         if body.len() <= GROUP_NAME_MAX || body.len() >= GROUP_NAME_MAX + STORAGE_ID_MAX {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "storage_id",
+                format!("body of {} bytes", body.len()),
+            ));
         }
         let req = DeleteStorageReq::from_bytes(body)?;
         let id = req.storage_id.ok_or(errno::EINVAL)?;
@@ -114,7 +125,10 @@ impl Tracker {
 
     pub(super) fn server_delete_group(&self, body: &[u8]) -> Reply {
         if body.len() != GROUP_NAME_MAX {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "group_name",
+                format!("{} bytes", body.len()),
+            ));
         }
         let name = GroupReq::from_bytes(body)?.group;
         let mut st = self.state.lock();
@@ -192,7 +206,7 @@ impl Tracker {
 
     pub(super) fn server_get_leader(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         self.relation
             .lock()

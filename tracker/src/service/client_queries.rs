@@ -10,7 +10,8 @@ use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ServerAddr, StoreAllReply, StoreReply,
 };
-use fdfs_common::proto::{cmd, errno, Refusal};
+use fdfs_common::proto::{cmd, errno};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 
 impl Tracker {
@@ -63,7 +64,7 @@ impl Tracker {
             g
         } else {
             if !body.is_empty() {
-                return Err(errno::EINVAL.into());
+                return Err(DecodeError::Trailing { len: body.len() }.into());
             }
             select::store_group(&mut st, &self.cfg)?
         };

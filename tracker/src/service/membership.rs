@@ -11,6 +11,7 @@ use fdfs_common::proto::cluster::{
     JoinReq, ReportStatusReq, StatBlock,
 };
 use fdfs_common::proto::{errno, rw_mode, status, STORAGE_ID_MAX};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 
 impl Tracker {
@@ -98,7 +99,13 @@ impl Tracker {
             || !(1..=256).contains(&j.store_path_count)
             || !(1..=256).contains(&j.subdir_count_per_path)
         {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "join",
+                format!(
+                    "port {}, {} store paths, {} subdirs per path",
+                    j.storage_port, j.store_path_count, j.subdir_count_per_path
+                ),
+            ));
         }
         let peer_ip = conn.peer_ip();
         let (id, rw) = self.storage_identity(&j, &peer_ip)?;
@@ -148,13 +155,25 @@ impl Tracker {
         }
         if g.store_path_count != 0 && j.store_path_count < g.store_path_count && !others.is_empty()
         {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "store_path_count",
+                format!(
+                    "{} < the group's {}",
+                    j.store_path_count, g.store_path_count
+                ),
+            ));
         }
         if g.subdir_count_per_path != 0
             && g.subdir_count_per_path != j.subdir_count_per_path
             && !others.is_empty()
         {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "subdir_count_per_path",
+                format!(
+                    "{} != the group's {}",
+                    j.subdir_count_per_path, g.subdir_count_per_path
+                ),
+            ));
         }
         if g.storage_port != -1 {
             g.storage_port = j.storage_port;
@@ -288,7 +307,12 @@ impl Tracker {
         let stat_block = match body.len() {
             0 => None,
             StatBlock::LEN => Some(StatBlock::from_bytes(body)?),
-            _ => return Err(errno::EINVAL.into()),
+            n => {
+                return Err(Refusal::invalid(
+                    "statistics",
+                    format!("{n} bytes, not 0 or {}", StatBlock::LEN),
+                ))
+            }
         };
         let now = fdfs_common::now();
         let mut st = self.state.lock();
@@ -326,7 +350,14 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         if paths.len() as i64 != g.store_path_count {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "store paths",
+                format!(
+                    "{} reported, the group has {}",
+                    paths.len(),
+                    g.store_path_count
+                ),
+            ));
         }
         let store_path_mode = self.cfg.store_path;
         if let Some(s) = g.storage_mut(&j.id) {
@@ -385,7 +416,10 @@ impl Tracker {
         self.require_login(session)?;
         if body.is_empty() || !body.len().is_multiple_of(Brief::LEN) || body.len() / Brief::LEN > 32
         {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "briefs",
+                format!("body of {} bytes", body.len()),
+            ));
         }
         // the leader keeps its own view
         Ok(Vec::new())

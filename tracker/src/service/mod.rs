@@ -15,7 +15,9 @@ mod sync_handshake;
 mod trunk_reports;
 
 use crate::tracker::Tracker;
-use fdfs_common::proto::{cmd, errno, Header, Refusal};
+use fdfs_common::codec::DecodeError;
+use fdfs_common::proto::{cmd, errno, Header};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 
 type Reply = Result<Vec<u8>, Refusal>;
@@ -119,7 +121,7 @@ impl Tracker {
                 if body.is_empty() {
                     Ok(Vec::new())
                 } else {
-                    Err(errno::EINVAL.into())
+                    Err(DecodeError::Trailing { len: body.len() }.into())
                 }
             }
             other => {

@@ -12,7 +12,8 @@ use fdfs_common::proto::cluster::{
     ReportIpChangedReq, StorageAddrReq, StorageIdsPage,
 };
 use fdfs_common::proto::parameters::StorageParameters;
-use fdfs_common::proto::{errno, rw_mode, status, Refusal};
+use fdfs_common::proto::{errno, rw_mode, status};
+use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 
 const CHANGELOG_PIECE: usize = 8192;
@@ -52,7 +53,10 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&group).ok_or(errno::ENOENT)?;
         if new_ip != conn.peer_ip() {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "new_ip",
+                format!("{new_ip} is not the connection's {}", conn.peer_ip()),
+            ));
         }
         let old = g.find(&old_ip).ok_or(errno::ENOENT)?;
         match g.storages[old].status {
@@ -87,7 +91,7 @@ impl Tracker {
 
     pub(super) fn storage_parameter_req(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         let c = &self.cfg;
         let parameters = StorageParameters {
@@ -178,7 +182,10 @@ impl Tracker {
         let start = usize::try_from(req.start_index)
             .map_err(|_| DecodeError::invalid("start_index", req.start_index.to_string()))?;
         if start >= total {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "start_index",
+                format!("{start} of {total}"),
+            ));
         }
         // the C storage reads the reply into a buffer of about 8 KB
         let (count, lines) = ids.page(start, 8 * 1024 - 128);
@@ -219,7 +226,7 @@ impl Tracker {
 
     pub(super) fn tracker_get_status(&self, body: &[u8]) -> Reply {
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         if self.state.lock().groups.is_empty() {
             return Err(errno::ENOENT.into());

@@ -4,6 +4,7 @@
 
 use super::{Reply, Session};
 use crate::tracker::Tracker;
+use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
 use fdfs_common::proto::cluster::{GroupStorageReq, SyncSource};
 use fdfs_common::proto::{errno, status};
@@ -12,7 +13,7 @@ impl Tracker {
     pub(super) fn storage_sync_dest_req(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         let now = fdfs_common::now();
         let mut st = self.state.lock();
@@ -88,7 +89,7 @@ impl Tracker {
     pub(super) fn storage_sync_dest_query(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
         if !body.is_empty() {
-            return Err(errno::EINVAL.into());
+            return Err(DecodeError::Trailing { len: body.len() }.into());
         }
         let st = self.state.lock();
         let s = st

@@ -6,6 +6,7 @@ use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
+use fdfs_common::refusal::Refusal;
 
 impl Tracker {
     /// FETCH_TRUNK_FID: the group's current trunk file id, for a new trunk server.
@@ -29,7 +30,10 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         if id < 0 || g.trunk_server != j.id {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "trunk_file_id",
+                format!("{id} from {}, not the trunk server", j.id),
+            ));
         }
         if i64::from(id) > g.current_trunk_file_id {
             g.current_trunk_file_id = id.into();
@@ -45,7 +49,10 @@ impl Tracker {
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
         if mb < 0 || g.trunk_server != j.id {
-            return Err(errno::EINVAL.into());
+            return Err(Refusal::invalid(
+                "free_mb",
+                format!("{mb} from {}, not the trunk server", j.id),
+            ));
         }
         g.trunk_free_mb = mb;
         Ok(Vec::new())
