@@ -15,6 +15,22 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// What one request's line says.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessRecord<'a> {
+    pub began: SystemTime,
+    pub client_ip: &'a str,
+    /// upstream's word for the command ([`action`])
+    pub action: &'a str,
+    pub filename: &'a str,
+    pub status: u8,
+    pub used: Duration,
+    /// bytes received, header included
+    pub req_len: i64,
+    /// bytes sent
+    pub resp_len: u64,
+}
+
 pub struct AccessLog {
     path: PathBuf,
     file: Mutex<File>,
@@ -100,18 +116,17 @@ impl AccessLog {
     }
 
     /// One request's line.
-    #[allow(clippy::too_many_arguments)]
-    pub fn write(
-        &self,
-        began: SystemTime,
-        client_ip: &str,
-        action: &str,
-        filename: &str,
-        status: u8,
-        used: Duration,
-        req_len: i64,
-        resp_len: u64,
-    ) {
+    pub fn write(&self, r: &AccessRecord) {
+        let AccessRecord {
+            began,
+            client_ip,
+            action,
+            filename,
+            status,
+            used,
+            req_len,
+            resp_len,
+        } = *r;
         let used = if self.micros {
             used.as_micros()
         } else {

@@ -64,19 +64,15 @@ impl HttpServer {
     }
 
     fn respond(&self, conn: &mut Conn, req: &Request, keep: bool) -> io::Result<()> {
-        let head_only = match req.method.as_str() {
-            "GET" => false,
-            "HEAD" => true,
-            _ => {
-                let mut out = "HTTP/1.1 405 Method Not Allowed\r\nServer: rfdfs\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n".to_string();
-                out += if keep {
-                    "\r\n"
-                } else {
-                    "Connection: close\r\n\r\n"
-                };
-                return conn.write_all(out.as_bytes());
-            }
-        };
+        if !matches!(req.method.as_str(), "GET" | "HEAD") {
+            let mut out = "HTTP/1.1 405 Method Not Allowed\r\nServer: rfdfs\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n".to_string();
+            out += if keep {
+                "\r\n"
+            } else {
+                "Connection: close\r\n\r\n"
+            };
+            return conn.write_all(out.as_bytes());
+        }
         let target = match self.target(&req.path) {
             Ok(t) => t,
             Err(status) => return respond_simple(conn, status, keep),
@@ -99,7 +95,7 @@ impl HttpServer {
                         })
                     });
                     match opened {
-                        Ok(_) => self.send_file(conn, req, opened, p, None, head_only, keep),
+                        Ok(_) => self.send_file(conn, req, opened, p, None, keep),
                         // gone since startup: the plain refusal, as without the file
                         Err(_) => respond_simple(conn, 403, keep),
                     }
@@ -111,7 +107,7 @@ impl HttpServer {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let path = self.storage.store.local_path(&ln);
         let opened = self.storage.store.open_stored(&ln, &target.logical);
-        self.send_file(conn, req, opened, &path, Some(&target), head_only, keep)
+        self.send_file(conn, req, opened, &path, Some(&target), keep)
     }
 
     fn token_passes(&self, req: &Request, t: &Target) -> bool {
@@ -133,7 +129,6 @@ impl HttpServer {
 
     /// Serve what was opened at `path`: a stored file (`target`; a trunk file's slot) or the
     /// token-failure file. Trunk slots are sent from the trunk file in place, like any file.
-    #[allow(clippy::too_many_arguments)]
     fn send_file(
         &self,
         conn: &mut Conn,
@@ -141,9 +136,10 @@ impl HttpServer {
         opened: io::Result<Stored>,
         path: &std::path::Path,
         target: Option<&Target>,
-        head_only: bool,
         keep: bool,
     ) -> io::Result<()> {
+        // only GET and HEAD get this far (`respond`)
+        let head_only = req.method == "HEAD";
         let stored = match opened {
             Ok(s) => s,
             Err(e)
@@ -264,7 +260,6 @@ impl HttpServer {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn body(
         &self,
         conn: &mut Conn,

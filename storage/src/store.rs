@@ -129,6 +129,20 @@ pub fn pjw_hash(s: &[u8]) -> i32 {
     h
 }
 
+/// What a new file's name is made of: where it goes, and the file ID's fields.
+#[derive(Debug, Clone)]
+pub struct NameParts<'a> {
+    pub path_index: usize,
+    pub subdir: (u32, u32),
+    pub source: &'a Source,
+    pub timestamp: u32,
+    pub size: i64,
+    pub appender: bool,
+    pub crc32: u32,
+    /// the extension as the name carries it (`.jpg`, or empty)
+    pub x7: &'a str,
+}
+
 /// The store paths and name generation.
 pub struct Store {
     pub paths: Vec<PathBuf>,
@@ -534,30 +548,21 @@ impl Store {
         std::fs::create_dir_all(&dir)
     }
 
-    /// New logical name for a file.
-    #[allow(clippy::too_many_arguments)]
-    pub fn make_name(
-        &self,
-        path_index: usize,
-        subdir: (u32, u32),
-        source: &Source,
-        timestamp: u32,
-        size: i64,
-        appender: bool,
-        crc32: u32,
-        x7: &str,
-    ) -> String {
+    /// New logical name for a file (its random part drawn here).
+    pub fn make_name(&self, p: &NameParts) -> String {
         let payload = FilePayload {
-            source: source.clone(),
-            timestamp,
-            size_field: FilePayload::make_size_field(size, appender, self.random()),
-            crc32,
+            source: p.source.clone(),
+            timestamp: p.timestamp,
+            size_field: FilePayload::make_size_field(p.size, p.appender, self.random()),
+            crc32: p.crc32,
         };
         format!(
-            "M{path_index:02X}/{:02X}/{:02X}/{}{x7}",
-            subdir.0,
-            subdir.1,
-            payload.encode_b27()
+            "M{:02X}/{:02X}/{:02X}/{}{}",
+            p.path_index,
+            p.subdir.0,
+            p.subdir.1,
+            payload.encode_b27(),
+            p.x7
         )
     }
 

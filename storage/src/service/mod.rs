@@ -157,16 +157,16 @@ impl Service for Storage {
         let name = answered
             .or_else(|| crate::access_log::name_in_request(h.cmd, body.bytes()))
             .unwrap_or_else(|| std::mem::take(&mut conn.log_name));
-        log.write(
+        log.write(&crate::access_log::AccessRecord {
             began,
-            &conn.peer_ip(),
+            client_ip: &conn.peer_ip(),
             action,
-            &name,
-            conn.status,
-            timer.elapsed(),
-            HEADER_LEN as i64 + h.pkg_len,
-            conn.bytes_out - sent_before,
-        );
+            filename: &name,
+            status: conn.status,
+            used: timer.elapsed(),
+            req_len: HEADER_LEN as i64 + h.pkg_len,
+            resp_len: conn.bytes_out - sent_before,
+        });
         flow
     }
 }

@@ -5,7 +5,7 @@
 use crate::binlog::op;
 use crate::copies::Undo;
 use crate::storage::{io_errno, Outcome, Storage};
-use crate::store::NewFile;
+use crate::store::{NameParts, NewFile};
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::{slave_name, FilePayload, LogicalName, Source};
 use fdfs_common::proto::cluster::stat;
@@ -157,45 +157,29 @@ impl Storage {
             .metadata()
             .map(|m| m.mtime())
             .unwrap_or_else(|_| fdfs_common::now());
-        self.commit_new_file(
-            &new,
+        let parts = NameParts {
             path_index,
             subdir,
             source,
-            mtime,
-            req.file_size,
+            timestamp: mtime as u32,
+            size: req.file_size,
             appender,
-            crc,
+            crc32: crc,
             x7,
-        )
+        };
+        self.commit_new_file(&new, &parts)
     }
 
     /// Link a complete new file under a fresh, unused name.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn commit_new_file(
         &self,
         new: &NewFile,
-        path_index: usize,
-        subdir: (u32, u32),
-        source: &Source,
-        timestamp: i64,
-        size: i64,
-        appender: bool,
-        crc: u32,
-        x7: &str,
+        parts: &NameParts,
     ) -> Result<String, Refusal> {
+        let timestamp = i64::from(parts.timestamp);
         for _ in 0..10 {
-            let name = self.store.make_name(
-                path_index,
-                subdir,
-                source,
-                timestamp as u32,
-                size,
-                appender,
-                crc,
-                x7,
-            );
-            let path = self.store.data_dir(path_index).join(&name[4..]);
+            let name = self.store.make_name(parts);
+            let path = self.store.data_dir(parts.path_index).join(&name[4..]);
             // the line first: after a crash here the line names a missing file, which the sync
             // sender skips, instead of a file that exists on this member only
             let _intent = self.intent(timestamp, op::CREATE, &name, "")?;
@@ -302,19 +286,19 @@ impl Storage {
         let linked = if use_link {
             let x7 = self.store.format_ext(&head.ext);
             let source = self.source();
-            self.commit_new_file(
-                &new,
-                ln.store_path_index,
+            let parts = NameParts {
+                path_index: ln.store_path_index,
                 subdir,
-                &source,
-                mtime,
+                source: &source,
+                timestamp: mtime as u32,
                 size,
-                false,
-                crc,
-                &x7,
-            )
-            .inspect_err(|_| count_failure())
-            .map(Some)?
+                appender: false,
+                crc32: crc,
+                x7: &x7,
+            };
+            self.commit_new_file(&new, &parts)
+                .inspect_err(|_| count_failure())
+                .map(Some)?
         } else {
             None
         };

@@ -145,7 +145,7 @@ impl Storage {
         // the data first; the slot is taken at the trunk server (confirm) before the header makes
         // the file visible here: a confirm that fails leaves a slot that holds nothing, and a
         // crash after it only a slot nobody uses
-        let received = self.receive_slot_data(conn, spi, &info, &slot, size, source, x7);
+        let received = self.receive_slot_data(conn, (spi, &info, &slot), size, source, x7);
         let ReceivedSlot {
             file: f,
             name,
@@ -212,13 +212,10 @@ impl Storage {
     /// The upload's bytes into the slot of this member's trunk file (a small one into memory,
     /// returned, to be written with its header), the slot checked empty first; the file's name
     /// and the header that will make it visible.
-    #[allow(clippy::too_many_arguments)]
     fn receive_slot_data(
         &self,
         conn: &mut Conn,
-        spi: usize,
-        info: &TrunkInfo,
-        slot: &TrunkSlot,
+        (spi, info, slot): (usize, &TrunkInfo, &TrunkSlot),
         size: i64,
         source: &Source,
         x7: &str,
