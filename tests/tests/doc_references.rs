@@ -52,6 +52,32 @@ fn md_names(text: &str) -> Vec<String> {
     out
 }
 
+/// Source files a document names by path (`storage/src/copies.rs`, `scripts/test.sh`): a
+/// run of path characters with a `/`, ending in `.rs` or `.sh`.
+fn source_paths(text: &str) -> Vec<String> {
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "_./-".contains(c);
+    let mut out = Vec::new();
+    for ext in [".rs", ".sh"] {
+        for (i, _) in text.match_indices(ext) {
+            let after = text[i + ext.len()..].chars().next();
+            if after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let start = text[..i]
+                .char_indices()
+                .rev()
+                .take_while(|&(_, c)| path_char(c))
+                .last()
+                .map_or(i, |(j, _)| j);
+            let name = text[start..i + ext.len()].trim_start_matches("./");
+            if name.contains('/') && !name.starts_with('/') && !name.contains("://") {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Relative targets of markdown links `[text](target)` in a document.
 fn md_links(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -68,7 +94,8 @@ fn md_links(text: &str) -> Vec<String> {
 
 fn resolves(root: &Path, from: &Path, name: &str) -> bool {
     let dir = from.parent().unwrap();
-    let mut places = vec![dir.to_path_buf(), root.to_path_buf()];
+    // `tests/write_ack.rs` is the tests crate's test file tests/tests/write_ack.rs
+    let mut places = vec![dir.to_path_buf(), root.to_path_buf(), root.join("tests")];
     if !name.contains('/') {
         places.push(root.join("docs"));
         for e in std::fs::read_dir(root.join("docs")).unwrap() {
@@ -98,6 +125,7 @@ fn every_cited_document_is_in_the_repository() {
         let mut names = md_names(&text);
         if f.extension().is_some_and(|x| x == "md") {
             names.extend(md_links(&text));
+            names.extend(source_paths(&text));
         }
         for name in names {
             cited += 1;
