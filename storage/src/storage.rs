@@ -1,7 +1,18 @@
 //! The storage's state and what every command handler and background thread uses: config,
 //! store paths, binlog, the identity the trackers gave it, statistics, per-file locks, and the
-//! durable-write and body-receiving helpers. Command handlers live in `service` (client
-//! commands) and `replica` (commands from other members of the group).
+//! durable-write and body-receiving helpers.
+//!
+//! `Storage`'s other methods are in files named for what they do:
+//!
+//! | methods | file |
+//! |---|---|
+//! | client commands (dispatch, answer) | `service/mod.rs`, and by command `service/upload.rs`, `appender.rs`, `reads.rs`, `delete.rs`, `meta_commands.rs`, `names.rs` |
+//! | commands from other members (SYNC_*, REPORT_SERVER_ID, FETCH_ONE_PATH_BINLOG) | `replica.rs` |
+//! | who may send them | `peers.rs` |
+//! | trunk files: the role, the trunk server's answers, a member's slots, the trunk binlog | `trunk/server.rs`, `trunk/allocation.rs`, `trunk/slots.rs`, `trunk/binlog_push.rs` |
+//! | `write_ack_copies`: waiting for copies, undoing a change | `copies.rs` |
+//! | reconcile's digests and listings | `reconcile.rs` |
+//! | a store path's recovery from a member | `recovery.rs` |
 
 use crate::binlog::{Binlog, Position};
 use crate::store::{NewFile, Store, Stored};

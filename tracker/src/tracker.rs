@@ -1,6 +1,11 @@
 //! The tracker's state and what every part of it uses: the groups and storages (`state`), the
 //! data files they are saved to (`persist`), the leader relationship, and connections to the
 //! other trackers. The command handlers (`service`, `cluster`, `sysfiles`) build on it.
+//!
+//! `Tracker`'s other methods are in files named for what they do: the commands in `service/`
+//! (by sender: `membership.rs`, `sync_handshake.rs`, `storage_queries.rs`, `trunk_reports.rs`,
+//! `client_queries.rs`, `admin.rs`), the leader election and the trackers' own commands in
+//! `cluster.rs`, data file copies in `sysfiles.rs`, trunk server choice in `trunk.rs`.
 
 use crate::persist::{self, Changelog};
 use crate::state::{width_of, State};
