@@ -800,6 +800,17 @@ fn a_slot_reused_while_a_third_member_lags_keeps_the_new_file_there() {
     // L is down: nothing is sent to it, not even into its socket buffers
     assert_eq!(c.storages[l].daemon.stop(), Some(0));
     client.delete_on(&c.storage_addr(b), &x).unwrap();
+    // B's TRUNK_FREE_SPACE reached A before B answered; A applies it once B's delete line
+    // has reached it too (it waits for that line when the free came first)
+    wait_for(
+        "A to free the deleted file's slot",
+        || {
+            let log = c.storages[a].daemon.log();
+            let waited = log.contains("no delete of a file in it is recorded here yet");
+            (!waited || log.contains("deferred trunk free of")).then_some(())
+        },
+        || c.storages[a].daemon.log(),
+    );
     // the slot is handed out again from the next second on
     let freed_in = fdfs_common::now();
     while fdfs_common::now() == freed_in {
