@@ -109,6 +109,17 @@ impl Client {
     /// table is tried on each (first the one that answered last, with `connect_first_by =
     /// last-connected`), with the id to remember the one that answers under.
     fn addresses_of(&self, addr: &HostPort) -> (Vec<HostPort>, Option<String>) {
+        // a dual-address tracker_server line: the address that answered last first
+        if addr.alt.is_some() {
+            let first = net::host_in_use(addr).to_string();
+            let mut each = vec![HostPort::new(first.clone(), addr.port)];
+            each.extend(
+                addr.hosts()
+                    .filter(|h| *h != first)
+                    .map(|h| HostPort::new(h, addr.port)),
+            );
+            return (each, None);
+        }
         let entry = self
             .cfg
             .storage_ids
@@ -136,6 +147,7 @@ impl Client {
             .map(|host| HostPort {
                 host,
                 port: addr.port,
+                alt: None,
             })
             .collect();
         (list, Some(entry.id.clone()))
@@ -167,6 +179,7 @@ impl Client {
         for candidate in &candidates {
             match net::connect(&candidate.host, candidate.port, None, ct, nt) {
                 Ok(stream) => {
+                    net::remember_answered(addr, &candidate.host);
                     if let Some(id) = &id {
                         self.last_connected
                             .lock()
@@ -232,6 +245,7 @@ impl Client {
         HostPort {
             host: s.ip.clone(),
             port: s.port as u16,
+            alt: None,
         }
     }
 

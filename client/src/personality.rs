@@ -157,6 +157,7 @@ impl WireClient {
         let addr = HostPort {
             host: store.server.ip.clone(),
             port: store.server.port as u16,
+            alt: None,
         };
         let fixed = UploadReq {
             store_path_index: store.store_path_index,
@@ -191,6 +192,7 @@ impl WireClient {
         let addr = HostPort {
             host: server.ip.clone(),
             port: server.port as u16,
+            alt: None,
         };
         let request = download_request(id);
         let pieces = self.personality.request_writes(&request);

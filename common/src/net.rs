@@ -83,6 +83,66 @@ pub fn connect(
     Ok(stream)
 }
 
+/// Connect to a tracker or storage by its configured address. A dual-address
+/// `tracker_server` line's addresses are tried from the one that answered last (the first at
+/// the start), then the others, as upstream's client does; the one that answers is remembered
+/// for the process. The error is the last address's.
+pub fn connect_host_port(
+    hp: &crate::config::HostPort,
+    bind_ip: Option<IpAddr>,
+    timeout: Duration,
+    io_timeout: Duration,
+) -> io::Result<TcpStream> {
+    let Some(alt) = &hp.alt else {
+        return connect(&hp.host, hp.port, bind_ip, timeout, io_timeout);
+    };
+    let hosts = [hp.host.as_str(), alt.as_str()];
+    let first = answered_last(hp);
+    let mut last = None;
+    for i in [first, 1 - first] {
+        match connect(hosts[i], hp.port, bind_ip, timeout, io_timeout) {
+            Ok(s) => {
+                if i != first {
+                    log::info!("{hp}: {}:{} answers", hosts[i], hp.port);
+                    remember_answered(hp, hosts[i]);
+                }
+                return Ok(s);
+            }
+            Err(e) => {
+                log::debug!("connect to {}:{} fail: {e}", hosts[i], hp.port);
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no address")))
+}
+
+/// Which address of each dual-address entry answered last (0 or 1), by the entry's text.
+static ANSWERED: parking_lot::Mutex<std::collections::BTreeMap<String, usize>> =
+    parking_lot::Mutex::new(std::collections::BTreeMap::new());
+
+/// Note that `host`, one of `hp`'s addresses, answered (for callers that connect themselves).
+pub fn remember_answered(hp: &crate::config::HostPort, host: &str) {
+    if hp.alt.as_deref() == Some(host) {
+        ANSWERED.lock().insert(hp.to_string(), 1);
+    } else if hp.alt.is_some() && hp.host == host {
+        ANSWERED.lock().remove(&hp.to_string());
+    }
+}
+
+fn answered_last(hp: &crate::config::HostPort) -> usize {
+    ANSWERED.lock().get(&hp.to_string()).copied().unwrap_or(0)
+}
+
+/// The address of `hp` that answered last: the one to name in output (`fdfs_monitor`'s
+/// "tracker server is"), as upstream names the connection it made.
+pub fn host_in_use(hp: &crate::config::HostPort) -> &str {
+    match (&hp.alt, answered_last(hp)) {
+        (Some(alt), 1) => alt,
+        _ => &hp.host,
+    }
+}
+
 /// std has no bind-then-connect; nix's socket calls are safe wrappers.
 fn connect_from(addr: SocketAddr, ip: IpAddr, timeout: Duration) -> io::Result<TcpStream> {
     use nix::sys::socket::{

@@ -424,6 +424,20 @@ impl Storage {
 
     /// A connection to a tracker or another member, bound as `client_bind` says, with the
     /// configured connect and network timeouts.
+    /// Connect to a configured tracker: its second address when the first does not answer.
+    pub(crate) fn connect_to_host_port(
+        &self,
+        hp: &fdfs_common::config::HostPort,
+    ) -> io::Result<std::net::TcpStream> {
+        let c = &self.cfg.server;
+        fdfs_common::net::connect_host_port(
+            hp,
+            self.client_bind_ip(),
+            std::time::Duration::from_secs(c.connect_timeout),
+            std::time::Duration::from_secs(c.network_timeout),
+        )
+    }
+
     pub(crate) fn connect_to(&self, host: &str, port: u16) -> io::Result<std::net::TcpStream> {
         let c = &self.cfg.server;
         fdfs_common::net::connect(

@@ -19,14 +19,18 @@ pub struct TrackerLink {
 
 impl TrackerLink {
     pub fn connect(&self, t: &HostPort) -> std::io::Result<TcpStream> {
-        self.storage.connect_to(&t.host, t.port)
+        self.storage.connect_to_host_port(t)
     }
 
     /// The configured trackers, the leader first.
     pub fn leader_first(&self) -> Vec<HostPort> {
         let mut list = self.storage.cfg.tracker_servers.clone();
         if let Some(l) = self.leader.lock().as_ref() {
-            if let Some(i) = list.iter().position(|t| t == l) {
+            // a dual-address entry is the leader when either of its addresses is
+            if let Some(i) = list
+                .iter()
+                .position(|t| t.port == l.port && t.hosts().any(|h| h == l.host))
+            {
                 let t = list.remove(i);
                 list.insert(0, t);
             }

@@ -494,6 +494,7 @@ impl Cluster {
         let tracker_addr = HostPort {
             host: tip.clone(),
             port: 22122,
+            alt: None,
         };
         let mut opts = opts;
         if opts.storage_ids {
@@ -543,6 +544,7 @@ impl Cluster {
                 HostPort {
                     host: ip,
                     port: 22122,
+                    alt: None,
                 },
             ));
         }
@@ -719,6 +721,7 @@ impl Cluster {
         HostPort {
             host: self.storages[i].ip.clone(),
             port: self.storages[i].port,
+            alt: None,
         }
     }
 

@@ -155,6 +155,7 @@ fn config_errors_name_file_line_and_key() {
     let tracker = fdfs_common::config::HostPort {
         host: "127.0.0.1".into(),
         port: 22122,
+        alt: None,
     };
     std::fs::write(
         &sconf,

@@ -208,8 +208,9 @@ impl Tracker {
         st.trackers
             .iter()
             .find(|t| {
-                fdfs_common::config::parse_host_port(t, 22122)
-                    .is_ok_and(|hp| hp.port == port && ips.contains(&hp.host))
+                fdfs_common::config::parse_host_port(t, 22122).is_ok_and(|hp| {
+                    hp.port == port && hp.hosts().any(|h| ips.iter().any(|ip| ip == h))
+                })
             })
             .cloned()
     }
@@ -251,7 +252,7 @@ impl Tracker {
     ) -> std::io::Result<TcpStream> {
         let hp = parse_host_port(addr, 22122).map_err(std::io::Error::other)?;
         let bind = self.cfg.server.source_ip();
-        net::connect(&hp.host, hp.port, bind, timeout, timeout)
+        net::connect_host_port(&hp, bind, timeout, timeout)
     }
 
     pub(crate) fn request_tracker(
@@ -261,7 +262,12 @@ impl Tracker {
         body: &[u8],
     ) -> Result<Vec<u8>, NetError> {
         let hp = parse_host_port(addr, 22122).map_err(NetError::Protocol)?;
-        self.pooled_request(&hp.host, hp.port, |s| net::request(s, command, body))
+        let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
+        let bind = self.cfg.server.source_ip();
+        let connect = || net::connect_host_port(&hp, bind, timeout, timeout);
+        self.pool.request(&hp.host, hp.port, connect, |s| {
+            net::request(s, command, body)
+        })
     }
 
     /// One exchange with another tracker or a storage on a pooled connection

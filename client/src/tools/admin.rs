@@ -78,6 +78,7 @@ fn status_report(
             let addr = HostPort {
                 host: s.ip.clone(),
                 port: s.storage_port as u16,
+                alt: None,
             };
             writeln!(
                 out,

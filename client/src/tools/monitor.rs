@@ -214,7 +214,15 @@ pub fn fdfs_monitor(args: &[String]) -> i32 {
     }
     let count = client.cfg.tracker_servers.len();
     println!("tracker server count={count}, current server index=0\n");
-    println!("tracker server is {}\n", client.cfg.tracker_servers[0]);
+    // upstream names the address it connected to (a dual-address line's second one when the
+    // first does not answer)
+    if let Ok(c) = client.tracker() {
+        client.release(c);
+    }
+    let first = &client.cfg.tracker_servers[0];
+    let host = fdfs_common::net::host_in_use(first);
+    let shown = fdfs_common::config::HostPort::new(host, first.port);
+    println!("tracker server is {shown}\n");
     match op.as_str() {
         "list" => {
             let groups = match client.list_groups() {

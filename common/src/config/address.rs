@@ -4,24 +4,47 @@
 use super::ini::{ConfigError, IniFile};
 use std::net::{IpAddr, ToSocketAddrs};
 
-/// `host[:port]` of a tracker or storage.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// `host[:port]` of a tracker or storage. A `tracker_server` line may name two addresses of one
+/// tracker, `inner,outer:port` (upstream 6.00's dual IPs); the second is tried when the first
+/// cannot be reached (`crate::net::connect_host_port`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostPort {
     pub host: String,
     pub port: u16,
+    /// the second address of a dual-address entry
+    pub alt: Option<String>,
 }
 
+impl HostPort {
+    pub fn new(host: impl Into<String>, port: u16) -> HostPort {
+        HostPort {
+            host: host.into(),
+            port,
+            alt: None,
+        }
+    }
+
+    /// Its addresses, the first one first.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.host.as_str()).chain(self.alt.as_deref())
+    }
+}
+
+/// `ip:port`, `ip1,ip2:port`, or with an IPv6 address among them `[ip1,ip2]:port`: the text
+/// upstream writes for a tracker entry (JOIN bodies, logs).
 impl std::fmt::Display for HostPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
+        let hosts = self.hosts().collect::<Vec<_>>().join(",");
+        if self.hosts().any(|h| h.contains(':')) {
+            write!(f, "[{hosts}]:{}", self.port)
         } else {
-            write!(f, "{}:{}", self.host, self.port)
+            write!(f, "{hosts}:{}", self.port)
         }
     }
 }
 
-/// Parse `host[:port]`, `ip1,ip2:port` (first address used) or `[v6]:port`; names are resolved.
+/// Parse `host[:port]`, `ip1,ip2:port` or `[v6]:port` / `[ip1,ip2]:port`; names are resolved.
+/// More than two addresses is an error, as upstream's.
 pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
     let s = s.trim();
     let (hosts, port) = if let Some(rest) = s.strip_prefix('[') {
@@ -45,15 +68,39 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
             None => (s.to_string(), default_port),
         }
     };
-    let host = hosts.split(',').next().unwrap_or("").trim().to_string();
-    if host.is_empty() {
+    let names: Vec<&str> = hosts.split(',').map(str::trim).collect();
+    if names.len() > 2 || names.iter().any(|h| h.is_empty()) {
         return Err(format!("host \"{s}\" is invalid"));
     }
-    let ip = resolve_host(&host)?;
+    let ip = resolve_host(names[0])?.to_string();
+    let alt = match names.get(1) {
+        Some(h) => Some(resolve_host(h)?.to_string()),
+        None => None,
+    };
+    if let Some(alt) = &alt {
+        if ip_class(&ip) == ip_class(alt) {
+            return Err(format!(
+                "invalid ip addresses {ip} and {alt}, one MUST be an inner IP and another is a \
+                 outer IP, or two different types of inner IP addresses"
+            ));
+        }
+    }
     Ok(HostPort {
-        host: ip.to_string(),
+        host: ip,
         port,
+        alt,
     })
+}
+
+/// Upstream's address classes, which the two addresses of a dual entry must differ in: the
+/// three private IPv4 ranges (10/8, 192.168/16, 172.16/12) and everything else ("outer").
+pub fn ip_class(ip: &str) -> u8 {
+    match ip.parse::<std::net::Ipv4Addr>().map(|a| a.octets()) {
+        Ok([10, ..]) => 1,
+        Ok([192, 168, ..]) => 2,
+        Ok([172, b, ..]) if (16..32).contains(&b) => 3,
+        _ => 0,
+    }
 }
 
 pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
@@ -162,12 +209,21 @@ mod tests {
             "127.0.0.2:22122"
         );
         assert_eq!(parse_host_port("127.0.0.2", 22122).unwrap().port, 22122);
+        let dual = parse_host_port("10.0.0.1,192.168.0.1:23000", 1).unwrap();
+        // upstream's rule: one inner and one outer address, or two kinds of inner ones
+        let same = parse_host_port("10.0.0.1,10.0.0.2:22122", 1).unwrap_err();
+        assert!(same.contains("one MUST be an inner IP"), "{same}");
+        assert!(parse_host_port("10.0.0.1,122.244.141.46:22122", 1).is_ok());
         assert_eq!(
-            parse_host_port("10.0.0.1,192.168.0.1:23000", 1)
-                .unwrap()
-                .host,
-            "10.0.0.1"
+            dual.hosts().collect::<Vec<_>>(),
+            ["10.0.0.1", "192.168.0.1"]
         );
+        assert_eq!(dual.to_string(), "10.0.0.1,192.168.0.1:23000");
+        let v6 = parse_host_port("[10.0.0.1,::2]:22122", 1).unwrap();
+        assert_eq!(v6.alt.as_deref(), Some("::2"));
+        assert_eq!(v6.to_string(), "[10.0.0.1,::2]:22122");
+        assert!(parse_host_port("10.0.0.1,10.0.0.2,10.0.0.3:1", 1).is_err());
+        assert!(parse_host_port("10.0.0.1,:1", 1).is_err());
         assert_eq!(
             parse_host_port("[::1]:80", 1).unwrap().to_string(),
             "[::1]:80"

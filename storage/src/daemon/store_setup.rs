@@ -152,9 +152,8 @@ pub(super) fn group_name_from_trackers(cfg: &StorageConfig) -> Result<String, St
     .to_bytes();
     let mut last = String::from("no tracker server");
     for t in &cfg.tracker_servers {
-        let asked = fdfs_common::net::connect(
-            &t.host,
-            t.port,
+        let asked = fdfs_common::net::connect_host_port(
+            t,
             cfg.client_bind_ip(),
             Duration::from_secs(c.connect_timeout),
             Duration::from_secs(c.network_timeout),

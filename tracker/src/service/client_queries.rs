@@ -6,6 +6,7 @@ use super::Reply;
 use crate::select;
 use crate::tracker::Tracker;
 use fdfs_common::codec::{DecodeError, Message};
+use fdfs_common::config::address::ip_class;
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ServerAddr, StoreAllReply, StoreReply,
@@ -29,10 +30,10 @@ impl Tracker {
             .filter(|e| e.ips.len() > 1);
         let ip = match listed {
             Some(e) => {
-                let class = address_class(&conn.peer_ip());
+                let class = ip_class(&conn.peer_ip());
                 e.ips
                     .iter()
-                    .find(|ip| address_class(ip) == class)
+                    .find(|ip| ip_class(ip) == class)
                     .unwrap_or(&e.ips[0])
                     .clone()
             }
@@ -138,16 +139,5 @@ impl Tracker {
             width: self.width(),
         }
         .to_bytes())
-    }
-}
-
-/// Upstream's address classes for choosing among a storage's IPs: the three private IPv4
-/// ranges, and everything else ("outer").
-fn address_class(ip: &str) -> u8 {
-    match ip.parse::<std::net::Ipv4Addr>().map(|a| a.octets()) {
-        Ok([10, ..]) => 1,
-        Ok([172, b, ..]) if (16..32).contains(&b) => 2,
-        Ok([192, 168, ..]) => 3,
-        _ => 0,
     }
 }
