@@ -382,6 +382,13 @@ fn log_files_rotate_compress_and_expire() {
         let _ = std::io::Write::write_all(&mut s, &[0xFF; 10]);
         let _ = rfdfs_tests::raw::read_response(&mut s);
     }
-    assert!(logs.join("trackerd.log").exists());
+    // the log is opened again right after it is set aside: wait out that instant
+    while !logs.join("trackerd.log").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no trackerd.log after the rotation"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(d.stop(), Some(0));
 }
