@@ -118,8 +118,9 @@ pub fn fail(msg: &str, code: i32) -> i32 {
 }
 
 /// Create `base_path` (one level, as upstream) and `base_path/data`, and open the log file
-/// `base_path/logs/<log_name>.log`. Returns the data directory, or the exit code.
-pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
+/// `base_path/logs/<log_name>.log` (unless `log_to_stderr`: lines stay on standard error).
+/// Returns the data directory, or the exit code.
+pub fn prepare_base_path(base: &Path, log_name: &str, log_to_stderr: bool) -> Result<PathBuf, i32> {
     if !base.is_dir() {
         std::fs::create_dir(base).map_err(|e| {
             fail(
@@ -135,6 +136,9 @@ pub fn prepare_base_path(base: &Path, log_name: &str) -> Result<PathBuf, i32> {
             e.raw_os_error().unwrap_or(2),
         )
     })?;
+    if log_to_stderr {
+        return Ok(data);
+    }
     crate::log::open_file(base.join("logs").join(format!("{log_name}.log"))).map_err(|e| {
         fail(
             &format!("open log file fail: {e}"),

@@ -392,3 +392,41 @@ fn log_files_rotate_compress_and_expire() {
     }
     assert_eq!(d.stop(), Some(0));
 }
+
+/// `log_to_stderr = true` (rfdfs's own key, for containers): with `-N` every log line goes to
+/// standard error, from the first to the last, and nothing is written under `base_path/logs`.
+#[test]
+fn log_to_stderr_keeps_the_log_on_standard_error() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("stderrlog");
+    let net = unique_net();
+    let ip = format!("127.{}.{}.2", net.0, net.1);
+    let conf = dir.path().join("tracker.conf");
+    let text = tracker_conf_text(&ip, 22122, dir.path(), "log_to_stderr = true");
+    std::fs::write(&conf, text).unwrap();
+    let child = Command::new(rfdfs_tests::bin("fdfs_trackerd"))
+        .args(["-N", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_port(&ip, 22122, "tracker");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("INFO - rfdfs tracker v"), "{err}");
+    assert!(err.contains("exit normally"), "{err}");
+    assert!(
+        !err.contains("log_to_stderr"),
+        "the key was warned about:\n{err}"
+    );
+    assert!(
+        !dir.path().join("logs").join("trackerd.log").exists(),
+        "a log file was written"
+    );
+}

@@ -44,7 +44,11 @@ pub fn run(mut ctx: RunContext) -> i32 {
     };
     fdfs_common::log::init(cfg.server.log.level);
     let base = cfg.server.base_path.clone();
-    let data_dir = match fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name) {
+    let data_dir = match fdfs_common::daemon::prepare_base_path(
+        &base,
+        SPEC.log_name,
+        cfg.server.log_to_stderr,
+    ) {
         Ok(d) => d,
         Err(code) => return code,
     };

@@ -98,6 +98,9 @@ pub struct ServerConfig {
     pub run_by_user: String,
     pub allow_hosts: Vec<String>,
     pub log: LogConfig,
+    /// `log_to_stderr` (rfdfs's own; default false): log lines go to standard error instead
+    /// of `base_path/logs/`, for a container runtime that collects them (with `-N`)
+    pub log_to_stderr: bool,
     /// `metrics.server_port` (rfdfs's own; 0 = off): Prometheus `/metrics` and `/health`
     pub metrics_port: u16,
     /// which addresses an empty `bind_addr` listens on
@@ -151,6 +154,7 @@ impl ServerConfig {
                 .map(|i| i.value.clone())
                 .collect(),
             log: LogConfig::load(ini)?,
+            log_to_stderr: ini.bool_or("log_to_stderr", false),
             metrics_port: optional_port(ini, "metrics.server_port")?,
             address_family: AddressFamily::from_ini(ini)?,
             use_connection_pool,

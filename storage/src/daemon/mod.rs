@@ -38,7 +38,8 @@ fn serve(ctx: &mut RunContext) -> Result<(), i32> {
     let cfg = load_config(ctx)?;
     let run_by = RunBy::of(&cfg.server, &ctx.conf_file)?;
     let base = cfg.server.base_path.clone();
-    let data = fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name)?;
+    let data =
+        fdfs_common::daemon::prepare_base_path(&base, SPEC.log_name, cfg.server.log_to_stderr)?;
     fdfs_common::daemon::raise_nofile_limit(&cfg.server, cfg.http.server_port != 0);
     let mut ports = Ports::bind(&cfg)?;
     let storage = open_storage(&cfg, &data)?;
