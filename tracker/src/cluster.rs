@@ -5,8 +5,8 @@
 //! trackers on one host's 127.x addresses recognise each other.
 
 use crate::tracker::{FollowerInfo, Tracker};
-use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::leader::{
@@ -287,9 +287,7 @@ impl Tracker {
     }
 
     pub fn tracker_notify_reselect_leader(&self, body: &[u8]) -> Result<Vec<u8>, Refusal> {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         if !self.am_leader() {
             return Err(errno::EOPNOTSUPP.into());
         }

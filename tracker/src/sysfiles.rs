@@ -6,8 +6,8 @@
 use crate::persist;
 use crate::state::State;
 use crate::tracker::Tracker;
-use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::config::parse_host_port;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::{SysFileChunk, SysFileReq, SYS_FILES, SYS_FILE_CHUNK};
@@ -41,9 +41,7 @@ impl Tracker {
 
     /// TRACKER_GET_SYS_FILES_START: a snapshot that the rest of this connection's copy reads.
     pub fn tracker_get_sys_files_start(&self, body: &[u8]) -> Result<Snapshot, Refusal> {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         if self.state.lock().groups.is_empty() {
             return Err(errno::ENOENT.into());
         }

@@ -18,8 +18,8 @@ mod upload;
 
 use crate::replica::SyncSession;
 use crate::storage::{Outcome, Storage};
-use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::commands;
 use fdfs_common::proto::storage::FileIdReply;
 use fdfs_common::proto::{cmd, errno, Header, HEADER_LEN};
@@ -28,9 +28,7 @@ use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
 
 impl Storage {
     fn active_test(&self, session: &SyncSession, body: &[u8]) -> Outcome {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         self.note_caught_up(session);
         Ok(Vec::new())
     }

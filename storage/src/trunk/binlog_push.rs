@@ -5,7 +5,8 @@
 
 use super::server::TAKEOVER_MARKER;
 use crate::storage::{io_errno, Outcome, Storage};
-use fdfs_common::codec::{DecodeError, Message};
+use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::cluster::Brief;
 use fdfs_common::proto::trunk::{TrunkBinlogLines, TrunkBinlogSize};
@@ -197,9 +198,7 @@ impl Storage {
     /// TRUNK_TRUNCATE_BINLOG_FILE (33), on a member: the trunk server starts its push from the
     /// beginning. The old binlog is kept as `binlog.<YYYYmmddHHMMSS>` beside it.
     pub(crate) fn trunk_truncate_binlog_file(&self, body: &[u8]) -> Outcome {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         if self.is_trunk_server() {
             return Err(Refusal::invalid(
                 "command",

@@ -6,7 +6,8 @@
 
 use crate::storage::{io_errno, Outcome, Storage};
 use crate::trunk_alloc::{FreeIndex, TrunkServerState};
-use fdfs_common::codec::{DecodeError, Message};
+use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::{TrunkBinlogSize, TrunkInfo};
 use fdfs_common::refusal::Refusal;
@@ -87,9 +88,7 @@ impl Storage {
     /// TRUNK_GET_BINLOG_SIZE (31): how much trunk history this storage holds; the tracker
     /// makes the member with the most the trunk server.
     pub(crate) fn trunk_get_binlog_size(&self, body: &[u8]) -> Outcome {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let size = std::fs::metadata(self.trunk_dir().join("binlog"))
             .map(|m| m.len() as i64)
             .unwrap_or(0);
@@ -100,9 +99,7 @@ impl Storage {
     /// another's place. Its snapshot and marks describe an index it did not keep: they go, and
     /// it starts from its copy of the trunk binlog. The trunk server itself refuses.
     pub(crate) fn trunk_delete_binlog_marks(&self, body: &[u8]) -> Outcome {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         if self.is_trunk_server() {
             return Err(Refusal::invalid(
                 "command",

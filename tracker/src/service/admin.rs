@@ -4,8 +4,8 @@
 
 use super::Reply;
 use crate::tracker::Tracker;
-use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::client::{DeleteStorageReq, GroupReq, ListStorageReq};
 use fdfs_common::proto::cluster::StatBlock;
@@ -36,9 +36,7 @@ impl Tracker {
     }
 
     pub(super) fn server_list_all_groups(&self, body: &[u8]) -> Reply {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let st = self.state.lock();
         let mut out = Vec::new();
         for g in st.groups.values() {
@@ -205,9 +203,7 @@ impl Tracker {
     }
 
     pub(super) fn server_get_leader(&self, body: &[u8]) -> Reply {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         self.relation
             .lock()
             .leader

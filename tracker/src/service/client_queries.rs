@@ -5,6 +5,7 @@
 use super::Reply;
 use crate::select;
 use crate::tracker::Tracker;
+use fdfs_common::codec::Reader;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::config::address::ip_class;
 use fdfs_common::file_id::RemoteName;
@@ -64,9 +65,7 @@ impl Tracker {
             }
             g
         } else {
-            if !body.is_empty() {
-                return Err(DecodeError::Trailing { len: body.len() }.into());
-            }
+            Reader::new(body).finish()?;
             select::store_group(&mut st, &self.cfg)?
         };
         let width = self.width();

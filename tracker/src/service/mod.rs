@@ -15,7 +15,7 @@ mod sync_handshake;
 mod trunk_reports;
 
 use crate::tracker::Tracker;
-use fdfs_common::codec::DecodeError;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::{cmd, errno, Header};
 use fdfs_common::refusal::Refusal;
 use fdfs_common::server::{log_malformed, Body, Conn, Flow, Service};
@@ -118,11 +118,8 @@ impl Tracker {
             cmd::SERVER_STORAGE_CLUSTER_STAT => self.server_storage_cluster_stat(body),
             cmd::SERVER_STORAGE_VOLUMN_STAT => self.server_storage_volumn_stat(body),
             cmd::ACTIVE_TEST => {
-                if body.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    Err(DecodeError::Trailing { len: body.len() }.into())
-                }
+                Reader::new(body).finish()?;
+                Ok(Vec::new())
             }
             other => {
                 log::error!("client ip: {}, unknown cmd: {other}", conn.peer_ip());

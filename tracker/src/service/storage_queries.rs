@@ -5,6 +5,7 @@
 use super::{Reply, Session};
 use crate::state::StorageServer;
 use crate::tracker::Tracker;
+use fdfs_common::codec::Reader;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::cluster::{
@@ -90,9 +91,7 @@ impl Tracker {
     }
 
     pub(super) fn storage_parameter_req(&self, body: &[u8]) -> Reply {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let c = &self.cfg;
         let parameters = StorageParameters {
             use_storage_id: c.use_storage_id,
@@ -225,9 +224,7 @@ impl Tracker {
     }
 
     pub(super) fn tracker_get_status(&self, body: &[u8]) -> Reply {
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         if self.state.lock().groups.is_empty() {
             return Err(errno::ENOENT.into());
         }

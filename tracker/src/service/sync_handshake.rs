@@ -4,17 +4,15 @@
 
 use super::{Reply, Session};
 use crate::tracker::Tracker;
-use fdfs_common::codec::DecodeError;
 use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::cluster::{GroupStorageReq, SyncSource};
 use fdfs_common::proto::{errno, status};
 
 impl Tracker {
     pub(super) fn storage_sync_dest_req(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let now = fdfs_common::now();
         let mut st = self.state.lock();
         let g = st.groups.get_mut(&j.group).ok_or(errno::ENOENT)?;
@@ -88,9 +86,7 @@ impl Tracker {
 
     pub(super) fn storage_sync_dest_query(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let st = self.state.lock();
         let s = st
             .group(&j.group)

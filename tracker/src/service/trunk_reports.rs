@@ -3,7 +3,8 @@
 
 use super::{Reply, Session};
 use crate::tracker::Tracker;
-use fdfs_common::codec::{DecodeError, Message};
+use fdfs_common::codec::Message;
+use fdfs_common::codec::Reader;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
 use fdfs_common::refusal::Refusal;
@@ -12,9 +13,7 @@ impl Tracker {
     /// FETCH_TRUNK_FID: the group's current trunk file id, for a new trunk server.
     pub(super) fn storage_fetch_trunk_fid(&self, session: &Session, body: &[u8]) -> Reply {
         let j = self.require_login(session)?.clone();
-        if !body.is_empty() {
-            return Err(DecodeError::Trailing { len: body.len() }.into());
-        }
+        Reader::new(body).finish()?;
         let st = self.state.lock();
         let g = st.group(&j.group).ok_or(errno::ENOENT)?;
         Ok(TrunkFileId {
