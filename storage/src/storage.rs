@@ -424,6 +424,16 @@ impl Storage {
 
     /// A connection to a tracker or another member, bound as `client_bind` says, with the
     /// configured connect and network timeouts.
+    /// The group a request names must be this storage's (client commands and the trunk
+    /// server's: their bodies are read whole when this is asked).
+    pub(crate) fn check_group(&self, group: &str) -> Result<(), Refusal> {
+        if group != self.group {
+            log::error!("group_name: {group} not correct, should be: {}", self.group);
+            return Err(Refusal::done(errno::EINVAL));
+        }
+        Ok(())
+    }
+
     /// Connect to a configured tracker: its second address when the first does not answer.
     pub(crate) fn connect_to_host_port(
         &self,

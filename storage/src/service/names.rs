@@ -1,5 +1,4 @@
-//! How every client command reads the file name it carries: the group checked, the store path
-//! and place parsed, and only names that are file IDs taken (a trunk file's own name, a metadata
+//! How every client command reads the file name it carries: the store path and place parsed, and only names that are file IDs taken (a trunk file's own name, a metadata
 //! or temp file's, would let one request delete or rewrite what many files live in).
 
 use crate::storage::Storage;
@@ -8,14 +7,6 @@ use fdfs_common::proto::errno;
 use fdfs_common::refusal::Refusal;
 
 impl Storage {
-    pub(super) fn check_group(&self, group: &str) -> Result<(), Refusal> {
-        if group != self.group {
-            log::error!("group_name: {group} not correct, should be: {}", self.group);
-            return Err(Refusal::done(errno::EINVAL));
-        }
-        Ok(())
-    }
-
     /// A name's store path and place, as every command that carries one parses it.
     fn parse_logical<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Refusal> {
         LogicalName::parse(name, self.store.paths.len()).map_err(|e| {

@@ -134,12 +134,7 @@ impl Storage {
     /// TRUNK_ALLOC_SPACE (27), on the trunk server.
     pub(crate) fn trunk_alloc_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkAllocReq::from_bytes(body)?;
-        if req.group != self.group {
-            return Err(Refusal::invalid(
-                "group_name",
-                format!("{} is not {}", req.group, self.group),
-            ));
-        }
+        self.check_group(&req.group)?;
         let info = self
             .alloc_here(req.store_path_index, req.size as u32)
             .map_err(Refusal::done)?;
@@ -149,12 +144,7 @@ impl Storage {
     /// TRUNK_ALLOC_CONFIRM (28), on the trunk server; the header status is the upload's result.
     pub(crate) fn trunk_alloc_confirm(&self, h: Header, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
-        if req.group != self.group {
-            return Err(Refusal::invalid(
-                "group_name",
-                format!("{} is not {}", req.group, self.group),
-            ));
-        }
+        self.check_group(&req.group)?;
         self.confirm_here(&req.info, h.status)
             .map_err(Refusal::done)?;
         Ok(Vec::new())
@@ -170,12 +160,7 @@ impl Storage {
     /// goes on as with upstream.
     pub(crate) fn trunk_free_space(&self, body: &[u8]) -> Outcome {
         let req = TrunkSlotReq::from_bytes(body)?;
-        if req.group != self.group {
-            return Err(Refusal::invalid(
-                "group_name",
-                format!("{} is not {}", req.group, self.group),
-            ));
-        }
+        self.check_group(&req.group)?;
         // a block that is (partly) free or held already: a double free, or no block this
         // trunk server handed out; freeing it would give the same bytes to two files
         // (an error: this member is not the trunk server)

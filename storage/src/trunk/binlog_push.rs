@@ -170,12 +170,7 @@ impl Storage {
     /// TRUNK_SYNC_BINLOG (30), on a member: the trunk server's next whole lines.
     pub(crate) fn trunk_sync_binlog(&self, body: &[u8]) -> Outcome {
         let lines = TrunkBinlogLines::from_bytes(body)?;
-        if self.is_trunk_server() {
-            return Err(Refusal::invalid(
-                "command",
-                "sent to the trunk server itself",
-            ));
-        }
+        self.refuse_on_trunk_server()?;
         std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Refusal::done(io_errno(&e)))?;
         let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         let mut f = OpenOptions::new()
@@ -199,12 +194,7 @@ impl Storage {
     /// beginning. The old binlog is kept as `binlog.<YYYYmmddHHMMSS>` beside it.
     pub(crate) fn trunk_truncate_binlog_file(&self, body: &[u8]) -> Outcome {
         Reader::new(body).finish()?;
-        if self.is_trunk_server() {
-            return Err(Refusal::invalid(
-                "command",
-                "sent to the trunk server itself",
-            ));
-        }
+        self.refuse_on_trunk_server()?;
         let path = self.trunk_dir().join("binlog");
         let _ = std::fs::remove_file(self.trunk_dir().join(TAKEOVER_MARKER));
         // a snapshot describes the binlog it was written beside, never the one coming

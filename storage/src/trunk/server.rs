@@ -95,17 +95,24 @@ impl Storage {
         Ok(TrunkBinlogSize { size }.to_bytes())
     }
 
-    /// TRUNK_DELETE_BINLOG_MARKS (32): sent to a storage about to become trunk server in
-    /// another's place. Its snapshot and marks describe an index it did not keep: they go, and
-    /// it starts from its copy of the trunk binlog. The trunk server itself refuses.
-    pub(crate) fn trunk_delete_binlog_marks(&self, body: &[u8]) -> Outcome {
-        Reader::new(body).finish()?;
+    /// The commands a trunk server sends its members (and the tracker a member about to take
+    /// the role) are refused by the trunk server itself.
+    pub(super) fn refuse_on_trunk_server(&self) -> Result<(), Refusal> {
         if self.is_trunk_server() {
             return Err(Refusal::invalid(
                 "command",
                 "sent to the trunk server itself",
             ));
         }
+        Ok(())
+    }
+
+    /// TRUNK_DELETE_BINLOG_MARKS (32): sent to a storage about to become trunk server in
+    /// another's place. Its snapshot and marks describe an index it did not keep: they go, and
+    /// it starts from its copy of the trunk binlog. The trunk server itself refuses.
+    pub(crate) fn trunk_delete_binlog_marks(&self, body: &[u8]) -> Outcome {
+        Reader::new(body).finish()?;
+        self.refuse_on_trunk_server()?;
         let _ = std::fs::remove_file(self.trunk_snapshot_path());
         self.remove_trunk_marks();
         std::fs::create_dir_all(self.trunk_dir()).map_err(|e| Refusal::done(io_errno(&e)))?;
