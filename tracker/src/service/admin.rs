@@ -20,12 +20,6 @@ use fdfs_common::server::Conn;
 
 impl Tracker {
     pub(super) fn server_list_one_group(&self, body: &[u8]) -> Reply {
-        if body.len() != GROUP_NAME_MAX {
-            return Err(Refusal::invalid(
-                "group_name",
-                format!("{} bytes", body.len()),
-            ));
-        }
         let name = GroupReq::from_bytes(body)?.group;
         let st = self.state.lock();
         let g = st.group(&name).ok_or(errno::ENOENT)?;
@@ -122,12 +116,6 @@ impl Tracker {
     }
 
     pub(super) fn server_delete_group(&self, body: &[u8]) -> Reply {
-        if body.len() != GROUP_NAME_MAX {
-            return Err(Refusal::invalid(
-                "group_name",
-                format!("{} bytes", body.len()),
-            ));
-        }
         let name = GroupReq::from_bytes(body)?.group;
         let mut st = self.state.lock();
         let g = st.group(&name).ok_or(errno::ENOENT)?;
