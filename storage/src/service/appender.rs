@@ -2,7 +2,7 @@
 //! APPEND_FILE, MODIFY_FILE, TRUNCATE_FILE and REGENERATE_APPENDER_FILENAME, each answered only by
 //! the member that created the file.
 
-use super::upload::checked_sum;
+use super::upload::body_adds_up;
 use crate::binlog::op;
 use crate::copies::{Saved, Undo};
 use crate::storage::{io_errno, meta_path, Outcome, Storage};
@@ -78,18 +78,7 @@ impl Storage {
         let mut fixed = [0u8; AppendHead::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let head = AppendHead::from_bytes(&fixed)?;
-        if head.file_size < 0
-            || checked_sum(&[AppendHead::LEN as i64, head.name_len, head.file_size])
-                != Some(h.pkg_len)
-        {
-            return Err(Refusal::invalid(
-                "file_size",
-                format!(
-                    "{}, name {}, body {}",
-                    head.file_size, head.name_len, h.pkg_len
-                ),
-            ));
-        }
+        body_adds_up(AppendHead::LEN, head.name_len, head.file_size, h.pkg_len)?;
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
         let fail = |c| {
@@ -160,19 +149,10 @@ impl Storage {
         let mut fixed = [0u8; ModifyHead::LEN];
         conn.read_exact(&mut fixed).map_err(|_| Refusal::early(0))?;
         let head = ModifyHead::from_bytes(&fixed)?;
-        if head.file_size < 0
-            || head.offset < 0
-            || checked_sum(&[ModifyHead::LEN as i64, head.name_len, head.file_size])
-                != Some(h.pkg_len)
-        {
-            return Err(Refusal::invalid(
-                "file_size",
-                format!(
-                    "{}, name {}, body {}",
-                    head.file_size, head.name_len, h.pkg_len
-                ),
-            ));
+        if head.offset < 0 {
+            return Err(Refusal::invalid("offset", head.offset.to_string()));
         }
+        body_adds_up(ModifyHead::LEN, head.name_len, head.file_size, h.pkg_len)?;
         let name = self.read_name_after(conn, head.name_len)?;
         let size = head.file_size;
         let failed = |f: Refusal| {

@@ -352,3 +352,20 @@ impl Storage {
 pub(super) fn checked_sum(parts: &[i64]) -> Option<i64> {
     parts.iter().try_fold(0i64, |sum, &p| sum.checked_add(p))
 }
+
+/// APPEND_FILE's and MODIFY_FILE's body: the fixed head, the file name (`name_len`) and the
+/// content (`file_size`) must add up to the packet's length.
+pub(super) fn body_adds_up(
+    head_len: usize,
+    name_len: i64,
+    file_size: i64,
+    pkg_len: i64,
+) -> Result<(), Refusal> {
+    if file_size < 0 || checked_sum(&[head_len as i64, name_len, file_size]) != Some(pkg_len) {
+        return Err(Refusal::invalid(
+            "file_size",
+            format!("{file_size}, name {name_len}, body {pkg_len}"),
+        ));
+    }
+    Ok(())
+}
