@@ -9,7 +9,7 @@
 
 use crate::persist::{self, Changelog};
 use crate::state::{width_of, State};
-use fdfs_common::config::{parse_host_port, TrackerConfig};
+use fdfs_common::config::{parse_host_port, HostPort, TrackerConfig};
 use fdfs_common::metrics::ConnStats;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::leader::RunningStatus;
@@ -262,26 +262,21 @@ impl Tracker {
         body: &[u8],
     ) -> Result<Vec<u8>, NetError> {
         let hp = parse_host_port(addr, 22122).map_err(NetError::Protocol)?;
-        let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
-        let bind = self.cfg.server.source_ip();
-        let connect = || net::connect_host_port(&hp, bind, timeout, timeout);
-        self.pool.request(&hp.host, hp.port, connect, |s| {
-            net::request(s, command, body)
-        })
+        self.pooled_request(&hp, |s| net::request(s, command, body))
     }
 
     /// One exchange with another tracker or a storage on a pooled connection
-    /// (`use_connection_pool`).
+    /// (`use_connection_pool`); a dual-address tracker entry's second address is tried when the
+    /// first does not answer.
     pub(crate) fn pooled_request(
         &self,
-        host: &str,
-        port: u16,
+        hp: &HostPort,
         exchange: impl FnOnce(&mut TcpStream) -> Result<Vec<u8>, NetError>,
     ) -> Result<Vec<u8>, NetError> {
         let timeout = Duration::from_secs(self.cfg.server.connect_timeout.clamp(1, 5));
         let bind = self.cfg.server.source_ip();
-        let connect = || net::connect(host, port, bind, timeout, timeout);
-        self.pool.request(host, port, connect, exchange)
+        let connect = || net::connect_host_port(hp, bind, timeout, timeout);
+        self.pool.request(&hp.host, hp.port, connect, exchange)
     }
 
     pub fn conn_counts(&self) -> [i32; 3] {

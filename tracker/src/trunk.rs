@@ -9,6 +9,7 @@ use crate::select;
 use crate::state::Group;
 use crate::tracker::Tracker;
 use fdfs_common::codec::Message;
+use fdfs_common::config::HostPort;
 use fdfs_common::net;
 use fdfs_common::proto::trunk::TrunkBinlogSize;
 use fdfs_common::proto::{cmd, errno, status};
@@ -85,7 +86,9 @@ impl Tracker {
     }
 
     fn ask_storage(&self, m: &Member, command: u8) -> Result<Vec<u8>, net::NetError> {
-        self.pooled_request(&m.ip, m.port, |s| net::request(s, command, &[]))
+        self.pooled_request(&HostPort::new(m.ip.as_str(), m.port), |s| {
+            net::request(s, command, &[])
+        })
     }
 
     /// Make `id` the trunk server of `group`: TRUNK_DELETE_BINLOG_MARKS first when the role
