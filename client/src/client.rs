@@ -41,6 +41,7 @@ pub(crate) fn status_err(server: &HostPort, e: &NetError) {
 
 impl Client {
     pub fn new(cfg: ClientConfig) -> Client {
+        fdfs_common::resolver::set_refresh_interval(cfg.dns_refresh_interval);
         let pool = net::ConnPool::new(
             cfg.use_connection_pool,
             Duration::from_secs(cfg.connection_pool_max_idle_time),
@@ -109,17 +110,6 @@ impl Client {
     /// table is tried on each (first the one that answered last, with `connect_first_by =
     /// last-connected`), with the id to remember the one that answers under.
     fn addresses_of(&self, addr: &HostPort) -> (Vec<HostPort>, Option<String>) {
-        // a dual-address tracker_server line: the address that answered last first
-        if addr.alt.is_some() {
-            let first = net::host_in_use(addr).to_string();
-            let mut each = vec![HostPort::new(first.clone(), addr.port)];
-            each.extend(
-                addr.hosts()
-                    .filter(|h| *h != first)
-                    .map(|h| HostPort::new(h, addr.port)),
-            );
-            return (each, None);
-        }
         let entry = self
             .cfg
             .storage_ids
@@ -144,11 +134,7 @@ impl Client {
                 seen.push(h.clone());
                 new
             })
-            .map(|host| HostPort {
-                host,
-                port: addr.port,
-                alt: None,
-            })
+            .map(|host| HostPort::new(host, addr.port))
             .collect();
         (list, Some(entry.id.clone()))
     }
@@ -174,6 +160,15 @@ impl Client {
     /// A new connection to `addr`, or to another address of the same storage (`connect_first_by`).
     fn connect_new(&self, addr: &HostPort) -> io::Result<TcpStream> {
         let (ct, nt) = self.timeouts();
+        // a dual-address or named tracker_server line: as the daemons connect to it
+        if addr.alt.is_some() || addr.names.iter().any(Option::is_some) {
+            return net::connect_host_port(addr, None, ct, nt).inspect_err(|e| {
+                log::error!(
+                    "connect to server {addr} fail, errno: {}, error info: {e}",
+                    e.raw_os_error().unwrap_or(0)
+                )
+            });
+        }
         let (candidates, id) = self.addresses_of(addr);
         let mut failure = None;
         for candidate in &candidates {
@@ -242,11 +237,7 @@ impl Client {
     }
 
     pub(crate) fn addr_of(s: &ServerAddr) -> HostPort {
-        HostPort {
-            host: s.ip.clone(),
-            port: s.port as u16,
-            alt: None,
-        }
+        HostPort::new(s.ip.clone(), s.port as u16)
     }
 
     pub(crate) fn storage_request(

@@ -154,11 +154,7 @@ impl WireClient {
         let store = StoreReply::from_bytes(
             &self.tracker_request(cmd::QUERY_STORE_WITHOUT_GROUP_ONE, &[])?,
         )?;
-        let addr = HostPort {
-            host: store.server.ip.clone(),
-            port: store.server.port as u16,
-            alt: None,
-        };
+        let addr = HostPort::new(store.server.ip.clone(), store.server.port as u16);
         let fixed = UploadReq {
             store_path_index: store.store_path_index,
             file_size: content.len() as i64,
@@ -189,11 +185,7 @@ impl WireClient {
             .servers
             .first()
             .ok_or_else(|| NetError::Protocol("fetch reply names no storage".into()))?;
-        let addr = HostPort {
-            host: server.ip.clone(),
-            port: server.port as u16,
-            alt: None,
-        };
+        let addr = HostPort::new(server.ip.clone(), server.port as u16);
         let request = download_request(id);
         let pieces = self.personality.request_writes(&request);
         self.with_storage(&addr, |s| {

@@ -20,6 +20,7 @@ pub mod metrics_endpoint;
 pub mod net;
 pub mod proto;
 pub mod refusal;
+pub mod resolver;
 pub mod server;
 pub mod trunk;
 

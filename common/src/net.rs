@@ -86,30 +86,37 @@ pub fn connect(
 /// Connect to a tracker or storage by its configured address. A dual-address
 /// `tracker_server` line's addresses are tried from the one that answered last (the first at
 /// the start), then the others, as upstream's client does; the one that answers is remembered
-/// for the process. The error is the last address's.
+/// for the process. An address written as a host name is its present address, and is asked
+/// again when it does not answer (`crate::resolver`). The error is the last address's.
 pub fn connect_host_port(
     hp: &crate::config::HostPort,
     bind_ip: Option<IpAddr>,
     timeout: Duration,
     io_timeout: Duration,
 ) -> io::Result<TcpStream> {
-    let Some(alt) = &hp.alt else {
-        return connect(&hp.host, hp.port, bind_ip, timeout, io_timeout);
-    };
-    let hosts = [hp.host.as_str(), alt.as_str()];
-    let first = answered_last(hp);
+    let hosts = hp.current_hosts();
+    let first = answered_last(hp).min(hosts.len() - 1);
     let mut last = None;
     for i in [first, 1 - first] {
-        match connect(hosts[i], hp.port, bind_ip, timeout, io_timeout) {
+        let Some(host) = hosts.get(i) else { continue };
+        let mut tried = host.clone();
+        let mut outcome = connect(host, hp.port, bind_ip, timeout, io_timeout);
+        if outcome.is_err() {
+            if let Some(moved) = hp.name_of(i).and_then(|n| crate::resolver::moved(n, host)) {
+                outcome = connect(&moved, hp.port, bind_ip, timeout, io_timeout);
+                tried = moved;
+            }
+        }
+        match outcome {
             Ok(s) => {
                 if i != first {
-                    log::info!("{hp}: {}:{} answers", hosts[i], hp.port);
-                    remember_answered(hp, hosts[i]);
+                    log::info!("{hp}: {tried}:{} answers", hp.port);
+                    remember_answered(hp, hp.hosts().nth(i).unwrap_or(host));
                 }
                 return Ok(s);
             }
             Err(e) => {
-                log::debug!("connect to {}:{} fail: {e}", hosts[i], hp.port);
+                log::debug!("connect to {tried}:{} fail: {e}", hp.port);
                 last = Some(e);
             }
         }

@@ -16,7 +16,6 @@ use crate::storage::Storage;
 use fdfs_common::proto::commands::{self, Senders};
 use fdfs_common::proto::status;
 use fdfs_common::server::Conn;
-use std::net::ToSocketAddrs;
 
 /// Who may send `command` (the command table's word for it).
 pub fn senders(command: u8) -> Senders {
@@ -71,12 +70,7 @@ impl Storage {
 
     /// An address of a configured tracker (names resolved).
     fn is_tracker_address(&self, ip: &str) -> bool {
-        self.cfg.tracker_servers.iter().any(|t| {
-            t.host == ip
-                || (t.host.as_str(), t.port)
-                    .to_socket_addrs()
-                    .is_ok_and(|mut a| a.any(|a| a.ip().to_string() == ip))
-        })
+        self.cfg.tracker_servers.iter().any(|t| t.is_at(ip))
     }
 }
 

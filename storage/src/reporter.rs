@@ -188,7 +188,11 @@ impl Reporter {
                 .peer_addr()
                 .map(|a| a.ip().to_string())
                 .unwrap_or_else(|_| tracker.host.clone()),
-            trackers: cfg.tracker_servers.iter().map(|t| t.to_string()).collect(),
+            trackers: cfg
+                .tracker_servers
+                .iter()
+                .map(|t| t.current().to_string())
+                .collect(),
         }
     }
 
@@ -430,7 +434,7 @@ impl Reporter {
                         .cfg
                         .tracker_servers
                         .iter()
-                        .find(|t| t.host == l.ip && i32::from(t.port) == l.port)
+                        .find(|t| t.is_at(&l.ip) && i32::from(t.port) == l.port)
                         .cloned();
                     let mut leader = self.leader.lock();
                     if *leader != known {

@@ -128,11 +128,14 @@ pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String
                         return Ok(e.id.clone());
                     }
                 }
-                return Err(format!(
-                    "none of my addresses ({}) with port {port} is in the storage ids of group {}",
+                // not in the table as the tracker last resolved its names: the tracker asks
+                // them again when it looks this address up (this storage came back elsewhere)
+                log::info!(
+                    "none of my addresses ({}) with port {port} is in the storage ids of group \
+                     {}: asking the trackers",
                     my_ips.join(","),
                     storage.group
-                ));
+                );
             }
         }
     }
@@ -152,7 +155,11 @@ pub fn resolve_my_id(rep: &Reporter, my_ips: &[String]) -> Result<String, String
             }
         }
     }
-    Err("no tracker told my server id".into())
+    Err(format!(
+        "no tracker knows {}:{port} in the storage ids of group {}",
+        my_ips.join(","),
+        storage.group
+    ))
 }
 
 /// The host's interface addresses.

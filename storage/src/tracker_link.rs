@@ -29,7 +29,7 @@ impl TrackerLink {
             // a dual-address entry is the leader when either of its addresses is
             if let Some(i) = list
                 .iter()
-                .position(|t| t.port == l.port && t.hosts().any(|h| h == l.host))
+                .position(|t| t.port == l.port && t.is_at(&l.host))
             {
                 let t = list.remove(i);
                 list.insert(0, t);

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod delay;
 pub mod fuzz;
+pub mod hosts_file;
 pub mod load;
 pub mod partition;
 pub mod power;
@@ -491,11 +492,7 @@ impl Cluster {
         let dir = TempDir::new("cluster");
         let net = opts.net.unwrap_or_else(unique_net);
         let tip = format!("127.{}.{}.2", net.0, net.1);
-        let tracker_addr = HostPort {
-            host: tip.clone(),
-            port: 22122,
-            alt: None,
-        };
+        let tracker_addr = HostPort::new(tip.clone(), 22122);
         let mut opts = opts;
         if opts.storage_ids {
             let ids = dir.path().join("storage_ids.conf");
@@ -539,14 +536,7 @@ impl Cluster {
             .unwrap();
             let d = Daemon::start("fdfs_trackerd", &conf, &base);
             wait_port(&ip, 22122, "tracker");
-            more_trackers.push((
-                d,
-                HostPort {
-                    host: ip,
-                    port: 22122,
-                    alt: None,
-                },
-            ));
+            more_trackers.push((d, HostPort::new(ip, 22122)));
         }
         let client_conf = dir.path().join("client.conf");
         let mut cc = String::from("network_timeout=30\nconnect_timeout=2\n");
@@ -718,11 +708,7 @@ impl Cluster {
     }
 
     pub fn storage_addr(&self, i: usize) -> HostPort {
-        HostPort {
-            host: self.storages[i].ip.clone(),
-            port: self.storages[i].port,
-            alt: None,
-        }
+        HostPort::new(self.storages[i].ip.clone(), self.storages[i].port)
     }
 
     /// Start storage `i` again (after a stop or a kill) on its config; returns once it listens.

@@ -1,6 +1,9 @@
-//! Addresses that move (issue 31): dual-address `tracker_server` lines, and more to come.
+//! Addresses that move (issue 31): dual-address `tracker_server` lines, host names whose
+//! addresses change, and more to come.
 
-use rfdfs_tests::{run_tool, Cluster, ClusterOpts};
+use fdfs_common::config::HostPort;
+use rfdfs_tests::hosts_file::HostName;
+use rfdfs_tests::{run_tool, wait_port, Cluster, ClusterOpts, Daemon};
 use std::time::Duration;
 
 /// A `tracker_server` line with two addresses of one tracker, `inner,outer:port` (upstream
@@ -37,11 +40,7 @@ fn a_tracker_reached_through_the_second_address_of_its_line() {
     )
     .unwrap();
     let conf = client_conf.to_str().unwrap();
-    let local = c.dir.path().join("dual.txt");
-    std::fs::write(&local, b"through the second address").unwrap();
-    let (code, id, err) = run_tool("fdfs_upload_file", &[conf, local.to_str().unwrap()]);
-    assert_eq!(code, 0, "{id}{err}");
-    let id = id.trim().to_string();
+    let id = upload_text(&c, conf, "through the second address");
     let back = c.dir.path().join("back.txt");
     let (code, out, err) = run_tool("fdfs_download_file", &[conf, &id, back.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
@@ -77,4 +76,230 @@ impl Drop for LoopbackAddress {
             .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
             .status();
     }
+}
+
+/// A tracker named in `/etc/hosts` moves to another address (a pod restarted): the storage,
+/// which keeps running, finds it again under its name and is ACTIVE there, and the tools reach
+/// it through the same client.conf, old files included.
+#[test]
+fn a_tracker_named_in_the_hosts_file_is_found_again_after_it_moves() {
+    let mut c = Cluster::start(ClusterOpts::default());
+    let old = c.tracker_addr.host.clone();
+    let name = HostName::add(&format!("rfdfs-tracker-{}-{}.test", c.net.0, c.net.1), &old);
+    let named = format!("tracker_server={}:22122", name.name);
+
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace(&format!("tracker_server={}", c.tracker_addr), &named);
+    // only a failure makes it ask again within the test's time
+    std::fs::write(&conf, text + "dns_refresh_interval=3600\n").unwrap();
+    c.start_storage(0);
+    c.wait_active(1);
+    let client_conf = c.dir.path().join("client-named.conf");
+    std::fs::write(
+        &client_conf,
+        format!("connect_timeout=2\nnetwork_timeout=30\n{named}\n"),
+    )
+    .unwrap();
+    let conf = client_conf.to_str().unwrap();
+    let before = upload_text(&c, conf, "before the move");
+
+    // the tracker comes back on another address, with its data; the name follows it
+    let new = format!("127.{}.{}.72", c.net.0, c.net.1);
+    assert_eq!(c.tracker.stop(), Some(0));
+    let tconf = c.tracker.conf.clone();
+    let text = std::fs::read_to_string(&tconf)
+        .unwrap()
+        .replace(&format!("bind_addr={old}"), &format!("bind_addr={new}"));
+    std::fs::write(&tconf, text).unwrap();
+    name.point_at(&new);
+    c.tracker = Daemon::start("fdfs_trackerd", &tconf, &c.tracker.base.clone());
+    wait_port(&new, 22122, "tracker");
+    c.tracker_addr = HostPort::new(new.clone(), 22122);
+
+    c.wait_active_for(1, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", c.storages[0].daemon.log()));
+    assert!(
+        c.storages[0]
+            .daemon
+            .log()
+            .contains(&format!("host {} moved from {old} to {new}", name.name)),
+        "{}",
+        c.storages[0].daemon.log()
+    );
+    let after = upload_text(&c, conf, "after the move");
+    for (id, text) in [(before, "before the move"), (after, "after the move")] {
+        let back = c.dir.path().join("back.txt");
+        let (code, out, err) = run_tool("fdfs_download_file", &[conf, &id, back.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+    }
+}
+
+/// Upload `text` with `fdfs_upload_file` and the client.conf `conf`; its file ID.
+fn upload_text(c: &Cluster, conf: &str, text: &str) -> String {
+    let local = c.dir.path().join("upload.txt");
+    std::fs::write(&local, text).unwrap();
+    let (code, id, err) = run_tool("fdfs_upload_file", &[conf, local.to_str().unwrap()]);
+    assert_eq!(code, 0, "{id}{err}");
+    id.trim().to_string()
+}
+
+/// With storage ids, storage_ids.conf names its storages by host name; a storage restarted
+/// on another address (its name moved with it) is the same member: the tracker finds its id
+/// under the new address, both members keep their mark files as they were, it goes ONLINE to
+/// ACTIVE on its first beats with no INIT or initial sync, and files flow both ways after.
+#[test]
+fn a_storage_with_an_id_keeps_its_marks_when_its_address_changes() {
+    use fdfs_common::proto::status;
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_ids: true,
+        ..Default::default()
+    });
+    // storage_ids.conf names both members by host names, and the tracker reads it again
+    let names: Vec<HostName> = (0..2)
+        .map(|i| {
+            HostName::add(
+                &format!("rfdfs-storage{i}-{}-{}.test", c.net.0, c.net.1),
+                &c.storages[i].ip,
+            )
+        })
+        .collect();
+    let ids_file = c.dir.path().join("storage_ids.conf");
+    let mut text = std::fs::read_to_string(&ids_file).unwrap();
+    for (i, n) in names.iter().enumerate() {
+        text = text.replace(
+            &format!(" {}\n", c.storages[i].ip),
+            &format!(" {}\n", n.name),
+        );
+    }
+    std::fs::write(&ids_file, text).unwrap();
+    assert_eq!(c.tracker.stop(), Some(0));
+    c.tracker = Daemon::start(
+        "fdfs_trackerd",
+        &c.tracker.conf.clone(),
+        &c.tracker.base.clone(),
+    );
+    c.wait_active(2);
+
+    let client = c.client();
+    let mut files = Vec::new();
+    for k in 0..10 {
+        let data = format!("file {k} before the move").into_bytes();
+        files.push((rfdfs_tests::upload(&client, &data, "txt"), data));
+    }
+    rfdfs_tests::wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    let sync_dirs = [0, 1].map(|i| c.storages[i].base.join("data/sync"));
+    let marks = |i: usize| mark_files(&sync_dirs[i]);
+
+    // storage 0 comes back on another address; its name follows it
+    let old_ip = c.storages[0].ip.clone();
+    let new_ip = format!("127.{}.{}.73", c.net.0, c.net.1);
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let marks_before = [marks(0), marks(1)];
+    assert!(
+        marks_before[1].contains_key("100001.mark") && marks_before[0].contains_key("100002.mark"),
+        "{marks_before:?}"
+    );
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("bind_addr={old_ip}"),
+        &format!("bind_addr={new_ip}"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    names[0].point_at(&new_ip);
+    c.storages[0].ip = new_ip.clone();
+    let peer_log_before = c.storages[1].daemon.log().len();
+    let started = std::time::Instant::now();
+    c.start_storage(0);
+
+    // every status the tracker gives it on the way back: ONLINE then ACTIVE, nothing new-born
+    let mut seen = Vec::new();
+    let active_after = rfdfs_tests::wait_for(
+        "storage 100001 ACTIVE at its new address",
+        || {
+            let list = client.list_storages("group1", None).ok()?;
+            let me = list.iter().find(|s| s.id == "100001")?;
+            if me.ip != new_ip {
+                return None;
+            }
+            if seen.last() != Some(&me.status) {
+                seen.push(me.status);
+            }
+            (me.status == status::ACTIVE).then(|| started.elapsed())
+        },
+        || c.storages[0].daemon.log() + &c.tracker.log(),
+    );
+    assert!(
+        seen.iter()
+            .all(|s| matches!(*s, status::ONLINE | status::ACTIVE | status::OFFLINE)),
+        "statuses on the way back: {seen:?}"
+    );
+    eprintln!("ACTIVE {active_after:?} after the start at the new address, statuses {seen:?}");
+    // the same mark files, carried on from where they were (a peer still catching up on the
+    // last lines may have moved forward, never back)
+    for (i, before) in marks_before.iter().enumerate() {
+        let now = marks(i);
+        assert_eq!(
+            now.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>()
+        );
+        for (name, was) in before {
+            assert!(
+                carries_on(was, &now[name]),
+                "{name}: {was} became {}",
+                now[name]
+            );
+        }
+    }
+    let peer_log = c.storages[1].daemon.log()[peer_log_before..].to_string();
+    assert!(!peer_log.contains("initial sync"), "{peer_log}");
+
+    for (id, data) in &files {
+        assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
+    }
+    for k in 0..10 {
+        let data = format!("file {k} after the move").into_bytes();
+        rfdfs_tests::upload(&client, &data, "txt");
+    }
+    let after = rfdfs_tests::wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    assert!(after.len() >= 20, "{after:?}");
+    assert!(
+        c.storages[0]
+            .daemon
+            .log()
+            .contains(&format!("my ip={new_ip}, my id=100001")),
+        "{}",
+        c.storages[0].daemon.log()
+    );
+}
+
+/// The mark files of a storage's `data/sync`, by name.
+fn mark_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".mark"))
+        .map(|n| (n.clone(), std::fs::read_to_string(dir.join(&n)).unwrap()))
+        .collect()
+}
+
+/// Whether the mark `now` carries on from `was`: the same binlog and sync-old state, positions
+/// not behind.
+fn carries_on(was: &str, now: &str) -> bool {
+    let fields = |text: &str| -> std::collections::BTreeMap<String, i64> {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim().parse().unwrap_or(-1)))
+            .collect()
+    };
+    let (was, now) = (fields(was), fields(now));
+    was.iter().all(|(k, v)| match k.as_str() {
+        "binlog_offset" | "scan_row_count" | "sync_row_count" => now.get(k) >= Some(v),
+        _ => now.get(k) == Some(v),
+    })
 }

@@ -152,11 +152,7 @@ fn config_errors_name_file_line_and_key() {
     );
 
     let sconf = dir.path().join("storage.conf");
-    let tracker = fdfs_common::config::HostPort {
-        host: "127.0.0.1".into(),
-        port: 22122,
-        alt: None,
-    };
+    let tracker = fdfs_common::config::HostPort::new("127.0.0.1", 22122);
     std::fs::write(
         &sconf,
         storage_conf_text(

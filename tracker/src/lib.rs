@@ -43,6 +43,7 @@ pub fn run(mut ctx: RunContext) -> i32 {
         Err(code) => return code,
     };
     fdfs_common::log::init(cfg.server.log.level);
+    fdfs_common::resolver::set_refresh_interval(cfg.server.dns_refresh_interval);
     let base = cfg.server.base_path.clone();
     let data_dir = match fdfs_common::daemon::prepare_base_path(
         &base,

@@ -75,11 +75,7 @@ fn status_report(
         }
         writeln!(out, "group {}", g.group)?;
         for s in client.list_storages(&g.group, None)? {
-            let addr = HostPort {
-                host: s.ip.clone(),
-                port: s.storage_port as u16,
-                alt: None,
-            };
+            let addr = HostPort::new(s.ip.clone(), s.storage_port as u16);
             writeln!(
                 out,
                 "  storage {} ({addr}, {})",

@@ -2,17 +2,21 @@
 //! lines, `bind_addr` and `address_family`.
 
 use super::ini::{ConfigError, IniFile};
-use std::net::{IpAddr, ToSocketAddrs};
+use crate::resolver::resolve_host;
 
 /// `host[:port]` of a tracker or storage. A `tracker_server` line may name two addresses of one
 /// tracker, `inner,outer:port` (upstream 6.00's dual IPs); the second is tried when the first
-/// cannot be reached (`crate::net::connect_host_port`).
+/// cannot be reached (`crate::net::connect_host_port`). An address written as a host name
+/// keeps the name, which is resolved again as the host moves (`crate::resolver`); `host` and
+/// `alt` are the addresses found when the config was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostPort {
     pub host: String,
     pub port: u16,
     /// the second address of a dual-address entry
     pub alt: Option<String>,
+    /// the host names `host` and `alt` were written as, where they were
+    pub names: [Option<String>; 2],
 }
 
 impl HostPort {
@@ -21,7 +25,42 @@ impl HostPort {
             host: host.into(),
             port,
             alt: None,
+            names: [None, None],
         }
+    }
+
+    /// Its addresses as they are now, the first one first: a host name's present address
+    /// (`crate::resolver`), an IP as written.
+    pub fn current_hosts(&self) -> Vec<String> {
+        self.hosts()
+            .zip(&self.names)
+            .map(|(ip, name)| match name {
+                Some(n) => crate::resolver::address_of(n).unwrap_or_else(|| ip.to_string()),
+                None => ip.to_string(),
+            })
+            .collect()
+    }
+
+    /// The same entry at its present addresses (what to tell a peer, which cannot resolve
+    /// our names).
+    pub fn current(&self) -> HostPort {
+        let mut now = self.current_hosts().into_iter();
+        HostPort {
+            host: now.next().unwrap_or_default(),
+            port: self.port,
+            alt: now.next(),
+            names: self.names.clone(),
+        }
+    }
+
+    /// Whether `ip` is one of its addresses, as read or as now.
+    pub fn is_at(&self, ip: &str) -> bool {
+        self.hosts().any(|h| h == ip) || self.current_hosts().iter().any(|h| h == ip)
+    }
+
+    /// The name its `i`th address was written as, if it was one.
+    pub fn name_of(&self, i: usize) -> Option<&str> {
+        self.names.get(i)?.as_deref()
     }
 
     /// Its addresses, the first one first.
@@ -72,9 +111,9 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
     if names.len() > 2 || names.iter().any(|h| h.is_empty()) {
         return Err(format!("host \"{s}\" is invalid"));
     }
-    let ip = resolve_host(names[0])?.to_string();
+    let ip = resolve_named(names[0])?;
     let alt = match names.get(1) {
-        Some(h) => Some(resolve_host(h)?.to_string()),
+        Some(h) => Some(resolve_named(h)?),
         None => None,
     };
     if let Some(alt) = &alt {
@@ -85,11 +124,47 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
             ));
         }
     }
+    let name = |h: Option<&&str>| {
+        h.filter(|h| crate::resolver::is_name(h))
+            .map(|h| h.to_string())
+    };
     Ok(HostPort {
         host: ip,
         port,
         alt,
+        names: [name(names.first()), name(names.get(1))],
     })
+}
+
+/// An address as written, or a host name resolved (and its address noted, so that the
+/// resolver can tell when it moves).
+fn resolve_named(host: &str) -> Result<String, String> {
+    let ip = resolve_host(host)?.to_string();
+    if crate::resolver::is_name(host) {
+        crate::resolver::seed(host, &ip);
+    }
+    Ok(ip)
+}
+
+/// `dns_refresh_interval` (rfdfs's key, any config file): how long a host name's address is
+/// kept before it is asked again (`crate::resolver`); 0 = once, as upstream.
+pub(crate) fn dns_refresh_interval(ini: &IniFile) -> Result<std::time::Duration, ConfigError> {
+    let key = "dns_refresh_interval";
+    match ini.get(key) {
+        None => Ok(crate::resolver::DEFAULT_REFRESH),
+        Some(item) => item
+            .value
+            .trim()
+            .parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| {
+                ini.error(
+                    Some(item),
+                    key,
+                    format!("\"{}\" is not a number of seconds (0 or more)", item.value),
+                )
+            }),
+    }
 }
 
 /// Upstream's address classes, which the two addresses of a dual entry must differ in: the
@@ -101,30 +176,6 @@ pub fn ip_class(ip: &str) -> u8 {
         Ok([172, b, ..]) if (16..32).contains(&b) => 3,
         _ => 0,
     }
-}
-
-pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ip);
-    }
-    // not a host name at all: refuse without asking DNS
-    if host.is_empty()
-        || host.len() > 253
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
-    {
-        return Err(format!("host \"{host}\" is invalid"));
-    }
-    (host, 0)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| {
-            a.find(|a| a.is_ipv4())
-                .or_else(|| (host, 0).to_socket_addrs().ok()?.next())
-        })
-        .map(|a| a.ip())
-        .ok_or_else(|| format!("host \"{host}\" is invalid, error info: Unknown host"))
 }
 
 /// The `tracker_server` lines (at most 16), de-duplicated and sorted as upstream does. A storage

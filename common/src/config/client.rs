@@ -28,6 +28,8 @@ pub struct ClientConfig {
     pub anti_steal_secret_key: String,
     /// `http.tracker_server_port`: where trackers answer HTTP (for URLs the tools build)
     pub http_tracker_server_port: u16,
+    /// `dns_refresh_interval` (rfdfs's own): how long a host name's address is kept
+    pub dns_refresh_interval: std::time::Duration,
 }
 
 impl ClientConfig {
@@ -89,6 +91,7 @@ impl ClientConfig {
                 .int("http.tracker_server_port")
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(80),
+            dns_refresh_interval: super::address::dns_refresh_interval(ini)?,
         };
         cfg.key_warnings = super::keys::key_warnings(ini, super::keys::ConfKind::Client);
         Ok(cfg)

@@ -16,7 +16,7 @@ pub mod storage;
 pub mod storage_ids;
 mod tracker;
 
-pub use address::{parse_host_port, resolve_host, split_bind_addr, AddressFamily, HostPort};
+pub use address::{parse_host_port, split_bind_addr, AddressFamily, HostPort};
 pub use client::ClientConfig;
 pub use http::{HttpConfig, MimeTypes};
 pub use ini::{ConfigError, IniFile};

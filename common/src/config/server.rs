@@ -101,6 +101,8 @@ pub struct ServerConfig {
     /// `log_to_stderr` (rfdfs's own; default false): log lines go to standard error instead
     /// of `base_path/logs/`, for a container runtime that collects them (with `-N`)
     pub log_to_stderr: bool,
+    /// `dns_refresh_interval` (rfdfs's own): how long a host name's address is kept
+    pub dns_refresh_interval: std::time::Duration,
     /// `metrics.server_port` (rfdfs's own; 0 = off): Prometheus `/metrics` and `/health`
     pub metrics_port: u16,
     /// which addresses an empty `bind_addr` listens on
@@ -155,6 +157,7 @@ impl ServerConfig {
                 .collect(),
             log: LogConfig::load(ini)?,
             log_to_stderr: ini.bool_or("log_to_stderr", false),
+            dns_refresh_interval: super::address::dns_refresh_interval(ini)?,
             metrics_port: optional_port(ini, "metrics.server_port")?,
             address_family: AddressFamily::from_ini(ini)?,
             use_connection_pool,

@@ -5,9 +5,9 @@
 //! A line is `<id> <group> <host>[,<host2>][:<port>] [rw=<mode>]`. The same line shape, with the
 //! port always written, is what FETCH_STORAGE_IDS carries, so one parser serves both.
 
-use super::address::resolve_host;
 use super::ini::ConfigError;
 use crate::proto::rw_mode;
+use crate::resolver::resolve_host;
 use std::path::Path;
 
 /// Largest id: ids travel in file names as a 24-bit number.
@@ -17,10 +17,13 @@ pub const MAX_SERVER_ID: u32 = 0xFF_FFFF;
 pub struct StorageIdEntry {
     pub id: String,
     pub group: String,
-    /// one or two addresses (inner, outer)
+    /// one or two addresses (inner, outer), as found when the table was read
     pub ips: Vec<String>,
     pub port: u16,
     pub rw_mode: u8,
+    /// the host name each address was written as, where it was (resolved again as the host
+    /// moves: `crate::resolver`)
+    pub names: Vec<Option<String>>,
 }
 
 impl StorageIdEntry {
@@ -29,9 +32,44 @@ impl StorageIdEntry {
         self.id.parse().unwrap_or(0)
     }
 
+    /// Its addresses as they are now: a name's present address, an IP as written.
+    pub fn current_ips(&self) -> Vec<String> {
+        self.ips
+            .iter()
+            .zip(&self.names)
+            .map(|(ip, name)| match name {
+                Some(n) => crate::resolver::address_of(n).unwrap_or_else(|| ip.clone()),
+                None => ip.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether `ip` is one of its addresses: as written, or where a name pointed last.
+    fn listed_at(&self, ip: &str) -> bool {
+        self.ips
+            .iter()
+            .zip(&self.names)
+            .any(|(was, name)| match name {
+                None => was == ip,
+                Some(n) => crate::resolver::address_of(n).is_some_and(|now| now == ip),
+            })
+    }
+
+    /// Whether a name of its moved to `ip` (asked again when its last answer is not `ip`).
+    fn named_at(&self, ip: &str) -> bool {
+        self.names.iter().zip(&self.ips).any(|(name, was)| {
+            name.as_deref().is_some_and(|n| {
+                let now = crate::resolver::address_of(n).unwrap_or_else(|| was.clone());
+                now == ip || crate::resolver::moved(n, &now).is_some_and(|moved| moved == ip)
+            })
+        })
+    }
+
+    /// The line FETCH_STORAGE_IDS carries: present addresses, since the asking storage or
+    /// client cannot know our names.
     fn line(&self) -> String {
         let hosts: Vec<String> = self
-            .ips
+            .current_ips()
             .iter()
             .map(|ip| {
                 if ip.contains(':') {
@@ -82,8 +120,11 @@ fn parse_rw(v: &str) -> Option<u8> {
     })
 }
 
-/// `host[,host2][:port]`, IPv6 hosts in brackets.
-fn parse_hosts(s: &str) -> Result<(Vec<String>, u16), String> {
+/// `host[,host2][:port]`, IPv6 hosts in brackets: the addresses, the names they were written
+/// as, the port.
+type Hosts = (Vec<String>, Vec<Option<String>>, u16);
+
+fn parse_hosts(s: &str) -> Result<Hosts, String> {
     let (hosts, port) = match s.rsplit_once(':') {
         Some((h, p)) if !p.contains(']') && (h.ends_with(']') || !h.contains(':')) => (
             h,
@@ -93,17 +134,25 @@ fn parse_hosts(s: &str) -> Result<(Vec<String>, u16), String> {
         _ => (s, 23000),
     };
     let mut ips = Vec::new();
+    let mut names = Vec::new();
     for h in hosts.split(',') {
         let h = h.trim().trim_start_matches('[').trim_end_matches(']');
         if h.is_empty() {
             return Err(format!("empty host in \"{s}\""));
         }
-        ips.push(resolve_host(h)?.to_string());
+        let ip = resolve_host(h)?.to_string();
+        if crate::resolver::is_name(h) {
+            crate::resolver::seed(h, &ip);
+            names.push(Some(h.to_string()));
+        } else {
+            names.push(None);
+        }
+        ips.push(ip);
     }
     if ips.len() > 2 {
         return Err(format!("at most two hosts, got \"{s}\""));
     }
-    Ok((ips, port))
+    Ok((ips, names, port))
 }
 
 fn parse_line(line: &str) -> Result<Option<StorageIdEntry>, String> {
@@ -124,7 +173,7 @@ fn parse_line(line: &str) -> Result<Option<StorageIdEntry>, String> {
     if !crate::proto::valid_group_name(fields[1]) {
         return Err(format!("invalid group name \"{}\"", fields[1]));
     }
-    let (ips, port) = parse_hosts(fields[2])?;
+    let (ips, names, port) = parse_hosts(fields[2])?;
     let mut mode = rw_mode::BOTH;
     for extra in &fields[3..] {
         match extra.split_once('=') {
@@ -140,6 +189,7 @@ fn parse_line(line: &str) -> Result<Option<StorageIdEntry>, String> {
         ips,
         port,
         rw_mode: mode,
+        names,
     }))
 }
 
@@ -196,10 +246,17 @@ impl StorageIds {
         self.entries.iter().find(|e| e.id == id)
     }
 
+    /// The entry listing `ip:port`: by the addresses read, else by where its names point now
+    /// (a storage that came back under a new address keeps its id).
     pub fn by_ip_port(&self, ip: &str, port: u16) -> Option<&StorageIdEntry> {
         self.entries
             .iter()
-            .find(|e| e.port == port && e.ips.iter().any(|i| i == ip))
+            .find(|e| e.port == port && e.listed_at(ip))
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|e| e.port == port && e.named_at(ip))
+            })
     }
 
     pub fn by_group_ip_port(&self, group: &str, ip: &str, port: u16) -> Option<&StorageIdEntry> {

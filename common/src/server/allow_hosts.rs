@@ -31,7 +31,7 @@ impl AllowHosts {
                         continue;
                     }
                 }
-                match crate::config::resolve_host(&host) {
+                match crate::resolver::resolve_host(&host) {
                     Ok(ip) => a.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 })),
                     Err(m) => log::warn!("allow_hosts entry \"{host}\" skipped: {m}"),
                 }

@@ -86,6 +86,7 @@ fn load_config(ctx: &RunContext) -> Result<StorageConfig, i32> {
     fdfs_common::log::init(log::LevelFilter::Info);
     let mut cfg = StorageConfig::load(&ctx.conf_file).map_err(|e| fail(&e.to_string(), e.code))?;
     fdfs_common::log::init(cfg.server.log.level);
+    fdfs_common::resolver::set_refresh_interval(cfg.server.dns_refresh_interval);
     cfg.key_warnings.iter().for_each(|w| log::warn!("{w}"));
     if cfg.group_name.is_empty() {
         cfg.group_name = store_setup::group_name_from_trackers(&cfg).map_err(|e| fail(&e, 2))?;

@@ -156,7 +156,10 @@ impl Tracker {
         if self.cfg.use_storage_id {
             let port = u16::try_from(req.port).unwrap_or(0);
             if let Some(e) = self.cfg.storage_ids.by_group_ip_port(&req.group, &ip, port) {
-                return Ok(MyIpReply { ips: e.ips.clone() }.to_bytes());
+                return Ok(MyIpReply {
+                    ips: e.current_ips(),
+                }
+                .to_bytes());
             }
         }
         Ok(MyIpReply { ips: vec![ip] }.to_bytes())
