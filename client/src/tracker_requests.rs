@@ -99,6 +99,20 @@ impl Client {
         decode_storage_stats(&body).map_err(NetError::from)
     }
 
+    /// What the storages of `group` advertise to clients (rfdfs's trackers only): `(id,
+    /// rules)`, the rules as `<network or *> <ip>:<port>` joined by `;`.
+    pub fn list_advertised(&self, group: &str) -> NetResult<Vec<(String, String)>> {
+        let req = GroupReq {
+            group: group.into(),
+        };
+        let body = self.tracker_request(cmd::LIST_ADVERTISED, &req.to_bytes())?;
+        Ok(String::from_utf8_lossy(&body)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(id, rules)| (id.to_string(), rules.to_string()))
+            .collect())
+    }
+
     /// On every configured tracker, as the C client does.
     pub fn delete_storage(&self, group: &str, id: &str) -> NetResult<()> {
         let req = DeleteStorageReq {

@@ -9,6 +9,7 @@ use crate::tracker_link::TrackerLink;
 use fdfs_common::codec::Message;
 use fdfs_common::config::HostPort;
 use fdfs_common::net::{self, NetError, NetResult};
+use fdfs_common::proto::advertise::AdvertiseReq;
 use fdfs_common::proto::cluster::{
     encode_disk_usage, encode_sync_report, Brief, ChangeList, ChangeStatusReq, JoinReply, JoinReq,
     StorageAddrReq, SyncReportEntry, SyncSource,
@@ -196,6 +197,43 @@ impl Reporter {
         }
     }
 
+    /// After each JOIN (which forgets them): the `advertise_address` rules, host names at
+    /// their present addresses. A tracker that refuses (a C tracker does not know the command)
+    /// hands clients the joined address; that is logged, and the storage carries on.
+    fn advertise(&self, stream: &mut TcpStream, tracker: &HostPort) {
+        let cfg = &self.storage.cfg;
+        if cfg.advertise.is_empty() {
+            return;
+        }
+        let rules = cfg
+            .advertise
+            .iter()
+            .filter_map(|r| {
+                let mut r = r.clone();
+                if fdfs_common::resolver::is_name(&r.host) {
+                    match fdfs_common::resolver::address_of(&r.host) {
+                        Some(ip) => r.host = ip,
+                        None => {
+                            log::warn!("advertise_address {}: host unknown, left out", r.host);
+                            return None;
+                        }
+                    }
+                }
+                Some(r)
+            })
+            .collect();
+        let req = AdvertiseReq {
+            group: self.storage.group.clone(),
+            rules,
+        };
+        if let Err(e) = net::request(stream, cmd::STORAGE_ADVERTISE, &req.to_bytes()) {
+            log::warn!(
+                "tracker server {tracker} did not take my advertise_address lines ({e}): it \
+                 hands clients the address I joined from"
+            );
+        }
+    }
+
     fn session(self: &Arc<Self>, mut stream: TcpStream, tracker: &HostPort) -> NetResult<()> {
         let join = self.join_req(&stream, tracker);
         let answer = net::request(&mut stream, cmd::STORAGE_JOIN, &join.to_bytes());
@@ -207,6 +245,7 @@ impl Reporter {
             "tracker server {tracker}, join ok, my status: {}",
             status::name(reply.status)
         );
+        self.advertise(&mut stream, tracker);
         // this tracker's view of my status: from the JOIN, refreshed before acting on it
         let mut here = reply.status;
         self.joined.lock().push(tracker.to_string());

@@ -6,11 +6,13 @@
 
 pub mod clock;
 pub mod delay;
+pub mod forwarder;
 pub mod fuzz;
 pub mod hosts_file;
 pub mod load;
 pub mod partition;
 pub mod power;
+pub mod py3fdfs;
 
 use fdfs_client::Client;
 use fdfs_client::Upload;

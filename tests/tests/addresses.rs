@@ -2,7 +2,9 @@
 //! addresses change, and more to come.
 
 use fdfs_common::config::HostPort;
+use rfdfs_tests::forwarder::Forwarder;
 use rfdfs_tests::hosts_file::HostName;
+use rfdfs_tests::partition::{Link, Partition};
 use rfdfs_tests::{run_tool, wait_port, Cluster, ClusterOpts, Daemon};
 use std::time::Duration;
 
@@ -302,4 +304,85 @@ fn carries_on(was: &str, now: &str) -> bool {
         "binlog_offset" | "scan_row_count" | "sync_row_count" => now.get(k) >= Some(v),
         _ => now.get(k) == Some(v),
     })
+}
+
+/// A storage behind a port forwarder (as `docker run -p 24000:23000` or a NAT): with
+/// `advertise_address` naming the forwarder, the tracker hands clients the forwarder, and our
+/// tools, py3fdfs and the tracker's HTTP redirect reach the storage only through it (the
+/// clients' own address is refused at the bound one), while its group peer and the tracker keep
+/// using the bound address; `fdfs_monitor` shows both.
+#[test]
+fn a_storage_behind_a_port_forwarder_is_used_through_it() {
+    let net = rfdfs_tests::unique_net();
+    let fwd_ip = format!("127.{}.{}.80", net.0, net.1);
+    // uploads go to storage 0 (highest upload priority), downloads to the file's source
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        net: Some(net),
+        tracker_extra: "store_server=2\ndownload_server=1\nhttp.redirect_port=28080\n".into(),
+        ..Default::default()
+    });
+    let bound = c.storages[0].ip.clone();
+    let forwarder = Forwarder::start(&format!("{fwd_ip}:24000"), &format!("{bound}:23000"));
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}upload_priority=1\nadvertise_address = {fwd_ip}:24000\n"),
+    )
+    .unwrap();
+    c.start_storage(0);
+    c.wait_active(2);
+    // clients connect from 127.0.0.1: refused at the bound address from now on
+    let _cut = Partition::new(&["127.0.0.1"], &[&bound], Link::Refused);
+
+    let client = c.client();
+    let store = client.query_store(None).unwrap();
+    assert_eq!(
+        (store.server.ip.as_str(), store.server.port),
+        (fwd_ip.as_str(), 24000)
+    );
+
+    let conf = c.client_conf.to_str().unwrap().to_string();
+    let id = upload_text(&c, &conf, "through the forwarder");
+    assert!(forwarder.carried() > 0);
+    let back = c.dir.path().join("back.txt");
+    let (code, out, err) = run_tool("fdfs_download_file", &[&conf, &id, back.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        "through the forwarder"
+    );
+    let fetch = client
+        .query_fetch(&fdfs_client::FileId::parse(&id).unwrap())
+        .unwrap();
+    assert_eq!((fetch.host.as_str(), fetch.port), (fwd_ip.as_str(), 24000));
+
+    let (ok, out) = rfdfs_tests::py3fdfs::check(&c.tracker_addr.host, 22122);
+    assert!(ok, "py3fdfs through the forwarder:\n{out}");
+
+    // the tracker's HTTP redirect names the advertised host
+    let (_, path) = id.split_once('/').unwrap();
+    let (status, head, _) =
+        rfdfs_tests::http_get(&c.tracker_addr.host, 28080, &format!("/group1/{path}"));
+    assert_eq!(status, 302, "{head}");
+    assert!(
+        head.contains(&format!("Location: http://{fwd_ip}:")),
+        "{head}"
+    );
+
+    // the peer syncs from and to the bound address
+    rfdfs_tests::wait_converged(&c, &[0, 1], Duration::from_secs(30));
+    assert!(c.storages[1]
+        .daemon
+        .log()
+        .contains(&format!("sync thread to storage {bound}:23000 started")));
+    let (code, out, _) = run_tool("fdfs_monitor", &[&conf]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("host = {bound}:23000")), "{out}");
+    assert!(
+        out.contains(&format!("advertised = * {fwd_ip}:24000")),
+        "{out}"
+    );
 }

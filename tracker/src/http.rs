@@ -6,6 +6,7 @@ use crate::select;
 use crate::tracker::Tracker;
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::http::{self, respond_simple, Request};
+use fdfs_common::proto::advertise;
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::io;
 use std::sync::Arc;
@@ -42,7 +43,14 @@ impl HttpRedirector {
                 .ok()
                 .map(|n| select::fetch_servers(g, &n, false, fdfs_common::now(), cfg))
             {
-                Some(Ok(v)) => v.first().map(|&i| g.storages[i].ip.clone()),
+                // an advertised address's host for this client (its HTTP port is the
+                // tracker's http.storage_server_port, as for every storage)
+                Some(Ok(v)) => v.first().map(|&i| {
+                    let s = &g.storages[i];
+                    advertise::pick(&s.advertise, &conn.peer_ip())
+                        .map(|r| r.host.clone())
+                        .unwrap_or_else(|| s.ip.clone())
+                }),
                 _ => None,
             }
         };

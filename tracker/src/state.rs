@@ -39,6 +39,8 @@ pub struct StorageServer {
     /// bumped at every JOIN so that a stale connection's close does not mark a rejoined storage
     /// offline
     pub join_generation: u64,
+    /// its `advertise_address` rules (STORAGE_ADVERTISE), forgotten at each JOIN
+    pub advertise: Vec<fdfs_common::proto::advertise::AdvertiseRule>,
 }
 
 impl StorageServer {

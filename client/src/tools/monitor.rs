@@ -46,6 +46,8 @@ fn print_group(client: &Client, g: &fdfs_common::proto::client::GroupStat) {
     println!("subdir count per path = {}", g.subdir_count_per_path);
     println!("current write server index = {}", g.current_write_server);
     let storages = client.list_storages(&g.group, None).unwrap_or_default();
+    // rfdfs's trackers also say what each storage advertises to clients (a C tracker refuses)
+    let advertised = client.list_advertised(&g.group).unwrap_or_default();
     if g.current_trunk_file_id >= 0 {
         if let Some(t) = storages.iter().find(|s| s.if_trunk_server != 0) {
             println!(
@@ -91,6 +93,9 @@ fn print_group(client: &Client, g: &fdfs_common::proto::client::GroupStat) {
             s.storage_port,
             status::name(s.status)
         );
+        if let Some((_, rules)) = advertised.iter().find(|(id, _)| *id == s.id) {
+            out += &format!("\t\tadvertised = {rules}\n");
+        }
         out += &format!(
             "\t\tread write mode = {}\n\t\tversion = {}\n",
             rw_caption(s.rw_mode),

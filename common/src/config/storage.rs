@@ -58,6 +58,9 @@ pub struct StorageConfig {
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
     pub http: super::http::HttpConfig,
+    /// `advertise_address` lines (rfdfs's own): what the trackers hand clients for this
+    /// storage instead of the address it joins from (`crate::proto::advertise`)
+    pub advertise: Vec<crate::proto::advertise::AdvertiseRule>,
 }
 
 impl StorageConfig {
@@ -75,6 +78,22 @@ impl StorageConfig {
     pub fn from_ini(ini: &IniFile) -> Result<StorageConfig, ConfigError> {
         disabled_check(ini)?;
         let server = ServerConfig::load(ini, 23000, 30)?;
+        let advertise = ini
+            .get_all("advertise_address")
+            .into_iter()
+            .filter(|i| !i.value.trim().is_empty())
+            .map(|i| {
+                crate::proto::advertise::AdvertiseRule::parse(&i.value, server.port)
+                    .map_err(|why| ini.error(Some(i), "advertise_address", why))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if advertise.len() > 16 {
+            return Err(ini.error(
+                None,
+                "advertise_address",
+                format!("{} lines, at most 16", advertise.len()),
+            ));
+        }
         if (server.buff_size as i64) < 65546 {
             return Err(ini.error(
                 ini.get("buff_size"),
@@ -133,6 +152,7 @@ impl StorageConfig {
         let (access_log_micros, precision_warning) = access_log_micros(ini);
         let mut cfg = StorageConfig {
             server,
+            advertise,
             key_warnings: Vec::new(),
             group_name,
             client_bind: ini.bool_or("client_bind", true),

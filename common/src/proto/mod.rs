@@ -1,6 +1,7 @@
 //! FastDFS packets: the 10-byte header, command and status codes, and one module per message
 //! family. Layouts follow `docs/protocol/*.md`; every integer is big-endian.
 
+pub mod advertise;
 pub mod changelog;
 pub mod client;
 pub mod cluster;
@@ -124,6 +125,10 @@ pub mod cmd {
     pub const RECONCILE_DIGESTS: u8 = 240;
     pub const RECONCILE_LISTING: u8 = 241;
     pub const RFDFS_STATUS: u8 = 242;
+    // rfdfs's own tracker commands (proto::advertise); only an rfdfs storage sends
+    // STORAGE_ADVERTISE, and only when it has advertise_address lines
+    pub const STORAGE_ADVERTISE: u8 = 243;
+    pub const LIST_ADVERTISED: u8 = 244;
 }
 
 /// Linux errno values that travel in the status byte (the numbers are protocol, whatever the host).

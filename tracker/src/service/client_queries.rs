@@ -9,6 +9,7 @@ use fdfs_common::codec::Reader;
 use fdfs_common::codec::{DecodeError, Message};
 use fdfs_common::config::address::ip_class;
 use fdfs_common::file_id::RemoteName;
+use fdfs_common::proto::advertise;
 use fdfs_common::proto::client::{
     FetchReply, GroupFileReq, GroupReq, ServerAddr, StoreAllReply, StoreReply,
 };
@@ -19,10 +20,18 @@ use fdfs_common::server::Conn;
 impl Tracker {
     // ---- client queries -------------------------------------------------------------------
 
-    /// The address of `s` handed to the client on `conn`: for a storage listed with several
-    /// IPs, the one of the same class as the client's (upstream, docs/protocol/cluster-protocol.md
-    /// 7.4), else the first listed; otherwise the address it joined from.
+    /// The address of `s` handed to the client on `conn`: the first of its advertised
+    /// addresses whose network holds the client (`advertised.rs`); for a storage listed with
+    /// several IPs, the one of the same class as the client's (upstream,
+    /// docs/protocol/cluster-protocol.md 7.4), else the first listed; otherwise the address it
+    /// joined from.
     fn addr_for(&self, s: &crate::state::StorageServer, conn: &Conn) -> ServerAddr {
+        if let Some(r) = advertise::pick(&s.advertise, &conn.peer_ip()) {
+            return ServerAddr {
+                ip: r.host.clone(),
+                port: i64::from(r.port),
+            };
+        }
         let listed = self
             .cfg
             .use_storage_id

@@ -236,6 +236,7 @@ impl Tracker {
         }
         s.group_change_seen = 0;
         s.join_generation += 1;
+        s.advertise.clear();
         let reply = JoinReply {
             status: s.status,
             src_id: s.sync_src_id.clone(),

@@ -8,6 +8,7 @@
 //! (QUERY_*), `admin` (SERVER_*).
 
 mod admin;
+mod advertised;
 mod client_queries;
 mod membership;
 mod storage_queries;
@@ -63,6 +64,8 @@ impl Tracker {
             cmd::STORAGE_GET_STATUS => self.storage_get_status(body),
             cmd::STORAGE_GET_SERVER_ID => self.storage_get_server_id(body),
             cmd::STORAGE_GET_MY_IP => self.storage_get_my_ip(conn, body),
+            cmd::STORAGE_ADVERTISE => self.storage_advertise(session, body),
+            cmd::LIST_ADVERTISED => self.list_advertised(body),
             cmd::STORAGE_FETCH_STORAGE_IDS => self.storage_fetch_storage_ids(body),
             cmd::STORAGE_GET_GROUP_NAME => self.storage_get_group_name(conn, body),
             cmd::STORAGE_FETCH_TRUNK_FID => self.storage_fetch_trunk_fid(session, body),
