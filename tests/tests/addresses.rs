@@ -4,6 +4,7 @@
 use fdfs_common::config::HostPort;
 use rfdfs_tests::forwarder::Forwarder;
 use rfdfs_tests::hosts_file::HostName;
+use rfdfs_tests::netns::SecondNetwork;
 use rfdfs_tests::partition::{Link, Partition};
 use rfdfs_tests::{run_tool, wait_port, Cluster, ClusterOpts, Daemon};
 use std::time::Duration;
@@ -385,4 +386,77 @@ fn a_storage_behind_a_port_forwarder_is_used_through_it() {
         out.contains(&format!("advertised = * {fwd_ip}:24000")),
         "{out}"
     );
+}
+
+/// A client on a second network (a namespace joined by a veth pair, which cannot reach the
+/// daemons' loopback addresses) reaches the tracker through a NAT-like forwarder; the storage
+/// advertises the forwarder in front of it to that network only (`network => host:port`).
+/// The client there uploads and downloads through it, while a client on this network is
+/// handed the bound address, its own view.
+#[test]
+fn a_client_on_a_second_network_gets_the_address_of_its_view() {
+    let net = rfdfs_tests::unique_net();
+    let mut c = Cluster::start(ClusterOpts {
+        net: Some(net),
+        ..Default::default()
+    });
+    let second = SecondNetwork::new(net);
+    let gateway = second.host_ip.clone();
+    let bound = c.storages[0].ip.clone();
+    // the second network reaches both daemons at the gateway, as through a NAT
+    let _tracker_nat = Forwarder::start(&format!("{gateway}:22122"), &c.tracker_addr.to_string());
+    let storage_nat = Forwarder::start(&format!("{gateway}:23000"), &format!("{bound}:23000"));
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}advertise_address = {gateway}/32 => {gateway}\n"),
+    )
+    .unwrap();
+    c.start_storage(0);
+    c.wait_active(1);
+
+    // this network's view: the bound address
+    let store = c.client().query_store(None).unwrap();
+    assert_eq!(
+        (store.server.ip.as_str(), store.server.port),
+        (bound.as_str(), 23000)
+    );
+
+    // the second network's view: the gateway
+    let conf = c.dir.path().join("client-second.conf");
+    std::fs::write(
+        &conf,
+        format!("connect_timeout=2\nnetwork_timeout=30\ntracker_server={gateway}:22122\n"),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let local = c.dir.path().join("second.txt");
+    std::fs::write(&local, "from the second network").unwrap();
+    let out = second.run(
+        &rfdfs_tests::bin("fdfs_upload_file"),
+        &[conf, local.to_str().unwrap()],
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "{id}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = c.dir.path().join("second-back.txt");
+    let out = second.run(
+        &rfdfs_tests::bin("fdfs_download_file"),
+        &[conf, &id, back.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        "from the second network"
+    );
+    assert!(storage_nat.carried() >= 2, "{}", storage_nat.carried());
 }
