@@ -10,6 +10,7 @@ pub mod forwarder;
 pub mod fuzz;
 pub mod hosts_file;
 pub mod load;
+pub mod loopback;
 pub mod netns;
 pub mod partition;
 pub mod power;

@@ -4,6 +4,7 @@
 use fdfs_common::config::HostPort;
 use rfdfs_tests::forwarder::Forwarder;
 use rfdfs_tests::hosts_file::HostName;
+use rfdfs_tests::loopback::LoopbackAddress;
 use rfdfs_tests::netns::SecondNetwork;
 use rfdfs_tests::partition::{Link, Partition};
 use rfdfs_tests::{run_tool, wait_port, Cluster, ClusterOpts, Daemon};
@@ -57,28 +58,6 @@ fn a_tracker_reached_through_the_second_address_of_its_line() {
         "{out}"
     );
     assert!(out.contains("ACTIVE"), "{out}");
-}
-
-/// An address on the loopback interface while the value lives.
-struct LoopbackAddress(String);
-
-impl LoopbackAddress {
-    fn add(ip: &str) -> LoopbackAddress {
-        let st = std::process::Command::new("ip")
-            .args(["addr", "add", &format!("{ip}/32"), "dev", "lo"])
-            .status()
-            .expect("ip (iproute2)");
-        assert!(st.success(), "ip addr add {ip} dev lo");
-        LoopbackAddress(ip.to_string())
-    }
-}
-
-impl Drop for LoopbackAddress {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
-            .status();
-    }
 }
 
 /// A tracker named in `/etc/hosts` moves to another address (a pod restarted): the storage,

@@ -253,12 +253,17 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
         storage_ids: true,
         ..Default::default()
     });
-    // storage 0 (listening on .10) is listed first under an address nothing listens on
+    // storage 0 moves to an inner (10/8) address, listed beside an outer one nothing listens
+    // on (upstream wants the two of different classes, and orders the inner first): the
+    // tracker hands a client on loopback (outer) the outer, dead one
     let (a, b) = c.net;
+    let live = format!("10.{a}.{b}.10");
+    let dead = format!("127.{a}.{b}.60");
+    let _lo = rfdfs_tests::loopback::LoopbackAddress::add(&live);
     let ids_file = c.dir.path().join("storage_ids.conf");
     let text = std::fs::read_to_string(&ids_file).unwrap().replace(
         &format!("100001 group1 127.{a}.{b}.10\n"),
-        &format!("100001 group1 127.{a}.{b}.60,127.{a}.{b}.10\n"),
+        &format!("100001 group1 {dead},{live}\n"),
     );
     std::fs::write(&ids_file, text).unwrap();
     c.tracker.stop();
@@ -268,7 +273,16 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
         &c.tracker.base.clone(),
     );
     rfdfs_tests::wait_port(&c.tracker_addr.host.clone(), 22122, "tracker");
-    c.restart_storage(0);
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    let conf = c.storages[0].daemon.conf.clone();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("bind_addr=127.{a}.{b}.10"),
+        &format!("bind_addr={live}"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    c.storages[0].ip = live.clone();
+    c.start_storage(0);
+    c.wait_active(1);
 
     let base = std::fs::read_to_string(&c.client_conf).unwrap();
     let conf = |name: &str, extra: &str| {
@@ -292,7 +306,7 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
         ),
     );
     let from_tracker = conf("params.conf", "load_fdfs_parameters_from_tracker=true\n");
-    let unreachable = format!("connect to server 127.{a}.{b}.60:23000 fail");
+    let unreachable = format!("connect to server {dead}:23000 fail");
 
     // without the table the tool has only the tracker's address, which does not answer
     let local = c.dir.path().join("up.txt");
@@ -315,7 +329,8 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(err.matches(&unreachable).count(), 1, "{err}");
 
-    // an id-named file resolved in the table (upstream: the id's first address), not asked
+    // an id-named file resolved in the table (upstream: the id's first address, the inner
+    // one), not asked
     let info = |conf: &str| {
         let (code, out, err) = run_tool("fdfs_file_info", &[conf, &id]);
         assert_eq!(code, 0, "{err}");
@@ -325,7 +340,7 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
         let out = info(conf);
         assert!(out.starts_with("GET FROM SERVER: false\n"), "{out}");
         assert!(
-            out.contains(&format!("source ip address: 127.{a}.{b}.60\n")),
+            out.contains(&format!("source ip address: {live}\n")),
             "{out}"
         );
         assert!(out.contains("file size: 4\n"), "{out}");

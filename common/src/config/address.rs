@@ -117,12 +117,7 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
         None => None,
     };
     if let Some(alt) = &alt {
-        if ip_class(&ip) == ip_class(alt) {
-            return Err(format!(
-                "invalid ip addresses {ip} and {alt}, one MUST be an inner IP and another is a \
-                 outer IP, or two different types of inner IP addresses"
-            ));
-        }
+        check_dual(&ip, alt)?;
     }
     let name = |h: Option<&&str>| {
         h.filter(|h| crate::resolver::is_name(h))
@@ -165,6 +160,22 @@ pub(crate) fn dns_refresh_interval(ini: &IniFile) -> Result<std::time::Duration,
                 )
             }),
     }
+}
+
+/// Upstream's rule for the two addresses of one server: one inner and one outer, or two kinds
+/// of inner. Upstream applies it to IPv6 addresses too, where every address is "outer", and so
+/// refuses the IPv6 example of its own sample configs
+/// (`[2409:8a20:42d:2f40:587a:4c47:72c0:ad8e,fe80::1ee9:90a8:1351:436c]:22122`); rfdfs applies
+/// it to two IPv4 addresses only, so that example works as the sample says.
+pub(crate) fn check_dual(a: &str, b: &str) -> Result<(), String> {
+    let v4 = |ip: &str| ip.parse::<std::net::Ipv4Addr>().is_ok();
+    if v4(a) && v4(b) && ip_class(a) == ip_class(b) {
+        return Err(format!(
+            "invalid ip addresses {a} and {b}, one MUST be an inner IP and another is a \
+             outer IP, or two different types of inner IP addresses"
+        ));
+    }
+    Ok(())
 }
 
 /// Upstream's address classes, which the two addresses of a dual entry must differ in: the
@@ -280,5 +291,10 @@ mod tests {
             "[::1]:80"
         );
         assert!(parse_host_port("nosuchhost.invalid", 1).is_err());
+        // the IPv6 example of upstream's sample configs (which upstream itself refuses)
+        let sample = "[2409:8a20:42d:2f40:587a:4c47:72c0:ad8e,fe80::1ee9:90a8:1351:436c]:22122";
+        let v6 = parse_host_port(sample, 1).unwrap();
+        assert_eq!(v6.alt.as_deref(), Some("fe80::1ee9:90a8:1351:436c"));
+        assert_eq!(v6.to_string(), sample);
     }
 }

@@ -152,6 +152,15 @@ fn parse_hosts(s: &str) -> Result<Hosts, String> {
     if ips.len() > 2 {
         return Err(format!("at most two hosts, got \"{s}\""));
     }
+    if ips.len() == 2 {
+        // upstream's rule and order: one inner and one outer (or two kinds of inner), the
+        // inner first, as GET_MY_IP answers them
+        super::address::check_dual(&ips[0], &ips[1])?;
+        if super::address::ip_class(&ips[0]) == 0 && super::address::ip_class(&ips[1]) != 0 {
+            ips.swap(0, 1);
+            names.swap(0, 1);
+        }
+    }
     Ok((ips, names, port))
 }
 
@@ -318,6 +327,16 @@ mod tests {
         back.extend_from_page(&text).unwrap();
         assert_eq!(back, ids);
         assert_eq!(ids.page(1, 30).0, 1);
+    }
+
+    #[test]
+    fn dual_addresses_follow_upstreams_rule_and_order() {
+        let ids = StorageIds::parse("ids", "1 g1 122.244.141.46,192.168.2.100\n").unwrap();
+        assert_eq!(ids.entries[0].ips, ["192.168.2.100", "122.244.141.46"]);
+        let two_kinds = StorageIds::parse("ids", "1 g1 10.0.0.1,192.168.0.1\n").unwrap();
+        assert_eq!(two_kinds.entries[0].ips, ["10.0.0.1", "192.168.0.1"]);
+        let e = StorageIds::parse("ids", "1 g1 127.0.0.2,127.0.0.3\n").unwrap_err();
+        assert!(e.to_string().contains("one MUST be an inner IP"), "{e}");
     }
 
     #[test]
