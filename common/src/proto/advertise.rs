@@ -147,6 +147,10 @@ impl std::fmt::Display for AdvertiseRule {
 
 /// The rule that answers a client at `client`: the first that holds it.
 pub fn pick<'a>(rules: &'a [AdvertiseRule], client: &str) -> Option<&'a AdvertiseRule> {
+    // the common case, every query of a tracker whose storages advertise nothing: no parse
+    if rules.is_empty() {
+        return None;
+    }
     let ip: IpAddr = client.parse().ok()?;
     rules.iter().find(|r| r.holds(&ip))
 }
