@@ -38,6 +38,18 @@ impl Client {
         fdfs_common::proto::rfdfs::Status::from_bytes(&body).map_err(NetError::from)
     }
 
+    /// LIST_FILES on an rfdfs storage: a page of its group's files (or their counts) as text
+    /// (`fdfs_common::proto::listing`).
+    pub fn list_files(
+        &self,
+        addr: &HostPort,
+        req: &fdfs_common::proto::listing::ListFilesReq,
+    ) -> NetResult<String> {
+        let c = self.connect(addr)?;
+        let body = self.exchange(c, cmd::LIST_FILES, &req.to_bytes())?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
     pub fn active_test(&self, addr: &HostPort) -> NetResult<()> {
         let c = self.connect(addr)?;
         self.exchange(c, cmd::ACTIVE_TEST, &[]).map(|_| ())

@@ -357,7 +357,16 @@ fn find_blank_line(b: &[u8]) -> Option<usize> {
 }
 
 pub fn respond_simple(conn: &mut Conn, status: u16, keep: bool) -> io::Result<()> {
-    let body = format!("{status} {}\n", reason(status));
+    respond_text(
+        conn,
+        status,
+        &format!("{status} {}\n", reason(status)),
+        keep,
+    )
+}
+
+/// A `text/plain` answer with `body`.
+pub fn respond_text(conn: &mut Conn, status: u16, body: &str, keep: bool) -> io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status} {}\r\nServer: rfdfs\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         reason(status),

@@ -12,8 +12,9 @@ use crate::store::Stored;
 use crate::zero_copy;
 use fdfs_common::config::HttpConfig;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
-use fdfs_common::http::{self, respond_simple, Ranges, Request};
+use fdfs_common::http::{self, respond_simple, respond_text, Ranges, Request};
 use fdfs_common::proto::errno;
+use fdfs_common::proto::listing::{ListFilesReq, MAX_PAGE};
 use fdfs_common::server::{Conn, Flow, Handler};
 use std::fs::File;
 use std::io::{self, Write};
@@ -73,6 +74,9 @@ impl HttpServer {
             };
             return conn.write_all(out.as_bytes());
         }
+        if matches!(req.path.as_str(), "/list" | "/stat") {
+            return self.listing(conn, req, keep);
+        }
         let target = match self.target(&req.path) {
             Ok(t) => t,
             Err(status) => return respond_simple(conn, status, keep),
@@ -108,6 +112,32 @@ impl HttpServer {
         let path = self.storage.store.local_path(&ln);
         let opened = self.storage.store.open_stored(&ln, &target.logical);
         self.send_file(conn, req, opened, &path, Some(&target), keep)
+    }
+
+    /// `GET /list` and `GET /stat`: the listing index (`crate::listing`), the parameters
+    /// those of LIST_FILES (`prefix`, `since`, `until`, `source`, `limit` (default 1000),
+    /// `token`), the answer its text; 503 while the index is rebuilt.
+    fn listing(&self, conn: &mut Conn, req: &Request, keep: bool) -> io::Result<()> {
+        let num = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
+        let limit = num("limit").unwrap_or(1000);
+        if !(1..=MAX_PAGE as i64).contains(&limit) {
+            return respond_simple(conn, 400, keep);
+        }
+        let q = ListFilesReq {
+            group: self.storage.group.clone(),
+            limit: limit as u64,
+            since: num("since").unwrap_or(0),
+            until: num("until").unwrap_or(0),
+            counts_only: req.path == "/stat",
+            prefix: req.param("prefix").unwrap_or_default(),
+            source: req.param("source").unwrap_or_default(),
+            token: req.param("token").unwrap_or_default(),
+        };
+        match self.storage.list_files(&q) {
+            Ok(text) => respond_text(conn, 200, &text, keep),
+            Err(r) if r.status == errno::EBUSY => respond_simple(conn, 503, keep),
+            Err(_) => respond_simple(conn, 500, keep),
+        }
     }
 
     fn token_passes(&self, req: &Request, t: &Target) -> bool {

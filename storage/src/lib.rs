@@ -33,6 +33,7 @@ mod daemon;
 pub mod http;
 pub mod init_flag;
 pub mod job;
+pub mod listing;
 pub mod mark;
 pub mod mark_moves;
 pub mod metrics;

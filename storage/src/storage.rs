@@ -79,6 +79,8 @@ const FILE_LOCKS: usize = 64;
 
 pub struct Storage {
     pub cfg: StorageConfig,
+    /// what the group holds, from the binlog (`crate::listing`)
+    pub listing: crate::listing::Listing,
     pub store: Store,
     pub binlog: Binlog,
     pub group: String,
@@ -284,6 +286,10 @@ impl Storage {
             recovery_waiting: Default::default(),
             join_time: Default::default(),
             access_log,
+            listing: crate::listing::Listing::open(
+                &cfg.server.base_path.join("data"),
+                &cfg.group_name,
+            ),
             group: cfg.group_name.clone(),
             cfg,
             store,

@@ -32,18 +32,11 @@ enum AdminCommand {
 }
 
 pub fn rfdfs_admin(args: &[String]) -> i32 {
-    let a = match crate::command_line::parse_command_line::<AdminArgs>(args) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    crate::logging::init();
-    let client = match Client::from_conf(&a.config_file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rfdfs_admin: {e}");
-            return 2;
-        }
-    };
+    let (a, client) =
+        match super::startup::clap_tool::<AdminArgs>("rfdfs_admin", args, |a| &a.config_file) {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
     let AdminCommand::Status { group } = a.command;
     let mut out = std::io::stdout().lock();
     match status_report(&client, group.as_deref(), &mut out) {

@@ -29,6 +29,7 @@ mod exporter;
 mod failure;
 mod file_tools;
 mod health_checker;
+pub mod list_files;
 mod monitor;
 mod startup;
 mod test_program;

@@ -24,6 +24,24 @@ pub(super) fn load(conf: &str) -> Result<Client, i32> {
     Ok(client)
 }
 
+/// rfdfs's own tools (clap) start alike: the command line, the log, client.conf; on failure
+/// the reason on stderr after the tool's name, and exit code 2.
+pub(super) fn clap_tool<A: clap::Parser>(
+    tool: &str,
+    args: &[String],
+    conf: impl Fn(&A) -> &Path,
+) -> Result<(A, Client), i32> {
+    let a = crate::command_line::parse_command_line::<A>(args)?;
+    crate::logging::init();
+    match Client::from_conf(conf(&a)) {
+        Ok(c) => Ok((a, c)),
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            Err(2)
+        }
+    }
+}
+
 /// Upstream's monitoring programs start alike: client.conf loaded, then what they report.
 pub(super) fn load_monitoring_client(conf: &str) -> Result<Client, i32> {
     match Client::from_conf(Path::new(conf)) {

@@ -71,7 +71,7 @@ const fn c(
 
 /// code, name, answered by, sent by (to a storage), body streamed, access-log action
 #[rustfmt::skip]
-pub const COMMANDS: [Command; 86] = [
+pub const COMMANDS: [Command; 87] = [
     c(RESP, "RESP", Neither, Anyone, false, None),
     c(QUIT, "QUIT", Neither, Anyone, false, None),
     c(ACTIVE_TEST, "ACTIVE_TEST", Both, Anyone, false, None),
@@ -156,6 +156,7 @@ pub const COMMANDS: [Command; 86] = [
     c(RECONCILE_DIGESTS, "RECONCILE_DIGESTS", Storage, Members, false, None),
     c(RECONCILE_LISTING, "RECONCILE_LISTING", Storage, Members, false, None),
     c(RFDFS_STATUS, "RFDFS_STATUS", Storage, Anyone, false, None),
+    c(LIST_FILES, "LIST_FILES", Storage, Anyone, false, None),
     c(STORAGE_ADVERTISE, "STORAGE_ADVERTISE", Tracker, Anyone, false, None),
     c(LIST_ADVERTISED, "LIST_ADVERTISED", Tracker, Anyone, false, None),
 ];

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod commands;
 pub mod leader;
+pub mod listing;
 pub mod parameters;
 pub mod rfdfs;
 pub mod stats;
@@ -125,6 +126,7 @@ pub mod cmd {
     pub const RECONCILE_DIGESTS: u8 = 240;
     pub const RECONCILE_LISTING: u8 = 241;
     pub const RFDFS_STATUS: u8 = 242;
+    pub const LIST_FILES: u8 = 245;
     // rfdfs's own tracker commands (proto::advertise); only an rfdfs storage sends
     // STORAGE_ADVERTISE, and only when it has advertise_address lines
     pub const STORAGE_ADVERTISE: u8 = 243;

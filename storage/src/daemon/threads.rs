@@ -1,10 +1,11 @@
 //! The storage's threads beside the server loop (docs/architecture.md): one reporter per
-//! tracker, the trunk binlog pusher, and scrub and reconcile when configured; and their end,
+//! tracker, the trunk binlog pusher, the listing index's follower, and scrub and reconcile when
+//! configured; and their end,
 //! in the order a clean stop needs.
 
 use crate::reporter::Reporter;
 use crate::storage::Storage;
-use crate::{reconcile, scrub, trunk};
+use crate::{listing, reconcile, scrub, trunk};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,6 +16,7 @@ pub(super) struct Background {
     trunk_pusher: JoinHandle<()>,
     scrubber: Option<JoinHandle<()>>,
     reconciler: Option<JoinHandle<()>>,
+    listing: JoinHandle<()>,
 }
 
 impl Background {
@@ -66,11 +68,20 @@ impl Background {
                 .spawn(move || reconcile::run(&s, &stop, interval))
                 .expect("spawn reconcile")
         });
+        // the listing index follows the binlog (and merges what it holds at the stop)
+        let listing = {
+            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+            std::thread::Builder::new()
+                .name("listing".into())
+                .spawn(move || listing::follower::follow(&s, &stop))
+                .expect("spawn listing")
+        };
         Background {
             reporters,
             trunk_pusher,
             scrubber,
             reconciler,
+            listing,
         }
     }
 
@@ -88,6 +99,7 @@ impl Background {
         for (_, t) in rep.sync_threads.lock().drain() {
             let _ = t.join();
         }
+        let _ = self.listing.join();
         for h in [self.scrubber, self.reconciler].into_iter().flatten() {
             let _ = h.join();
         }

@@ -21,6 +21,7 @@ use crate::storage::{Outcome, Storage};
 use fdfs_common::codec::Message;
 use fdfs_common::codec::Reader;
 use fdfs_common::proto::commands;
+use fdfs_common::proto::listing::ListFilesReq;
 use fdfs_common::proto::storage::FileIdReply;
 use fdfs_common::proto::{cmd, errno, Header, HEADER_LEN};
 use fdfs_common::refusal::Refusal;
@@ -94,6 +95,10 @@ impl Storage {
             cmd::RECONCILE_DIGESTS => self.reconcile_digests(body).map(Reply),
             cmd::RECONCILE_LISTING => self.reconcile_listing(body).map(Reply),
             cmd::RFDFS_STATUS => self.rfdfs_status().map(Reply),
+            cmd::LIST_FILES => {
+                let req = ListFilesReq::from_bytes(body)?;
+                self.list_files(&req).map(|text| Reply(text.into_bytes()))
+            }
             cmd::FETCH_ONE_PATH_BINLOG => match self.fetch_one_path_binlog(conn, body) {
                 Ok(()) => Ok(Answer::SentThenClose),
                 Err(f) => Err(f.then_close()),

@@ -1,0 +1,104 @@
+//! The follower: the thread that applies the binlog to the listing index (`super`), and what
+//! the index reads from the store paths while it does.
+
+use super::index::Disk;
+use super::{Listing, MERGE_EVERY, MERGE_IDLE};
+use crate::binlog::{BinlogReader, Next};
+use crate::storage::{meta_path, Storage};
+use fdfs_common::file_id::LogicalName;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The metadata key holding a file's expiry (unix seconds).
+pub const EXPIRES_KEY: &str = "fdfs-expires";
+
+/// The store paths, as the index reads them.
+struct StoreDisk<'a>(&'a Storage);
+
+impl StoreDisk<'_> {
+    fn path_of(&self, name: &str) -> Option<PathBuf> {
+        let n = LogicalName::parse(name, self.0.store.paths.len()).ok()?;
+        Some(self.0.store.local_path(&n))
+    }
+}
+
+impl Disk for StoreDisk<'_> {
+    fn appender_size(&self, name: &str) -> Option<u64> {
+        std::fs::metadata(self.path_of(name)?).ok().map(|m| m.len())
+    }
+
+    fn expires(&self, name: &str) -> Option<i64> {
+        let meta = std::fs::read(meta_path(&self.path_of(name)?)).ok()?;
+        fdfs_common::metadata::unpack(&meta)
+            .into_iter()
+            .find(|(k, _)| k.as_slice() == EXPIRES_KEY.as_bytes())
+            .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+    }
+}
+
+/// The follower: apply the binlog to the index until `stop`, merging as it goes; at the stop,
+/// merge what is held so that the next start reads little.
+pub fn follow(storage: &Storage, stop: &AtomicBool) {
+    let listing: &Listing = &storage.listing;
+    let disk = StoreDisk(storage);
+    let start = listing.index.read().position;
+    let mut reader = BinlogReader::new(storage.binlog.dir(), start.0, start.1);
+    let mut last_change = Instant::now();
+    let mut changed = false;
+    while !stop.load(Ordering::Relaxed) {
+        let end = storage.binlog.visible_end();
+        let mut batch = 0;
+        {
+            let mut index = listing.index.write();
+            while batch < 1024 {
+                // the reader leaves moving on to its caller (a sync thread moves once sent)
+                match reader.next(end) {
+                    Ok(Next::Record(rec, len)) => {
+                        reader.offset += len;
+                        if let Err(e) = index.apply(&rec, reader.position(), &disk) {
+                            log::error!("listing index: apply {} fail: {e}", rec.name);
+                        }
+                        batch += 1;
+                    }
+                    Ok(Next::Invalid(_, len)) => {
+                        reader.offset += len;
+                        batch += 1;
+                    }
+                    Ok(Next::Eof) => break,
+                    Err(e) => {
+                        log::error!("listing index: read binlog fail: {e}");
+                        break;
+                    }
+                }
+            }
+            index.position = reader.position();
+        }
+        *listing.applied.lock() = reader.position();
+        listing.moved.notify_all();
+        if batch > 0 {
+            changed = true;
+            last_change = Instant::now();
+            if listing.index.read().pending() >= MERGE_EVERY {
+                listing.merge();
+            }
+            continue;
+        }
+        if !listing.ready() {
+            listing.ready.store(true, Ordering::Relaxed);
+            log::info!("listing index built from the binlog");
+            listing.merge();
+            changed = false;
+        }
+        if changed && last_change.elapsed() >= MERGE_IDLE {
+            listing.merge();
+            changed = false;
+        }
+        storage
+            .binlog
+            .wait_visible_past(reader.position(), Duration::from_millis(500));
+    }
+    if changed {
+        listing.merge();
+    }
+}

@@ -1,0 +1,119 @@
+//! What the group holds, listed and counted from this member's binlog (issue 32).
+//!
+//! Every member's binlog names every file it holds, its own uploads (upper-case lines) and
+//! those it received (lower case). The index is derived from it alone: a follower thread reads
+//! the binlog as a sync thread does, from where the index is complete, and applies each line
+//! (`index.rs` has the table). Nothing new is written on the upload path, and nothing is kept
+//! that the binlog cannot give back: a missing or damaged index is rebuilt by reading the binlog
+//! from its start.
+//!
+//! On disk, `base_path/data/listing/<group>.list` (`run_file.rs`), every live file in name
+//! order as of a binlog position; in memory, the changes since (merged into a new run file
+//! every [`MERGE_EVERY`] changes, after [`MERGE_IDLE`] with changes waiting, and at a clean
+//! stop) and one name in 128 of the run file. A listing reads the run file from where it
+//! starts, merged with the changes: name order, so a resume token (the last name a page
+//! examined) never lists a file twice nor misses one that existed for the whole scan.
+//!
+//! Before a listing answers, the follower has applied every line the binlog had when the request
+//! came (waited for up to [`CATCH_UP_WAIT`]): a listing after an upload here shows it.
+
+mod entry;
+pub mod follower;
+pub mod index;
+mod query;
+mod run_file;
+
+use crate::binlog::Position;
+use index::Index;
+use parking_lot::{Condvar, Mutex, RwLock};
+use run_file::RunFile;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Merge the changes into a new run file once this many are held.
+pub const MERGE_EVERY: usize = 100_000;
+/// ... or once changes have waited this long with nothing new coming.
+pub const MERGE_IDLE: Duration = Duration::from_secs(300);
+/// How long a listing waits for the follower to reach the binlog's end.
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
+pub struct Listing {
+    path: PathBuf,
+    pub(crate) index: RwLock<Index>,
+    /// the binlog position applied, for listings waiting to catch up
+    pub(crate) applied: Mutex<Position>,
+    pub(crate) moved: Condvar,
+    /// false while the index is being rebuilt from the binlog's start
+    pub(crate) ready: AtomicBool,
+}
+
+impl Listing {
+    /// The index of `group` under `data_dir`: the run file as it is, or an empty index to be
+    /// rebuilt from the binlog when there is none or it is damaged (logged).
+    pub fn open(data_dir: &std::path::Path, group: &str) -> Listing {
+        let dir = data_dir.join("listing");
+        let path = dir.join(format!("{group}.list"));
+        let run = match RunFile::open(&path) {
+            Ok(Some(run)) => Some(run),
+            Ok(None) => {
+                log::info!(
+                    "listing index {}: none yet, built from the binlog",
+                    path.display()
+                );
+                None
+            }
+            Err(why) => {
+                log::warn!(
+                    "listing index {} is damaged ({why}): rebuilt from the binlog",
+                    path.display()
+                );
+                None
+            }
+        };
+        let ready = run.is_some();
+        let index = run
+            .map(Index::new)
+            .and_then(|r| {
+                r.inspect_err(|e| log::warn!("read listing index fail: {e}; rebuilt"))
+                    .ok()
+            })
+            .unwrap_or_else(|| Index::new(RunFile::empty(&path)).expect("an empty index"));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            log::error!("mkdir {} fail: {e}", dir.display());
+        }
+        Listing {
+            applied: Mutex::new(index.position),
+            path,
+            index: RwLock::new(index),
+            moved: Condvar::new(),
+            ready: AtomicBool::new(ready),
+        }
+    }
+
+    /// Whether the index holds the whole binlog (false while it is rebuilt).
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Wait until the follower has applied the binlog up to `end`; whether it did in time.
+    pub fn catch_up(&self, end: Position) -> bool {
+        let deadline = Instant::now() + CATCH_UP_WAIT;
+        let mut applied = self.applied.lock();
+        while *applied < end {
+            if self.moved.wait_until(&mut applied, deadline).timed_out() {
+                return *applied >= end;
+            }
+        }
+        true
+    }
+
+    /// Write the changes held into a new run file (the follower's thread, and at a stop).
+    pub(crate) fn merge(&self) {
+        let run = self.index.read().merged_run(&self.path);
+        match run {
+            Ok(run) => self.index.write().adopt(run),
+            Err(e) => log::error!("write listing index {} fail: {e}", self.path.display()),
+        }
+    }
+}

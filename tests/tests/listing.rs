@@ -1,0 +1,249 @@
+//! What is in a group (issue 32): every member lists exactly the files it holds, from its
+//! listing index (LIST_FILES, `fdfs_list_files`, `GET /list`, `GET /stat`), page by page while
+//! files come and go, and the index rebuilt from the binlog lists the same.
+
+use fdfs_client::{Content, FileId, Upload};
+use fdfs_common::config::HostPort;
+use fdfs_common::proto::listing::{ListFilesReq, ListPage};
+use rfdfs_tests::{run_tool, wait_converged, Cluster, ClusterOpts};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const HTTP_PORT: u16 = 28888;
+
+/// 10,000 files (RFDFS_LISTING_FILES for fewer while working on this test).
+fn files() -> u32 {
+    std::env::var("RFDFS_LISTING_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+/// The logical names a member holds: a walk of its data directories (`-m` files left out).
+fn walked(c: &Cluster, i: usize) -> BTreeSet<String> {
+    rfdfs_tests::snapshot(&c.storages[i].store_paths[0])
+        .into_keys()
+        .filter(|k| !k.ends_with("-m"))
+        .map(|k| format!("group1/M00/{k}"))
+        .collect()
+}
+
+/// The binlog's live set: created or linked, not deleted since.
+fn binlog_live(c: &Cluster, i: usize) -> BTreeSet<String> {
+    let dir = c.storages[i].base.join("data/sync");
+    let mut live = BTreeSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("binlog.") && !n.contains("index") && !n.ends_with(".gz")
+            })
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let mut it = line.splitn(3, ' ');
+            let (_, op, rest) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+            let name = rest.split(' ').next().unwrap_or("");
+            if name.ends_with("-m") || name.is_empty() {
+                continue;
+            }
+            match op.to_ascii_uppercase().as_str() {
+                "C" | "L" | "R" => {
+                    live.insert(format!("group1/{name}"));
+                    if op.eq_ignore_ascii_case("R") {
+                        live.remove(&format!("group1/{}", rest.split(' ').nth(1).unwrap_or("")));
+                    }
+                }
+                "D" => {
+                    live.remove(&format!("group1/{name}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    live
+}
+
+/// Every page of member `i`'s listing, `page` files at a time.
+fn list_pages(c: &Cluster, i: usize, page: u64, mut between: impl FnMut()) -> Vec<String> {
+    let client = c.client();
+    let addr = c.storage_addr(i);
+    let mut req = ListFilesReq {
+        group: "group1".into(),
+        limit: page,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let text = client.list_files(&addr, &req).unwrap();
+        let p = ListPage::parse(&text).unwrap();
+        out.extend(p.files.into_iter().map(|f| f.file_id));
+        between();
+        match p.next {
+            Some(t) => req.token = t,
+            None => return out,
+        }
+    }
+}
+
+/// Two sets equal, or a short account of how they differ.
+fn same(got: &BTreeSet<String>, want: &BTreeSet<String>, what: &str) {
+    let extra: Vec<_> = got.difference(want).take(3).collect();
+    let missing: Vec<_> = want.difference(got).take(3).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "{what}: {} against {}; extra {extra:?}, missing {missing:?}",
+        got.len(),
+        want.len()
+    );
+}
+
+fn tool_list(c: &Cluster, args: &[&str]) -> String {
+    let conf = c.client_conf.to_str().unwrap();
+    let mut all = vec![conf, "group1"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run_tool("fdfs_list_files", &all);
+    assert_eq!(code, 0, "{out}{err}");
+    out
+}
+
+#[test]
+fn a_group_is_listed_exactly_while_files_come_and_go() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: format!("http.server_port={HTTP_PORT}\n"),
+        ..Default::default()
+    });
+    let client = c.client();
+    let mut ids: Vec<FileId> = Vec::new();
+    for k in 0..files() {
+        let data = format!("file {k}").into_bytes();
+        ids.push(
+            client
+                .upload(Content::Buffer(&data), "txt", Upload::File, None, None)
+                .unwrap(),
+        );
+    }
+    // appender files and a tool's upload too
+    let app = rfdfs_tests::upload_appender(&client, b"appender", "log");
+    client.append(&app, Content::Buffer(b" grows")).unwrap();
+    let local = c.dir.path().join("tool.txt");
+    std::fs::write(&local, "by the tool").unwrap();
+    let conf = c.client_conf.to_str().unwrap().to_string();
+    let (code, _, err) = run_tool("fdfs_upload_file", &[&conf, local.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for id in ids.iter().step_by(10) {
+        client.delete(id).unwrap();
+    }
+    wait_converged(&c, &[0, 1], Duration::from_secs(120));
+
+    // every member: the listing equals a walk of its directories and its binlog's live set
+    for i in 0..2 {
+        let want = walked(&c, i);
+        same(
+            &binlog_live(&c, i),
+            &want,
+            &format!("member {i}: binlog and directories"),
+        );
+        let listed = list_pages(&c, i, 777, || ());
+        let set: BTreeSet<String> = listed.iter().cloned().collect();
+        assert_eq!(set.len(), listed.len(), "member {i}: a file listed twice");
+        same(&set, &want, &format!("member {i}: listing and directories"));
+    }
+    let tool: BTreeSet<String> = tool_list(&c, &[]).lines().map(String::from).collect();
+    same(&tool, &walked(&c, 0), "fdfs_list_files and directories");
+    assert_eq!(
+        tool_list(&c, &["--count"]).trim(),
+        walked(&c, 0).len().to_string()
+    );
+    // -l: the appender's size is its present one
+    let long = tool_list(&c, &["-l", "--prefix", &app.name[..7]]);
+    let line = long
+        .lines()
+        .find(|l| l.starts_with(&app.to_string()))
+        .unwrap_or_else(|| panic!("{app} not in\n{long}"));
+    assert_eq!(line.split(' ').nth(1), Some("14"), "{line}");
+
+    // pages while files come and go: none twice, none that stayed missing
+    let stayed: BTreeSet<String> = walked(&c, 0);
+    let mut churn = ids
+        .iter()
+        .skip(1)
+        .step_by(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut gone = BTreeSet::new();
+    let mut added = 0;
+    let listed = list_pages(&c, 0, 500, || {
+        if let Some(id) = churn.next() {
+            client.delete(&id).unwrap();
+            gone.insert(id.to_string());
+        }
+        let data = format!("new {added}").into_bytes();
+        client
+            .upload(Content::Buffer(&data), "txt", Upload::File, None, None)
+            .unwrap();
+        added += 1;
+    });
+    let set: BTreeSet<String> = listed.iter().cloned().collect();
+    assert_eq!(set.len(), listed.len(), "a file listed twice under churn");
+    let missing: Vec<_> = stayed
+        .difference(&set)
+        .filter(|n| !gone.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} files that stayed were not listed: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+
+    // HTTP: the same pages, and the counts
+    let (status, _, body) =
+        rfdfs_tests::http_get(&c.storages[0].ip, HTTP_PORT, "/list?limit=3&prefix=M00/");
+    assert_eq!(status, 200, "{body}");
+    let page = ListPage::parse(&body).unwrap();
+    assert_eq!(page.files.len(), 3);
+    assert!(page.next.is_some());
+    wait_converged(&c, &[0, 1], Duration::from_secs(120));
+    let now = walked(&c, 0);
+    let (status, _, stat) = rfdfs_tests::http_get(&c.storages[0].ip, HTTP_PORT, "/stat");
+    assert_eq!(status, 200);
+    assert!(
+        stat.contains(&format!("total {} ", now.len())),
+        "{stat}\nwant {}",
+        now.len()
+    );
+
+    // the index removed while stopped is rebuilt from the binlog: the same listing
+    let before: BTreeSet<String> = list_pages(&c, 1, 5000, || ()).into_iter().collect();
+    assert_eq!(c.storages[1].daemon.stop(), Some(0));
+    std::fs::remove_dir_all(c.storages[1].base.join("data/listing")).unwrap();
+    c.start_storage(1);
+    c.wait_active(2);
+    let addr: HostPort = c.storage_addr(1);
+    let rebuilt = rfdfs_tests::wait_for(
+        "the rebuilt index",
+        || {
+            let req = ListFilesReq {
+                group: "group1".into(),
+                limit: 1,
+                ..Default::default()
+            };
+            client.list_files(&addr, &req).ok()
+        },
+        || c.storages[1].daemon.log(),
+    );
+    assert!(rebuilt.starts_with("next ") || rebuilt.starts_with("end"));
+    let after: BTreeSet<String> = list_pages(&c, 1, 5000, || ()).into_iter().collect();
+    same(&after, &before, "the rebuilt index and the one before");
+    assert!(c.storages[1]
+        .daemon
+        .log()
+        .contains("listing index built from the binlog"));
+}
