@@ -192,6 +192,14 @@ impl Source {
         }
     }
 
+    /// As listings and rules name a source: the server id, or the IPv4 address.
+    pub fn text(&self) -> String {
+        match self {
+            Source::Id(id) => id.to_string(),
+            Source::Ipv4(b) => format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]),
+        }
+    }
+
     pub fn ip_text(&self) -> Option<String> {
         match self {
             Source::Ipv4(b) => Some(format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])),

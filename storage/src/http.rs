@@ -107,6 +107,9 @@ impl HttpServer {
                 None => respond_simple(conn, 403, keep),
             };
         }
+        if self.storage.expired(&target.logical) {
+            return respond_simple(conn, 404, keep);
+        }
         let ln = LogicalName::parse(&target.logical, self.storage.store.paths.len())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let path = self.storage.store.local_path(&ln);

@@ -30,6 +30,7 @@ pub mod binlog_compression;
 pub mod binlog_repair;
 pub mod copies;
 mod daemon;
+pub mod expiry;
 pub mod http;
 pub mod init_flag;
 pub mod job;

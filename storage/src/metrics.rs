@@ -170,6 +170,29 @@ fn render(rep: &Reporter, out: &mut Exposition) {
         );
     }
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let ex = &st.expiry;
+    for (name, kind, help, v) in [
+        (
+            "expired_answered_absent_total",
+            "counter",
+            "Requests answered as for a missing file because the file had expired.",
+            &ex.answered_absent,
+        ),
+        (
+            "expired_swept_total",
+            "counter",
+            "Expired files this member's sweeper deleted.",
+            &ex.swept,
+        ),
+        (
+            "expired_pending",
+            "gauge",
+            "Expired files left after the last sweep (another member's to sweep, or not yet).",
+            &ex.pending,
+        ),
+    ] {
+        out.single(name, kind, help, load(v) as f64);
+    }
     let load_i = |a: &std::sync::atomic::AtomicI64| a.load(std::sync::atomic::Ordering::Relaxed);
     let progress = match load(&scrub.subdirs_total) {
         0 => 0.0,

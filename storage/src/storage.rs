@@ -145,6 +145,7 @@ pub struct Storage {
     pub(crate) pool: fdfs_common::net::ConnPool,
     /// what the scrub found and did (`scrub_bytes_per_second`)
     pub scrub: ScrubStats,
+    pub expiry: ExpiryStats,
     /// how far each peer has taken this member's changes (`write_ack_copies`)
     pub copies: Copies,
     /// what reconcile (`reconcile_interval`) found and fetched
@@ -159,6 +160,17 @@ pub struct Storage {
 
 /// What the scrub (`scrub_bytes_per_second`) did since the daemon started, served on
 /// `/metrics`.
+/// What `/metrics` says of expiry (`crate::expiry`).
+#[derive(Default)]
+pub struct ExpiryStats {
+    /// requests answered as absent because the file had expired
+    pub answered_absent: AtomicU64,
+    /// files the sweeper deleted
+    pub swept: AtomicU64,
+    /// expired files left after the last sweep (swept by another member, or not yet)
+    pub pending: AtomicU64,
+}
+
 #[derive(Default)]
 pub struct ScrubStats {
     pub bytes: AtomicU64,
@@ -280,6 +292,7 @@ impl Storage {
         Storage {
             pool,
             scrub: Default::default(),
+            expiry: Default::default(),
             copies: Default::default(),
             reconcile: Default::default(),
             recovering: Default::default(),

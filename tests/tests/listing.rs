@@ -247,3 +247,121 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
         .log()
         .contains("listing index built from the binlog"));
 }
+
+/// Expiry: files given `fdfs-expires` metadata 3 s ahead (set by a client's set_metadata,
+/// merge and overwrite) and a `.tmp` file under `expire_rule = ext=tmp ttl=3` are served until
+/// then, absent for downloads, file info and HTTP after, and gone from every member's disk
+/// within a sweep plus sync, with their delete lines in every binlog; files without expiry,
+/// with other metadata or with an expiry far ahead are untouched.
+#[test]
+fn expired_files_are_absent_then_swept_from_every_member() {
+    use fdfs_client::Content;
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: format!(
+            "http.server_port={HTTP_PORT}\nexpire_sweep_interval=1\nexpire_rule = ext=tmp ttl=3\n\
+             metrics.server_port=29100\n"
+        ),
+        ..Default::default()
+    });
+    let client = c.client();
+    let up = |k: usize, ext: &str| {
+        let data = format!("file {k}").into_bytes();
+        let id = client
+            .upload(Content::Buffer(&data), ext, Upload::File, None, None)
+            .unwrap();
+        (id, data)
+    };
+    let keep: Vec<_> = (0..10).map(|k| up(k, "txt")).collect();
+    let expiring: Vec<_> = (10..13).map(|k| up(k, "txt")).collect();
+    let by_rule = up(13, "tmp");
+    let at = fdfs_common::now() + 3;
+    let meta = |k: &str, v: String| vec![(k.as_bytes().to_vec(), v.into_bytes())];
+    for (i, (id, _)) in expiring.iter().enumerate() {
+        let op = if i == 0 { b'O' } else { b'M' };
+        client
+            .set_metadata(id, &meta("fdfs-expires", at.to_string()), op)
+            .unwrap();
+    }
+    client
+        .set_metadata(&keep[0].0, &meta("colour", "blue".into()), b'O')
+        .unwrap();
+    client
+        .set_metadata(
+            &keep[1].0,
+            &meta("fdfs-expires", (at + 3600).to_string()),
+            b'M',
+        )
+        .unwrap();
+    // served before their time
+    for (id, data) in expiring.iter().chain([&by_rule]) {
+        assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
+    }
+    // listed with their expiry
+    let long = tool_list(&c, &["-l"]);
+    let line = long
+        .lines()
+        .find(|l| l.starts_with(&expiring[0].0.to_string()))
+        .unwrap();
+    assert!(line.ends_with(&format!(" {at}")), "{line}");
+
+    // after it: absent at once, then deleted on every member, with the delete line
+    let gone = |id: &FileId| {
+        let name = &id.name[4..];
+        (0..2).all(|i| {
+            !c.storages[i].store_paths[0]
+                .join("data")
+                .join(name)
+                .exists()
+        })
+    };
+    for (id, _) in expiring.iter().chain([&by_rule]) {
+        rfdfs_tests::wait_for(
+            &format!("{id} answered as absent"),
+            || client.download_to_vec(id, 0, 0).is_err().then_some(()),
+            || c.storages[0].daemon.log(),
+        );
+        let (status, _, _) = rfdfs_tests::http_get(&c.storages[0].ip, HTTP_PORT, &format!("/{id}"));
+        assert_eq!(status, 404, "{id} over HTTP");
+        assert!(client.query_file_info(id, 0).is_err(), "{id}: file info");
+    }
+    for (id, _) in expiring.iter().chain([&by_rule]) {
+        rfdfs_tests::wait_for(
+            &format!("{id} gone from every member"),
+            || gone(id).then_some(()),
+            || c.storages[0].daemon.log() + &c.storages[1].daemon.log(),
+        );
+    }
+    for i in 0..2 {
+        let lines = binlog_text(&c, i);
+        for (id, _) in expiring.iter().chain([&by_rule]) {
+            let name = &id.name;
+            assert!(
+                lines.contains(&format!(" D {name}\n")) || lines.contains(&format!(" d {name}\n")),
+                "member {i}: no delete line for {name}"
+            );
+        }
+    }
+    // the rest untouched
+    for (id, data) in &keep {
+        assert!(!gone(id));
+        assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
+    }
+    let swept: f64 = (0..2)
+        .map(|i| rfdfs_tests::storage_metric(&c.storages[i].ip, 29100, "expired_swept_total"))
+        .sum();
+    assert_eq!(swept, 4.0);
+}
+
+/// Every binlog line of member `i`.
+fn binlog_text(c: &Cluster, i: usize) -> String {
+    let dir = c.storages[i].base.join("data/sync");
+    let mut text = String::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("binlog.") && n[7..].bytes().all(|b| b.is_ascii_digit()) {
+            text += &std::fs::read_to_string(e.path()).unwrap();
+        }
+    }
+    text
+}

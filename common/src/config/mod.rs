@@ -7,6 +7,7 @@
 
 pub mod address;
 mod client;
+pub mod expire_rule;
 pub mod http;
 pub mod ini;
 pub mod keys;

@@ -61,6 +61,11 @@ pub struct StorageConfig {
     /// `advertise_address` lines (rfdfs's own): what the trackers hand clients for this
     /// storage instead of the address it joins from (`crate::proto::advertise`)
     pub advertise: Vec<crate::proto::advertise::AdvertiseRule>,
+    /// `expire_rule` lines (rfdfs's own): files that expire by name (`expire_rule.rs`)
+    pub expire_rules: Vec<super::expire_rule::ExpireRule>,
+    /// `expire_sweep_interval` (rfdfs's own; seconds, default 300, 0 = no sweeping): how often
+    /// the expired files this member sweeps are deleted
+    pub expire_sweep_interval: u64,
 }
 
 impl StorageConfig {
@@ -85,6 +90,15 @@ impl StorageConfig {
             .map(|i| {
                 crate::proto::advertise::AdvertiseRule::parse(&i.value, server.port)
                     .map_err(|why| ini.error(Some(i), "advertise_address", why))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expire_rules = ini
+            .get_all("expire_rule")
+            .into_iter()
+            .filter(|i| !i.value.trim().is_empty())
+            .map(|i| {
+                super::expire_rule::ExpireRule::parse(&i.value)
+                    .map_err(|why| ini.error(Some(i), "expire_rule", why))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if advertise.len() > 16 {
@@ -153,6 +167,8 @@ impl StorageConfig {
         let mut cfg = StorageConfig {
             server,
             advertise,
+            expire_rules,
+            expire_sweep_interval: ini.int("expire_sweep_interval").unwrap_or(300).max(0) as u64,
             key_warnings: Vec::new(),
             group_name,
             client_bind: ini.bool_or("client_bind", true),

@@ -5,7 +5,7 @@
 
 use crate::reporter::Reporter;
 use crate::storage::Storage;
-use crate::{listing, reconcile, scrub, trunk};
+use crate::{expiry, listing, reconcile, scrub, trunk};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,6 +17,7 @@ pub(super) struct Background {
     scrubber: Option<JoinHandle<()>>,
     reconciler: Option<JoinHandle<()>>,
     listing: JoinHandle<()>,
+    sweeper: Option<JoinHandle<()>>,
 }
 
 impl Background {
@@ -76,7 +77,16 @@ impl Background {
                 .spawn(move || listing::follower::follow(&s, &stop))
                 .expect("spawn listing")
         };
+        let sweeper = (cfg.expire_sweep_interval > 0).then(|| {
+            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+            let interval = cfg.expire_sweep_interval;
+            std::thread::Builder::new()
+                .name("expiry".into())
+                .spawn(move || expiry::run(&s, &stop, interval))
+                .expect("spawn expiry sweeper")
+        });
         Background {
+            sweeper,
             reporters,
             trunk_pusher,
             scrubber,
@@ -100,7 +110,10 @@ impl Background {
             let _ = t.join();
         }
         let _ = self.listing.join();
-        for h in [self.scrubber, self.reconciler].into_iter().flatten() {
+        for h in [self.scrubber, self.reconciler, self.sweeper]
+            .into_iter()
+            .flatten()
+        {
             let _ = h.join();
         }
     }

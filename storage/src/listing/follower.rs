@@ -10,9 +10,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The metadata key holding a file's expiry (unix seconds).
-pub const EXPIRES_KEY: &str = "fdfs-expires";
-
 /// The store paths, as the index reads them.
 struct StoreDisk<'a>(&'a Storage);
 
@@ -30,10 +27,7 @@ impl Disk for StoreDisk<'_> {
 
     fn expires(&self, name: &str) -> Option<i64> {
         let meta = std::fs::read(meta_path(&self.path_of(name)?)).ok()?;
-        fdfs_common::metadata::unpack(&meta)
-            .into_iter()
-            .find(|(k, _)| k.as_slice() == EXPIRES_KEY.as_bytes())
-            .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+        crate::expiry::expires_in_metadata(&meta)
     }
 }
 

@@ -5,7 +5,8 @@
 use super::entry::Entry;
 use super::index::size_of;
 use crate::storage::Storage;
-use fdfs_common::file_id::{RemoteName, Source};
+use fdfs_common::config::expire_rule::{expiry_by_rules, ExpireRule};
+use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::listing::{ListFilesReq, ListPage, ListedFile};
 use fdfs_common::refusal::Refusal;
@@ -14,23 +15,18 @@ use fdfs_common::refusal::Refusal;
 /// (the page then holds fewer files than asked, and a token to go on).
 const EXAMINE_PER_PAGE: usize = 200_000;
 
-fn source_text(s: &Source) -> String {
-    match s {
-        Source::Id(id) => id.to_string(),
-        Source::Ipv4(_) => s.ip_text().unwrap_or_default(),
-    }
-}
-
-/// The listed form of an index entry (`None`: a name that does not decode, never listed).
-fn listed(group: &str, name: &str, e: &Entry) -> Option<ListedFile> {
+/// The listed form of an index entry (`None`: a name that does not decode, never listed): its
+/// expiry its own metadata's, else the `expire_rule` lines'.
+fn listed(group: &str, name: &str, e: &Entry, rules: &[ExpireRule]) -> Option<ListedFile> {
     let rn = RemoteName::decode(name).ok()?;
+    let created = i64::from(rn.payload.timestamp);
     Some(ListedFile {
         file_id: format!("{group}/{name}"),
         size: size_of(name, e),
-        create_time: i64::from(rn.payload.timestamp),
+        create_time: created,
         crc32: rn.payload.crc32,
-        source: source_text(&rn.payload.source),
-        expires: e.expires,
+        source: rn.payload.source.text(),
+        expires: e.expires.or_else(|| expiry_by_rules(rules, name, created)),
     })
 }
 
@@ -63,7 +59,7 @@ impl Storage {
                 req.limit as usize,
                 EXAMINE_PER_PAGE,
                 |name, e| {
-                    let Some(f) = listed(&self.group, name, e) else {
+                    let Some(f) = listed(&self.group, name, e, &self.cfg.expire_rules) else {
                         return false;
                     };
                     let keep = (req.since == 0 || f.create_time >= req.since)

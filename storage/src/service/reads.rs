@@ -27,6 +27,9 @@ impl Storage {
         let ln = self
             .parse_download_name(&req.filename)
             .map_err(|f| fail(f.status))?;
+        if self.expired(&req.filename) {
+            return Err(fail(errno::ENOENT));
+        }
         let opened = self.store.open_stored(&ln, &req.filename);
         self.count_io(stat::TOTAL_FILE_OPEN_COUNT, opened.is_ok());
         let stored = opened.map_err(|e| fail(io_errno(&e)))?;
@@ -75,6 +78,9 @@ impl Storage {
         self.check_group(&req.group)?;
         let ln = self.parse_name(&req.filename)?;
         let rn = RemoteName::decode(&req.filename)?;
+        if self.expired(&req.filename) {
+            return Err(Refusal::done(errno::ENOENT));
+        }
         let path = self.store.local_path(&ln);
         let not_there = |e: &io::Error| {
             if flags & 2 == 0 {
