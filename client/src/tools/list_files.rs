@@ -100,6 +100,24 @@ fn list(
         source: a.source.clone(),
         token: a.token.clone(),
     };
+    // the whole group counted: the index keeps the count, no page needs reading
+    let unfiltered = a.prefix.is_empty()
+        && a.since == 0
+        && a.until == 0
+        && a.source.is_empty()
+        && a.token.is_empty()
+        && a.limit.is_none();
+    if a.count && unfiltered {
+        req.counts_only = true;
+        let text = client.list_files(&addr, &req)?;
+        let total = text
+            .lines()
+            .find_map(|l| l.strip_prefix("total "))
+            .and_then(|t| t.split(' ').next())
+            .ok_or_else(|| format!("no total in the answer: {text}"))?;
+        writeln!(out, "{total}")?;
+        return Ok(());
+    }
     let mut printed = 0u64;
     let mut counted = 0u64;
     loop {
