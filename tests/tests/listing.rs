@@ -365,3 +365,51 @@ fn binlog_text(c: &Cluster, i: usize) -> String {
     }
     text
 }
+
+/// A binlog found shorter than where the index stands (lines lost at a crash, a binlog
+/// restored from a backup): the index is rebuilt, so the files uploaded afterwards, whose lines
+/// land before the index's old position, are listed, and the listing is the binlog's live set.
+#[test]
+fn an_index_past_a_shortened_binlog_is_rebuilt() {
+    let mut c = Cluster::start(ClusterOpts::default());
+    let client = c.client();
+    for k in 0..40 {
+        rfdfs_tests::upload(&client, format!("old {k}").as_bytes(), "txt");
+    }
+    assert_eq!(list_pages(&c, 0, 100, || ()).len(), 40);
+    assert_eq!(c.storages[0].daemon.stop(), Some(0));
+    // the binlog loses its second half; the record of its end goes too (no repair is started)
+    let sync = c.storages[0].base.join("data/sync");
+    let binlog = sync.join("binlog.000");
+    let text = std::fs::read_to_string(&binlog).unwrap();
+    let half: String = text.lines().take(20).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&binlog, half).unwrap();
+    let _ = std::fs::remove_file(sync.join("rfdfs_binlog_end.dat"));
+    c.start_storage(0);
+    c.wait_active(1);
+    let mut new = BTreeSet::new();
+    for k in 0..5 {
+        let id = rfdfs_tests::upload(&client, format!("new {k}").as_bytes(), "txt");
+        new.insert(id.to_string());
+    }
+    let listed = rfdfs_tests::wait_for(
+        "the new files listed",
+        || {
+            let req = ListFilesReq {
+                group: "group1".into(),
+                limit: 1000,
+                ..Default::default()
+            };
+            let page = ListPage::parse(&client.list_files(&c.storage_addr(0), &req).ok()?).ok()?;
+            let set: BTreeSet<String> = page.files.into_iter().map(|f| f.file_id).collect();
+            new.is_subset(&set).then_some(set)
+        },
+        || c.storages[0].daemon.log(),
+    );
+    same(
+        &listed,
+        &binlog_live(&c, 0),
+        "the rebuilt index and the binlog",
+    );
+    assert!(c.storages[0].daemon.log().contains("past the binlog's end"));
+}

@@ -36,6 +36,21 @@ impl Disk for StoreDisk<'_> {
 pub fn follow(storage: &Storage, stop: &AtomicBool) {
     let listing: &Listing = &storage.listing;
     let disk = StoreDisk(storage);
+    // an index past the binlog's end (lines lost in a crash, a binlog restored from a backup)
+    // would skip the lines written from here on: rebuild it
+    let end = storage.binlog.visible_end();
+    let at = listing.index.read().position;
+    if at > end {
+        log::warn!(
+            "listing index is at binlog.{:03}:{} past the binlog's end binlog.{:03}:{}: rebuilt \
+             from the binlog",
+            at.0,
+            at.1,
+            end.0,
+            end.1
+        );
+        listing.reset();
+    }
     let start = listing.index.read().position;
     let mut reader = BinlogReader::new(storage.binlog.dir(), start.0, start.1);
     let mut last_change = Instant::now();

@@ -108,6 +108,13 @@ impl Listing {
         true
     }
 
+    /// Forget everything: the index is rebuilt from the binlog's start.
+    pub(crate) fn reset(&self) {
+        *self.index.write() = Index::new(RunFile::empty(&self.path)).expect("an empty index");
+        *self.applied.lock() = (0, 0);
+        self.ready.store(false, Ordering::Relaxed);
+    }
+
     /// Write the changes held into a new run file (the follower's thread, and at a stop).
     pub(crate) fn merge(&self) {
         let run = self.index.read().merged_run(&self.path);
