@@ -72,8 +72,26 @@ pub fn moved(name: &str, was: &str) -> Option<String> {
     lookup(name).filter(|now| now != was)
 }
 
+/// A host of a config file: its address, and the name it was written as when it was one (its
+/// address noted, so that the resolver can tell when it moves).
+pub fn resolve_config_host(host: &str) -> Result<(String, Option<String>), String> {
+    let ip = resolve_host(host)?.to_string();
+    if !is_name(host) {
+        return Ok((ip, None));
+    }
+    seed(host, &ip);
+    Ok((ip, Some(host.to_string())))
+}
+
+/// Where a config file's host is now: a name's present address (`read`, the address found when
+/// the config was read, while the name cannot be resolved), an address as written.
+pub fn present(read: &str, name: Option<&str>) -> String {
+    name.and_then(address_of)
+        .unwrap_or_else(|| read.to_string())
+}
+
 /// Note the address a name was resolved to when the config was read.
-pub fn seed(name: &str, ip: &str) {
+fn seed(name: &str, ip: &str) {
     NAMES.lock().entry(name.to_string()).or_insert(Entry {
         ip: ip.to_string(),
         asked: Instant::now(),

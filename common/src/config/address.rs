@@ -2,7 +2,7 @@
 //! lines, `bind_addr` and `address_family`.
 
 use super::ini::{ConfigError, IniFile};
-use crate::resolver::resolve_host;
+use crate::resolver::resolve_config_host;
 
 /// `host[:port]` of a tracker or storage. A `tracker_server` line may name two addresses of one
 /// tracker, `inner,outer:port` (upstream 6.00's dual IPs); the second is tried when the first
@@ -34,10 +34,7 @@ impl HostPort {
     pub fn current_hosts(&self) -> Vec<String> {
         self.hosts()
             .zip(&self.names)
-            .map(|(ip, name)| match name {
-                Some(n) => crate::resolver::address_of(n).unwrap_or_else(|| ip.to_string()),
-                None => ip.to_string(),
-            })
+            .map(|(ip, name)| crate::resolver::present(ip, name.as_deref()))
             .collect()
     }
 
@@ -111,34 +108,23 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Result<HostPort, String> {
     if names.len() > 2 || names.iter().any(|h| h.is_empty()) {
         return Err(format!("host \"{s}\" is invalid"));
     }
-    let ip = resolve_named(names[0])?;
-    let alt = match names.get(1) {
-        Some(h) => Some(resolve_named(h)?),
-        None => None,
+    let (ip, name) = resolve_config_host(names[0])?;
+    let (alt, alt_name) = match names.get(1) {
+        Some(h) => {
+            let (ip, name) = resolve_config_host(h)?;
+            (Some(ip), name)
+        }
+        None => (None, None),
     };
     if let Some(alt) = &alt {
         check_dual(&ip, alt)?;
     }
-    let name = |h: Option<&&str>| {
-        h.filter(|h| crate::resolver::is_name(h))
-            .map(|h| h.to_string())
-    };
     Ok(HostPort {
         host: ip,
         port,
         alt,
-        names: [name(names.first()), name(names.get(1))],
+        names: [name, alt_name],
     })
-}
-
-/// An address as written, or a host name resolved (and its address noted, so that the
-/// resolver can tell when it moves).
-fn resolve_named(host: &str) -> Result<String, String> {
-    let ip = resolve_host(host)?.to_string();
-    if crate::resolver::is_name(host) {
-        crate::resolver::seed(host, &ip);
-    }
-    Ok(ip)
 }
 
 /// `dns_refresh_interval` (rfdfs's key, any config file): how long a host name's address is

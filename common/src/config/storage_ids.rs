@@ -7,7 +7,7 @@
 
 use super::ini::ConfigError;
 use crate::proto::rw_mode;
-use crate::resolver::resolve_host;
+use crate::resolver::resolve_config_host;
 use std::path::Path;
 
 /// Largest id: ids travel in file names as a 24-bit number.
@@ -37,10 +37,7 @@ impl StorageIdEntry {
         self.ips
             .iter()
             .zip(&self.names)
-            .map(|(ip, name)| match name {
-                Some(n) => crate::resolver::address_of(n).unwrap_or_else(|| ip.clone()),
-                None => ip.clone(),
-            })
+            .map(|(ip, name)| crate::resolver::present(ip, name.as_deref()))
             .collect()
     }
 
@@ -140,14 +137,9 @@ fn parse_hosts(s: &str) -> Result<Hosts, String> {
         if h.is_empty() {
             return Err(format!("empty host in \"{s}\""));
         }
-        let ip = resolve_host(h)?.to_string();
-        if crate::resolver::is_name(h) {
-            crate::resolver::seed(h, &ip);
-            names.push(Some(h.to_string()));
-        } else {
-            names.push(None);
-        }
+        let (ip, name) = resolve_config_host(h)?;
         ips.push(ip);
+        names.push(name);
     }
     if ips.len() > 2 {
         return Err(format!("at most two hosts, got \"{s}\""));
