@@ -81,21 +81,33 @@ fn new_entry(name: &str, disk: &dyn Disk) -> Entry {
 }
 
 impl Index {
-    /// The index of `run`, counted.
-    pub fn new(run: RunFile) -> std::io::Result<Index> {
-        let mut counts: BTreeMap<usize, Count> = BTreeMap::new();
-        for item in run.scan_from("")? {
-            let (name, e) = item?;
-            let c = counts.entry(store_path_of(&name)).or_default();
-            c.files += 1;
-            c.bytes += size_of(&name, &e);
+    /// An index of nothing, to be built from the binlog's start (its run file to be at
+    /// `path`).
+    pub fn empty(path: &std::path::Path) -> Index {
+        let run = RunFile::empty(path);
+        Index {
+            position: run.position,
+            run,
+            delta: BTreeMap::new(),
+            counts: BTreeMap::new(),
         }
-        Ok(Index {
+    }
+
+    /// The index in the run file at `path`, counted as the file is checked (`Ok(None)`: there
+    /// is none; `Err`: it is damaged, and why).
+    pub fn open(path: &std::path::Path) -> Result<Option<Index>, String> {
+        let mut counts: BTreeMap<usize, Count> = BTreeMap::new();
+        let run = RunFile::open(path, |name, e| {
+            let c = counts.entry(store_path_of(name)).or_default();
+            c.files += 1;
+            c.bytes += size_of(name, e);
+        })?;
+        Ok(run.map(|run| Index {
             position: run.position,
             run,
             delta: BTreeMap::new(),
             counts,
-        })
+        }))
     }
 
     /// Changes held in memory.
@@ -373,7 +385,7 @@ mod tests {
                 rng ^= rng << 17;
                 rng
             };
-            let mut index = Index::new(RunFile::empty(&path)).unwrap();
+            let mut index = Index::empty(&path);
             let mut live = BTreeSet::new();
             for step in 0..2000u64 {
                 let k = next() % 600;
@@ -412,7 +424,7 @@ mod tests {
             );
             // a merged index read back from its file lists the same
             index.merge(&path).unwrap();
-            let reopened = Index::new(RunFile::open(&path).unwrap().unwrap()).unwrap();
+            let reopened = Index::open(&path).unwrap().unwrap();
             assert_eq!(list_all(&reopened, "", 100), want);
             assert_eq!(reopened.counts(), index.counts());
         }
@@ -424,14 +436,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rfdfs-listing-d-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("group1.list");
-        let mut index = Index::new(RunFile::empty(&path)).unwrap();
+        let mut index = Index::empty(&path);
         for k in 0..10 {
             index.apply(&rec('C', &name(k)), (0, k), &NoDisk).unwrap();
         }
         index.merge(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replacen("\t-\t", "\t7\t", 1)).unwrap();
-        let why = |p: &std::path::Path| RunFile::open(p).err().unwrap_or_default();
+        let why = |p: &std::path::Path| RunFile::open(p, |_, _| ()).err().unwrap_or_default();
         assert!(why(&path).contains("mismatch"), "{}", why(&path));
         std::fs::write(&path, &text[..text.len() - 5]).unwrap();
         assert!(!why(&path).is_empty());

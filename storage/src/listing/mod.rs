@@ -26,7 +26,6 @@ mod run_file;
 use crate::binlog::Position;
 use index::Index;
 use parking_lot::{Condvar, Mutex, RwLock};
-use run_file::RunFile;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -54,8 +53,8 @@ impl Listing {
     pub fn open(data_dir: &std::path::Path, group: &str) -> Listing {
         let dir = data_dir.join("listing");
         let path = dir.join(format!("{group}.list"));
-        let run = match RunFile::open(&path) {
-            Ok(Some(run)) => Some(run),
+        let index = match Index::open(&path) {
+            Ok(Some(index)) => Some(index),
             Ok(None) => {
                 log::info!(
                     "listing index {}: none yet, built from the binlog",
@@ -71,14 +70,8 @@ impl Listing {
                 None
             }
         };
-        let ready = run.is_some();
-        let index = run
-            .map(Index::new)
-            .and_then(|r| {
-                r.inspect_err(|e| log::warn!("read listing index fail: {e}; rebuilt"))
-                    .ok()
-            })
-            .unwrap_or_else(|| Index::new(RunFile::empty(&path)).expect("an empty index"));
+        let ready = index.is_some();
+        let index = index.unwrap_or_else(|| Index::empty(&path));
         if let Err(e) = std::fs::create_dir_all(&dir) {
             log::error!("mkdir {} fail: {e}", dir.display());
         }
@@ -110,7 +103,7 @@ impl Listing {
 
     /// Forget everything: the index is rebuilt from the binlog's start.
     pub(crate) fn reset(&self) {
-        *self.index.write() = Index::new(RunFile::empty(&self.path)).expect("an empty index");
+        *self.index.write() = Index::empty(&self.path);
         *self.applied.lock() = (0, 0);
         self.ready.store(false, Ordering::Relaxed);
     }

@@ -48,8 +48,12 @@ impl RunFile {
         }
     }
 
-    /// Read the file at `path`, checking it whole. `Ok(None)`: there is none.
-    pub fn open(path: &Path) -> Result<Option<RunFile>, String> {
+    /// Read the file at `path`, checking it whole and showing `each` every entry on the way.
+    /// `Ok(None)`: there is none.
+    pub fn open(
+        path: &Path,
+        mut each: impl FnMut(&str, &Entry),
+    ) -> Result<Option<RunFile>, String> {
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -105,8 +109,9 @@ impl RunFile {
                     data_end: offset,
                 }));
             }
-            let (name, _) = Entry::parse(line.trim_end_matches('\n'))
+            let (name, entry) = Entry::parse(line.trim_end_matches('\n'))
                 .ok_or_else(|| format!("line {} does not parse", lines + 2))?;
+            each(name, &entry);
             if name <= last.as_str() {
                 return Err(format!("line {} is out of order", lines + 2));
             }
