@@ -12,7 +12,7 @@
 //! of a file already gone is no change) and the next sweep finds what is left.
 
 use crate::storage::{meta_path, Storage};
-use fdfs_common::config::expire_rule::expiry_by_rules;
+use fdfs_common::config::expire_rule::file_expiry;
 use fdfs_common::file_id::{LogicalName, RemoteName};
 use fdfs_common::net;
 use fdfs_common::proto::{cmd, status};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 pub const EXPIRES_KEY: &str = "fdfs-expires";
 
 /// The `fdfs-expires` time in a metadata file's bytes.
-pub fn expires_in_metadata(meta: &[u8]) -> Option<i64> {
+fn expires_in_metadata(meta: &[u8]) -> Option<i64> {
     fdfs_common::metadata::unpack(meta)
         .into_iter()
         .find(|(k, _)| k.as_slice() == EXPIRES_KEY.as_bytes())
@@ -31,19 +31,21 @@ pub fn expires_in_metadata(meta: &[u8]) -> Option<i64> {
 }
 
 impl Storage {
-    /// When `name` expires, if it does: its own metadata first, then the rules.
-    pub fn expiry_of(&self, name: &str) -> Option<i64> {
+    /// The `fdfs-expires` time in `name`'s own metadata file, if it has one.
+    pub fn own_expiry(&self, name: &str) -> Option<i64> {
         let ln = LogicalName::parse(name, self.store.paths.len()).ok()?;
-        if let Ok(meta) = std::fs::read(meta_path(&self.store.local_path(&ln))) {
-            if let Some(t) = expires_in_metadata(&meta) {
-                return Some(t);
-            }
-        }
-        if self.cfg.expire_rules.is_empty() {
-            return None;
+        expires_in_metadata(&std::fs::read(meta_path(&self.store.local_path(&ln))).ok()?)
+    }
+
+    /// When `name` expires, if it does (`file_expiry`: its own metadata first, then the
+    /// rules); the name is decoded only when a rule may apply.
+    pub fn expiry_of(&self, name: &str) -> Option<i64> {
+        let own = self.own_expiry(name);
+        if own.is_some() || self.cfg.expire_rules.is_empty() {
+            return own;
         }
         let created = RemoteName::decode(name).ok()?.payload.timestamp;
-        expiry_by_rules(&self.cfg.expire_rules, name, i64::from(created))
+        file_expiry(None, &self.cfg.expire_rules, name, i64::from(created))
     }
 
     /// Whether `name` has expired: then it is answered as absent (counted).
@@ -101,41 +103,30 @@ impl Storage {
         let now = fdfs_common::now();
         let mut mine = Vec::new();
         let mut pending = 0u64;
-        {
-            let index = self.listing.index.read();
-            let mut after = String::new();
-            loop {
-                let page = match index.page(&after, "", 10_000, usize::MAX, |name, e| {
-                    e.expires.is_some_and(|t| t <= now)
-                        || (!self.cfg.expire_rules.is_empty() && {
-                            let created = RemoteName::decode(name)
-                                .map(|r| i64::from(r.payload.timestamp))
-                                .unwrap_or(i64::MAX);
-                            expiry_by_rules(&self.cfg.expire_rules, name, created)
-                                .is_some_and(|t| t <= now)
-                        })
-                }) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        log::error!("expiry sweep: read listing index fail: {e}");
-                        return;
-                    }
+        // one pass over the index, each name decoded once; the page itself keeps nothing
+        let scanned = self
+            .listing
+            .index
+            .read()
+            .page("", "", usize::MAX, usize::MAX, |name, e| {
+                let Ok(rn) = RemoteName::decode(name) else {
+                    return false;
                 };
-                for (name, _) in page.entries {
-                    let source = RemoteName::decode(&name)
-                        .map(|r| r.payload.source.text())
-                        .unwrap_or_default();
-                    if self.sweeps_for(&source, &members) {
-                        mine.push(name);
+                let created = i64::from(rn.payload.timestamp);
+                if file_expiry(e.expires, &self.cfg.expire_rules, name, created)
+                    .is_some_and(|t| t <= now)
+                {
+                    if self.sweeps_for(&rn.payload.source.text(), &members) {
+                        mine.push(name.to_string());
                     } else {
                         pending += 1;
                     }
                 }
-                match page.next {
-                    Some(n) => after = n,
-                    None => break,
-                }
-            }
+                false
+            });
+        if let Err(e) = scanned {
+            log::error!("expiry sweep: read listing index fail: {e}");
+            return;
         }
         let mut swept = 0u64;
         for name in mine {

@@ -75,6 +75,16 @@ impl ExpireRule {
     }
 }
 
+/// A file's expiry: its own (`fdfs-expires` metadata) first, else the first rule's that holds.
+pub fn file_expiry(
+    own: Option<i64>,
+    rules: &[ExpireRule],
+    name: &str,
+    created: i64,
+) -> Option<i64> {
+    own.or_else(|| expiry_by_rules(rules, name, created))
+}
+
 /// The expiry the first rule that holds gives a file created at `created`.
 pub fn expiry_by_rules(rules: &[ExpireRule], name: &str, created: i64) -> Option<i64> {
     rules

@@ -4,7 +4,7 @@
 use super::index::Disk;
 use super::{Listing, MERGE_EVERY, MERGE_IDLE};
 use crate::binlog::{BinlogReader, Next};
-use crate::storage::{meta_path, Storage};
+use crate::storage::Storage;
 use fdfs_common::file_id::LogicalName;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +26,7 @@ impl Disk for StoreDisk<'_> {
     }
 
     fn expires(&self, name: &str) -> Option<i64> {
-        let meta = std::fs::read(meta_path(&self.path_of(name)?)).ok()?;
-        crate::expiry::expires_in_metadata(&meta)
+        self.0.own_expiry(name)
     }
 }
 

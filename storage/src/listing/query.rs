@@ -5,7 +5,7 @@
 use super::entry::Entry;
 use super::index::size_of;
 use crate::storage::Storage;
-use fdfs_common::config::expire_rule::{expiry_by_rules, ExpireRule};
+use fdfs_common::config::expire_rule::{file_expiry, ExpireRule};
 use fdfs_common::file_id::RemoteName;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::listing::{ListFilesReq, ListPage, ListedFile};
@@ -26,7 +26,7 @@ fn listed(group: &str, name: &str, e: &Entry, rules: &[ExpireRule]) -> Option<Li
         create_time: created,
         crc32: rn.payload.crc32,
         source: rn.payload.source.text(),
-        expires: e.expires.or_else(|| expiry_by_rules(rules, name, created)),
+        expires: file_expiry(e.expires, rules, name, created),
     })
 }
 
