@@ -20,6 +20,20 @@ pub(super) struct Background {
     sweeper: Option<JoinHandle<()>>,
 }
 
+/// A thread named `name` running `body` with the storage and the stop flag.
+fn spawn(
+    name: &str,
+    storage: &Arc<Storage>,
+    stop: &Arc<AtomicBool>,
+    body: impl FnOnce(&Storage, &AtomicBool) + Send + 'static,
+) -> JoinHandle<()> {
+    let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || body(&s, &stop))
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"))
+}
+
 impl Background {
     pub(super) fn start(rep: &Arc<Reporter>, stop: &Arc<AtomicBool>) -> Background {
         let storage = &rep.storage;
@@ -39,51 +53,33 @@ impl Background {
         // the trunk server pushes its trunk binlog to the members (nothing to do otherwise)
         // every 100 ms, not upstream's second: a member taking the role after a crash knows
         // nothing of the allocations it was not sent, and may hand their slots out again
-        let trunk_pusher = {
-            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
-            std::thread::Builder::new()
-                .name("trunk-binlog".into())
-                .spawn(move || {
-                    let mut jobs = trunk::TrunkJobs::default();
-                    while !stop.load(Ordering::Relaxed) {
-                        s.trunk_housekeeping(&mut jobs);
-                        s.push_trunk_binlog();
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                })
-                .expect("spawn trunk binlog pusher")
-        };
-        let scrubber = (cfg.scrub_bytes_per_second > 0).then(|| {
-            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
-            let rate = cfg.scrub_bytes_per_second;
-            std::thread::Builder::new()
-                .name("scrub".into())
-                .spawn(move || scrub::run(&s, &stop, rate))
-                .expect("spawn scrub")
+        let trunk_pusher = spawn("trunk-binlog", storage, stop, |s, stop| {
+            let mut jobs = trunk::TrunkJobs::default();
+            while !stop.load(Ordering::Relaxed) {
+                s.trunk_housekeeping(&mut jobs);
+                s.push_trunk_binlog();
+                std::thread::sleep(Duration::from_millis(100));
+            }
         });
-        let reconciler = (cfg.reconcile_interval > 0).then(|| {
-            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
-            let interval = cfg.reconcile_interval;
-            std::thread::Builder::new()
-                .name("reconcile".into())
-                .spawn(move || reconcile::run(&s, &stop, interval))
-                .expect("spawn reconcile")
+        let rate = cfg.scrub_bytes_per_second;
+        let scrubber = (rate > 0).then(|| {
+            spawn("scrub", storage, stop, move |s, stop| {
+                scrub::run(s, stop, rate)
+            })
+        });
+        let interval = cfg.reconcile_interval;
+        let reconciler = (interval > 0).then(|| {
+            spawn("reconcile", storage, stop, move |s, stop| {
+                reconcile::run(s, stop, interval)
+            })
         });
         // the listing index follows the binlog (and merges what it holds at the stop)
-        let listing = {
-            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
-            std::thread::Builder::new()
-                .name("listing".into())
-                .spawn(move || listing::follower::follow(&s, &stop))
-                .expect("spawn listing")
-        };
-        let sweeper = (cfg.expire_sweep_interval > 0).then(|| {
-            let (s, stop) = (Arc::clone(storage), Arc::clone(stop));
-            let interval = cfg.expire_sweep_interval;
-            std::thread::Builder::new()
-                .name("expiry".into())
-                .spawn(move || expiry::run(&s, &stop, interval))
-                .expect("spawn expiry sweeper")
+        let listing = spawn("listing", storage, stop, listing::follower::follow);
+        let every = cfg.expire_sweep_interval;
+        let sweeper = (every > 0).then(|| {
+            spawn("expiry", storage, stop, move |s, stop| {
+                expiry::run(s, stop, every)
+            })
         });
         Background {
             sweeper,
