@@ -716,6 +716,13 @@ impl Cluster {
     }
 
     /// Start storage `i` again (after a stop or a kill) on its config; returns once it listens.
+    /// Rewrite storage `i`'s storage.conf with `change` (read at its next start).
+    pub fn edit_storage_conf(&self, i: usize, change: impl FnOnce(String) -> String) {
+        let conf = &self.storages[i].daemon.conf;
+        let text = std::fs::read_to_string(conf).unwrap();
+        std::fs::write(conf, change(text)).unwrap();
+    }
+
     pub fn start_storage(&mut self, i: usize) {
         let s = &mut self.storages[i];
         s.daemon = Daemon::start("fdfs_storaged", &s.daemon.conf.clone(), &s.base.clone());

@@ -26,12 +26,11 @@ fn a_tracker_reached_through_the_second_address_of_its_line() {
 
     // the storage: its only tracker line is the dual one
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf)
-        .unwrap()
-        .replace(&format!("tracker_server={live}"), &dual);
-    assert!(text.contains(&dual), "{text}");
-    std::fs::write(&conf, text).unwrap();
+    c.edit_storage_conf(0, |text| {
+        let text = text.replace(&format!("tracker_server={live}"), &dual);
+        assert!(text.contains(&dual), "{text}");
+        text
+    });
     c.start_storage(0);
     c.wait_active_for(1, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}\n{}", c.storages[0].daemon.log()));
@@ -71,12 +70,11 @@ fn a_tracker_named_in_the_hosts_file_is_found_again_after_it_moves() {
     let named = format!("tracker_server={}:22122", name.name);
 
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf)
-        .unwrap()
-        .replace(&format!("tracker_server={}", c.tracker_addr), &named);
+    let tracker_line = format!("tracker_server={}", c.tracker_addr);
     // only a failure makes it ask again within the test's time
-    std::fs::write(&conf, text + "dns_refresh_interval=3600\n").unwrap();
+    c.edit_storage_conf(0, |text| {
+        text.replace(&tracker_line, &named) + "dns_refresh_interval=3600\n"
+    });
     c.start_storage(0);
     c.wait_active(1);
     let client_conf = c.dir.path().join("client-named.conf");
@@ -186,12 +184,12 @@ fn a_storage_with_an_id_keeps_its_marks_when_its_address_changes() {
         marks_before[1].contains_key("100001.mark") && marks_before[0].contains_key("100002.mark"),
         "{marks_before:?}"
     );
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf).unwrap().replace(
-        &format!("bind_addr={old_ip}"),
-        &format!("bind_addr={new_ip}"),
-    );
-    std::fs::write(&conf, text).unwrap();
+    c.edit_storage_conf(0, |text| {
+        text.replace(
+            &format!("bind_addr={old_ip}"),
+            &format!("bind_addr={new_ip}"),
+        )
+    });
     names[0].point_at(&new_ip);
     c.storages[0].ip = new_ip.clone();
     let peer_log_before = c.storages[1].daemon.log().len();
@@ -305,13 +303,9 @@ fn a_storage_behind_a_port_forwarder_is_used_through_it() {
     let bound = c.storages[0].ip.clone();
     let forwarder = Forwarder::start(&format!("{fwd_ip}:24000"), &format!("{bound}:23000"));
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(
-        &conf,
-        format!("{text}upload_priority=1\nadvertise_address = {fwd_ip}:24000\n"),
-    )
-    .unwrap();
+    c.edit_storage_conf(0, |text| {
+        format!("{text}upload_priority=1\nadvertise_address = {fwd_ip}:24000\n")
+    });
     c.start_storage(0);
     c.wait_active(2);
     // clients connect from 127.0.0.1: refused at the bound address from now on
@@ -386,13 +380,9 @@ fn a_client_on_a_second_network_gets_the_address_of_its_view() {
     let _tracker_nat = Forwarder::start(&format!("{gateway}:22122"), &c.tracker_addr.to_string());
     let storage_nat = Forwarder::start(&format!("{gateway}:23000"), &format!("{bound}:23000"));
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(
-        &conf,
-        format!("{text}advertise_address = {gateway}/32 => {gateway}\n"),
-    )
-    .unwrap();
+    c.edit_storage_conf(0, |text| {
+        format!("{text}advertise_address = {gateway}/32 => {gateway}\n")
+    });
     c.start_storage(0);
     c.wait_active(1);
 

@@ -274,12 +274,12 @@ fn client_conf_id_table_resolves_names_and_retries_dual_ip_storages() {
     );
     rfdfs_tests::wait_port(&c.tracker_addr.host.clone(), 22122, "tracker");
     assert_eq!(c.storages[0].daemon.stop(), Some(0));
-    let conf = c.storages[0].daemon.conf.clone();
-    let text = std::fs::read_to_string(&conf).unwrap().replace(
-        &format!("bind_addr=127.{a}.{b}.10"),
-        &format!("bind_addr={live}"),
-    );
-    std::fs::write(&conf, text).unwrap();
+    c.edit_storage_conf(0, |text| {
+        text.replace(
+            &format!("bind_addr=127.{a}.{b}.10"),
+            &format!("bind_addr={live}"),
+        )
+    });
     c.storages[0].ip = live.clone();
     c.start_storage(0);
     c.wait_active(1);
