@@ -68,15 +68,20 @@ fn binlog_live(c: &Cluster, i: usize) -> BTreeSet<String> {
     live
 }
 
+/// The first page of group1's listing, `limit` files.
+fn first_page(limit: u64) -> ListFilesReq {
+    ListFilesReq {
+        group: "group1".into(),
+        limit,
+        ..Default::default()
+    }
+}
+
 /// Every page of member `i`'s listing, `page` files at a time.
 fn list_pages(c: &Cluster, i: usize, page: u64, mut between: impl FnMut()) -> Vec<String> {
     let client = c.client();
     let addr = c.storage_addr(i);
-    let mut req = ListFilesReq {
-        group: "group1".into(),
-        limit: page,
-        ..Default::default()
-    };
+    let mut req = first_page(page);
     let mut out = Vec::new();
     loop {
         let text = client.list_files(&addr, &req).unwrap();
@@ -229,14 +234,7 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
     let addr: HostPort = c.storage_addr(1);
     let rebuilt = rfdfs_tests::wait_for(
         "the rebuilt index",
-        || {
-            let req = ListFilesReq {
-                group: "group1".into(),
-                limit: 1,
-                ..Default::default()
-            };
-            client.list_files(&addr, &req).ok()
-        },
+        || client.list_files(&addr, &first_page(1)).ok(),
         || c.storages[1].daemon.log(),
     );
     assert!(rebuilt.starts_with("next ") || rebuilt.starts_with("end"));
@@ -395,12 +393,10 @@ fn an_index_past_a_shortened_binlog_is_rebuilt() {
     let listed = rfdfs_tests::wait_for(
         "the new files listed",
         || {
-            let req = ListFilesReq {
-                group: "group1".into(),
-                limit: 1000,
-                ..Default::default()
-            };
-            let page = ListPage::parse(&client.list_files(&c.storage_addr(0), &req).ok()?).ok()?;
+            let text = client
+                .list_files(&c.storage_addr(0), &first_page(1000))
+                .ok()?;
+            let page = ListPage::parse(&text).ok()?;
             let set: BTreeSet<String> = page.files.into_iter().map(|f| f.file_id).collect();
             new.is_subset(&set).then_some(set)
         },
