@@ -4,7 +4,7 @@
 use fdfs_client::Upload;
 use fdfs_client::{Client, Content};
 use fdfs_common::proto::{cmd, Header};
-use rfdfs_tests::{bin_dir, raw, unique_net, TempDir};
+use rfdfs_tests::{bin_dir, raw, unique_net, TempDir, Tmpfs};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,6 +89,26 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Kills the daemons the PID files name when the test ends, passed or failed: they fork
+/// away from the test, and a failed assertion would leave them running.
+struct PidFileReaper(Vec<PathBuf>);
+
+impl Drop for PidFileReaper {
+    fn drop(&mut self) {
+        for pid in self
+            .0
+            .iter()
+            .filter_map(|f| pid_in(f))
+            .filter(|&p| alive(p))
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 #[test]
 fn installed_daemons_start_restart_under_load_and_stop() {
     let (a, b) = unique_net();
@@ -116,6 +136,9 @@ fn installed_daemons_start_restart_under_load_and_stop() {
     let (tbase, sbase) = (dir.path().join("tracker"), dir.path().join("storage"));
     std::fs::create_dir_all(&tbase).unwrap();
     std::fs::create_dir_all(&sbase).unwrap();
+    // the installed tracker.conf reserves 20% of the store path: a file system of its own
+    // keeps the host's own disk fill out of the test
+    let _store = Tmpfs::over(&sbase, 256, false);
     set_key(
         &etc.join("tracker.conf"),
         "base_path",
@@ -138,6 +161,7 @@ fn installed_daemons_start_restart_under_load_and_stop() {
         PathBuf::from(unit_value(unit, "PIDFile").replace("/opt/fastdfs", &base.to_string_lossy()))
     };
     let (tpid, spid) = (pid_file(&tunit, &tbase), pid_file(&sunit, &sbase));
+    let _reaper = PidFileReaper(vec![tpid.clone(), spid.clone()]);
 
     // systemctl start
     unit_command(&prefix, &unit_value(&tunit, "ExecStart"));
@@ -295,6 +319,9 @@ fn the_seed_setup_steps_give_a_working_cluster() {
     let data = dir.path().join("data/fastdfs");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::create_dir_all(&data).unwrap();
+    // the sample tracker.conf reserves 20% of the store path: a file system of its own keeps
+    // the host's own disk fill out of the test
+    let _store = Tmpfs::over(&data, 256, false);
     for f in ["tracker.conf", "storage.conf", "client.conf"] {
         std::fs::copy(repo().join("conf").join(f), etc.join(format!("{f}.sample"))).unwrap();
     }

@@ -629,22 +629,35 @@ fn file_tools_show_progress_only_on_a_terminal() {
 fn health_checker_reports_the_cluster_until_terminated() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+    // the checker warns under 20% free: a file system of the test's own, not the host's disk
+    let fs = rfdfs_tests::Tmpfs::new("health", 128);
     let mut c = Cluster::start(ClusterOpts {
         storages: 2,
+        group_store_roots: vec![("group1".into(), fs.dir.clone())],
         ..Default::default()
     });
+    // killed when the test ends, passed or failed: it runs until told to stop
+    struct Checker(std::process::Child);
+    impl Drop for Checker {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let start = |c: &Cluster| {
-        Command::new(rfdfs_tests::bin("fdfs_health_checker"))
-            .args([c.client_conf.to_str().unwrap(), "-i", "3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+        Checker(
+            Command::new(rfdfs_tests::bin("fdfs_health_checker"))
+                .args([c.client_conf.to_str().unwrap(), "-i", "3"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
     };
     // the lines of the first report, up to its closing rule
-    let first_report = |child: &mut std::process::Child| {
-        let out = child.stdout.take().unwrap();
+    let first_report = |child: &mut Checker| {
+        let out = child.0.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let mut text = String::new();
         for l in lines.by_ref() {
@@ -661,7 +674,7 @@ fn health_checker_reports_the_cluster_until_terminated() {
     let (text, lines) = first_report(&mut child);
     assert!(text.starts_with("FastDFS Health Check Service\n============================\n\nCheck interval too small, using minimum: 10 seconds\nFastDFS client initialized successfully\nTracker server count: 1\nCheck interval: 10 seconds\nMode: foreground\n\n\n=== FastDFS Cluster Health Check ===\nOverall Status: OK\nGroups: 1 total, 1 healthy\nStorage Servers: 2 total, 2 healthy, 0 warning, 0 critical\nTimestamp: "), "{text}");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
@@ -675,7 +688,7 @@ fn health_checker_reports_the_cluster_until_terminated() {
             "Health check service exited"
         ]
     );
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
 
     c.storages[1].daemon.stop();
     let ip = c.storages[1].ip.clone();
@@ -689,9 +702,9 @@ fn health_checker_reports_the_cluster_until_terminated() {
     );
     let mut child = start(&c);
     let (text, _) = first_report(&mut child);
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    child.0.kill().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
     assert!(text.contains("Overall Status: CRITICAL\nGroups: 1 total, 0 healthy\nStorage Servers: 2 total, 1 healthy, 0 warning, 1 critical\n"), "{text}");
     assert!(
         err.contains(&format!(
