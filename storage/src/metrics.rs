@@ -200,7 +200,7 @@ fn render(rep: &Reporter, out: &mut Exposition) {
     };
     let rec = &st.reconcile;
     // (family, type, help, value)
-    let state: [(&str, &str, &str, f64); 21] = [
+    let state: [(&str, &str, &str, f64); 22] = [
         (
             "recovering_store_paths",
             "gauge",
@@ -328,6 +328,12 @@ fn render(rep: &Reporter, out: &mut Exposition) {
             "counter",
             "Fetches reconcile tried and that failed.",
             load(&rec.failed_fetches) as f64,
+        ),
+        (
+            "reconcile_listing_corrected_total",
+            "counter",
+            "Listing index entries reconcile set to what the store paths hold.",
+            load(&rec.index_corrected) as f64,
         ),
     ];
     for (name, kind, help, v) in state {

@@ -19,6 +19,10 @@
 //! That repairs what the binlog cannot: a lost or truncated binlog, an emptied or stale mark
 //! file, files removed by hand, a store path replaced by an empty one.
 //!
+//! The walk is also set beside the listing index (`IndexCheck`, `listing::against_disk`), which
+//! follows the binlog and so is as wrong as the binlog: what two passes in a row find different
+//! is corrected to what the store path holds.
+//!
 //! Files in trunk slots are compared too: a sub directory's list holds, beside its plain
 //! files, the files of trunk slots the binlog creates there and no delete undoes, whose slot
 //! header here names them (a slot emptied by a power cut, or not written yet, is not held);
@@ -28,6 +32,8 @@
 //! differ in size (counted and logged, not changed: an appender file's newer length is for its
 //! source's sync to carry).
 
+use crate::listing::against_disk::{self, Difference};
+use crate::listing::entry::Entry;
 use crate::storage::Storage;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
@@ -191,6 +197,16 @@ impl Storage {
 
     /// Every sub directory's digest of one store path (a walk), and how many files were listed.
     fn store_path_digests(&self, index: usize) -> (Digests, u64) {
+        self.walk_store_path(index, |_, _, _| ())
+    }
+
+    /// [`Storage::store_path_digests`], showing `visit` each sub directory's list as it is
+    /// walked.
+    fn walk_store_path(
+        &self,
+        index: usize,
+        mut visit: impl FnMut(u32, u32, &SubdirFiles),
+    ) -> (Digests, u64) {
         let n = self.cfg.subdir_count_per_path;
         let mut files = 0;
         let mut digests = Vec::with_capacity((n * n) as usize);
@@ -200,6 +216,7 @@ impl Storage {
                 let list = self.subdir_files(index, high, low, &slots);
                 files += list.len() as u64;
                 digests.push(digest(&list));
+                visit(high, low, &list);
             }
         }
         let d = Digests {
@@ -359,12 +376,16 @@ fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
             || m.status == status::ACTIVE
     });
     let (mut files, mut differences, mut fetched) = (0, 0, 0);
+    let mut index_check = IndexCheck::new(st);
     for index in 0..st.store.paths.len() {
         if !st.store.path_ok(index) {
             complete = false;
             continue;
         }
-        let (mine, listed) = st.store_path_digests(index);
+        index_check.catch_up();
+        let (mine, listed) = st.walk_store_path(index, |high, low, list| {
+            index_check.visit(index, high, low, list)
+        });
         files += listed;
         for peer in &peers {
             if stop.load(Ordering::Relaxed) {
@@ -391,6 +412,7 @@ fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
             }
         }
     }
+    index_check.finish();
     if complete {
         r.complete_pass_start.store(started_at, Ordering::Relaxed);
     }
@@ -409,6 +431,99 @@ fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
             peers.len(),
             began.elapsed()
         );
+    }
+}
+
+/// The listing index compared with the walk of each sub directory (`listing::against_disk`).
+/// A difference is corrected when the pass before found it too: one seen once may be an upload
+/// or a delete whose binlog line was not written yet when the walk passed, which the follower
+/// applies itself a moment later.
+struct IndexCheck<'a> {
+    st: &'a Storage,
+    /// false while the index is rebuilt from the binlog: nothing to compare yet
+    ready: bool,
+    seen: std::collections::HashSet<(String, Difference)>,
+    corrected: u64,
+}
+
+impl<'a> IndexCheck<'a> {
+    fn new(st: &'a Storage) -> IndexCheck<'a> {
+        IndexCheck {
+            st,
+            ready: st.listing.ready(),
+            seen: Default::default(),
+            corrected: 0,
+        }
+    }
+
+    /// Let the follower apply what the binlog holds before a store path is walked, so that
+    /// the index is not behind the walk by more than the lines written meanwhile.
+    fn catch_up(&self) {
+        if self.ready {
+            self.st.listing.catch_up(self.st.binlog.visible_end());
+        }
+    }
+
+    fn visit(&mut self, index: usize, high: u32, low: u32, on_disk: &SubdirFiles) {
+        if !self.ready {
+            return;
+        }
+        let prefix = format!("M{index:02X}/{high:02X}/{low:02X}/");
+        let listed =
+            self.st
+                .listing
+                .index
+                .read()
+                .page("", &prefix, usize::MAX, usize::MAX, |_, _| true);
+        let listed = match listed {
+            Ok(page) => page.entries,
+            Err(e) => {
+                log::error!("reconcile: read the listing index of {prefix} fail: {e}");
+                return;
+            }
+        };
+        let before = &self.st.reconcile.index_suspects;
+        for (name, d) in against_disk::compare(&prefix, &listed, on_disk) {
+            let key = (name, d);
+            if !before.lock().contains(&key) {
+                self.seen.insert(key);
+                continue;
+            }
+            let (name, d) = key;
+            let entry = match d {
+                Difference::NotOnDisk => None,
+                Difference::NotListed(size) | Difference::Size(size) => {
+                    let appender = RemoteName::decode(&name).is_ok_and(|r| r.payload.is_appender());
+                    Some(Entry {
+                        size: appender.then_some(size),
+                        expires: self.st.own_expiry(&name),
+                    })
+                }
+            };
+            match self.st.listing.correct(&name, entry) {
+                Ok(()) => {
+                    self.corrected += 1;
+                    log::warn!(
+                        "reconcile: the listing index {} {name}: corrected",
+                        match d {
+                            Difference::NotListed(_) => "did not list",
+                            Difference::NotOnDisk => "listed the absent",
+                            Difference::Size(_) => "had another size for",
+                        }
+                    );
+                }
+                Err(e) => log::error!("reconcile: correct the listing index for {name} fail: {e}"),
+            }
+        }
+    }
+
+    /// What this pass found uncorrected is what the next pass corrects if found again.
+    fn finish(self) {
+        *self.st.reconcile.index_suspects.lock() = self.seen;
+        self.st
+            .reconcile
+            .index_corrected
+            .fetch_add(self.corrected, Ordering::Relaxed);
     }
 }
 

@@ -409,3 +409,89 @@ fn an_index_past_a_shortened_binlog_is_rebuilt() {
     );
     assert!(c.storages[0].daemon.log().contains("past the binlog's end"));
 }
+
+/// The index is as right as the binlog; reconcile sets it to what the store paths hold. A
+/// member whose base path (binlog, marks, index) was restored from a backup older than its
+/// store path holds files no line names, and files removed by hand from every member are still
+/// in every binlog: after two reconcile passes each member's listing is the walk of its
+/// directories again.
+#[test]
+fn reconcile_sets_the_index_to_what_the_store_paths_hold() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: "reconcile_interval=2\nmetrics.server_port=29100\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    let ids: Vec<FileId> = (0..40)
+        .map(|k| rfdfs_tests::upload(&client, format!("file {k}").as_bytes(), "txt"))
+        .collect();
+    wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    // a backup of member 1's base path, then 5 files more
+    let backup = c.dir.path().join("backup");
+    let base1 = c.storages[1].base.join("data");
+    assert_eq!(c.storages[1].daemon.stop(), Some(0));
+    let cp = |from: &std::path::Path, to: &std::path::Path| {
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    std::fs::create_dir_all(&backup).unwrap();
+    for d in ["sync", "listing"] {
+        cp(&base1.join(d), &backup.join(d));
+    }
+    c.start_storage(1);
+    c.wait_active(2);
+    for k in 0..5 {
+        rfdfs_tests::upload(&client, format!("later {k}").as_bytes(), "txt");
+    }
+    wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    for i in 0..2 {
+        assert_eq!(c.storages[i].daemon.stop(), Some(0));
+    }
+    for d in ["sync", "listing"] {
+        std::fs::remove_dir_all(base1.join(d)).unwrap();
+        cp(&backup.join(d), &base1.join(d));
+    }
+    // three files removed by hand from both members
+    for id in &ids[..3] {
+        for i in 0..2 {
+            let path = c.storages[i].store_paths[0]
+                .join("data")
+                .join(&id.name[4..]);
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    for i in 0..2 {
+        c.start_storage(i);
+    }
+    c.wait_active(2);
+    for i in 0..2 {
+        let want = walked(&c, i);
+        assert_eq!(want.len(), 42);
+        rfdfs_tests::wait_for_up_to(
+            Duration::from_secs(60),
+            &format!("member {i}'s listing to be its directories"),
+            || {
+                let listed: BTreeSet<String> = list_pages(&c, i, 1000, || ()).into_iter().collect();
+                (listed == want).then_some(())
+            },
+            || c.storages[i].daemon.log(),
+        );
+    }
+    let log = c.storages[1].daemon.log();
+    assert!(log.contains("the listing index did not list"), "{log}");
+    assert!(log.contains("the listing index listed the absent"), "{log}");
+    let corrected = |i: usize| {
+        rfdfs_tests::storage_metric(
+            &c.storages[i].ip,
+            29100,
+            "reconcile_listing_corrected_total",
+        )
+    };
+    assert_eq!((corrected(0), corrected(1)), (3.0, 8.0));
+}

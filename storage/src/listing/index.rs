@@ -142,6 +142,12 @@ impl Index {
         Ok(())
     }
 
+    /// Set `name`'s entry to what the store path holds (`None`: nothing), where the binlog led
+    /// the index astray (reconcile's comparison, `super::against_disk`).
+    pub fn correct(&mut self, name: &str, e: Option<Entry>) -> std::io::Result<()> {
+        self.set(name, e)
+    }
+
     /// Apply one binlog record that ends at `end`.
     pub fn apply(&mut self, rec: &Record, end: Position, disk: &dyn Disk) -> std::io::Result<()> {
         self.position = end;

@@ -14,10 +14,14 @@
 //! starts, merged with the changes: name order, so a resume token (the last name a page
 //! examined) never lists a file twice nor misses one that existed for the whole scan.
 //!
+//! Reconcile compares the index with the files (`against_disk.rs`) and corrects it where the
+//! binlog led it astray (a lost line, files removed or restored by hand).
+//!
 //! Before a listing answers, the follower has applied every line the binlog had when the request
 //! came (waited for up to [`CATCH_UP_WAIT`]): a listing after an upload here shows it.
 
-mod entry;
+pub mod against_disk;
+pub mod entry;
 pub mod follower;
 pub mod index;
 mod query;
@@ -45,6 +49,9 @@ pub struct Listing {
     pub(crate) moved: Condvar,
     /// false while the index is being rebuilt from the binlog's start
     pub(crate) ready: AtomicBool,
+    /// held from a merge's new run file until it is in place, so that no correction lands in
+    /// the changes the new run file replaces unseen
+    merging: Mutex<()>,
 }
 
 impl Listing {
@@ -81,6 +88,7 @@ impl Listing {
             index: RwLock::new(index),
             moved: Condvar::new(),
             ready: AtomicBool::new(ready),
+            merging: Mutex::new(()),
         }
     }
 
@@ -108,8 +116,15 @@ impl Listing {
         self.ready.store(false, Ordering::Relaxed);
     }
 
+    /// Set `name`'s entry to what the store path holds (reconcile's correction).
+    pub(crate) fn correct(&self, name: &str, e: Option<entry::Entry>) -> std::io::Result<()> {
+        let _m = self.merging.lock();
+        self.index.write().correct(name, e)
+    }
+
     /// Write the changes held into a new run file (the follower's thread, and at a stop).
     pub(crate) fn merge(&self) {
+        let _m = self.merging.lock();
         let run = self.index.read().merged_run(&self.path);
         match run {
             Ok(run) => self.index.write().adopt(run),
