@@ -242,6 +242,22 @@ pub fn served_again<'a>(c: &Cluster, deleted: &'a [FileId]) -> Vec<&'a FileId> {
         .collect()
 }
 
+/// The deleted files some member of `c` still serves at `deadline`, or none once none is.
+/// A delete answered just before the check may still be on its way to a member, behind the
+/// sync of the files before it: what is served for good is what is still served at the end.
+pub fn served_for_good<'a>(
+    c: &Cluster,
+    deleted: &'a [FileId],
+    deadline: std::time::Instant,
+) -> Vec<&'a FileId> {
+    let mut served = served_again(c, deleted);
+    while !served.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        served = served_again(c, deleted);
+    }
+    served
+}
+
 /// What a wait for convergence found.
 #[derive(Debug, Default)]
 pub struct Verdict {
@@ -303,14 +319,7 @@ pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> V
             .collect();
         set.into_iter().collect()
     };
-    // a delete answered just before the pause may still be on its way to a member (behind
-    // the sync of the files before it): what is served for good is what is still served
-    // once the limit is reached
-    let mut resurrected = served_again(c, &deleted);
-    while !resurrected.is_empty() && began.elapsed() < limit {
-        std::thread::sleep(Duration::from_secs(1));
-        resurrected = served_again(c, &deleted);
-    }
+    let resurrected = served_for_good(c, &deleted, began + limit);
     Verdict {
         acked: acked.len(),
         not_served: names(false),

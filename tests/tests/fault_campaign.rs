@@ -29,7 +29,9 @@
 
 use fdfs_client::FileId;
 use nix::sys::signal::Signal;
-use rfdfs_tests::load::{not_served_right, serve_check, served_again, start_clients, Acked, Load};
+use rfdfs_tests::load::{
+    not_served_right, serve_check, served_for_good, start_clients, Acked, Load,
+};
 use rfdfs_tests::{Cluster, ClusterOpts, LoopFs, Rng, Tmpfs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -345,7 +347,8 @@ impl Campaign {
             .filter(|(_, c)| **c)
             .map(|((f, _), _)| *f)
             .collect();
-        let resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
+        let resurrected: Vec<&FileId> =
+            served_for_good(&self.c, &deleted, began + self.holds.converge);
         for id in &resurrected {
             eprintln!("  {id}: deleted, served again");
         }
