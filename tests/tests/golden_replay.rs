@@ -15,7 +15,7 @@ use fdfs_common::proto::cmd;
 use fdfs_common::proto::sync::SyncFileHead;
 use golden_common::{hex, load, split_frame, vectors};
 use rfdfs_tests::raw;
-use rfdfs_tests::{wait_port, Daemon, TempDir};
+use rfdfs_tests::{wait_port, Daemon, TempDir, Tmpfs};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,12 +26,14 @@ fn sha1(b: &[u8]) -> String {
     sha1_smol::Sha1::from(b).digest().to_string()
 }
 
+/// Dropped in this order: the daemons, then their file system, then its mount point.
 struct Fixture {
-    _dir: TempDir,
-    root: PathBuf,
     tracker: Daemon,
     storage: Daemon,
     client_conf: PathBuf,
+    root: PathBuf,
+    _fs: Tmpfs,
+    _dir: TempDir,
 }
 
 const TRACKER_IP: &str = "127.0.0.150";
@@ -77,6 +79,9 @@ fn start_fixture_from(
 ) -> Fixture {
     let dir = TempDir::new("fixture");
     let root = dir.path().to_path_buf();
+    // the capture's tracker reserves 10%: a file system of the fixture's own keeps the host's
+    // disk fill out of the test
+    let fs = Tmpfs::over(&root, 1024, false);
     let st = Command::new("tar")
         .args([
             "xzf",
@@ -125,11 +130,12 @@ fn start_fixture_from(
     let client = fdfs_client::Client::from_conf(&client_conf).unwrap();
     wait_group1_active(&client, None, &storage);
     Fixture {
-        _dir: dir,
-        root,
         tracker,
         storage,
         client_conf,
+        root,
+        _fs: fs,
+        _dir: dir,
     }
 }
 

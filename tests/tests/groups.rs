@@ -1,9 +1,9 @@
 //! Several groups: `store_lookup` 0/1/2, reserved space per group, and several store paths
 //! (docs/protocol/cluster-protocol.md section 5).
 //!
-//! The groups keep their store paths on two file systems with very different free space
-//! (`/dev/shm` and the temp dir, or a small tmpfs the test mounts), so that "most free space"
-//! and "reserved space reached" are real conditions the storages measure, not settings.
+//! The groups keep their store paths on two file systems with very different free space (two
+//! tmpfs the tests mount), so that "most free space" and "reserved space reached" are real
+//! conditions the storages measure, not settings.
 
 use fdfs_client::Upload;
 use fdfs_client::{Client, Content};
@@ -18,47 +18,18 @@ fn free_mb(p: &Path) -> i64 {
     (s.blocks_available() as u128 * s.fragment_size() as u128 / (1 << 20)) as i64
 }
 
-/// Two directories on file systems whose free space differs by at least 1 GiB.
+/// Two file systems of the test's own whose free space differs by 1.75 GiB: the host's own
+/// disk fill stays out of the tests (a tmpfs takes memory only for what is written on it).
 struct FileSystems {
-    small: PathBuf,
-    big: PathBuf,
-    _mounted: Option<Tmpfs>,
+    small: Tmpfs,
+    big: Tmpfs,
 }
 
 impl FileSystems {
     fn find() -> FileSystems {
-        let big = std::env::temp_dir();
-        let shm = PathBuf::from("/dev/shm");
-        let writable = |p: &Path| {
-            let probe = p.join(format!("rfdfs-probe-{}", std::process::id()));
-            let ok = std::fs::write(&probe, b"").is_ok();
-            let _ = std::fs::remove_file(&probe);
-            ok
-        };
-        if writable(&shm) && (free_mb(&shm) - free_mb(&big)).abs() > 1024 {
-            let (small, big) = if free_mb(&shm) < free_mb(&big) {
-                (shm, big)
-            } else {
-                (big, shm)
-            };
-            return FileSystems {
-                small,
-                big,
-                _mounted: None,
-            };
-        }
-        // no second file system at hand: make a small one
-        let t = Tmpfs::new("groups", 256);
-        assert!(
-            free_mb(&big) - free_mb(&t.dir) > 1024,
-            "these tests need two file systems with free space 1 GiB apart; {} has {} MB",
-            big.display(),
-            free_mb(&big)
-        );
         FileSystems {
-            small: t.dir.clone(),
-            big,
-            _mounted: Some(t),
+            small: Tmpfs::new("groups-small", 256),
+            big: Tmpfs::new("groups-big", 2048),
         }
     }
 }
@@ -70,8 +41,8 @@ fn two_groups(fs: &FileSystems, trackers: usize, per_group: usize, tracker_extra
         storages: 2 * per_group,
         groups: 2,
         group_store_roots: vec![
-            ("group1".into(), fs.small.clone()),
-            ("group2".into(), fs.big.clone()),
+            ("group1".into(), fs.small.dir.clone()),
+            ("group2".into(), fs.big.dir.clone()),
         ],
         tracker_extra: tracker_extra.into(),
         ..Default::default()
@@ -169,7 +140,7 @@ fn store_lookup_round_robin_named_group_and_most_free_space() {
 fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
     let fs = FileSystems::find();
     // between the two groups' free space: group1 is full, group2 is not
-    let reserved = (free_mb(&fs.small) + free_mb(&fs.big)) / 2;
+    let reserved = (free_mb(&fs.small.dir) + free_mb(&fs.big.dir)) / 2;
     let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     let client = c.client();
     assert!(upload_groups(&client, 6).iter().all(|g| g == "group2"));
@@ -189,7 +160,7 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
     drop(c);
 
     // more than either has: nothing can take a file
-    let reserved = free_mb(&fs.big) + 100 * 1024;
+    let reserved = free_mb(&fs.big.dir) + 100 * 1024;
     let c = two_groups(&fs, 1, 1, &format!("reserved_storage_space={reserved}MB\n"));
     match c
         .client()
@@ -203,9 +174,10 @@ fn reserved_space_skips_a_full_group_and_all_full_is_enospc() {
 #[test]
 fn a_group_is_as_full_as_its_fullest_member() {
     let fs = FileSystems::find();
-    let reserved = (free_mb(&fs.small) + free_mb(&fs.big)) / 2;
+    let reserved = (free_mb(&fs.small.dir) + free_mb(&fs.big.dir)) / 2;
     let mut c = Cluster::start(ClusterOpts {
         storages: 1,
+        group_store_roots: vec![("group1".into(), fs.big.dir.clone())],
         tracker_extra: format!("reserved_storage_space={reserved}MB\n"),
         ..Default::default()
     });
@@ -219,7 +191,7 @@ fn a_group_is_as_full_as_its_fullest_member() {
     rfdfs_tests::upload(&client, b"room", "txt");
     // a second member on the small file system makes the group full
     let opts = ClusterOpts {
-        group_store_roots: vec![("group1".into(), fs.small.clone())],
+        group_store_roots: vec![("group1".into(), fs.small.dir.clone())],
         ..Default::default()
     };
     c.add_storage(&opts);
@@ -322,8 +294,8 @@ fn store_path_most_free_space_picks_the_roomier_path() {
         tracker_extra: "store_path=2\n".into(),
         ..Default::default()
     });
-    let small = rfdfs_tests::TempDir::new_in(&fs.small, "path");
-    let big = rfdfs_tests::TempDir::new_in(&fs.big, "path");
+    let small = rfdfs_tests::TempDir::new_in(&fs.small.dir, "path");
+    let big = rfdfs_tests::TempDir::new_in(&fs.big.dir, "path");
     let _d = extra_storage(
         &mut c,
         0,
