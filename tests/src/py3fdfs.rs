@@ -42,3 +42,32 @@ pub fn check(host: &str, port: u16) -> (bool, String) {
         format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
     )
 }
+
+/// Upload `n` small files (`<what> <k>`, extension txt) through py3fdfs to the tracker at
+/// `host:port`: their file IDs, in order.
+pub fn upload_many(host: &str, port: u16, n: usize, what: &str) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import sys
+from fdfs_client.client import Fdfs_client
+ip, port, n, what = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+c = Fdfs_client({"host_tuple": (ip,), "port": port, "timeout": 30, "name": "Tracker Pool"})
+for k in range(n):
+    r = c.upload_by_buffer(("%s %d" % (what, k)).encode(), file_ext_name="txt")
+    print(r["Remote file_id"].decode())
+"#;
+    let out = Command::new(python())
+        .args(["-c", SCRIPT, host, &port.to_string(), &n.to_string(), what])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "py3fdfs uploads failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), n, "py3fdfs printed {ids:?}");
+    ids
+}

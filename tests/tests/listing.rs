@@ -116,16 +116,30 @@ fn tool_list(c: &Cluster, args: &[&str]) -> String {
     out
 }
 
-#[test]
-fn a_group_is_listed_exactly_while_files_come_and_go() {
-    let mut c = Cluster::start(ClusterOpts {
-        storages: 2,
-        storage_extra: format!("http.server_port={HTTP_PORT}\n"),
-        ..Default::default()
-    });
+/// Files uploaded through three clients: the most through our library, some through the
+/// PyPI client py3fdfs, some through the `fdfs_upload_file` tool.
+fn upload_through_three_clients(c: &Cluster, n: u32) -> Vec<FileId> {
     let client = c.client();
-    let mut ids: Vec<FileId> = Vec::new();
-    for k in 0..files() {
+    let by_python = (n / 20) as usize;
+    let by_tool = (n / 50) as usize;
+    let mut ids: Vec<FileId> = rfdfs_tests::py3fdfs::upload_many(
+        &c.tracker_addr.host,
+        c.tracker_addr.port,
+        by_python,
+        "py3fdfs",
+    )
+    .iter()
+    .map(|id| FileId::parse(id).unwrap())
+    .collect();
+    let conf = c.client_conf.to_str().unwrap().to_string();
+    for k in 0..by_tool {
+        let local = c.dir.path().join(format!("tool{k}.txt"));
+        std::fs::write(&local, format!("by the tool {k}")).unwrap();
+        let (code, out, err) = run_tool("fdfs_upload_file", &[&conf, local.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        ids.push(FileId::parse(out.trim()).unwrap());
+    }
+    for k in ids.len() as u32..n {
         let data = format!("file {k}").into_bytes();
         ids.push(
             client
@@ -133,21 +147,32 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
                 .unwrap(),
         );
     }
-    // appender files and a tool's upload too
+    ids
+}
+
+/// Three members, 10,000 files from three clients: each member's listing equals the walk of
+/// its directories and its binlog's live set; pages taken while files come and go list none
+/// twice and miss none that stayed; the tool, HTTP and the counts agree; an index removed is
+/// rebuilt to the same listing.
+#[test]
+fn a_group_is_listed_exactly_while_files_come_and_go() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 3,
+        storage_extra: format!("http.server_port={HTTP_PORT}\n"),
+        ..Default::default()
+    });
+    let client = c.client();
+    let ids = upload_through_three_clients(&c, files());
+    // and appender files
     let app = rfdfs_tests::upload_appender(&client, b"appender", "log");
     client.append(&app, Content::Buffer(b" grows")).unwrap();
-    let local = c.dir.path().join("tool.txt");
-    std::fs::write(&local, "by the tool").unwrap();
-    let conf = c.client_conf.to_str().unwrap().to_string();
-    let (code, _, err) = run_tool("fdfs_upload_file", &[&conf, local.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
     for id in ids.iter().step_by(10) {
         client.delete(id).unwrap();
     }
-    wait_converged(&c, &[0, 1], Duration::from_secs(120));
+    wait_converged(&c, &[0, 1, 2], Duration::from_secs(120));
 
     // every member: the listing equals a walk of its directories and its binlog's live set
-    for i in 0..2 {
+    for i in 0..3 {
         let want = walked(&c, i);
         same(
             &binlog_live(&c, i),
@@ -215,7 +240,7 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
     let page = ListPage::parse(&body).unwrap();
     assert_eq!(page.files.len(), 3);
     assert!(page.next.is_some());
-    wait_converged(&c, &[0, 1], Duration::from_secs(120));
+    wait_converged(&c, &[0, 1, 2], Duration::from_secs(120));
     let now = walked(&c, 0);
     let (status, _, stat) = rfdfs_tests::http_get(&c.storages[0].ip, HTTP_PORT, "/stat");
     assert_eq!(status, 200);
@@ -230,7 +255,7 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
     assert_eq!(c.storages[1].daemon.stop(), Some(0));
     std::fs::remove_dir_all(c.storages[1].base.join("data/listing")).unwrap();
     c.start_storage(1);
-    c.wait_active(2);
+    c.wait_active(3);
     let addr: HostPort = c.storage_addr(1);
     let rebuilt = rfdfs_tests::wait_for(
         "the rebuilt index",
@@ -248,14 +273,15 @@ fn a_group_is_listed_exactly_while_files_come_and_go() {
 
 /// Expiry: files given `fdfs-expires` metadata 3 s ahead (set by a client's set_metadata,
 /// merge and overwrite) and a `.tmp` file under `expire_rule = ext=tmp ttl=3` are served until
-/// then, absent for downloads, file info and HTTP after, and gone from every member's disk
-/// within a sweep plus sync, with their delete lines in every binlog; files without expiry,
-/// with other metadata or with an expiry far ahead are untouched.
+/// then, absent for downloads, file info and HTTP after, and gone from every member's disk (of
+/// three) within a sweep plus sync, swept by one member each, with their delete lines in every
+/// binlog; files without expiry, with other metadata or with an expiry far ahead are untouched.
 #[test]
 fn expired_files_are_absent_then_swept_from_every_member() {
     use fdfs_client::Content;
+    const MEMBERS: usize = 3;
     let c = Cluster::start(ClusterOpts {
-        storages: 2,
+        storages: MEMBERS,
         storage_extra: format!(
             "http.server_port={HTTP_PORT}\nexpire_sweep_interval=1\nexpire_rule = ext=tmp ttl=3\n\
              metrics.server_port=29100\n"
@@ -306,7 +332,7 @@ fn expired_files_are_absent_then_swept_from_every_member() {
     // after it: absent at once, then deleted on every member, with the delete line
     let gone = |id: &FileId| {
         let name = &id.name[4..];
-        (0..2).all(|i| {
+        (0..MEMBERS).all(|i| {
             !c.storages[i].store_paths[0]
                 .join("data")
                 .join(name)
@@ -327,10 +353,10 @@ fn expired_files_are_absent_then_swept_from_every_member() {
         rfdfs_tests::wait_for(
             &format!("{id} gone from every member"),
             || gone(id).then_some(()),
-            || c.storages[0].daemon.log() + &c.storages[1].daemon.log(),
+            || (0..MEMBERS).map(|i| c.storages[i].daemon.log()).collect(),
         );
     }
-    for i in 0..2 {
+    for i in 0..MEMBERS {
         let lines = binlog_text(&c, i);
         for (id, _) in expiring.iter().chain([&by_rule]) {
             let name = &id.name;
@@ -345,7 +371,7 @@ fn expired_files_are_absent_then_swept_from_every_member() {
         assert!(!gone(id));
         assert_eq!(&client.download_to_vec(id, 0, 0).unwrap(), data);
     }
-    let swept: f64 = (0..2)
+    let swept: f64 = (0..MEMBERS)
         .map(|i| rfdfs_tests::storage_metric(&c.storages[i].ip, 29100, "expired_swept_total"))
         .sum();
     assert_eq!(swept, 4.0);
