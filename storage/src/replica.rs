@@ -405,9 +405,16 @@ impl Storage {
             Ok(()) => {}
             // not here (never arrived, or its slot taken over): the delete is recorded all the
             // same, so that a late create of the file is known stale after a restart too, and
-            // answered ENOENT as upstream does
+            // answered ENOENT as upstream does; unless this very delete is recorded already (a
+            // source that restarted before its mark file moved sends it again)
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
+                let recorded = self
+                    .binlog
+                    .deleted_at(&req.filename)
+                    .is_some_and(|d| d >= i64::from(req.timestamp));
+                if !recorded {
+                    self.record_replica(session, req.timestamp, op::DELETE, &req.filename, "")?;
+                }
                 return Err(Refusal::done(errno::ENOENT));
             }
             Err(e) => return Err(Refusal::done(io_errno(&e))),

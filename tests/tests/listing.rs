@@ -521,3 +521,82 @@ fn reconcile_sets_the_index_to_what_the_store_paths_hold() {
     };
     assert_eq!((corrected(0), corrected(1)), (3.0, 8.0));
 }
+
+/// A sweeping member killed (SIGKILL) while it deletes a few thousand expired files, and
+/// started again: every expired file ends up gone from both members, and each binlog holds one
+/// delete line per file, none twice.
+#[test]
+fn a_sweep_killed_half_way_deletes_nothing_twice_and_misses_nothing() {
+    let mut c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: "expire_sweep_interval=1\n".into(),
+        ..Default::default()
+    });
+    let client = c.client();
+    // all from member 0, the one that sweeps them, and expiring at one instant: one long sweep
+    let ids: Vec<FileId> = (0..3000)
+        .map(|k| {
+            rfdfs_tests::upload_via(
+                &client,
+                format!("t{k}").as_bytes(),
+                "txt",
+                &c.storage_addr(0),
+            )
+        })
+        .collect();
+    let at = fdfs_common::now() + 2;
+    let meta = vec![(b"fdfs-expires".to_vec(), at.to_string().into_bytes())];
+    for id in &ids {
+        client.set_metadata(id, &meta, b'O').unwrap();
+    }
+    let dirs: Vec<_> = (0..2)
+        .map(|i| c.storages[i].store_paths[0].join("data"))
+        .collect();
+    let held = |i: usize| {
+        let data = &dirs[i];
+        ids.iter()
+            .filter(|id| data.join(&id.name[4..]).exists())
+            .count()
+    };
+    rfdfs_tests::wait_for_up_to(
+        Duration::from_secs(120),
+        "the sweep to begin",
+        || (held(0) < ids.len()).then_some(()),
+        || c.storages[0].daemon.log(),
+    );
+    c.storages[0].daemon.kill9();
+    let left = held(0);
+    assert!(
+        left > 0,
+        "member 0 had swept every file when it was killed: the sweep must be longer"
+    );
+    eprintln!("member 0 killed with {left} of {} files left", ids.len());
+    c.start_storage(0);
+    c.wait_active(2);
+    for i in 0..2 {
+        rfdfs_tests::wait_for_up_to(
+            Duration::from_secs(120),
+            &format!("every expired file gone from member {i}"),
+            || (held(i) == 0).then_some(()),
+            || c.storages[0].daemon.log() + &c.storages[1].daemon.log(),
+        );
+    }
+    for i in 0..2 {
+        let lines = binlog_text(&c, i);
+        let mut deletes = std::collections::BTreeMap::new();
+        for l in lines.lines() {
+            let mut it = l.split(' ');
+            if let (Some(_), Some("D" | "d"), Some(name)) = (it.next(), it.next(), it.next()) {
+                *deletes.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+        for id in &ids {
+            assert_eq!(
+                deletes.get(&id.name).copied(),
+                Some(1),
+                "member {i}: delete lines of {id} (killed with {left} of {} left)",
+                ids.len()
+            );
+        }
+    }
+}
