@@ -2,13 +2,16 @@
 //! the index reads from the store paths while it does.
 
 use super::index::Disk;
-use super::{Listing, MERGE_EVERY, MERGE_IDLE};
+use super::{merge_after, Listing, MERGE_IDLE};
 use crate::binlog::{BinlogReader, Next};
 use crate::storage::Storage;
 use fdfs_common::file_id::LogicalName;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// How long the follower lets binlog lines gather once it has caught up.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// The store paths, as the index reads them.
 struct StoreDisk<'a>(&'a Storage);
@@ -87,8 +90,18 @@ pub fn follow(storage: &Storage, stop: &AtomicBool) {
         if batch > 0 {
             changed = true;
             last_change = Instant::now();
-            if listing.index.read().pending() >= MERGE_EVERY {
+            let due = {
+                let index = listing.index.read();
+                index.pending() >= merge_after(index.run.lines)
+            };
+            if due {
                 listing.merge();
+            }
+            if batch < 1024 && listing.ready() {
+                // caught up: let lines gather rather than wake for each upload (the thread
+                // switches were a quarter of the follower's time under a steady stream of
+                // uploads, scripts/listing-upkeep.sh); a listing waits this long at most more
+                std::thread::sleep(GATHER);
             }
             continue;
         }

@@ -43,6 +43,12 @@ pub struct Index {
     /// the binlog position applied up to
     pub position: Position,
     counts: BTreeMap<usize, Count>,
+    /// files whose metadata line came while they were not listed. A file's metadata is
+    /// written after the file, and each change of it is a line of its own that sets the
+    /// expiry, so a new file's expiry is read from disk only when its metadata came first:
+    /// reading it for every create was a fifth of the follower's time
+    /// (`scripts/listing-upkeep.sh`)
+    meta_first: std::collections::HashSet<String>,
 }
 
 /// A page of the index: the entries, and the name to go on after (`None`: nothing is left).
@@ -67,8 +73,9 @@ fn store_path_of(name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A file newly listed: an appender with its size on disk, its expiry from its metadata.
-fn new_entry(name: &str, disk: &dyn Disk) -> Entry {
+/// A file newly listed: an appender with its size on disk; its expiry from its metadata when
+/// `read_expiry` (see [`Index::meta_first`]).
+fn new_entry(name: &str, disk: &dyn Disk, read_expiry: bool) -> Entry {
     let appender = RemoteName::decode(name).is_ok_and(|r| r.payload.is_appender());
     Entry {
         size: if appender {
@@ -76,7 +83,11 @@ fn new_entry(name: &str, disk: &dyn Disk) -> Entry {
         } else {
             None
         },
-        expires: disk.expires(name),
+        expires: if read_expiry {
+            disk.expires(name)
+        } else {
+            None
+        },
     }
 }
 
@@ -90,6 +101,7 @@ impl Index {
             run,
             delta: BTreeMap::new(),
             counts: BTreeMap::new(),
+            meta_first: Default::default(),
         }
     }
 
@@ -107,6 +119,7 @@ impl Index {
             run,
             delta: BTreeMap::new(),
             counts,
+            meta_first: Default::default(),
         }))
     }
 
@@ -153,24 +166,37 @@ impl Index {
         self.position = end;
         let name = rec.name.as_str();
         if let Some(master) = name.strip_suffix("-m") {
-            if let Some(mut e) = self.get(master)? {
-                e.expires = match rec.op.to_ascii_uppercase() {
-                    'D' => None,
-                    _ => disk.expires(master),
-                };
-                self.set(master, Some(e))?;
+            let upper = rec.op.to_ascii_uppercase();
+            match self.get(master)? {
+                Some(mut e) => {
+                    e.expires = match upper {
+                        'D' => None,
+                        _ => disk.expires(master),
+                    };
+                    self.set(master, Some(e))?;
+                }
+                None if upper != 'D' => {
+                    self.meta_first.insert(master.to_string());
+                }
+                None => {
+                    self.meta_first.remove(master);
+                }
             }
             return Ok(());
         }
         let listed = |index: &Self| index.get(name);
         match rec.op.to_ascii_uppercase() {
-            'C' | 'L' => self.set(name, Some(new_entry(name, disk)))?,
+            'C' => {
+                let read_expiry = self.meta_first.remove(name);
+                self.set(name, Some(new_entry(name, disk, read_expiry)))?
+            }
+            'L' => self.set(name, Some(new_entry(name, disk, true)))?,
             'R' => {
                 let old = rec.args.trim();
                 if !old.is_empty() && self.get(old)?.is_some() {
                     self.set(old, None)?;
                 }
-                self.set(name, Some(new_entry(name, disk)))?;
+                self.set(name, Some(new_entry(name, disk, true)))?;
             }
             // a name not listed leaves a mark the next merge drops
             'D' => self.set(name, None)?,
@@ -271,29 +297,7 @@ impl Index {
     /// A new run file at `path` holding every change (written while listings go on reading
     /// this one); [`Index::adopt`] then puts it in place.
     pub fn merged_run(&self, path: &std::path::Path) -> std::io::Result<RunFile> {
-        let mut run = self.run.scan_from("")?.peekable();
-        let mut delta = self.delta.iter().peekable();
-        let iter = std::iter::from_fn(|| loop {
-            let take_delta = match (run.peek(), delta.peek()) {
-                (None, None) => return None,
-                (Some(Err(_)), _) => return run.next(),
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (Some(Ok((r, _))), Some((d, _))) => d.as_str() <= r.as_str(),
-            };
-            if take_delta {
-                let (d, e) = delta.next().expect("peeked");
-                if matches!(run.peek(), Some(Ok((r, _))) if r == d) {
-                    run.next();
-                }
-                if let Some(e) = e {
-                    return Some(Ok((d.clone(), *e)));
-                }
-            } else {
-                return run.next();
-            }
-        });
-        RunFile::write(path, self.position, iter)
+        self.run.merged(path, self.position, &self.delta)
     }
 
     /// Take `run`, made by [`Index::merged_run`] with no change applied since.

@@ -9,7 +9,7 @@
 //!
 //! On disk, `base_path/data/listing/<group>.list` (`run_file.rs`), every live file in name
 //! order as of a binlog position; in memory, the changes since (merged into a new run file
-//! every [`MERGE_EVERY`] changes, after [`MERGE_IDLE`] with changes waiting, and at a clean
+//! every [`merge_after`] changes, after [`MERGE_IDLE`] with changes waiting, and at a clean
 //! stop) and one name in 128 of the run file. A listing reads the run file from where it
 //! starts, merged with the changes: name order, so a resume token (the last name a page
 //! examined) never lists a file twice nor misses one that existed for the whole scan.
@@ -21,6 +21,7 @@
 //! came (waited for up to [`CATCH_UP_WAIT`]): a listing after an upload here shows it.
 
 pub mod against_disk;
+mod bloom;
 pub mod entry;
 pub mod follower;
 pub mod index;
@@ -34,8 +35,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Merge the changes into a new run file once this many are held.
+/// Merge the changes into a new run file once this many are held, or an eighth of the files
+/// listed if that is more, up to [`MERGE_MOST`]: a merge writes every file again, so waiting
+/// for changes in proportion keeps a merge's cost per change the same however many files the
+/// group holds (about 8 lines written per change), and the cap bounds the memory they take
+/// (some 150 bytes each).
 pub const MERGE_EVERY: usize = 100_000;
+pub const MERGE_MOST: usize = 400_000;
+
+/// How many changes wait for a merge when the run file lists `lines` files.
+pub fn merge_after(lines: u64) -> usize {
+    ((lines / 8) as usize).clamp(MERGE_EVERY, MERGE_MOST)
+}
 /// ... or once changes have waited this long with nothing new coming.
 pub const MERGE_IDLE: Duration = Duration::from_secs(300);
 /// How long a listing waits for the follower to reach the binlog's end.
@@ -125,9 +136,18 @@ impl Listing {
     /// Write the changes held into a new run file (the follower's thread, and at a stop).
     pub(crate) fn merge(&self) {
         let _m = self.merging.lock();
+        let began = Instant::now();
         let run = self.index.read().merged_run(&self.path);
         match run {
-            Ok(run) => self.index.write().adopt(run),
+            Ok(run) => {
+                log::info!(
+                    "listing index: {} files written to {} in {:.1?}",
+                    run.lines,
+                    self.path.display(),
+                    began.elapsed()
+                );
+                self.index.write().adopt(run)
+            }
             Err(e) => log::error!("write listing index {} fail: {e}", self.path.display()),
         }
     }
