@@ -523,8 +523,8 @@ fn reconcile_sets_the_index_to_what_the_store_paths_hold() {
 }
 
 /// A sweeping member killed (SIGKILL) while it deletes a few thousand expired files, and
-/// started again: every expired file ends up gone from both members, and each binlog holds one
-/// delete line per file, none twice.
+/// started again: every expired file ends up gone from both members, with a delete line in each
+/// binlog, and no member deletes a file twice.
 #[test]
 fn a_sweep_killed_half_way_deletes_nothing_twice_and_misses_nothing() {
     let mut c = Cluster::start(ClusterOpts {
@@ -581,22 +581,37 @@ fn a_sweep_killed_half_way_deletes_nothing_twice_and_misses_nothing() {
             || c.storages[0].daemon.log() + &c.storages[1].daemon.log(),
         );
     }
+    // each member's binlog: a delete line for every file, and no file deleted twice by the
+    // member itself (its own, upper-case lines: the sweeper across its restart, or the other
+    // member sweeping in its stead while it was down), but for the one delete the kill may have
+    // cut short between its line and the unlink, which is made again; a received delete may
+    // come twice (the source sends again what its mark file had not passed at the kill)
     for i in 0..2 {
         let lines = binlog_text(&c, i);
         let mut deletes = std::collections::BTreeMap::new();
         for l in lines.lines() {
             let mut it = l.split(' ');
-            if let (Some(_), Some("D" | "d"), Some(name)) = (it.next(), it.next(), it.next()) {
-                *deletes.entry(name.to_string()).or_insert(0) += 1;
+            if let (Some(_), Some(op @ ("D" | "d")), Some(name)) = (it.next(), it.next(), it.next())
+            {
+                let (own, any) = deletes.entry(name.to_string()).or_insert((0, 0));
+                *own += usize::from(op == "D");
+                *any += 1;
             }
         }
+        let mut made_again = 0;
         for id in &ids {
-            assert_eq!(
-                deletes.get(&id.name).copied(),
-                Some(1),
-                "member {i}: delete lines of {id} (killed with {left} of {} left)",
+            let (own, any) = deletes.get(&id.name).copied().unwrap_or((0, 0));
+            made_again += usize::from(own == 2);
+            assert!(
+                own <= 2 && any >= 1,
+                "member {i}: {own} own and {any} delete lines in all for {id} (killed with \
+                 {left} of {} left)",
                 ids.len()
             );
         }
+        assert!(
+            made_again <= 1,
+            "member {i} deleted {made_again} files twice"
+        );
     }
 }

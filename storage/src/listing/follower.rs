@@ -31,6 +31,11 @@ impl Disk for StoreDisk<'_> {
     fn expires(&self, name: &str) -> Option<i64> {
         self.0.own_expiry(name)
     }
+
+    fn holds(&self, name: &str) -> bool {
+        self.path_of(name)
+            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+    }
 }
 
 /// The follower: apply the binlog to the index until `stop`, merging as it goes; at the stop,

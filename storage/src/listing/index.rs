@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `C`, `L` of a file | listed (an appender with its size on disk) |
 //! | `R new old` | `old` gone, `new` listed |
-//! | `D` of a file | gone |
+//! | `D` of a file | gone (unless the file is still on disk: a delete cut short) |
 //! | `A old len`, `T old new`, `M off len` | an appender's size: `old + len`, `new`, at least `off + len` |
 //! | `C`, `U`, `D` of a `-m` file | the file's expiry read again (`D`: none) |
 //!
@@ -27,6 +27,8 @@ pub trait Disk {
     fn appender_size(&self, name: &str) -> Option<u64>;
     /// The `fdfs-expires` time in the metadata of `name`, if it has one.
     fn expires(&self, name: &str) -> Option<i64>;
+    /// Whether `name` is a file (or link) on disk now.
+    fn holds(&self, name: &str) -> bool;
 }
 
 /// Files and bytes of one store path.
@@ -198,6 +200,10 @@ impl Index {
                 }
                 self.set(name, Some(new_entry(name, disk, true)))?;
             }
+            // a delete line whose file is still there was cut short (a crash after the line,
+            // before the unlink): the file stays, as the sync sender leaves it on the other
+            // members, and stays listed so that it is found again (an expiry sweep)
+            'D' if disk.holds(name) => {}
             // a name not listed leaves a mark the next merge drops
             'D' => self.set(name, None)?,
             op @ ('A' | 'T' | 'M') => {
@@ -342,6 +348,9 @@ mod tests {
         }
         fn expires(&self, _: &str) -> Option<i64> {
             None
+        }
+        fn holds(&self, _: &str) -> bool {
+            false
         }
     }
 
