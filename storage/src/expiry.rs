@@ -75,10 +75,15 @@ impl Storage {
     }
 
     /// The ACTIVE members of the group that are rfdfs storages (answer RFDFS_STATUS), this one
-    /// included.
-    fn rfdfs_members(&self) -> Vec<String> {
+    /// included. A member that refused the command (a C storage: it logs an error for each
+    /// unknown command) is in `not_rfdfs` and not asked again until this storage restarts, as
+    /// reconcile does; one that could not be reached is asked at the next sweep.
+    fn rfdfs_members(&self, not_rfdfs: &mut Vec<String>) -> Vec<String> {
         let mut out = vec![self.my_id.read().clone()];
         for peer in self.active_peers() {
+            if not_rfdfs.contains(&peer.id) {
+                continue;
+            }
             let asked = self
                 .connect_to(&peer.ip, peer.port as u16)
                 .map_err(net::NetError::from)
@@ -87,19 +92,28 @@ impl Storage {
                     net::quit(s);
                     r
                 });
-            if asked.is_ok() {
-                out.push(peer.id);
+            match asked {
+                Ok(_) => out.push(peer.id),
+                Err(net::NetError::Status(_)) => {
+                    log::info!(
+                        "expiry: storage {} does not answer rfdfs's RFDFS_STATUS (a C storage?); \
+                         this member may sweep its files, and does not ask it again",
+                        peer.id
+                    );
+                    not_rfdfs.push(peer.id);
+                }
+                Err(_) => {}
             }
         }
         out
     }
 
     /// One sweep: delete the expired files this member sweeps.
-    fn sweep(&self, stop: &AtomicBool) {
+    fn sweep(&self, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
         if !self.listing.ready() || self.my_id.read().is_empty() {
             return;
         }
-        let members = self.rfdfs_members();
+        let members = self.rfdfs_members(not_rfdfs);
         let now = fdfs_common::now();
         let mut mine = Vec::new();
         let mut pending = 0u64;
@@ -157,6 +171,7 @@ impl Storage {
 
 /// The sweeper thread: a sweep every `expire_sweep_interval` seconds until `stop`.
 pub fn run(storage: &Storage, stop: &AtomicBool, interval: u64) {
+    let mut not_rfdfs = Vec::new();
     loop {
         let next = Instant::now() + Duration::from_secs(interval);
         while !stop.load(Ordering::Relaxed) && Instant::now() < next {
@@ -173,7 +188,7 @@ pub fn run(storage: &Storage, stop: &AtomicBool, interval: u64) {
             .iter()
             .any(|m| m.id == me && m.status == status::ACTIVE);
         if active {
-            storage.sweep(stop);
+            storage.sweep(stop, &mut not_rfdfs);
         }
     }
 }
