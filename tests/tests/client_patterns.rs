@@ -3,7 +3,9 @@
 //! py3fdfs), bodies trickled in small writes, requests pipelined on one connection. Without an
 //! immediate ACK such a client waits ~40 ms for the server's delayed ACK before each later
 //! piece. Judged by the daemons' own latency histograms (first byte of a request to its answer),
-//! not by wall time on a busy machine: no request may take longer than 25 ms.
+//! not by wall time: at most one request in 20 may take longer than 25 ms. A stall delays every
+//! request of its pattern; a machine busy with other tests (the suite runs its longest tests
+//! beside the rest) delays a few, and did: 3 of 240 in one suite run.
 
 use fdfs_client::personality::{download_request, Personality, WireClient};
 use fdfs_common::codec::Message;
@@ -62,7 +64,8 @@ fn latencies(text: &str, daemon: &str) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-/// Every request of `commands` counted at least `min` times on that daemon, none of them slow.
+/// Every request of `commands` counted at least `min` times on that daemon, at most one in 20
+/// of them slow.
 /// A request is counted just after its answer is sent, so the last ones may be counted a moment
 /// after the client has its answer: the histograms are read until the counts are there. Only
 /// the commands under test are judged: the fixture's own start-up queries (waiting for the
@@ -88,7 +91,7 @@ fn assert_no_stalls(host: &str, port: u16, daemon: &str, commands: &[(&str, u64)
     };
     let slow: Vec<_> = seen
         .iter()
-        .filter(|(c, _, slow)| *slow > 0 && commands.iter().any(|(name, _)| name == c))
+        .filter(|(c, all, slow)| *slow * 20 > *all && commands.iter().any(|(name, _)| name == c))
         .collect();
     assert!(
         slow.is_empty(),
