@@ -21,6 +21,7 @@ pub mod net;
 pub mod proto;
 pub mod refusal;
 pub mod resolver;
+pub mod s3;
 pub mod server;
 pub mod trunk;
 
