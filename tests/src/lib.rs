@@ -1072,21 +1072,23 @@ pub fn signal_storage(c: &Cluster, i: usize, sig: Signal) {
 pub fn onto_tmpfs(dir: &Path, size_mb: u64) -> Tmpfs {
     let saved = dir.with_extension("saved");
     let _ = std::fs::remove_dir_all(&saved);
-    let cp = |from: &Path, to: &Path| {
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", from.display()))
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(st.success(), "cp -a {} {}", from.display(), to.display());
-    };
-    std::fs::create_dir_all(&saved).unwrap();
-    cp(dir, &saved);
+    copy_tree(dir, &saved);
     let t = Tmpfs::over(dir, size_mb, false);
-    cp(&saved, dir);
+    copy_tree(&saved, dir);
     std::fs::remove_dir_all(&saved).unwrap();
     t
+}
+
+/// Copy what is in `from` into `to` (made if missing), owners, modes and times kept (`cp -a`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a {} {}", from.display(), to.display());
 }
 
 /// Fill the file system holding `dir` with `dir/filler` until a write fails.

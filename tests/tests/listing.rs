@@ -457,18 +457,8 @@ fn reconcile_sets_the_index_to_what_the_store_paths_hold() {
     let backup = c.dir.path().join("backup");
     let base1 = c.storages[1].base.join("data");
     assert_eq!(c.storages[1].daemon.stop(), Some(0));
-    let cp = |from: &std::path::Path, to: &std::path::Path| {
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
-    std::fs::create_dir_all(&backup).unwrap();
     for d in ["sync", "listing"] {
-        cp(&base1.join(d), &backup.join(d));
+        rfdfs_tests::copy_tree(&base1.join(d), &backup.join(d));
     }
     c.start_storage(1);
     c.wait_active(2);
@@ -481,7 +471,7 @@ fn reconcile_sets_the_index_to_what_the_store_paths_hold() {
     }
     for d in ["sync", "listing"] {
         std::fs::remove_dir_all(base1.join(d)).unwrap();
-        cp(&backup.join(d), &base1.join(d));
+        rfdfs_tests::copy_tree(&backup.join(d), &base1.join(d));
     }
     // three files removed by hand from both members
     for id in &ids[..3] {
