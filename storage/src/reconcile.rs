@@ -33,7 +33,7 @@
 //! source's sync to carry).
 
 use crate::listing::against_disk::{self, Difference};
-use crate::listing::entry::Entry;
+use crate::listing::index::first_entry;
 use crate::storage::Storage;
 use fdfs_common::codec::Message;
 use fdfs_common::file_id::RemoteName;
@@ -348,6 +348,8 @@ pub fn run(st: &Storage, stop_flag: &AtomicBool, interval: u64) {
     let stop = || stop_flag.load(Ordering::Relaxed);
     // peers that refused the command (C storages): asked again only after a restart
     let mut not_rfdfs: Vec<String> = Vec::new();
+    // the listing index's differences from the files the last pass found (`IndexCheck`)
+    let mut suspects = IndexSuspects::new();
     loop {
         let next = Instant::now() + Duration::from_secs(interval);
         while !stop() && Instant::now() < next {
@@ -356,11 +358,16 @@ pub fn run(st: &Storage, stop_flag: &AtomicBool, interval: u64) {
         if stop() {
             return;
         }
-        pass(st, stop_flag, &mut not_rfdfs);
+        pass(st, stop_flag, &mut not_rfdfs, &mut suspects);
     }
 }
 
-fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
+fn pass(
+    st: &Storage,
+    stop: &AtomicBool,
+    not_rfdfs: &mut Vec<String>,
+    suspects: &mut IndexSuspects,
+) {
     let r = &st.reconcile;
     let began = Instant::now();
     let started_at = fdfs_common::now();
@@ -376,7 +383,7 @@ fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
             || m.status == status::ACTIVE
     });
     let (mut files, mut differences, mut fetched) = (0, 0, 0);
-    let mut index_check = IndexCheck::new(st);
+    let mut index_check = IndexCheck::new(st, suspects);
     for index in 0..st.store.paths.len() {
         if !st.store.path_ok(index) {
             complete = false;
@@ -412,7 +419,7 @@ fn pass(st: &Storage, stop: &AtomicBool, not_rfdfs: &mut Vec<String>) {
             }
         }
     }
-    index_check.finish();
+    *suspects = index_check.finish();
     if complete {
         r.complete_pass_start.store(started_at, Ordering::Relaxed);
     }
@@ -442,15 +449,22 @@ struct IndexCheck<'a> {
     st: &'a Storage,
     /// false while the index is rebuilt from the binlog: nothing to compare yet
     ready: bool,
-    seen: std::collections::HashSet<(String, Difference)>,
+    /// what the pass before found
+    before: &'a IndexSuspects,
+    /// what this pass finds and does not correct
+    seen: IndexSuspects,
     corrected: u64,
 }
 
+/// Differences between the listing index and the files, by name.
+type IndexSuspects = std::collections::HashSet<(String, Difference)>;
+
 impl<'a> IndexCheck<'a> {
-    fn new(st: &'a Storage) -> IndexCheck<'a> {
+    fn new(st: &'a Storage, before: &'a IndexSuspects) -> IndexCheck<'a> {
         IndexCheck {
             st,
             ready: st.listing.ready(),
+            before,
             seen: Default::default(),
             corrected: 0,
         }
@@ -482,10 +496,9 @@ impl<'a> IndexCheck<'a> {
                 return;
             }
         };
-        let before = &self.st.reconcile.index_suspects;
         for (name, d) in against_disk::compare(&prefix, &listed, on_disk) {
             let key = (name, d);
-            if !before.lock().contains(&key) {
+            if !self.before.contains(&key) {
                 self.seen.insert(key);
                 continue;
             }
@@ -493,11 +506,7 @@ impl<'a> IndexCheck<'a> {
             let entry = match d {
                 Difference::NotOnDisk => None,
                 Difference::NotListed(size) | Difference::Size(size) => {
-                    let appender = RemoteName::decode(&name).is_ok_and(|r| r.payload.is_appender());
-                    Some(Entry {
-                        size: appender.then_some(size),
-                        expires: self.st.own_expiry(&name),
-                    })
+                    Some(first_entry(&name, || Some(size), self.st.own_expiry(&name)))
                 }
             };
             match self.st.listing.correct(&name, entry) {
@@ -517,13 +526,13 @@ impl<'a> IndexCheck<'a> {
         }
     }
 
-    /// What this pass found uncorrected is what the next pass corrects if found again.
-    fn finish(self) {
-        *self.st.reconcile.index_suspects.lock() = self.seen;
+    /// What this pass found uncorrected: what the next pass corrects if found again.
+    fn finish(self) -> IndexSuspects {
         self.st
             .reconcile
             .index_corrected
             .fetch_add(self.corrected, Ordering::Relaxed);
+        self.seen
     }
 }
 

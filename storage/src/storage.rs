@@ -263,10 +263,6 @@ pub struct ReconcileStats {
     /// each store path's files of trunk slots held here, by sub directory, and when they were
     /// listed (from the binlog and the slots' headers; reused as `walked` is)
     pub(crate) slots_listed: Mutex<HashMap<usize, (std::time::Instant, std::sync::Arc<SlotFiles>)>>,
-    /// the listing index's differences from the files the last pass found, each corrected if
-    /// the next pass finds it again (`reconcile::IndexCheck`)
-    pub(crate) index_suspects:
-        Mutex<std::collections::HashSet<(String, crate::listing::against_disk::Difference)>>,
     /// listing index entries corrected to what the store paths hold
     pub index_corrected: AtomicU64,
 }

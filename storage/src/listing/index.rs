@@ -75,22 +75,29 @@ fn store_path_of(name: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// A file newly listed: an appender with its size on disk; its expiry from its metadata when
-/// `read_expiry` (see [`Index::meta_first`]).
-fn new_entry(name: &str, disk: &dyn Disk, read_expiry: bool) -> Entry {
+/// A file's entry as it is first listed: an appender keeps its size (`appender_size`, asked
+/// only for one; any other file's size is in its name), and the expiry given.
+pub fn first_entry(
+    name: &str,
+    appender_size: impl FnOnce() -> Option<u64>,
+    expires: Option<i64>,
+) -> Entry {
     let appender = RemoteName::decode(name).is_ok_and(|r| r.payload.is_appender());
     Entry {
-        size: if appender {
-            disk.appender_size(name)
-        } else {
-            None
-        },
-        expires: if read_expiry {
-            disk.expires(name)
-        } else {
-            None
-        },
+        size: if appender { appender_size() } else { None },
+        expires,
     }
+}
+
+/// A file newly listed from a binlog line: an appender with its size on disk; its expiry from
+/// its metadata when `read_expiry` (see [`Index::meta_first`]).
+fn new_entry(name: &str, disk: &dyn Disk, read_expiry: bool) -> Entry {
+    let expires = if read_expiry {
+        disk.expires(name)
+    } else {
+        None
+    };
+    first_entry(name, || disk.appender_size(name), expires)
 }
 
 impl Index {
