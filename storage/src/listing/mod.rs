@@ -47,7 +47,8 @@ pub const MERGE_MOST: usize = 400_000;
 pub fn merge_after(lines: u64) -> usize {
     ((lines / 8) as usize).clamp(MERGE_EVERY, MERGE_MOST)
 }
-/// ... or once changes have waited this long with nothing new coming.
+/// Merge the changes held, however few, once they have waited this long with nothing new
+/// coming.
 pub const MERGE_IDLE: Duration = Duration::from_secs(300);
 /// How long a listing waits for the follower to reach the binlog's end.
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(2);

@@ -4,9 +4,9 @@
 //! Layout: `rfdfs-listing 1 <binlog index> <offset>\n`, the entry lines sorted by name
 //! (`entry.rs`), then `end <lines> <crc32>\n`, the checksum of every byte before that line. A
 //! file without its end line, or whose checksum or order is wrong, is damaged: the caller
-//! rebuilds the index from the binlog. It is written whole (a temporary file, fsync, rename),
-//! never changed in place (`RunFile::merged`); a reader keeps the file it opened, so a listing under way goes on
-//! reading the run it started with while a new one takes the name.
+//! rebuilds the index from the binlog. It is written whole (`RunFile::merged`: a temporary
+//! file, fsync, rename), never changed in place; a reader keeps the file it opened, so a
+//! listing under way goes on reading the run it started with while a new one takes the name.
 //!
 //! Memory: every [`STRIDE`]th name with its line's offset, about 8,000 names for a million
 //! files; a read seeks to the last of them at or before where it starts and skips forward.
