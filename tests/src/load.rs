@@ -242,16 +242,18 @@ pub fn served_again<'a>(c: &Cluster, deleted: &'a [FileId]) -> Vec<&'a FileId> {
         .collect()
 }
 
-/// The deleted files some member of `c` still serves at `deadline`, or none once none is.
-/// A delete answered just before the check may still be on its way to a member, behind the
-/// sync of the files before it: what is served for good is what is still served at the end.
+/// The deleted files some member of `c` still serves once none that `matters` is, or at
+/// `deadline`. A delete answered just before the check may still be on its way to a member,
+/// behind the sync of the files before it: what is served for good is what is still served at
+/// the end.
 pub fn served_for_good<'a>(
     c: &Cluster,
     deleted: &'a [FileId],
     deadline: std::time::Instant,
+    matters: impl Fn(&FileId) -> bool,
 ) -> Vec<&'a FileId> {
     let mut served = served_again(c, deleted);
-    while !served.is_empty() && std::time::Instant::now() < deadline {
+    while served.iter().any(|id| matters(id)) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(1));
         served = served_again(c, deleted);
     }
@@ -319,7 +321,7 @@ pub fn wait_converged(c: &Cluster, load: &Load, limit: std::time::Duration) -> V
             .collect();
         set.into_iter().collect()
     };
-    let resurrected = served_for_good(c, &deleted, began + limit);
+    let resurrected = served_for_good(c, &deleted, began + limit, |_| true);
     Verdict {
         acked: acked.len(),
         not_served: names(false),

@@ -348,7 +348,7 @@ impl Campaign {
             .map(|((f, _), _)| *f)
             .collect();
         let resurrected: Vec<&FileId> =
-            served_for_good(&self.c, &deleted, began + self.holds.converge);
+            served_for_good(&self.c, &deleted, began + self.holds.converge, |_| true);
         for id in &resurrected {
             eprintln!("  {id}: deleted, served again");
         }

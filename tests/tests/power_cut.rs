@@ -23,7 +23,9 @@
 //! `RFDFS_POWER_CUTS=N` runs N cuts per test (`scripts/power-cut.sh`); the suite runs a few.
 
 use fdfs_client::FileId;
-use rfdfs_tests::load::{not_served_right, serve_check, served_again, start_clients, Acked, Load};
+use rfdfs_tests::load::{
+    not_served_right, serve_check, served_for_good, start_clients, Acked, Load,
+};
 use rfdfs_tests::power::{self, PowerFs};
 use rfdfs_tests::{Cluster, ClusterOpts, Daemon, Rng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -255,13 +257,12 @@ impl Rig {
             self.mode == Mode::Durable
                 || at.is_none_or(|at| cut_at.saturating_duration_since(at) > window)
         };
-        let mut resurrected: Vec<&FileId> = served_again(&self.c, &deleted);
-        while resurrected.iter().any(|id| outside_promise(id))
-            && began.elapsed() < Duration::from_secs(180)
-        {
-            std::thread::sleep(Duration::from_secs(2));
-            resurrected = served_again(&self.c, &deleted);
-        }
+        let resurrected: Vec<&FileId> = served_for_good(
+            &self.c,
+            &deleted,
+            began + Duration::from_secs(180),
+            outside_promise,
+        );
         let resurrected_outside_promise = resurrected
             .iter()
             .filter(|id| outside_promise(id))
