@@ -132,6 +132,21 @@ impl Request {
         })
     }
 
+    /// Every pair of the query, decoded, in order (a key without `=` has an empty value).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (
+                    percent_decode(k).unwrap_or_default(),
+                    percent_decode(v).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether the connection stays open after the response.
     pub fn keep_alive(&self) -> bool {
         match self.header("connection").map(str::to_ascii_lowercase) {
@@ -237,7 +252,9 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
 
 pub fn reason(status: u16) -> &'static str {
     match status {
+        100 => "Continue",
         200 => "OK",
+        204 => "No Content",
         206 => "Partial Content",
         302 => "Found",
         304 => "Not Modified",
@@ -245,11 +262,16 @@ pub fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Payload Too Large",
         416 => "Range Not Satisfiable",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }
@@ -270,12 +292,90 @@ pub fn serve_requests(
     session: &mut HttpSession,
     respond: impl Fn(&mut Conn, &Request, bool) -> io::Result<()>,
 ) -> Flow {
-    let buf = &mut session.buf;
+    serve_loop(conn, session, false, |conn, req, _body, keep| {
+        respond(conn, req, keep)
+    })
+}
+
+/// [`serve_requests`] for a server whose requests carry bodies (the S3 endpoint): `respond`
+/// reads the body through [`Body::reader`]. What it leaves unread of a body is read and
+/// dropped (up to [`MAX_DRAIN`], else the connection is closed) so that the next request is
+/// found where it starts. A body must have a `Content-Length`: `Transfer-Encoding` is
+/// answered 411 and the connection closed.
+pub fn serve_requests_with_bodies(
+    conn: &mut Conn,
+    session: &mut HttpSession,
+    respond: impl Fn(&mut Conn, &Request, &mut Body, bool) -> io::Result<()>,
+) -> Flow {
+    serve_loop(conn, session, true, respond)
+}
+
+/// Most body bytes read and dropped after an answer that did not need them.
+pub const MAX_DRAIN: u64 = 1 << 20;
+
+/// A request's body: the bytes that came with its head, then the socket's, up to its
+/// `Content-Length`.
+pub struct Body {
+    ahead: Vec<u8>,
+    /// bytes of the body not yet read
+    left: u64,
+    /// the client waits for `100 Continue` before it sends the body
+    expects_continue: bool,
+}
+
+impl Body {
+    /// The body's length not yet read.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// A reader of the body over `conn`; its first read tells a client waiting for it
+    /// (`Expect: 100-continue`) to send.
+    pub fn reader<'a>(&'a mut self, conn: &'a mut Conn) -> BodyReader<'a> {
+        BodyReader { body: self, conn }
+    }
+}
+
+pub struct BodyReader<'a> {
+    body: &'a mut Body,
+    conn: &'a mut Conn,
+}
+
+impl io::Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let b = &mut *self.body;
+        if b.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (b.left.min(buf.len() as u64)) as usize;
+        let n = if !b.ahead.is_empty() {
+            let n = want.min(b.ahead.len());
+            buf[..n].copy_from_slice(&b.ahead[..n]);
+            b.ahead.drain(..n);
+            n
+        } else {
+            if b.expects_continue {
+                b.expects_continue = false;
+                self.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            }
+            self.conn.read_some(&mut buf[..want])?
+        };
+        b.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn serve_loop(
+    conn: &mut Conn,
+    session: &mut HttpSession,
+    bodies: bool,
+    respond: impl Fn(&mut Conn, &Request, &mut Body, bool) -> io::Result<()>,
+) -> Flow {
     loop {
-        if buf.is_empty() && conn.quiet() {
+        if session.buf.is_empty() && conn.quiet() {
             return Flow::Continue;
         }
-        let head = match read_head(conn, buf) {
+        let head = match read_head(conn, &mut session.buf) {
             Ok(Some(h)) => h,
             Ok(None) => {
                 let _ = respond_simple(conn, 431, false);
@@ -297,23 +397,61 @@ pub fn serve_requests(
             let _ = respond_simple(conn, 400, false);
             return Flow::Close;
         };
-        // GET and HEAD carry no body; refuse one rather than misread the stream
-        if req
+        let length = match req
             .header("content-length")
-            .is_some_and(|v| v.trim() != "0")
-            || req.header("transfer-encoding").is_some()
+            .map(|v| v.trim().parse::<u64>())
         {
-            let _ = respond_simple(conn, 413, false);
+            None => Some(0),
+            Some(Ok(n)) => Some(n),
+            Some(Err(_)) => None,
+        };
+        let refused = match (length, req.header("transfer-encoding")) {
+            (None, _) => Some(400),
+            (_, Some(_)) if bodies => Some(411),
+            // GET and HEAD carry no body; refuse one rather than misread the stream
+            (Some(n), te) if !bodies && (n > 0 || te.is_some()) => Some(413),
+            _ => None,
+        };
+        if let Some(status) = refused {
+            log::warn!(
+                "http client {}: {} {} refused ({status}: its body's length), close",
+                conn.peer_ip(),
+                req.method,
+                req.path
+            );
+            let _ = respond_simple(conn, status, false);
             return Flow::Close;
         }
-        let keep = req.keep_alive() && !conn.is_shutting_down();
-        let ok = match respond(conn, &req, keep) {
+        let mut body = Body {
+            ahead: std::mem::take(&mut session.buf),
+            left: length.unwrap_or(0),
+            expects_continue: req
+                .header("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue")),
+        };
+        let mut keep = req.keep_alive() && !conn.is_shutting_down();
+        let ok = match respond(conn, &req, &mut body, keep) {
             Ok(()) => true,
             Err(e) => {
                 log::debug!("http client {}: {e}", conn.peer_ip());
                 false
             }
         };
+        if ok && body.left > 0 {
+            // a client told not to send (no 100 Continue) may or may not have: close
+            keep = keep && !body.expects_continue && body.left <= MAX_DRAIN && {
+                let mut sink = [0u8; 16 * 1024];
+                let mut r = body.reader(conn);
+                loop {
+                    match io::Read::read(&mut r, &mut sink) {
+                        Ok(0) => break true,
+                        Ok(_) => {}
+                        Err(_) => break false,
+                    }
+                }
+            };
+        }
+        session.buf = body.ahead;
         conn.requests += 1;
         if !ok || !keep {
             return Flow::Close;

@@ -58,6 +58,8 @@ pub struct StorageConfig {
     /// `server_id`: `None` when the key is absent (the id then comes from storage ids by address)
     pub server_id: Option<String>,
     pub http: super::http::HttpConfig,
+    /// `s3.*` (rfdfs's own): the S3 endpoint over the group's files
+    pub s3: super::s3::S3Config,
     /// `advertise_address` lines (rfdfs's own): what the trackers hand clients for this
     /// storage instead of the address it joins from (`crate::proto::advertise`)
     pub advertise: Vec<crate::proto::advertise::AdvertiseRule>,
@@ -211,6 +213,7 @@ impl StorageConfig {
                 http.apply_module_conf(Path::new(&ini.path).parent().unwrap_or(Path::new(".")))?;
                 http
             },
+            s3: super::s3::S3Config::from_ini(ini)?,
             server_id: match ini.get("server_id") {
                 Some(i) if !i.value.is_empty() && !super::storage_ids::is_valid_id(&i.value) => {
                     return Err(ini.error(

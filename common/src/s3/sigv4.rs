@@ -61,7 +61,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
     m.update(data);
     m.finalize().into_bytes().into()
