@@ -175,14 +175,7 @@ impl HttpServer {
         let head_only = req.method == "HEAD";
         let stored = match opened {
             Ok(s) => s,
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound
-                    || e.raw_os_error().is_some_and(|n| {
-                        n == i32::from(errno::EISDIR) || n == i32::from(errno::EINVAL)
-                    }) =>
-            {
-                return respond_simple(conn, 404, keep)
-            }
+            Err(e) if crate::store::Store::is_absent(&e) => return respond_simple(conn, 404, keep),
             Err(e) => {
                 log::error!("http: open {} fail: {e}", path.display());
                 return respond_simple(conn, 500, keep);

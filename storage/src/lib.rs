@@ -44,6 +44,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod replica;
 pub mod reporter;
+pub mod s3;
 pub mod scrub;
 pub mod service;
 pub mod slot_blocks;

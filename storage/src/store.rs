@@ -408,6 +408,14 @@ impl Store {
         self.trunk_files.lock().clear();
     }
 
+    /// Whether an [`Store::open_stored`] failure means the file is not there (a reader
+    /// answers "not found"): absent, a directory, or a trunk slot that holds no file.
+    pub fn is_absent(e: &io::Error) -> bool {
+        e.kind() == io::ErrorKind::NotFound
+            || e.raw_os_error()
+                .is_some_and(|n| n == i32::from(errno::EISDIR) || n == i32::from(errno::EINVAL))
+    }
+
     /// Open the bytes a name stands for: a plain file whole, or the data of a trunk slot once the
     /// slot is inside its trunk file, can hold the size the name says and carries the header
     /// rebuilt from the name (else ENOENT, as upstream: a reused slot no longer holds the old

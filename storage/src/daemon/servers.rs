@@ -1,10 +1,11 @@
 //! The storage's ports: the FastDFS port served by `crate::service`, the HTTP port
-//! (`crate::http`) and the metrics port (`crate::metrics`), bound as root before anything else
+//! (`crate::http`), the S3 port (`crate::s3`) and the metrics port (`crate::metrics`), bound as
+//! root before anything else
 //! and served once the tracker handshake is done (metrics earlier, so that `/health` can say
 //! the storage is waiting for it).
 
 use crate::reporter::Reporter;
-use crate::{http, metrics};
+use crate::{http, metrics, s3};
 use fdfs_common::config::StorageConfig;
 use fdfs_common::server::{Listeners, Server, ServerOptions};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub(super) struct Ports {
     main: Option<Listeners>,
     http: Option<Listeners>,
+    s3: Option<Listeners>,
     metrics: Option<Listeners>,
 }
 
@@ -24,9 +26,26 @@ impl Ports {
             cfg.http.enabled().then_some(cfg.http.server_port),
         )?;
         let metrics = fdfs_common::daemon::bind_metrics(&cfg.server)?;
+        let s3 = if cfg.s3.enabled() {
+            let l = fdfs_common::server::bind_listener(
+                &cfg.server.bind_addr,
+                cfg.server.address_family,
+                cfg.s3.server_port,
+            )
+            .map_err(|e| {
+                fdfs_common::daemon::fail(
+                    &format!("s3.server_port {}: {e}", cfg.s3.server_port),
+                    e.raw_os_error().unwrap_or(98),
+                )
+            })?;
+            Some(l)
+        } else {
+            None
+        };
         Ok(Ports {
             main: Some(main),
             http,
+            s3,
             metrics,
         })
     }
@@ -37,6 +56,7 @@ impl Ports {
 pub(super) struct Servers {
     main: Option<Server>,
     http: Option<Server>,
+    s3: Option<Server>,
     metrics: Option<Server>,
 }
 
@@ -67,6 +87,11 @@ impl Servers {
             port: cfg.http.server_port,
             ..opts.clone()
         };
+        let s3_opts = ServerOptions {
+            name: "s3",
+            port: cfg.s3.server_port,
+            ..opts.clone()
+        };
         let main = ports.main.take().ok_or(1)?;
         let main = Server::start_on(main, opts, Arc::clone(storage)).map_err(|e| {
             fdfs_common::daemon::fail(
@@ -90,6 +115,21 @@ impl Servers {
             log::info!("http service on port {}", cfg.http.server_port);
             self.http = Some(s);
         }
+        if let Some(l) = ports.s3.take() {
+            let h = Arc::new(s3::S3Server::new(Arc::clone(storage), cfg.s3.clone()));
+            let s = Server::start_handler(l, s3_opts, h).map_err(|e| {
+                fdfs_common::daemon::fail(
+                    &format!("start s3 service fail: {e}"),
+                    e.raw_os_error().unwrap_or(5),
+                )
+            })?;
+            log::info!(
+                "s3 service on port {}, {} access keys",
+                cfg.s3.server_port,
+                cfg.s3.credentials.len()
+            );
+            self.s3 = Some(s);
+        }
         self.serve_metrics(&mut ports, rep)
     }
 
@@ -97,6 +137,9 @@ impl Servers {
     pub(super) fn stop(&mut self) {
         if let Some(h) = self.http.as_mut() {
             h.stop(Duration::from_secs(10));
+        }
+        if let Some(h) = self.s3.as_mut() {
+            h.stop(Duration::from_secs(30));
         }
         if let Some(m) = self.metrics.as_mut() {
             m.stop(Duration::from_secs(1));

@@ -240,6 +240,26 @@ impl Index {
         budget: usize,
         mut keep: impl FnMut(&str, &Entry) -> bool,
     ) -> std::io::Result<Page> {
+        let mut out = Vec::new();
+        let mut examined = 0usize;
+        let next = self.scan(after, prefix, |name, e| {
+            examined += 1;
+            if keep(name, e) {
+                out.push((name.to_string(), *e));
+            }
+            out.len() < limit && examined < budget
+        })?;
+        Ok(Page { entries: out, next })
+    }
+
+    /// Show `visit` each entry after `after` whose name starts with `prefix`, in name order,
+    /// while it answers true; the name it stopped at (`None`: it saw every one).
+    pub fn scan(
+        &self,
+        after: &str,
+        prefix: &str,
+        mut visit: impl FnMut(&str, &Entry) -> bool,
+    ) -> std::io::Result<Option<String>> {
         let from = if prefix > after {
             prefix_floor(prefix)
         } else {
@@ -253,8 +273,6 @@ impl Index {
                 std::ops::Bound::Unbounded,
             ))
             .peekable();
-        let mut out = Vec::new();
-        let mut examined = 0usize;
         loop {
             // the smaller of the two next names; the delta wins a tie
             let next_run = match run.peek() {
@@ -263,12 +281,7 @@ impl Index {
                 None => None,
             };
             let take_delta = match (&next_run, delta.peek()) {
-                (None, None) => {
-                    return Ok(Page {
-                        entries: out,
-                        next: None,
-                    })
-                }
+                (None, None) => return Ok(None),
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
                 (Some(r), Some((d, _))) => d.as_str() <= r.as_str(),
@@ -285,24 +298,17 @@ impl Index {
             };
             if !name.starts_with(prefix) {
                 if name.as_str() > prefix {
-                    return Ok(Page {
-                        entries: out,
-                        next: None,
-                    });
+                    return Ok(None);
                 }
                 continue;
             }
-            examined += 1;
-            if let Some(e) = entry {
-                if keep(&name, &e) {
-                    out.push((name.clone(), e));
-                }
-            }
-            if out.len() >= limit || examined >= budget {
-                return Ok(Page {
-                    entries: out,
-                    next: Some(name),
-                });
+            let go_on = match entry {
+                Some(e) => visit(&name, &e),
+                // a name deleted since the run file: nothing to show, and not a place to stop
+                None => true,
+            };
+            if !go_on {
+                return Ok(Some(name));
             }
         }
     }

@@ -18,22 +18,29 @@ impl Storage {
     pub(super) fn delete_file(&self, body: &[u8]) -> Outcome {
         let req = GroupFileReq::from_bytes(body)?;
         self.check_group(&req.group)?;
+        self.delete_named(&req.filename)?;
+        Ok(Vec::new())
+    }
+
+    /// A client's delete of `name` (DELETE_FILE, the S3 endpoint's DELETE): recorded, and
+    /// answered once `write_ack_copies` members have it.
+    pub(crate) fn delete_named(&self, name: &str) -> Result<(), Refusal> {
         let fail = |c| {
             self.count(stat::TOTAL_DELETE_COUNT, false, None);
             Refusal::done(c)
         };
-        self.parse_name(&req.filename).map_err(|f| fail(f.status))?;
+        self.parse_name(name).map_err(|f| fail(f.status))?;
         self.enough_members()
             .and_then(|()| self.recordable())
             .map_err(fail)?;
         let kept = self
-            .delete_stored(&req.filename, fdfs_common::now(), self.acks_copies())
+            .delete_stored(name, fdfs_common::now(), self.acks_copies())
             .map_err(fail)?;
         self.await_copies(Undo::Deleted(kept)).inspect_err(|_| {
             self.count(stat::TOTAL_DELETE_COUNT, false, None);
         })?;
         self.count(stat::TOTAL_DELETE_COUNT, true, None);
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// Delete `name` here and record it (its metadata file, and a slave link's target, go

@@ -19,7 +19,7 @@ impl Storage {
     /// (`M00/HH/HH/000001`), a metadata file's or a temp file's would otherwise let one request
     /// delete or rewrite what many files live in (upstream's storage takes them; its tools
     /// refuse them client-side).
-    pub(super) fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Refusal> {
+    pub(crate) fn parse_name<'a>(&self, name: &'a str) -> Result<LogicalName<'a>, Refusal> {
         let ln = self.parse_logical(name)?;
         Self::require_file_id(name)?;
         Ok(ln)
