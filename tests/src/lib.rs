@@ -15,6 +15,7 @@ pub mod netns;
 pub mod partition;
 pub mod power;
 pub mod py3fdfs;
+pub mod s3;
 
 use fdfs_client::Client;
 use fdfs_client::Upload;
