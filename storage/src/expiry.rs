@@ -24,10 +24,15 @@ pub const EXPIRES_KEY: &str = "fdfs-expires";
 
 /// The `fdfs-expires` time in a metadata file's bytes.
 fn expires_in_metadata(meta: &[u8]) -> Option<i64> {
-    fdfs_common::metadata::unpack(meta)
-        .into_iter()
+    expires_in_items(&fdfs_common::metadata::unpack(meta))
+}
+
+/// The `fdfs-expires` time among metadata items.
+pub(crate) fn expires_in_items(items: &[fdfs_common::metadata::MetaItem]) -> Option<i64> {
+    items
+        .iter()
         .find(|(k, _)| k.as_slice() == EXPIRES_KEY.as_bytes())
-        .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse().ok())
 }
 
 impl Storage {

@@ -505,9 +505,11 @@ impl<'a> IndexCheck<'a> {
             let (name, d) = key;
             let entry = match d {
                 Difference::NotOnDisk => None,
-                Difference::NotListed(size) | Difference::Size(size) => {
-                    Some(first_entry(&name, || Some(size), self.st.own_expiry(&name)))
-                }
+                Difference::NotListed(size) | Difference::Size(size) => Some(first_entry(
+                    &name,
+                    || Some(size),
+                    self.st.listed_meta(&name),
+                )),
             };
             match self.st.listing.correct(&name, entry) {
                 Ok(()) => {

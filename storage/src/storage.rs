@@ -32,6 +32,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a body's bytes go: a file at its cursor, or a trunk slot at an offset.
+/// Where a body's bytes come from: a request's socket, or an S3 request's decoded body.
+pub(crate) trait BodySource {
+    /// Read what is available now (at least one byte, `Ok(0)` only for an empty `buf`).
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Who sends it, for the log.
+    fn peer(&self) -> String;
+}
+
+impl BodySource for Conn {
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Conn::read_some(self, buf)
+    }
+    fn peer(&self) -> String {
+        self.peer_ip()
+    }
+}
+
 pub(crate) trait DataSink: Write {
     fn sync_data(&self) -> io::Result<()>;
 }
@@ -399,7 +416,7 @@ impl Storage {
     /// `receive_into`, then the file's sync; failures as the answer to give.
     pub(crate) fn receive_and_sync(
         &self,
-        conn: &mut Conn,
+        conn: &mut impl BodySource,
         f: &mut impl DataSink,
         len: u64,
         crc: Option<&mut crc32fast::Hasher>,
@@ -555,7 +572,7 @@ impl Storage {
     /// connection.
     pub(crate) fn receive_into(
         &self,
-        conn: &mut Conn,
+        conn: &mut impl BodySource,
         file: &mut impl DataSink,
         len: u64,
         mut crc: Option<&mut crc32fast::Hasher>,
@@ -568,7 +585,7 @@ impl Storage {
         while left > 0 {
             let want = (left as usize).min(buf.len());
             let n = conn.read_some(&mut buf[..want]).map_err(|e| {
-                log::warn!("client ip: {}, receive file body fail: {e}", conn.peer_ip());
+                log::warn!("client ip: {}, receive file body fail: {e}", conn.peer());
                 None
             })?;
             left -= n as u64;
@@ -584,7 +601,7 @@ impl Storage {
                 log::error!(
                     "client ip: {}, write file fail: {e}; the rest of the body ({left} bytes) \
                      is read and dropped",
-                    conn.peer_ip()
+                    conn.peer()
                 );
                 disk_error = Some(io_errno(&e));
                 continue;
@@ -593,7 +610,7 @@ impl Storage {
             if fsync_every > 0 && unsynced >= fsync_every {
                 unsynced = 0;
                 if let Err(e) = file.sync_data() {
-                    log::error!("client ip: {}, fsync file fail: {e}", conn.peer_ip());
+                    log::error!("client ip: {}, fsync file fail: {e}", conn.peer());
                     disk_error = Some(io_errno(&e));
                 }
             }
@@ -617,7 +634,7 @@ impl Storage {
     /// its CRC. On any failure nothing is left behind.
     pub(crate) fn receive_new_file(
         &self,
-        conn: &mut Conn,
+        conn: &mut impl BodySource,
         index: usize,
         dir: &Path,
         len: u64,

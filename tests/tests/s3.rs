@@ -200,3 +200,66 @@ fn streamed_bodies_are_checked_before_anything_is_deleted() {
     assert_eq!(client.download_to_vec(&keep, 0, 0).unwrap(), b"kept");
     assert!(client.download_to_vec(&remove, 0, 0).is_err());
 }
+
+/// A bucket of keys (CreateBucket) written and read through boto3 on one member and read on
+/// the other (`tests/s3/named_bucket.py`); every object is an ordinary file: the same bytes
+/// through the FastDFS client and the HTTP port, on both members.
+#[test]
+fn objects_written_through_s3_are_fastdfs_files_on_every_member() {
+    let keys = TempDir::new("s3-named");
+    let c = two_members(&keys);
+    let out = keys.path().join("out.json");
+    let spec = serde_json::json!({
+        "admin": [s3::ADMIN.0, s3::ADMIN.1],
+        "bucket": "photos",
+        "out": out.to_str().unwrap(),
+    });
+    let spec_path = keys.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let said = s3::run_script(
+        "named_bucket.py",
+        &[
+            &endpoint(&c.storages[0].ip),
+            &endpoint(&c.storages[1].ip),
+            spec_path.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("all checks passed"), "{said}");
+    rfdfs_tests::wait_converged(&c, &[0, 1], Duration::from_secs(60));
+    let objects: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        objects.len(),
+        500 + 8,
+        "{:?}",
+        objects.keys().take(20).collect::<Vec<_>>()
+    );
+    let client = c.client();
+    for (key, o) in &objects {
+        let id = FileId::parse(o["file_id"].as_str().unwrap()).unwrap();
+        let data = client.download_to_vec(&id, 0, 0).unwrap();
+        assert_eq!(
+            sha256_hex(&data),
+            o["sha256"].as_str().unwrap(),
+            "FastDFS: {key}"
+        );
+        for member in 0..2 {
+            let http = std::process::Command::new("curl")
+                .args([
+                    "-sf",
+                    &format!(
+                        "http://{}:{HTTP_PORT}/{}",
+                        c.storages[member].ip,
+                        o["file_id"].as_str().unwrap()
+                    ),
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(
+                sha256_hex(&http.stdout),
+                o["sha256"].as_str().unwrap(),
+                "HTTP port of {member}: {key}"
+            );
+        }
+    }
+}

@@ -140,6 +140,23 @@ impl S3Error {
             "The specified method is not allowed against this resource.",
         )
     }
+    pub fn no_such_upload() -> S3Error {
+        e(
+            404,
+            "NoSuchUpload",
+            "The specified multipart upload does not exist.",
+        )
+    }
+    pub fn invalid_part(why: impl Into<String>) -> S3Error {
+        e(400, "InvalidPart", why)
+    }
+    pub fn invalid_part_order() -> S3Error {
+        e(
+            400,
+            "InvalidPartOrder",
+            "The list of parts was not in ascending order.",
+        )
+    }
     pub fn not_implemented(what: impl Into<String>) -> S3Error {
         e(501, "NotImplemented", what)
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod checksum;
 pub mod chunked;
 pub mod error;
+pub mod meta;
 pub mod sigv4;
 pub mod xml;
 

@@ -70,7 +70,7 @@ mod tests {
     fn entry(size: Option<u64>) -> Entry {
         Entry {
             size,
-            expires: None,
+            ..Entry::default()
         }
     }
 

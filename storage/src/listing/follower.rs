@@ -1,6 +1,7 @@
 //! The follower: the thread that applies the binlog to the listing index (`super`), and what
 //! the index reads from the store paths while it does.
 
+use super::entry::Meta;
 use super::index::Disk;
 use super::{merge_after, Listing, MERGE_IDLE};
 use crate::binlog::{BinlogReader, Next};
@@ -28,13 +29,32 @@ impl Disk for StoreDisk<'_> {
         std::fs::metadata(self.path_of(name)?).ok().map(|m| m.len())
     }
 
-    fn expires(&self, name: &str) -> Option<i64> {
-        self.0.own_expiry(name)
+    fn meta(&self, name: &str) -> Meta {
+        self.0.listed_meta(name)
     }
 
     fn holds(&self, name: &str) -> bool {
         self.path_of(name)
             .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+    }
+}
+
+impl Storage {
+    /// What the listing index keeps of `name`'s metadata: its `fdfs-expires` time and, for an
+    /// object written through S3, its S3 name (one read of the `-m` file).
+    pub(crate) fn listed_meta(&self, name: &str) -> Meta {
+        let Ok(ln) = LogicalName::parse(name, self.store.paths.len()) else {
+            return Meta::default();
+        };
+        let Ok(bytes) = std::fs::read(crate::storage::meta_path(&self.store.local_path(&ln)))
+        else {
+            return Meta::default();
+        };
+        let items = fdfs_common::metadata::unpack(&bytes);
+        Meta {
+            expires: crate::expiry::expires_in_items(&items),
+            s3: fdfs_common::s3::meta::name_of(&items).map(Box::new),
+        }
     }
 }
 

@@ -10,12 +10,14 @@
 //! | `R new old` | `old` gone, `new` listed |
 //! | `D` of a file | gone (unless the file is still on disk: a delete cut short) |
 //! | `A old len`, `T old new`, `M off len` | an appender's size: `old + len`, `new`, at least `off + len` |
-//! | `C`, `U`, `D` of a `-m` file | the file's expiry read again (`D`: none) |
+//! | `C`, `U`, `D` of a `-m` file | the file's expiry and S3 name read again (`D`: none) |
 //!
 //! Metadata files themselves (`-m`) are never listed. Counts of files and bytes per store path
-//! are kept as changes are applied.
+//! are kept as changes are applied, and so is the map of S3 names (bucket, key) to the files
+//! that carry them (`storage/src/s3/`): of two files with one key, the later written is the
+//! object (an overwrite writes the new file before it deletes the old one).
 
-use super::entry::Entry;
+use super::entry::{Entry, Meta, S3Name};
 use super::run_file::RunFile;
 use crate::binlog::{Position, Record};
 use fdfs_common::file_id::RemoteName;
@@ -25,8 +27,8 @@ use std::collections::BTreeMap;
 pub trait Disk {
     /// An appender file's size on disk now.
     fn appender_size(&self, name: &str) -> Option<u64>;
-    /// The `fdfs-expires` time in the metadata of `name`, if it has one.
-    fn expires(&self, name: &str) -> Option<i64>;
+    /// What the metadata of `name` says: its `fdfs-expires` time and S3 name, if any.
+    fn meta(&self, name: &str) -> Meta;
     /// Whether `name` is a file (or link) on disk now.
     fn holds(&self, name: &str) -> bool;
 }
@@ -51,6 +53,49 @@ pub struct Index {
     /// reading it for every create was a fifth of the follower's time
     /// (`scripts/listing-upkeep.sh`)
     meta_first: std::collections::HashSet<String>,
+    /// bucket -> key -> every listed file with that S3 name
+    keys: Keys,
+}
+
+/// What a listing of a bucket needs of one file carrying a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    pub etag: String,
+    pub expires: Option<i64>,
+}
+
+/// The files carrying one key, by (written, name): the last is the object.
+pub type KeyFiles = BTreeMap<(u64, String), KeyFile>;
+/// The S3 names of the listed files: bucket -> key -> its files.
+pub type Keys = BTreeMap<String, BTreeMap<String, KeyFiles>>;
+
+fn add_key(keys: &mut Keys, name: &str, e: &Entry, n: &S3Name) {
+    keys.entry(n.bucket.clone())
+        .or_default()
+        .entry(n.key.clone())
+        .or_default()
+        .insert(
+            (n.written, name.to_string()),
+            KeyFile {
+                etag: n.etag.clone(),
+                expires: e.expires,
+            },
+        );
+}
+
+fn remove_key(keys: &mut Keys, name: &str, n: &S3Name) {
+    let Some(bucket) = keys.get_mut(&n.bucket) else {
+        return;
+    };
+    if let Some(set) = bucket.get_mut(&n.key) {
+        set.remove(&(n.written, name.to_string()));
+        if set.is_empty() {
+            bucket.remove(&n.key);
+        }
+    }
+    if bucket.is_empty() {
+        keys.remove(&n.bucket);
+    }
 }
 
 /// A page of the index: the entries, and the name to go on after (`None`: nothing is left).
@@ -76,28 +121,25 @@ fn store_path_of(name: &str) -> usize {
 }
 
 /// A file's entry as it is first listed: an appender keeps its size (`appender_size`, asked
-/// only for one; any other file's size is in its name), and the expiry given.
-pub fn first_entry(
-    name: &str,
-    appender_size: impl FnOnce() -> Option<u64>,
-    expires: Option<i64>,
-) -> Entry {
+/// only for one; any other file's size is in its name), and what its metadata says.
+pub fn first_entry(name: &str, appender_size: impl FnOnce() -> Option<u64>, meta: Meta) -> Entry {
     let appender = RemoteName::decode(name).is_ok_and(|r| r.payload.is_appender());
     Entry {
         size: if appender { appender_size() } else { None },
-        expires,
+        expires: meta.expires,
+        s3: meta.s3,
     }
 }
 
-/// A file newly listed from a binlog line: an appender with its size on disk; its expiry from
-/// its metadata when `read_expiry` (see [`Index::meta_first`]).
-fn new_entry(name: &str, disk: &dyn Disk, read_expiry: bool) -> Entry {
-    let expires = if read_expiry {
-        disk.expires(name)
+/// A file newly listed from a binlog line: an appender with its size on disk; its metadata
+/// read when `read_meta` (see [`Index::meta_first`]).
+fn new_entry(name: &str, disk: &dyn Disk, read_meta: bool) -> Entry {
+    let meta = if read_meta {
+        disk.meta(name)
     } else {
-        None
+        Meta::default()
     };
-    first_entry(name, || disk.appender_size(name), expires)
+    first_entry(name, || disk.appender_size(name), meta)
 }
 
 impl Index {
@@ -111,6 +153,7 @@ impl Index {
             delta: BTreeMap::new(),
             counts: BTreeMap::new(),
             meta_first: Default::default(),
+            keys: Keys::new(),
         }
     }
 
@@ -118,10 +161,14 @@ impl Index {
     /// is none; `Err`: it is damaged, and why).
     pub fn open(path: &std::path::Path) -> Result<Option<Index>, String> {
         let mut counts: BTreeMap<usize, Count> = BTreeMap::new();
+        let mut keys = Keys::new();
         let run = RunFile::open(path, |name, e| {
             let c = counts.entry(store_path_of(name)).or_default();
             c.files += 1;
             c.bytes += size_of(name, e);
+            if let Some(n) = &e.s3 {
+                add_key(&mut keys, name, e, n);
+            }
         })?;
         Ok(run.map(|run| Index {
             position: run.position,
@@ -129,6 +176,7 @@ impl Index {
             delta: BTreeMap::new(),
             counts,
             meta_first: Default::default(),
+            keys,
         }))
     }
 
@@ -144,7 +192,7 @@ impl Index {
     /// The entry of `name` now.
     pub fn get(&self, name: &str) -> std::io::Result<Option<Entry>> {
         match self.delta.get(name) {
-            Some(e) => Ok(*e),
+            Some(e) => Ok(e.clone()),
             None => self.run.get(name),
         }
     }
@@ -155,13 +203,24 @@ impl Index {
         if let Some(o) = &old {
             c.files -= 1;
             c.bytes -= size_of(name, o);
+            if let Some(n) = &o.s3 {
+                remove_key(&mut self.keys, name, n);
+            }
         }
         if let Some(n) = &e {
             c.files += 1;
             c.bytes += size_of(name, n);
+            if let Some(k) = &n.s3 {
+                add_key(&mut self.keys, name, n, k);
+            }
         }
         self.delta.insert(name.to_string(), e);
         Ok(())
+    }
+
+    /// The S3 names of the listed files.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Set `name`'s entry to what the store path holds (`None`: nothing), where the binlog led
@@ -178,10 +237,12 @@ impl Index {
             let upper = rec.op.to_ascii_uppercase();
             match self.get(master)? {
                 Some(mut e) => {
-                    e.expires = match upper {
-                        'D' => None,
-                        _ => disk.expires(master),
+                    let meta = match upper {
+                        'D' => Meta::default(),
+                        _ => disk.meta(master),
                     };
+                    e.expires = meta.expires;
+                    e.s3 = meta.s3;
                     self.set(master, Some(e))?;
                 }
                 None if upper != 'D' => {
@@ -196,8 +257,15 @@ impl Index {
         let listed = |index: &Self| index.get(name);
         match rec.op.to_ascii_uppercase() {
             'C' => {
-                let read_expiry = self.meta_first.remove(name);
-                self.set(name, Some(new_entry(name, disk, read_expiry)))?
+                let read_meta = self.meta_first.remove(name);
+                let mut e = new_entry(name, disk, read_meta);
+                // listed already (an S3 write notes its object before the follower comes
+                // by): what its metadata said stays until the metadata's own line
+                if let (false, Some(before)) = (read_meta, self.get(name)?) {
+                    e.expires = before.expires;
+                    e.s3 = before.s3;
+                }
+                self.set(name, Some(e))?
             }
             'L' => self.set(name, Some(new_entry(name, disk, true)))?,
             'R' => {
@@ -245,7 +313,7 @@ impl Index {
         let next = self.scan(after, prefix, |name, e| {
             examined += 1;
             if keep(name, e) {
-                out.push((name.to_string(), *e));
+                out.push((name.to_string(), e.clone()));
             }
             out.len() < limit && examined < budget
         })?;
@@ -291,7 +359,7 @@ impl Index {
                 if next_run.as_deref() == Some(d.as_str()) {
                     run.next();
                 }
-                (d.clone(), *e)
+                (d.clone(), e.clone())
             } else {
                 let (n, e) = run.next().expect("peeked")?;
                 (n, Some(e))
@@ -359,8 +427,8 @@ mod tests {
         fn appender_size(&self, _: &str) -> Option<u64> {
             Some(0)
         }
-        fn expires(&self, _: &str) -> Option<i64> {
-            None
+        fn meta(&self, _: &str) -> Meta {
+            Meta::default()
         }
         fn holds(&self, _: &str) -> bool {
             false

@@ -134,6 +134,17 @@ impl Listing {
         self.index.write().correct(name, e)
     }
 
+    /// List `name` as `e` (`None`: not at all) now, ahead of the follower: an object written
+    /// or deleted through S3, so that the next request on this member finds it under its key,
+    /// or does not. Skipped while a merge is being written: the follower applies the binlog's
+    /// line once the merge is done.
+    pub(crate) fn note(&self, name: &str, e: Option<entry::Entry>) -> std::io::Result<()> {
+        match self.merging.try_lock() {
+            Some(_m) => self.index.write().correct(name, e),
+            None => Ok(()),
+        }
+    }
+
     /// Write the changes held into a new run file (the follower's thread, and at a stop).
     pub(crate) fn merge(&self) {
         let _m = self.merging.lock();

@@ -4,7 +4,8 @@
 //! of a streamed body) when sent. [`Checked`] reads the decoded body and [`Checked::finish`]
 //! says whether it passed; the caller keeps what it read unnamed until then.
 
-use super::Ctx;
+use super::request::Ctx;
+use crate::storage::BodySource;
 use base64::Engine;
 use fdfs_common::http::{Body, BodyReader};
 use fdfs_common::s3::auth::Payload;
@@ -33,6 +34,9 @@ pub(crate) struct Checked<'a> {
     /// the decoded length announced (`x-amz-decoded-content-length`, or Content-Length)
     pub length: u64,
     pub read: u64,
+    /// why a read failed (a check, the framing, the connection)
+    pub failure: Option<S3Error>,
+    peer: String,
 }
 
 fn bad(e: S3Error) -> io::Error {
@@ -81,6 +85,7 @@ impl<'a> Checked<'a> {
                 let trailer = ctx.req.header("x-amz-trailer")?.trim().to_ascii_lowercase();
                 Checksum::for_header(&trailer).map(|c| (trailer, c, None))
             });
+        let peer = conn.peer_ip();
         let reader = body.reader(conn);
         let source = match payload {
             Payload::StreamingSigned(signer) => {
@@ -97,12 +102,14 @@ impl<'a> Checked<'a> {
             checksum,
             length,
             read: 0,
+            failure: None,
+            peer,
         })
     }
 
     /// After the whole body was read: whether every check passed; the body's MD5 (an
-    /// object's ETag) when they did.
-    pub fn finish(self) -> Result<[u8; 16], S3Error> {
+    /// object's ETag) when they did. Asked once.
+    pub fn finish(&mut self) -> Result<[u8; 16], S3Error> {
         if self.read != self.length {
             return Err(S3Error::incomplete_body());
         }
@@ -111,13 +118,13 @@ impl<'a> Checked<'a> {
             Source::Chunked(d) => d.trailers.clone(),
             Source::Plain(_) => Vec::new(),
         };
-        if let Some((h, want)) = self.sha256 {
+        if let Some((h, want)) = self.sha256.take() {
             if hex(&h.finalize()) != want {
                 return Err(S3Error::sha256_mismatch());
             }
         }
-        let md5 = self.md5.finish();
-        if let Some(want) = self.content_md5 {
+        let md5 = std::mem::take(&mut self.md5).finish();
+        if let Some(want) = self.content_md5.take() {
             if want != md5_base64(&md5) {
                 let valid = base64::engine::general_purpose::STANDARD
                     .decode(&want)
@@ -131,7 +138,7 @@ impl<'a> Checked<'a> {
                 });
             }
         }
-        if let Some((name, sum, sent)) = self.checksum {
+        if let Some((name, sum, sent)) = self.checksum.take() {
             let want = sent
                 .or_else(|| {
                     trailers
@@ -152,8 +159,8 @@ impl<'a> Checked<'a> {
     }
 }
 
-impl Read for Checked<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Checked<'_> {
+    fn read_checked(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match &mut self.source {
             Source::Plain(r) => r.read(buf)?,
             Source::Chunked(d) => d.read(buf)?,
@@ -176,6 +183,24 @@ impl Read for Checked<'_> {
             c.update(data);
         }
         Ok(n)
+    }
+}
+
+impl Read for Checked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_checked(buf).inspect_err(|e| {
+            self.failure.get_or_insert_with(|| read_error(e));
+        })
+    }
+}
+
+impl BodySource for Checked<'_> {
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+
+    fn peer(&self) -> String {
+        self.peer.clone()
     }
 }
 

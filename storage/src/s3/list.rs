@@ -1,5 +1,6 @@
 //! ListObjects (v1 and v2) and ListObjectVersions over the listing index (`crate::listing`):
-//! the group's files in name order, which is S3's key order for FastDFS names (ASCII).
+//! the group's files in name order, which is S3's key order for FastDFS names (ASCII), or a
+//! bucket's keys in byte order from the index's map of S3 names.
 //!
 //! A delimiter rolls the keys beneath each common prefix into one entry; the walk then jumps
 //! past that prefix instead of reading every key beneath it. A page ends after `max-keys`
@@ -8,7 +9,10 @@
 //! starts past every key beneath it). Expired files are not listed: GET answers them
 //! NoSuchKey.
 
-use super::{reply, Ctx, Done, S3Server};
+use super::names::Kind;
+use super::reply;
+use super::request::{Ctx, Done};
+use super::server::S3Server;
 use crate::listing::entry::Entry;
 use crate::listing::index::size_of;
 use base64::Engine;
@@ -124,9 +128,129 @@ impl<'c> Params<'c> {
     }
 }
 
+impl Page {
+    /// Take the next key (`Some(resume)`: a common prefix was taken, go on from there), or
+    /// say the page is full (`Err(())`).
+    fn take(
+        &mut self,
+        key: &str,
+        prefix: &str,
+        delimiter: &str,
+        max: usize,
+        listed: impl FnOnce() -> Listed,
+    ) -> Result<Option<String>, ()> {
+        if self.contents.len() + self.prefixes.len() >= max {
+            self.truncated = true;
+            return Err(());
+        }
+        let rolled = (!delimiter.is_empty())
+            .then(|| key[prefix.len()..].find(delimiter))
+            .flatten();
+        if let Some(i) = rolled {
+            let cp = key[..prefix.len() + i + delimiter.len()].to_string();
+            self.resume = Some(past(&cp));
+            self.last = Some(cp.clone());
+            self.prefixes.push(cp);
+            return Ok(self.resume.clone());
+        }
+        self.resume = Some(key.to_string());
+        self.last = Some(key.to_string());
+        self.contents.push(listed());
+        Ok(None)
+    }
+}
+
 impl S3Server {
-    /// Up to `max` keys and common prefixes after `after` whose keys start with `prefix`.
+    /// Up to `max` keys and common prefixes of `bucket` after `after` whose keys start with
+    /// `prefix`.
     pub(super) fn walk(
+        &self,
+        kind: Kind,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        after: &str,
+        max: usize,
+    ) -> Result<Page, S3Error> {
+        match kind {
+            Kind::Group => self.walk_group(prefix, delimiter, after, max),
+            Kind::Named => Ok(self.walk_keys(bucket, prefix, delimiter, after, max)),
+        }
+    }
+
+    /// [`S3Server::walk`] over a bucket of keys.
+    fn walk_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        after: &str,
+        max: usize,
+    ) -> Page {
+        let st = &self.storage;
+        st.listing.catch_up(st.binlog.visible_end());
+        let index = st.listing.index.read();
+        let mut page = Page::default();
+        let Some(keys) = index.keys().get(bucket) else {
+            return page;
+        };
+        let rules = &st.cfg.expire_rules;
+        let now = fdfs_common::now();
+        let mut from = if prefix > after {
+            prefix.to_string()
+        } else {
+            after.to_string()
+        };
+        let mut inclusive = prefix > after;
+        'walk: loop {
+            let lower = if inclusive {
+                std::ops::Bound::Included(from.as_str())
+            } else {
+                std::ops::Bound::Excluded(from.as_str())
+            };
+            for (key, files) in keys.range::<str, _>((lower, std::ops::Bound::Unbounded)) {
+                if !key.starts_with(prefix) {
+                    break 'walk;
+                }
+                let Some(((written, name), file)) = files.iter().next_back() else {
+                    continue;
+                };
+                if key.is_empty() {
+                    continue;
+                }
+                let Ok(rn) = RemoteName::decode(name) else {
+                    continue;
+                };
+                let created = i64::from(rn.payload.timestamp);
+                if file_expiry(file.expires, rules, name, created).is_some_and(|t| t <= now) {
+                    continue;
+                }
+                let listed = || Listed {
+                    key: key.clone(),
+                    size: rn.payload.file_size().unwrap_or(0),
+                    created: (*written / 1_000_000) as i64,
+                    etag: format!("\"{}\"", file.etag),
+                };
+                match page.take(key, prefix, delimiter, max, listed) {
+                    Err(()) => break 'walk,
+                    Ok(Some(resume)) => {
+                        from = resume;
+                        inclusive = false;
+                        continue 'walk;
+                    }
+                    Ok(None) => {}
+                }
+            }
+            break;
+        }
+        if !page.truncated {
+            page.resume = None;
+        }
+        page
+    }
+
+    /// [`S3Server::walk`] over the group's files.
+    fn walk_group(
         &self,
         prefix: &str,
         delimiter: &str,
@@ -155,25 +279,14 @@ impl S3Server {
                     if file_expiry(e.expires, rules, name, l.created).is_some_and(|t| t <= now) {
                         return true;
                     }
-                    if page.contents.len() + page.prefixes.len() >= max {
-                        page.truncated = true;
-                        return false;
+                    match page.take(name, prefix, delimiter, max, || l) {
+                        Err(()) => false,
+                        Ok(Some(resume)) => {
+                            jump = Some(resume);
+                            false
+                        }
+                        Ok(None) => true,
                     }
-                    let rolled = (!delimiter.is_empty())
-                        .then(|| name[prefix.len()..].find(delimiter))
-                        .flatten();
-                    if let Some(i) = rolled {
-                        let cp = name[..prefix.len() + i + delimiter.len()].to_string();
-                        page.resume = Some(past(&cp));
-                        page.last = Some(cp.clone());
-                        page.prefixes.push(cp);
-                        jump = page.resume.clone();
-                        return false;
-                    }
-                    page.resume = Some(name.to_string());
-                    page.last = Some(name.to_string());
-                    page.contents.push(l);
-                    true
                 })
                 .map_err(|e| S3Error::internal(format!("read the listing index: {e}")))?;
             match jump {
@@ -192,6 +305,7 @@ impl S3Server {
         &self,
         conn: &mut Conn,
         ctx: &Ctx<'_>,
+        kind: Kind,
         bucket: &str,
         v2: bool,
     ) -> Done {
@@ -201,7 +315,7 @@ impl S3Server {
             (true, None) => ctx.param("start-after").unwrap_or_default().to_string(),
             (false, _) => p.after_marker(ctx.param("marker").unwrap_or_default()),
         };
-        let page = self.walk(p.prefix, p.delimiter, &after, p.max)?;
+        let page = self.walk(kind, bucket, p.prefix, p.delimiter, &after, p.max)?;
         let mut x = Xml::new("ListBucketResult");
         x.elem("Name", bucket).elem("Prefix", p.enc(p.prefix));
         if v2 {
@@ -250,10 +364,23 @@ impl S3Server {
 
     /// ListObjectVersions: the bucket is not versioned, so every object is its one `null`
     /// version.
-    pub(super) fn list_versions(&self, conn: &mut Conn, ctx: &Ctx<'_>, bucket: &str) -> Done {
+    pub(super) fn list_versions(
+        &self,
+        conn: &mut Conn,
+        ctx: &Ctx<'_>,
+        kind: Kind,
+        bucket: &str,
+    ) -> Done {
         let p = Params::of(ctx)?;
         let marker = ctx.param("key-marker").unwrap_or_default();
-        let page = self.walk(p.prefix, p.delimiter, &p.after_marker(marker), p.max)?;
+        let page = self.walk(
+            kind,
+            bucket,
+            p.prefix,
+            p.delimiter,
+            &p.after_marker(marker),
+            p.max,
+        )?;
         let mut x = Xml::new("ListVersionsResult");
         x.elem("Name", bucket)
             .elem("Prefix", p.enc(p.prefix))

@@ -1,21 +1,26 @@
-//! The object requests: GetObject and HeadObject (a file's bytes, sent from the file in
-//! place, a trunk file's slot included, as the HTTP port sends them), DeleteObject and
+//! The object reads and deletes: GetObject and HeadObject (a file's bytes, sent from the file
+//! in place, a trunk file's slot included, as the HTTP port sends them), DeleteObject and
 //! DeleteObjects (the ordinary delete, so its binlog line reaches every member).
 //!
 //! Every answer naming an object carries its FastDFS file ID (`x-rfdfs-file-id`): the same
-//! bytes through FastDFS clients, the HTTP port and the nginx module. A file's FastDFS
-//! metadata is given as `x-amz-meta-<name>` headers where name and value can be headers.
+//! bytes through FastDFS clients, the HTTP port and the nginx module. In the group's bucket a
+//! file's FastDFS metadata is given as `x-amz-meta-<name>` headers (where name and value can
+//! be headers) and its ETag is made from its file ID; an object written through S3 has the
+//! ETag, headers and user metadata it was written with.
 
 use super::body::read_small;
 use super::list::etag_of;
-use super::{reply, Ctx, Done, S3Server};
+use super::names::Kind;
+use super::reply;
+use super::request::{Ctx, Done};
+use super::server::S3Server;
 use crate::storage::meta_path;
 use crate::store::Store;
 use crate::zero_copy;
 use fdfs_common::file_id::{FileKind, LogicalName, RemoteName};
 use fdfs_common::http::{self, Body, Ranges};
-use fdfs_common::proto::errno;
 use fdfs_common::s3::auth::Auth;
+use fdfs_common::s3::meta::ObjectMeta;
 use fdfs_common::s3::xml::{all_texts, Xml};
 use fdfs_common::s3::S3Error;
 use fdfs_common::server::Conn;
@@ -40,24 +45,56 @@ fn etag_matches(list: &str, etag: &str) -> bool {
     })
 }
 
+/// A file's FastDFS metadata as `x-amz-meta-*` headers (those that can be headers).
+fn fastdfs_meta_headers(meta: &[u8]) -> Vec<(String, String)> {
+    fdfs_common::metadata::unpack(meta)
+        .into_iter()
+        .filter(|(name, value)| {
+            !name.is_empty()
+                && name
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b))
+                && header_safe(value)
+        })
+        .map(|(name, value)| {
+            (
+                format!(
+                    "x-amz-meta-{}",
+                    String::from_utf8_lossy(&name).to_ascii_lowercase()
+                ),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 impl S3Server {
+    /// GetObject (HeadObject with `head_only`) of `key` in a bucket of `kind`.
     pub(super) fn get_object(
         &self,
         conn: &mut Conn,
         ctx: &Ctx<'_>,
+        kind: Kind,
+        bucket: &str,
         key: &str,
         head_only: bool,
     ) -> Done {
         let storage = &self.storage;
+        let name = match kind {
+            Kind::Group => key.to_string(),
+            Kind::Named => self
+                .object_of(bucket, key)
+                .ok_or_else(S3Error::no_such_key)?,
+        };
         let paths = storage.store.paths.len();
-        let (Ok(ln), Ok(rn)) = (LogicalName::parse(key, paths), RemoteName::decode(key)) else {
+        let (Ok(ln), Ok(rn)) = (LogicalName::parse(&name, paths), RemoteName::decode(&name)) else {
             return Err(S3Error::no_such_key().into());
         };
-        if storage.expired(key) {
+        if storage.expired(&name) {
             return Err(S3Error::no_such_key().into());
         }
         let path = storage.store.local_path(&ln);
-        let stored = match storage.store.open_stored(&ln, key) {
+        let stored = match storage.store.open_stored(&ln, &name) {
             Ok(s) => s,
             Err(e) if Store::is_absent(&e) => return Err(S3Error::no_such_key().into()),
             Err(e) => {
@@ -66,11 +103,20 @@ impl S3Server {
             }
         };
         let size = stored.size;
-        let last_modified = match rn.kind {
-            FileKind::Normal | FileKind::Trunk => i64::from(rn.payload.timestamp),
-            _ => stored.file.metadata().map(|m| m.mtime()).unwrap_or(0),
+        let meta_bytes = std::fs::read(meta_path(&path)).unwrap_or_default();
+        let object = match kind {
+            Kind::Named => ObjectMeta::from_items(&fdfs_common::metadata::unpack(&meta_bytes)),
+            Kind::Group => None,
         };
-        let etag = etag_of(rn.payload.crc32, size as i64);
+        let last_modified = match (&object, rn.kind) {
+            (Some(o), _) => (o.written / 1_000_000) as i64,
+            (None, FileKind::Normal | FileKind::Trunk) => i64::from(rn.payload.timestamp),
+            (None, _) => stored.file.metadata().map(|m| m.mtime()).unwrap_or(0),
+        };
+        let etag = match &object {
+            Some(o) => format!("\"{}\"", o.etag),
+            None => etag_of(rn.payload.crc32, size as i64),
+        };
         let req = ctx.req;
         // conditionals, in S3's order: a failed If-Match / If-Unmodified-Since is 412, a
         // matched If-None-Match / unmodified If-Modified-Since 304
@@ -93,65 +139,73 @@ impl S3Server {
                 .and_then(http::parse_http_date)
                 .is_some_and(|t| last_modified <= t),
         };
-        let file_id = format!("{}/{key}", storage.group);
-        let mut headers: Vec<(&str, String)> = vec![
-            ("Last-Modified", http::http_date(last_modified)),
-            ("ETag", etag.clone()),
-            ("Accept-Ranges", "bytes".into()),
-            ("x-rfdfs-file-id", file_id),
+        let mut headers: Vec<(String, String)> = vec![
+            ("Last-Modified".into(), http::http_date(last_modified)),
+            ("ETag".into(), etag),
+            ("Accept-Ranges".into(), "bytes".into()),
+            (
+                "x-rfdfs-file-id".into(),
+                format!("{}/{name}", storage.group),
+            ),
         ];
         if not_modified {
-            return reply::empty(conn, ctx, 304, &headers);
+            return reply::empty(conn, ctx, 304, &as_refs(&headers));
         }
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let content_type = ctx
-            .param("response-content-type")
-            .map(str::to_string)
-            .unwrap_or_else(|| storage.cfg.http.content_type(&file_name).to_string());
-        headers.push(("Content-Type", content_type));
-        for (param, header) in [
-            ("response-content-disposition", "Content-Disposition"),
-            ("response-content-encoding", "Content-Encoding"),
-            ("response-content-language", "Content-Language"),
-            ("response-cache-control", "Cache-Control"),
-            ("response-expires", "Expires"),
+        let mut kept: Vec<(String, String)> = match &object {
+            Some(o) => o.headers.clone(),
+            None => Vec::new(),
+        };
+        if !kept.iter().any(|(h, _)| h == "content-type") {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            kept.push((
+                "content-type".into(),
+                storage.cfg.http.content_type(&file_name).to_string(),
+            ));
+        }
+        for (h, v) in kept {
+            let param = format!("response-{h}");
+            let v = ctx.param(&param).map(str::to_string).unwrap_or(v);
+            if header_safe(v.as_bytes()) {
+                headers.push((h, v));
+            }
+        }
+        for h in [
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "cache-control",
+            "expires",
         ] {
-            if let Some(v) = ctx.param(param).filter(|v| header_safe(v.as_bytes())) {
-                headers.push((header, v.to_string()));
+            let already = headers.iter().any(|(k, _)| k == h);
+            if let Some(v) = ctx.param(&format!("response-{h}")).filter(|_| !already) {
+                if header_safe(v.as_bytes()) {
+                    headers.push((h.to_string(), v.to_string()));
+                }
             }
         }
-        let meta = std::fs::read(meta_path(&path)).unwrap_or_default();
-        let mut meta_headers = Vec::new();
-        for (name, value) in fdfs_common::metadata::unpack(&meta) {
-            let name_ok = !name.is_empty()
-                && name
+        match &object {
+            Some(o) => headers.extend(
+                o.user
                     .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(b));
-            if name_ok && header_safe(&value) {
-                meta_headers.push((
-                    format!(
-                        "x-amz-meta-{}",
-                        String::from_utf8_lossy(&name).to_ascii_lowercase()
-                    ),
-                    String::from_utf8_lossy(&value).into_owned(),
-                ));
-            }
+                    .filter(|(_, v)| header_safe(v.as_bytes()))
+                    .map(|(n, v)| (format!("x-amz-meta-{n}"), v.clone())),
+            ),
+            None => headers.extend(fastdfs_meta_headers(&meta_bytes)),
         }
-        headers.extend(meta_headers.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let (status, offset, len) = match http::parse_ranges(req.header("range"), size) {
             Ranges::Unsatisfiable => return Err(S3Error::invalid_range().into()),
             Ranges::Parts(parts) if parts.len() == 1 => {
                 let (a, b) = parts[0];
-                headers.push(("Content-Range", format!("bytes {a}-{b}/{size}")));
+                headers.push(("Content-Range".into(), format!("bytes {a}-{b}/{size}")));
                 (206, a, b - a + 1)
             }
             // S3 answers several ranges with the whole object
             _ => (200, 0, size),
         };
-        let mut head = reply::head(ctx, status, &headers);
+        let mut head = reply::head(ctx, status, &as_refs(&headers));
         head.push_str(&format!("Content-Length: {len}\r\n\r\n"));
         zero_copy::send_with_header(
             conn.stream_mut(),
@@ -164,27 +218,16 @@ impl S3Server {
         Ok(())
     }
 
-    /// Delete `key`: absent (or never a file name here) is no error, as S3 has it.
-    fn delete_key(&self, key: &str) -> Result<(), S3Error> {
-        let paths = self.storage.store.paths.len();
-        if LogicalName::parse(key, paths).is_err() || RemoteName::decode(key).is_err() {
-            return Ok(());
-        }
-        match self.storage.delete_named(key) {
-            Ok(()) => Ok(()),
-            Err(r) if r.status == errno::ENOENT => Ok(()),
-            Err(r) if r.status == errno::ENOSPC => Err(S3Error::insufficient_storage()),
-            Err(r) => Err(S3Error::slow_down(format!(
-                "the delete was refused (status {}): see the storage's log",
-                r.status
-            ))),
-        }
-    }
-
-    pub(super) fn delete_object(&self, conn: &mut Conn, ctx: &Ctx<'_>, key: &str) -> Done {
-        self.delete_key(key)?;
-        let file_id = format!("{}/{key}", self.storage.group);
-        reply::empty(conn, ctx, 204, &[("x-rfdfs-file-id", file_id)])
+    pub(super) fn delete_object(
+        &self,
+        conn: &mut Conn,
+        ctx: &Ctx<'_>,
+        kind: Kind,
+        bucket: &str,
+        key: &str,
+    ) -> Done {
+        self.delete_key(kind, bucket, key)?;
+        reply::empty(conn, ctx, 204, &[])
     }
 
     /// DeleteObjects: each key of the document deleted, each answered.
@@ -193,7 +236,8 @@ impl S3Server {
         conn: &mut Conn,
         ctx: &Ctx<'_>,
         auth: Auth<'_>,
-        _bucket: &str,
+        kind: Kind,
+        bucket: &str,
         body: &mut Body,
     ) -> Done {
         let doc = read_small(conn, ctx, auth.payload, body, MAX_DELETE_DOCUMENT)?;
@@ -210,7 +254,7 @@ impl S3Server {
         }
         let mut x = Xml::new("DeleteResult");
         for key in keys {
-            match self.delete_key(&key) {
+            match self.delete_key(kind, bucket, &key) {
                 Ok(()) if quiet => {}
                 Ok(()) => {
                     x.open("Deleted").elem("Key", &key).close("Deleted");
@@ -226,4 +270,9 @@ impl S3Server {
         }
         reply::xml(conn, ctx, 200, &x.finish("DeleteResult"))
     }
+}
+
+/// Headers as [`reply::head`] takes them.
+fn as_refs(h: &[(String, String)]) -> Vec<(&str, String)> {
+    h.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }

@@ -30,26 +30,46 @@ impl Storage {
         self.enough_members()
             .and_then(|()| self.recordable())
             .map_err(fail)?;
-        let mpath = meta_path(&path);
-        let mname = format!("{}-m", req.filename);
+        let undo = self
+            .write_metadata(&req.filename, &path, &req.metadata, req.op == b'M')
+            .map_err(fail)?;
+        self.await_copies(undo).inspect_err(|_| {
+            self.count(stat::TOTAL_SET_META_COUNT, false, None);
+        })?;
+        self.count(stat::TOTAL_SET_META_COUNT, true, None);
+        Ok(Vec::new())
+    }
+
+    /// Write the metadata of `filename` (stored at `path`): `packed` replaces what it had, or
+    /// is merged into it (`merge`); empty, it removes it (when replacing). The binlog line is
+    /// written first; what to give back should the change be taken back is returned.
+    pub(crate) fn write_metadata(
+        &self,
+        filename: &str,
+        path: &std::path::Path,
+        packed: &[u8],
+        merge: bool,
+    ) -> Result<Undo, u8> {
+        let mpath = meta_path(path);
+        let mname = format!("{filename}-m");
         let now = fdfs_common::now();
         let g = self.lock_for(&mname);
         let old = match std::fs::read(&mpath) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fail(io_errno(&e))),
+            Err(e) => return Err(io_errno(&e)),
         };
-        if req.metadata.is_empty() {
-            if req.op == b'O' && old.is_some() {
+        if packed.is_empty() {
+            if !merge && old.is_some() {
                 let _intent = self
                     .intent(now, op::DELETE, &mname, "")
-                    .map_err(|f| fail(f.status))?;
-                std::fs::remove_file(&mpath).map_err(|e| fail(io_errno(&e)))?;
+                    .map_err(|f| f.status)?;
+                std::fs::remove_file(&mpath).map_err(|e| io_errno(&e))?;
             }
         } else {
-            let new_items = metadata::unpack(&req.metadata);
+            let new_items = metadata::unpack(packed);
             let items = match &old {
-                Some(old) if req.op == b'M' => metadata::merge(metadata::unpack(old), new_items),
+                Some(old) if merge => metadata::merge(metadata::unpack(old), new_items),
                 _ => metadata::sorted(new_items),
             };
             let letter = if old.is_some() {
@@ -57,23 +77,16 @@ impl Storage {
             } else {
                 op::CREATE
             };
-            let _intent = self
-                .intent(now, letter, &mname, "")
-                .map_err(|f| fail(f.status))?;
+            let _intent = self.intent(now, letter, &mname, "").map_err(|f| f.status)?;
             crate::store::write_atomic(&mpath, &metadata::pack(&items))
-                .map_err(|e| fail(io_errno(&e)))?;
+                .map_err(|e| io_errno(&e))?;
         }
         drop(g);
-        let undo = Undo::Metadata {
+        Ok(Undo::Metadata {
             name: mname,
             path: mpath,
             old,
-        };
-        self.await_copies(undo).inspect_err(|_| {
-            self.count(stat::TOTAL_SET_META_COUNT, false, None);
-        })?;
-        self.count(stat::TOTAL_SET_META_COUNT, true, None);
-        Ok(Vec::new())
+        })
     }
 
     pub(super) fn get_metadata(&self, body: &[u8]) -> Outcome {

@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 impl Storage {
-    pub(super) fn source(&self) -> Source {
+    pub(crate) fn source(&self) -> Source {
         let p = self.params.read();
         if p.use_storage_id && p.id_in_filename {
             if let Ok(n) = self.my_id.read().parse::<u32>() {
@@ -32,7 +32,7 @@ impl Storage {
         }
     }
 
-    fn reserved_ok(&self, path_index: usize, size: i64) -> bool {
+    pub(crate) fn reserved_ok(&self, path_index: usize, size: i64) -> bool {
         let Some(r) = self.params.read().reserved else {
             return true;
         };
@@ -134,18 +134,7 @@ impl Storage {
         x7: &str,
         appender: bool,
     ) -> Result<String, Refusal> {
-        let subdir = if self.store.distribute_mode == 1 {
-            // hash mode needs the name: use a provisional one as upstream does
-            let provisional = FilePayload {
-                source: source.clone(),
-                timestamp: fdfs_common::now() as u32,
-                size_field: req.file_size,
-                crc32: self.store.random(),
-            };
-            self.store.choose_subdir(&provisional.encode_b27())
-        } else {
-            self.store.choose_subdir("")
-        };
+        let subdir = self.subdir_for_upload(source, req.file_size);
         let (new, crc) = self.receive_new_file(
             conn,
             path_index,
@@ -170,8 +159,25 @@ impl Storage {
         self.commit_new_file(&new, &parts)
     }
 
+    /// The sub directory a new file of `size` bytes goes to, as `file_distribute_path_mode`
+    /// says.
+    pub(crate) fn subdir_for_upload(&self, source: &Source, size: i64) -> (u32, u32) {
+        if self.store.distribute_mode == 1 {
+            // hash mode needs the name: use a provisional one as upstream does
+            let provisional = FilePayload {
+                source: source.clone(),
+                timestamp: fdfs_common::now() as u32,
+                size_field: size,
+                crc32: self.store.random(),
+            };
+            self.store.choose_subdir(&provisional.encode_b27())
+        } else {
+            self.store.choose_subdir("")
+        }
+    }
+
     /// Link a complete new file under a fresh, unused name.
-    pub(super) fn commit_new_file(
+    pub(crate) fn commit_new_file(
         &self,
         new: &NewFile,
         parts: &NameParts,

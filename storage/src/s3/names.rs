@@ -1,0 +1,120 @@
+//! What a bucket and a key name here: the group's own bucket (its files under their FastDFS
+//! names) or a bucket of keys (objects written through S3, found through the listing index's
+//! map of S3 names). A name not found at once is looked for again once the listing index has
+//! applied every binlog line there is (an object or bucket that has just reached this member).
+
+use super::server::S3Server;
+use fdfs_common::file_id::{LogicalName, RemoteName};
+use fdfs_common::proto::errno;
+use fdfs_common::s3::S3Error;
+
+/// What kind of bucket a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// the group's own: its files under their FastDFS names
+    Group,
+    /// a bucket of keys, made by CreateBucket
+    Named,
+}
+
+impl S3Server {
+    /// Look up with `find`; when it finds nothing, again once the index has caught up.
+    fn found<T>(&self, find: impl Fn(&Self) -> Option<T>) -> Option<T> {
+        find(self).or_else(|| {
+            self.storage
+                .listing
+                .catch_up(self.storage.binlog.visible_end());
+            find(self)
+        })
+    }
+
+    /// The kind of `bucket`, if this storage serves it.
+    pub(super) fn kind(&self, bucket: &str) -> Option<Kind> {
+        if bucket == self.storage.group {
+            return Some(Kind::Group);
+        }
+        self.found(|s| {
+            let index = s.storage.listing.index.read();
+            index
+                .keys()
+                .get(bucket)
+                .is_some_and(|keys| keys.contains_key(""))
+                .then_some(Kind::Named)
+        })
+    }
+
+    /// The buckets of keys, with when each was made (microseconds).
+    pub(super) fn named_buckets(&self) -> Vec<(String, u64)> {
+        let index = self.storage.listing.index.read();
+        index
+            .keys()
+            .iter()
+            .filter_map(|(b, keys)| {
+                let made = keys.get("")?.keys().next()?.0;
+                Some((b.clone(), made))
+            })
+            .collect()
+    }
+
+    /// Every file carrying `bucket`/`key`, the object (the last written) last.
+    pub(super) fn files_of(&self, bucket: &str, key: &str) -> Vec<String> {
+        let index = self.storage.listing.index.read();
+        index
+            .keys()
+            .get(bucket)
+            .and_then(|keys| keys.get(key))
+            .map(|files| files.keys().map(|(_, n)| n.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The file that is `bucket`/`key` now.
+    pub(super) fn object_of(&self, bucket: &str, key: &str) -> Option<String> {
+        self.found(|s| s.files_of(bucket, key).pop())
+    }
+
+    /// Whether a bucket of keys holds any object.
+    pub(super) fn holds_objects(&self, bucket: &str) -> bool {
+        let index = self.storage.listing.index.read();
+        index
+            .keys()
+            .get(bucket)
+            .is_some_and(|keys| keys.keys().any(|k| !k.is_empty()))
+    }
+
+    /// Delete the file `name`: absent (or never a file name here) is no error, as S3 has it.
+    pub(super) fn delete_key_file(&self, name: &str) -> Result<(), S3Error> {
+        let paths = self.storage.store.paths.len();
+        if LogicalName::parse(name, paths).is_err() || RemoteName::decode(name).is_err() {
+            return Ok(());
+        }
+        let deleted = match self.storage.delete_named(name) {
+            Ok(()) => Ok(()),
+            Err(r) if r.status == errno::ENOENT => Ok(()),
+            Err(r) if r.status == errno::ENOSPC => Err(S3Error::insufficient_storage()),
+            Err(r) => Err(S3Error::slow_down(format!(
+                "the delete was refused (errno {}): see the storage's log",
+                r.status
+            ))),
+        };
+        if deleted.is_ok() {
+            // the next request here must not find it under its key
+            if let Err(e) = self.storage.listing.note(name, None) {
+                log::warn!("s3: note the delete of {name} in the listing index fail: {e}");
+            }
+        }
+        deleted
+    }
+
+    /// Delete what `key` names in `bucket`: a file of the group's, or every file of a key.
+    pub(super) fn delete_key(&self, kind: Kind, bucket: &str, key: &str) -> Result<(), S3Error> {
+        match kind {
+            Kind::Group => self.delete_key_file(key),
+            Kind::Named => {
+                for name in self.files_of(bucket, key) {
+                    self.delete_key_file(&name)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

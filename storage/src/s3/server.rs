@@ -1,0 +1,35 @@
+//! The S3 endpoint's server: what it holds, and its place in the daemon's thread pool (the
+//! request loop of `fdfs_common::http`, bodies allowed; each request answered by `route.rs`).
+
+use crate::storage::Storage;
+use fdfs_common::config::s3::S3Config;
+use fdfs_common::http;
+use fdfs_common::server::{Conn, Flow, Handler};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+pub struct S3Server {
+    pub storage: Arc<Storage>,
+    pub cfg: S3Config,
+    pub(super) requests: AtomicU64,
+}
+
+impl S3Server {
+    pub fn new(storage: Arc<Storage>, cfg: S3Config) -> S3Server {
+        S3Server {
+            storage,
+            cfg,
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Handler for S3Server {
+    type Session = http::HttpSession;
+
+    fn serve(&self, conn: &mut Conn, session: &mut http::HttpSession) -> Flow {
+        http::serve_requests_with_bodies(conn, session, |conn, req, body, keep| {
+            self.respond(conn, req, body, keep)
+        })
+    }
+}
