@@ -430,6 +430,15 @@ fn serve_loop(
                 .header("expect")
                 .is_some_and(|v| v.eq_ignore_ascii_case("100-continue")),
         };
+        // a client told to go on before an empty body's answer keeps nothing of the
+        // exchange for the next request on the connection: botocore answered without it
+        // reads that answer's status line as the next answer's (a minute's timeout)
+        if body.expects_continue && body.left == 0 {
+            body.expects_continue = false;
+            if conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                return Flow::Close;
+            }
+        }
         let mut keep = req.keep_alive() && !conn.is_shutting_down();
         let ok = match respond(conn, &req, &mut body, keep) {
             Ok(()) => true,

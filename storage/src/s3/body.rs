@@ -113,6 +113,15 @@ impl<'a> Checked<'a> {
         if self.read != self.length {
             return Err(S3Error::incomplete_body());
         }
+        // a streamed body's last chunk and trailer come after its last byte of data
+        if let Source::Chunked(d) = &mut self.source {
+            let mut more = [0u8; 1];
+            if !d.done() && d.read(&mut more).map_err(|e| read_error(&e))? > 0 {
+                return Err(S3Error::invalid_request(
+                    "the body is longer than x-amz-decoded-content-length",
+                ));
+            }
+        }
         let trailers = match &self.source {
             Source::Chunked(d) if !d.done() => return Err(S3Error::incomplete_body()),
             Source::Chunked(d) => d.trailers.clone(),
