@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: builds the daemons and tools, provides what the
-# tests need beyond cargo (a virtualenv with the PyPI client py3fdfs), then runs every test.
+# tests need beyond cargo (a virtualenv with the PyPI clients py3fdfs, boto3, awscli and
+# s3cmd; Debian packages), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(
 command -v nft >/dev/null || missing+=(nftables)
 # the clock-skew tests shift a daemon's wall clock with libfaketime (LD_PRELOAD)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
+# the S3 tests drive rclone and restic (boto3, awscli and s3cmd come with the virtualenv)
+command -v rclone >/dev/null || missing+=(rclone)
+command -v restic >/dev/null || missing+=(restic)
 # the power-cut tests mount tests/cutfs through FUSE: they need /dev/fuse (and root)
 [ -c /dev/fuse ] || { echo "/dev/fuse is missing: the power-cut tests need FUSE" >&2; exit 1; }
 if [ ${#missing[@]} -gt 0 ]; then

@@ -76,6 +76,7 @@ pub fn aws_command(endpoint: &str, args: &[&str]) -> Command {
         .env("AWS_ACCESS_KEY_ID", ADMIN.0)
         .env("AWS_SECRET_ACCESS_KEY", ADMIN.1)
         .env("AWS_CONFIG_FILE", "/dev/null")
+        .env_remove("AWS_CA_BUNDLE")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env_remove("AWS_PROFILE");
     c
@@ -100,4 +101,49 @@ pub fn s3cmd(ip: &str, args: &[&str]) -> String {
         .output()
         .expect("run s3cmd");
     checked(&format!("s3cmd {args:?}"), out)
+}
+
+/// `rclone <args>` with the remote `rf:` set to the storage at `ip` (admin key); its output.
+pub fn rclone(ip: &str, args: &[&str]) -> String {
+    let out = rclone_command(ip, args)
+        .output()
+        .expect("run rclone (scripts/test.sh installs it)");
+    checked(&format!("rclone {args:?}"), out)
+}
+
+/// The `rclone` command, for a caller that checks the outcome itself.
+pub fn rclone_command(ip: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("rclone");
+    c.args(args)
+        // a CA bundle named for AWS's SDK (some hosts set one) makes rclone refuse plain HTTP
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_RF_TYPE", "s3")
+        .env("RCLONE_CONFIG_RF_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_RF_ACCESS_KEY_ID", ADMIN.0)
+        .env("RCLONE_CONFIG_RF_SECRET_ACCESS_KEY", ADMIN.1)
+        .env("RCLONE_CONFIG_RF_ENDPOINT", endpoint(ip))
+        .env("RCLONE_CONFIG_RF_REGION", "us-east-1")
+        .env("RCLONE_CONFIG_RF_FORCE_PATH_STYLE", "true");
+    c
+}
+
+/// `restic <args>` on the repository `s3:<endpoint>/<bucket>` of the storage at `ip`; its
+/// output.
+pub fn restic(ip: &str, bucket: &str, args: &[&str]) -> String {
+    let out = Command::new("restic")
+        .args(args)
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RESTIC_REPOSITORY", format!("s3:{}/{bucket}", endpoint(ip)))
+        .env("RESTIC_PASSWORD", "rfdfs test repository")
+        .env("AWS_ACCESS_KEY_ID", ADMIN.0)
+        .env("AWS_SECRET_ACCESS_KEY", ADMIN.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env(
+            "RESTIC_CACHE_DIR",
+            std::env::temp_dir().join("rfdfs-restic-cache"),
+        )
+        .output()
+        .expect("run restic (scripts/test.sh installs it)");
+    checked(&format!("restic {args:?}"), out)
 }
