@@ -111,6 +111,12 @@ impl S3Server {
                 if write { "write to" } else { "read" }
             )));
         }
+        if bucket != self.storage.group && !self.storage.listing.ready() {
+            // the keys are in the listing index, rebuilt from the binlog now
+            return Err(S3Error::slow_down(
+                "the listing index is being rebuilt from the binlog",
+            ));
+        }
         self.kind(bucket).ok_or_else(S3Error::no_such_bucket)
     }
 
