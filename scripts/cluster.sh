@@ -11,7 +11,8 @@
 # RFDFS_STORAGE_IP (127.0.0.3), RFDFS_STORAGES (1: more storages of group1 take the next
 # addresses), RFDFS_STORAGE_HTTP_PORT (unset: the storages serve no HTTP),
 # RFDFS_MAX_CONNECTIONS (unset: the samples' value), RFDFS_USE_TRUNK_FILE (true: small files go
-# into trunk files). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
+# into trunk files), RFDFS_S3_PORT (unset: no S3 endpoint; set: the storages serve S3 there with
+# the one key `rfdfs-bench` / `rfdfs-bench-secret` of etc/s3.keys). Upstream's C daemons refuse 127.0.0.1 as a tracker address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -50,6 +51,10 @@ if [ -n "${RFDFS_MAX_CONNECTIONS:-}" ]; then
 fi
 sed -i "s:^http.server_port *=.*:http.server_port=${RFDFS_STORAGE_HTTP_PORT:-0}:" storage.conf
 sed -i "s:^use_trunk_file *=.*:use_trunk_file = ${RFDFS_USE_TRUNK_FILE:-false}:" tracker.conf
+if [ -n "${RFDFS_S3_PORT:-}" ]; then
+    echo "rfdfs-bench rfdfs-bench-secret" > s3.keys
+    sed -i "1i s3.server_port = $RFDFS_S3_PORT\ns3.credentials_file = s3.keys" storage.conf
+fi
 sed -i "s:^base_path *=.*:base_path = $dir:; /^tracker_server *=/d" client.conf
 sed -i "s:^\(connect_timeout *=.*\):\1\ntracker_server=$tip\:22122:" client.conf
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bench_run;
 pub mod client;
 pub mod command_line;
 pub mod content;
@@ -24,6 +25,7 @@ pub mod latency;
 pub mod logging;
 pub mod personality;
 pub mod progress;
+pub mod s3_bench;
 pub mod stat_tools;
 pub mod storage_requests;
 pub mod tools;

@@ -172,7 +172,8 @@ fn the_group_is_a_bucket_its_files_listed_read_and_deleted_through_s3_clients() 
 
 /// DeleteObjects streamed as `aws-chunked` with a CRC32 trailer, signed by botocore: a wrong
 /// trailer or broken framing is refused and deletes nothing; the right one deletes. Unsigned
-/// requests are refused; unknown sub-resources answer 501 with S3's error document.
+/// requests are refused; unknown sub-resources answer 501 with S3's error document. Then
+/// `rfdfs_bench s3` PUTs and GETs without an error.
 #[test]
 fn streamed_bodies_are_checked_before_anything_is_deleted() {
     let keys = TempDir::new("s3-raw");
@@ -199,6 +200,31 @@ fn streamed_bodies_are_checked_before_anything_is_deleted() {
     assert!(out.contains("all checks passed"), "{out}");
     assert_eq!(client.download_to_vec(&keep, 0, 0).unwrap(), b"kept");
     assert!(client.download_to_vec(&remove, 0, 0).is_err());
+    // the S3 load generator of scripts/s3-bench.sh: PUT, then GET, with no error
+    let endpoint = format!("{}:{}", c.storages[0].ip, rfdfs_tests::s3::S3_PORT);
+    for op in ["put", "get"] {
+        let (code, out, err) = rfdfs_tests::run_tool(
+            "rfdfs_bench",
+            &[
+                "s3",
+                &endpoint,
+                "bench",
+                "1024",
+                "4",
+                "0.5",
+                "--op",
+                op,
+                "--objects",
+                "50",
+                "--access-key",
+                s3::ADMIN.0,
+                "--secret-key",
+                s3::ADMIN.1,
+            ],
+        );
+        assert_eq!(code, 0, "rfdfs_bench s3 --op {op}: {out}{err}");
+        assert!(out.contains("(") && out.contains(" 0 errors)"), "{out}");
+    }
 }
 
 /// A bucket of keys (CreateBucket) written and read through boto3 on one member and read on

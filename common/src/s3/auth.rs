@@ -55,6 +55,14 @@ pub fn amz_date_unix(s: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp())
 }
 
+/// Unix seconds as `yyyymmddThhmmssZ` (what a client signs with).
+pub fn format_amz_date(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
 fn malformed(e: SigError) -> S3Error {
     match e {
         SigError::Mismatch => S3Error::signature_mismatch(),
