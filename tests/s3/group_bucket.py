@@ -15,9 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from s3common import client, code_of
 
 endpoint, spec_path = sys.argv[1], sys.argv[2]
 spec = json.load(open(spec_path))
@@ -25,32 +23,10 @@ bucket = spec["bucket"]
 objects = spec["objects"]
 
 
-def client(key, secret, **cfg):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 1},
-            **cfg,
-        ),
-    )
+s3 = client(endpoint, *spec["admin"])
+reader = client(endpoint, *spec["reader"])
 
 
-s3 = client(*spec["admin"])
-reader = client(*spec["reader"])
-
-
-def code_of(call):
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
 
 
 def sha(b):
@@ -137,9 +113,9 @@ assert code_of(lambda: s3.get_object(Bucket=bucket, Key="M00/00/00/nothere.txt")
 assert code_of(lambda: s3.get_object(Bucket=bucket, Key="no such key")) == "NoSuchKey"
 assert code_of(lambda: s3.list_objects_v2(Bucket="group9")) == "NoSuchBucket"
 assert code_of(lambda: s3.get_bucket_tagging(Bucket=bucket)) == "NotImplemented"
-wrong = client(spec["admin"][0], "not the secret")
+wrong = client(endpoint, spec["admin"][0], "not the secret")
 assert code_of(lambda: wrong.list_buckets()) == "SignatureDoesNotMatch"
-nobody = client("NOSUCHKEY", "x")
+nobody = client(endpoint, "NOSUCHKEY", "x")
 assert code_of(lambda: nobody.list_buckets()) == "InvalidAccessKeyId"
 assert reader.get_object(Bucket=bucket, Key=some)["Body"].read() is not None
 assert code_of(lambda: reader.delete_object(Bucket=bucket, Key=some)) == "AccessDenied"

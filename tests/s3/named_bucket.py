@@ -20,36 +20,17 @@ import sys
 import tempfile
 import time
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from s3common import client, code_of
 
 ep_write, ep_other, spec_path = sys.argv[1], sys.argv[2], sys.argv[3]
 spec = json.load(open(spec_path))
 bucket = spec["bucket"]
 
 
-def client(ep, key, secret):
-    return boto3.client(
-        "s3",
-        endpoint_url=ep,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
-
-
 s3 = client(ep_write, *spec["admin"])
 other = client(ep_other, *spec["admin"])
 
 
-def code_of(call):
-    try:
-        call()
-    except ClientError as e:
-        return e.response["Error"]["Code"]
-    return None
 
 
 def sha(b):

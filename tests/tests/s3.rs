@@ -507,3 +507,67 @@ fn keys_survive_a_restart_and_an_index_rebuilt_from_the_binlog() {
     // listings answer SlowDown (503) while the index is rebuilt: the clients retry
     check("rebuild");
 }
+
+/// Lifecycle expiration is rfdfs's expiry: a rule dated in the past answers what it covers
+/// absent at once (objects written before the rule and after), the sweeper deletes their files
+/// from every member; a Days rule is the object's `fdfs-expires` metadata, a day or two ahead,
+/// which FastDFS clients read too.
+#[test]
+fn lifecycle_expiration_is_the_files_expiry_on_every_member() {
+    let keys = TempDir::new("s3-lifecycle");
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        storage_extra: format!(
+            "expire_sweep_interval = 1\n{}",
+            s3::storage_lines(keys.path())
+        ),
+        ..Default::default()
+    });
+    c.wait_active(2);
+    let out = keys.path().join("out.json");
+    let said = s3::run_script(
+        "lifecycle.py",
+        &[
+            &endpoint(&c.storages[0].ip),
+            s3::ADMIN.0,
+            s3::ADMIN.1,
+            "life",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("all checks passed"), "{said}");
+    let o: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let client = c.client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for id in o["expired"].as_array().unwrap() {
+        let rel = &id.as_str().unwrap()["group1/M00/".len()..];
+        for s in &c.storages {
+            let p = s.store_paths[0].join("data").join(rel);
+            while p.exists() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{id} not swept from {}",
+                    s.ip
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    for id in o["kept"].as_array().unwrap() {
+        let id = FileId::parse(id.as_str().unwrap()).unwrap();
+        assert_eq!(client.download_to_vec(&id, 0, 0).unwrap(), b"keep/c");
+    }
+    let days = FileId::parse(o["days"].as_str().unwrap()).unwrap();
+    let meta = client.get_metadata(&days).unwrap();
+    let expires: i64 = meta
+        .iter()
+        .find(|(k, _)| k == b"fdfs-expires")
+        .map(|(_, v)| String::from_utf8_lossy(v).parse().unwrap())
+        .expect("fdfs-expires set by the Days rule");
+    let now = fdfs_common::now();
+    assert!(
+        expires > now + 86_400 - 10 && expires <= now + 2 * 86_400,
+        "{expires} vs {now}"
+    );
+}

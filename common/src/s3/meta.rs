@@ -10,6 +10,8 @@
 //! | `s3-written` | when it was written, microseconds: of two files with one key, the later written is the object |
 //! | `s3-etag` | the MD5 of its bytes, hex (or a multipart upload's ETag) |
 //! | `s3-content-type`, `s3-content-encoding`, `s3-content-disposition`, `s3-content-language`, `s3-cache-control`, `s3-expires` | those headers as they were sent |
+//! | `fdfs-expires`, `s3-expiry-rule` | the expiry a bucket's lifecycle rule gave it (the rule's ID), read by every member as any `fdfs-expires` |
+//! | `s3-lifecycle.1` ... | on a bucket's file: its lifecycle rules, `<id>\t<Enabled or Disabled>\t<days or @unix time>\t<prefix>` |
 //! | any other name | user metadata (`x-amz-meta-<name>`) |
 //!
 //! A bucket is a zero-byte file whose key is empty (no S3 key is): it exists while that file
@@ -21,6 +23,9 @@ pub const BUCKET: &str = "s3-bucket";
 pub const KEY: &str = "s3-key";
 pub const WRITTEN: &str = "s3-written";
 pub const ETAG: &str = "s3-etag";
+pub const EXPIRY_RULE: &str = "s3-expiry-rule";
+pub const EXPIRES: &str = "fdfs-expires";
+pub const LIFECYCLE: &str = "s3-lifecycle";
 /// Headers kept and given back, with the metadata name each is kept under.
 pub const HEADERS: &[(&str, &str)] = &[
     ("content-type", "s3-content-type"),
@@ -58,6 +63,10 @@ pub struct ObjectMeta {
     pub headers: Vec<(String, String)>,
     /// (name, value), names lower-case
     pub user: Vec<(String, String)>,
+    /// the expiry a lifecycle rule gave it (unix time, the rule's ID)
+    pub expiry: Option<(i64, String)>,
+    /// a bucket's lifecycle rules, as kept
+    pub lifecycle: Vec<String>,
 }
 
 fn escape(key: &str) -> String {
@@ -130,8 +139,26 @@ impl ObjectMeta {
             }
             items.push(((*name).into(), v.clone().into_bytes()));
         }
+        if let Some((at, rule)) = &self.expiry {
+            if self.user.iter().all(|(n, _)| n != EXPIRES) {
+                items.push((EXPIRES.into(), at.to_string().into_bytes()));
+                items.push((EXPIRY_RULE.into(), rule.clone().into_bytes()));
+            }
+        }
+        for (i, rule) in self.lifecycle.iter().enumerate() {
+            if rule.len() > VALUE_MAX {
+                return Err(format!(
+                    "lifecycle rule {} is over {VALUE_MAX} bytes",
+                    i + 1
+                ));
+            }
+            items.push((
+                format!("{LIFECYCLE}.{}", i + 1).into_bytes(),
+                rule.clone().into_bytes(),
+            ));
+        }
         for (n, v) in &self.user {
-            if n.starts_with(RESERVED_PREFIX) || n == "fdfs-expires" && v.parse::<i64>().is_err() {
+            if n.starts_with(RESERVED_PREFIX) || n == EXPIRES && v.parse::<i64>().is_err() {
                 return Err(format!("x-amz-meta-{n}: the name is reserved"));
             }
             if n.len() > crate::metadata::NAME_MAX || v.len() > VALUE_MAX {
@@ -159,16 +186,29 @@ impl ObjectMeta {
             written: name.written,
             ..ObjectMeta::default()
         };
+        let rule = items
+            .iter()
+            .find(|(n, _)| n.as_slice() == EXPIRY_RULE.as_bytes())
+            .map(|(_, v)| text(v));
+        let mut lifecycle: Vec<(u32, String)> = Vec::new();
         for (n, v) in items {
             let n = String::from_utf8_lossy(n);
             if n == ETAG {
                 m.etag = text(v);
+            } else if let Some(i) = n.strip_prefix(LIFECYCLE).and_then(|r| r.strip_prefix('.')) {
+                lifecycle.push((i.parse().unwrap_or(0), text(v)));
+            } else if n == EXPIRES && rule.is_some() {
+                if let Ok(at) = text(v).trim().parse() {
+                    m.expiry = Some((at, rule.clone().unwrap_or_default()));
+                }
             } else if let Some((h, _)) = HEADERS.iter().find(|(_, k)| *k == n) {
                 m.headers.push((h.to_string(), text(v)));
             } else if !n.starts_with(RESERVED_PREFIX) {
                 m.user.push((n.into_owned(), text(v)));
             }
         }
+        lifecycle.sort();
+        m.lifecycle = lifecycle.into_iter().map(|(_, r)| r).collect();
         Some(m)
     }
 }
@@ -225,6 +265,8 @@ mod tests {
             etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
             headers: vec![("content-type".into(), "image/png".into())],
             user: vec![("author".into(), "me".into())],
+            expiry: Some((1_800_000_000, "old-logs".into())),
+            lifecycle: vec!["r1\tEnabled\t30\tlogs/".into()],
         };
         let items = m.to_items().unwrap();
         let back = ObjectMeta::from_items(&unpack(&pack(&items))).unwrap();

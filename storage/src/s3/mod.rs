@@ -23,6 +23,7 @@
 mod body;
 mod buckets;
 mod copy;
+mod lifecycle;
 mod list;
 mod multipart;
 mod names;

@@ -141,6 +141,10 @@ impl S3Server {
         // nothing is named before every check of the body passed: dropped, the unnamed file
         // is gone
         m.etag = finish(src).inspect_err(|_| count(false))?;
+        if !m.key.is_empty() {
+            let rules = self.lifecycle_rules(&m.bucket);
+            m.expiry = super::lifecycle::expiry_for(&rules, &m.key, m.written);
+        }
         let items = m.to_items().map_err(|why| {
             count(false);
             S3Error::invalid_argument(why)

@@ -142,6 +142,11 @@ impl S3Server {
                 ("GET", Some("location")) => self.bucket_location(conn, ctx),
                 ("GET", Some("versioning")) => self.bucket_versioning(conn, ctx),
                 ("GET", Some("uploads")) => self.list_uploads(conn, ctx, bucket),
+                ("GET", Some("lifecycle")) => self.get_lifecycle(conn, ctx, kind, bucket),
+                ("PUT", Some("lifecycle")) => {
+                    self.put_lifecycle(conn, ctx, auth, kind, bucket, body)
+                }
+                ("DELETE", Some("lifecycle")) => self.delete_lifecycle(conn, ctx, kind, bucket),
                 ("GET", _) if ctx.has("versions") => self.list_versions(conn, ctx, kind, bucket),
                 ("GET", _) if ctx.param("list-type") == Some("2") => {
                     self.list_objects(conn, ctx, kind, bucket, true)
