@@ -571,3 +571,49 @@ fn lifecycle_expiration_is_the_files_expiry_on_every_member() {
         "{expires} vs {now}"
     );
 }
+
+/// Two groups: group2's bucket asked of group1's storage is passed on to group2's storage
+/// (listing, reading, deleting through it); a group nobody has is NoSuchBucket.
+#[test]
+fn another_groups_bucket_is_answered_through_any_storage() {
+    let keys = TempDir::new("s3-groups");
+    let c = Cluster::start(ClusterOpts {
+        storages: 2,
+        groups: 2,
+        storage_extra: s3::storage_lines(keys.path()),
+        ..Default::default()
+    });
+    c.wait_active(2);
+    let g2 = if c.storages[1].group == "group2" {
+        1
+    } else {
+        0
+    };
+    let g1 = 1 - g2;
+    let client = c.client();
+    let id = client
+        .upload(
+            Content::Buffer(b"in group2"),
+            "txt",
+            Upload::File,
+            Some((c.storage_addr(g2), 0xFF)),
+            None,
+        )
+        .unwrap();
+    assert_eq!(id.group, "group2");
+    let said = s3::run_script(
+        "other_group.py",
+        &[
+            &endpoint(&c.storages[g1].ip),
+            &endpoint(&c.storages[g2].ip),
+            s3::ADMIN.0,
+            s3::ADMIN.1,
+            &format!("{}/{}", id.group, id.name),
+        ],
+    );
+    assert!(said.contains("all checks passed"), "{said}");
+    assert!(
+        client.download_to_vec(&id, 0, 0).is_err(),
+        "deleted through group1's storage"
+    );
+}

@@ -17,8 +17,8 @@
 //! | anything else | | 501 NotImplemented with S3's error document |
 //!
 //! Path-style (`/<bucket>/<key>`) and virtual-host style (`Host: <bucket>.<name>`) requests
-//! are both understood. A bucket this storage does not serve (another group's) is answered
-//! NoSuchBucket.
+//! are both understood. A request for another group's bucket is passed on to a storage of that
+//! group (`proxy.rs`); a bucket of keys is served by the storages of its group only.
 
 mod body;
 mod buckets;
@@ -28,6 +28,7 @@ mod list;
 mod multipart;
 mod names;
 mod objects;
+mod proxy;
 mod put;
 mod reply;
 mod request;

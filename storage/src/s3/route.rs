@@ -129,6 +129,16 @@ impl S3Server {
                 _ => Err(S3Error::method_not_allowed().into()),
             };
         };
+        if bucket != self.storage.group
+            && bucket.len() <= fdfs_common::proto::GROUP_NAME_MAX
+            && fdfs_common::proto::valid_name_chars(bucket)
+            && self.storage.listing.ready()
+            && self.kind(bucket).is_none()
+        {
+            if let Some(ip) = self.storage_of_group(bucket) {
+                return self.proxy(conn, ctx.req, body, &ip);
+            }
+        }
         let write = !matches!(method, "GET" | "HEAD");
         let first = ctx.query.first().map(|(k, _)| k.as_str());
         let Some(key) = ctx.key.as_deref() else {

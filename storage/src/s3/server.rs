@@ -12,6 +12,9 @@ pub struct S3Server {
     pub storage: Arc<Storage>,
     pub cfg: S3Config,
     pub(super) requests: AtomicU64,
+    /// where another group's storage is, and since when (`proxy.rs`)
+    pub(super) groups:
+        parking_lot::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
 
 impl S3Server {
@@ -20,6 +23,7 @@ impl S3Server {
             storage,
             cfg,
             requests: AtomicU64::new(0),
+            groups: Default::default(),
         }
     }
 }
