@@ -125,8 +125,9 @@ pub fn follow(storage: &Storage, stop: &AtomicBool) {
             if batch < 1024 && listing.ready() {
                 // caught up: let lines gather rather than wake for each upload (the thread
                 // switches were a quarter of the follower's time under a steady stream of
-                // uploads, scripts/listing-upkeep.sh); a listing waits this long at most more
-                std::thread::sleep(GATHER);
+                // uploads, scripts/listing-upkeep.sh); a request waiting for the index cuts
+                // it short
+                listing.gather(GATHER);
             }
             continue;
         }

@@ -64,6 +64,10 @@ pub struct Listing {
     /// held from a merge's new run file until it is in place, so that no correction lands in
     /// the changes the new run file replaces unseen
     merging: Mutex<()>,
+    /// set (and `hurried` notified) by a request waiting for the follower, which then does
+    /// not let lines gather
+    hurry: Mutex<bool>,
+    pub(crate) hurried: Condvar,
 }
 
 impl Listing {
@@ -101,6 +105,8 @@ impl Listing {
             moved: Condvar::new(),
             ready: AtomicBool::new(ready),
             merging: Mutex::new(()),
+            hurry: Mutex::new(false),
+            hurried: Condvar::new(),
         }
     }
 
@@ -112,6 +118,11 @@ impl Listing {
     /// Wait until the follower has applied the binlog up to `end`; whether it did in time.
     pub fn catch_up(&self, end: Position) -> bool {
         let deadline = Instant::now() + CATCH_UP_WAIT;
+        if *self.applied.lock() >= end {
+            return true;
+        }
+        *self.hurry.lock() = true;
+        self.hurried.notify_one();
         let mut applied = self.applied.lock();
         while *applied < end {
             if self.moved.wait_until(&mut applied, deadline).timed_out() {
@@ -119,6 +130,15 @@ impl Listing {
             }
         }
         true
+    }
+
+    /// The follower, caught up: let lines gather for `gather`, unless a request waits for it.
+    pub(crate) fn gather(&self, gather: Duration) {
+        let mut h = self.hurry.lock();
+        if !*h {
+            self.hurried.wait_for(&mut h, gather);
+        }
+        *h = false;
     }
 
     /// Forget everything: the index is rebuilt from the binlog's start.

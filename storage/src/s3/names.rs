@@ -1,7 +1,7 @@
 //! What a bucket and a key name here: the group's own bucket (its files under their FastDFS
 //! names) or a bucket of keys (objects written through S3, found through the listing index's
-//! map of S3 names). A name not found at once is looked for again once the listing index has
-//! applied every binlog line there is (an object or bucket that has just reached this member).
+//! map of S3 names), looked up once the index has applied every binlog line there is (an
+//! object or bucket that has just reached this member).
 
 use super::server::S3Server;
 use fdfs_common::file_id::{LogicalName, RemoteName};
@@ -18,14 +18,14 @@ pub(crate) enum Kind {
 }
 
 impl S3Server {
-    /// Look up with `find`; when it finds nothing, again once the index has caught up.
+    /// Look up with `find` once the index holds every binlog line there is: an object written
+    /// or overwritten on another member and acknowledged (`write_ack_copies`) is in this
+    /// member's binlog, so the next read here finds its latest bytes.
     fn found<T>(&self, find: impl Fn(&Self) -> Option<T>) -> Option<T> {
-        find(self).or_else(|| {
-            self.storage
-                .listing
-                .catch_up(self.storage.binlog.visible_end());
-            find(self)
-        })
+        self.storage
+            .listing
+            .catch_up(self.storage.binlog.visible_end());
+        find(self)
     }
 
     /// The kind of `bucket`, if this storage serves it.
