@@ -178,7 +178,7 @@ impl S3Server {
         }
         let written = m.written;
         let len = src.len();
-        let name = self.store(
+        let (name, etag) = self.store(
             &mut src,
             len,
             ext_of(key),
@@ -187,10 +187,6 @@ impl S3Server {
             m,
         )?;
         self.retire_older(bucket, key, &name);
-        let etag = self
-            .object_meta_of(&name)
-            .map(|m| m.etag)
-            .unwrap_or_default();
         let mut x = Xml::new("CopyObjectResult");
         x.elem("LastModified", iso8601((written / 1_000_000) as i64))
             .elem("ETag", format!("\"{etag}\""));

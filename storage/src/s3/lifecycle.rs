@@ -174,8 +174,10 @@ pub(crate) fn parse_configuration(doc: &str) -> Result<Vec<Rule>, S3Error> {
 impl S3Server {
     /// The bucket's file and its metadata.
     fn bucket_meta(&self, bucket: &str) -> Result<(String, ObjectMeta), S3Error> {
+        // a bucket's file is there long before its objects: no wait for the index
         let name = self
-            .object_of(bucket, "")
+            .files_of(bucket, "")
+            .pop()
             .ok_or_else(S3Error::no_such_bucket)?;
         let m = self
             .object_meta_of(&name)

@@ -234,7 +234,7 @@ impl S3Server {
         m.etag = String::new();
         let mut parts = Parts { files, at: 0 };
         let returned = etag.clone();
-        let name = self.store(
+        let (name, _) = self.store(
             &mut parts,
             len,
             ext_of(t.key),

@@ -93,7 +93,7 @@ pub(super) fn object_meta(ctx: &Ctx<'_>, bucket: &str, key: &str) -> ObjectMeta 
 impl S3Server {
     /// Store `len` bytes read from `src` as a new file with the metadata `m`: `finish` says,
     /// once they are all read, whether they passed every check and gives their ETag;
-    /// `failure` why a read failed. The new file's name.
+    /// `failure` why a read failed. The new file's name, and the object's ETag.
     pub(super) fn store<S: BodySource>(
         &self,
         src: &mut S,
@@ -102,7 +102,7 @@ impl S3Server {
         finish: impl FnOnce(&mut S) -> Result<String, S3Error>,
         failure: impl Fn(&S) -> Option<S3Error>,
         mut m: ObjectMeta,
-    ) -> Result<String, S3Error> {
+    ) -> Result<(String, String), S3Error> {
         let st = &self.storage;
         let size = len as i64;
         let count = |ok: bool| {
@@ -195,7 +195,7 @@ impl S3Server {
         if let Err(e) = st.listing.note(&name, Some(entry)) {
             log::warn!("s3: note {name} in the listing index fail: {e}");
         }
-        Ok(name)
+        Ok((name, m.etag))
     }
 
     /// Delete the files of `bucket`/`key` other than `kept` (an overwrite's older ones).
@@ -225,7 +225,7 @@ impl S3Server {
         let m = object_meta(ctx, bucket, key);
         let mut src = Checked::new(conn, ctx, auth.payload, body)?;
         let len = src.length;
-        let name = self.store(
+        let (name, etag) = self.store(
             &mut src,
             len,
             ext_of(key),
@@ -235,10 +235,6 @@ impl S3Server {
         )?;
         drop(src);
         self.retire_older(bucket, key, &name);
-        let etag = self
-            .object_meta_of(&name)
-            .map(|m| m.etag)
-            .unwrap_or_default();
         reply::empty(
             conn,
             ctx,
