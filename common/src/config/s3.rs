@@ -50,6 +50,10 @@ pub struct S3Config {
     pub server_port: u16,
     /// `s3.credentials_file`, relative to storage.conf's directory
     pub credentials_file: Option<PathBuf>,
+    /// `s3.domain`: the endpoint's DNS name for virtual-host style requests
+    /// (`<bucket>.<domain>`); without it, a host's first label is taken for a bucket only when
+    /// that bucket exists
+    pub domain: Option<String>,
     pub credentials: Vec<Credential>,
 }
 
@@ -73,6 +77,10 @@ impl S3Config {
         let file_item = ini.get("s3.credentials_file");
         let mut cfg = S3Config {
             server_port,
+            domain: ini
+                .string("s3.domain")
+                .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|d| !d.is_empty()),
             ..S3Config::default()
         };
         if let Some(i) = file_item.filter(|i| !i.value.is_empty()) {

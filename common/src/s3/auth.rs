@@ -171,6 +171,7 @@ mod tests {
         S3Config {
             server_port: 1,
             credentials_file: None,
+            domain: None,
             credentials: parse_credentials(
                 "t",
                 "AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",

@@ -26,9 +26,14 @@ fn path_style(path: &str) -> (Option<String>, Option<String>) {
     }
 }
 
-/// The bucket a virtual-host style `Host` names: its first label, when the host is a name
-/// (not an address) and that label is a bucket served here.
-fn host_bucket(host: Option<&str>, served: impl Fn(&str) -> bool) -> Option<String> {
+/// The bucket a virtual-host style `Host` names: with `domain`, the labels before it
+/// (`<bucket>.<domain>`); without, its first label when the host is a name (not an address)
+/// and that label is a bucket served here.
+fn host_bucket(
+    host: Option<&str>,
+    domain: Option<&str>,
+    served: impl Fn(&str) -> bool,
+) -> Option<String> {
     let host = host?;
     let name = match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -36,6 +41,14 @@ fn host_bucket(host: Option<&str>, served: impl Fn(&str) -> bool) -> Option<Stri
     };
     if name.parse::<std::net::IpAddr>().is_ok() || name.starts_with('[') {
         return None;
+    }
+    let name = name.to_ascii_lowercase();
+    if let Some(domain) = domain {
+        return name
+            .strip_suffix(domain)
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty())
+            .map(str::to_string);
     }
     let (first, _) = name.split_once('.')?;
     served(first).then(|| first.to_string())
@@ -50,7 +63,9 @@ impl S3Server {
         keep: bool,
     ) -> io::Result<()> {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let (bucket, key) = match host_bucket(req.header("host"), |b| self.serves(b)) {
+        let (bucket, key) = match host_bucket(req.header("host"), self.cfg.domain.as_deref(), |b| {
+            self.serves(b)
+        }) {
             Some(b) => {
                 let k = req.path.strip_prefix('/').unwrap_or(&req.path);
                 (Some(b), (!k.is_empty()).then(|| k.to_string()))
@@ -274,11 +289,19 @@ mod tests {
         );
         let served = |b: &str| b == "group1";
         assert_eq!(
-            host_bucket(Some("group1.s3.local:9000"), served),
+            host_bucket(Some("group1.s3.local:9000"), None, served),
             Some("group1".into())
         );
-        assert_eq!(host_bucket(Some("127.0.0.5:9000"), served), None);
-        assert_eq!(host_bucket(Some("s3.local"), served), None);
-        assert_eq!(host_bucket(None, served), None);
+        assert_eq!(host_bucket(Some("127.0.0.5:9000"), None, served), None);
+        assert_eq!(host_bucket(Some("s3.local"), None, served), None);
+        assert_eq!(host_bucket(None, None, served), None);
+        // with a domain, any bucket before it, served or not yet (CreateBucket)
+        let d = Some("s3.example.com");
+        assert_eq!(
+            host_bucket(Some("New.Bucket.S3.example.com:9000"), d, served),
+            Some("new.bucket".into())
+        );
+        assert_eq!(host_bucket(Some("s3.example.com:9000"), d, served), None);
+        assert_eq!(host_bucket(Some("group1.other.com"), d, served), None);
     }
 }
