@@ -10,6 +10,7 @@ passed"; any failed check raises.
 import base64
 import http.client
 import sys
+import time
 import zlib
 
 from botocore.auth import S3SigV4Auth
@@ -74,5 +75,33 @@ assert status == 200 and "<Deleted><Key>%s</Key></Deleted>" % remove in body, (s
 # a request this endpoint does not serve: 501 with the error document
 status, body = send("GET", "/%s?tagging" % bucket, b"", {})
 assert status == 501 and "<Code>NotImplemented</Code>" in body, (status, body)
+
+# two writes of one key: the one begun later wins even when it finishes first (a slow PUT
+# sends half its body, a quick PUT of the same key completes, the slow one then finishes)
+status, body = send("PUT", "/racing", b"", {})
+assert status == 200, (status, body)
+slow = b"s" * 100000
+req = AWSRequest(method="PUT", url="http://%s:%s/racing/key" % (host, port), data=slow,
+                 headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+S3SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+conn = http.client.HTTPConnection(host, int(port), timeout=30)
+conn.putrequest("PUT", "/racing/key", skip_accept_encoding=True)
+for k, v in req.headers.items():
+    if k.lower() != "host":
+        conn.putheader(k, v)
+conn.putheader("Content-Length", str(len(slow)))
+conn.endheaders()
+conn.send(slow[:50000])
+time.sleep(1.1)  # the quick write must be written later, by the clock the storage keeps
+status, body = send("PUT", "/racing/key", b"quick", {})
+assert status == 200, (status, body)
+conn.send(slow[50000:])
+r = conn.getresponse()
+assert r.status == 200, (r.status, r.read())
+r.read()
+status, body = send("GET", "/racing/key", b"", {})
+assert (status, body) == (200, "quick"), (status, body[:100])
+status, body = send("GET", "/racing?list-type=2", b"", {})
+assert body.count("<Key>") == 1, body
 
 print("s3 raw bodies: all checks passed")

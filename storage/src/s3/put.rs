@@ -112,6 +112,8 @@ impl S3Server {
                 Some((stat::TOTAL_UPLOAD_BYTES, size)),
             )
         };
+        // metadata FastDFS cannot keep is refused before the body is taken
+        m.to_items().map_err(S3Error::invalid_argument)?;
         let reserved = st.params.read().reserved;
         let path_index = st
             .store
@@ -198,13 +200,21 @@ impl S3Server {
         Ok((name, m.etag))
     }
 
-    /// Delete the files of `bucket`/`key` other than `kept` (an overwrite's older ones).
-    pub(super) fn retire_older(&self, bucket: &str, key: &str, kept: &str) {
-        for name in self.files_of(bucket, key) {
-            if name != kept {
-                if let Err(e) = self.delete_key_file(&name) {
-                    log::warn!("s3: delete {name}, overwritten by {kept}, fail: {e}");
-                }
+    /// After `written` was stored as `bucket`/`key`: delete the files of that key written
+    /// before it (what it overwrote), and `written` itself if a later write of the key is
+    /// there already (a long upload that finished after a short one begun later: the later
+    /// write is the object, as in S3).
+    pub(super) fn retire_older(&self, bucket: &str, key: &str, written: &str) {
+        let files = self.files_of(bucket, key);
+        let Some(at) = files.iter().position(|n| n == written) else {
+            return;
+        };
+        let superseded = at + 1 < files.len();
+        let older = files[..at].iter();
+        let gone = older.chain(superseded.then_some(&files[at]));
+        for name in gone {
+            if let Err(e) = self.delete_key_file(name) {
+                log::warn!("s3: delete {name}, overwritten, fail: {e}");
             }
         }
     }
