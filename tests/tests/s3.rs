@@ -269,6 +269,20 @@ fn objects_written_through_s3_are_fastdfs_files_on_every_member() {
             o["sha256"].as_str().unwrap(),
             "FastDFS: {key}"
         );
+        if !key.starts_with("many/") {
+            let local = keys.path().join("downloaded");
+            let (code, out, err) = c.tool(
+                "fdfs_download_file",
+                &[o["file_id"].as_str().unwrap(), local.to_str().unwrap()],
+            );
+            assert_eq!(code, 0, "fdfs_download_file {key}: {out}{err}");
+            let got = std::fs::read(&local).unwrap();
+            assert_eq!(
+                sha256_hex(&got),
+                o["sha256"].as_str().unwrap(),
+                "fdfs_download_file: {key}"
+            );
+        }
         for member in 0..2 {
             let http = std::process::Command::new("curl")
                 .args([
@@ -385,6 +399,97 @@ fn rclone_awscli_s3cmd_and_restic_write_and_check_their_trees() {
         listed.contains("tree/dir/five.bin") && listed.contains("tree/dir/sub/twenty.bin"),
         "{listed}"
     );
+    // aws s3api: a multipart upload by hand, listed while under way, completed, read back
+    let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
+    let up = json(s3::aws(
+        &ep0,
+        &[
+            "s3api",
+            "create-multipart-upload",
+            "--bucket",
+            "awscli",
+            "--key",
+            "by s3api",
+        ],
+    ));
+    let id = up["UploadId"].as_str().unwrap().to_string();
+    let mut parts = Vec::new();
+    for (n, file) in [(1, "dir/five.bin"), (2, "small 2k.txt")] {
+        let path = format!("{tree_s}/{file}");
+        let r = json(s3::aws(
+            &ep0,
+            &[
+                "s3api",
+                "upload-part",
+                "--bucket",
+                "awscli",
+                "--key",
+                "by s3api",
+                "--upload-id",
+                &id,
+                "--part-number",
+                &n.to_string(),
+                "--body",
+                &path,
+            ],
+        ));
+        parts.push(serde_json::json!({"PartNumber": n, "ETag": r["ETag"]}));
+    }
+    let listed_parts = json(s3::aws(
+        &ep0,
+        &[
+            "s3api",
+            "list-parts",
+            "--bucket",
+            "awscli",
+            "--key",
+            "by s3api",
+            "--upload-id",
+            &id,
+        ],
+    ));
+    assert_eq!(
+        listed_parts["Parts"].as_array().unwrap().len(),
+        2,
+        "{listed_parts}"
+    );
+    let uploads = s3::aws(
+        &ep0,
+        &["s3api", "list-multipart-uploads", "--bucket", "awscli"],
+    );
+    assert!(uploads.contains(&id), "{uploads}");
+    let done = serde_json::json!({ "Parts": parts }).to_string();
+    s3::aws(
+        &ep0,
+        &[
+            "s3api",
+            "complete-multipart-upload",
+            "--bucket",
+            "awscli",
+            "--key",
+            "by s3api",
+            "--upload-id",
+            &id,
+            "--multipart-upload",
+            &done,
+        ],
+    );
+    let whole = keys.path().join("by-s3api");
+    s3::aws(
+        &ep0,
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            "awscli",
+            "--key",
+            "by s3api",
+            whole.to_str().unwrap(),
+        ],
+    );
+    let mut want = files[3].1.clone();
+    want.extend_from_slice(&files[1].1);
+    assert_eq!(std::fs::read(&whole).unwrap(), want, "aws s3api multipart");
     s3::aws(&ep0, &["s3", "rm", "--recursive", "s3://awscli/tree"]);
     let ls = s3::aws(&ep0, &["s3", "ls", "--recursive", "s3://awscli/"]);
     assert!(!ls.contains("tree/") && ls.contains("one copy"), "{ls}");
@@ -654,6 +759,33 @@ fn writes_are_read_and_listed_at_once_on_the_other_member() {
         &[
             &endpoint(&c.storages[0].ip),
             &endpoint(&c.storages[1].ip),
+            s3::ADMIN.0,
+            s3::ADMIN.1,
+        ],
+    );
+    assert!(said.contains("all checks passed"), "{said}");
+}
+
+/// Virtual-host style through boto3 (`addressing_style = virtual`) with `s3.domain` set: the
+/// bucket in the host name, CreateBucket included.
+#[test]
+fn virtual_host_style_requests_name_their_bucket_in_the_host() {
+    let keys = TempDir::new("s3-vhost");
+    let domain = format!("s3-{}.rfdfs.test", std::process::id());
+    let c = Cluster::start(ClusterOpts {
+        storage_extra: format!("s3.domain = {domain}\n{}", s3::storage_lines(keys.path())),
+        ..Default::default()
+    });
+    c.wait_active(1);
+    let ip = &c.storages[0].ip;
+    let _names = [
+        rfdfs_tests::hosts_file::HostName::add(&domain, ip),
+        rfdfs_tests::hosts_file::HostName::add(&format!("vbucket.{domain}"), ip),
+    ];
+    let said = s3::run_script(
+        "virtual_host.py",
+        &[
+            &format!("http://{domain}:{}", s3::S3_PORT),
             s3::ADMIN.0,
             s3::ADMIN.1,
         ],
