@@ -5,54 +5,11 @@
 use crate::server::{Conn, Flow};
 use std::io;
 
-/// MD5 (RFC 1321) as lower-case hex, enough for the anti-steal token.
+/// MD5 (RFC 1321) as lower-case hex (the anti-steal token).
 pub fn md5_hex(input: &[u8]) -> String {
-    const S: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
-        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
-        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-    ];
-    let k: Vec<u32> = (0..64)
-        .map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32)
-        .collect();
-    let mut msg = input.to_vec();
-    let bit_len = (input.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_le_bytes());
-    let (mut a0, mut b0, mut c0, mut d0) =
-        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
-    for chunk in msg.chunks(64) {
-        let m: Vec<u32> = chunk
-            .chunks(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
-        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
-        for i in 0..64 {
-            let (f, g) = match i / 16 {
-                0 => ((b & c) | (!b & d), i),
-                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                _ => (c ^ (b | !d), (7 * i) % 16),
-            };
-            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
-            a = d;
-            d = c;
-            c = b;
-            b = b.wrapping_add(f.rotate_left(S[i]));
-        }
-        a0 = a0.wrapping_add(a);
-        b0 = b0.wrapping_add(b);
-        c0 = c0.wrapping_add(c);
-        d0 = d0.wrapping_add(d);
-    }
-    [a0, b0, c0, d0]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut m = crate::s3::checksum::Md5::default();
+    m.update(input);
+    crate::s3::checksum::md5_hex(&m.finish())
 }
 
 /// The anti-steal token: hex MD5 of `path + secret + ts` (5.5). The storage's HTTP server
@@ -159,6 +116,12 @@ impl Request {
 
 /// `%XX` escapes decoded; `None` for a bad escape, or a result that is not UTF-8 or holds NUL.
 pub fn percent_decode(s: &str) -> Option<String> {
+    let s = String::from_utf8(percent_bytes(s)?).ok()?;
+    (!s.contains('\0')).then_some(s)
+}
+
+/// `%XX` escapes decoded to bytes; `None` for a `%` without two hex digits after it.
+fn percent_bytes(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -172,8 +135,28 @@ pub fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    let s = String::from_utf8(out).ok()?;
-    (!s.contains('\0')).then_some(s)
+    Some(out)
+}
+
+/// `s` with `%` and the (ASCII) characters of `set` as `%XX`: text kept in a field those
+/// characters would break (a run-file line, a metadata record). [`percent_unescape`] gives it
+/// back.
+pub fn percent_escape(s: &str, set: &[char]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '%' || set.contains(&c) {
+            out.push_str(&format!("%{:02X}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What [`percent_escape`] made, back (NUL allowed, unlike [`percent_decode`]); `None` for a
+/// bad escape.
+pub fn percent_unescape(s: &str) -> Option<String> {
+    String::from_utf8(percent_bytes(s)?).ok()
 }
 
 /// What a `Range` header asks of a file of `size` bytes (5.6).

@@ -69,23 +69,15 @@ pub struct ObjectMeta {
     pub lifecycle: Vec<String>,
 }
 
+/// 0x01 and 0x02 separate metadata records and fields: a key keeps them escaped.
+const RECORD_CHARS: &[char] = &['\u{1}', '\u{2}'];
+
 fn escape(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for c in key.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\u{1}' => out.push_str("%01"),
-            '\u{2}' => out.push_str("%02"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::http::percent_escape(key, RECORD_CHARS)
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("%01", "\u{1}")
-        .replace("%02", "\u{2}")
-        .replace("%25", "%")
+    crate::http::percent_unescape(s).unwrap_or_else(|| s.to_string())
 }
 
 fn piece_name(i: usize) -> String {

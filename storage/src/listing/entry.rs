@@ -37,26 +37,8 @@ fn dash<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-fn escape_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for c in key.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\t' => out.push_str("%09"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn unescape_key(s: &str) -> String {
-    s.replace("%09", "\t")
-        .replace("%0D", "\r")
-        .replace("%0A", "\n")
-        .replace("%25", "%")
-}
+/// What a run-file line cannot hold in a key: its field and line separators.
+const LINE_CHARS: &[char] = &['\t', '\r', '\n'];
 
 fn s3_field(s3: &Option<Box<S3Name>>) -> String {
     match s3 {
@@ -65,7 +47,7 @@ fn s3_field(s3: &Option<Box<S3Name>>) -> String {
             n.written,
             n.etag,
             n.bucket,
-            escape_key(&n.key)
+            fdfs_common::http::percent_escape(&n.key, LINE_CHARS)
         ),
         None => "-".into(),
     }
@@ -80,7 +62,7 @@ fn parse_s3(s: &str) -> Result<Option<Box<S3Name>>, ()> {
     let (bucket, key) = rest.split_once('/').ok_or(())?;
     Ok(Some(Box::new(S3Name {
         bucket: bucket.to_string(),
-        key: unescape_key(key),
+        key: fdfs_common::http::percent_unescape(key).ok_or(())?,
         written: written.parse().map_err(drop)?,
         etag: etag.to_string(),
     })))
