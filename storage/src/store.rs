@@ -48,6 +48,16 @@ pub struct NewFile {
 }
 
 impl NewFile {
+    /// When the file was last written (its inode's mtime; now, should that not be read): the
+    /// create time its file ID carries.
+    pub fn mtime(&self) -> i64 {
+        use std::os::unix::fs::MetadataExt;
+        self.file
+            .metadata()
+            .map(|m| m.mtime())
+            .unwrap_or_else(|_| fdfs_common::now())
+    }
+
     /// Give the file the name `dest`, refusing to replace an existing file (EEXIST).
     pub fn link_as(&self, dest: &Path) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;

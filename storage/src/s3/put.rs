@@ -28,7 +28,6 @@ use fdfs_common::s3::checksum::md5_hex;
 use fdfs_common::s3::meta::{self, ObjectMeta};
 use fdfs_common::s3::S3Error;
 use fdfs_common::server::Conn;
-use std::os::unix::fs::MetadataExt;
 
 /// S3's longest key, in bytes.
 pub(super) const MAX_KEY: usize = 1024;
@@ -151,11 +150,7 @@ impl S3Server {
             count(false);
             S3Error::invalid_argument(why)
         })?;
-        let mtime = new
-            .file
-            .metadata()
-            .map(|md| md.mtime())
-            .unwrap_or_else(|_| fdfs_common::now());
+        let mtime = new.mtime();
         let parts = NameParts {
             path_index,
             subdir,

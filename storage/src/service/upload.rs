@@ -14,7 +14,6 @@ use fdfs_common::proto::{cmd, errno, valid_name_chars, Header, FILENAME_MAX};
 use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
 use std::io::{self};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 impl Storage {
@@ -141,11 +140,7 @@ impl Storage {
             &self.store.subdir_path(path_index, subdir),
             req.file_size as u64,
         )?;
-        let mtime = new
-            .file
-            .metadata()
-            .map(|m| m.mtime())
-            .unwrap_or_else(|_| fdfs_common::now());
+        let mtime = new.mtime();
         let parts = NameParts {
             path_index,
             subdir,
@@ -284,11 +279,7 @@ impl Storage {
         let (new, crc) = self
             .receive_new_file(conn, ln.store_path_index, &dir, size as u64)
             .inspect_err(|_| count_failure())?;
-        let mtime = new
-            .file
-            .metadata()
-            .map(|m| m.mtime())
-            .unwrap_or_else(|_| fdfs_common::now());
+        let mtime = new.mtime();
         let linked = if use_link {
             let x7 = self.store.format_ext(&head.ext);
             let source = self.source();
