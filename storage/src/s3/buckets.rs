@@ -123,16 +123,18 @@ impl S3Server {
     }
 
     /// DeleteBucket: a bucket of keys that holds nothing.
-    pub(super) fn delete_bucket(&self, conn: &mut Conn, ctx: &Ctx<'_>, bucket: &str) -> Done {
-        match self.kind(bucket) {
-            None => return Err(S3Error::no_such_bucket().into()),
-            Some(Kind::Group) => {
-                return Err(S3Error::invalid_request(
-                    "the group's own bucket is there as long as the group is",
-                )
-                .into())
-            }
-            Some(Kind::Named) => {}
+    pub(super) fn delete_bucket(
+        &self,
+        conn: &mut Conn,
+        ctx: &Ctx<'_>,
+        kind: Kind,
+        bucket: &str,
+    ) -> Done {
+        if kind == Kind::Group {
+            return Err(S3Error::invalid_request(
+                "the group's own bucket is there as long as the group is",
+            )
+            .into());
         }
         if self.holds_objects(bucket) {
             return Err(S3Error::bucket_not_empty().into());

@@ -110,9 +110,15 @@ impl S3Server {
         self.kind(bucket).is_some()
     }
 
-    /// The kind of the bucket a request names, once the key's right in it is checked and it
-    /// is found to be served here.
-    fn bucket_for(&self, auth: &Auth<'_>, bucket: &str, write: bool) -> Result<Kind, S3Error> {
+    /// The kind of the bucket a request names (`kind`, as [`S3Server::kind`] found it), once
+    /// the key's right in it is checked and it is found to be served here.
+    fn bucket_for(
+        &self,
+        auth: &Auth<'_>,
+        bucket: &str,
+        write: bool,
+        kind: Option<Kind>,
+    ) -> Result<Kind, S3Error> {
         let right = auth.credential.right_in(bucket);
         let allowed = match right {
             Some(Right::ReadWrite) => true,
@@ -132,7 +138,7 @@ impl S3Server {
                 "the listing index is being rebuilt from the binlog",
             ));
         }
-        self.kind(bucket).ok_or_else(S3Error::no_such_bucket)
+        kind.ok_or_else(S3Error::no_such_bucket)
     }
 
     fn handle(&self, conn: &mut Conn, ctx: &Ctx<'_>, body: &mut Body) -> Done {
@@ -144,11 +150,14 @@ impl S3Server {
                 _ => Err(S3Error::method_not_allowed().into()),
             };
         };
-        if bucket != self.storage.group
+        // while the index is rebuilt a bucket of keys cannot be told from none: bucket_for
+        // answers SlowDown then
+        let known = bucket == self.storage.group || self.storage.listing.ready();
+        let found = if known { self.kind(bucket) } else { None };
+        if known
+            && found.is_none()
             && bucket.len() <= fdfs_common::proto::GROUP_NAME_MAX
             && fdfs_common::proto::valid_name_chars(bucket)
-            && self.storage.listing.ready()
-            && self.kind(bucket).is_none()
         {
             if let Some(ip) = self.storage_of_group(bucket) {
                 return self.proxy(conn, ctx.req, body, &ip);
@@ -160,10 +169,10 @@ impl S3Server {
             if (method, first) == ("PUT", None) {
                 return self.create_bucket(conn, ctx, auth, bucket, body);
             }
-            let kind = self.bucket_for(&auth, bucket, write)?;
+            let kind = self.bucket_for(&auth, bucket, write, found)?;
             return match (method, first) {
                 ("HEAD", _) => reply::empty(conn, ctx, 200, &[]),
-                ("DELETE", None) => self.delete_bucket(conn, ctx, bucket),
+                ("DELETE", None) => self.delete_bucket(conn, ctx, kind, bucket),
                 ("GET", Some("location")) => self.bucket_location(conn, ctx),
                 ("GET", Some("versioning")) => self.bucket_versioning(conn, ctx),
                 ("GET", Some("uploads")) => self.list_uploads(conn, ctx, bucket),
@@ -185,7 +194,7 @@ impl S3Server {
                 _ => Err(not_implemented(ctx).into()),
             };
         };
-        let kind = self.bucket_for(&auth, bucket, write)?;
+        let kind = self.bucket_for(&auth, bucket, write, found)?;
         if write && kind == Kind::Group && method != "DELETE" {
             return Err(S3Error::invalid_request(
                 "the group's bucket holds its files under their FastDFS names: write to a \
