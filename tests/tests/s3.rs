@@ -26,15 +26,19 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn two_members(keys: &TempDir) -> Cluster {
+    s3_cluster(keys, 2, 1, &format!("http.server_port = {HTTP_PORT}\n"))
+}
+
+/// `storages` storages in `groups` groups with the S3 endpoint on and `extra` lines in their
+/// storage.conf, every one ACTIVE.
+fn s3_cluster(keys: &TempDir, storages: usize, groups: usize, extra: &str) -> Cluster {
     let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        storage_extra: format!(
-            "http.server_port = {HTTP_PORT}\n{}",
-            s3::storage_lines(keys.path())
-        ),
+        storages,
+        groups,
+        storage_extra: format!("{extra}{}", s3::storage_lines(keys.path())),
         ..Default::default()
     });
-    c.wait_active(2);
+    c.wait_active(storages);
     c
 }
 
@@ -177,11 +181,7 @@ fn the_group_is_a_bucket_its_files_listed_read_and_deleted_through_s3_clients() 
 #[test]
 fn streamed_bodies_are_checked_before_anything_is_deleted() {
     let keys = TempDir::new("s3-raw");
-    let c = Cluster::start(ClusterOpts {
-        storage_extra: s3::storage_lines(keys.path()),
-        ..Default::default()
-    });
-    c.wait_active(1);
+    let c = s3_cluster(&keys, 1, 1, "");
     let client = c.client();
     let keep = rfdfs_tests::upload(&client, b"kept", "txt");
     let remove = rfdfs_tests::upload(&client, b"removed", "txt");
@@ -400,31 +400,24 @@ fn rclone_awscli_s3cmd_and_restic_write_and_check_their_trees() {
         "{listed}"
     );
     // aws s3api: a multipart upload by hand, listed while under way, completed, read back
-    let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
-    let up = json(s3::aws(
-        &ep0,
-        &[
-            "s3api",
-            "create-multipart-upload",
-            "--bucket",
-            "awscli",
-            "--key",
-            "by s3api",
-        ],
-    ));
+    // (`s3api <command> --bucket awscli --key "by s3api" <more>`, its JSON answer)
+    let by_s3api = |command: &str, more: &[&str]| -> serde_json::Value {
+        let args = [
+            &["s3api", command, "--bucket", "awscli", "--key", "by s3api"],
+            more,
+        ]
+        .concat();
+        let out = s3::aws(&ep0, &args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("aws s3api {command}: {e}: {out}"))
+    };
+    let up = by_s3api("create-multipart-upload", &[]);
     let id = up["UploadId"].as_str().unwrap().to_string();
     let mut parts = Vec::new();
     for (n, file) in [(1, "dir/five.bin"), (2, "small 2k.txt")] {
         let path = format!("{tree_s}/{file}");
-        let r = json(s3::aws(
-            &ep0,
+        let r = by_s3api(
+            "upload-part",
             &[
-                "s3api",
-                "upload-part",
-                "--bucket",
-                "awscli",
-                "--key",
-                "by s3api",
                 "--upload-id",
                 &id,
                 "--part-number",
@@ -432,22 +425,10 @@ fn rclone_awscli_s3cmd_and_restic_write_and_check_their_trees() {
                 "--body",
                 &path,
             ],
-        ));
+        );
         parts.push(serde_json::json!({"PartNumber": n, "ETag": r["ETag"]}));
     }
-    let listed_parts = json(s3::aws(
-        &ep0,
-        &[
-            "s3api",
-            "list-parts",
-            "--bucket",
-            "awscli",
-            "--key",
-            "by s3api",
-            "--upload-id",
-            &id,
-        ],
-    ));
+    let listed_parts = by_s3api("list-parts", &["--upload-id", &id]);
     assert_eq!(
         listed_parts["Parts"].as_array().unwrap().len(),
         2,
@@ -459,34 +440,12 @@ fn rclone_awscli_s3cmd_and_restic_write_and_check_their_trees() {
     );
     assert!(uploads.contains(&id), "{uploads}");
     let done = serde_json::json!({ "Parts": parts }).to_string();
-    s3::aws(
-        &ep0,
-        &[
-            "s3api",
-            "complete-multipart-upload",
-            "--bucket",
-            "awscli",
-            "--key",
-            "by s3api",
-            "--upload-id",
-            &id,
-            "--multipart-upload",
-            &done,
-        ],
+    by_s3api(
+        "complete-multipart-upload",
+        &["--upload-id", &id, "--multipart-upload", &done],
     );
     let whole = keys.path().join("by-s3api");
-    s3::aws(
-        &ep0,
-        &[
-            "s3api",
-            "get-object",
-            "--bucket",
-            "awscli",
-            "--key",
-            "by s3api",
-            whole.to_str().unwrap(),
-        ],
-    );
+    by_s3api("get-object", &[whole.to_str().unwrap()]);
     let mut want = files[3].1.clone();
     want.extend_from_slice(&files[1].1);
     assert_eq!(std::fs::read(&whole).unwrap(), want, "aws s3api multipart");
@@ -546,11 +505,7 @@ fn rclone_awscli_s3cmd_and_restic_write_and_check_their_trees() {
 #[test]
 fn keys_survive_a_restart_and_an_index_rebuilt_from_the_binlog() {
     let keys = TempDir::new("s3-rebuild");
-    let mut c = Cluster::start(ClusterOpts {
-        storage_extra: s3::storage_lines(keys.path()),
-        ..Default::default()
-    });
-    c.wait_active(1);
+    let mut c = s3_cluster(&keys, 1, 1, "");
     let ep = endpoint(&c.storages[0].ip);
     let tree = keys.path().join("tree");
     for k in 0..40 {
@@ -620,15 +575,7 @@ fn keys_survive_a_restart_and_an_index_rebuilt_from_the_binlog() {
 #[test]
 fn lifecycle_expiration_is_the_files_expiry_on_every_member() {
     let keys = TempDir::new("s3-lifecycle");
-    let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        storage_extra: format!(
-            "expire_sweep_interval = 1\n{}",
-            s3::storage_lines(keys.path())
-        ),
-        ..Default::default()
-    });
-    c.wait_active(2);
+    let c = s3_cluster(&keys, 2, 1, "expire_sweep_interval = 1\n");
     let out = keys.path().join("out.json");
     let said = s3::run_script(
         "lifecycle.py",
@@ -682,13 +629,7 @@ fn lifecycle_expiration_is_the_files_expiry_on_every_member() {
 #[test]
 fn another_groups_bucket_is_answered_through_any_storage() {
     let keys = TempDir::new("s3-groups");
-    let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        groups: 2,
-        storage_extra: s3::storage_lines(keys.path()),
-        ..Default::default()
-    });
-    c.wait_active(2);
+    let c = s3_cluster(&keys, 2, 2, "");
     let g2 = if c.storages[1].group == "group2" {
         1
     } else {
@@ -729,12 +670,7 @@ fn another_groups_bucket_is_answered_through_any_storage() {
 #[test]
 fn writes_are_read_and_listed_at_once_on_the_other_member() {
     let keys = TempDir::new("s3-raw");
-    let c = Cluster::start(ClusterOpts {
-        storages: 2,
-        storage_extra: format!("write_ack_copies = 2\n{}", s3::storage_lines(keys.path())),
-        ..Default::default()
-    });
-    c.wait_active(2);
+    let c = s3_cluster(&keys, 2, 1, "write_ack_copies = 2\n");
     // each member takes writes once it knows the other ACTIVE (its next beat)
     let client = c.client();
     for i in 0..2 {
@@ -772,11 +708,7 @@ fn writes_are_read_and_listed_at_once_on_the_other_member() {
 fn virtual_host_style_requests_name_their_bucket_in_the_host() {
     let keys = TempDir::new("s3-vhost");
     let domain = format!("s3-{}.rfdfs.test", std::process::id());
-    let c = Cluster::start(ClusterOpts {
-        storage_extra: format!("s3.domain = {domain}\n{}", s3::storage_lines(keys.path())),
-        ..Default::default()
-    });
-    c.wait_active(1);
+    let c = s3_cluster(&keys, 1, 1, &format!("s3.domain = {domain}\n"));
     let ip = &c.storages[0].ip;
     let _names = [
         rfdfs_tests::hosts_file::HostName::add(&domain, ip),
