@@ -7,7 +7,7 @@ use fdfs_common::config::{ClientConfig, ConfigError, HostPort};
 use fdfs_common::net::{self, NetError, NetResult};
 use fdfs_common::proto::client::ServerAddr;
 use fdfs_common::proto::{cmd, errno};
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::collections::HashMap;
 use std::io::{self};
 use std::net::TcpStream;

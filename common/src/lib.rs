@@ -23,6 +23,7 @@ pub mod refusal;
 pub mod resolver;
 pub mod s3;
 pub mod server;
+pub mod sync;
 pub mod trunk;
 
 /// Microseconds since the epoch (multipart boundaries, as upstream's module makes them).

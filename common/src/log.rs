@@ -5,7 +5,7 @@
 //! (`.YYYYMMDD_HHMMSS` with size rotation) and reopened on SIGHUP, daily and by size, and old
 //! ones are compressed and deleted, as upstream's `log_file_*` keys say ([`Rotation`]).
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

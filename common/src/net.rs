@@ -125,8 +125,8 @@ pub fn connect_host_port(
 }
 
 /// Which address of each dual-address entry answered last (0 or 1), by the entry's text.
-static ANSWERED: parking_lot::Mutex<std::collections::BTreeMap<String, usize>> =
-    parking_lot::Mutex::new(std::collections::BTreeMap::new());
+static ANSWERED: crate::sync::Mutex<std::collections::BTreeMap<String, usize>> =
+    crate::sync::Mutex::new(std::collections::BTreeMap::new());
 
 /// Note that `host`, one of `hp`'s addresses, answered (for callers that connect themselves).
 pub fn remember_answered(hp: &crate::config::HostPort, host: &str) {
@@ -272,7 +272,7 @@ type IdleConn = (TcpStream, std::time::Instant);
 pub struct ConnPool {
     enabled: bool,
     max_idle: Duration,
-    idle: parking_lot::Mutex<std::collections::HashMap<(String, u16), Vec<IdleConn>>>,
+    idle: crate::sync::Mutex<std::collections::HashMap<(String, u16), Vec<IdleConn>>>,
 }
 
 impl ConnPool {
@@ -280,7 +280,7 @@ impl ConnPool {
         ConnPool {
             enabled,
             max_idle,
-            idle: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            idle: crate::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -12,7 +12,7 @@
 //! The cache is the process's: names are few (trackers, storages of one id table), and every
 //! connection of the process should agree on where a name points.
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,7 +9,7 @@ use fdfs_common::codec::Message;
 use fdfs_common::proto::client::GroupFileReq;
 use fdfs_common::proto::cmd;
 use fdfs_common::proto::storage::{DownloadReq, SetMetadataReq, TruncateReq};
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

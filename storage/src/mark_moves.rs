@@ -5,7 +5,7 @@
 use crate::storage::Storage;
 use fdfs_common::proto::changelog::ChangelogLine;
 use fdfs_common::proto::status;
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::collections::HashMap;
 use std::thread::JoinHandle;
 

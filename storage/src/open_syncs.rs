@@ -7,7 +7,7 @@
 //! connection is shut down; the blocked session ends at once, having saved its mark before the
 //! record it was sending, which is sent again after the restart.
 
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -16,7 +16,7 @@ use fdfs_common::proto::cluster::{
 };
 use fdfs_common::proto::trunk::{TrunkFileId, TrunkFreeMb};
 use fdfs_common::proto::{cmd, status, VERSION};
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

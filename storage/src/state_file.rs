@@ -4,7 +4,7 @@
 //! file is logged, then at most a line a minute saying how many more there were, and a line
 //! once it is written again, so the log tells what happened without drowning everything else.
 
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -23,7 +23,7 @@ use fdfs_common::proto::errno;
 use fdfs_common::proto::parameters::StorageParameters;
 use fdfs_common::refusal::Refusal;
 use fdfs_common::server::Conn;
-use parking_lot::{Mutex, RwLock};
+use fdfs_common::sync::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
@@ -210,7 +210,7 @@ pub struct ScrubStats {
 #[derive(Default)]
 pub struct Copies {
     pub(crate) reached: Mutex<HashMap<String, Position>>,
-    pub(crate) moved: parking_lot::Condvar,
+    pub(crate) moved: fdfs_common::sync::Condvar,
     /// changes answered once enough members held them
     pub confirmed: AtomicU64,
     /// changes refused because too few members were ACTIVE or answered in time
@@ -365,7 +365,7 @@ impl Storage {
             .collect()
     }
 
-    pub(crate) fn lock_for(&self, name: &str) -> parking_lot::MutexGuard<'_, ()> {
+    pub(crate) fn lock_for(&self, name: &str) -> fdfs_common::sync::MutexGuard<'_, ()> {
         let h = name
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));

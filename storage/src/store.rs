@@ -8,8 +8,8 @@ use fdfs_common::file_id::{format_ext, FilePayload, LogicalName, RemoteName, Sou
 use fdfs_common::proto::cluster::PathUsage;
 use fdfs_common::proto::errno;
 use fdfs_common::proto::trunk::TrunkInfo;
+use fdfs_common::sync::Mutex;
 use fdfs_common::trunk::{SlotHeader, TrunkSlot, SLOT_HEADER_LEN};
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;

@@ -4,7 +4,7 @@
 
 use crate::storage::Storage;
 use fdfs_common::config::HostPort;
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

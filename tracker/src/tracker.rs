@@ -14,7 +14,7 @@ use fdfs_common::metrics::ConnStats;
 use fdfs_common::net::{self, NetError};
 use fdfs_common::proto::leader::RunningStatus;
 use fdfs_common::proto::status;
-use parking_lot::Mutex;
+use fdfs_common::sync::Mutex;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -127,7 +127,7 @@ impl Tracker {
 
     /// [`flush_data_files`](Self::flush_data_files) for a caller that holds `writing` (and so
     /// knows the files stay as written until it lets go).
-    pub(crate) fn flush_holding(&self, _writing: &parking_lot::MutexGuard<'_, ()>) {
+    pub(crate) fn flush_holding(&self, _writing: &fdfs_common::sync::MutexGuard<'_, ()>) {
         let snapshot = {
             let mut st = self.state.lock();
             if !st.dirty {

@@ -3,7 +3,7 @@
 //! directory, repeated keys kept in file order. Every item remembers its file and line so that a
 //! bad value can be reported precisely.
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

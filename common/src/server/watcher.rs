@@ -5,8 +5,8 @@
 //! (`EPOLLONESHOT`): the worker that takes it out is the only one that touches it.
 
 use super::conn::Conn;
+use crate::sync::Mutex;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

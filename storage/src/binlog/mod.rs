@@ -20,7 +20,7 @@ use files::{open_for_lines, read_index, repair_torn_tail};
 pub use reader::{BinlogReader, Next};
 pub use record::{for_each_line, for_each_record, op, parse_line, Position, Record};
 
-use parking_lot::{Condvar, Mutex};
+use fdfs_common::sync::{Condvar, Mutex};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};

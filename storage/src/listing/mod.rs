@@ -29,8 +29,8 @@ mod query;
 mod run_file;
 
 use crate::binlog::Position;
+use fdfs_common::sync::{Condvar, Mutex, RwLock};
 use index::Index;
-use parking_lot::{Condvar, Mutex, RwLock};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@ pub struct S3Server {
     pub(super) requests: AtomicU64,
     /// where another group's storage is, and since when (`proxy.rs`)
     pub(super) groups:
-        parking_lot::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+        fdfs_common::sync::Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
 
 impl S3Server {
