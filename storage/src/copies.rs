@@ -286,7 +286,8 @@ impl Storage {
             Undo::Metadata { name, path, old } => {
                 let _g = self.lock_for(&name);
                 let told = match old {
-                    Some(bytes) => crate::store::write_atomic(&path, &bytes)
+                    Some(bytes) => self
+                        .replace_file(&path, &bytes)
                         .and_then(|()| self.binlog.write(now, op::UPDATE, &name, "")),
                     None => match std::fs::remove_file(&path) {
                         Ok(()) => self.binlog.write(now, op::DELETE, &name, ""),

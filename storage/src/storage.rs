@@ -519,6 +519,12 @@ impl Storage {
         self.sync_file(&f)
     }
 
+    /// Replace a small file whole (a file's metadata): old or new content, never a part;
+    /// fsynced in durable mode only, as its file is.
+    pub(crate) fn replace_file(&self, path: &Path, content: &[u8]) -> io::Result<()> {
+        fdfs_common::durable::replace(path, content, self.durable())
+    }
+
     /// Make a new or renamed entry in `path`'s directory durable, in durable mode only.
     pub(crate) fn sync_parent(&self, path: &Path) -> io::Result<()> {
         if self.durable() {

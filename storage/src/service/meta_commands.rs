@@ -78,7 +78,7 @@ impl Storage {
                 op::CREATE
             };
             let _intent = self.intent(now, letter, &mname, "").map_err(|f| f.status)?;
-            crate::store::write_atomic(&mpath, &metadata::pack(&items))
+            self.replace_file(&mpath, &metadata::pack(&items))
                 .map_err(|e| io_errno(&e))?;
         }
         drop(g);
