@@ -355,10 +355,12 @@ fn serve_loop(
     bodies: bool,
     respond: impl Fn(&mut Conn, &Request, &mut Body, bool) -> io::Result<()>,
 ) -> Flow {
+    let mut served = false;
     loop {
-        if session.buf.is_empty() && conn.quiet() {
+        if session.buf.is_empty() && ((served && conn.turn_over()) || conn.quiet()) {
             return Flow::Continue;
         }
+        served = true;
         let head = match read_head(conn, &mut session.buf) {
             Ok(Some(h)) => h,
             Ok(None) => {

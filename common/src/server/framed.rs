@@ -86,10 +86,12 @@ impl<S: Service> Handler for Framed<S> {
     type Session = S::Session;
 
     fn serve(&self, conn: &mut Conn, session: &mut S::Session) -> Flow {
+        let mut served = false;
         loop {
-            if conn.quiet() {
+            if (served && conn.turn_over()) || conn.quiet() {
                 return Flow::Continue;
             }
+            served = true;
             let (bytes_in, bytes_out) = (conn.bytes_in, conn.bytes_out);
             let header = match conn.read_header() {
                 Ok(h) => h,

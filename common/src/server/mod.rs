@@ -1,9 +1,10 @@
 //! The one connection loop every daemon uses.
 //!
 //! Blocking `std::net` listeners (`accept_threads` of them) hand accepted sockets to a pool of
-//! worker threads (`pool`). A worker serves a connection while it has requests and parks it with
-//! a readiness watcher (`watcher`, epoll) when it goes quiet, so thousands of idle pooled
-//! connections cost a file descriptor each and no thread, and never starve a new client.
+//! worker threads (`pool`). A worker serves a connection while it has requests (one at a time
+//! when no worker is idle) and parks it with a readiness watcher (`watcher`, epoll) when it
+//! goes quiet, so thousands of idle pooled connections cost a file descriptor each and no
+//! thread, and never starve a new client.
 //! Reads within a request block, bounded by `network_timeout` (`conn`). What serves a
 //! connection is a [`Handler`] (`handler`); the FastDFS protocols are served through the frame
 //! loop of `framed`, which calls a [`Service`] once per request. This file binds, accepts and

@@ -1,6 +1,7 @@
 //! The worker pool of one listener. `work_threads` workers wait on the readiness watcher's
 //! epoll set; the one woken by a connection's bytes serves it while it has requests and parks
-//! it again when it goes quiet. Accepted connections are parked at once: epoll reports the ones
+//! it again when it goes quiet, or after one request when no worker is idle (others may be
+//! waiting: `Conn::turn_over`). Accepted connections are parked at once: epoll reports the ones
 //! whose first request is already here. One thread wakes per request, and none is held by an
 //! idle connection.
 //!
@@ -41,8 +42,8 @@ type Job<H> = Box<Connection<<H as Handler>::Session>>;
 pub(super) struct Pool<H: Handler> {
     handler: Arc<H>,
     watcher: Watcher<H::Session>,
-    /// workers waiting on the watcher
-    idle: AtomicUsize,
+    /// workers waiting on the watcher (each connection holds it too: `Conn::turn_over`)
+    idle: Arc<AtomicUsize>,
     /// accepted connections with a request that no worker has taken yet
     queued: AtomicUsize,
     workers: AtomicUsize,
@@ -69,7 +70,7 @@ impl<H: Handler> Pool<H> {
         let pool = Arc::new(Pool {
             handler,
             watcher: Watcher::new()?,
-            idle: AtomicUsize::new(0),
+            idle: Arc::new(AtomicUsize::new(0)),
             queued: AtomicUsize::new(0),
             workers: AtomicUsize::new(0),
             min_workers: work_threads,
@@ -105,6 +106,7 @@ impl<H: Handler> Pool<H> {
             }
         };
         conn.active = Arc::clone(&self.active);
+        conn.idle_workers = Arc::clone(&self.idle);
         let mut c = Connection::new(conn, H::Session::default());
         if c.conn.bytes_waiting() {
             c.queued = true;
