@@ -61,9 +61,10 @@ pub struct Listing {
     pub(crate) moved: Condvar,
     /// false while the index is being rebuilt from the binlog's start
     pub(crate) ready: AtomicBool,
-    /// held from a merge's new run file until it is in place, so that no correction lands in
-    /// the changes the new run file replaces unseen
-    merging: Mutex<()>,
+    /// held (exclusively) from a merge's new run file until it is in place, so that no
+    /// correction lands in the changes the new run file replaces unseen; shared by the notes
+    /// of S3 writes, which must not skip each other (`note`)
+    merging: RwLock<()>,
     /// set (and `hurried` notified) by a request waiting for the follower, which then does
     /// not let lines gather
     hurry: Mutex<bool>,
@@ -104,7 +105,7 @@ impl Listing {
             index: RwLock::new(index),
             moved: Condvar::new(),
             ready: AtomicBool::new(ready),
-            merging: Mutex::new(()),
+            merging: RwLock::new(()),
             hurry: Mutex::new(false),
             hurried: Condvar::new(),
         }
@@ -150,16 +151,18 @@ impl Listing {
 
     /// Set `name`'s entry to what the store path holds (reconcile's correction).
     pub(crate) fn correct(&self, name: &str, e: Option<entry::Entry>) -> std::io::Result<()> {
-        let _m = self.merging.lock();
+        let _m = self.merging.write();
         self.index.write().correct(name, e)
     }
 
     /// List `name` as `e` (`None`: not at all) now, ahead of the follower: an object written
     /// or deleted through S3, so that the next request on this member finds it under its key,
     /// or does not. Skipped while a merge is being written: the follower applies the binlog's
-    /// line once the merge is done.
+    /// line once the merge is done. (An exclusive lock here made two writes noting themselves
+    /// at once skip one of them: the object missed a read-after-write on this member and the
+    /// file it overwrote was never deleted.)
     pub(crate) fn note(&self, name: &str, e: Option<entry::Entry>) -> std::io::Result<()> {
-        match self.merging.try_lock() {
+        match self.merging.try_read() {
             Some(_m) => self.index.write().correct(name, e),
             None => Ok(()),
         }
@@ -167,7 +170,7 @@ impl Listing {
 
     /// Write the changes held into a new run file (the follower's thread, and at a stop).
     pub(crate) fn merge(&self) {
-        let _m = self.merging.lock();
+        let _m = self.merging.write();
         let began = Instant::now();
         let run = self.index.read().merged_run(&self.path);
         match run {
