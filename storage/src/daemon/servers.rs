@@ -56,7 +56,7 @@ impl Ports {
 pub(super) struct Servers {
     main: Option<Server>,
     http: Option<Server>,
-    s3: Option<Server>,
+    s3: Option<(Server, Arc<s3::S3Server>)>,
     metrics: Option<Server>,
 }
 
@@ -117,7 +117,7 @@ impl Servers {
         }
         if let Some(l) = ports.s3.take() {
             let h = Arc::new(s3::S3Server::new(Arc::clone(storage), cfg.s3.clone()));
-            let s = Server::start_handler(l, s3_opts, h).map_err(|e| {
+            let s = Server::start_handler(l, s3_opts, Arc::clone(&h)).map_err(|e| {
                 fdfs_common::daemon::fail(
                     &format!("start s3 service fail: {e}"),
                     e.raw_os_error().unwrap_or(5),
@@ -128,7 +128,7 @@ impl Servers {
                 cfg.s3.server_port,
                 cfg.s3.credentials.len()
             );
-            self.s3 = Some(s);
+            self.s3 = Some((s, h));
         }
         self.serve_metrics(&mut ports, rep)
     }
@@ -138,8 +138,9 @@ impl Servers {
         if let Some(h) = self.http.as_mut() {
             h.stop(Duration::from_secs(10));
         }
-        if let Some(h) = self.s3.as_mut() {
-            h.stop(Duration::from_secs(30));
+        if let Some((s, h)) = self.s3.as_mut() {
+            s.stop(Duration::from_secs(30));
+            h.finish();
         }
         if let Some(m) = self.metrics.as_mut() {
             m.stop(Duration::from_secs(1));

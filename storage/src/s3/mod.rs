@@ -23,6 +23,7 @@
 mod body;
 mod buckets;
 mod copy;
+mod key_files;
 mod lifecycle;
 mod list;
 mod multipart;
@@ -32,6 +33,7 @@ mod proxy;
 mod put;
 mod reply;
 mod request;
+mod retire;
 mod route;
 mod server;
 

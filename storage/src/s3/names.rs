@@ -3,9 +3,8 @@
 //! map of S3 names), looked up once the index has applied every binlog line there is (an
 //! object or bucket that has just reached this member).
 
+use super::key_files::{delete_key_file, files_of};
 use super::server::S3Server;
-use fdfs_common::file_id::{LogicalName, RemoteName};
-use fdfs_common::proto::errno;
 use fdfs_common::s3::S3Error;
 
 /// What kind of bucket a name is.
@@ -65,18 +64,19 @@ impl S3Server {
 
     /// Every file carrying `bucket`/`key`, the object (the last written) last.
     pub(super) fn files_of(&self, bucket: &str, key: &str) -> Vec<String> {
-        let index = self.storage.listing.index.read();
-        index
-            .keys()
-            .get(bucket)
-            .and_then(|keys| keys.get(key))
-            .map(|files| files.keys().map(|(_, n)| n.clone()).collect())
-            .unwrap_or_default()
+        files_of(&self.storage, bucket, key)
     }
 
     /// The file that is `bucket`/`key` now.
+    /// Files of the key that a write made older and that are still there (their deletion
+    /// was queued when the daemon died) are queued for deletion again.
     pub(super) fn object_of(&self, bucket: &str, key: &str) -> Option<String> {
-        self.current(|s| s.files_of(bucket, key).pop())
+        let mut files = self.current(|s| Some(s.files_of(bucket, key)))?;
+        let last = files.pop()?;
+        if !files.is_empty() {
+            self.retire_older(bucket, key, &last);
+        }
+        Some(last)
     }
 
     /// Whether a bucket of keys holds any object.
@@ -90,26 +90,7 @@ impl S3Server {
 
     /// Delete the file `name`: absent (or never a file name here) is no error, as S3 has it.
     pub(super) fn delete_key_file(&self, name: &str) -> Result<(), S3Error> {
-        let paths = self.storage.store.paths.len();
-        if LogicalName::parse(name, paths).is_err() || RemoteName::decode(name).is_err() {
-            return Ok(());
-        }
-        let deleted = match self.storage.delete_named(name) {
-            Ok(()) => Ok(()),
-            Err(r) if r.status == errno::ENOENT => Ok(()),
-            Err(r) if r.status == errno::ENOSPC => Err(S3Error::insufficient_storage()),
-            Err(r) => Err(S3Error::slow_down(format!(
-                "the delete was refused (errno {}): see the storage's log",
-                r.status
-            ))),
-        };
-        if deleted.is_ok() {
-            // the next request here must not find it under its key
-            if let Err(e) = self.storage.listing.note(name, None) {
-                log::warn!("s3: note the delete of {name} in the listing index fail: {e}");
-            }
-        }
-        deleted
+        delete_key_file(&self.storage, name)
     }
 
     /// Delete what `key` names in `bucket`: a file of the group's, or every file of a key.

@@ -195,23 +195,10 @@ impl S3Server {
         Ok((name, m.etag))
     }
 
-    /// After `written` was stored as `bucket`/`key`: delete the files of that key written
-    /// before it (what it overwrote), and `written` itself if a later write of the key is
-    /// there already (a long upload that finished after a short one begun later: the later
-    /// write is the object, as in S3).
+    /// After `written` was stored as `bucket`/`key`: the files of that key it made older
+    /// are deleted, after the answer (`retire.rs`).
     pub(super) fn retire_older(&self, bucket: &str, key: &str, written: &str) {
-        let files = self.files_of(bucket, key);
-        let Some(at) = files.iter().position(|n| n == written) else {
-            return;
-        };
-        let superseded = at + 1 < files.len();
-        let older = files[..at].iter();
-        let gone = older.chain(superseded.then_some(&files[at]));
-        for name in gone {
-            if let Err(e) = self.delete_key_file(name) {
-                log::warn!("s3: delete {name}, overwritten, fail: {e}");
-            }
-        }
+        self.retire.retire(&self.storage, bucket, key, written);
     }
 
     /// PutObject into a bucket of keys.
