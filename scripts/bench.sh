@@ -14,6 +14,8 @@
 #   replication: a group of 3 storages takes 3000 files of 0 B to 5 MiB from 8 threads; the
 #     seconds from the last acknowledged upload until every member holds every file
 #   peak RSS (VmHWM) of each daemon of the local cluster
+#   beside every figure, each daemon's CPU per operation (utime + stime over the figure, from
+#     /proc; tracker and storage apart): the local cluster's, or BENCH_PIDS' for another
 #
 #   scripts/bench.sh                  start a local release cluster (scripts/cluster.sh up) and measure it
 #   scripts/bench.sh <client.conf> [host:http_port]
@@ -21,7 +23,7 @@
 #                                     the HTTP figures against a storage's, or nginx's, HTTP port)
 # Environment: BENCH_SECONDS (default 4) per figure; BENCH_DD_DIR, where dd writes (default: the
 # local cluster's store path, or the temp dir for another cluster); BENCH_PIDS, "name:pid ..."
-# of another cluster's daemons for their peak RSS.
+# of another cluster's daemons for their CPU per operation and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${BENCH_SECONDS:-4}
@@ -40,6 +42,11 @@ else
     pids="tracker:$(cat "$dir/tracker/data/fdfs_trackerd.pid") storage:$(cat "$dir/storage/data/fdfs_storaged.pid")"
 fi
 echo "rfdfs bench against $conf ($(nproc) cores, ${secs}s per figure)"
+# each daemon's CPU per operation beside every figure (rfdfs_bench --cpu name=pid)
+cpu=()
+for np in $pids; do
+    cpu+=(--cpu "${np%%:*}=${np#*:}")
+done
 
 # the field before "MB/s" in a line of rfdfs_bench or of this script
 mbs() { awk '{for (i = 2; i <= NF; i++) if ($i == "MB/s") {print $(i - 1); exit}}'; }
@@ -61,7 +68,7 @@ for client in rfdfs libfdfsclient java py3fdfs; do
     echo "-- $client"
     for size in 1024 10240; do
         for threads in 1 4 16; do
-            $bench both "$conf" "$size" "$threads" "$secs" --client=$client
+            $bench both "$conf" "$size" "$threads" "$secs" --client=$client "${cpu[@]}"
         done
     done
 done
@@ -75,7 +82,7 @@ done
 echo "== large files"
 summary=""
 for size in 10485760 104857600; do
-    out=$($bench both "$conf" "$size" 2 "$secs")
+    out=$($bench both "$conf" "$size" 2 "$secs" "${cpu[@]}")
     echo "$out"
     up=$(echo "$out" | grep '^upload' | mbs)
     down=$(echo "$out" | grep '^download' | mbs)
@@ -89,8 +96,8 @@ http=${2:-}
 [ $# -eq 0 ] && http=${RFDFS_STORAGE_IP:-127.0.0.3}:8888
 if [ -n "$http" ]; then
     echo "== http"
-    $bench http "$conf" 10240 4 "$secs" "$http"
-    $bench http "$conf" 10485760 2 "$secs" "$http"
+    $bench http "$conf" 10240 4 "$secs" "$http" "${cpu[@]}"
+    $bench http "$conf" 10485760 2 "$secs" "$http" "${cpu[@]}"
 fi
 if [ $# -eq 0 ]; then
     echo "== replication"

@@ -3,6 +3,7 @@
 //! cluster through a `client.conf`, so upstream's daemons can be measured the same way.
 
 use crate::bench_run::{run_threads, BenchResult};
+use crate::daemon_cpu::DaemonCpu;
 use crate::personality::{Personality, WireClient};
 use crate::storage_requests::Upload;
 use crate::{Client, Content, FileId};
@@ -430,6 +431,10 @@ struct Load {
     /// leave the uploaded files in place (they are deleted at the end otherwise)
     #[arg(long)]
     keep: bool,
+    /// `name=pid` of a daemon whose CPU per operation to print beside each figure
+    /// (repeatable: `--cpu tracker=PID --cpu storage=PID`)
+    #[arg(long = "cpu")]
+    cpu: Vec<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -556,6 +561,13 @@ pub fn main(args: &[String]) -> i32 {
         Run::Both(l) => ("both", l, None),
         Run::Http { load, http } => ("http", load, Some(http)),
     };
+    let daemons = match DaemonCpu::parse(&load.cpu) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("rfdfs_bench: {e}");
+            return 2;
+        }
+    };
     let client = match bench_client(&load.client_conf) {
         Ok(c) => c,
         Err(code) => return code,
@@ -569,6 +581,7 @@ pub fn main(args: &[String]) -> i32 {
         ..
     } = load;
     let duration = Duration::from_secs_f64(secs);
+    let cpu = daemons.snapshot();
     let (up, ids) = upload(
         Arc::clone(&client),
         personality,
@@ -581,14 +594,18 @@ pub fn main(args: &[String]) -> i32 {
         },
     );
     if op != "download" && op != "http" {
-        println!("{}", up.line("upload", size, threads));
+        let line = up.line("upload", size, threads);
+        println!("{line}{}", daemons.per_op(&cpu, up.ops));
     }
     if let (Some(base), false) = (&http, ids.is_empty()) {
+        let cpu = daemons.snapshot();
         let r = http_download(base, Arc::new(ids.clone()), threads, duration);
-        println!("{}", r.line("http get", size, threads));
+        let line = r.line("http get", size, threads);
+        println!("{line}{}", daemons.per_op(&cpu, r.ops));
     }
     if (op == "download" || op == "both") && !ids.is_empty() {
         let ids = Arc::new(ids.clone());
+        let cpu = daemons.snapshot();
         let down = download(
             Arc::clone(&client),
             personality,
@@ -596,7 +613,8 @@ pub fn main(args: &[String]) -> i32 {
             threads,
             duration,
         );
-        println!("{}", down.line("download", size, threads));
+        let line = down.line("download", size, threads);
+        println!("{line}{}", daemons.per_op(&cpu, down.ops));
     }
     for id in ids.iter().filter(|_| !keep) {
         let _ = client.delete(id);

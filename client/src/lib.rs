@@ -18,6 +18,7 @@ pub mod bench_run;
 pub mod client;
 pub mod command_line;
 pub mod content;
+pub mod daemon_cpu;
 pub mod file_id;
 pub mod fleet;
 pub mod human;

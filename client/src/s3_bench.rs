@@ -7,6 +7,7 @@
 //! (SeaweedFS's gateway: `scripts/s3-bench.sh`).
 
 use crate::bench_run::{run_threads, BenchResult};
+use crate::daemon_cpu::{DaemonCpu, Snapshot};
 use fdfs_common::s3::sigv4::{self, UNSIGNED_PAYLOAD};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -138,16 +139,9 @@ impl S3Conn {
     }
 }
 
-/// A process's CPU time so far (utime + stime), in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-fn run(a: &S3Args) -> Result<BenchResult, String> {
+/// The figure, and the daemons' CPU as it began (after the bucket and a GET run's objects
+/// were written: their cost is not the figure's).
+fn run(a: &S3Args, daemons: &DaemonCpu) -> Result<(BenchResult, Snapshot), String> {
     let mut setup = S3Conn::open(a).map_err(|e| format!("connect {}: {e}", a.endpoint))?;
     let (st, _) = setup
         .request("PUT", &format!("/{}", a.bucket), b"")
@@ -206,34 +200,24 @@ fn run(a: &S3Args) -> Result<BenchResult, String> {
             }
         }
     });
-    Ok(run_threads(
-        a.threads,
-        Duration::from_secs_f64(a.seconds),
-        work,
-    ))
+    let before = daemons.snapshot();
+    let r = run_threads(a.threads, Duration::from_secs_f64(a.seconds), work);
+    Ok((r, before))
 }
 
 /// Run and print the figure; the exit code.
 pub fn main(a: S3Args) -> i32 {
-    let daemons: Vec<(String, u32)> = a
-        .cpu
-        .iter()
-        .filter_map(|s| {
-            let (n, p) = s.split_once('=')?;
-            Some((n.to_string(), p.parse().ok()?))
-        })
-        .collect();
-    let before: Vec<Option<f64>> = daemons.iter().map(|(_, p)| cpu_seconds(*p)).collect();
-    match run(&a) {
-        Ok(r) => {
-            let mut line = r.line(&format!("s3-{}", a.op), a.size, a.threads);
-            for ((name, pid), b) in daemons.iter().zip(before) {
-                if let (Some(b), Some(now)) = (b, cpu_seconds(*pid)) {
-                    let per_op = (now - b) / r.ops.max(1) as f64 * 1e6;
-                    line += &format!("  {name} {per_op:.0} us CPU/op");
-                }
-            }
-            println!("{line}");
+    let daemons = match DaemonCpu::parse(&a.cpu) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("rfdfs_bench s3: {e}");
+            return 2;
+        }
+    };
+    match run(&a, &daemons) {
+        Ok((r, before)) => {
+            let line = r.line(&format!("s3-{}", a.op), a.size, a.threads);
+            println!("{line}{}", daemons.per_op(&before, r.ops));
             0
         }
         Err(e) => {

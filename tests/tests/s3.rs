@@ -220,10 +220,16 @@ fn streamed_bodies_are_checked_before_anything_is_deleted() {
                 s3::ADMIN.0,
                 "--secret-key",
                 s3::ADMIN.1,
+                "--cpu",
+                &format!("storage={}", c.storages[0].daemon.pid().unwrap()),
             ],
         );
         assert_eq!(code, 0, "rfdfs_bench s3 --op {op}: {out}{err}");
         assert!(out.contains("(") && out.contains(" 0 errors)"), "{out}");
+        assert!(
+            out.contains(" us CPU/op") && out.contains("  storage "),
+            "{out}"
+        );
     }
 }
 

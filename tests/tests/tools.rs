@@ -742,3 +742,44 @@ fn client_conf_log_level_decides_what_the_tools_log() {
     );
     assert!(!err.contains("WARNING"), "{err}");
 }
+
+/// `rfdfs_bench` prints each named daemon's CPU per operation beside every figure (tracker and
+/// storage apart, from /proc), and names a `--cpu` it cannot read.
+#[test]
+fn the_load_generator_reports_each_daemons_cpu_per_operation() {
+    let c = Cluster::start(ClusterOpts::default());
+    let conf = c.client_conf.to_str().unwrap().to_string();
+    let tracker = format!("tracker={}", c.tracker.pid().unwrap());
+    let storage = format!("storage={}", c.storages[0].daemon.pid().unwrap());
+    let (code, out, err) = run_tool(
+        "rfdfs_bench",
+        &[
+            "both", &conf, "1024", "2", "0.5", "--cpu", &tracker, "--cpu", &storage,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for op in ["upload", "download"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(op))
+            .unwrap_or_else(|| panic!("no {op} figure: {out}"));
+        for daemon in ["tracker", "storage"] {
+            let us = line
+                .split(&format!("  {daemon} "))
+                .nth(1)
+                .and_then(|r| r.split(" us CPU/op").next())
+                .and_then(|n| n.parse::<u64>().ok());
+            assert!(us.is_some(), "{op}: no {daemon} CPU/op in {line:?}");
+        }
+        assert!(line.contains(" 0 errors)"), "{line}");
+    }
+    // a storage does work for each upload: its figure cannot be zero
+    let up = out.lines().find(|l| l.starts_with("upload")).unwrap();
+    assert!(!up.contains("storage 0 us CPU/op"), "{up}");
+    let (code, _, err) = run_tool(
+        "rfdfs_bench",
+        &["upload", &conf, "1024", "1", "0.2", "--cpu", "storage"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--cpu storage: expected name=pid"), "{err}");
+}
