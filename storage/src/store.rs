@@ -335,6 +335,13 @@ impl Store {
         self.data_dir(n.store_path_index).join(n.true_name)
     }
 
+    /// Whether `name`'s own path (a plain file or a link, not a trunk slot) is in its store
+    /// path; a name that does not parse is not.
+    pub fn holds(&self, name: &str) -> bool {
+        LogicalName::parse(name, self.paths.len())
+            .is_ok_and(|n| std::fs::symlink_metadata(self.local_path(&n)).is_ok())
+    }
+
     /// The trunk file a trunk name's slot is in: the name's own `HH/HH` directory, the trunk id
     /// as its file name.
     pub fn trunk_file_path(&self, n: &LogicalName, slot: &TrunkSlot) -> PathBuf {

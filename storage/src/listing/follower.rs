@@ -34,8 +34,7 @@ impl Disk for StoreDisk<'_> {
     }
 
     fn holds(&self, name: &str) -> bool {
-        self.path_of(name)
-            .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+        self.0.store.holds(name)
     }
 }
 

@@ -14,7 +14,6 @@
 
 use super::key_files::{delete_key_file, files_of};
 use crate::storage::Storage;
-use fdfs_common::file_id::LogicalName;
 use fdfs_common::sync::Mutex;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -110,7 +109,8 @@ fn files_with(storage: &Storage, bucket: &str, key: &str, written: &str) -> Opti
         if files.iter().any(|n| n == written) {
             return Some(files);
         }
-        if gone(storage, written) {
+        // S3 objects are never trunk slots
+        if !storage.store.holds(written) {
             return None;
         }
         end = storage
@@ -118,11 +118,4 @@ fn files_with(storage: &Storage, bucket: &str, key: &str, written: &str) -> Opti
             .wait_visible_past(end, Duration::from_secs(1));
     }
     None
-}
-
-/// Whether `name`'s file is no longer here (S3 objects are never trunk slots).
-fn gone(storage: &Storage, name: &str) -> bool {
-    LogicalName::parse(name, storage.store.paths.len())
-        .map(|ln| std::fs::symlink_metadata(storage.store.local_path(&ln)).is_err())
-        .unwrap_or(true)
 }
