@@ -74,7 +74,7 @@ impl S3Server {
         let mut files = self.current(|s| Some(s.files_of(bucket, key)))?;
         let last = files.pop()?;
         if !files.is_empty() {
-            self.retire_older(bucket, key, &last);
+            self.retire.requeue(&self.storage, bucket, key, &last);
         }
         Some(last)
     }

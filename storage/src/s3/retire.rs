@@ -10,11 +10,13 @@
 //!
 //! A retirement still queued when the daemon dies leaves its older files behind, named under
 //! the key but never read through it; the next write or read of the key queues them again
-//! (`S3Server::object_of`), and a DELETE of the key removes every file of it.
+//! (`S3Server::object_of`; a read queues nothing while the key has a retirement pending), and
+//! a DELETE of the key removes every file of it.
 
 use super::key_files::{delete_key_file, files_of};
 use crate::storage::Storage;
 use fdfs_common::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,26 +29,34 @@ struct Written {
     written: String,
 }
 
+/// Keys with a retirement queued or under way, and how many.
+type Pending = Mutex<HashMap<(String, String), usize>>;
+
 /// The queue of retirements and the thread that carries them out.
 pub(super) struct Retirer {
     queue: Mutex<Option<Sender<Written>>>,
+    pending: Arc<Pending>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Retirer {
     pub(super) fn start(storage: Arc<Storage>) -> Retirer {
         let (tx, rx) = channel::<Written>();
+        let pending = Arc::new(Pending::default());
+        let done = Arc::clone(&pending);
         let thread = std::thread::Builder::new()
             .name("s3-retire".into())
             .spawn(move || {
                 for w in rx {
                     retire_older(&storage, &w.bucket, &w.key, &w.written);
+                    unmark(&done, w);
                 }
             })
             .map_err(|e| log::error!("s3: start the thread deleting overwritten files: {e}"))
             .ok();
         Retirer {
             queue: Mutex::new(thread.is_some().then_some(tx)),
+            pending,
             thread: Mutex::new(thread),
         }
     }
@@ -56,11 +66,39 @@ impl Retirer {
     /// (a long upload that finished after a short one begun later: the later write is the
     /// object, as in S3).
     pub(super) fn retire(&self, storage: &Storage, bucket: &str, key: &str, written: &str) {
+        self.queue(storage, bucket, key, written, false);
+    }
+
+    /// A read found `last` and older files of `bucket`/`key`: have the older ones deleted,
+    /// unless a retirement of the key is queued already (it is what left them there for the
+    /// moment; every read of a key just overwritten would queue one more otherwise).
+    pub(super) fn requeue(&self, storage: &Storage, bucket: &str, key: &str, last: &str) {
+        self.queue(storage, bucket, key, last, true);
+    }
+
+    fn queue(
+        &self,
+        storage: &Storage,
+        bucket: &str,
+        key: &str,
+        written: &str,
+        unless_pending: bool,
+    ) {
         let w = Written {
             bucket: bucket.to_string(),
             key: key.to_string(),
             written: written.to_string(),
         };
+        {
+            let mut pending = self.pending.lock();
+            let n = pending
+                .entry((w.bucket.clone(), w.key.clone()))
+                .or_default();
+            if unless_pending && *n > 0 {
+                return;
+            }
+            *n += 1;
+        }
         let queued = match self.queue.lock().as_ref() {
             Some(q) => q.send(w).map_err(|e| e.0),
             None => Err(w),
@@ -68,6 +106,7 @@ impl Retirer {
         // no thread (it could not start, or the daemon is stopping): here and now
         if let Err(w) = queued {
             retire_older(storage, &w.bucket, &w.key, &w.written);
+            unmark(&self.pending, w);
         }
     }
 
@@ -76,6 +115,18 @@ impl Retirer {
         drop(self.queue.lock().take());
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// `w`'s retirement is done.
+fn unmark(pending: &Pending, w: Written) {
+    let mut pending = pending.lock();
+    let k = (w.bucket, w.key);
+    if let Some(n) = pending.get_mut(&k) {
+        *n -= 1;
+        if *n == 0 {
+            pending.remove(&k);
         }
     }
 }
